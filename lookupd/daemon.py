@@ -1,0 +1,100 @@
+"""The lookupd process: one LookupService, the configured listeners, clean shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import resource
+import signal
+from functools import partial
+
+from mrod import routing
+from mrod.config import Config
+
+from .servers import Limits, Listener, SocketmapConnection, TcpTableConnection
+from .service import LookupService
+
+log = logging.getLogger("mrod.lookupd")
+
+
+class Lookupd:
+    def __init__(self, config: Config) -> None:
+        lk = config.lookupd
+        self.config = config
+        self.service = LookupService(config.database.path, routing.Options.from_config(config), lk.lookup_deadline)
+        self.limits = Limits(lk.idle_timeout, lk.request_timeout, lk.max_connections)
+        self.connections: set = set()
+        self.listeners: list[Listener] = []
+        if lk.socketmap:
+            self.listeners.append(Listener(
+                "socketmap", lk.socketmap, partial(SocketmapConnection, service=self.service),
+                self.limits, self.connections))
+        for map_name, endpoint in sorted(lk.tcp_table.items()):
+            self.listeners.append(Listener(
+                f"tcp_table {map_name}", endpoint,
+                partial(TcpTableConnection, service=self.service, map_name=map_name),
+                self.limits, self.connections))
+
+    def listener(self, name: str) -> Listener:
+        for item in self.listeners:
+            if item.name == name:
+                return item
+        raise KeyError(name)
+
+    async def start(self) -> None:
+        raise_fd_limit(self.limits.max_connections + 64)
+        started = []
+        try:
+            for item in self.listeners:
+                await item.start()
+                started.append(item)
+        except OSError:
+            for item in started:
+                await item.stop()
+            raise
+        # Open the database early so a problem shows at start (lookups still answer TEMP).
+        first = self.service.answer_now("relay_domains", b"mrod-startup-check.invalid")
+        if first is not None and first.status == routing.TEMP:
+            log.warning("the database is not usable yet; lookups answer TEMP until it is: %s", first.value)
+
+    async def stop(self, grace: float = 2.0) -> None:
+        for item in self.listeners:
+            if item.server is not None:
+                item.server.close()
+        # Let replies in flight go out, then close what is left.
+        for conn in list(self.connections):
+            if conn.transport is not None:
+                conn.transport.close()
+        deadline = asyncio.get_running_loop().time() + grace
+        while self.connections and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.05)
+        for conn in list(self.connections):
+            if conn.transport is not None:
+                conn.transport.abort()
+        for item in self.listeners:
+            await item.stop()
+        self.service.close()
+
+
+def raise_fd_limit(wanted: int) -> None:
+    """Many Postfix processes each hold a connection: lift the soft file limit if it is low."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        except (ValueError, OSError) as exc:
+            log.warning("could not raise the open-file limit to %d: %s", target, exc)
+
+
+async def wait_for_signal() -> None:
+    """Until SIGTERM or SIGINT."""
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)

@@ -1,0 +1,281 @@
+"""Thin asyncio listeners for socketmap and tcp_table: decode, ask the service, encode.
+
+Each connection serves one request at a time, in order. Limits: an idle timeout, a deadline
+for a request to arrive complete once started (slow clients), a size limit per request
+(in the codecs), a cap on connections. Malformed input closes only that connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import stat
+from dataclasses import dataclass
+from typing import Callable
+
+from mrod import endpoints
+from mrod.routing import Answer
+
+from . import socketmap, tcptable
+from .errors import ProtocolError
+from .ratelog import RateLimitedLog
+from .service import LookupService
+
+log = logging.getLogger("mrod.lookupd")
+
+
+@dataclass(frozen=True)
+class Limits:
+    idle_timeout: float = 300.0
+    request_timeout: float = 10.0
+    max_connections: int = 4000
+
+
+class Listener:
+    """One listening endpoint and the connections it accepted."""
+
+    def __init__(self, name: str, endpoint: str, factory: Callable[["Listener"], asyncio.Protocol],
+                 limits: Limits, connections: set) -> None:
+        self.name = name
+        self.endpoint = endpoints.parse(endpoint)
+        self.factory = factory
+        self.limits = limits
+        # Shared by every listener of a daemon: max_connections is a process-wide cap.
+        self.connections = connections
+        self.server: asyncio.Server | None = None
+        self.problems = RateLimitedLog(log)
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        ep = self.endpoint
+        if ep.is_unix:
+            assert ep.path is not None
+            _remove_stale_socket(ep.path)
+            self.server = await loop.create_unix_server(lambda: self.factory(self), ep.path)
+            # Postfix's daemons run as the postfix user and must be able to connect.
+            os.chmod(ep.path, 0o666)
+        else:
+            self.server = await loop.create_server(
+                lambda: self.factory(self), ep.host, ep.port, reuse_address=True, backlog=1024)
+        log.info("%s listening on %s", self.name, self.address)
+
+    @property
+    def address(self) -> str:
+        """The bound address (with the real port when the config said port 0)."""
+        assert self.server is not None
+        if self.endpoint.is_unix:
+            return f"unix:{self.endpoint.path}"
+        host, port = self.server.sockets[0].getsockname()[:2]
+        return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+    @property
+    def port(self) -> int:
+        assert self.server is not None
+        return self.server.sockets[0].getsockname()[1]
+
+    async def stop(self) -> None:
+        if self.server is not None:
+            self.server.close()
+            await self.server.wait_closed()
+        if self.endpoint.is_unix and self.endpoint.path:
+            try:
+                os.unlink(self.endpoint.path)
+            except FileNotFoundError:
+                pass
+
+
+def _remove_stale_socket(path: str) -> None:
+    try:
+        if stat.S_ISSOCK(os.stat(path).st_mode):
+            os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
+class LookupConnection(asyncio.Protocol):
+    """Shared connection machinery; subclasses supply the codec."""
+
+    protocol_name = "lookup"
+
+    def __init__(self, listener: Listener, service: LookupService) -> None:
+        self.listener = listener
+        self.service = service
+        self.loop = asyncio.get_running_loop()
+        self.transport: asyncio.Transport | None = None
+        self.peer = "?"
+        self._waiting = False          # a lookup is running in a worker thread
+        self._write_paused = False
+        self._closed = False
+        self._idle: asyncio.TimerHandle | None = None
+        self._partial: asyncio.TimerHandle | None = None
+        self._task: asyncio.Task | None = None
+
+    # -- asyncio.Protocol ---------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        peer = transport.get_extra_info("peername")
+        self.peer = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else "unix"
+        conns = self.listener.connections
+        if len(conns) >= self.listener.limits.max_connections:
+            self.listener.problems.warning(
+                "%s: connection limit (%d) reached; refusing %s",
+                self.listener.name, self.listener.limits.max_connections, self.peer)
+            self._closed = True
+            transport.abort()
+            return
+        conns.add(self)
+        self._arm_idle()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._closed = True
+        self.listener.connections.discard(self)
+        for timer in (self._idle, self._partial):
+            if timer is not None:
+                timer.cancel()
+        if self._task is not None:
+            self._task.cancel()
+
+    def data_received(self, data: bytes) -> None:
+        if self._closed:
+            return
+        self.decoder.feed(data)
+        self._process()
+
+    def eof_received(self) -> bool:
+        return False  # close our side too
+
+    def pause_writing(self) -> None:
+        # The client does not read its replies: stop reading its requests.
+        self._write_paused = True
+        self._sync_reading()
+
+    def resume_writing(self) -> None:
+        self._write_paused = False
+        self._sync_reading()
+        self._process()
+
+    # -- the request loop ---------------------------------------------------------------------
+
+    decoder: socketmap.NetstringDecoder | tcptable.LineDecoder
+
+    def _process(self) -> None:
+        while not (self._closed or self._waiting or self._write_paused):
+            try:
+                request = self.decoder.next()
+                if request is None:
+                    break
+                map_name, key = self.parse(request)
+            except ProtocolError as exc:
+                self._protocol_error(exc)
+                return
+            result = self.service.answer_now(map_name, key)
+            if result is None:
+                self._wait_for(map_name, key)
+                return
+            self._reply(result)
+        self._arm_partial()
+
+    def _wait_for(self, map_name: str, key: bytes) -> None:
+        self._waiting = True
+        self._sync_reading()
+        self._task = self.loop.create_task(self._answer_later(map_name, key))
+
+    async def _answer_later(self, map_name: str, key: bytes) -> None:
+        result = await self.service.answer_waiting(map_name, key)
+        self._task = None
+        self._waiting = False
+        if self._closed:
+            return
+        self._reply(result)
+        self._sync_reading()
+        self._process()
+
+    def _reply(self, result: Answer) -> None:
+        assert self.transport is not None
+        self.transport.write(self.encode(result))
+        self._arm_idle()
+
+    def _protocol_error(self, exc: ProtocolError) -> None:
+        self.listener.problems.warning("%s %s: %s; closing the connection", self.listener.name, self.peer, exc)
+        assert self.transport is not None
+        if exc.reply:
+            self.transport.write(exc.reply)
+        self._closed = True
+        self.transport.close()
+
+    def _sync_reading(self) -> None:
+        if self.transport is None or self._closed:
+            return
+        if self._waiting or self._write_paused:
+            self.transport.pause_reading()
+        elif not self.transport.is_reading():
+            self.transport.resume_reading()
+
+    # -- timers -------------------------------------------------------------------------------
+
+    def _arm_idle(self) -> None:
+        if self._idle is not None:
+            self._idle.cancel()
+        self._idle = self.loop.call_later(self.listener.limits.idle_timeout, self._timeout, "idle")
+
+    def _arm_partial(self) -> None:
+        """Start the clock when a request has begun to arrive; stop it when none is pending."""
+        if self.decoder.pending:
+            if self._partial is None:
+                self._partial = self.loop.call_later(
+                    self.listener.limits.request_timeout, self._timeout, "incomplete request")
+        elif self._partial is not None:
+            self._partial.cancel()
+            self._partial = None
+
+    def _timeout(self, why: str) -> None:
+        if self._closed or self.transport is None:
+            return
+        if why == "idle" and self._waiting:
+            self._arm_idle()
+            return
+        if why != "idle":
+            self.listener.problems.warning("%s %s: %s after %gs; closing", self.listener.name, self.peer, why,
+                                           self.listener.limits.request_timeout)
+        self._closed = True
+        self.transport.close()
+
+    # -- codec hooks --------------------------------------------------------------------------
+
+    def parse(self, request: bytes) -> tuple[str, bytes]:
+        raise NotImplementedError
+
+    def encode(self, result: Answer) -> bytes:
+        raise NotImplementedError
+
+
+class SocketmapConnection(LookupConnection):
+    protocol_name = "socketmap"
+
+    def __init__(self, listener: Listener, service: LookupService) -> None:
+        super().__init__(listener, service)
+        self.decoder = socketmap.NetstringDecoder()
+
+    def parse(self, request: bytes) -> tuple[str, bytes]:
+        return socketmap.parse_request(request)
+
+    def encode(self, result: Answer) -> bytes:
+        return socketmap.encode_reply(result.status, result.value)
+
+
+class TcpTableConnection(LookupConnection):
+    protocol_name = "tcp_table"
+
+    def __init__(self, listener: Listener, service: LookupService, map_name: str) -> None:
+        super().__init__(listener, service)
+        self.map_name = map_name
+        self.decoder = tcptable.LineDecoder()
+
+    def parse(self, request: bytes) -> tuple[str, bytes]:
+        return self.map_name, tcptable.parse_request(request)
+
+    def encode(self, result: Answer) -> bytes:
+        return tcptable.encode_reply(result.status, result.value)

@@ -1,0 +1,132 @@
+"""The lookup service: one (map, key) -> Answer over mrod.routing, for every listener.
+
+Fast path: the query runs on the event loop on a read-only connection that never waits for
+a lock (a lookup is a few microseconds; a thread hop would cost ~20x that — BENCHMARKS.md).
+If the database is busy (locked by another process), the lookup moves to a worker thread
+that may wait up to ``lookup_deadline`` and then answers TEMP.
+
+Any fault — missing, locked, corrupt or replaced database, a bug — answers TEMP, never
+NOTFOUND: NOTFOUND makes Postfix reject mail for good, TEMP makes it retry.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import sqlite3
+import time
+from collections import Counter
+from pathlib import Path
+
+from mrod import routing
+from mrod.errors import DatabaseNotReady
+from mrod.routestore import RouteStore
+from mrod.routing import NOTFOUND, TEMP, Answer
+
+from .ratelog import RateLimitedLog
+
+log = logging.getLogger("mrod.lookupd")
+
+
+def _is_busy(exc: sqlite3.OperationalError) -> bool:
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is not None:
+        return code & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+    return "locked" in str(exc) or "busy" in str(exc)
+
+
+class LookupService:
+    def __init__(self, db_path: Path, options: routing.Options, deadline: float = 5.0) -> None:
+        self.db_path = Path(db_path)
+        self.options = options
+        self.deadline = deadline
+        self._store: RouteStore | None = None
+        self._identity: tuple[int, int] | None = None
+        self._faults = RateLimitedLog(log)
+        # (map, status) -> count; read by the metrics endpoint.
+        self.counts: Counter[tuple[str, str]] = Counter()
+
+    # -- the store ------------------------------------------------------------------------
+
+    def _current_store(self) -> RouteStore:
+        """The open store, reopened when the database file was replaced (a restore, or a
+        corrupt copy put in place) so we never answer from a file that is gone."""
+        try:
+            st = os.stat(self.db_path)
+        except FileNotFoundError:
+            self.close()
+            raise DatabaseNotReady(f"database {self.db_path} does not exist") from None
+        identity = (st.st_dev, st.st_ino)
+        if self._store is None or identity != self._identity:
+            self.close()
+            self._store = RouteStore.open(self.db_path, busy_timeout_ms=0)
+            self._identity = identity
+        return self._store
+
+    def close(self) -> None:
+        if self._store is not None:
+            try:
+                self._store.close()
+            except sqlite3.Error:
+                pass
+            self._store = None
+            self._identity = None
+
+    # -- answering ------------------------------------------------------------------------
+
+    def answer_now(self, map_name: str, key: bytes) -> Answer | None:
+        """The answer, or None when the database is busy and the caller should await
+        ``answer_waiting`` instead."""
+        try:
+            text = key.decode("utf-8")
+        except UnicodeDecodeError:
+            # Postfix never sends a key that is not UTF-8; no stored name can match it.
+            return self._count(map_name, Answer(NOTFOUND, why="key is not valid UTF-8"))
+        try:
+            return self._count(map_name, routing.answer(self._current_store(), map_name, text, self.options))
+        except sqlite3.OperationalError as exc:
+            if _is_busy(exc):
+                return None
+            return self._fault(map_name, exc)
+        except Exception as exc:  # noqa: BLE001 - any fault must become TEMP, never NOTFOUND
+            return self._fault(map_name, exc)
+
+    async def answer_waiting(self, map_name: str, key: bytes) -> Answer:
+        """Answer from a worker thread that may wait for a lock, up to the deadline."""
+        text = key.decode("utf-8")
+        try:
+            return self._count(map_name, await asyncio.wait_for(
+                asyncio.to_thread(self._answer_blocking, map_name, text), timeout=self.deadline))
+        except TimeoutError:
+            return self._fault(map_name, TimeoutError(f"database busy for {self.deadline:g}s"))
+        except Exception as exc:  # noqa: BLE001
+            return self._fault(map_name, exc)
+
+    async def answer(self, map_name: str, key: bytes) -> Answer:
+        result = self.answer_now(map_name, key)
+        return result if result is not None else await self.answer_waiting(map_name, key)
+
+    def _answer_blocking(self, map_name: str, text: str) -> Answer:
+        started = time.monotonic()
+        store = RouteStore.open(self.db_path, busy_timeout_ms=int(self.deadline * 1000))
+        try:
+            result = routing.answer(store, map_name, text, self.options)
+        finally:
+            store.close()
+        log.debug("lookup waited %.3fs for the database", time.monotonic() - started)
+        return result
+
+    def _count(self, map_name: str, result: Answer) -> Answer:
+        self.counts[(map_name, result.status)] += 1
+        return result
+
+    def _fault(self, map_name: str, exc: BaseException) -> Answer:
+        self.close()  # reopen on the next lookup: the file may have been fixed or replaced
+        if isinstance(exc, (sqlite3.Error, DatabaseNotReady, TimeoutError, OSError)):
+            reason = f"database unavailable: {exc}"
+            self._faults.warning("lookup %s answered TEMP: %s", map_name, reason)
+        else:
+            reason = f"internal error: {type(exc).__name__}"
+            self._faults.exception("lookup %s answered TEMP after an internal error", map_name)
+        return self._count(map_name, Answer(TEMP, reason, reason))

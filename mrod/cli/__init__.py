@@ -1,0 +1,57 @@
+"""The ``mrod`` command: the composition root (it alone may import lookupd and admin).
+
+Exit status: 0 success; 1 the operation was refused or failed (one-line error on stderr);
+2 bad command line or configuration.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from typing import Sequence
+
+from .. import __version__, config as configmod
+from ..errors import ConfigError, MrodError
+from . import common, domain, lookup, recipient, relay, server, setup
+
+# Each area module has register(subparsers); its commands set ``func`` (args, config) -> int.
+AREAS = [setup, server, relay, domain, recipient, lookup]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mrod", description="Backup-MX manager for Postfix.")
+    parser.add_argument("--config", metavar="FILE", help="TOML config (default: $MROD_CONFIG, ./mrod.toml, built-in)")
+    parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    parser.add_argument("--version", action="version", version=f"mrod {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for area in AREAS:
+        area.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=getattr(logging, args.log_level), stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        cfg = configmod.load(args.config)
+    except ConfigError as exc:
+        common.error(str(exc))
+        return 2
+    try:
+        return int(args.func(args, cfg) or 0)
+    except MrodError as exc:
+        common.error(str(exc))
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

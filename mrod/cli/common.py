@@ -1,0 +1,51 @@
+"""Small pieces every CLI area uses: running a coroutine on the database, output, errors."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from typing import Any, Awaitable, Callable, Iterable, Sequence, TypeVar
+
+import aiosqlite
+
+from .. import db
+from ..config import Config
+
+T = TypeVar("T")
+
+
+def error(message: str) -> None:
+    print(f"mrod: error: {message}", file=sys.stderr)
+
+
+def with_db(cfg: Config, work: Callable[[aiosqlite.Connection], Awaitable[T]], *, create: bool = False) -> T:
+    """Open the database (schema brought up to date), run ``work``, close."""
+
+    async def run() -> T:
+        async with db.opened(cfg.database.path, create=create) as conn:
+            return await work(conn)
+
+    return asyncio.run(run())
+
+
+def print_json(data: Any) -> None:
+    json.dump(data, sys.stdout, indent=2, sort_keys=True, default=str)
+    sys.stdout.write("\n")
+
+
+def print_table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+    table = [[("" if v is None else str(v)) for v in row] for row in rows]
+    widths = [max([len(h), *(len(r[i]) for r in table)]) for i, h in enumerate(headers)]
+    out = sys.stdout
+    out.write("  ".join(h.upper().ljust(w) for h, w in zip(headers, widths)).rstrip() + "\n")
+    for row in table:
+        out.write("  ".join(v.ljust(w) for v, w in zip(row, widths)).rstrip() + "\n")
+
+
+def bool_flag(parser: Any, name: str, help_on: str, help_off: str, *, dest: str) -> None:
+    """--NAME / --no-NAME, default None (unchanged)."""
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument(f"--{name}", dest=dest, action="store_const", const=True, help=help_on)
+    group.add_argument(f"--no-{name}", dest=dest, action="store_const", const=False, help=help_off)
+    parser.set_defaults(**{dest: None})

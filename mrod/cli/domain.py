@@ -1,0 +1,188 @@
+"""``mrod domain add|set|rm|list|show|import``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from .. import domains, relays, routing
+from ..audit import Actor
+from ..config import Config
+from ..routestore import RouteStore
+from . import common
+
+
+def _route_options(p: argparse.ArgumentParser, *, adding: bool) -> None:
+    route = p.add_mutually_exclusive_group(required=False)
+    route.add_argument("--relay", metavar="NAME", help="deliver through this relay")
+    route.add_argument("--host", metavar="HOST", help="deliver to this host (per-domain override)")
+    route.add_argument("--mx", action="store_true", help="deliver by the domain's own MX records")
+    p.add_argument("--port", help="port for --host (default 25)")
+    p.add_argument("--protocol", choices=relays.PROTOCOLS, help="protocol for --host (default smtp)")
+    p.add_argument("--tls", choices=relays.TLS_LEVELS, help="TLS requirement for --host or --mx")
+    p.add_argument("--recipients", choices=domains.RECIPIENT_POLICIES[:2],
+                   help="accept_all (default) or listed (only `mrod recipient` addresses)")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("domain", help="relayed domains")
+    ds = p.add_subparsers(dest="domain_command", metavar="ACTION", required=True)
+
+    a = ds.add_parser("add", help="add a domain")
+    a.add_argument("domain")
+    _route_options(a, adding=True)
+    a.add_argument("--subdomains", action="store_true", help="relay its subdomains too")
+    a.add_argument("--disabled", action="store_true", help="add it disabled")
+    a.set_defaults(func=cmd_add)
+
+    s = ds.add_parser("set", help="change a domain")
+    s.add_argument("domain")
+    _route_options(s, adding=False)
+    common.bool_flag(s, "subdomains", "relay its subdomains too", "only the domain itself", dest="subdomains")
+    state = s.add_mutually_exclusive_group()
+    state.add_argument("--enable", dest="enabled", action="store_const", const=True)
+    state.add_argument("--disable", dest="enabled", action="store_const", const=False)
+    s.set_defaults(enabled=None, func=cmd_set)
+
+    r = ds.add_parser("rm", help="remove domains")
+    r.add_argument("domains", nargs="+", metavar="DOMAIN")
+    r.set_defaults(func=cmd_rm)
+
+    ls = ds.add_parser("list", help="list domains")
+    ls.add_argument("--json", action="store_true")
+    ls.add_argument("--search", metavar="TEXT", help="name contains TEXT")
+    ls.add_argument("--relay", metavar="NAME", help="only domains of this relay ('-': none)")
+    ls.add_argument("--source", choices=domains.SOURCES)
+    ls.add_argument("--recipients", choices=domains.RECIPIENT_POLICIES)
+    state = ls.add_mutually_exclusive_group()
+    state.add_argument("--enabled", dest="enabled", action="store_const", const=True)
+    state.add_argument("--disabled", dest="enabled", action="store_const", const=False)
+    ls.set_defaults(enabled=None, func=cmd_list)
+
+    sh = ds.add_parser("show", help="a domain and what Postfix is told about it")
+    sh.add_argument("domain")
+    sh.add_argument("--recipient", help="a local part or address to try against relay_recipients")
+    sh.add_argument("--json", action="store_true")
+    sh.set_defaults(func=cmd_show)
+
+    im = ds.add_parser("import", help="add many domains from FILE ('-': stdin), one transaction")
+    im.add_argument("file", metavar="FILE")
+    im.add_argument("--relay", metavar="NAME", help="relay for lines that name none")
+    im.add_argument("--mx", action="store_true", help="lines that name no relay route by MX")
+    im.add_argument("--skip-existing", action="store_true", help="skip domains that exist instead of refusing")
+    im.set_defaults(func=cmd_import)
+
+
+def _spec(args: argparse.Namespace) -> dict:
+    spec = {
+        "relay": args.relay, "host": args.host, "mx": args.mx or None, "port": args.port,
+        "protocol": args.protocol, "tls": args.tls, "recipients": args.recipients,
+    }
+    return {k: v for k, v in spec.items() if v is not None}
+
+
+def cmd_add(args: argparse.Namespace, cfg: Config) -> int:
+    spec = _spec(args)
+    spec.update(include_subdomains=args.subdomains, enabled=not args.disabled)
+    d = common.with_db(cfg, lambda c: domains.add(c, Actor.cli(), args.domain, **spec))
+    print(f"domain {d.name} added: {describe(d)}")
+    return 0
+
+
+def cmd_set(args: argparse.Namespace, cfg: Config) -> int:
+    spec = _spec(args)
+    if args.subdomains is not None:
+        spec["include_subdomains"] = args.subdomains
+    if args.enabled is not None:
+        spec["enabled"] = args.enabled
+    if not spec:
+        common.error("nothing to change (see mrod domain set --help)")
+        return 2
+    d = common.with_db(cfg, lambda c: domains.update(c, Actor.cli(), args.domain, **spec))
+    print(f"domain {d.name}: {describe(d)}")
+    return 0
+
+
+def cmd_rm(args: argparse.Namespace, cfg: Config) -> int:
+    async def work(conn):  # noqa: ANN001
+        from .. import db
+        async with db.transaction(conn):
+            return [await domains.remove(conn, Actor.cli(), name) for name in args.domains]
+
+    for d in common.with_db(cfg, work):
+        print(f"domain {d.name} removed")
+    return 0
+
+
+def cmd_list(args: argparse.Namespace, cfg: Config) -> int:
+    page = common.with_db(cfg, lambda c: domains.search(
+        c, q=args.search, relay=args.relay, source=args.source, recipients=args.recipients,
+        enabled=args.enabled, limit=None))
+    if args.json:
+        common.print_json([d.as_dict() for d in page.domains])
+        return 0
+    common.print_table(
+        ["domain", "route", "enabled", "subdomains", "recipients", "source"],
+        [(d.name, route_text(d), "yes" if d.enabled else "no", "yes" if d.include_subdomains else "no",
+          d.recipients, d.source) for d in page.domains],
+    )
+    return 0
+
+
+def cmd_show(args: argparse.Namespace, cfg: Config) -> int:
+    d = common.with_db(cfg, lambda c: domains.get(c, args.domain))
+    store = RouteStore.open(cfg.database.path, busy_timeout_ms=int(cfg.lookupd.lookup_deadline * 1000))
+    try:
+        told = routing.told(store, d.name, args.recipient, routing.Options.from_config(cfg))
+    finally:
+        store.close()
+    if args.json:
+        common.print_json({"domain": d.as_dict(), "postfix": [
+            {"map": m, "key": k, "answer": a.wire(), "why": a.why} for m, k, a in told]})
+        return 0
+    print(f"{d.name}: {describe(d)}")
+    print("what Postfix is told:")
+    for map_name, key, result in told:
+        print(f"  {map_name} {key!r} -> {result.wire()}")
+        print(f"      # {result.why}")
+    return 0
+
+
+def cmd_import(args: argparse.Namespace, cfg: Config) -> int:
+    if args.file == "-":
+        lines = sys.stdin.read().splitlines()
+    else:
+        try:
+            with open(args.file, encoding="utf-8") as fh:
+                lines = fh.read().splitlines()
+        except OSError as exc:
+            common.error(f"{args.file}: {exc.strerror}")
+            return 1
+        except UnicodeDecodeError as exc:
+            common.error(f"{args.file}: not UTF-8 text ({exc.reason} at byte {exc.start})")
+            return 1
+    try:
+        report = common.with_db(cfg, lambda c: domains.bulk_add(
+            c, Actor.cli(), lines, relay=args.relay, mx=args.mx, skip_existing=args.skip_existing))
+    except domains.ImportRefused as exc:
+        for number, text, why in exc.report.refused:
+            print(f"{args.file}:{number}: {text}: {why}", file=sys.stderr)
+        common.error(f"{len(exc.report.refused)} line(s) refused; nothing was imported")
+        return 1
+    print(f"{len(report.added)} domain(s) imported, {len(report.skipped)} skipped")
+    return 0
+
+
+def route_text(d: domains.Domain) -> str:
+    if d.route_kind == "relay":
+        return f"relay {d.relay_name}"
+    if d.route_kind == "host":
+        return f"{d.protocol} [{d.host}]:{d.port} tls={d.tls}"
+    return "mx" + (f" tls={d.tls}" if d.tls and d.tls != "may" else "")
+
+
+def describe(d: domains.Domain) -> str:
+    flags = [route_text(d), "enabled" if d.enabled else "disabled", f"recipients={d.recipients}"]
+    if d.include_subdomains:
+        flags.append("with subdomains")
+    return ", ".join(flags)

@@ -1,0 +1,39 @@
+"""``mrod lookup MAP KEY``: what lookupd would answer Postfix, and why."""
+
+from __future__ import annotations
+
+import argparse
+import sqlite3
+
+from .. import routing
+from ..config import Config
+from ..errors import DatabaseNotReady
+from ..routestore import RouteStore
+
+EX_TEMPFAIL = 75
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("lookup", help="what lookupd answers Postfix for MAP and KEY, and why"
+                       " (exit 0 found, 1 not found, 75 TEMP)")
+    p.add_argument("map", choices=routing.MAPS)
+    p.add_argument("key")
+    p.set_defaults(func=cmd_lookup)
+
+
+def cmd_lookup(args: argparse.Namespace, cfg: Config) -> int:
+    try:
+        store = RouteStore.open(cfg.database.path, busy_timeout_ms=int(cfg.lookupd.lookup_deadline * 1000))
+        try:
+            result = routing.answer(store, args.map, args.key, routing.Options.from_config(cfg))
+        finally:
+            store.close()
+    except (sqlite3.Error, DatabaseNotReady) as exc:
+        # lookupd answers TEMP on any fault, so Postfix defers instead of rejecting.
+        result = routing.Answer(routing.TEMP, str(exc), "internal fault: lookupd answers TEMP")
+    print(result.wire())
+    print(f"# {result.why}")
+    # Like postmap -q: 0 found, 1 not found.
+    if result.status == routing.TEMP:
+        return EX_TEMPFAIL
+    return 0 if result.status == routing.OK else 1

@@ -1,0 +1,78 @@
+"""``mrod relay add|list|set|rm``."""
+
+from __future__ import annotations
+
+import argparse
+
+from .. import relays
+from ..audit import Actor
+from ..config import Config
+from . import common
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("relay", help="primary mail servers")
+    rs = p.add_subparsers(dest="relay_command", metavar="ACTION", required=True)
+
+    a = rs.add_parser("add", help="add a relay")
+    a.add_argument("name")
+    a.add_argument("--host", required=True, help="host name or IP address of the primary")
+    a.add_argument("--port", default="25")
+    a.add_argument("--protocol", default="smtp", choices=relays.PROTOCOLS,
+                   help="smtp (plain/STARTTLS) or smtps (implicit TLS)")
+    a.add_argument("--tls", default="may", choices=relays.TLS_LEVELS, help="TLS requirement")
+    a.set_defaults(func=cmd_add)
+
+    ls = rs.add_parser("list", help="list relays")
+    ls.add_argument("--json", action="store_true")
+    ls.set_defaults(func=cmd_list)
+
+    s = rs.add_parser("set", help="change a relay")
+    s.add_argument("name")
+    s.add_argument("--name", dest="new_name", help="rename")
+    s.add_argument("--host")
+    s.add_argument("--port")
+    s.add_argument("--protocol", choices=relays.PROTOCOLS)
+    s.add_argument("--tls", choices=relays.TLS_LEVELS)
+    s.set_defaults(func=cmd_set)
+
+    r = rs.add_parser("rm", help="remove a relay (refused while domains use it)")
+    r.add_argument("name")
+    r.add_argument("--reassign", metavar="RELAY", help="move its domains to this relay first")
+    r.set_defaults(func=cmd_rm)
+
+
+def cmd_add(args: argparse.Namespace, cfg: Config) -> int:
+    relay = common.with_db(cfg, lambda c: relays.add(
+        c, Actor.cli(), name=args.name, host=args.host, port=args.port, protocol=args.protocol, tls=args.tls))
+    print(f"relay {relay.name} added: {relay.protocol} {relay.nexthop} tls={relay.tls}")
+    return 0
+
+
+def cmd_list(args: argparse.Namespace, cfg: Config) -> int:
+    items = common.with_db(cfg, relays.list_all)
+    if args.json:
+        common.print_json([r.as_dict() for r in items])
+    else:
+        common.print_table(
+            ["id", "name", "host", "port", "protocol", "tls", "domains"],
+            [(r.id, r.name, r.host, r.port, r.protocol, r.tls, r.domain_count) for r in items],
+        )
+    return 0
+
+
+def cmd_set(args: argparse.Namespace, cfg: Config) -> int:
+    changes = {k: v for k, v in (("name", args.new_name), ("host", args.host), ("port", args.port),
+                                  ("protocol", args.protocol), ("tls", args.tls)) if v is not None}
+    if not changes:
+        common.error("nothing to change: give --name, --host, --port, --protocol or --tls")
+        return 2
+    relay = common.with_db(cfg, lambda c: relays.update(c, Actor.cli(), args.name, changes))
+    print(f"relay {relay.name}: {relay.protocol} {relay.nexthop} tls={relay.tls}")
+    return 0
+
+
+def cmd_rm(args: argparse.Namespace, cfg: Config) -> int:
+    common.with_db(cfg, lambda c: relays.remove(c, Actor.cli(), args.name, reassign_to=args.reassign))
+    print(f"relay {args.name} removed")
+    return 0

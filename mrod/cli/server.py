@@ -1,0 +1,75 @@
+"""``mrod serve`` (lookupd + panel + background jobs in one process) and ``mrod lookupd``.
+
+The composition root: ``components(cfg)`` lists what runs; each has ``async start()`` and
+``async stop()``. Areas add their component here (lookupd and admin never import each other).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+from typing import Any
+
+from .. import db
+from ..config import Config
+
+log = logging.getLogger("mrod")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("serve", help="run lookupd, the admin panel and background jobs")
+    p.set_defaults(func=cmd_serve)
+    p = sub.add_parser("lookupd", help="run only the Postfix lookup daemon")
+    p.set_defaults(func=cmd_lookupd)
+
+
+def lookupd_component(cfg: Config) -> Any:
+    from lookupd.daemon import Lookupd
+
+    return Lookupd(cfg)
+
+
+def components(cfg: Config, *, lookupd: bool = True, admin: bool = True, jobs: bool = True) -> list[Any]:
+    found: list[Any] = []
+    if lookupd:
+        found.append(lookupd_component(cfg))
+    return found
+
+
+async def run_components(items: list[Any]) -> None:
+    from lookupd.daemon import wait_for_signal
+
+    started: list[Any] = []
+    try:
+        for item in items:
+            await item.start()
+            started.append(item)
+        await wait_for_signal()
+    finally:
+        log.info("stopping")
+        for item in reversed(started):
+            try:
+                await item.stop()
+            except Exception:  # noqa: BLE001 - stop the rest regardless
+                log.exception("error while stopping %s", type(item).__name__)
+
+
+async def prepare_database(cfg: Config) -> None:
+    """The writer side creates/upgrades the schema; lookupd itself only reads."""
+    async with db.opened(cfg.database.path, create=True):
+        pass
+
+
+def cmd_lookupd(args: argparse.Namespace, cfg: Config) -> int:
+    asyncio.run(run_components(components(cfg, admin=False, jobs=False)))
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace, cfg: Config) -> int:
+    async def main() -> None:
+        await prepare_database(cfg)
+        await run_components(components(cfg))
+
+    asyncio.run(main())
+    return 0

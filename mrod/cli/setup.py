@@ -1,0 +1,39 @@
+"""``mrod init`` and ``mrod postfix-config``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from .. import db, postfixconf
+from ..config import Config
+from . import common
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("init", help="create the database (or bring its schema up to date)")
+    p.set_defaults(func=cmd_init)
+    p = sub.add_parser("postfix-config", help="print the main.cf / master.cf lines for this configuration")
+    which = p.add_mutually_exclusive_group()
+    which.add_argument("--main", action="store_true", help="only main.cf lines")
+    which.add_argument("--master", action="store_true", help="only master.cf lines")
+    p.set_defaults(func=cmd_postfix_config)
+
+
+def cmd_init(args: argparse.Namespace, cfg: Config) -> int:
+    async def work(conn):  # noqa: ANN001
+        return await db.schema_version(conn)
+
+    version = common.with_db(cfg, work, create=True)
+    print(f"database {cfg.database.path} ready (schema version {version})")
+    return 0
+
+
+def cmd_postfix_config(args: argparse.Namespace, cfg: Config) -> int:
+    if not args.master:
+        sys.stdout.write(postfixconf.main_cf(cfg))
+    if not args.main and not args.master:
+        sys.stdout.write("\n")
+    if not args.main:
+        sys.stdout.write(postfixconf.master_cf(cfg))
+    return 0

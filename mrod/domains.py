@@ -1,0 +1,446 @@
+"""Domains: which mail domains this host backs up, and how each one's mail is routed.
+
+A domain is routed in one of three ways, decided here and read by mrod.routing:
+  * by a relay (``relay_id``): the relay's host, port, protocol and TLS requirement;
+  * by its own override (``host`` [+ port, protocol, tls]);
+  * by its own MX records (neither): Postfix looks up the domain's MX itself.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sqlite3
+from dataclasses import dataclass
+from typing import Any, Iterable, Mapping
+
+import aiosqlite
+
+from . import audit, db, names, relays
+from .audit import Actor
+from .errors import Conflict, InvalidInput, MrodError, NotFound
+
+RECIPIENT_POLICIES = ("accept_all", "listed", "verify")
+SOURCES = ("manual", "api", "bind", "catalog")
+ROUTES = ("relay", "dns-txt", "dns-dom", "dns-sub")
+SORTABLE = ("name", "relay", "enabled", "source", "recipients", "created_at", "updated_at")
+
+
+@dataclass(frozen=True)
+class Domain:
+    id: int
+    name: str
+    relay_id: int | None
+    relay_name: str | None
+    host: str | None
+    port: int | None
+    protocol: str | None
+    tls: str | None
+    route: str
+    enabled: bool
+    include_subdomains: bool
+    recipients: str
+    source: str
+    owner_id: int | None
+    created_at: str
+    updated_at: str
+
+    @property
+    def display_name(self) -> str:
+        return names.to_unicode(self.name)
+
+    @property
+    def route_kind(self) -> str:
+        """'relay', 'host' or 'mx' — what the route is, whatever decided it."""
+        if self.relay_id is not None:
+            return "relay"
+        return "host" if self.host is not None else "mx"
+
+    def as_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+_SELECT = (
+    "SELECT d.id, d.name, d.relay_id, r.name AS relay_name, d.host, d.port, d.protocol, d.tls, d.route,"
+    " d.enabled, d.include_subdomains, d.recipients, d.source, d.owner_id, d.created_at, d.updated_at"
+    " FROM domain d LEFT JOIN relay r ON r.id = d.relay_id"
+)
+
+
+def _domain(row: aiosqlite.Row | tuple) -> Domain:
+    values = list(row)
+    values[9] = bool(values[9])
+    values[10] = bool(values[10])
+    return Domain(*values)
+
+
+async def get(conn: aiosqlite.Connection, name: str) -> Domain:
+    key = names.domain(name)
+    async with conn.execute(f"{_SELECT} WHERE d.name = ?", (key,)) as cur:
+        row = await cur.fetchone()
+    if row is None:
+        raise NotFound(f"domain {key!r} does not exist")
+    return _domain(row)
+
+
+async def get_by_id(conn: aiosqlite.Connection, domain_id: int) -> Domain:
+    async with conn.execute(f"{_SELECT} WHERE d.id = ?", (domain_id,)) as cur:
+        row = await cur.fetchone()
+    if row is None:
+        raise NotFound(f"domain #{domain_id} does not exist")
+    return _domain(row)
+
+
+@dataclass(frozen=True)
+class Page:
+    domains: list[Domain]
+    total: int
+
+
+async def search(
+    conn: aiosqlite.Connection,
+    *,
+    q: str | None = None,
+    enabled: bool | None = None,
+    source: str | None = None,
+    relay: str | None = None,
+    recipients: str | None = None,
+    owner_id: int | None = None,
+    sort: str = "name",
+    descending: bool = False,
+    limit: int | None = 50,
+    offset: int = 0,
+) -> Page:
+    """Filtered, sorted, paginated list. ``relay`` is a relay name, or '-' for domains without one."""
+    clauses, args = [], []
+    if q:
+        text = q.strip().lower()
+        if not text.isascii():
+            try:
+                text = names.domain(text, min_labels=1)
+            except InvalidInput:
+                pass
+        clauses.append("d.name LIKE ? ESCAPE '\\'")
+        args.append("%" + audit.like_escape(text) + "%")
+    if enabled is not None:
+        clauses.append("d.enabled = ?")
+        args.append(int(enabled))
+    if source:
+        clauses.append("d.source = ?")
+        args.append(names.choice(source, SOURCES, "source"))
+    if recipients:
+        clauses.append("d.recipients = ?")
+        args.append(names.choice(recipients, RECIPIENT_POLICIES, "recipients"))
+    if relay == "-":
+        clauses.append("d.relay_id IS NULL")
+    elif relay:
+        clauses.append("d.relay_id = (SELECT id FROM relay WHERE name = ?)")
+        args.append(relay)
+    if owner_id is not None:
+        clauses.append("d.owner_id = ?")
+        args.append(owner_id)
+    where = (" WHERE " + " AND ".join(clauses)) if clauses else ""
+    if sort not in SORTABLE:
+        raise InvalidInput("sort", f"{sort!r} is not one of {', '.join(SORTABLE)}")
+    column = {"relay": "r.name", "name": "d.name"}.get(sort, f"d.{sort}")
+    direction = "DESC" if descending else "ASC"
+    order = f" ORDER BY {column} {direction}" + ("" if sort == "name" else f", d.name {direction}")
+    page_sql = "" if limit is None else " LIMIT ? OFFSET ?"
+    page_args = [] if limit is None else [limit, offset]
+    async with conn.execute(f"{_SELECT}{where}{order}{page_sql}", (*args, *page_args)) as cur:
+        rows = await cur.fetchall()
+    async with conn.execute(
+        f"SELECT count(*) FROM domain d LEFT JOIN relay r ON r.id = d.relay_id{where}", args
+    ) as cur:
+        total = (await cur.fetchone())[0]
+    return Page([_domain(r) for r in rows], total)
+
+
+async def count(conn: aiosqlite.Connection, *, owner_id: int | None = None) -> dict[str, int]:
+    where, args = ("WHERE owner_id = ?", (owner_id,)) if owner_id is not None else ("", ())
+    async with conn.execute(
+        f"SELECT count(*), coalesce(sum(enabled), 0) FROM domain {where}", args
+    ) as cur:
+        total, enabled = await cur.fetchone()
+    return {"total": total, "enabled": enabled, "disabled": total - enabled}
+
+
+# -- changes -------------------------------------------------------------------------------
+
+
+async def _route_fields(conn: aiosqlite.Connection, spec: Mapping[str, Any], current: Domain | None) -> dict[str, Any]:
+    """Turn route input (relay | host [+port/protocol/tls] | mx) into columns.
+
+    Returns only the columns that change. Exactly one of relay/host/mx may be given.
+    """
+    chosen = [k for k in ("relay", "host", "mx") if spec.get(k) not in (None, False, "")]
+    if len(chosen) > 1:
+        raise InvalidInput("route", "give one of a relay, a host, or routing by MX, not several")
+    override_only = {k: spec[k] for k in ("port", "protocol", "tls") if spec.get(k) not in (None, "")}
+    out: dict[str, Any] = {}
+    if chosen == ["relay"]:
+        if override_only:
+            raise InvalidInput("relay", "port, protocol and TLS come from the relay; set them on the relay")
+        relay = await relays.get(conn, spec["relay"])
+        out.update(relay_id=relay.id, host=None, port=None, protocol=None, tls=None)
+    elif chosen == ["host"]:
+        keep = current is not None and current.host is not None
+        out.update(
+            relay_id=None,
+            host=names.hostname(spec["host"]),
+            port=names.port(override_only.get("port", current.port if keep else 25)),
+            protocol=names.choice(override_only.get("protocol", current.protocol if keep else "smtp"),
+                                  relays.PROTOCOLS, "protocol"),
+            tls=names.choice(override_only.get("tls", current.tls if keep else "may"), relays.TLS_LEVELS, "tls"),
+        )
+    elif chosen == ["mx"]:
+        if {"port", "protocol"} & override_only.keys():
+            raise InvalidInput("mx", "routing by MX uses port 25 with STARTTLS; port and protocol do not apply")
+        out.update(relay_id=None, host=None, port=None, protocol=None,
+                   tls=names.choice(override_only.get("tls", "may"), relays.TLS_LEVELS, "tls"))
+    elif override_only:
+        if current is None:
+            raise InvalidInput("route", "give a relay (--relay), a host (--host) or routing by MX (--mx)")
+        if current.host is None and not (current.route_kind == "mx" and set(override_only) == {"tls"}):
+            raise InvalidInput(
+                "port", "this domain takes port and protocol from its relay; give a host to override them"
+            )
+        for key, value in override_only.items():
+            out[key] = names.port(value) if key == "port" else names.choice(
+                value, relays.TLS_LEVELS if key == "tls" else relays.PROTOCOLS, key)
+    elif current is None:
+        raise InvalidInput("route", "give a relay (--relay), a host (--host) or routing by MX (--mx)")
+    return out
+
+
+def _flag_fields(spec: Mapping[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key in ("enabled", "include_subdomains"):
+        if spec.get(key) is not None:
+            if not isinstance(spec[key], bool):
+                raise InvalidInput(key, "must be true or false")
+            out[key] = int(spec[key])
+    if spec.get("recipients") is not None:
+        out["recipients"] = names.choice(spec["recipients"], RECIPIENT_POLICIES, "recipients")
+    if spec.get("source") is not None:
+        out["source"] = names.choice(spec["source"], SOURCES, "source")
+    if spec.get("route") is not None:
+        out["route"] = names.choice(spec["route"], ROUTES, "route")
+    if "owner_id" in spec:
+        value = spec["owner_id"]
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+            raise InvalidInput("owner", "must be a user id")
+        out["owner_id"] = value
+    return out
+
+
+KNOWN_FIELDS = frozenset(
+    {"relay", "host", "port", "protocol", "tls", "mx", "enabled", "include_subdomains", "recipients",
+     "source", "route", "owner_id"}
+)
+
+
+def _check_known(spec: Mapping[str, Any]) -> None:
+    for key in spec:
+        if key not in KNOWN_FIELDS:
+            raise InvalidInput(key, "is not a domain field")
+
+
+async def add(conn: aiosqlite.Connection, actor: Actor, name: str, **spec: Any) -> Domain:
+    """Add a domain. spec: relay | host (+port, protocol, tls) | mx, and the flags."""
+    _check_known(spec)
+    key = names.domain(name)
+    fields = {"relay_id": None, "host": None, "port": None, "protocol": None, "tls": None}
+    async with db.transaction(conn):
+        fields.update(await _route_fields(conn, spec, None))
+        fields.update(_flag_fields(spec))
+        fields.setdefault("route", "dns-dom" if spec.get("mx") else "relay")
+        stamp = db.now()
+        columns = ["name", *fields, "created_at", "updated_at"]
+        try:
+            cur = await conn.execute(
+                f"INSERT INTO domain ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
+                (key, *fields.values(), stamp, stamp),
+            )
+        except sqlite3.IntegrityError as exc:
+            raise _integrity(exc, key) from None
+        domain = await get_by_id(conn, cur.lastrowid)
+        await audit.record(conn, actor, "add", "domain", key, None, audited(domain))
+    return domain
+
+
+async def update(conn: aiosqlite.Connection, actor: Actor, name: str, **spec: Any) -> Domain:
+    _check_known(spec)
+    async with db.transaction(conn):
+        before = await get(conn, name)
+        fields = await _route_fields(conn, spec, before)
+        fields.update(_flag_fields(spec))
+        if any(spec.get(k) not in (None, False, "") for k in ("relay", "host", "mx")) and "route" not in fields:
+            # An operator chose the route by hand: say so, so an importer will not change it.
+            fields["route"] = "dns-dom" if spec.get("mx") else "relay"
+        changed = {k: v for k, v in fields.items() if getattr(before, k) != (bool(v) if k in ("enabled", "include_subdomains") else v)}
+        if not changed:
+            return before
+        assignments = ", ".join(f"{k} = ?" for k in changed)
+        try:
+            await conn.execute(
+                f"UPDATE domain SET {assignments}, updated_at = ? WHERE id = ?",
+                (*changed.values(), db.now(), before.id),
+            )
+        except sqlite3.IntegrityError as exc:
+            raise _integrity(exc, before.name) from None
+        after = await get_by_id(conn, before.id)
+        await audit.record(conn, actor, "update", "domain", after.name, audited(before), audited(after))
+    return after
+
+
+async def remove(conn: aiosqlite.Connection, actor: Actor, name: str) -> Domain:
+    async with db.transaction(conn):
+        domain = await get(conn, name)
+        await conn.execute("DELETE FROM domain WHERE id = ?", (domain.id,))
+        await audit.record(conn, actor, "remove", "domain", domain.name, audited(domain), None)
+    return domain
+
+
+def _integrity(exc: sqlite3.IntegrityError, key: str) -> MrodError:
+    text = str(exc)
+    if "UNIQUE" in text:
+        return Conflict(f"domain {key!r} already exists")
+    if "FOREIGN KEY" in text:
+        return InvalidInput("owner", "no such user")
+    return InvalidInput("domain", f"refused by the database: {text}")
+
+
+def audited(domain: Domain) -> dict[str, Any]:
+    data = domain.as_dict()
+    for key in ("id", "relay_id", "created_at", "updated_at"):
+        data.pop(key)
+    return data
+
+
+# -- bulk ------------------------------------------------------------------------------------
+
+
+@dataclass
+class ImportReport:
+    added: list[str] = dataclasses.field(default_factory=list)
+    skipped: list[tuple[int, str, str]] = dataclasses.field(default_factory=list)   # (line, domain, why)
+    refused: list[tuple[int, str, str]] = dataclasses.field(default_factory=list)   # (line, text, why)
+
+
+class ImportRefused(MrodError):
+    def __init__(self, report: ImportReport) -> None:
+        first = report.refused[0]
+        more = f" (and {len(report.refused) - 1} more)" if len(report.refused) > 1 else ""
+        super().__init__(f"line {first[0]}: {first[1]!r}: {first[2]}{more}; nothing was imported")
+        self.report = report
+
+
+def parse_lines(lines: Iterable[str]) -> Iterable[tuple[int, str, str | None]]:
+    """(line number, domain text, relay name or None); blank lines and # comments skipped."""
+    for number, raw in enumerate(lines, 1):
+        text = raw.split("#", 1)[0].strip()
+        if not text:
+            continue
+        parts = text.split()
+        yield number, " ".join(parts) if len(parts) > 2 else parts[0], parts[1] if len(parts) == 2 else None
+
+
+async def bulk_add(
+    conn: aiosqlite.Connection,
+    actor: Actor,
+    lines: Iterable[str],
+    *,
+    relay: str | None = None,
+    mx: bool = False,
+    skip_existing: bool = False,
+    strict: bool = True,
+    source: str = "manual",
+    owner_id: int | None = None,
+    include_subdomains: bool = False,
+    recipients: str = "accept_all",
+    enabled: bool = True,
+) -> ImportReport:
+    """Add many domains in one transaction.
+
+    Each line: ``domain [relay]``. strict: any refused line refuses the whole batch
+    (ImportRefused, nothing written); otherwise good lines are added and the rest reported.
+    Domains that exist already are refused, or skipped with ``skip_existing``.
+    """
+    report = ImportReport()
+    source = names.choice(source, SOURCES, "source")
+    recipients = names.choice(recipients, RECIPIENT_POLICIES, "recipients")
+    async with db.transaction(conn):
+        known_relays = await relays.list_all(conn)
+        relay_ids = {r.name.lower(): r.id for r in known_relays}
+        relay_names = {r.id: r.name for r in known_relays}
+        default_relay_id = None
+        if relay:
+            default_relay_id = (await relays.get(conn, relay)).id
+        wanted: dict[str, tuple[int, int | None]] = {}
+        for number, text, relay_name in parse_lines(lines):
+            if " " in text:
+                report.refused.append((number, text, "expected 'domain [relay]'"))
+                continue
+            try:
+                name = names.domain(text)
+            except InvalidInput as exc:
+                report.refused.append((number, text, exc.message))
+                continue
+            if relay_name is not None:
+                relay_id = relay_ids.get(relay_name.lower())
+                if relay_id is None:
+                    report.refused.append((number, text, f"relay {relay_name!r} does not exist"))
+                    continue
+            elif default_relay_id is not None or mx:
+                relay_id = default_relay_id
+            else:
+                report.refused.append((number, text, "no relay: give one after the domain, or a default relay"))
+                continue
+            if name in wanted:
+                first_line, first_relay = wanted[name]
+                if first_relay != relay_id:
+                    report.refused.append((number, text, f"listed again with another relay (line {first_line})"))
+                else:
+                    report.skipped.append((number, name, f"duplicate of line {first_line}"))
+                continue
+            wanted[name] = (number, relay_id)
+        existing = await _existing(conn, list(wanted))
+        for name in existing:
+            number = wanted.pop(name)[0]
+            if skip_existing:
+                report.skipped.append((number, name, "exists already"))
+            else:
+                report.refused.append((number, name, "exists already"))
+        report.refused.sort()
+        if strict and report.refused:
+            raise ImportRefused(report)
+        stamp = db.now()
+        route = "relay" if not mx or relay else "dns-dom"
+        await conn.executemany(
+            "INSERT INTO domain (name, relay_id, route, enabled, include_subdomains, recipients, source,"
+            " owner_id, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                (name, relay_id, route if relay_id is None else "relay", int(enabled), int(include_subdomains),
+                 recipients, source, owner_id, stamp, stamp)
+                for name, (_line, relay_id) in wanted.items()
+            ),
+        )
+        await audit.record_many(
+            conn, actor, "add", "domain",
+            [(name, {"relay": relay_names.get(relay_id), "source": source, "enabled": enabled})
+             for name, (_line, relay_id) in wanted.items()],
+        )
+        report.added = list(wanted)
+    return report
+
+
+async def _existing(conn: aiosqlite.Connection, candidates: list[str]) -> list[str]:
+    found: list[str] = []
+    chunk = 500
+    for start in range(0, len(candidates), chunk):
+        part = candidates[start:start + chunk]
+        async with conn.execute(
+            f"SELECT name FROM domain WHERE name IN ({', '.join('?' * len(part))})", part
+        ) as cur:
+            found.extend(r[0] for r in await cur.fetchall())
+    return found

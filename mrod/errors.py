@@ -1,0 +1,37 @@
+"""Domain errors raised by the core and turned into messages at each boundary
+(CLI one-line error, HTTP 4xx, lookupd TEMP)."""
+
+from __future__ import annotations
+
+
+class MrodError(Exception):
+    """Base class: a message fit to show an operator as it is."""
+
+
+class InvalidInput(MrodError):
+    """A value was refused; ``field`` names it so forms can show the error beside it."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+class NotFound(MrodError):
+    pass
+
+
+class Conflict(MrodError):
+    """The change would duplicate something that exists."""
+
+
+class InUse(MrodError):
+    """The object is still referenced (a relay used by domains)."""
+
+
+class ConfigError(MrodError):
+    """The configuration file or environment is wrong; the message names the key."""
+
+
+class DatabaseNotReady(MrodError):
+    """The database is missing or its schema is older/newer than this code."""

@@ -1,0 +1,65 @@
+"""The Postfix side of mrod: main.cf and master.cf lines for the configured endpoints.
+
+``mrod postfix-config`` prints these; postfix-snippets/ holds them for the default config
+(a test keeps the two equal).
+"""
+
+from __future__ import annotations
+
+from . import endpoints
+from .config import Config
+
+# main.cf parameter -> mrod map.
+MAP_PARAMETERS = (
+    ("relay_domains", "relay_domains"),
+    ("transport_maps", "transport"),
+    ("relay_recipient_maps", "relay_recipients"),
+    ("smtp_tls_policy_maps", "tls_policy"),
+)
+
+
+def table_reference(config: Config, map_name: str) -> str | None:
+    """How Postfix should name one of mrod's maps: the socketmap if configured, else its tcp table."""
+    lk = config.lookupd
+    if lk.socketmap:
+        return f"socketmap:{endpoints.parse(lk.socketmap).postfix()}:{map_name}"
+    if map_name in lk.tcp_table:
+        ep = endpoints.parse(lk.tcp_table[map_name])
+        if ep.is_unix:
+            return None  # Postfix's tcp: table speaks TCP only
+        return f"tcp:{ep.host_for_url()}:{ep.port}"
+    return None
+
+
+def main_cf(config: Config) -> str:
+    lines = [
+        "# mrod: Postfix main.cf settings for a backup MX (from `mrod postfix-config`).",
+        "# Every lookup is answered live from mrod's database: no postmap, no reload.",
+    ]
+    for parameter, map_name in MAP_PARAMETERS:
+        ref = table_reference(config, map_name)
+        if ref is None:
+            lines.append(f"# {parameter}: no mrod endpoint serves {map_name} in this configuration")
+        else:
+            lines.append(f"{parameter} = {ref}")
+    lines += [
+        "# Relay only for mrod's domains; refuse unknown recipients of `listed` domains at RCPT",
+        "# time (no backscatter).",
+        "smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination",
+        "smtpd_reject_unlisted_recipient = yes",
+        f"recipient_delimiter = {config.lookupd.recipient_delimiter}",
+        "# A primary may be down for days: keep its mail (Postfix's defaults are 5d).",
+        "maximal_queue_lifetime = 5d",
+        "bounce_queue_lifetime = 5d",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def master_cf(config: Config) -> str:
+    service = config.lookupd.smtps_transport
+    return (
+        "# mrod: master.cf service for primaries that take implicit TLS (SMTPS, port 465).\n"
+        f"{service} unix - - n - - smtp\n"
+        "  -o smtp_tls_security_level=encrypt\n"
+        "  -o smtp_tls_wrappermode=yes\n"
+    )

@@ -1,0 +1,84 @@
+"""Recipients accepted for domains whose recipient policy is ``listed``.
+
+Stored casefolded as ``local@domain`` or ``@domain`` (every address of that domain). An address
+belongs to the domain that matches it: its own domain, or a parent domain that includes
+subdomains.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+
+import aiosqlite
+
+from . import audit, db, domains, names
+from .audit import Actor
+from .errors import Conflict, NotFound
+
+
+@dataclass(frozen=True)
+class Recipient:
+    id: int
+    domain: str
+    address: str
+    created_at: str
+
+
+async def owning_domain(conn: aiosqlite.Connection, address: str) -> domains.Domain:
+    """The domain an (already normalised) address belongs to."""
+    dom = address.rpartition("@")[2]
+    async with conn.execute(
+        "SELECT name, include_subdomains FROM domain WHERE name IN ({})".format(
+            ", ".join("?" * (1 + len(names.parent_domains(dom))))
+        ),
+        (dom, *names.parent_domains(dom)),
+    ) as cur:
+        rows = {r[0]: r[1] for r in await cur.fetchall()}
+    if dom in rows:
+        return await domains.get(conn, dom)
+    for parent in names.parent_domains(dom):
+        if rows.get(parent):
+            return await domains.get(conn, parent)
+    raise NotFound(f"no domain here accepts mail for {dom!r}; add the domain first")
+
+
+async def add(conn: aiosqlite.Connection, actor: Actor, address: str) -> Recipient:
+    key = names.address(address)
+    async with db.transaction(conn):
+        domain = await owning_domain(conn, key)
+        stamp = db.now()
+        try:
+            cur = await conn.execute(
+                "INSERT INTO recipient (domain_id, address, created_at) VALUES (?, ?, ?)", (domain.id, key, stamp)
+            )
+        except sqlite3.IntegrityError:
+            raise Conflict(f"recipient {key!r} is listed already") from None
+        await audit.record(conn, actor, "add", "recipient", key, None, {"domain": domain.name, "address": key})
+    return Recipient(cur.lastrowid, domain.name, key, stamp)
+
+
+async def remove(conn: aiosqlite.Connection, actor: Actor, address: str) -> None:
+    key = names.address(address)
+    async with db.transaction(conn):
+        async with conn.execute(
+            "SELECT r.id, d.name FROM recipient r JOIN domain d ON d.id = r.domain_id WHERE r.address = ?", (key,)
+        ) as cur:
+            row = await cur.fetchone()
+        if row is None:
+            raise NotFound(f"recipient {key!r} is not listed")
+        await conn.execute("DELETE FROM recipient WHERE id = ?", (row[0],))
+        await audit.record(conn, actor, "remove", "recipient", key, {"domain": row[1], "address": key}, None)
+
+
+async def list_for(conn: aiosqlite.Connection, domain_name: str) -> list[Recipient]:
+    domain = await domains.get(conn, domain_name)
+    async with conn.execute(
+        "SELECT id, address, created_at FROM recipient WHERE domain_id = ? ORDER BY address", (domain.id,)
+    ) as cur:
+        return [Recipient(r[0], domain.name, r[1], r[2]) for r in await cur.fetchall()]
+
+
+async def count_for(conn: aiosqlite.Connection, domain_id: int) -> int:
+    async with conn.execute("SELECT count(*) FROM recipient WHERE domain_id = ?", (domain_id,)) as cur:
+        return (await cur.fetchone())[0]

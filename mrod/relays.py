@@ -1,0 +1,177 @@
+"""Relays: the primary mail servers that domains' mail is delivered to."""
+
+from __future__ import annotations
+
+import dataclasses
+import sqlite3
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+import aiosqlite
+
+from . import audit, db, names
+from .audit import Actor
+from .errors import Conflict, InUse, InvalidInput, NotFound
+
+PROTOCOLS = ("smtp", "smtps")
+TLS_LEVELS = ("may", "encrypt", "verify", "secure")
+EDITABLE = ("name", "host", "port", "protocol", "tls", "owner_id")
+
+
+@dataclass(frozen=True)
+class Relay:
+    id: int
+    name: str
+    host: str
+    port: int
+    protocol: str
+    tls: str
+    owner_id: int | None
+    created_at: str
+    updated_at: str
+    domain_count: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @property
+    def nexthop(self) -> str:
+        return nexthop(self.host, self.port)
+
+
+def nexthop(host: str, port: int) -> str:
+    """Postfix's bracketed nexthop ``[host]:port``: brackets turn off the MX lookup; an IPv6
+    address goes inside them as it is (``[2001:db8::1]:25``)."""
+    return f"[{host}]:{port}"
+
+
+def validate(fields: Mapping[str, Any]) -> dict[str, Any]:
+    """Validate and normalise relay fields (only those given)."""
+    out: dict[str, Any] = {}
+    for key, value in fields.items():
+        if key == "name":
+            out["name"] = names.relay_name(value)
+        elif key == "host":
+            out["host"] = names.hostname(value)
+        elif key == "port":
+            out["port"] = names.port(value)
+        elif key == "protocol":
+            out["protocol"] = names.choice(value, PROTOCOLS, "protocol")
+        elif key == "tls":
+            out["tls"] = names.choice(value, TLS_LEVELS, "tls")
+        elif key == "owner_id":
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+                raise InvalidInput("owner", "must be a user id")
+            out["owner_id"] = value
+        else:
+            raise InvalidInput(key, "is not a relay field")
+    return out
+
+
+_SELECT = (
+    "SELECT r.*, (SELECT count(*) FROM domain d WHERE d.relay_id = r.id) AS domain_count FROM relay r"
+)
+
+
+def _relay(row: aiosqlite.Row) -> Relay:
+    return Relay(**{k: row[k] for k in row.keys()})
+
+
+async def get(conn: aiosqlite.Connection, ref: str | int) -> Relay:
+    """By name (case-insensitive) or numeric id."""
+    if isinstance(ref, int) or (isinstance(ref, str) and ref.isdigit()):
+        sql, arg = f"{_SELECT} WHERE r.id = ?", int(ref)
+    else:
+        sql, arg = f"{_SELECT} WHERE r.name = ?", ref.strip()
+    async with conn.execute(sql, (arg,)) as cur:
+        row = await cur.fetchone()
+    if row is None:
+        raise NotFound(f"relay {ref!r} does not exist")
+    return _relay(row)
+
+
+async def list_all(conn: aiosqlite.Connection, *, owner_id: int | None = None) -> list[Relay]:
+    sql, args = _SELECT, ()
+    if owner_id is not None:
+        sql, args = f"{_SELECT} WHERE r.owner_id = ?", (owner_id,)
+    async with conn.execute(f"{sql} ORDER BY r.name", args) as cur:
+        return [_relay(r) for r in await cur.fetchall()]
+
+
+async def add(
+    conn: aiosqlite.Connection,
+    actor: Actor,
+    *,
+    name: str,
+    host: str,
+    port: int | str = 25,
+    protocol: str = "smtp",
+    tls: str = "may",
+    owner_id: int | None = None,
+) -> Relay:
+    fields = validate(dict(name=name, host=host, port=port, protocol=protocol, tls=tls, owner_id=owner_id))
+    stamp = db.now()
+    async with db.transaction(conn):
+        try:
+            cur = await conn.execute(
+                "INSERT INTO relay (name, host, port, protocol, tls, owner_id, created_at, updated_at)"
+                " VALUES (:name, :host, :port, :protocol, :tls, :owner_id, :stamp, :stamp)",
+                {**fields, "stamp": stamp},
+            )
+        except sqlite3.IntegrityError as exc:
+            if "UNIQUE" in str(exc):
+                raise Conflict(f"relay {fields['name']!r} already exists") from None
+            raise InvalidInput("owner", "no such user") from None
+        relay = await get(conn, cur.lastrowid)
+        await audit.record(conn, actor, "add", "relay", relay.name, None, _audited(relay))
+    return relay
+
+
+async def update(conn: aiosqlite.Connection, actor: Actor, ref: str | int, changes: Mapping[str, Any]) -> Relay:
+    fields = validate(changes)
+    async with db.transaction(conn):
+        before = await get(conn, ref)
+        if not fields:
+            return before
+        assignments = ", ".join(f"{k} = :{k}" for k in fields)
+        try:
+            await conn.execute(
+                f"UPDATE relay SET {assignments}, updated_at = :stamp WHERE id = :id",
+                {**fields, "stamp": db.now(), "id": before.id},
+            )
+        except sqlite3.IntegrityError as exc:
+            if "UNIQUE" in str(exc):
+                raise Conflict(f"relay {fields.get('name')!r} already exists") from None
+            raise InvalidInput("owner", "no such user") from None
+        after = await get(conn, before.id)
+        await audit.record(conn, actor, "update", "relay", after.name, _audited(before), _audited(after))
+    return after
+
+
+async def remove(conn: aiosqlite.Connection, actor: Actor, ref: str | int, *, reassign_to: str | None = None) -> None:
+    """Delete a relay. Refused while domains use it, unless they are moved to ``reassign_to``."""
+    async with db.transaction(conn):
+        relay = await get(conn, ref)
+        if reassign_to is not None:
+            target = await get(conn, reassign_to)
+            if target.id == relay.id:
+                raise InvalidInput("reassign", "cannot reassign domains to the relay being removed")
+            await conn.execute(
+                "UPDATE domain SET relay_id = ?, updated_at = ? WHERE relay_id = ?", (target.id, db.now(), relay.id)
+            )
+            await audit.record(
+                conn, actor, "reassign", "relay", relay.name, {"relay": relay.name, "domains": relay.domain_count},
+                {"relay": target.name},
+            )
+        else:
+            if relay.domain_count:
+                raise InUse(
+                    f"relay {relay.name!r} is used by {relay.domain_count} domain(s); move them first"
+                    " (or remove with reassignment)"
+                )
+        await conn.execute("DELETE FROM relay WHERE id = ?", (relay.id,))
+        await audit.record(conn, actor, "remove", "relay", relay.name, _audited(relay), None)
+
+
+def _audited(relay: Relay) -> dict[str, Any]:
+    return {k: getattr(relay, k) for k in ("name", "host", "port", "protocol", "tls", "owner_id")}
