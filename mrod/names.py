@@ -18,8 +18,10 @@ from .limits import MAX_ADDRESS_LENGTH, MAX_DOMAIN_LENGTH, MAX_LABEL_LENGTH, MAX
 _LDH_LABEL = re.compile(r"^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$")
 _RELAY_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 # Local parts we refuse: control characters, whitespace, and '@' (we split at the last '@',
-# but a stored local part with '@' would be ambiguous to read back).
+# but a stored local part with '@' would be ambiguous to read back). A quoted local part may
+# hold spaces.
 _BAD_LOCAL = re.compile(r"[\x00-\x20\x7f@]")
+_BAD_QUOTED_LOCAL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def _to_alabel(text: str, field: str) -> str:
@@ -132,14 +134,37 @@ def address(value: object, field: str = "address") -> str:
     local, _, dom = text.rpartition("@")
     name = domain(dom, field)
     if local:
-        if len(local.encode()) > MAX_LOCAL_PART_LENGTH:
-            raise InvalidInput(field, f"local part of {value!r} is longer than {MAX_LOCAL_PART_LENGTH} bytes")
-        if _BAD_LOCAL.search(local):
-            raise InvalidInput(field, f"local part of {value!r} holds spaces, control characters or '@'")
+        quoted = is_quoted(local)
+        local = unquote_local(local)
+        if not local or len(local.encode()) > MAX_LOCAL_PART_LENGTH:
+            raise InvalidInput(field, f"local part of {value!r} is empty or longer than {MAX_LOCAL_PART_LENGTH} bytes")
+        if (_BAD_QUOTED_LOCAL if quoted else _BAD_LOCAL).search(local):
+            raise InvalidInput(field, f"local part of {value!r} holds spaces, control characters or '@'"
+                               " (quote it to use spaces)")
     result = f"{local.casefold()}@{name}"
     if len(result) > MAX_ADDRESS_LENGTH:
         raise InvalidInput(field, f"{value!r} is longer than {MAX_ADDRESS_LENGTH} characters")
     return result
+
+
+def is_quoted(local: str) -> bool:
+    return len(local) >= 2 and local[0] == '"' and local[-1] == '"'
+
+
+def unquote_local(local: str) -> str:
+    """RFC 5321 quoted local part -> Postfix's internal form (``"john doe"`` -> ``john doe``)."""
+    if not is_quoted(local):
+        return local
+    inner, out, escaped = local[1:-1], [], False
+    for ch in inner:
+        if escaped:
+            out.append(ch)
+            escaped = False
+        elif ch == "\\":
+            escaped = True
+        else:
+            out.append(ch)
+    return "".join(out)
 
 
 def lookup_domain(key: str) -> str | None:

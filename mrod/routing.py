@@ -158,7 +158,8 @@ def relay_recipients(store: Store, key: str, options: Options) -> Answer:
     if row.recipients != "listed":
         # 'verify' domains are accepted here; the policy service checks them against the primary.
         return Answer(OK, row.recipients, f"{name}: {how} accepts every recipient ({row.recipients})")
-    local = address[:at]
+    # Postfix may send the quoted external form of a local part; we store the internal form.
+    local = names.unquote_local(address[:at])
     candidates = [f"{local}@{name}"]
     base = strip_extension(local, options.recipient_delimiter)
     if base != local:

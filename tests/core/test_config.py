@@ -1,0 +1,104 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from mrod import config
+from mrod.errors import ConfigError
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "mrod.toml"
+    path.write_text(text)
+    return path
+
+
+def test_defaults_without_a_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    cfg = config.load(env={})
+    assert cfg.source is None
+    assert cfg.database.path == tmp_path / "var" / "mrod.db"
+    assert cfg.lookupd.socketmap == "127.0.0.1:10101"
+    assert cfg.lookupd.policy == "127.0.0.1:10102"
+    assert cfg.admin.listen == "127.0.0.1:8380"
+
+
+def test_lookup_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    write(tmp_path, '[admin]\nlisten = "127.0.0.1:1"\n')
+    other = tmp_path / "other.toml"
+    other.write_text('[admin]\nlisten = "127.0.0.1:2"\n')
+    assert config.load(env={}).admin.listen == "127.0.0.1:1"                       # ./mrod.toml
+    assert config.load(env={"MROD_CONFIG": str(other)}).admin.listen == "127.0.0.1:2"
+    explicit = tmp_path / "x.toml"
+    explicit.write_text('[admin]\nlisten = "127.0.0.1:3"\n')
+    assert config.load(explicit, env={"MROD_CONFIG": str(other)}).admin.listen == "127.0.0.1:3"
+
+
+def test_design_example_loads(tmp_path: Path) -> None:
+    path = write(tmp_path, """
+[database]
+path = "var/mrod.db"
+[lookupd]
+socketmap = "127.0.0.1:10101"        # "host:port" or "unix:/path"
+policy = "127.0.0.1:10102"
+[lookupd.tcp_table]                  # optional, one endpoint per map
+relay_domains = "127.0.0.1:10111"
+[admin]
+listen = "127.0.0.1:8380"
+""")
+    cfg = config.load(path, env={})
+    # relative paths are relative to the config file
+    assert cfg.database.path == tmp_path / "var" / "mrod.db"
+    assert cfg.lookupd.tcp_table == {"relay_domains": "127.0.0.1:10111"}
+
+
+def test_environment_overrides(tmp_path: Path) -> None:
+    path = write(tmp_path, '[lookupd]\nidle_timeout = 30\n')
+    cfg = config.load(path, env={
+        "MROD_LOOKUPD_IDLE_TIMEOUT": "12.5",
+        "MROD_DATABASE_PATH": "/srv/m.db",
+        "MROD_LOOKUPD_TCP_TABLE_TRANSPORT": "127.0.0.1:10112",
+        "MROD_ADMIN_TRUST_PROXY": "yes",
+        "MROD_LOOKUPD_SOCKETMAP": "unix:/run/mrod/socketmap",
+    })
+    assert cfg.lookupd.idle_timeout == 12.5
+    assert cfg.database.path == Path("/srv/m.db")
+    assert cfg.lookupd.tcp_table == {"transport": "127.0.0.1:10112"}
+    assert cfg.admin.trust_proxy is True
+    assert cfg.lookupd.socketmap == "unix:/run/mrod/socketmap"
+
+
+@pytest.mark.parametrize(
+    "text,message",
+    [
+        ("[lookupd\n", "mrod.toml"),
+        ("[nosuch]\n", "unknown section [nosuch]"),
+        ("[lookupd]\nsocketmapp = 'x'\n", "unknown key lookupd.socketmapp"),
+        ("[lookupd]\nidle_timeout = 'soon'\n", "lookupd.idle_timeout"),
+        ("[lookupd]\nidle_timeout = -1\n", "lookupd.idle_timeout: must be greater than 0"),
+        ("[lookupd]\nsocketmap = 'localhost'\n", "lookupd.socketmap"),
+        ("[lookupd]\nsocketmap = '127.0.0.1:70000'\n", "lookupd.socketmap"),
+        ("[lookupd]\nsocketmap = 'unix:relative'\n", "absolute path"),
+        ("[lookupd.tcp_table]\nrelay_domain = '127.0.0.1:1'\n", "unknown map 'relay_domain'"),
+        ("[lookupd]\nrecipient_delimiter = 'ab'\n", "lookupd.recipient_delimiter"),
+        ("[admin]\ntrust_proxy = 'yes'\n", "admin.trust_proxy"),
+        ("database = 3\n", "database: must be a table"),
+    ],
+)
+def test_bad_files_name_the_key(tmp_path: Path, text: str, message: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        config.load(write(tmp_path, text), env={})
+    assert message in str(info.value)
+    assert "\n" not in str(info.value).strip()
+
+
+def test_bad_environment_names_the_variable(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="MROD_LOOKUPD_MAX_CONNECTIONS"):
+        config.load(write(tmp_path, ""), env={"MROD_LOOKUPD_MAX_CONNECTIONS": "many"})
+
+
+def test_missing_file_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="does not exist"):
+        config.load(tmp_path / "absent.toml", env={})
