@@ -19,7 +19,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from mrod import routing
+from mrod import db, routing
 from mrod.errors import DatabaseNotReady
 from mrod.routestore import RouteStore
 from mrod.routing import NOTFOUND, TEMP, Answer
@@ -27,13 +27,6 @@ from mrod.routing import NOTFOUND, TEMP, Answer
 from .ratelog import RateLimitedLog
 
 log = logging.getLogger("mrod.lookupd")
-
-
-def _is_busy(exc: sqlite3.OperationalError) -> bool:
-    code = getattr(exc, "sqlite_errorcode", None)
-    if code is not None:
-        return code & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
-    return "locked" in str(exc) or "busy" in str(exc)
 
 
 class LookupService:
@@ -86,7 +79,7 @@ class LookupService:
         try:
             return self._count(map_name, routing.answer(self._current_store(), map_name, text, self.options))
         except sqlite3.OperationalError as exc:
-            if _is_busy(exc):
+            if db.is_busy(exc):
                 return None
             return self._fault(map_name, exc)
         except Exception as exc:  # noqa: BLE001 - any fault must become TEMP, never NOTFOUND

@@ -143,6 +143,14 @@ async def opened(path: Path, *, create: bool = False) -> AsyncIterator[aiosqlite
         await conn.close()
 
 
+def is_busy(exc: sqlite3.OperationalError) -> bool:
+    """SQLITE_BUSY / SQLITE_LOCKED: another connection holds a lock; waiting may help."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is not None:
+        return code & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+    return "locked" in str(exc) or "busy" in str(exc)
+
+
 def open_readonly(path: Path, busy_timeout_ms: int = 0) -> sqlite3.Connection:
     """A read-only stdlib connection for lookups (autocommit: every query sees the latest commit).
 
@@ -160,6 +168,11 @@ def open_readonly(path: Path, busy_timeout_ms: int = 0) -> sqlite3.Connection:
     try:
         conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
         version = conn.execute("PRAGMA user_version").fetchone()[0]
+    except sqlite3.OperationalError as exc:
+        conn.close()
+        if is_busy(exc):
+            raise  # locked by another process: the caller may wait and retry
+        raise DatabaseNotReady(f"database {path} cannot be read: {exc}") from None
     except sqlite3.Error as exc:
         conn.close()
         raise DatabaseNotReady(f"database {path} cannot be read: {exc}") from None
