@@ -323,15 +323,16 @@ def audited(domain: Domain) -> dict[str, Any]:
 @dataclass
 class ImportReport:
     added: list[str] = dataclasses.field(default_factory=list)
-    skipped: list[tuple[int, str, str]] = dataclasses.field(default_factory=list)   # (line, domain, why)
-    refused: list[tuple[int, str, str]] = dataclasses.field(default_factory=list)   # (line, text, why)
+    # (line, text, why) — `why` is a full sentence that names the domain
+    skipped: list[tuple[int, str, str]] = dataclasses.field(default_factory=list)
+    refused: list[tuple[int, str, str]] = dataclasses.field(default_factory=list)
 
 
 class ImportRefused(MrodError):
     def __init__(self, report: ImportReport) -> None:
         first = report.refused[0]
         more = f" (and {len(report.refused) - 1} more)" if len(report.refused) > 1 else ""
-        super().__init__(f"line {first[0]}: {first[1]!r}: {first[2]}{more}; nothing was imported")
+        super().__init__(f"line {first[0]}: {first[2]}{more}; nothing was imported")
         self.report = report
 
 
@@ -379,7 +380,7 @@ async def bulk_add(
         wanted: dict[str, tuple[int, int | None]] = {}
         for number, text, relay_name in parse_lines(lines):
             if " " in text:
-                report.refused.append((number, text, "expected 'domain [relay]'"))
+                report.refused.append((number, text, f"{text!r}: expected 'domain [relay]'"))
                 continue
             try:
                 name = names.domain(text)
@@ -389,28 +390,28 @@ async def bulk_add(
             if relay_name is not None:
                 relay_id = relay_ids.get(relay_name.lower())
                 if relay_id is None:
-                    report.refused.append((number, text, f"relay {relay_name!r} does not exist"))
+                    report.refused.append((number, text, f"{name}: relay {relay_name!r} does not exist"))
                     continue
             elif default_relay_id is not None or mx:
                 relay_id = default_relay_id
             else:
-                report.refused.append((number, text, "no relay: give one after the domain, or a default relay"))
+                report.refused.append((number, text, f"{name}: no relay (give one after the domain, or a default relay)"))
                 continue
             if name in wanted:
                 first_line, first_relay = wanted[name]
                 if first_relay != relay_id:
-                    report.refused.append((number, text, f"listed again with another relay (line {first_line})"))
+                    report.refused.append((number, text, f"{name}: listed again with another relay (line {first_line})"))
                 else:
-                    report.skipped.append((number, name, f"duplicate of line {first_line}"))
+                    report.skipped.append((number, name, f"{name}: duplicate of line {first_line}"))
                 continue
             wanted[name] = (number, relay_id)
         existing = await _existing(conn, list(wanted))
         for name in existing:
             number = wanted.pop(name)[0]
             if skip_existing:
-                report.skipped.append((number, name, "exists already"))
+                report.skipped.append((number, name, f"{name} exists already"))
             else:
-                report.refused.append((number, name, "exists already"))
+                report.refused.append((number, name, f"{name} exists already"))
         report.refused.sort()
         if strict and report.refused:
             raise ImportRefused(report)

@@ -90,15 +90,15 @@ def hostname(value: object, field: str = "host") -> str:
 
 
 def port(value: object, field: str = "port") -> int:
-    if isinstance(value, bool):
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
         raise InvalidInput(field, "must be a number from 1 to 65535")
     if isinstance(value, str):
-        value = value.strip()
-        if not value.isdigit():
-            raise InvalidInput(field, f"{value!r} is not a number from 1 to 65535")
-        value = int(value)
-    if not isinstance(value, int) or not 1 <= value <= 65535:
-        raise InvalidInput(field, f"{value!r} is not a number from 1 to 65535")
+        text = value.strip()
+        if not text.isdigit():
+            raise InvalidInput(field, f"{value!r} is not a number (1 to 65535)")
+        value = int(text)
+    if not 1 <= value <= 65535:
+        raise InvalidInput(field, f"{value} is out of range (1 to 65535)")
     return value
 
 
@@ -132,7 +132,12 @@ def address(value: object, field: str = "address") -> str:
     if "@" not in text:
         raise InvalidInput(field, f"{value!r} is not an address (user@domain, or @domain for all)")
     local, _, dom = text.rpartition("@")
-    name = domain(dom, field)
+    if not dom.strip():
+        raise InvalidInput(field, f"{value!r} has no domain after '@'")
+    try:
+        name = domain(dom, field)
+    except InvalidInput as exc:
+        raise InvalidInput(field, f"{value!r}: the domain {exc.message}") from None
     if local:
         quoted = is_quoted(local)
         local = unquote_local(local)

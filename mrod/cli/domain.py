@@ -165,8 +165,8 @@ def cmd_import(args: argparse.Namespace, cfg: Config) -> int:
         report = common.with_db(cfg, lambda c: domains.bulk_add(
             c, Actor.cli(), lines, relay=args.relay, mx=args.mx, skip_existing=args.skip_existing))
     except domains.ImportRefused as exc:
-        for number, text, why in exc.report.refused:
-            print(f"{args.file}:{number}: {text}: {why}", file=sys.stderr)
+        for number, _text, why in exc.report.refused:
+            print(f"{args.file}:{number}: {why}", file=sys.stderr)
         common.error(f"{len(exc.report.refused)} line(s) refused; nothing was imported")
         return 1
     print(f"{len(report.added)} domain(s) imported, {len(report.skipped)} skipped")
