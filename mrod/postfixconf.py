@@ -9,6 +9,10 @@ from __future__ import annotations
 from . import endpoints
 from .config import Config
 
+# Postfix daemons work in their queue directory (and chroot there on Debian), so a socket
+# inside it is named relative to it: `private/mrod` works chrooted or not.
+POSTFIX_QUEUE_DIRECTORY = "/var/spool/postfix/"
+
 # main.cf parameter -> mrod map.
 MAP_PARAMETERS = (
     ("relay_domains", "relay_domains"),
@@ -22,7 +26,10 @@ def table_reference(config: Config, map_name: str) -> str | None:
     """How Postfix should name one of mrod's maps: the socketmap if configured, else its tcp table."""
     lk = config.lookupd
     if lk.socketmap:
-        return f"socketmap:{endpoints.parse(lk.socketmap).postfix()}:{map_name}"
+        ep = endpoints.parse(lk.socketmap)
+        if ep.path is not None and ep.path.startswith(POSTFIX_QUEUE_DIRECTORY):
+            return f"socketmap:unix:{ep.path[len(POSTFIX_QUEUE_DIRECTORY):]}:{map_name}"
+        return f"socketmap:{ep.postfix()}:{map_name}"
     if map_name in lk.tcp_table:
         ep = endpoints.parse(lk.tcp_table[map_name])
         if ep.is_unix:
@@ -36,6 +43,10 @@ def main_cf(config: Config) -> str:
         "# mrod: Postfix main.cf settings for a backup MX (from `mrod postfix-config`).",
         "# Every lookup is answered live from mrod's database: no postmap, no reload.",
     ]
+    sm = config.lookupd.socketmap
+    if sm.startswith("unix:") and not sm[5:].startswith(POSTFIX_QUEUE_DIRECTORY):
+        lines.append(f"# WARNING: {sm[5:]} is outside {POSTFIX_QUEUE_DIRECTORY}: chrooted Postfix daemons"
+                     " cannot reach it; use an inet endpoint or a socket under the queue directory.")
     for parameter, map_name in MAP_PARAMETERS:
         ref = table_reference(config, map_name)
         if ref is None:

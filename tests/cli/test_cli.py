@@ -188,7 +188,12 @@ def test_postfix_config_for_tcp_tables_and_unix_sockets() -> None:
     assert "transport_maps = tcp:[::1]:10112" in text
     assert "# relay_recipient_maps: no mrod endpoint serves relay_recipients" in text
     cfg = configmod.from_dict({"lookupd": {"socketmap": "unix:/var/spool/postfix/private/mrod"}})
-    assert "relay_domains = socketmap:unix:/var/spool/postfix/private/mrod:relay_domains" in postfixconf.main_cf(cfg)
+    text = postfixconf.main_cf(cfg)
+    assert "relay_domains = socketmap:unix:private/mrod:relay_domains" in text and "WARNING" not in text
+    cfg = configmod.from_dict({"lookupd": {"socketmap": "unix:/run/mrod.sock"}})
+    text = postfixconf.main_cf(cfg)
+    assert "relay_domains = socketmap:unix:/run/mrod.sock:relay_domains" in text
+    assert "# WARNING: /run/mrod.sock is outside /var/spool/postfix/" in text
 
 
 def _free_port() -> int:
