@@ -12,7 +12,7 @@ import logging
 import os
 import stat
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable
 
 from mrod import endpoints
 from mrod.routing import Answer
@@ -93,18 +93,25 @@ def _remove_stale_socket(path: str) -> None:
         pass
 
 
-class LookupConnection(asyncio.Protocol):
-    """Shared connection machinery; subclasses supply the codec."""
+CLOSE = object()   # a handler's answer meaning: send nothing, close the connection
 
-    protocol_name = "lookup"
 
-    def __init__(self, listener: Listener, service: LookupService) -> None:
+class RequestConnection(asyncio.Protocol):
+    """One client: requests decoded in order, answered one at a time.
+
+    Subclasses supply ``decoder`` and ``handle_now(request) -> bytes | CLOSE | None`` (None:
+    the answer needs waiting — ``handle_later(request)`` is awaited with reading paused).
+    """
+
+    protocol_name = "request"
+    decoder: Any
+
+    def __init__(self, listener: Listener) -> None:
         self.listener = listener
-        self.service = service
         self.loop = asyncio.get_running_loop()
         self.transport: asyncio.Transport | None = None
         self.peer = "?"
-        self._waiting = False          # a lookup is running in a worker thread
+        self._waiting = False          # an answer is being awaited
         self._write_paused = False
         self._closed = False
         self._idle: asyncio.TimerHandle | None = None
@@ -159,43 +166,45 @@ class LookupConnection(asyncio.Protocol):
 
     # -- the request loop ---------------------------------------------------------------------
 
-    decoder: socketmap.NetstringDecoder | tcptable.LineDecoder
-
     def _process(self) -> None:
         while not (self._closed or self._waiting or self._write_paused):
             try:
                 request = self.decoder.next()
                 if request is None:
                     break
-                map_name, key = self.parse(request)
+                reply = self.handle_now(request)
             except ProtocolError as exc:
                 self._protocol_error(exc)
                 return
-            result = self.service.answer_now(map_name, key)
-            if result is None:
-                self._wait_for(map_name, key)
+            if reply is None:
+                self._wait_for(request)
                 return
-            self._reply(result)
+            self._send(reply)
         self._arm_partial()
 
-    def _wait_for(self, map_name: str, key: bytes) -> None:
+    def _wait_for(self, request: Any) -> None:
         self._waiting = True
         self._sync_reading()
-        self._task = self.loop.create_task(self._answer_later(map_name, key))
+        self._task = self.loop.create_task(self._answer_later(request))
 
-    async def _answer_later(self, map_name: str, key: bytes) -> None:
-        result = await self.service.answer_waiting(map_name, key)
+    async def _answer_later(self, request: Any) -> None:
+        reply = await self.handle_later(request)
         self._task = None
         self._waiting = False
         if self._closed:
             return
-        self._reply(result)
+        self._send(reply)
         self._sync_reading()
         self._process()
 
-    def _reply(self, result: Answer) -> None:
+    def _send(self, reply: bytes | object) -> None:
         assert self.transport is not None
-        self.transport.write(self.encode(result))
+        if reply is CLOSE:
+            self._closed = True
+            self.transport.close()
+            return
+        assert isinstance(reply, bytes)
+        self.transport.write(reply)
         self._arm_idle()
 
     def _protocol_error(self, exc: ProtocolError) -> None:
@@ -243,7 +252,30 @@ class LookupConnection(asyncio.Protocol):
         self._closed = True
         self.transport.close()
 
-    # -- codec hooks --------------------------------------------------------------------------
+    # -- subclass hooks -----------------------------------------------------------------------
+
+    def handle_now(self, request: Any) -> bytes | object | None:
+        raise NotImplementedError
+
+    async def handle_later(self, request: Any) -> bytes | object:
+        raise NotImplementedError
+
+
+class LookupConnection(RequestConnection):
+    """A map lookup per request, answered by the LookupService."""
+
+    def __init__(self, listener: Listener, service: LookupService) -> None:
+        super().__init__(listener)
+        self.service = service
+
+    def handle_now(self, request: bytes) -> bytes | None:
+        map_name, key = self.parse(request)
+        result = self.service.answer_now(map_name, key)
+        return None if result is None else self.encode(result)
+
+    async def handle_later(self, request: bytes) -> bytes:
+        map_name, key = self.parse(request)
+        return self.encode(await self.service.answer_waiting(map_name, key))
 
     def parse(self, request: bytes) -> tuple[str, bytes]:
         raise NotImplementedError
