@@ -11,23 +11,31 @@ from functools import partial
 from mrod import routing
 from mrod.config import Config
 
-from .servers import Limits, Listener, SocketmapConnection, TcpTableConnection
+from .policyservice import PolicyService, default_verifier
+from .servers import Limits, Listener, PolicyConnection, SocketmapConnection, TcpTableConnection
 from .service import LookupService
 
 log = logging.getLogger("mrod.lookupd")
 
 
 class Lookupd:
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, verifier=None) -> None:  # noqa: ANN001 - tests pass their own
         lk = config.lookupd
         self.config = config
-        self.service = LookupService(config.database.path, routing.Options.from_config(config), lk.lookup_deadline)
+        options = routing.Options.from_config(config)
+        self.service = LookupService(config.database.path, options, lk.lookup_deadline)
+        self.policy = PolicyService(config.database.path, config.policy, options,
+                                    verifier or default_verifier(config.policy), lk.lookup_deadline)
         self.limits = Limits(lk.idle_timeout, lk.request_timeout, lk.max_connections)
         self.connections: set = set()
         self.listeners: list[Listener] = []
         if lk.socketmap:
             self.listeners.append(Listener(
                 "socketmap", lk.socketmap, partial(SocketmapConnection, service=self.service),
+                self.limits, self.connections))
+        if lk.policy:
+            self.listeners.append(Listener(
+                "policy", lk.policy, partial(PolicyConnection, service=self.policy),
                 self.limits, self.connections))
         for map_name, endpoint in sorted(lk.tcp_table.items()):
             self.listeners.append(Listener(
@@ -74,6 +82,7 @@ class Lookupd:
         for item in self.listeners:
             await item.stop()
         self.service.close()
+        self.policy.close()
 
 
 def raise_fd_limit(wanted: int) -> None:

@@ -17,9 +17,11 @@ from typing import Any, Callable
 from mrod import endpoints
 from mrod.routing import Answer
 
+from . import policy as policy_codec
 from . import socketmap, tcptable
 from .errors import ProtocolError
 from .ratelog import RateLimitedLog
+from .policyservice import PolicyService
 from .service import LookupService
 
 log = logging.getLogger("mrod.lookupd")
@@ -311,3 +313,34 @@ class TcpTableConnection(LookupConnection):
 
     def encode(self, result: Answer) -> bytes:
         return tcptable.encode_reply(result.status, result.value)
+
+
+class PolicyConnection(RequestConnection):
+    """Postfix policy delegation: one action per request; internal trouble closes silently."""
+
+    protocol_name = "policy"
+
+    def __init__(self, listener: Listener, service: PolicyService) -> None:
+        super().__init__(listener)
+        self.service = service
+        self.decoder = policy_codec.PolicyDecoder()
+        self._callout = None
+
+    def handle_now(self, request: dict[str, str]) -> bytes | object | None:
+        from mrod.policy import Callout
+
+        result = self.service.evaluate(request)
+        if result is None:
+            return CLOSE
+        if isinstance(result, Callout):
+            self._callout = result
+            return None
+        return policy_codec.encode_action(self.service.count(result).action)
+
+    async def handle_later(self, request: dict[str, str]) -> bytes | object:
+        callout, self._callout = self._callout, None
+        assert callout is not None
+        decision = await self.service.run_callout(callout)
+        if decision is None:
+            return CLOSE
+        return policy_codec.encode_action(self.service.count(decision).action)

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import sqlite3
 import time
 from collections import Counter
@@ -25,6 +24,7 @@ from mrod.routestore import RouteStore
 from mrod.routing import NOTFOUND, TEMP, Answer
 
 from .ratelog import RateLimitedLog
+from .storeholder import StoreHolder
 
 log = logging.getLogger("mrod.lookupd")
 
@@ -34,37 +34,13 @@ class LookupService:
         self.db_path = Path(db_path)
         self.options = options
         self.deadline = deadline
-        self._store: RouteStore | None = None
-        self._identity: tuple[int, int] | None = None
+        self._stores = StoreHolder(self.db_path, RouteStore)
         self._faults = RateLimitedLog(log)
         # (map, status) -> count; read by the metrics endpoint.
         self.counts: Counter[tuple[str, str]] = Counter()
 
-    # -- the store ------------------------------------------------------------------------
-
-    def _current_store(self) -> RouteStore:
-        """The open store, reopened when the database file was replaced (a restore, or a
-        corrupt copy put in place) so we never answer from a file that is gone."""
-        try:
-            st = os.stat(self.db_path)
-        except FileNotFoundError:
-            self.close()
-            raise DatabaseNotReady(f"database {self.db_path} does not exist") from None
-        identity = (st.st_dev, st.st_ino)
-        if self._store is None or identity != self._identity:
-            self.close()
-            self._store = RouteStore.open(self.db_path, busy_timeout_ms=0)
-            self._identity = identity
-        return self._store
-
     def close(self) -> None:
-        if self._store is not None:
-            try:
-                self._store.close()
-            except sqlite3.Error:
-                pass
-            self._store = None
-            self._identity = None
+        self._stores.close()
 
     # -- answering ------------------------------------------------------------------------
 
@@ -77,7 +53,7 @@ class LookupService:
             # Postfix never sends a key that is not UTF-8; no stored name can match it.
             return self._count(map_name, Answer(NOTFOUND, why="key is not valid UTF-8"))
         try:
-            return self._count(map_name, routing.answer(self._current_store(), map_name, text, self.options))
+            return self._count(map_name, routing.answer(self._stores.get(), map_name, text, self.options))
         except sqlite3.OperationalError as exc:
             if db.is_busy(exc):
                 return None

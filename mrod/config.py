@@ -108,11 +108,34 @@ class AdminConfig:
     session_hours: float = field(default=12.0, metadata=check(_positive))
 
 
+def _non_negative(value: float) -> float:
+    if value < 0:
+        raise ValueError("must be 0 or more")
+    return value
+
+
+@dataclass(frozen=True)
+class PolicyConfig:
+    """The Postfix policy service (check_policy_service on [lookupd] policy)."""
+
+    # Default queue quota per domain (a domain may set its own); 0: no limit.
+    default_quota_messages: int = field(default=0, metadata=check(_non_negative))
+    default_quota_bytes: int = field(default=0, metadata=check(_non_negative))
+    # Recipient verification (recipient policy 'verify'): SMTP callouts to the primary.
+    callout_timeout: float = field(default=10.0, metadata=check(_positive))
+    positive_ttl: float = field(default=7 * 86400.0, metadata=check(_positive))   # known good: long
+    negative_ttl: float = field(default=3600.0, metadata=check(_positive))        # known bad: short
+    helo_name: str = "localhost"
+    # Envelope sender of callouts ("" = the null sender <>, as Postfix's verify does).
+    callout_sender: str = ""
+
+
 @dataclass(frozen=True)
 class Config:
     database: DatabaseConfig = field(default_factory=DatabaseConfig)
     lookupd: LookupdConfig = field(default_factory=LookupdConfig)
     admin: AdminConfig = field(default_factory=AdminConfig)
+    policy: PolicyConfig = field(default_factory=PolicyConfig)
     # Where the config came from (None: defaults) and the directory relative paths start at.
     source: Path | None = None
     base_dir: Path = field(default_factory=Path.cwd)

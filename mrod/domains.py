@@ -22,6 +22,7 @@ from .errors import Conflict, InvalidInput, MrodError, NotFound
 RECIPIENT_POLICIES = ("accept_all", "listed", "verify")
 SOURCES = ("manual", "api", "bind", "catalog")
 ROUTES = ("relay", "dns-txt", "dns-dom", "dns-sub")
+VERIFY_WHEN_DOWN = ("accept", "defer")
 SORTABLE = ("name", "relay", "enabled", "source", "recipients", "created_at", "updated_at")
 
 
@@ -43,6 +44,12 @@ class Domain:
     owner_id: int | None
     created_at: str
     updated_at: str
+    # Operating a backup MX (policy service): pause, queue quota, verify fallback.
+    paused: bool = False
+    pause_reason: str | None = None
+    quota_messages: int | None = None
+    quota_bytes: int | None = None
+    verify_when_down: str = "accept"
 
     @property
     def display_name(self) -> str:
@@ -61,15 +68,16 @@ class Domain:
 
 _SELECT = (
     "SELECT d.id, d.name, d.relay_id, r.name AS relay_name, d.host, d.port, d.protocol, d.tls, d.route,"
-    " d.enabled, d.include_subdomains, d.recipients, d.source, d.owner_id, d.created_at, d.updated_at"
+    " d.enabled, d.include_subdomains, d.recipients, d.source, d.owner_id, d.created_at, d.updated_at,"
+    " d.paused, d.pause_reason, d.quota_messages, d.quota_bytes, d.verify_when_down"
     " FROM domain d LEFT JOIN relay r ON r.id = d.relay_id"
 )
 
 
 def _domain(row: aiosqlite.Row | tuple) -> Domain:
     values = list(row)
-    values[9] = bool(values[9])
-    values[10] = bool(values[10])
+    for index in (9, 10, 16):   # enabled, include_subdomains, paused
+        values[index] = bool(values[index])
     return Domain(*values)
 
 
@@ -230,12 +238,34 @@ def _flag_fields(spec: Mapping[str, Any]) -> dict[str, Any]:
         if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
             raise InvalidInput("owner", "must be a user id")
         out["owner_id"] = value
+    if spec.get("paused") is not None:
+        if not isinstance(spec["paused"], bool):
+            raise InvalidInput("paused", "must be true or false")
+        out["paused"] = int(spec["paused"])
+    if "pause_reason" in spec:
+        reason = spec["pause_reason"]
+        if reason is not None:
+            if not isinstance(reason, str) or len(reason) > 200 or any(ord(c) < 32 for c in reason):
+                raise InvalidInput("pause_reason", "must be one line of at most 200 characters")
+            reason = reason.strip() or None
+        out["pause_reason"] = reason
+    for key in ("quota_messages", "quota_bytes"):
+        if key in spec:
+            value = spec[key]
+            if isinstance(value, str) and value.strip().isdigit():
+                value = int(value)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+                raise InvalidInput(key, "must be a whole number >= 0 (0: no limit), or empty for the default")
+            out[key] = value
+    if spec.get("verify_when_down") is not None:
+        out["verify_when_down"] = names.choice(spec["verify_when_down"], VERIFY_WHEN_DOWN, "verify_when_down")
     return out
 
 
 KNOWN_FIELDS = frozenset(
     {"relay", "host", "port", "protocol", "tls", "mx", "enabled", "include_subdomains", "recipients",
-     "source", "route", "owner_id"}
+     "source", "route", "owner_id", "paused", "pause_reason", "quota_messages", "quota_bytes",
+     "verify_when_down"}
 )
 
 
@@ -277,7 +307,8 @@ async def update(conn: aiosqlite.Connection, actor: Actor, name: str, **spec: An
         if any(spec.get(k) not in (None, False, "") for k in ("relay", "host", "mx")) and "route" not in fields:
             # An operator chose the route by hand: say so, so an importer will not change it.
             fields["route"] = "dns-dom" if spec.get("mx") else "relay"
-        changed = {k: v for k, v in fields.items() if getattr(before, k) != (bool(v) if k in ("enabled", "include_subdomains") else v)}
+        changed = {k: v for k, v in fields.items()
+                   if getattr(before, k) != (bool(v) if k in ("enabled", "include_subdomains", "paused") else v)}
         if not changed:
             return before
         assignments = ", ".join(f"{k} = ?" for k in changed)

@@ -1,0 +1,193 @@
+"""Policy decisions for Postfix's check_policy_service, at RCPT time.
+
+For a recipient of one of our domains, in order:
+  1. the domain is paused                   -> DEFER_IF_PERMIT (with the operator's reason);
+  2. the domain's queue is over its quota    -> DEFER_IF_PERMIT (one dead primary cannot fill
+                                                the disk);
+  3. recipient policy 'verify':
+       known good (listed, or a fresh positive callout)     -> DUNNO (accept);
+       known bad (a fresh negative callout), primary up    -> 550 5.1.1;
+       otherwise, primary not known to be down             -> a callout to the primary
+                                                              (returned as a Callout to run);
+       primary down, or the callout inconclusive           -> the domain's choice:
+                                                              accept (DUNNO) or defer.
+Anything else -> DUNNO (the other restrictions decide). Reading the database is synchronous
+(microseconds); the callout itself is the caller's (lookupd) job, off this module.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Mapping
+
+from . import names, routing
+from .config import PolicyConfig
+from .routestore import DomainRoute, RouteStore
+
+DUNNO = "DUNNO"
+
+
+@dataclass(frozen=True)
+class Decision:
+    action: str     # what Postfix is told (action=...)
+    reason: str     # a short tag for logs and metrics: dunno, paused, quota, verified, ...
+
+
+@dataclass(frozen=True)
+class Callout:
+    """Ask the primary whether it accepts ``address`` (RCPT TO), then call ``after_callout``."""
+
+    address: str          # casefolded, extension stripped: what is cached
+    recipient: str        # as the client gave it, for the reply text
+    domain: str
+    host: str
+    port: int
+    protocol: str
+    tls: str
+    verify_when_down: str
+
+
+@dataclass(frozen=True)
+class DomainPolicy:
+    paused: bool
+    pause_reason: str | None
+    quota_messages: int | None
+    quota_bytes: int | None
+    verify_when_down: str
+
+
+class PolicyStore(RouteStore):
+    """RouteStore plus the reads the policy needs."""
+
+    def domain_policy(self, domain_id: int) -> DomainPolicy:
+        row = self.conn.execute(
+            "SELECT paused, pause_reason, quota_messages, quota_bytes, verify_when_down FROM domain WHERE id = ?",
+            (domain_id,),
+        ).fetchone()
+        return DomainPolicy(bool(row[0]), row[1], row[2], row[3], row[4])
+
+    def queued(self, domain_id: int) -> tuple[int, int]:
+        row = self.conn.execute("SELECT messages, bytes FROM queue_stat WHERE domain_id = ?", (domain_id,)).fetchone()
+        return (row[0], row[1]) if row else (0, 0)
+
+    def verified(self, address: str, now: str) -> bool | None:
+        row = self.conn.execute(
+            "SELECT valid FROM verify_cache WHERE address = ? AND expires_at > ?", (address, now)
+        ).fetchone()
+        return None if row is None else bool(row[0])
+
+    def relay_state(self, relay_name: str | None) -> str:
+        if relay_name is None:
+            return "unknown"
+        row = self.conn.execute(
+            "SELECT h.state FROM relay_health h JOIN relay r ON r.id = h.relay_id WHERE r.name = ?", (relay_name,)
+        ).fetchone()
+        return row[0] if row else "unknown"
+
+
+def stamp(when: datetime) -> str:
+    return when.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def evaluate(store: PolicyStore, request: Mapping[str, str], settings: PolicyConfig,
+             options: routing.Options = routing.DEFAULT_OPTIONS, now: datetime | None = None,
+             ) -> Decision | Callout:
+    if request.get("request") != "smtpd_access_policy" or request.get("protocol_state", "").upper() != "RCPT":
+        return Decision(DUNNO, "not-rcpt")
+    recipient = request.get("recipient", "")
+    at = recipient.rfind("@")
+    domain_name = names.lookup_domain(recipient[at + 1:]) if at >= 0 else None
+    if domain_name is None:
+        return Decision(DUNNO, "not-ours")
+    found = routing.match(store, domain_name)
+    if found is None or not found[0].enabled:
+        return Decision(DUNNO, "not-ours")
+    row = found[0]
+    policy = store.domain_policy(row.id)
+    if policy.paused:
+        why = f": {policy.pause_reason}" if policy.pause_reason else ""
+        return Decision(f"DEFER_IF_PERMIT Mail for {row.name} is paused on this backup MX{why}", "paused")
+    size_text = request.get("size", "")
+    over = _over_quota(store, row, policy, settings, int(size_text) if size_text.isdigit() else 0)
+    if over:
+        return Decision(f"DEFER_IF_PERMIT Queue for {row.name} is full ({over}); try again later", "quota")
+    if row.recipients != "verify":
+        return Decision(DUNNO, "dunno")
+    return _verify(store, row, policy, recipient, domain_name, options, now or datetime.now(timezone.utc))
+
+
+def _over_quota(store: PolicyStore, row: DomainRoute, policy: DomainPolicy, settings: PolicyConfig,
+                size: int) -> str | None:
+    limit_messages = settings.default_quota_messages if policy.quota_messages is None else policy.quota_messages
+    limit_bytes = settings.default_quota_bytes if policy.quota_bytes is None else policy.quota_bytes
+    if not limit_messages and not limit_bytes:
+        return None
+    messages, size_queued = store.queued(row.id)
+    if limit_messages and messages >= limit_messages:
+        return f"{messages} messages waiting, limit {limit_messages}"
+    # A message larger than the whole quota is still accepted into an empty queue, or it could
+    # never pass this backup MX at all.
+    if limit_bytes and (size_queued >= limit_bytes or (size_queued and size_queued + size > limit_bytes)):
+        return f"{size_queued} bytes waiting, limit {limit_bytes}"
+    return None
+
+
+def _verify(store: PolicyStore, row: DomainRoute, policy: DomainPolicy, recipient: str, domain_name: str,
+            options: routing.Options, now: datetime) -> Decision | Callout:
+    local = names.unquote_local(recipient[:recipient.rfind("@")].casefold())
+    base = routing.strip_extension(local, options.recipient_delimiter)
+    address = f"{base}@{domain_name}"
+    if store.listed_recipient(row.id, [f"{local}@{domain_name}", address, f"@{domain_name}"]):
+        return Decision(DUNNO, "listed")
+    known = store.verified(address, stamp(now))
+    if known:
+        return Decision(DUNNO, "verified")
+    state = store.relay_state(row.relay_name)
+    if known is False and state != "down":
+        return _rejected(recipient)
+    if state == "down" or row.host is None:
+        # Down, or routed by MX (no single primary to ask): the domain's choice.
+        return when_primary_unreachable(recipient, row.name, policy.verify_when_down)
+    return Callout(address, recipient, row.name, row.host, row.port or 25, row.protocol or "smtp", row.tls or "may",
+                   policy.verify_when_down)
+
+
+def _rejected(recipient: str) -> Decision:
+    return Decision(f"550 5.1.1 <{recipient}>: Recipient address rejected: unknown at the primary mail server",
+                    "rejected")
+
+
+def when_primary_unreachable(recipient: str, domain: str, choice: str) -> Decision:
+    if choice == "defer":
+        return Decision(f"DEFER_IF_PERMIT Cannot verify <{recipient}> while the primary mail server of {domain}"
+                        " is unreachable; try again later", "unverified-defer")
+    return Decision(DUNNO, "unverified-accept")
+
+
+def after_callout(callout: Callout, result: bool | None) -> Decision:
+    """result: True accepted by the primary, False refused (5xx), None inconclusive."""
+    if result is True:
+        return Decision(DUNNO, "verified")
+    if result is False:
+        return _rejected(callout.recipient)
+    return when_primary_unreachable(callout.recipient, callout.domain, callout.verify_when_down)
+
+
+def cache_entry(callout: Callout, result: bool, settings: PolicyConfig, now: datetime | None = None
+                ) -> tuple[str, int, str, str]:
+    """(address, valid, checked_at, expires_at) for the verify_cache table."""
+    now = now or datetime.now(timezone.utc)
+    ttl = settings.positive_ttl if result else settings.negative_ttl
+    return callout.address, int(result), stamp(now), stamp(now + timedelta(seconds=ttl))
+
+
+def record_callout(conn: sqlite3.Connection, entry: tuple[str, int, str, str]) -> None:
+    """Store a callout result (sync: lookupd runs it in a worker thread)."""
+    conn.execute(
+        "INSERT INTO verify_cache (address, valid, checked_at, expires_at) VALUES (?, ?, ?, ?)"
+        " ON CONFLICT (address) DO UPDATE SET valid = excluded.valid, checked_at = excluded.checked_at,"
+        " expires_at = excluded.expires_at",
+        entry,
+    )
