@@ -130,12 +130,106 @@ class PolicyConfig:
     callout_sender: str = ""
 
 
+BIND_SOURCES = ("named.conf", "zone-dir", "catalog")
+BIND_ZONE_TYPES = ("primary", "master", "secondary", "slave")
+BIND_STRATEGIES = ("dns-txt", "dns-dom", "dns-sub")
+
+
+def _subset(allowed: tuple[str, ...], *, empty_ok: bool = False) -> Callable[[tuple[str, ...]], tuple[str, ...]]:
+    def checked(value: tuple[str, ...]) -> tuple[str, ...]:
+        for item in value:
+            if item not in allowed:
+                raise ValueError(f"unknown value {item!r} (allowed: {', '.join(allowed)})")
+        if len(set(value)) != len(value):
+            raise ValueError("lists a value twice")
+        if not value and not empty_ok:
+            raise ValueError(f"must name at least one of {', '.join(allowed)}")
+        return value
+    return checked
+
+
+def _one_of(*allowed: str) -> Callable[[str], str]:
+    def checked(value: str) -> str:
+        if value not in allowed:
+            raise ValueError(f"must be one of {', '.join(repr(a) for a in allowed)}")
+        return value
+    return checked
+
+
+def _port_number(value: int) -> int:
+    if not 1 <= value <= 65535:
+        raise ValueError("must be a port from 1 to 65535")
+    return value
+
+
+def _ip_or_empty(value: str) -> str:
+    if value:
+        import ipaddress
+        ipaddress.ip_address(value)   # ValueError names the bad text
+    return value
+
+
+def _zone_patterns(value: tuple[str, ...]) -> tuple[str, ...]:
+    for item in value:
+        name = item[2:] if item.startswith("*.") else item
+        if not name or any(c.isspace() or c in "*/\\" for c in name):
+            raise ValueError(f"{item!r} must be a zone name or '*.suffix'")
+    return tuple(item.lower().rstrip(".") for item in value)
+
+
+def _dns_label(value: str) -> str:
+    if not value or len(value) > 63 or not all(c.isalnum() or c == "-" for c in value) \
+            or value.startswith("-") or value.endswith("-"):
+        raise ValueError(f"{value!r} must be one DNS label such as 'mail'")
+    return value.lower()
+
+
+def _txt_prefix(value: str) -> str:
+    if not value or any(c.isspace() for c in value):
+        raise ValueError("must be non-empty text without spaces, e.g. 'mrodxmailrelay='")
+    return value
+
+
+@dataclass(frozen=True)
+class BindConfig:
+    """The BIND importer (mrod/bindimport): which zones become relay domains, routed how."""
+
+    # Only the periodic run inside `mrod serve`; `mrod import-bind` works either way.
+    enabled: bool = False
+    interval: float = field(default=3600.0, metadata=check(_positive))
+    sources: tuple[str, ...] = field(default=("named.conf",), metadata=check(_subset(BIND_SOURCES)))
+    named_conf: Path = Path("/etc/bind/named.conf")
+    # "auto": named-checkconf -p when installed, else mrod's own parser.
+    checkconf: str = field(default="auto", metadata=check(_one_of("auto", "always", "never")))
+    zone_types: tuple[str, ...] = field(default=("primary", "secondary"), metadata=check(_subset(BIND_ZONE_TYPES)))
+    zone_dirs: tuple[str, ...] = ("/var/cache/bind", "/var/lib/bind")
+    # Zones never imported: exact names or "*.suffix" (the root zone is never imported).
+    skip_zones: tuple[str, ...] = field(
+        default=("localhost", "*.localhost", "localhost.localdomain", "*.arpa", "*.invalid"),
+        metadata=check(_zone_patterns))
+    catalog_server: str = field(default="127.0.0.1", metadata=check(_ip_or_empty))
+    catalog_port: int = field(default=53, metadata=check(_port_number))
+    catalog_zones: tuple[str, ...] = ()
+    strategies: tuple[str, ...] = field(default=("dns-txt", "dns-dom"), metadata=check(_subset(BIND_STRATEGIES)))
+    txt_prefix: str = field(default="mrodxmailrelay=", metadata=check(_txt_prefix))
+    # "" = the system resolver (/etc/resolv.conf).
+    resolver: str = field(default="", metadata=check(_ip_or_empty))
+    resolver_port: int = field(default=53, metadata=check(_port_number))
+    dns_timeout: float = field(default=3.0, metadata=check(_positive))
+    dns_concurrency: int = field(default=64, metadata=check(_positive))
+    sub_label: str = field(default="mail", metadata=check(_dns_label))
+    sub_port: int = field(default=25, metadata=check(_port_number))
+    # A domain missing from BIND is disabled at once and deleted after this long.
+    grace_hours: float = field(default=168.0, metadata=check(_non_negative))
+
+
 @dataclass(frozen=True)
 class Config:
     database: DatabaseConfig = field(default_factory=DatabaseConfig)
     lookupd: LookupdConfig = field(default_factory=LookupdConfig)
     admin: AdminConfig = field(default_factory=AdminConfig)
     policy: PolicyConfig = field(default_factory=PolicyConfig)
+    bind: BindConfig = field(default_factory=BindConfig)
     # Where the config came from (None: defaults) and the directory relative paths start at.
     source: Path | None = None
     base_dir: Path = field(default_factory=Path.cwd)
