@@ -239,6 +239,92 @@ SECTIONS: dict[str, type] = {
     f.name: typing.get_type_hints(Config)[f.name]
     for f in dataclasses.fields(Config)
     if f.name not in ("source", "base_dir")
+def _host_names(value: tuple[str, ...]) -> tuple[str, ...]:
+    out = []
+    for item in value:
+        name = item.strip().lower().rstrip(".")
+        labels = name.split(".")
+        if len(labels) < 2 or not all(0 < len(lb) <= 63 and all(c.isalnum() or c in "-_" for c in lb)
+                                      for lb in labels):
+            raise ValueError(f"{item!r} is not a host name such as 'mx2.example.net'")
+        out.append(name)
+    return tuple(out)
+
+
+def _ip_addresses(value: tuple[str, ...]) -> tuple[str, ...]:
+    import ipaddress
+    return tuple(str(ipaddress.ip_address(item.strip())) for item in value)
+
+
+def _absolute_or_empty(value: str) -> str:
+    if value and not value.startswith("/"):
+        raise ValueError("must be an absolute directory such as '/etc/postfix' (or \"\" for Postfix's own)")
+    return value
+
+
+@dataclass(frozen=True)
+class HealthConfig:
+    """Primary health: `mrod serve` probes every relay (banner, EHLO, STARTTLS, latency)."""
+
+    enabled: bool = True
+    interval: float = field(default=60.0, metadata=check(_positive))
+    timeout: float = field(default=10.0, metadata=check(_positive))
+    # Hysteresis: this many consecutive failed probes mark a relay down, successes mark it up.
+    down_after: int = field(default=3, metadata=check(_positive))
+    up_after: int = field(default=2, metadata=check(_positive))
+    concurrency: int = field(default=20, metadata=check(_positive))
+    helo_name: str = "localhost"
+    # Probe history kept this long.
+    history_hours: float = field(default=168.0, metadata=check(_positive))
+    # When a relay comes back up, flush the queued mail of its domains at once.
+    flush_on_up: bool = True
+
+
+@dataclass(frozen=True)
+class QueueConfig:
+    """Reading Postfix's queue (`postqueue -j`): per-domain figures for the panel and the quota."""
+
+    enabled: bool = True
+    interval: float = field(default=60.0, metadata=check(_positive))
+    # Longest a postqueue run may take (a huge queue, a hung Postfix).
+    timeout: float = field(default=120.0, metadata=check(_positive))
+    # A queue entry (one JSON line) longer than this is skipped and counted as bad.
+    max_line_bytes: int = field(default=16 * 1024 * 1024, metadata=check(_positive))
+
+
+@dataclass(frozen=True)
+class PostfixConfig:
+    """Which Postfix instance mrod's queue tools talk to."""
+
+    # Postfix's configuration directory, passed as `-c DIR` ("" = Postfix's default).
+    config_dir: str = field(default="", metadata=check(_absolute_or_empty))
+    postqueue: str = "postqueue"
+
+
+@dataclass(frozen=True)
+class ChecksConfig:
+    """DNS checks of every domain's MX set-up (`mrod check`, and periodically in `mrod serve`)."""
+
+    enabled: bool = True
+    interval: float = field(default=21600.0, metadata=check(_positive))
+    # This host's names as they appear in domains' MX records.
+    mx_names: tuple[str, ...] = field(default=(), metadata=check(_host_names))
+    # This host's addresses (for the mail-loop check); empty: the addresses of mx_names.
+    local_addresses: tuple[str, ...] = field(default=(), metadata=check(_ip_addresses))
+    # "" = the system resolver (/etc/resolv.conf).
+    resolver: str = field(default="", metadata=check(_ip_or_empty))
+    resolver_port: int = field(default=53, metadata=check(_port_number))
+    timeout: float = field(default=5.0, metadata=check(_positive))
+    concurrency: int = field(default=32, metadata=check(_positive))
+
+
+@dataclass(frozen=True)
+class MetricsConfig:
+    # A standalone Prometheus /metrics endpoint ("host:port"; "" = none; the panel serves
+    # /metrics too when it runs).
+    listen: str = field(default="", metadata=check(_optional_endpoint))
+
+
 }
 
 
@@ -246,6 +332,11 @@ def find_config_path(explicit: str | os.PathLike[str] | None, env: Mapping[str, 
     if explicit:
         return Path(explicit)
     if env.get("MROD_CONFIG"):
+    health: HealthConfig = field(default_factory=HealthConfig)
+    queue: QueueConfig = field(default_factory=QueueConfig)
+    postfix: PostfixConfig = field(default_factory=PostfixConfig)
+    checks: ChecksConfig = field(default_factory=ChecksConfig)
+    metrics: MetricsConfig = field(default_factory=MetricsConfig)
         return Path(env["MROD_CONFIG"])
     local = Path("mrod.toml")
     return local if local.is_file() else None
