@@ -1,0 +1,288 @@
+"""Postfix's queue: read it (``postqueue -j``), keep per-domain figures, flush a domain.
+
+* ``read(cfg)`` streams ``postqueue [-c DIR] -j`` and aggregates per recipient domain and per
+  mrod domain row (routing.match: a subdomain counts for the domain that relays it). A queue of
+  any size is read in bounded memory; bad lines are counted, not fatal.
+* ``refresh(cfg)`` also writes the ``queue_stat`` table, which the policy service's per-domain
+  quota reads.
+* ``flush(cfg, names)`` runs ``postqueue -s DOMAIN`` for each name: Postfix's flush service
+  then delivers the mail deferred for that domain at once, instead of at its next backoff.
+
+Postfix down (``postqueue`` exits 69, "mail system is down"), a missing binary or a run past
+``[queue] timeout`` raise QueueUnavailable with a message for the operator. Every subprocess
+runs off the event loop (asyncio subprocesses) and is killed at its timeout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Hashable, Iterable
+
+import aiosqlite
+
+from . import db, names, routing
+from .config import Config
+from .errors import DatabaseNotReady, MrodError
+from .queueparse import Aggregator, DomainQueue, QueueParser
+from .routestore import RouteStore
+
+log = logging.getLogger("mrod.queue")
+
+EX_UNAVAILABLE = 69
+STDERR_LIMIT = 64 * 1024
+CHUNK = 256 * 1024
+
+
+class QueueUnavailable(MrodError):
+    """Postfix's queue cannot be read or flushed (Postfix down, not installed, too slow)."""
+
+
+@dataclass
+class QueueReport:
+    domains: dict[str, DomainQueue]              # by recipient domain
+    rows: dict[int, DomainQueue]                 # by mrod domain id (named after the row)
+    messages: int
+    bytes: int
+    queues: dict[str, int]                       # messages per Postfix queue (deferred, hold, ...)
+    bad_lines: int
+    unknown_fields: list[str]
+    read_at: str
+    _aggregator: Aggregator | None = field(default=None, repr=False)
+
+    def domains_of(self, domain_id: int) -> list[str]:
+        """Recipient domains with mail queued that a row relays (itself and its subdomains)."""
+        return self._aggregator.domains_of(domain_id) if self._aggregator else []
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "messages": self.messages, "bytes": self.bytes, "queues": self.queues,
+            "bad_lines": self.bad_lines, "unknown_fields": self.unknown_fields, "read_at": self.read_at,
+            "domains": [q.as_dict() for q in sorted(self.domains.values(), key=lambda q: q.name)],
+            "mrod_domains": [{"id": i, **q.as_dict()} for i, q in sorted(self.rows.items(), key=lambda r: r[1].name)],
+        }
+
+
+def command(cfg: Config, *args: str) -> list[str]:
+    pf = cfg.postfix
+    return [pf.postqueue, *(["-c", pf.config_dir] if pf.config_dir else []), *args]
+
+
+def _classifier(db_path: Path):  # noqa: ANN202 - returns (classify, close)
+    """routing.match against the database: recipient domain -> (domain id, name) or None."""
+    try:
+        store = RouteStore.open(db_path, busy_timeout_ms=5000)
+    except DatabaseNotReady:
+        return None, lambda: None
+
+    def classify(domain: str) -> tuple[Hashable, str] | None:
+        name = names.lookup_domain(domain)
+        found = routing.match(store, name) if name else None
+        return (found[0].id, found[0].name) if found else None
+
+    return classify, store.close
+
+
+async def read(cfg: Config, *, classify_rows: bool = True) -> QueueReport:
+    """The queue now. Raises QueueUnavailable."""
+    classify, close = _classifier(cfg.database.path) if classify_rows else (None, lambda: None)
+    parser = QueueParser(cfg.queue.max_line_bytes)
+    aggregator = Aggregator(classify)
+    try:
+        proc = await _spawn(command(cfg, "-j"))
+        stderr_task = asyncio.ensure_future(_read_limited(proc.stderr))
+        try:
+            async with asyncio.timeout(cfg.queue.timeout):
+                assert proc.stdout is not None
+                while chunk := await proc.stdout.read(CHUNK):
+                    aggregator.add_all(parser.feed(chunk))
+                aggregator.add_all(parser.close())
+                stderr = await stderr_task
+                code = await proc.wait()
+        except TimeoutError:
+            await _kill(proc)
+            raise QueueUnavailable(f"postqueue -j did not finish within {cfg.queue.timeout:g}s "
+                                   "([queue] timeout)") from None
+        finally:
+            stderr_task.cancel()
+            if proc.returncode is None:
+                await _kill(proc)
+    finally:
+        close()
+    if code != 0:
+        raise QueueUnavailable(_failure("postqueue -j", code, stderr))
+    if parser.bad_lines:
+        log.warning("postqueue -j: skipped %d line(s) that were not queue entries", parser.bad_lines)
+    return QueueReport(
+        domains=aggregator.domains, rows={k: v for k, v in aggregator.rows.items() if isinstance(k, int)},
+        messages=aggregator.messages, bytes=aggregator.bytes, queues=dict(aggregator.queues),
+        bad_lines=parser.bad_lines, unknown_fields=sorted(parser.unknown_fields), read_at=db.now(),
+        _aggregator=aggregator)
+
+
+async def _spawn(argv: list[str]) -> asyncio.subprocess.Process:
+    try:
+        return await asyncio.create_subprocess_exec(
+            *argv, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE, limit=CHUNK)
+    except FileNotFoundError:
+        raise QueueUnavailable(f"{argv[0]} not found: install Postfix or set [postfix] postqueue") from None
+    except PermissionError:
+        raise QueueUnavailable(f"{argv[0]} cannot be run (permission denied)") from None
+
+
+async def _read_limited(stream: asyncio.StreamReader | None) -> bytes:
+    data = bytearray()
+    if stream is None:
+        return b""
+    while chunk := await stream.read(CHUNK):
+        if len(data) < STDERR_LIMIT:
+            data += chunk[:STDERR_LIMIT - len(data)]
+    return bytes(data)
+
+
+async def _kill(proc: asyncio.subprocess.Process) -> None:
+    if proc.returncode is None:
+        try:
+            proc.kill()
+        except ProcessLookupError:
+            pass
+    await proc.wait()
+
+
+def _failure(what: str, code: int, stderr: bytes) -> str:
+    lines = [ln.strip() for ln in stderr.decode("utf-8", "replace").splitlines() if ln.strip()]
+    text = lines[-1] if lines else "no message"
+    # "postqueue: fatal: Queue report unavailable - mail system is down"
+    text = text.split("fatal: ", 1)[-1]
+    hint = " (is Postfix running? `postfix start`)" if "mail system is down" in text.lower() else ""
+    return f"{what} failed (exit {code}): {text}{hint}"
+
+
+# -- queue_stat: what the policy quota reads ------------------------------------------------------
+
+
+async def write_stats(conn: aiosqlite.Connection, report: QueueReport) -> None:
+    """Replace queue_stat with the report's per-row figures (one transaction)."""
+    rows = [(domain_id, q.messages, q.bytes, q.oldest, q.last_reason, report.read_at)
+            for domain_id, q in report.rows.items()]
+    async with db.transaction(conn):
+        await conn.execute("DELETE FROM queue_stat")
+        # A row deleted since the queue was read is skipped (its id no longer exists).
+        await conn.executemany(
+            "INSERT INTO queue_stat (domain_id, messages, bytes, oldest, last_reason, updated_at)"
+            " SELECT ?, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM domain WHERE id = ?)",
+            [(*row, row[0]) for row in rows])
+
+
+async def refresh(cfg: Config) -> QueueReport:
+    """Read the queue and store the per-domain figures for the quota."""
+    report = await read(cfg)
+    async with db.opened(cfg.database.path) as conn:
+        await write_stats(conn, report)
+    return report
+
+
+async def stats(conn: aiosqlite.Connection, *, owner_id: int | None = None) -> list[dict[str, Any]]:
+    """The stored per-domain figures (as the last refresh saw them), largest first; with
+    ``owner_id``, only that user's domains (permission domains_own)."""
+    sql = ("SELECT d.id, d.name, d.owner_id, q.messages, q.bytes, q.oldest, q.last_reason, q.updated_at"
+           " FROM queue_stat q JOIN domain d ON d.id = q.domain_id")
+    args: tuple[Any, ...] = ()
+    if owner_id is not None:
+        sql += " WHERE d.owner_id = ?"
+        args = (owner_id,)
+    async with conn.execute(sql + " ORDER BY q.messages DESC, d.name", args) as cur:
+        rows = await cur.fetchall()
+    keys = ("id", "domain", "owner_id", "messages", "bytes", "oldest", "last_reason", "updated_at")
+    return [dict(zip(keys, row)) for row in rows]
+
+
+def age(oldest: int | None, now: datetime | None = None) -> str:
+    """'3d 4h', '25m', '' — how long the oldest message has waited."""
+    if oldest is None:
+        return ""
+    seconds = max(0, int((now or datetime.now(timezone.utc)).timestamp()) - oldest)
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes = rest // 60
+    if days:
+        return f"{days}d {hours}h"
+    if hours:
+        return f"{hours}h {minutes}m"
+    return f"{minutes}m"
+
+
+# -- flushing ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FlushResult:
+    domain: str
+    ok: bool
+    detail: str
+
+
+async def flush_site(cfg: Config, domain: str) -> FlushResult:
+    """``postqueue -s DOMAIN``. Never raises for Postfix's answer; bad input raises InvalidInput."""
+    name = names.domain(domain, min_labels=1)
+    try:
+        code, stderr = await _run(command(cfg, "-s", name), cfg.queue.timeout)
+    except QueueUnavailable as exc:
+        return FlushResult(name, False, str(exc))
+    if code == 0:
+        return FlushResult(name, True, "flush requested")
+    return FlushResult(name, False, _failure(f"postqueue -s {name}", code, stderr))
+
+
+async def flush_all(cfg: Config) -> FlushResult:
+    """``postqueue -f``: everything queued, now."""
+    code, stderr = await _run(command(cfg, "-f"), cfg.queue.timeout)
+    if code != 0:
+        raise QueueUnavailable(_failure("postqueue -f", code, stderr))
+    return FlushResult("*", True, "flush of the whole queue requested")
+
+
+async def flush(cfg: Config, domains: Iterable[str], concurrency: int = 4) -> list[FlushResult]:
+    """Flush several domains, a few at a time (each is a short subprocess)."""
+    gate = asyncio.Semaphore(concurrency)
+
+    async def one(name: str) -> FlushResult:
+        async with gate:
+            try:
+                result = await flush_site(cfg, name)
+            except MrodError as exc:   # a name Postfix could queue but not a domain: [192.0.2.1]
+                result = FlushResult(name, False, str(exc))
+        (log.info if result.ok else log.warning)("flush %s: %s", name, result.detail)
+        return result
+
+    return list(await asyncio.gather(*(one(n) for n in sorted(set(domains)))))
+
+
+async def flush_rows(cfg: Config, rows: dict[int, str]) -> list[FlushResult]:
+    """Flush mrod domain rows (id -> name): every recipient domain with mail queued for them —
+    subdomains included — as the queue shows it now; when the queue cannot be read, the rows'
+    own names (Postfix's flush service knows what it deferred for each)."""
+    if not rows:
+        return []
+    try:
+        report = await read(cfg)
+        targets = {d for domain_id in rows for d in report.domains_of(domain_id)}
+    except QueueUnavailable as exc:
+        log.warning("cannot read the queue (%s); flushing the domains by name", exc)
+        targets = set(rows.values())
+    return await flush(cfg, targets)
+
+
+async def _run(argv: list[str], timeout: float) -> tuple[int, bytes]:
+    proc = await _spawn(argv)
+    try:
+        async with asyncio.timeout(timeout):
+            _, stderr = await proc.communicate()
+    except TimeoutError:
+        await _kill(proc)
+        raise QueueUnavailable(f"{' '.join(argv)} did not finish within {timeout:g}s") from None
+    return proc.returncode or 0, stderr[:STDERR_LIMIT]
