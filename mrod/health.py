@@ -1,0 +1,225 @@
+"""Primary health: probe every relay, keep a history, mark it up or down with hysteresis,
+and flush the queue of its domains the moment it is back.
+
+A probe (mrod.smtp) connects (implicit TLS for ``smtps``), reads the 220 banner, says EHLO and
+notes whether STARTTLS is offered; a relay whose ``tls`` is stricter than ``may`` must offer
+it (Postfix would not deliver there otherwise). Latency is connect + banner + EHLO.
+
+States (relay_health.state): ``unknown`` (never probed) -> ``up`` at the first success, or
+``down`` after ``down_after`` consecutive failures; ``up`` -> ``down`` after ``down_after``
+consecutive failures; ``down`` -> ``up`` after ``up_after`` consecutive successes. One lost
+probe therefore never flips a state. Every transition is audited (actor ``health``, origin
+``system``).
+
+On every transition to ``up`` — from ``down`` and also from ``unknown`` (mail may have been
+queued while mrod was not watching: a first start, a relay just added, a restored database) —
+the mail queued for that relay's domains is flushed (``postqueue -s``, through
+mrod.queue.flush_rows: only the recipient domains that have mail queued, subdomains included).
+Postfix would otherwise wait for its next retry, up to maximal_backoff_time (4000 s).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Any, Awaitable, Callable
+
+import aiosqlite
+
+from . import audit, db, queue
+from .audit import Actor
+from .config import Config
+from .smtp import SmtpClient, SmtpError
+
+log = logging.getLogger("mrod.health")
+ACTOR = Actor.system("health")
+
+
+@dataclass(frozen=True)
+class Probe:
+    ok: bool
+    latency_ms: float | None
+    starttls: bool | None       # offered (None: not known, or implicit TLS)
+    detail: str
+
+
+async def probe(host: str, port: int, *, protocol: str = "smtp", tls: str = "may", timeout: float = 10.0,
+                helo: str = "localhost") -> Probe:
+    started = time.monotonic()
+    try:
+        async with asyncio.timeout(timeout):
+            return await _dialogue(host, port, protocol, tls, helo, started)
+    except TimeoutError:
+        return Probe(False, None, None, f"no complete answer within {timeout:g}s")
+    except (OSError, SmtpError, ssl.SSLError, UnicodeError) as exc:
+        return Probe(False, None, None, str(exc) or type(exc).__name__)
+
+
+async def _dialogue(host: str, port: int, protocol: str, tls: str, helo: str, started: float) -> Probe:
+    implicit = protocol == "smtps"
+    client = await SmtpClient.connect(host, port, implicit_tls=implicit, tls=tls)
+    try:
+        banner = await client.reply()
+        if banner.code != 220:
+            return Probe(False, None, None, f"banner is not 220: {banner}"[:300])
+        hello = await client.ehlo(helo)
+        if hello.code != 250:
+            return Probe(False, None, None, f"EHLO refused: {hello}"[:300])
+        latency = round((time.monotonic() - started) * 1000, 1)
+        starttls = None if implicit else "STARTTLS" in client.extensions
+        if not implicit and tls != "may" and not starttls:
+            return Probe(False, latency, False, f"STARTTLS not offered, but the relay requires tls {tls}")
+        return Probe(True, latency, starttls, (banner.lines[0] if banner.lines else "220")[:200])
+    finally:
+        await client.close()
+
+
+# -- hysteresis -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class State:
+    state: str = "unknown"
+    since: str | None = None
+    ok_streak: int = 0
+    fail_streak: int = 0
+
+
+def next_state(current: State, ok: bool, *, down_after: int, up_after: int, now: str) -> State:
+    if ok:
+        streak = current.ok_streak + 1
+        up = current.state == "unknown" or (current.state == "down" and streak >= up_after)
+        state = "up" if up else current.state
+        return State(state, now if state != current.state else current.since, streak, 0)
+    streak = current.fail_streak + 1
+    state = "down" if current.state != "down" and streak >= down_after else current.state
+    return State(state, now if state != current.state else current.since, 0, streak)
+
+
+@dataclass(frozen=True)
+class Transition:
+    relay_id: int
+    relay: str
+    before: str
+    after: str
+    detail: str
+
+
+# -- the monitor ------------------------------------------------------------------------------------
+
+Flusher = Callable[[Config, dict[int, str]], Awaitable[list[queue.FlushResult]]]
+
+
+class HealthMonitor:
+    """One round probes every relay; ``mrod serve`` runs a round every [health] interval."""
+
+    def __init__(self, cfg: Config, flusher: Flusher | None = None) -> None:
+        self.cfg = cfg
+        self.settings = cfg.health
+        self.flusher = flusher or queue.flush_rows
+        self.last_flush: list[queue.FlushResult] = []
+
+    async def run_once(self) -> list[Transition]:
+        async with db.opened(self.cfg.database.path) as conn:
+            relays = await _relays(conn)
+        gate = asyncio.Semaphore(self.settings.concurrency)
+
+        async def one(relay: dict[str, Any]) -> Probe:
+            async with gate:
+                return await probe(relay["host"], relay["port"], protocol=relay["protocol"], tls=relay["tls"],
+                                   timeout=self.settings.timeout, helo=self.settings.helo_name)
+
+        probes = await asyncio.gather(*(one(r) for r in relays))
+        async with db.opened(self.cfg.database.path) as conn:
+            transitions = await self.record(conn, list(zip(relays, probes)))
+            back = {t.relay_id for t in transitions if t.after == "up"}
+            rows = await _domains_of(conn, back) if back and self.settings.flush_on_up else {}
+        if rows:
+            self.last_flush = await self.flusher(self.cfg, rows)
+        return transitions
+
+    async def record(self, conn: aiosqlite.Connection, results: list[tuple[dict[str, Any], Probe]]
+                     ) -> list[Transition]:
+        now = db.now()
+        cutoff = (datetime.now(timezone.utc) - timedelta(hours=self.settings.history_hours)
+                  ).strftime("%Y-%m-%dT%H:%M:%SZ")
+        transitions = []
+        async with db.transaction(conn):
+            for relay, result in results:
+                current = await _state(conn, relay["id"])
+                new = next_state(current, result.ok, down_after=self.settings.down_after,
+                                 up_after=self.settings.up_after, now=now)
+                await conn.execute(
+                    "INSERT INTO health_probe (relay_id, at, ok, latency_ms, starttls, detail) VALUES (?, ?, ?, ?, ?, ?)",
+                    (relay["id"], now, int(result.ok), result.latency_ms, _bool(result.starttls), result.detail))
+                await conn.execute(
+                    "INSERT INTO relay_health (relay_id, state, since, ok_streak, fail_streak, last_probe_at, last_ok,"
+                    " last_latency_ms, last_detail, starttls) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                    " ON CONFLICT (relay_id) DO UPDATE SET state = excluded.state, since = excluded.since,"
+                    " ok_streak = excluded.ok_streak, fail_streak = excluded.fail_streak,"
+                    " last_probe_at = excluded.last_probe_at, last_ok = excluded.last_ok,"
+                    " last_latency_ms = excluded.last_latency_ms, last_detail = excluded.last_detail,"
+                    " starttls = excluded.starttls",
+                    (relay["id"], new.state, new.since, new.ok_streak, new.fail_streak, now, int(result.ok),
+                     result.latency_ms, result.detail, _bool(result.starttls)))
+                if new.state != current.state:
+                    t = Transition(relay["id"], relay["name"], current.state, new.state, result.detail)
+                    transitions.append(t)
+                    streak = new.ok_streak if new.state == "up" else new.fail_streak
+                    await audit.record(conn, ACTOR, "state", "relay", relay["name"], {"state": current.state},
+                                       {"state": new.state, "probes": streak, "detail": result.detail})
+                    (log.info if new.state == "up" else log.warning)(
+                        "relay %s is %s (was %s): %s", relay["name"], new.state, current.state, result.detail)
+            await conn.execute("DELETE FROM health_probe WHERE at < ?", (cutoff,))
+        return transitions
+
+
+def _bool(value: bool | None) -> int | None:
+    return None if value is None else int(value)
+
+
+async def _relays(conn: aiosqlite.Connection) -> list[dict[str, Any]]:
+    async with conn.execute("SELECT id, name, host, port, protocol, tls FROM relay ORDER BY name") as cur:
+        return [dict(r) for r in await cur.fetchall()]
+
+
+async def _state(conn: aiosqlite.Connection, relay_id: int) -> State:
+    async with conn.execute("SELECT state, since, ok_streak, fail_streak FROM relay_health WHERE relay_id = ?",
+                            (relay_id,)) as cur:
+        row = await cur.fetchone()
+    return State(*row) if row else State()
+
+
+async def _domains_of(conn: aiosqlite.Connection, relay_ids: set[int]) -> dict[int, str]:
+    marks = ", ".join("?" * len(relay_ids))
+    async with conn.execute(f"SELECT id, name FROM domain WHERE relay_id IN ({marks})", tuple(relay_ids)) as cur:
+        return {row[0]: row[1] for row in await cur.fetchall()}
+
+
+# -- reading it back --------------------------------------------------------------------------------
+
+
+async def status(conn: aiosqlite.Connection, *, owner_id: int | None = None) -> list[dict[str, Any]]:
+    """Every relay with its current health (state 'unknown' until first probed)."""
+    where, args = ("WHERE r.owner_id = ?", (owner_id,)) if owner_id is not None else ("", ())
+    async with conn.execute(
+        "SELECT r.id, r.name, r.host, r.port, r.protocol, r.tls, coalesce(h.state, 'unknown') AS state, h.since,"
+        " h.ok_streak, h.fail_streak, h.last_probe_at, h.last_ok, h.last_latency_ms, h.last_detail, h.starttls,"
+        " (SELECT count(*) FROM domain d WHERE d.relay_id = r.id) AS domains"
+        f" FROM relay r LEFT JOIN relay_health h ON h.relay_id = r.id {where} ORDER BY r.name", args) as cur:
+        rows = [dict(r) for r in await cur.fetchall()]
+    for row in rows:
+        for key in ("last_ok", "starttls"):
+            row[key] = None if row[key] is None else bool(row[key])
+    return rows
+
+
+async def history(conn: aiosqlite.Connection, relay_id: int, limit: int = 50) -> list[dict[str, Any]]:
+    async with conn.execute(
+        "SELECT at, ok, latency_ms, starttls, detail FROM health_probe WHERE relay_id = ? ORDER BY id DESC LIMIT ?",
+        (relay_id, limit)) as cur:
+        return [dict(r) for r in await cur.fetchall()]
