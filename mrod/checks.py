@@ -1,0 +1,325 @@
+"""DNS checks of each domain's backup-MX set-up, with dnspython. Each finding says what to fix.
+
+For a domain, against the resolver of [checks] (the system's by default):
+
+* ``nxdomain`` / ``no-mx`` / ``null-mx`` — senders must find MX records, or they never come here;
+* ``not-our-mx`` — one of this host's MX names ([checks] mx_names; or an MX host that resolves
+  to one of this host's addresses) must be among them;
+* ``preference`` / ``only-mx`` — this host's preference number must be larger than the
+  primary's (the lowest among the others), or senders deliver here first;
+* ``loop`` — the route's nexthop must not be this host: a relay or host override that resolves
+  to one of this host's addresses ([checks] local_addresses; by default the addresses of
+  mx_names), or, for a domain routed by its MX records, no MX more preferred than this host
+  (Postfix: "mail for X loops back to myself");
+* ``txt-*`` — a ``dns-txt`` domain's TXT record ([bind] txt_prefix) still names an existing relay,
+  the one the domain uses.
+
+A DNS failure (timeout, SERVFAIL) is a warning that says so, never a verdict. Results go to the
+domain_check table: status ``error`` / ``warning`` / ``ok`` and the findings as JSON.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import aiosqlite
+import dns.asyncresolver
+import dns.exception
+import dns.resolver
+
+from . import db
+from .config import Config
+
+LEVELS = {"error": 2, "warning": 1, "info": 0}
+
+
+@dataclass(frozen=True)
+class Finding:
+    level: str      # error | warning | info
+    code: str
+    message: str    # what is wrong
+    fix: str        # what to do about it
+
+
+@dataclass
+class DomainCheck:
+    domain_id: int
+    domain: str
+    findings: list[Finding] = field(default_factory=list)
+    checked_at: str = ""
+
+    @property
+    def status(self) -> str:
+        worst = max((LEVELS[f.level] for f in self.findings), default=0)
+        return {2: "error", 1: "warning", 0: "ok"}[worst]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"domain": self.domain, "status": self.status, "checked_at": self.checked_at,
+                "findings": [asdict(f) for f in self.findings]}
+
+
+@dataclass(frozen=True)
+class DomainRow:
+    id: int
+    name: str
+    route: str
+    relay_id: int | None
+    relay_name: str | None
+    host: str | None        # the nexthop host (the relay's, or the domain's override); None: by MX
+    port: int | None
+
+
+class DnsFailed(Exception):
+    pass
+
+
+class Checker:
+    def __init__(self, cfg: Config, resolver: dns.asyncresolver.Resolver | None = None) -> None:
+        self.cfg = cfg
+        self.settings = cfg.checks
+        self.mx_names = set(cfg.checks.mx_names)
+        self.txt_prefix = cfg.bind.txt_prefix.lower()
+        self.resolver = resolver or make_resolver(cfg)
+        self._local: set[str] | None = None
+
+    # -- DNS ------------------------------------------------------------------------------------
+
+    async def query(self, name: str, rdtype: str) -> list[Any] | None:
+        """Records, [] when the name has none of that type, None when the name does not exist."""
+        try:
+            answer = await self.resolver.resolve(name, rdtype, raise_on_no_answer=False, search=False)
+        except dns.resolver.NXDOMAIN:
+            return None
+        except dns.resolver.LifetimeTimeout:
+            raise DnsFailed(f"{rdtype} lookup of {name} timed out") from None
+        except dns.resolver.NoNameservers:
+            raise DnsFailed(f"{rdtype} lookup of {name} failed (SERVFAIL or REFUSED)") from None
+        except dns.exception.DNSException as exc:
+            raise DnsFailed(f"{rdtype} lookup of {name} failed: {exc}") from None
+        return list(answer.rrset) if answer.rrset is not None else []
+
+    async def addresses(self, host: str) -> set[str] | None:
+        """A host's addresses (an IP literal is its own); None if the name does not exist."""
+        try:
+            return {str(ipaddress.ip_address(host))}
+        except ValueError:
+            pass
+        v4, v6 = await asyncio.gather(self.query(host, "A"), self.query(host, "AAAA"))
+        if v4 is None and v6 is None:
+            return None
+        return {str(ipaddress.ip_address(r.address)) for r in (v4 or []) + (v6 or [])}
+
+    async def local_addresses(self) -> set[str]:
+        if self._local is None:
+            found = {str(ipaddress.ip_address(a)) for a in self.settings.local_addresses}
+            if not found:
+                for name in sorted(self.mx_names):
+                    try:
+                        found |= await self.addresses(name) or set()
+                    except DnsFailed:
+                        pass
+            self._local = found
+        return self._local
+
+    # -- one domain -----------------------------------------------------------------------------
+
+    async def check(self, row: DomainRow, relays: dict[str, int]) -> DomainCheck:
+        result = DomainCheck(row.id, row.name, checked_at=db.now())
+        add = result.findings.append
+        try:
+            mx = await self._mx_findings(row, add)
+            if row.host is not None:
+                await self._nexthop_loop(row, add)
+            elif mx is not None:
+                await self._mx_loop(row, mx, add)
+            if row.route == "dns-txt":
+                await self._txt(row, relays, add)
+        except DnsFailed as exc:
+            add(Finding("warning", "dns-failure", f"DNS lookup failed: {exc}",
+                        f"check that {row.name}'s name servers answer (and [checks] resolver); the check runs again"))
+        return result
+
+    async def _mx_findings(self, row: DomainRow, add) -> list[tuple[int, str, bool]] | None:  # noqa: ANN001
+        """MX records as (preference, host, is this host); None when the checks cannot go on."""
+        d = row.name
+        records = await self.query(d, "MX")
+        example_ours = next(iter(sorted(self.mx_names)), "this-host.example.net")
+        if records is None:
+            add(Finding("error", "nxdomain", f"{d} does not exist in DNS",
+                        f"create the zone {d} (or remove the domain from mrod)"))
+            return None
+        if not records:
+            add(Finding("error", "no-mx", f"{d} has no MX records: senders deliver to its address, never here",
+                        f"add MX records: the primary with a low preference (`{d}. MX 10 mail.{d}.`) and this "
+                        f"host with a higher one (`{d}. MX 20 {example_ours}.`)"))
+            return None
+        mx = []
+        local = await self.local_addresses()
+        for r in records:
+            host = r.exchange.to_text(omit_final_dot=True).lower()
+            if host in ("", "."):
+                add(Finding("error", "null-mx", f"{d} publishes a null MX (`MX 0 .`): it accepts no mail at all",
+                            f"replace the null MX with real MX records, or remove {d} from mrod"))
+                return None
+            ours = host in self.mx_names
+            if not ours and local:
+                try:
+                    ours = bool((await self.addresses(host) or set()) & local)
+                except DnsFailed:
+                    ours = False    # another MX's name servers failing says nothing about us
+            mx.append((int(r.preference), host, ours))
+        mx.sort()
+        listed = ", ".join(f"{p} {h}" for p, h, _ in mx)
+        mine = [m for m in mx if m[2]]
+        others = [m for m in mx if not m[2]]
+        if not self.mx_names and not local:
+            add(Finding("info", "no-mx-names", "this host's MX names are not configured: cannot tell which MX is us",
+                        "set [checks] mx_names to the names this host has in MX records"))
+            return mx
+        if not mine:
+            add(Finding("error", "not-our-mx", f"this host ({', '.join(sorted(self.mx_names)) or 'by address'}) is "
+                        f"not an MX of {d} (MX: {listed}): senders never deliver here",
+                        f"add `{d}. MX {(others[-1][0] + 10) if others else 20} {example_ours}.`"))
+            return mx
+        ours_pref = mine[0][0]
+        if not others:
+            level = "error" if row.host is None else "warning"
+            add(Finding(level, "only-mx", f"this host is the only MX of {d}: senders deliver everything here "
+                        "and no MX names the primary", f"add the primary as an MX with a lower preference, e.g. "
+                        f"`{d}. MX {max(ours_pref - 10, 0)} mail.{d}.`"))
+            return mx
+        primary_pref, primary = others[0][0], others[0][1]
+        if ours_pref <= primary_pref:
+            same = "the same preference as" if ours_pref == primary_pref else "a lower preference number than"
+            add(Finding("error", "preference", f"this host ({mine[0][1]}, MX {ours_pref}) has {same} the primary "
+                        f"({primary}, MX {primary_pref}): senders deliver here instead of to the primary",
+                        f"give {mine[0][1]} a larger preference number than {primary_pref}, e.g. "
+                        f"`{d}. MX {primary_pref + 10} {mine[0][1]}.`"))
+        return mx
+
+    async def _nexthop_loop(self, row: DomainRow, add) -> None:  # noqa: ANN001
+        host = row.host
+        assert host is not None
+        via = f"relay {row.relay_name}" if row.relay_name else "its host override"
+        found = await self.addresses(host)
+        if not found:
+            add(Finding("error", "nexthop-unresolvable", f"{row.name} is delivered via {via} to {host}, which has "
+                        "no address in DNS: the mail stays queued", f"correct the host of {via}"))
+            return
+        mine = found & await self.local_addresses()
+        if mine:
+            add(Finding("error", "loop", f"{row.name} is delivered via {via} to {host}, which is this host "
+                        f"({', '.join(sorted(mine))}): Postfix would say \"mail for {row.name} loops back to myself\"",
+                        f"point {via} at the primary mail server, not at this backup MX"))
+
+    async def _mx_loop(self, row: DomainRow, mx: list[tuple[int, str, bool]], add) -> None:  # noqa: ANN001
+        # An MX host that resolves to this host counts as ours (see _mx_findings), so a loop by
+        # address shows here too: nothing is more preferred than "us".
+        mine = [m for m in mx if m[2]]
+        if mine and not [m for m in mx if not m[2] and m[0] < mine[0][0]]:
+            ours_pref = mine[0][0]
+            add(Finding("error", "loop", f"{row.name} is delivered by its MX records, and no MX is more preferred "
+                        "than this host: Postfix would say \"mail for {0} loops back to myself\"".format(row.name),
+                        f"publish the primary as an MX with a preference number lower than {ours_pref}, or give "
+                        f"{row.name} a relay"))
+            return
+
+    async def _txt(self, row: DomainRow, relays: dict[str, int], add) -> None:  # noqa: ANN001
+        records = await self.query(row.name, "TXT") or []
+        prefix = self.cfg.bind.txt_prefix
+        values = set()
+        for r in records:
+            text = b"".join(r.strings).decode("utf-8", "replace").strip()
+            if text.lower().startswith(self.txt_prefix):
+                values.add(text[len(self.txt_prefix):].strip())
+        if not values:
+            add(Finding("error", "txt-missing", f"{row.name} is routed by its TXT record, which is gone "
+                        f"(no \"{prefix}...\" TXT)", f"add `{row.name}. TXT \"{prefix}{row.relay_name or 'RELAY'}\"`"
+                        " or give the domain a route by hand"))
+            return
+        if len(values) > 1:
+            add(Finding("error", "txt-ambiguous", f"{row.name} has several {prefix} TXT records: "
+                        f"{', '.join(sorted(values))}", "keep exactly one"))
+            return
+        ref = values.pop()
+        relay_id = relays.get(ref.lower()) or (int(ref) if ref.isdigit() and int(ref) in relays.values() else None)
+        if relay_id is None:
+            add(Finding("error", "txt-unknown-relay", f"the TXT record of {row.name} names relay {ref!r}, which "
+                        "does not exist", f"create relay {ref!r} (`mrod relay add {ref} --host ...`) or correct "
+                        "the TXT record"))
+        elif relay_id != row.relay_id:
+            add(Finding("warning", "txt-mismatch", f"the TXT record of {row.name} names relay {ref!r}, but the "
+                        f"domain is delivered via {row.relay_name or 'no relay'}", "run the BIND import, or "
+                        "correct the TXT record"))
+
+
+def make_resolver(cfg: Config) -> dns.asyncresolver.Resolver:
+    c = cfg.checks
+    if c.resolver:
+        resolver = dns.asyncresolver.Resolver(configure=False)
+        resolver.nameservers = [c.resolver]
+        resolver.port = c.resolver_port
+    else:
+        resolver = dns.asyncresolver.Resolver()
+    resolver.lifetime = c.timeout
+    resolver.timeout = min(c.timeout, 2.0)
+    return resolver
+
+
+# -- runs and results -------------------------------------------------------------------------------
+
+_ROWS = ("SELECT d.id, d.name, d.route, d.relay_id, r.name, coalesce(r.host, d.host), coalesce(r.port, d.port)"
+         " FROM domain d LEFT JOIN relay r ON r.id = d.relay_id")
+
+
+async def run(cfg: Config, conn: aiosqlite.Connection, domain: str | None = None,
+              checker: Checker | None = None) -> list[DomainCheck]:
+    """Check every domain (or one, by its stored name) and store the results."""
+    sql, args = (_ROWS + " WHERE d.name = ?", (domain,)) if domain else (_ROWS + " ORDER BY d.name", ())
+    async with conn.execute(sql, args) as cur:
+        rows = [DomainRow(*r) for r in await cur.fetchall()]
+    async with conn.execute("SELECT id, name FROM relay") as cur:
+        relays = {r[1].lower(): r[0] for r in await cur.fetchall()}
+    checker = checker or Checker(cfg)
+    gate = asyncio.Semaphore(cfg.checks.concurrency)
+
+    async def one(row: DomainRow) -> DomainCheck:
+        async with gate:
+            return await checker.check(row, relays)
+
+    results = list(await asyncio.gather(*(one(r) for r in rows)))
+    await store(conn, results)
+    return results
+
+
+async def store(conn: aiosqlite.Connection, results: list[DomainCheck]) -> None:
+    async with db.transaction(conn):
+        await conn.executemany(
+            "INSERT INTO domain_check (domain_id, status, findings, checked_at)"
+            " SELECT ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM domain WHERE id = ?)"
+            " ON CONFLICT (domain_id) DO UPDATE SET status = excluded.status, findings = excluded.findings,"
+            " checked_at = excluded.checked_at",
+            [(r.domain_id, r.status, json.dumps([asdict(f) for f in r.findings]), r.checked_at, r.domain_id)
+             for r in results])
+
+
+async def results(conn: aiosqlite.Connection, *, owner_id: int | None = None) -> list[dict[str, Any]]:
+    """The stored results (the last check of each domain), worst first."""
+    where, args = ("WHERE d.owner_id = ?", (owner_id,)) if owner_id is not None else ("", ())
+    async with conn.execute(
+        "SELECT d.id, d.name, c.status, c.findings, c.checked_at FROM domain_check c"
+        f" JOIN domain d ON d.id = c.domain_id {where}"
+        " ORDER BY CASE c.status WHEN 'error' THEN 0 WHEN 'warning' THEN 1 ELSE 2 END, d.name", args) as cur:
+        rows = await cur.fetchall()
+    return [{"id": r[0], "domain": r[1], "status": r[2], "findings": json.loads(r[3]), "checked_at": r[4]}
+            for r in rows]
+
+
+async def statuses(conn: aiosqlite.Connection) -> dict[int, str]:
+    """domain id -> its last check's status, for a column in domain lists."""
+    async with conn.execute("SELECT domain_id, status FROM domain_check") as cur:
+        return {r[0]: r[1] for r in await cur.fetchall()}
