@@ -9,6 +9,7 @@ A domain is routed in one of three ways, decided here and read by mrod.routing:
 from __future__ import annotations
 
 import dataclasses
+import json
 import sqlite3
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
@@ -319,6 +320,8 @@ async def update(conn: aiosqlite.Connection, actor: Actor, name: str, **spec: An
             )
         except sqlite3.IntegrityError as exc:
             raise _integrity(exc, before.name) from None
+        if actor.origin in OPERATOR_ORIGINS:
+            await _mark_manual(conn, before.id, changed)
         after = await get_by_id(conn, before.id)
         await audit.record(conn, actor, "update", "domain", after.name, audited(before), audited(after))
     return after
@@ -330,6 +333,22 @@ async def remove(conn: aiosqlite.Connection, actor: Actor, name: str) -> Domain:
         await conn.execute("DELETE FROM domain WHERE id = ?", (domain.id,))
         await audit.record(conn, actor, "remove", "domain", domain.name, audited(domain), None)
     return domain
+
+
+# Changes by these doors are an operator's; the BIND importer never undoes them.
+OPERATOR_ORIGINS = ("cli", "panel", "api")
+
+
+async def _mark_manual(conn: aiosqlite.Connection, domain_id: int, changed: Mapping[str, Any]) -> None:
+    """Remember which columns an operator set (domain.manual_fields, a JSON list), and that a
+    hand-set `enabled` is no longer the importer's doing (disabled_by_import)."""
+    async with conn.execute("SELECT manual_fields FROM domain WHERE id = ?", (domain_id,)) as cur:
+        row = await cur.fetchone()
+    fields = set(json.loads(row[0])) if row and row[0] else set()
+    fields.update(changed)
+    clear = ", disabled_by_import = 0" if "enabled" in changed else ""
+    await conn.execute(f"UPDATE domain SET manual_fields = ?{clear} WHERE id = ?",
+                       (json.dumps(sorted(fields)), domain_id))
 
 
 def _integrity(exc: sqlite3.IntegrityError, key: str) -> MrodError:

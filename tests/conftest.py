@@ -13,7 +13,9 @@ from mrod import db
 from mrod.audit import Actor
 
 # Real-component fixtures live in tests/harness/ and are registered here.
-pytest_plugins: list[str] = []
+pytest_plugins: list[str] = [
+    "tests.harness.named",
+]
 
 
 def make_config(tmp_path: Path, **sections: dict[str, Any]) -> configmod.Config:

@@ -14,9 +14,10 @@ from typing import Sequence
 from .. import __version__, config as configmod
 from ..errors import ConfigError, MrodError
 from . import common, domain, lookup, recipient, relay, server, setup
+from . import bind
 
 # Each area module has register(subparsers); its commands set ``func`` (args, config) -> int.
-AREAS = [setup, server, relay, domain, recipient, lookup]
+AREAS = [setup, server, relay, domain, recipient, lookup, bind]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -34,6 +34,10 @@ def components(cfg: Config, *, lookupd: bool = True, admin: bool = True, jobs: b
     found: list[Any] = []
     if lookupd:
         found.append(lookupd_component(cfg))
+    if jobs and cfg.bind.enabled:
+        from ..bindimport.job import BindImportJob
+
+        found.append(BindImportJob(cfg))
     return found
 
 

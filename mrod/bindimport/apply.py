@@ -1,0 +1,64 @@
+"""Reading the planner's view of the database, and carrying out a plan through mrod.domains
+(the same validation and audit as the CLI's), inside the caller's transaction."""
+
+from __future__ import annotations
+
+import json
+
+import aiosqlite
+
+from .. import audit, domains
+from ..audit import Actor
+from .planner import Current, Plan, RelayRef
+
+
+async def current_state(conn: aiosqlite.Connection) -> dict[str, Current]:
+    """Every domain, as the planner sees it (manual ones too: they must be left alone)."""
+    async with conn.execute(
+        "SELECT name, source, enabled, route, relay_id, host, port, manual_fields, missing_since,"
+        " disabled_by_import FROM domain"
+    ) as cur:
+        rows = await cur.fetchall()
+    return {
+        r[0]: Current(
+            name=r[0], source=r[1], enabled=bool(r[2]), route=r[3], relay_id=r[4], host=r[5], port=r[6],
+            manual=frozenset(json.loads(r[7])) if r[7] else frozenset(),
+            missing_since=r[8], disabled_by_import=bool(r[9]),
+        )
+        for r in rows
+    }
+
+
+async def relay_refs(conn: aiosqlite.Connection) -> list[RelayRef]:
+    async with conn.execute("SELECT id, name FROM relay") as cur:
+        return [RelayRef(r[0], r[1]) for r in await cur.fetchall()]
+
+
+async def apply(conn: aiosqlite.Connection, plan: Plan, actor: Actor, stamp: str) -> None:
+    """Carry out every action. Any error propagates: the caller's transaction rolls back."""
+    for action in plan.actions:
+        if action.kind == "add":
+            await domains.add(conn, actor, action.name, **action.spec)
+        elif action.kind == "delete":
+            await domains.remove(conn, actor, action.name)
+        else:
+            if action.spec:
+                await domains.update(conn, actor, action.name, **action.spec)
+            if action.mark_missing:
+                disabled_now = action.spec.get("enabled") is False
+                await conn.execute(
+                    "UPDATE domain SET missing_since = ?,"
+                    " disabled_by_import = CASE WHEN ? THEN 1 ELSE disabled_by_import END WHERE name = ?",
+                    (stamp, int(disabled_now), action.name),
+                )
+                if not action.spec:   # nothing else audited it
+                    await audit.record(conn, actor, "update", "domain", action.name,
+                                       {"missing_since": None}, {"missing_since": stamp})
+            if action.clear_missing:
+                await conn.execute(
+                    "UPDATE domain SET missing_since = NULL, disabled_by_import = 0 WHERE name = ?",
+                    (action.name,),
+                )
+                if not action.spec:
+                    await audit.record(conn, actor, "update", "domain", action.name,
+                                       {"missing_since": "set"}, {"missing_since": None})
