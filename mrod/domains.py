@@ -327,6 +327,49 @@ async def update(conn: aiosqlite.Connection, actor: Actor, name: str, **spec: An
     return after
 
 
+async def add_many(conn: aiosqlite.Connection, actor: Actor,
+                   items: Iterable[tuple[str, Mapping[str, Any]]]) -> list[Domain]:
+    """Add many domains at once (an importer's first run), each validated as add() validates
+    it and audited as add() audits it, in one transaction. Any refusal refuses them all; the
+    error names the domain. Faster than add() in a loop: one INSERT per column set."""
+    async with db.transaction(conn):
+        groups: dict[tuple[str, ...], list[tuple[Any, ...]]] = {}
+        keys: list[str] = []
+        stamp = db.now()
+        for name, spec in items:
+            try:
+                _check_known(spec)
+                key = names.domain(name)
+                fields: dict[str, Any] = {"relay_id": None, "host": None, "port": None, "protocol": None, "tls": None}
+                fields.update(await _route_fields(conn, spec, None))
+                fields.update(_flag_fields(spec))
+            except InvalidInput as exc:
+                raise InvalidInput(exc.field, f"{name}: {exc.message}") from None
+            fields.setdefault("route", "dns-dom" if spec.get("mx") else "relay")
+            keys.append(key)
+            groups.setdefault(tuple(fields), []).append((key, *fields.values(), stamp, stamp))
+        if len(set(keys)) != len(keys):
+            twice = sorted({k for k in keys if keys.count(k) > 1})
+            raise Conflict(f"domain {twice[0]!r} is listed twice")
+        existing = await _existing(conn, keys)
+        if existing:
+            raise Conflict(f"domain {existing[0]!r} already exists")
+        for columns, rows in groups.items():
+            names_sql = ", ".join(["name", *columns, "created_at", "updated_at"])
+            try:
+                await conn.executemany(
+                    f"INSERT INTO domain ({names_sql}) VALUES ({', '.join('?' * (len(columns) + 3))})", rows)
+            except sqlite3.IntegrityError as exc:
+                raise _integrity(exc, rows[0][0]) from None
+        added: list[Domain] = []
+        for start in range(0, len(keys), 500):
+            part = keys[start:start + 500]
+            async with conn.execute(f"{_SELECT} WHERE d.name IN ({', '.join('?' * len(part))})", part) as cur:
+                added.extend(_domain(r) for r in await cur.fetchall())
+        await audit.record_many(conn, actor, "add", "domain", [(d.name, audited(d)) for d in added])
+    return added
+
+
 async def remove(conn: aiosqlite.Connection, actor: Actor, name: str) -> Domain:
     async with db.transaction(conn):
         domain = await get(conn, name)

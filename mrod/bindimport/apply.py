@@ -36,10 +36,13 @@ async def relay_refs(conn: aiosqlite.Connection) -> list[RelayRef]:
 
 async def apply(conn: aiosqlite.Connection, plan: Plan, actor: Actor, stamp: str) -> None:
     """Carry out every action. Any error propagates: the caller's transaction rolls back."""
+    adds = [(a.name, a.spec) for a in plan.actions if a.kind == "add"]
+    if adds:
+        await domains.add_many(conn, actor, adds)
     for action in plan.actions:
         if action.kind == "add":
-            await domains.add(conn, actor, action.name, **action.spec)
-        elif action.kind == "delete":
+            continue
+        if action.kind == "delete":
             await domains.remove(conn, actor, action.name)
         else:
             if action.spec:
