@@ -1,0 +1,62 @@
+"""Every benchmark in one run (``make bench``): machine facts, bench.maps, bench.visibility,
+bench.scale and bench.hotpath (the last two share one 1M-domain database). Writes
+``bench/out/results.json`` and ``bench/out/report.md`` and prints the report. About 10–15
+minutes on 2 cores; ``--quick`` is a smaller smoke run (its figures are not the reported ones).
+
+    .venv/bin/python -m bench.all [--quick] [--only maps,visibility,scale,hotpath]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import time
+
+from . import dataset, env, hotpath, maps, report, scale, visibility
+
+ALL = ("maps", "visibility", "scale", "hotpath")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="small sizes, one run: checks the benchmarks work")
+    ap.add_argument("--only", default=",".join(ALL), help="comma-separated subset of " + ", ".join(ALL))
+    args = ap.parse_args()
+    only = [name.strip() for name in args.only.split(",") if name.strip()]
+    unknown = set(only) - set(ALL)
+    if unknown:
+        ap.error(f"unknown benchmark(s): {', '.join(sorted(unknown))}")
+    env.require_tools()
+    q = args.quick
+    big = 100_000 if q else 1_000_000
+    results: dict = {"machine": env.machine(), "quick": q}
+    started = time.perf_counter()
+    if "maps" in only:
+        results["maps"] = maps.run(domains=20_000 if q else 100_000, keys=20_000 if q else 100_000,
+                                   runs=1 if q else 3)
+    if "visibility" in only:
+        results["visibility"] = visibility.run(domains=20_000 if q else 100_000, iterations=50 if q else 300,
+                                               cli_iterations=2 if q else 10)
+    if "scale" in only or "hotpath" in only:
+        work = env.scratch("big")
+        try:
+            db_path = work / "mrod.db"
+            seconds = dataset.build_sync(db_path, big)
+            if "scale" in only:
+                results["scale"] = scale.run(domains=big, starts=2 if q else 5, built=(db_path, seconds))
+            if "hotpath" in only:
+                results["hotpath"] = hotpath.run(domains=big, queries=5_000 if q else 20_000,
+                                                 repeats=2 if q else 5, db_path=db_path)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+    results["total_seconds"] = round(time.perf_counter() - started)
+    env.OUT.mkdir(parents=True, exist_ok=True)
+    (env.OUT / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    text = report.render(results)
+    (env.OUT / "report.md").write_text(text + "\n")
+    print(text)
+
+
+if __name__ == "__main__":
+    main()

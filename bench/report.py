@@ -1,0 +1,102 @@
+"""Markdown tables from the results of bench.all (``bench/out/report.md``), the figures that
+BENCHMARKS.md quotes — each table under the command that produced it.
+
+    .venv/bin/python -m bench.report [bench/out/results.json]
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from . import env
+
+
+def _yes(met: bool) -> str:
+    return "yes" if met else "**no**"
+
+
+def machine(m: dict[str, Any]) -> list[str]:
+    return ["| | |", "|---|---|", *(f"| {k} | {v} |" for k, v in m.items()), ""]
+
+
+def maps(r: dict[str, Any]) -> list[str]:
+    lines = [f"`{r['command']}`", "",
+             f"{r['domains']} domains, {r['keys']} keys ({r['hits']} hits), {r['clients']} clients, "
+             f"median of {r['runs']} runs; load average {r['load_average_before']:.2f} before, "
+             f"{r['load_average_after']:.2f} after. bulk_add of the domains: {r['bulk_add_seconds']} s.", "",
+             "| map | sequential µs/lookup | sequential lookups/s | 16 clients lookups/s |",
+             "|---|---:|---:|---:|"]
+    for label, v in r["maps"].items():
+        lines.append(f"| {label} | {v['sequential_us_per_lookup']} | {v['sequential_lookups_per_s']:,} "
+                     f"| {v['concurrent_lookups_per_s']:,} |")
+    cpu = r["lookupd_cpu_us_per_lookup"]
+    lines += ["", f"lookupd CPU per lookup (TCP): {cpu['sequential']} µs sequential, {cpu['concurrent']} µs "
+                  f"with 16 clients; lookupd RSS {r['lookupd_rss_kib'] / 1024:.1f} MiB.", "",
+              "| target | lookupd / pgsql | target | met | no-op floor / pgsql |", "|---|---:|---:|---|---:|"]
+    for name, t in r["targets"].items():
+        lines.append(f"| {name.replace('_', ', ')} | {t['ratio']}x | {t['target']}x | {_yes(t['met'])} "
+                     f"| {t['floor_ratio']}x |")
+    return lines + [""]
+
+
+def visibility(r: dict[str, Any]) -> list[str]:
+    nl, d, c = r["next_lookup"], r["delay"], r["cli"]
+    a, f, s = nl["answer_after_commit_returned_us"], d["first_ok_after_commit_returned_us"], \
+        d["first_ok_after_commit_started_us"]
+    return [f"`{r['command']}`", "",
+            "| measure | n | min µs | median µs | p99 µs | max µs |", "|---|---:|---:|---:|---:|---:|",
+            f"| next lookup after the writer's commit returned (answer received) | {a['n']} | {a['min']} "
+            f"| {a['median']} | {a['p99']} | {a['max']} |",
+            f"| polling: first OK after the commit call returned | {f['n']} | {f['min']} | {f['median']} "
+            f"| {f['p99']} | {f['max']} |",
+            f"| polling: first OK after the commit call started | {s['n']} | {s['min']} | {s['median']} "
+            f"| {s['p99']} | {s['max']} |", "",
+            f"Stale answers: {nl['stale_answers']} of {nl['changes']} changes through bench.writer, "
+            f"{c['stale_answers']} of {c['changes']} through the `mrod domain add/rm` CLI. "
+            f"Target (the next lookup sees the change): {_yes(r['target']['next_lookup_sees_change'])}.", ""]
+
+
+def scale(r: dict[str, Any]) -> list[str]:
+    t = r["targets"]
+    return [f"`{r['command']}`", "",
+            f"{r['domains']:,} domains (bulk_add {r['bulk_add_seconds']} s, database {r['database_mib']} MiB); "
+            f"load average {r['load_average_before']:.2f}.", "",
+            "| measure | value | target | met |", "|---|---:|---:|---|",
+            f"| start (spawn to first OK answer), median of {len(r['start_seconds'])} | "
+            f"{r['start_seconds_median']} s | ≤ 5 s | {_yes(t['start']['met'])} |",
+            f"| RSS after start | {r['rss_after_start_kib'] / 1024:.1f} MiB | | |",
+            f"| RSS after 100k sequential lookups | {r['rss_after_sequential_kib'] / 1024:.1f} MiB | | |",
+            f"| RSS after 16 clients | {r['rss_after_16_clients_kib'] / 1024:.1f} MiB "
+            f"| ≤ 300 MB | {_yes(t['rss']['met'])} |", "",
+            f"For scale: `python -c pass` {r['python_startup_seconds']} s, importing mrod.cli + lookupd.daemon "
+            f"{r['import_lookupd_seconds']} s; all starts: {r['start_seconds']}.", ""]
+
+
+def hotpath(r: dict[str, Any]) -> list[str]:
+    lines = [f"`{r['command']}`", "", "| way | µs per query |", "|---|---:|"]
+    lines += [f"| {k} | {v} |" for k, v in r["us_per_query"].items()]
+    return lines + ["", f"aiosqlite costs {r['aiosqlite_vs_loop']}x the direct call, asyncio.to_thread "
+                        f"{r['to_thread_vs_loop']}x.", ""]
+
+
+SECTIONS = (("maps", "postmap against socketmap, sqlite: and pgsql:", maps),
+            ("visibility", "Change visibility", visibility),
+            ("scale", "lookupd with 1M domains", scale),
+            ("hotpath", "Lookup query: sqlite3 on the loop vs aiosqlite", hotpath))
+
+
+def render(results: dict[str, Any]) -> str:
+    lines = [f"# mrod benchmark run, {results['machine']['date']}", "", "## Machine", ""]
+    lines += machine(results["machine"])
+    for key, title, fn in SECTIONS:
+        if key in results:
+            lines += [f"## {title}", "", *fn(results[key])]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    path = Path(sys.argv[1]) if len(sys.argv) > 1 else env.OUT / "results.json"
+    print(render(json.loads(path.read_text())))
