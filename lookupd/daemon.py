@@ -8,9 +8,10 @@ import resource
 import signal
 from functools import partial
 
-from mrod import routing
+from mrod import metrics, routing
 from mrod.config import Config
 
+from .metricsserver import lookupd_families
 from .policyservice import PolicyService, default_verifier
 from .servers import Limits, Listener, PolicyConnection, SocketmapConnection, TcpTableConnection
 from .service import LookupService
@@ -29,6 +30,7 @@ class Lookupd:
         self.limits = Limits(lk.idle_timeout, lk.request_timeout, lk.max_connections)
         self.connections: set = set()
         self.listeners: list[Listener] = []
+        self._metrics = partial(lookupd_families, self)
         if lk.socketmap:
             self.listeners.append(Listener(
                 "socketmap", lk.socketmap, partial(SocketmapConnection, service=self.service),
@@ -60,12 +62,14 @@ class Lookupd:
             for item in started:
                 await item.stop()
             raise
+        metrics.register("lookupd", self._metrics)
         # Open the database early so a problem shows at start (lookups still answer TEMP).
         first = self.service.answer_now("relay_domains", b"mrod-startup-check.invalid")
         if first is not None and first.status == routing.TEMP:
             log.warning("the database is not usable yet; lookups answer TEMP until it is: %s", first.value)
 
     async def stop(self, grace: float = 2.0) -> None:
+        metrics.unregister("lookupd", self._metrics)
         for item in self.listeners:
             if item.server is not None:
                 item.server.close()

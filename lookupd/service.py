@@ -19,6 +19,7 @@ from collections import Counter
 from pathlib import Path
 
 from mrod import db, routing
+from mrod.metrics import Latency
 from mrod.errors import DatabaseNotReady
 from mrod.routestore import RouteStore
 from mrod.routing import NOTFOUND, TEMP, Answer
@@ -36,8 +37,10 @@ class LookupService:
         self.deadline = deadline
         self._stores = StoreHolder(self.db_path, RouteStore)
         self._faults = RateLimitedLog(log)
-        # (map, status) -> count; read by the metrics endpoint.
+        # (map, status) -> count, and latency by map; read by the metrics endpoint. Map names
+        # from clients are not trusted as labels: unknown ones count as "other" (bounded memory).
         self.counts: Counter[tuple[str, str]] = Counter()
+        self.latency = Latency()
 
     def close(self) -> None:
         self._stores.close()
@@ -47,6 +50,13 @@ class LookupService:
     def answer_now(self, map_name: str, key: bytes) -> Answer | None:
         """The answer, or None when the database is busy and the caller should await
         ``answer_waiting`` instead."""
+        started = time.perf_counter()
+        result = self._answer_now(map_name, key)
+        if result is not None:
+            self.latency.observe(_label(map_name), time.perf_counter() - started)
+        return result
+
+    def _answer_now(self, map_name: str, key: bytes) -> Answer | None:
         try:
             text = key.decode("utf-8")
         except UnicodeDecodeError:
@@ -63,6 +73,13 @@ class LookupService:
 
     async def answer_waiting(self, map_name: str, key: bytes) -> Answer:
         """Answer from a worker thread that may wait for a lock, up to the deadline."""
+        started = time.perf_counter()
+        try:
+            return await self._answer_waiting(map_name, key)
+        finally:
+            self.latency.observe(_label(map_name), time.perf_counter() - started)
+
+    async def _answer_waiting(self, map_name: str, key: bytes) -> Answer:
         text = key.decode("utf-8")
         try:
             return self._count(map_name, await asyncio.wait_for(
@@ -87,7 +104,7 @@ class LookupService:
         return result
 
     def _count(self, map_name: str, result: Answer) -> Answer:
-        self.counts[(map_name, result.status)] += 1
+        self.counts[(_label(map_name), result.status)] += 1
         return result
 
     def _fault(self, map_name: str, exc: BaseException) -> Answer:
@@ -99,3 +116,7 @@ class LookupService:
             reason = f"internal error: {type(exc).__name__}"
             self._faults.exception("lookup %s answered TEMP after an internal error", map_name)
         return self._count(map_name, Answer(TEMP, reason, reason))
+
+
+def _label(map_name: str) -> str:
+    return map_name if map_name in routing.MAPS else "other"

@@ -38,6 +38,16 @@ def table_reference(config: Config, map_name: str) -> str | None:
     return None
 
 
+def policy_reference(config: Config) -> str | None:
+    """How smtpd names mrod's policy service (check_policy_service), or None when it is off."""
+    if not config.lookupd.policy:
+        return None
+    ep = endpoints.parse(config.lookupd.policy)
+    if ep.path is not None and ep.path.startswith(POSTFIX_QUEUE_DIRECTORY):
+        return f"unix:{ep.path[len(POSTFIX_QUEUE_DIRECTORY):]}"
+    return ep.postfix()
+
+
 def main_cf(config: Config) -> str:
     lines = [
         "# mrod: Postfix main.cf settings for a backup MX (from `mrod postfix-config`).",
@@ -58,6 +68,20 @@ def main_cf(config: Config) -> str:
         "# time (no backscatter).",
         "smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination",
         "smtpd_reject_unlisted_recipient = yes",
+    ]
+    policy = policy_reference(config)
+    if policy is not None:
+        lines += [
+            "# Per-domain pause, queue quota and recipient verification (mrod's policy service),",
+            "# after smtpd_relay_restrictions have refused relaying. If mrod cannot answer, Postfix",
+            "# applies its default action, 451 4.3.5: the sender retries later. DUNNO instead would",
+            "# accept mail that bypasses pauses, quotas and verification (docs/operations.md).",
+            f"smtpd_recipient_restrictions = check_policy_service {policy}",
+        ]
+    lines += [
+        "# mrod flushes a domain's queued mail when its primary comes back (postqueue -s), which",
+        "# needs the flush service for mrod's domains (Postfix's default, stated here).",
+        "fast_flush_domains = $relay_domains",
         f"recipient_delimiter = {config.lookupd.recipient_delimiter}",
         "# A primary may be down for days: keep its mail (Postfix's defaults are 5d).",
         "maximal_queue_lifetime = 5d",

@@ -15,9 +15,10 @@ from .. import __version__, config as configmod
 from ..errors import ConfigError, MrodError
 from . import common, domain, lookup, recipient, relay, server, setup
 from . import bind
+from . import ops
 
 # Each area module has register(subparsers); its commands set ``func`` (args, config) -> int.
-AREAS = [setup, server, relay, domain, recipient, lookup, bind]
+AREAS = [setup, server, relay, domain, recipient, lookup, bind, ops]
 
 
 def build_parser() -> argparse.ArgumentParser:

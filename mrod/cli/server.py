@@ -34,6 +34,18 @@ def components(cfg: Config, *, lookupd: bool = True, admin: bool = True, jobs: b
     found: list[Any] = []
     if lookupd:
         found.append(lookupd_component(cfg))
+    if admin:
+        from admin.server import AdminServer
+
+        found.append(AdminServer(cfg))
+    if jobs:
+        from ..opsjobs import jobs as ops_jobs
+
+        found.extend(ops_jobs(cfg))
+    if cfg.metrics.listen and (lookupd or jobs):
+        from lookupd.metricsserver import MetricsServer
+
+        found.append(MetricsServer(cfg))
     if jobs and cfg.bind.enabled:
         from ..bindimport.job import BindImportJob
 

@@ -1,0 +1,85 @@
+"""Metrics of a running lookupd, and a small HTTP server for ``[metrics] listen``.
+
+``lookupd_families(daemon)`` turns the counters the services keep (LookupService.counts and
+.latency, PolicyService.decisions) into Prometheus families at scrape time; Lookupd registers
+it with mrod.metrics when it starts. ``MetricsServer`` serves ``GET /metrics`` for deployments
+without the admin panel (``mrod lookupd``), or beside it.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+
+from mrod import endpoints, metrics
+from mrod.config import Config
+
+if TYPE_CHECKING:
+    from .daemon import Lookupd
+
+log = logging.getLogger("mrod.metrics")
+
+
+def lookupd_families(daemon: "Lookupd") -> list[Metric]:
+    service, policy = daemon.service, daemon.policy
+    lookups = CounterMetricFamily("mrod_lookups", "lookups answered, by map and answer (OK, NOTFOUND, TEMP)",
+                                  labels=["map", "answer"])
+    temp = CounterMetricFamily("mrod_lookup_temp_answers", "TEMP answers (internal faults: Postfix defers)",
+                               labels=["map"])
+    temp_by_map: dict[str, int] = {}
+    for (map_name, status), count in sorted(dict(service.counts).items()):
+        lookups.add_metric([map_name, status], count)
+        if status == "TEMP":
+            temp_by_map[map_name] = temp_by_map.get(map_name, 0) + count
+    for map_name, count in sorted(temp_by_map.items()):
+        temp.add_metric([map_name], count)
+    latency = service.latency.family("mrod_lookup_duration_seconds", "time to answer a lookup", "map")
+    decisions = CounterMetricFamily("mrod_policy_decisions", "policy service decisions, by reason "
+                                    "(dunno, paused, quota, listed, verified, rejected, unverified-accept, ...)",
+                                    labels=["decision"])
+    for reason, count in sorted(dict(policy.decisions).items()):
+        decisions.add_metric([reason], count)
+    connections = GaugeMetricFamily("mrod_lookupd_connections", "open client connections (all listeners)")
+    connections.add_metric([], len(daemon.connections))
+    return [lookups, temp, latency, decisions, connections]
+
+
+class MetricsServer:
+    """``GET /metrics`` on [metrics] listen (a component of `mrod lookupd` / `mrod serve`)."""
+
+    def __init__(self, cfg: Config) -> None:
+        self.cfg = cfg
+        self.endpoint = endpoints.parse(cfg.metrics.listen)
+        self.runner: web.AppRunner | None = None
+        self.port: int | None = None
+
+    async def start(self) -> None:
+        metrics.use_database(self.cfg.database.path)
+        app = web.Application()
+        app.router.add_get("/metrics", handle_metrics)
+        self.runner = web.AppRunner(app, access_log=None)
+        await self.runner.setup()
+        ep = self.endpoint
+        site: web.BaseSite
+        if ep.path is not None:
+            site = web.UnixSite(self.runner, ep.path)
+        else:
+            site = web.TCPSite(self.runner, ep.host, ep.port)
+        await site.start()
+        server: Any = getattr(site, "_server", None)
+        if ep.path is None and server is not None and server.sockets:
+            self.port = server.sockets[0].getsockname()[1]
+        log.info("metrics on http://%s/metrics", f"{ep.host_for_url()}:{self.port}" if ep.path is None else ep.path)
+
+    async def stop(self) -> None:
+        if self.runner is not None:
+            await self.runner.cleanup()
+            self.runner = None
+
+
+async def handle_metrics(request: web.Request) -> web.Response:
+    body = await metrics.render_async()
+    return web.Response(body=body, headers={"Content-Type": metrics.CONTENT_TYPE_LATEST})

@@ -1,0 +1,152 @@
+"""``mrod queue``, ``mrod check`` and ``mrod health``: operating a backup MX from the shell.
+
+Exit status: 0 fine; 1 the queue could not be read or a flush failed, a DNS check found an
+error, or (``mrod health``) a relay is down.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from typing import Any
+
+from .. import checks, db, domains, health, names, queue
+from ..config import Config
+from ..errors import DatabaseNotReady, NotFound
+from ..queueparse import DomainQueue
+from . import common
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("queue", help="mail waiting in Postfix's queue, per domain; flush it")
+    p.add_argument("--domain", metavar="D", help="only this domain (with its subdomains if it includes them)")
+    p.add_argument("--flush", action="store_true",
+                   help="deliver now: the domain's queued mail (postqueue -s), or everything (postqueue -f)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_queue)
+
+    p = sub.add_parser("check", help="check the DNS set-up of every domain (or one): MX, preference, loops")
+    p.add_argument("domain", nargs="?")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_check)
+
+    p = sub.add_parser("health", help="the primaries' health as the probes saw it")
+    p.add_argument("--probe", action="store_true",
+                   help="probe every relay now (as `mrod serve` does: recorded, audited, flushes on up)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_health)
+
+
+# -- queue ------------------------------------------------------------------------------------------
+
+
+def cmd_queue(args: argparse.Namespace, cfg: Config) -> int:
+    target = names.domain(args.domain, min_labels=1) if args.domain else None
+    return asyncio.run(_queue(args, cfg, target))
+
+
+async def _row_id(cfg: Config, name: str) -> int | None:
+    try:
+        async with db.opened(cfg.database.path) as conn:
+            return (await domains.get(conn, name)).id
+    except (DatabaseNotReady, NotFound):
+        return None      # not one of mrod's domains: shown as a recipient domain only
+
+
+async def _queue(args: argparse.Namespace, cfg: Config, target: str | None) -> int:
+    report = await queue.read(cfg)
+    row_id = await _row_id(cfg, target) if target else None
+    if target is None:
+        shown = sorted(report.rows.values(), key=lambda q: (-q.messages, q.name))
+        ours = {d for i in report.rows for d in report.domains_of(i)}
+        others = [q for d, q in report.domains.items() if d not in ours]
+    else:
+        wanted = set(report.domains_of(row_id)) if row_id is not None else set()
+        wanted.add(target)
+        shown = sorted((q for d, q in report.domains.items() if d in wanted), key=lambda q: q.name)
+        others = []
+    results: list[queue.FlushResult] = []
+    if args.flush:
+        if target is None:
+            results = [await queue.flush_all(cfg)]
+        else:
+            results = await queue.flush(cfg, {target, *(q.name for q in shown)})
+    if args.json:
+        data: dict[str, Any] = {
+            "messages": report.messages, "bytes": report.bytes, "queues": report.queues,
+            "bad_lines": report.bad_lines, "domains": [q.as_dict() for q in shown],
+            "other_domains": [q.as_dict() for q in sorted(others, key=lambda q: q.name)],
+        }
+        if args.flush:
+            data["flushed"] = [r.__dict__ for r in results]
+        common.print_json(data)
+    else:
+        _print_queue(report, shown, others, target)
+        for r in results:
+            print(f"flush {r.domain}: {'ok, ' if r.ok else 'FAILED: '}{r.detail}")
+    return 0 if all(r.ok for r in results) else 1
+
+
+def _print_queue(report: queue.QueueReport, shown: list[DomainQueue], others: list[DomainQueue],
+                 target: str | None) -> None:
+    queues = ", ".join(f"{n} {q}" for q, n in sorted(report.queues.items())) or "empty"
+    print(f"{report.messages} message(s), {report.bytes} bytes queued ({queues})")
+    if report.bad_lines:
+        print(f"warning: {report.bad_lines} line(s) of postqueue output were not queue entries")
+    if shown:
+        common.print_table(
+            ["domain", "messages", "bytes", "recipients", "oldest", "last reason"],
+            [(names.to_unicode(q.name), q.messages, q.bytes, q.recipients, queue.age(q.oldest),
+              (q.last_reason or "")[:70]) for q in shown])
+    elif target:
+        print(f"nothing queued for {target}")
+    if others:
+        print(f"and {sum(q.messages for q in others)} message(s) for {len(others)} domain(s) that are not"
+              " mrod's (bounces, local mail)")
+
+
+# -- check ------------------------------------------------------------------------------------------
+
+
+def cmd_check(args: argparse.Namespace, cfg: Config) -> int:
+    async def work(conn):  # noqa: ANN001
+        name = None
+        if args.domain:
+            name = (await domains.get(conn, args.domain)).name   # NotFound: a clear error
+        return await checks.run(cfg, conn, name)
+
+    results = common.with_db(cfg, work)
+    if args.json:
+        common.print_json([r.as_dict() for r in results])
+    else:
+        for r in results:
+            print(f"{names.to_unicode(r.domain)}: {r.status}")
+            for f in r.findings:
+                print(f"  {f.level}: {f.message}")
+                print(f"    fix: {f.fix}")
+        counts = {s: sum(1 for r in results if r.status == s) for s in ("ok", "warning", "error")}
+        print(f"{len(results)} domain(s): {counts['ok']} ok, {counts['warning']} warning, {counts['error']} error")
+    return 1 if any(r.status == "error" for r in results) else 0
+
+
+# -- health -----------------------------------------------------------------------------------------
+
+
+def cmd_health(args: argparse.Namespace, cfg: Config) -> int:
+    async def work(conn):  # noqa: ANN001
+        return await health.status(conn)
+
+    if args.probe:
+        transitions = asyncio.run(health.HealthMonitor(cfg).run_once())
+        for t in transitions:
+            print(f"relay {t.relay}: {t.before} -> {t.after} ({t.detail})")
+    rows = common.with_db(cfg, work)
+    if args.json:
+        common.print_json(rows)
+    else:
+        common.print_table(
+            ["relay", "nexthop", "state", "since", "last probe", "latency", "starttls", "detail"],
+            [(r["name"], f"{r['protocol']}:[{r['host']}]:{r['port']}", r["state"], r["since"] or "",
+              r["last_probe_at"] or "never", "" if r["last_latency_ms"] is None else f"{r['last_latency_ms']:g} ms",
+              {None: "", True: "yes", False: "no"}[r["starttls"]], (r["last_detail"] or "")[:60]) for r in rows])
+    return 1 if any(r["state"] == "down" for r in rows) else 0

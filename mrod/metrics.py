@@ -1,0 +1,216 @@
+"""Prometheus metrics: lookups by map and answer, lookup latency, TEMP answers, policy
+decisions (from the running lookupd), and from the database — relays up, the queue per
+domain, DNS check results, BIND import runs.
+
+Nothing here is on the lookup hot path except ``Latency.observe`` (a bisect and two list
+updates: prometheus_client's Histogram takes a lock per observation, which costs more than
+the lookup it measures). Everything else is read at scrape time:
+
+* in-memory sources (``register(name, fn)``: fn() -> metric families) are read on the
+  caller's thread — the event loop, where their counters are written;
+* database figures are read on a read-only SQLite connection; ``render_async`` runs that
+  part in a worker thread so a slow disk never stalls the event loop.
+
+The panel serves ``await render_async()`` at /metrics; ``[metrics] listen`` serves the same
+from ``mrod lookupd`` / ``mrod serve`` (lookupd/metricsserver.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import calendar
+import sqlite3
+import time
+from bisect import bisect_left
+from pathlib import Path
+from typing import Callable, Iterable
+
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+from . import db
+from .errors import DatabaseNotReady
+
+__all__ = ["CONTENT_TYPE_LATEST", "Latency", "register", "unregister", "render", "render_async"]
+
+# Seconds; lookups are tens of microseconds when all is well, up to lookup_deadline when not.
+BUCKETS = (0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
+           2.5, 5.0, 10.0)
+
+Source = Callable[[], Iterable[Metric]]
+_sources: dict[str, Source] = {}
+_database: Path | None = None
+
+
+class Latency:
+    """Histograms by label, cheap to observe (one thread: the event loop)."""
+
+    def __init__(self, buckets: tuple[float, ...] = BUCKETS) -> None:
+        self.buckets = buckets
+        self._counts: dict[str, list[int]] = {}
+        self._sums: dict[str, float] = {}
+
+    def observe(self, label: str, seconds: float) -> None:
+        counts = self._counts.get(label)
+        if counts is None:
+            counts = self._counts[label] = [0] * (len(self.buckets) + 1)
+            self._sums[label] = 0.0
+        counts[bisect_left(self.buckets, seconds)] += 1
+        self._sums[label] += seconds
+
+    def family(self, name: str, documentation: str, label: str) -> HistogramMetricFamily:
+        family = HistogramMetricFamily(name, documentation, labels=[label])
+        for value, counts in sorted(self._counts.items()):
+            cumulative, running = [], 0
+            for bound, count in zip((*map(_le, self.buckets), "+Inf"), counts):
+                running += count
+                cumulative.append((bound, running))
+            family.add_metric([value], cumulative, self._sums[value])
+        return family
+
+
+def _le(bound: float) -> str:
+    return repr(bound)
+
+
+def register(name: str, source: Source) -> None:
+    """Add (or replace) an in-memory source of metric families."""
+    _sources[name] = source
+
+
+def unregister(name: str, source: Source | None = None) -> None:
+    """Remove a source (only if it is still ``source``, when given)."""
+    if source is None or _sources.get(name) is source:
+        _sources.pop(name, None)
+
+
+def use_database(path: Path | None) -> None:
+    """Where the database figures come from (None: none)."""
+    global _database
+    _database = None if path is None else Path(path)
+
+
+class _Static:
+    def __init__(self, families: list[Metric]) -> None:
+        self.families = families
+
+    def collect(self) -> Iterable[Metric]:
+        return self.families
+
+
+def _encode(families: list[Metric]) -> bytes:
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(_Static(families))
+    return generate_latest(registry)
+
+
+def memory_families() -> list[Metric]:
+    families: list[Metric] = []
+    for name, source in list(_sources.items()):
+        try:
+            families.extend(source())
+        except Exception as exc:  # noqa: BLE001 - one broken source must not hide the others
+            families.append(_scrape_error(name, exc))
+    return families
+
+
+def render() -> bytes:
+    """The exposition text (reads the database on this thread)."""
+    return _encode(memory_families() + database_families(_database))
+
+
+async def render_async() -> bytes:
+    families = memory_families()
+    families += await asyncio.to_thread(database_families, _database)
+    return _encode(families)
+
+
+def _scrape_error(source: str, exc: BaseException) -> Metric:
+    family = GaugeMetricFamily("mrod_metrics_source_error", "1 when a metrics source failed at this scrape",
+                               labels=["source", "error"])
+    family.add_metric([source, type(exc).__name__], 1)
+    return family
+
+
+# -- from the database --------------------------------------------------------------------------------
+
+
+def database_families(path: Path | None) -> list[Metric]:
+    if path is None:
+        return []
+    try:
+        conn = db.open_readonly(path, busy_timeout_ms=2000)
+    except (DatabaseNotReady, sqlite3.Error) as exc:
+        return [_scrape_error("database", exc)]
+    try:
+        return _relays(conn) + _queue(conn) + _checks(conn) + _imports(conn)
+    except sqlite3.Error as exc:
+        return [_scrape_error("database", exc)]
+    finally:
+        conn.close()
+
+
+def _relays(conn: sqlite3.Connection) -> list[Metric]:
+    up = GaugeMetricFamily("mrod_relay_up", "1 when the relay (a primary) is up, 0 when down or not yet known",
+                           labels=["relay"])
+    latency = GaugeMetricFamily("mrod_relay_probe_latency_seconds", "latency of the last successful probe",
+                                labels=["relay"])
+    states = {"up": 0, "down": 0, "unknown": 0}
+    for name, state, ms in conn.execute(
+            "SELECT r.name, coalesce(h.state, 'unknown'), h.last_latency_ms FROM relay r"
+            " LEFT JOIN relay_health h ON h.relay_id = r.id ORDER BY r.name"):
+        up.add_metric([name], 1 if state == "up" else 0)
+        if ms is not None:
+            latency.add_metric([name], ms / 1000)
+        states[state] = states.get(state, 0) + 1
+    count = GaugeMetricFamily("mrod_relays", "relays by health state", labels=["state"])
+    for state, n in sorted(states.items()):
+        count.add_metric([state], n)
+    return [up, count, latency]
+
+
+def _queue(conn: sqlite3.Connection) -> list[Metric]:
+    labels = ["domain"]
+    messages = GaugeMetricFamily("mrod_queue_messages", "messages queued for the domain (last queue reading)", labels=labels)
+    size = GaugeMetricFamily("mrod_queue_bytes", "bytes queued for the domain", labels=labels)
+    oldest = GaugeMetricFamily("mrod_queue_oldest_age_seconds", "age of the domain's oldest queued message",
+                               labels=labels)
+    now = time.time()
+    for name, n, b, first in conn.execute(
+            "SELECT d.name, q.messages, q.bytes, q.oldest FROM queue_stat q JOIN domain d ON d.id = q.domain_id"
+            " ORDER BY d.name"):
+        messages.add_metric([name], n)
+        size.add_metric([name], b)
+        if first is not None:
+            oldest.add_metric([name], max(0.0, now - first))
+    return [messages, size, oldest]
+
+
+def _checks(conn: sqlite3.Connection) -> list[Metric]:
+    family = GaugeMetricFamily("mrod_domain_checks", "domains by the status of their last DNS check",
+                               labels=["status"])
+    found = dict(conn.execute("SELECT status, count(*) FROM domain_check GROUP BY status").fetchall())
+    for status in ("ok", "warning", "error"):
+        family.add_metric([status], found.get(status, 0))
+    return [family]
+
+
+def _imports(conn: sqlite3.Connection) -> list[Metric]:
+    if not conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'import_run'").fetchone():
+        return []
+    runs = CounterMetricFamily("mrod_import_runs", "BIND import runs by outcome", labels=["status"])
+    found = dict(conn.execute("SELECT status, count(*) FROM import_run GROUP BY status").fetchall())
+    for status in ("ok", "failed"):
+        runs.add_metric([status], found.get(status, 0))
+    last = conn.execute("SELECT max(finished_at) FROM import_run WHERE status = 'ok'").fetchone()[0]
+    families: list[Metric] = [runs]
+    if last:
+        stamp = GaugeMetricFamily("mrod_import_last_success_timestamp_seconds", "when the last BIND import succeeded")
+        stamp.add_metric([], _epoch(last))
+        families.append(stamp)
+    return families
+
+
+def _epoch(text: str) -> float:
+    return float(calendar.timegm(time.strptime(text, "%Y-%m-%dT%H:%M:%SZ")))
