@@ -68,6 +68,12 @@ def _cookie_secure(value: str) -> str:
     return value
 
 
+def _bcrypt_rounds(value: int) -> int:
+    if not 4 <= value <= 16:
+        raise ValueError("must be from 4 to 16")
+    return value
+
+
 def check(fn: Callable[[Any], Any]) -> dict[str, Any]:
     """Field metadata: a validator run after type conversion."""
     return {"check": fn}
@@ -106,6 +112,16 @@ class AdminConfig:
     cookie_secure: str = field(default="auto", metadata=check(_cookie_secure))
     trust_proxy: bool = False
     session_hours: float = field(default=12.0, metadata=check(_positive))
+    # Serve HTTPS directly (both set) instead of behind a TLS proxy; paths to PEM files.
+    tls_cert: str = ""
+    tls_key: str = ""
+    # bcrypt cost for panel passwords (2^rounds); tests use 4, production keeps 12.
+    bcrypt_rounds: int = field(default=12, metadata=check(_bcrypt_rounds))
+    # Login throttling: this many failures within the window block the IP / the user name.
+    login_window_minutes: float = field(default=15.0, metadata=check(_positive))
+    login_max_failures_ip: int = field(default=20, metadata=check(_positive))
+    login_max_failures_user: int = field(default=10, metadata=check(_positive))
+    login_block_minutes: float = field(default=30.0, metadata=check(_positive))
 
 
 def _non_negative(value: float) -> float:

@@ -155,11 +155,11 @@ async def _kill(proc: asyncio.subprocess.Process) -> None:
 
 def _failure(what: str, code: int, stderr: bytes) -> str:
     lines = [ln.strip() for ln in stderr.decode("utf-8", "replace").splitlines() if ln.strip()]
-    text = lines[-1] if lines else "no message"
-    # "postqueue: fatal: Queue report unavailable - mail system is down"
-    text = text.split("fatal: ", 1)[-1]
-    hint = " (is Postfix running? `postfix start`)" if "mail system is down" in text.lower() else ""
-    return f"{what} failed (exit {code}): {text}{hint}"
+    # "postqueue: fatal: Cannot flush mail queue - mail system is down"
+    text = lines[-1].split("fatal: ", 1)[-1] if lines else "no message"
+    if any("mail system is down" in ln.lower() for ln in lines):
+        return f"{what} failed (exit {code}): Postfix is not running ({text}); start it: `postfix start`"
+    return f"{what} failed (exit {code}): {text}"
 
 
 # -- queue_stat: what the policy quota reads ------------------------------------------------------

@@ -1,0 +1,75 @@
+"""Every route of the panel and the API, named, in one place."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from aiohttp import web
+
+from . import api, auth, blocklist, dashboard, domains, domainview, logs, openapi, profile, relays, users
+
+STATIC = Path(__file__).parent / "static"
+
+# (name, path, {method: handler}) — the permission checks live on the handlers (auth.needs).
+PANEL = [
+    ("login", "/login", {"GET": auth.login_form, "POST": auth.login}),
+    ("logout", "/logout", {"POST": auth.logout}),
+    ("dashboard", "/", {"GET": dashboard.show}),
+    ("domains", "/domains", {"GET": domains.listing}),
+    ("domain_new", "/domains/new", {"GET": domains.new_form, "POST": domains.create}),
+    ("domain_bulk", "/domains/bulk", {"GET": domains.bulk_form, "POST": domains.bulk}),
+    ("domain", "/domains/{name}", {"GET": domainview.show}),
+    ("domain_edit", "/domains/{name}/edit", {"GET": domains.edit_form, "POST": domains.update}),
+    ("domain_delete", "/domains/{name}/delete", {"GET": domains.delete_form, "POST": domains.delete}),
+    ("recipient_add", "/domains/{name}/recipients", {"POST": domainview.recipient_add}),
+    ("recipient_remove", "/domains/{name}/recipients/remove", {"POST": domainview.recipient_remove}),
+    ("relays", "/relays", {"GET": relays.listing}),
+    ("relay_new", "/relays/new", {"GET": relays.new_form, "POST": relays.create}),
+    ("relay", "/relays/{id:\\d+}", {"GET": relays.edit_form, "POST": relays.update}),
+    ("relay_delete", "/relays/{id:\\d+}/delete", {"GET": relays.delete_form, "POST": relays.delete}),
+    ("relay_test", "/relays/{id:\\d+}/test", {"POST": relays.test}),
+    ("users", "/users", {"GET": users.listing}),
+    ("user_new", "/users/new", {"GET": users.new_form, "POST": users.create}),
+    ("user", "/users/{id:\\d+}", {"GET": users.edit_form, "POST": users.update}),
+    ("user_delete", "/users/{id:\\d+}/delete", {"GET": users.delete_form, "POST": users.delete}),
+    ("logs", "/logs", {"GET": logs.listing}),
+    ("blocklist", "/blocklist", {"GET": blocklist.show}),
+    ("block_lift", "/blocklist/{id:\\d+}/lift", {"POST": blocklist.lift}),
+    ("profile", "/profile", {"GET": profile.show}),
+    ("profile_password", "/profile/password", {"POST": profile.password}),
+    ("token_create", "/profile/tokens", {"POST": profile.token_create}),
+    ("token_revoke", "/profile/tokens/{id:\\d+}/revoke", {"POST": profile.token_revoke}),
+    ("sessions_end", "/profile/sessions/end", {"POST": profile.sessions_end}),
+]
+
+API = "/api/v1"
+API_ROUTES = [
+    ("api_openapi", "/openapi.json", {"GET": openapi.document}),
+    ("api_me", "/me", {"GET": api.me}),
+    ("api_domains", "/domains", {"GET": api.domain_list, "POST": api.domain_create}),
+    ("api_domains_bulk", "/domains/bulk", {"POST": api.domain_bulk}),
+    ("api_domain", "/domains/{name}", {"GET": api.domain_get, "PATCH": api.domain_update,
+                                       "DELETE": api.domain_delete}),
+    ("api_domain_told", "/domains/{name}/told", {"GET": api.domain_told}),
+    ("api_recipients", "/domains/{name}/recipients", {"GET": api.recipient_list, "POST": api.recipient_add}),
+    ("api_recipient", "/domains/{name}/recipients/{address}", {"DELETE": api.recipient_remove}),
+    ("api_relays", "/relays", {"GET": api.relay_list, "POST": api.relay_create}),
+    ("api_relay", "/relays/{relay}", {"GET": api.relay_get, "PATCH": api.relay_update, "DELETE": api.relay_delete}),
+    ("api_relay_test", "/relays/{relay}/test", {"POST": api.relay_test}),
+    ("api_users", "/users", {"GET": api.user_list, "POST": api.user_create}),
+    ("api_user", "/users/{user}", {"GET": api.user_get, "PATCH": api.user_update, "DELETE": api.user_delete}),
+    ("api_audit", "/audit", {"GET": api.audit_list}),
+]
+
+
+def setup_routes(app: web.Application) -> None:
+    router = app.router
+    for name, path, methods in PANEL:
+        resource = router.add_resource(path, name=name)
+        for method, handler in methods.items():
+            resource.add_route(method, handler)
+    for name, path, methods in API_ROUTES:
+        resource = router.add_resource(API + path, name=name)
+        for method, handler in methods.items():
+            resource.add_route(method, handler)
+    router.add_static("/static/", STATIC, name="static", append_version=True)
