@@ -7,6 +7,7 @@ from pathlib import Path
 from aiohttp import web
 
 from . import api, auth, blocklist, dashboard, domains, domainview, logs, openapi, profile, relays, users
+from . import bindimport
 
 STATIC = Path(__file__).parent / "static"
 
@@ -34,6 +35,9 @@ PANEL = [
     ("user_delete", "/users/{id:\\d+}/delete", {"GET": users.delete_form, "POST": users.delete}),
     ("logs", "/logs", {"GET": logs.listing}),
     ("blocklist", "/blocklist", {"GET": blocklist.show}),
+    ("bind_import", "/bind-import", {"GET": bindimport.show}),
+    ("bind_import_preview", "/bind-import/preview", {"POST": bindimport.preview}),
+    ("bind_import_run", "/bind-import/run", {"POST": bindimport.run_now}),
     ("block_lift", "/blocklist/{id:\\d+}/lift", {"POST": blocklist.lift}),
     ("profile", "/profile", {"GET": profile.show}),
     ("profile_password", "/profile/password", {"POST": profile.password}),

@@ -179,6 +179,7 @@ async def update(conn: aiosqlite.Connection, actor: Actor, ref: str | int, *, is
     new_perms = None if perms is None else permissions(perms)
     async with db.transaction(conn):
         before = await get(conn, ref)
+        admins = await _admins(conn)
         changes: dict[str, Any] = {}
         if is_admin is not None and is_admin != before.is_admin:
             changes["is_admin"] = int(is_admin)
@@ -192,7 +193,7 @@ async def update(conn: aiosqlite.Connection, actor: Actor, ref: str | int, *, is
             await conn.execute(f"UPDATE user SET {', '.join(f'{k} = ?' for k in changes)} WHERE id = ?",
                                (*changes.values(), before.id))
         await conn.execute("UPDATE user SET updated_at = ? WHERE id = ?", (db.now(), before.id))
-        await _keep_an_admin(conn)
+        await _keep_an_admin(conn, admins)
         if enabled is False:
             await conn.execute("DELETE FROM session WHERE user_id = ?", (before.id,))
         after = await get(conn, before.id)
@@ -216,19 +217,22 @@ async def set_password(conn: aiosqlite.Connection, actor: Actor, ref: str | int,
 async def remove(conn: aiosqlite.Connection, actor: Actor, ref: str | int) -> User:
     async with db.transaction(conn):
         user = await get(conn, ref)
+        admins = await _admins(conn)
         await conn.execute("DELETE FROM user WHERE id = ?", (user.id,))
-        await _keep_an_admin(conn)
+        await _keep_an_admin(conn, admins)
         await audit.record(conn, actor, "remove", "user", user.name, _audited(user), None)
     return user
 
 
-async def _keep_an_admin(conn: aiosqlite.Connection) -> None:
-    """Refuse (inside the change's transaction, so it rolls back) to leave no enabled admin."""
+async def _admins(conn: aiosqlite.Connection) -> int:
     async with conn.execute("SELECT count(*) FROM user WHERE is_admin = 1 AND enabled = 1") as cur:
-        admins = (await cur.fetchone())[0]
-    async with conn.execute("SELECT count(*) FROM user") as cur:
-        anyone = (await cur.fetchone())[0]
-    if anyone and not admins:
+        return (await cur.fetchone())[0]
+
+
+async def _keep_an_admin(conn: aiosqlite.Connection, before: int) -> None:
+    """Refuse (inside the change's transaction, so it rolls back) to take away the last
+    enabled admin."""
+    if before and not await _admins(conn):
         raise LastAdmin("this would leave no enabled admin; make another user admin first")
 
 

@@ -16,9 +16,10 @@ from ..errors import ConfigError, MrodError
 from . import common, domain, lookup, recipient, relay, server, setup
 from . import bind
 from . import ops
+from . import panel
 
 # Each area module has register(subparsers); its commands set ``func`` (args, config) -> int.
-AREAS = [setup, server, relay, domain, recipient, lookup, bind, ops]
+AREAS = [setup, server, relay, domain, recipient, lookup, bind, panel, ops]
 
 
 def build_parser() -> argparse.ArgumentParser:

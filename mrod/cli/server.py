@@ -34,6 +34,10 @@ def components(cfg: Config, *, lookupd: bool = True, admin: bool = True, jobs: b
     found: list[Any] = []
     if lookupd:
         found.append(lookupd_component(cfg))
+    if admin:
+        from admin.server import AdminServer
+
+        found.append(AdminServer(cfg))
     if jobs:
         from ..opsjobs import jobs as ops_jobs
 

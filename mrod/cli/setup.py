@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .. import db, postfixconf
+from .. import db, postfixconf, users
 from ..config import Config
 from . import common
 
@@ -22,10 +22,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def cmd_init(args: argparse.Namespace, cfg: Config) -> int:
     async def work(conn):  # noqa: ANN001
-        return await db.schema_version(conn)
+        return await db.schema_version(conn), await users.ensure_first_admin(conn, cfg.admin.bcrypt_rounds)
 
-    version = common.with_db(cfg, work, create=True)
+    version, password = common.with_db(cfg, work, create=True)
     print(f"database {cfg.database.path} ready (schema version {version})")
+    if password is not None:
+        print(f"created the first panel user 'admin' with the password: {password}\n"
+              "it is shown only this once; sign in and change it under Profile")
     return 0
 
 

@@ -1,0 +1,66 @@
+"""Who may see and change what — one set of rules for panel pages and API endpoints alike.
+
+* ``domains``: every domain. ``domains_own``: only domains the user owns; what they add is
+  theirs. Either may route a domain through any relay (relays are shared infrastructure set up
+  by whoever holds ``relay``); relay details are shown only to relay holders.
+* ``relay``: every relay. ``relay_own``: only relays the user owns; what they add is theirs.
+* ``usermgr``: users and their permissions — but only an admin may create, change or remove
+  an admin, or make someone admin (no climbing above one's own rank).
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from mrod import domains as domaincore
+from mrod.domains import Domain
+from mrod.relays import Relay
+from mrod.users import User
+
+DOMAIN_PERMS = ("domains", "domains_own")
+RELAY_PERMS = ("relay", "relay_own")
+
+
+def domain_owner_filter(user: User) -> int | None:
+    """None: every domain; else only this owner's."""
+    return None if user.has("domains") else user.id
+
+
+def can_domain(user: User, domain: Domain) -> bool:
+    return user.has("domains") or (user.has("domains_own") and domain.owner_id == user.id)
+
+
+def check_domain(user: User, domain: Domain) -> None:
+    if not can_domain(user, domain):
+        raise web.HTTPForbidden(text=f"you may see and change only your own domains; {domain.name} is not yours")
+
+
+async def load_domain(request: web.Request, name: str | None = None) -> Domain:
+    """The domain named in the URL, if this user may see it (403 otherwise, 404 if absent)."""
+    from . import pool
+    from .keys import USER
+
+    domain = await domaincore.get(await pool.conn(request), name or request.match_info["name"])
+    check_domain(request[USER], domain)
+    return domain
+
+
+def relay_owner_filter(user: User) -> int | None:
+    return None if user.has("relay") else user.id
+
+
+def can_relay(user: User, relay: Relay) -> bool:
+    return user.has("relay") or (user.has("relay_own") and relay.owner_id == user.id)
+
+
+def check_relay(user: User, relay: Relay) -> None:
+    if not can_relay(user, relay):
+        raise web.HTTPForbidden(text=f"you may see and change only your own relays; {relay.name} is not yours")
+
+
+def check_user_change(actor: User, target: User | None, *, makes_admin: bool = False) -> None:
+    """A usermgr who is not admin may not touch admins nor create one."""
+    if actor.is_admin:
+        return
+    if (target is not None and target.is_admin) or makes_admin:
+        raise web.HTTPForbidden(text="only an admin may create, change or remove an admin")

@@ -1,0 +1,153 @@
+"""Who is asking: the session cookie (panel) or a bearer token (API); sign-in and sign-out;
+``needs(...)`` — the permission check every handler carries.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from typing import Awaitable, Callable
+
+from aiohttp import web
+
+from mrod import sessions, throttle, tokens, users
+from mrod.audit import Actor
+
+from . import pool
+from .keys import API, CONFIG, RULES, SESSION, USER
+from .render import render
+from .security import LOGIN_CSRF_COOKIE, client_ip, cookie_secure, login_csrf
+
+log = logging.getLogger("mrod.admin")
+
+COOKIE = "mrod_session"
+GENERIC_ERROR = "Invalid user name or password."
+BLOCKED_ERROR = "Too many failed sign-ins. Try again later, or ask an administrator to lift the block."
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@web.middleware
+async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    if request.path.startswith("/static/"):
+        return await handler(request)
+    if request.path.startswith("/api/"):
+        # Bearer tokens only: a cookie never authenticates an API call (so the API needs no CSRF).
+        scheme, _, credential = request.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() == "bearer" and credential.strip():
+            user = await tokens.authenticate(await pool.conn(request), credential.strip(), client_ip(request))
+            if user is not None:
+                request[USER] = user
+                request[API] = True
+        return await handler(request)
+    token = request.cookies.get(COOKIE)
+    if token:
+        conn = await pool.conn(request)
+        session = await sessions.lookup(conn, token)
+        if session is not None:
+            request[SESSION] = session
+            request[USER] = await users.get(conn, session.user_id)
+    return await handler(request)
+
+
+def actor(request: web.Request) -> Actor:
+    """The audit trail's "who": the signed-in user, through the panel or the API, from where."""
+    user = request[USER]
+    return Actor(name=user.name, origin="api" if request.get(API) else "panel", remote=client_ip(request),
+                 user_id=user.id)
+
+
+def needs(*permissions: str) -> Callable[[Handler], Handler]:
+    """Signed in, and (when permissions are named) holding at least one of them."""
+    def wrap(handler: Handler) -> Handler:
+        @functools.wraps(handler)
+        async def guarded(request: web.Request) -> web.StreamResponse:
+            user = request.get(USER)
+            if user is None:
+                if request.path.startswith("/api/"):
+                    raise web.HTTPUnauthorized(headers={"WWW-Authenticate": 'Bearer realm="mrod"'},
+                                               text="a valid API token is required (Authorization: Bearer ...)")
+                raise web.HTTPSeeOther(request.app.router["login"].url_for().with_query(next=request.path_qs))
+            if permissions and not any(user.has(p) for p in permissions):
+                raise web.HTTPForbidden(text=f"this needs the permission {' or '.join(permissions)}")
+            return await handler(request)
+        guarded.needs = permissions  # type: ignore[attr-defined]
+        return guarded
+    return wrap
+
+
+def require(request: web.Request, allowed: bool, why: str = "you may not do this") -> None:
+    """An object-level check inside a handler (e.g. a domains_own user and someone else's domain)."""
+    if not allowed:
+        raise web.HTTPForbidden(text=why)
+
+
+async def flash(request: web.Request, category: str, message: str) -> None:
+    session = request.get(SESSION)
+    if session is not None:
+        await sessions.flash(await pool.conn(request), session.id, category, message)
+
+
+def _safe_next(target: str) -> str:
+    # Only a path on this site: never //host or a scheme (no open redirect).
+    if target.startswith("/") and not target.startswith("//") and "\\" not in target and "\n" not in target:
+        return target
+    return "/"
+
+
+async def _login_page(request: web.Request, *, error: str | None = None, name: str = "", status: int = 200,
+                      notice: str | None = None) -> web.Response:
+    token = login_csrf(request)
+    response = await render(request, "login.html", {
+        "error": error, "name": name, "notice": notice, "login_csrf": token,
+        "next": _safe_next(request.query.get("next", "/")),
+    }, status=status)
+    response.set_cookie(LOGIN_CSRF_COOKIE, token, httponly=True, samesite="Strict", path="/login",
+                        secure=cookie_secure(request))
+    return response
+
+
+async def login_form(request: web.Request) -> web.StreamResponse:
+    if request.get(USER) is not None:
+        raise web.HTTPSeeOther("/")
+    notice = "You are signed out." if request.query.get("bye") else None
+    return await _login_page(request, notice=notice)
+
+
+async def login(request: web.Request) -> web.StreamResponse:
+    form = await request.post()
+    name = str(form.get("name", ""))[:200]
+    password = str(form.get("password", ""))[:1000]
+    target = _safe_next(str(form.get("next", "/")))
+    conn = await pool.conn(request)
+    remote = client_ip(request)
+    if await throttle.blocked(conn, remote, name):
+        return await _login_page(request, error=BLOCKED_ERROR, name=name, status=429)
+    cfg = request.app[CONFIG].admin
+    user = await users.authenticate(conn, name, password, cfg.bcrypt_rounds) if name and password else None
+    if user is None:
+        blocks = await throttle.failed(conn, request.app[RULES], remote, name)
+        for block in blocks:
+            log.warning("login throttle: %s %s blocked until %s", block.kind, block.value, block.until)
+        return await _login_page(request, error=BLOCKED_ERROR if blocks else GENERIC_ERROR, name=name,
+                           status=429 if blocks else 401)
+    await throttle.succeeded(conn, remote, name)
+    old = request.get(SESSION)
+    if old is not None:       # never keep a session across sign-ins (fixation)
+        await sessions.end(conn, old.id)
+    token, _session = await sessions.create(conn, user.id, cfg.session_hours, remote=remote,
+                                            user_agent=request.headers.get("User-Agent"))
+    log.info("%s signed in from %s", user.name, remote)
+    response = web.HTTPSeeOther(target)
+    response.set_cookie(COOKIE, token, httponly=True, samesite="Strict", path="/",
+                        secure=cookie_secure(request), max_age=int(cfg.session_hours * 3600))
+    response.del_cookie(LOGIN_CSRF_COOKIE, path="/login")
+    raise response
+
+
+async def logout(request: web.Request) -> web.StreamResponse:
+    session = request.get(SESSION)
+    if session is not None:
+        await sessions.end(await pool.conn(request), session.id)
+    response = web.HTTPSeeOther(request.app.router["login"].url_for().with_query(bye="1"))
+    response.del_cookie(COOKIE, path="/")
+    raise response

@@ -1,0 +1,27 @@
+"""The login blocklist (permission ``blocklist``): active blocks by address and by user name,
+recent failures, and lifting a block early."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from mrod import throttle
+
+from . import pool
+from .auth import actor, flash, needs
+from .render import render
+
+
+@needs("blocklist")
+async def show(request: web.Request) -> web.StreamResponse:
+    conn = await pool.conn(request)
+    return await render(request, "blocklist.html", {
+        "active": await throttle.active(conn), "past": await throttle.recent(conn, 20),
+        "failures": await throttle.failures(conn, 50)})
+
+
+@needs("blocklist")
+async def lift(request: web.Request) -> web.StreamResponse:
+    block = await throttle.lift(await pool.conn(request), actor(request), int(request.match_info["id"]))
+    await flash(request, "success", f"Block on {block.kind} {block.value} lifted.")
+    raise web.HTTPSeeOther(request.app.router["blocklist"].url_for())

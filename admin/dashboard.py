@@ -1,0 +1,31 @@
+"""The dashboard: counts, relays and recent changes — each shown only to those who may see it."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from mrod import audit, domains, relays, users
+
+from . import pool
+from .access import domain_owner_filter, relay_owner_filter
+from .auth import needs
+from .keys import USER
+from .render import render
+
+RECENT = 10
+
+
+@needs()
+async def show(request: web.Request) -> web.StreamResponse:
+    user = request[USER]
+    conn = await pool.conn(request)
+    context: dict[str, object] = {"counts": None, "relays": None, "recent": None, "user_count": None}
+    if user.has("domains") or user.has("domains_own"):
+        context["counts"] = await domains.count(conn, owner_id=domain_owner_filter(user))
+    if user.has("relay") or user.has("relay_own"):
+        context["relays"] = await relays.list_all(conn, owner_id=relay_owner_filter(user))
+    if user.has("logs"):
+        context["recent"] = await audit.entries(conn, limit=RECENT)
+    if user.has("usermgr"):
+        context["user_count"] = await users.count(conn)
+    return await render(request, "dashboard.html", context)

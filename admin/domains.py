@@ -1,0 +1,234 @@
+"""Domain pages: the list (search, filters, sorting, pages), add, edit, delete with
+confirmation, and bulk add. The detail page (what Postfix is told, recipients) is in
+domainview.py.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from aiohttp import web
+
+from mrod import domains as core
+from mrod import relays as relaycore
+from mrod import users as usercore
+from mrod.errors import Conflict, InvalidInput, NotFound
+
+from . import pool
+from .access import DOMAIN_PERMS, domain_owner_filter, load_domain as load
+from .auth import actor, flash, needs
+from .keys import USER
+from .render import checked, field_errors, int_arg, render, text
+
+PER_PAGE = (25, 50, 100, 200)
+FORM_FIELDS = ("name", "route", "relay", "host", "port", "protocol", "tls", "recipients", "owner")
+BULK_LIMIT = 100_000
+
+
+def list_query(query: Mapping[str, str]) -> dict[str, Any]:
+    """The list's filters from the query string; unknown values are ignored, not errors."""
+    enabled = {"yes": True, "no": False}.get(query.get("enabled", ""))
+    source = query.get("source", "")
+    recipients = query.get("recipients", "")
+    sort = query.get("sort", "name")
+    return {
+        "q": query.get("q", "").strip()[:253] or None,
+        "enabled": enabled,
+        "source": source if source in core.SOURCES else None,
+        "relay": query.get("relay", "").strip()[:64] or None,
+        "recipients": recipients if recipients in core.RECIPIENT_POLICIES else None,
+        "sort": sort if sort in core.SORTABLE else "name",
+        "descending": query.get("dir") == "desc",
+    }
+
+
+@needs(*DOMAIN_PERMS)
+async def listing(request: web.Request) -> web.StreamResponse:
+    user = request[USER]
+    conn = await pool.conn(request)
+    filters = list_query(request.query)
+    per_page = int_arg(request.query.get("per_page"), 50, 1, 200)
+    per_page = per_page if per_page in PER_PAGE else 50
+    page = int_arg(request.query.get("page"), 1, 1, 1_000_000)
+    result = await core.search(conn, **filters, owner_id=domain_owner_filter(user), limit=per_page,
+                               offset=(page - 1) * per_page)
+    if not result.domains and page > 1 and result.total:       # past the end: show the last page
+        page = (result.total + per_page - 1) // per_page
+        result = await core.search(conn, **filters, owner_id=domain_owner_filter(user), limit=per_page,
+                                   offset=(page - 1) * per_page)
+    keep = {k: v for k, v in request.query.items() if k in ("q", "enabled", "source", "relay", "recipients",
+                                                              "sort", "dir", "per_page") and v}
+    return await render(request, "domains/list.html", {
+        "result": result, "filters": filters, "query": keep, "page": page, "per_page": per_page,
+        "per_page_choices": PER_PAGE, "relays": await relaycore.list_all(conn),
+        "sources": core.SOURCES, "policies": core.RECIPIENT_POLICIES,
+    })
+
+
+# -- add / edit -------------------------------------------------------------------------------
+
+
+def spec_from_form(form: Mapping[str, Any]) -> dict[str, Any]:
+    route = text(form, "route") or "relay"
+    spec: dict[str, Any] = {}
+    if route == "relay":
+        if not text(form, "relay"):
+            raise InvalidInput("relay", "choose a relay")
+        spec["relay"] = text(form, "relay", 64)
+    elif route == "host":
+        spec.update(host=text(form, "host", 300), port=text(form, "port", 10) or "25",
+                    protocol=text(form, "protocol") or "smtp", tls=text(form, "tls") or "may")
+        if not spec["host"]:
+            raise InvalidInput("host", "give the primary's host name or address")
+    elif route == "mx":
+        spec.update(mx=True, tls=text(form, "tls") or "may")
+    else:
+        raise InvalidInput("route", "choose a relay, a host, or routing by MX")
+    spec.update(enabled=checked(form, "enabled"), include_subdomains=checked(form, "include_subdomains"),
+                recipients=text(form, "recipients") or "accept_all")
+    return spec
+
+
+def form_values(form: Mapping[str, Any] | None = None, domain: core.Domain | None = None) -> dict[str, Any]:
+    if form is not None:
+        return {k: text(form, k, 300) for k in FORM_FIELDS} | {
+            "enabled": checked(form, "enabled"), "include_subdomains": checked(form, "include_subdomains")}
+    if domain is not None:
+        return {"name": domain.name, "route": domain.route_kind, "relay": domain.relay_name or "",
+                "host": domain.host or "", "port": domain.port or 25, "protocol": domain.protocol or "smtp",
+                "tls": domain.tls or "may", "recipients": domain.recipients, "owner": domain.owner_id or "",
+                "enabled": domain.enabled, "include_subdomains": domain.include_subdomains}
+    return {"name": "", "route": "relay", "relay": "", "host": "", "port": 25, "protocol": "smtp", "tls": "may",
+            "recipients": "accept_all", "owner": "", "enabled": True, "include_subdomains": False}
+
+
+async def _form_page(request: web.Request, values: dict[str, Any], errors: dict[str, str], *,
+                     domain: core.Domain | None = None, status: int = 200) -> web.Response:
+    conn = await pool.conn(request)
+    user = request[USER]
+    owners = await usercore.list_all(conn) if user.has("domains") else []
+    return await render(request, "domains/form.html", {
+        "values": values, "errors": errors, "domain": domain, "relays": await relaycore.list_all(conn),
+        "owners": owners, "policies": core.RECIPIENT_POLICIES, "protocols": relaycore.PROTOCOLS,
+        "tls_levels": relaycore.TLS_LEVELS,
+    }, status=status)
+
+
+def _owner(request: web.Request, form: Mapping[str, Any]) -> int | None:
+    """Whose domain: a domains_own user's own; a domains holder picks (or nobody)."""
+    user = request[USER]
+    if not user.has("domains"):
+        return user.id
+    chosen = text(form, "owner")
+    if not chosen:
+        return None
+    if not chosen.isdigit():
+        raise InvalidInput("owner", "choose a user")
+    return int(chosen)
+
+
+def _errors(exc: Exception) -> dict[str, str]:
+    if isinstance(exc, InvalidInput):
+        mapped = InvalidInput("name" if exc.field == "domain" else exc.field, exc.message)
+        return field_errors(mapped, FORM_FIELDS)
+    if isinstance(exc, Conflict):
+        return {"name": str(exc)}
+    return {"relay": str(exc)}       # NotFound: the relay chosen is gone
+
+
+@needs(*DOMAIN_PERMS)
+async def new_form(request: web.Request) -> web.StreamResponse:
+    values = form_values()
+    if request[USER].has("domains"):
+        values["owner"] = ""
+    return await _form_page(request, values, {})
+
+
+@needs(*DOMAIN_PERMS)
+async def create(request: web.Request) -> web.StreamResponse:
+    form = await request.post()
+    conn = await pool.conn(request)
+    try:
+        spec = spec_from_form(form)
+        spec["owner_id"] = _owner(request, form)
+        domain = await core.add(conn, actor(request), text(form, "name", 300), **spec)
+    except (InvalidInput, Conflict, NotFound) as exc:
+        return await _form_page(request, form_values(form), _errors(exc), status=400)
+    await flash(request, "success", f"Domain {domain.display_name} added.")
+    raise web.HTTPSeeOther(request.app.router["domain"].url_for(name=domain.name))
+
+
+@needs(*DOMAIN_PERMS)
+async def edit_form(request: web.Request) -> web.StreamResponse:
+    domain = await load(request)
+    return await _form_page(request, form_values(domain=domain), {}, domain=domain)
+
+
+@needs(*DOMAIN_PERMS)
+async def update(request: web.Request) -> web.StreamResponse:
+    domain = await load(request)
+    form = await request.post()
+    conn = await pool.conn(request)
+    try:
+        spec = spec_from_form(form)
+        if request[USER].has("domains"):
+            spec["owner_id"] = _owner(request, form)
+        domain = await core.update(conn, actor(request), domain.name, **spec)
+    except (InvalidInput, Conflict, NotFound) as exc:
+        values = form_values(form) | {"name": domain.name}
+        return await _form_page(request, values, _errors(exc), domain=domain, status=400)
+    await flash(request, "success", f"Domain {domain.display_name} saved.")
+    raise web.HTTPSeeOther(request.app.router["domain"].url_for(name=domain.name))
+
+
+@needs(*DOMAIN_PERMS)
+async def delete_form(request: web.Request) -> web.StreamResponse:
+    domain = await load(request)
+    return await render(request, "domains/delete.html", {"domain": domain})
+
+
+@needs(*DOMAIN_PERMS)
+async def delete(request: web.Request) -> web.StreamResponse:
+    domain = await load(request)
+    form = await request.post()
+    if form.get("confirm") != "yes":         # without the confirmation page's answer: ask
+        return await render(request, "domains/delete.html", {"domain": domain})
+    await core.remove(await pool.conn(request), actor(request), domain.name)
+    await flash(request, "success", f"Domain {domain.display_name} deleted.")
+    raise web.HTTPSeeOther(request.app.router["domains"].url_for())
+
+
+# -- bulk add ---------------------------------------------------------------------------------
+
+
+@needs(*DOMAIN_PERMS)
+async def bulk_form(request: web.Request) -> web.StreamResponse:
+    conn = await pool.conn(request)
+    return await render(request, "domains/bulk.html", {
+        "relays": await relaycore.list_all(conn), "values": {"lines": "", "relay": "", "skip_existing": True},
+        "errors": {}, "report": None})
+
+
+@needs(*DOMAIN_PERMS)
+async def bulk(request: web.Request) -> web.StreamResponse:
+    form = await request.post()
+    conn = await pool.conn(request)
+    lines = str(form.get("lines", "")).splitlines()
+    values = {"lines": str(form.get("lines", "")), "relay": text(form, "relay", 64),
+              "skip_existing": checked(form, "skip_existing")}
+    context = {"relays": await relaycore.list_all(conn), "values": values, "errors": {}, "report": None}
+    if len(lines) > BULK_LIMIT:
+        context["errors"] = {"lines": f"at most {BULK_LIMIT} lines at a time"}
+        return await render(request, "domains/bulk.html", context, status=400)
+    user = request[USER]
+    try:
+        report = await core.bulk_add(conn, actor(request), lines, relay=values["relay"] or None,
+                                     skip_existing=values["skip_existing"], strict=False,
+                                     owner_id=None if user.has("domains") else user.id)
+    except (InvalidInput, NotFound) as exc:
+        context["errors"] = {"relay": exc.message if isinstance(exc, InvalidInput) else str(exc)}
+        return await render(request, "domains/bulk.html", context, status=400)
+    context["report"] = report
+    if report.added:
+        await flash(request, "success", f"{len(report.added)} domain(s) added.")
+    return await render(request, "domains/bulk.html", context, status=200)

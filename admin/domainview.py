@@ -1,0 +1,103 @@
+"""One domain: its settings, "what Postfix is told" — the exact answers lookupd gives,
+computed by mrod.routing (never re-implemented here) — and its listed recipients."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from mrod import names
+from mrod import recipients as rcptcore
+from mrod import routing
+from mrod.errors import Conflict, InvalidInput, NotFound
+from mrod.routestore import RouteStore
+
+from . import pool
+from .access import DOMAIN_PERMS, load_domain as load
+from .auth import actor, flash, needs
+from .keys import CONFIG, USER
+from .render import render, text
+
+MAX_PROBE_ADDRESS = 254
+
+
+def told(request: web.Request, domain_name: str, recipient: str | None) -> list[tuple[str, str, routing.Answer]]:
+    """What lookupd answers, from the same code and a read-only connection like lookupd's own
+    (a few indexed queries: microseconds, fine on the event loop)."""
+    cfg = request.app[CONFIG]
+    store = RouteStore.open(cfg.database.path, busy_timeout_ms=1000)
+    try:
+        return routing.told(store, domain_name, recipient or None, routing.Options.from_config(cfg))
+    finally:
+        store.close()
+
+
+def probe_recipient(value: str) -> tuple[str | None, str | None]:
+    """(recipient to try, error) — a local part or an address, one printable line."""
+    value = value.strip()
+    if not value:
+        return None, None
+    if len(value) > MAX_PROBE_ADDRESS or any(ord(c) < 32 or ord(c) == 127 for c in value) or " " in value:
+        return None, f"a recipient is one address (or local part) of at most {MAX_PROBE_ADDRESS} characters, no spaces"
+    return value, None
+
+
+@needs(*DOMAIN_PERMS)
+async def show(request: web.Request) -> web.StreamResponse:
+    return await _page(request)
+
+
+async def _page(request: web.Request, *, status: int = 200, errors: dict[str, str] | None = None,
+                new_address: str = "") -> web.StreamResponse:
+    domain = await load(request)
+    recipient, probe_error = probe_recipient(request.query.get("recipient", ""))
+    conn = await pool.conn(request)
+    return await render(request, "domains/show.html", {
+        "domain": domain, "told": told(request, domain.name, recipient),
+        "recipient": request.query.get("recipient", "")[:MAX_PROBE_ADDRESS], "probe_error": probe_error,
+        "recipients": await rcptcore.list_for(conn, domain.name), "errors": errors or {},
+        "new_address": new_address, "relay_details": request[USER].has("relay") or request[USER].has("relay_own"),
+    }, status=status)
+
+
+def _address_for(domain_name: str, typed: str) -> str:
+    # A bare local part means "at this domain"; "@" alone (or "*") the catch-all.
+    if typed in ("@", "*"):
+        return f"@{domain_name}"
+    return typed if "@" in typed else f"{typed}@{domain_name}"
+
+
+@needs(*DOMAIN_PERMS)
+async def recipient_add(request: web.Request) -> web.StreamResponse:
+    domain = await load(request)
+    form = await request.post()
+    typed = text(form, "address", 300)
+    try:
+        if not typed:
+            raise InvalidInput("address", "type an address, a local part, or @ for every address")
+        address = _address_for(domain.name, typed)
+        owner = await rcptcore.owning_domain(await pool.conn(request), _normal(address))
+        if owner.id != domain.id:
+            raise InvalidInput("address", f"{address} belongs to the domain {owner.name}, not {domain.name}")
+        added = await rcptcore.add(await pool.conn(request), actor(request), address)
+    except (InvalidInput, Conflict, NotFound) as exc:
+        message = exc.message if isinstance(exc, InvalidInput) else str(exc)
+        return await _page(request, status=400, errors={"address": message}, new_address=typed)
+    await flash(request, "success", f"Recipient {added.address} added.")
+    raise web.HTTPSeeOther(request.app.router["domain"].url_for(name=domain.name))
+
+
+def _normal(address: str) -> str:
+    return names.address(address)
+
+
+@needs(*DOMAIN_PERMS)
+async def recipient_remove(request: web.Request) -> web.StreamResponse:
+    domain = await load(request)
+    form = await request.post()
+    address = text(form, "address", 300)
+    listed = {r.address for r in await rcptcore.list_for(await pool.conn(request), domain.name)}
+    if address not in listed:
+        raise web.HTTPNotFound(text=f"{address} is not a listed recipient of {domain.name}")
+    await rcptcore.remove(await pool.conn(request), actor(request), address)
+    await flash(request, "success", f"Recipient {address} removed.")
+    raise web.HTTPSeeOther(request.app.router["domain"].url_for(name=domain.name))

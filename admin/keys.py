@@ -1,0 +1,20 @@
+"""Typed keys for everything the panel keeps on the application and on each request."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from mrod import sessions, throttle, users
+from mrod.config import Config
+
+from .pool import Pool
+
+CONFIG = web.AppKey("config", Config)
+POOL = web.AppKey("pool", Pool)
+RULES = web.AppKey("throttle_rules", throttle.Rules)
+
+# Set by the auth middleware: who is asking (None: nobody signed in) and through which session.
+USER = web.RequestKey("user", users.User)
+SESSION = web.RequestKey("session", sessions.Session)
+# Set when the request is an API call authenticated by a bearer token.
+API = web.RequestKey("api", bool)

@@ -1,0 +1,191 @@
+"""The OpenAPI 3.1 description of /api/v1, served at /api/v1/openapi.json (no token needed:
+it describes, it reveals no data). A test checks that every API route is described here and
+that nothing described is missing from the router.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from mrod import domains, relays, users
+
+
+Schema = dict[str, Any]
+
+
+def _ref(name: str) -> Schema:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _json(schema: Schema) -> Schema:
+    return {"content": {"application/json": {"schema": schema}}}
+
+
+def _op(summary: str, permission: str, ok: Schema | None = None, *, body: Schema | None = None,
+        params: list[Schema] | None = None, status: str = "200") -> Schema:
+    op: Schema = {"summary": summary, "description": f"Needs the permission: {permission}.",
+                  "responses": {status: {"description": "success", **_json(ok or {"type": "object"})},
+                                "400": {"description": "a value was refused", **_json(_ref("Error"))},
+                                "401": {"description": "no valid token", **_json(_ref("Error"))},
+                                "403": {"description": "not permitted", **_json(_ref("Error"))},
+                                "404": {"description": "not found", **_json(_ref("Error"))}}}
+    if body is not None:
+        op["requestBody"] = {"required": True, **_json(body)}
+    if params:
+        op["parameters"] = params
+    return op
+
+
+def _path(name: str, what: str) -> Schema:
+    return {"name": name, "in": "path", "required": True, "description": what, "schema": {"type": "string"}}
+
+
+def _query(name: str, what: str, schema: Schema | None = None) -> Schema:
+    return {"name": name, "in": "query", "required": False, "description": what, "schema": schema or {"type": "string"}}
+
+
+PAGE = [_query("limit", "page size (1-1000, default 50)", {"type": "integer"}),
+        _query("offset", "rows to skip", {"type": "integer"})]
+DOMAIN = _path("name", "domain name (A-label or Unicode)")
+RELAY = _path("relay", "relay name or id")
+USER = _path("user", "user name or id")
+ROUTE_FIELDS: Schema = {
+    "relay": {"type": "string", "description": "route through this relay"},
+    "host": {"type": "string", "description": "or: the primary's own host (override)"},
+    "port": {"type": "integer", "minimum": 1, "maximum": 65535},
+    "protocol": {"enum": list(relays.PROTOCOLS)},
+    "tls": {"enum": list(relays.TLS_LEVELS)},
+    "mx": {"type": "boolean", "description": "or: route by the domain's own MX records"},
+    "enabled": {"type": "boolean"},
+    "include_subdomains": {"type": "boolean"},
+    "recipients": {"enum": list(domains.RECIPIENT_POLICIES)},
+    "owner_id": {"type": ["integer", "null"], "description": "only with the permission 'domains'"},
+}
+SCHEMAS: Schema = {
+    "Error": {"type": "object", "required": ["error", "status"],
+              "properties": {"error": {"type": "string"}, "status": {"type": "integer"}, "field": {"type": "string"}}},
+    "Domain": {"type": "object", "properties": {
+        "id": {"type": "integer"}, "name": {"type": "string"}, "display_name": {"type": "string"},
+        "relay_id": {"type": ["integer", "null"]}, "relay_name": {"type": ["string", "null"]},
+        "route_kind": {"enum": ["relay", "host", "mx"]}, "source": {"enum": list(domains.SOURCES)},
+        "created_at": {"type": "string"}, "updated_at": {"type": "string"}, **ROUTE_FIELDS}},
+    "DomainInput": {"type": "object", "required": ["name"],
+                    "properties": {"name": {"type": "string"}, **ROUTE_FIELDS}},
+    "DomainChange": {"type": "object", "properties": ROUTE_FIELDS},
+    "DomainPage": {"type": "object", "properties": {"total": {"type": "integer"}, "limit": {"type": "integer"},
+                   "offset": {"type": "integer"}, "items": {"type": "array", "items": _ref("Domain")}}},
+    "BulkInput": {"type": "object", "required": ["domains"], "properties": {
+        "domains": {"type": "array", "items": {"type": "string"}, "description": "'domain' or 'domain relay'"},
+        "relay": {"type": "string", "description": "default relay"}, "skip_existing": {"type": "boolean"}}},
+    "BulkReport": {"type": "object", "properties": {
+        "added": {"type": "array", "items": {"type": "string"}},
+        "skipped": {"type": "array", "items": {"type": "object"}},
+        "refused": {"type": "array", "items": {"type": "object"}}}},
+    "Told": {"type": "array", "items": {"type": "object", "properties": {
+        "map": {"type": "string"}, "key": {"type": "string"}, "status": {"enum": ["OK", "NOTFOUND", "TEMP"]},
+        "value": {"type": "string"}, "why": {"type": "string"}}}},
+    "Recipient": {"type": "object", "properties": {"id": {"type": "integer"}, "domain": {"type": "string"},
+                  "address": {"type": "string"}, "created_at": {"type": "string"}}},
+    "Relay": {"type": "object", "properties": {
+        "id": {"type": "integer"}, "name": {"type": "string"}, "host": {"type": "string"},
+        "port": {"type": "integer"}, "protocol": {"enum": list(relays.PROTOCOLS)},
+        "tls": {"enum": list(relays.TLS_LEVELS)}, "owner_id": {"type": ["integer", "null"]},
+        "domain_count": {"type": "integer"}, "created_at": {"type": "string"}, "updated_at": {"type": "string"}}},
+    "RelayInput": {"type": "object", "required": ["name", "host"], "properties": {
+        "name": {"type": "string"}, "host": {"type": "string"}, "port": {"type": "integer"},
+        "protocol": {"enum": list(relays.PROTOCOLS)}, "tls": {"enum": list(relays.TLS_LEVELS)},
+        "owner_id": {"type": ["integer", "null"]}}},
+    "Probe": {"type": "object", "properties": {
+        "verdict": {"enum": ["ok", "warning", "fail"]}, "ok": {"type": "boolean"}, "summary": {"type": "string"},
+        "banner": {"type": ["string", "null"]}, "starttls": {"type": ["boolean", "null"]},
+        "tls_ok": {"type": ["boolean", "null"]}, "latency_ms": {"type": ["number", "null"]},
+        "steps": {"type": "array", "items": {"type": "string"}}}},
+    "User": {"type": "object", "properties": {
+        "id": {"type": "integer"}, "name": {"type": "string"}, "is_admin": {"type": "boolean"},
+        "enabled": {"type": "boolean"}, "permissions": {"type": "array", "items": {"enum": list(users.PERMISSIONS)}},
+        "created_at": {"type": "string"}, "updated_at": {"type": "string"}}},
+    "UserInput": {"type": "object", "required": ["name", "password"], "properties": {
+        "name": {"type": "string"}, "password": {"type": "string", "minLength": users.MIN_PASSWORD},
+        "is_admin": {"type": "boolean"}, "enabled": {"type": "boolean"},
+        "permissions": {"type": "array", "items": {"enum": list(users.PERMISSIONS)}}}},
+    "AuditPage": {"type": "object", "properties": {"total": {"type": "integer"}, "items": {"type": "array",
+                  "items": {"type": "object"}}}},
+}
+DOMAIN_FILTERS = [_query("q", "name contains"), _query("enabled", "true or false"),
+                  _query("source", ", ".join(domains.SOURCES)), _query("relay", "relay name, or - for none"),
+                  _query("recipients", ", ".join(domains.RECIPIENT_POLICIES)),
+                  _query("sort", ", ".join(domains.SORTABLE)), _query("order", "asc or desc"), *PAGE]
+AUDIT_FILTERS = [_query(k, w) for k, w in (("entity", "domain, relay, recipient, user, ..."), ("actor", "who"),
+                 ("action", "add, update, remove, ..."), ("key", "the changed object's key"),
+                 ("search", "text in key/before/after"), ("since", "ISO time or date"),
+                 ("until", "ISO time or date"))] + PAGE
+PATHS: Schema = {
+    "/openapi.json": {"get": {"summary": "This document", "security": [],
+                              "responses": {"200": {"description": "OpenAPI 3.1"}}}},
+    "/me": {"get": _op("The token's user and effective permissions", "any", _ref("User"))},
+    "/domains": {
+        "get": _op("List domains (filtered, sorted, paged)", "domains or domains_own", _ref("DomainPage"),
+                   params=DOMAIN_FILTERS),
+        "post": _op("Add a domain", "domains or domains_own", _ref("Domain"), body=_ref("DomainInput"), status="201")},
+    "/domains/bulk": {"post": _op("Add many domains in one transaction; refused lines are reported",
+                                  "domains or domains_own", _ref("BulkReport"), body=_ref("BulkInput"))},
+    "/domains/{name}": {
+        "get": _op("One domain", "domains or domains_own (own)", _ref("Domain"), params=[DOMAIN]),
+        "patch": _op("Change a domain", "domains or domains_own (own)", _ref("Domain"), body=_ref("DomainChange"),
+                     params=[DOMAIN]),
+        "delete": _op("Delete a domain", "domains or domains_own (own)", params=[DOMAIN])},
+    "/domains/{name}/told": {"get": _op("What Postfix is told (the answers lookupd gives)",
+                                        "domains or domains_own (own)", _ref("Told"),
+                                        params=[DOMAIN, _query("recipient", "an address or local part to try")])},
+    "/domains/{name}/recipients": {
+        "get": _op("Listed recipients", "domains or domains_own (own)",
+                   {"type": "array", "items": _ref("Recipient")}, params=[DOMAIN]),
+        "post": _op("List a recipient", "domains or domains_own (own)", _ref("Recipient"),
+                    body={"type": "object", "required": ["address"], "properties": {"address": {"type": "string"}}},
+                    params=[DOMAIN], status="201")},
+    "/domains/{name}/recipients/{address}": {"delete": _op(
+        "Remove a listed recipient", "domains or domains_own (own)",
+        params=[DOMAIN, _path("address", "the address (or @domain)")])},
+    "/relays": {
+        "get": _op("List relays", "relay or relay_own", {"type": "array", "items": _ref("Relay")}),
+        "post": _op("Add a relay", "relay or relay_own", _ref("Relay"), body=_ref("RelayInput"), status="201")},
+    "/relays/{relay}": {
+        "get": _op("One relay", "relay or relay_own (own)", _ref("Relay"), params=[RELAY]),
+        "patch": _op("Change a relay", "relay or relay_own (own)", _ref("Relay"), body=_ref("RelayInput"),
+                     params=[RELAY]),
+        "delete": _op("Delete a relay (refused while domains use it, unless ?reassign=OTHER)",
+                      "relay or relay_own (own)", params=[RELAY, _query("reassign", "move its domains here")])},
+    "/relays/{relay}/test": {"post": _op("Test the connection: banner, EHLO, STARTTLS, latency",
+                                         "relay or relay_own (own)", _ref("Probe"), params=[RELAY])},
+    "/users": {
+        "get": _op("List users", "usermgr", {"type": "array", "items": _ref("User")}),
+        "post": _op("Add a user", "usermgr (admins only by an admin)", _ref("User"), body=_ref("UserInput"),
+                    status="201")},
+    "/users/{user}": {
+        "get": _op("One user", "usermgr", _ref("User"), params=[USER]),
+        "patch": _op("Change a user (a new password ends their sessions)", "usermgr", _ref("User"),
+                     body={"type": "object", "properties": {k: v for k, v in SCHEMAS["UserInput"]["properties"].items()
+                                                            if k != "name"}}, params=[USER]),
+        "delete": _op("Delete a user", "usermgr", params=[USER])},
+    "/audit": {"get": _op("The audit log, newest first", "logs", _ref("AuditPage"), params=AUDIT_FILTERS)},
+}
+
+
+def build() -> Schema:
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "mrod admin API", "version": "1",
+                 "description": "Manage a Postfix backup MX: domains, relays, recipients, users, audit log. "
+                                "Authenticate with an API token from your profile page: "
+                                "`Authorization: Bearer mrod_...`."},
+        "servers": [{"url": "/api/v1"}],
+        "security": [{"bearer": []}],
+        "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}, "schemas": SCHEMAS},
+        "paths": PATHS,
+    }
+
+
+async def document(request: web.Request) -> web.StreamResponse:
+    return web.json_response(build())

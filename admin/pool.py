@@ -1,0 +1,72 @@
+"""A few aiosqlite writer connections shared by the panel's requests.
+
+One connection cannot serve concurrent requests: a transaction of one request would take in
+the statements of another. Each request borrows a connection for its whole life (lazily, on
+first use) and gives it back at the end; WAL lets the readers run side by side, and writers
+queue on SQLite's lock (BEGIN IMMEDIATE + busy timeout, waited in aiosqlite's thread).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import aiosqlite
+from aiohttp import web
+
+from mrod import db
+
+CONN = web.RequestKey("conn", aiosqlite.Connection)
+
+
+class Pool:
+    def __init__(self, path: Path, size: int = 4) -> None:
+        self.path = path
+        self.size = size
+        self._idle: asyncio.Queue[aiosqlite.Connection] = asyncio.Queue()
+        self._all: list[aiosqlite.Connection] = []
+
+    async def open(self) -> None:
+        first = await db.connect(self.path, create=True)
+        self._all.append(first)
+        await db.migrate(first)
+        for _ in range(self.size - 1):
+            self._all.append(await db.connect(self.path))
+        for conn in self._all:
+            self._idle.put_nowait(conn)
+
+    async def close(self) -> None:
+        for conn in self._all:
+            await conn.close()
+        self._all.clear()
+
+    async def acquire(self) -> aiosqlite.Connection:
+        return await self._idle.get()
+
+    async def release(self, conn: aiosqlite.Connection) -> None:
+        if conn.in_transaction:     # a handler died inside a transaction: never lend it on
+            await conn.execute("ROLLBACK")
+        self._idle.put_nowait(conn)
+
+
+async def conn(request: web.Request) -> aiosqlite.Connection:
+    """This request's connection (borrowed on first use, returned by ``middleware``)."""
+    if CONN not in request:
+        from .keys import POOL
+        request[CONN] = await request.app[POOL].acquire()
+    return request[CONN]
+
+
+async def release(request: web.Request) -> None:
+    """Give the connection back early (before slow network work such as a relay probe)."""
+    if CONN in request:
+        from .keys import POOL
+        await request.app[POOL].release(request.pop(CONN))
+
+
+@web.middleware
+async def middleware(request: web.Request, handler):  # noqa: ANN001, ANN201
+    try:
+        return await handler(request)
+    finally:
+        await release(request)

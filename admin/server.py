@@ -1,0 +1,92 @@
+"""The panel as a component of ``mrod serve`` / ``mrod admin``: an aiohttp AppRunner on the
+configured endpoint (host:port or unix:/path), HTTPS when [admin] tls_cert/tls_key are set.
+
+On start it creates the first admin (with a random password printed once) when there is no
+user at all — there is no default password.
+"""
+
+from __future__ import annotations
+
+import logging
+import ssl
+import sys
+from pathlib import Path
+
+from aiohttp import web
+
+from mrod import db, endpoints, users
+from mrod.config import Config
+from mrod.errors import ConfigError
+
+from .app import create_app
+
+log = logging.getLogger("mrod.admin")
+
+
+def announce_first_admin(password: str | None, out=None) -> None:  # noqa: ANN001 - a text stream
+    """Print the first admin's password, once, to stdout (not the log: logs are kept)."""
+    if password is None:
+        return
+    out = out or sys.stdout
+    out.write(f"mrod: created the first panel user 'admin' with the password: {password}\n"
+              "mrod: it is shown only this once; sign in and change it under Profile.\n")
+    out.flush()
+
+
+async def create_first_admin(config: Config) -> str | None:
+    async with db.opened(config.database.path, create=True) as conn:
+        return await users.ensure_first_admin(conn, config.admin.bcrypt_rounds)
+
+
+def ssl_context(config: Config) -> ssl.SSLContext | None:
+    cert, key = config.admin.tls_cert, config.admin.tls_key
+    if not cert and not key:
+        return None
+    if not cert or not key:
+        raise ConfigError("admin.tls_cert and admin.tls_key: give both, or neither")
+    base = config.base_dir
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    try:
+        context.load_cert_chain(base / Path(cert), base / Path(key))
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigError(f"admin.tls_cert / admin.tls_key: {exc}") from None
+    return context
+
+
+class AdminServer:
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.runner: web.AppRunner | None = None
+        self.site: web.BaseSite | None = None
+
+    async def start(self) -> None:
+        announce_first_admin(await create_first_admin(self.config))
+        context = ssl_context(self.config)
+        endpoint = endpoints.parse(self.config.admin.listen)
+        self.runner = web.AppRunner(create_app(self.config), access_log=None)
+        await self.runner.setup()
+        try:
+            if endpoint.is_unix:
+                self.site = web.UnixSite(self.runner, endpoint.path, ssl_context=context)
+            else:
+                self.site = web.TCPSite(self.runner, endpoint.host, endpoint.port, ssl_context=context)
+            await self.site.start()
+        except OSError:
+            await self.runner.cleanup()
+            raise
+        log.info("admin panel listening on %s://%s", "https" if context else "http", self.address())
+
+    def address(self) -> str:
+        """Where it listens (the real port when configured with port 0)."""
+        if self.runner is None or not self.runner.addresses:
+            return self.config.admin.listen
+        first = self.runner.addresses[0]
+        if isinstance(first, tuple):
+            host, port = first[0], first[1]
+            return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        return f"unix:{first}"
+
+    async def stop(self) -> None:
+        if self.runner is not None:
+            await self.runner.cleanup()
+            self.runner = None

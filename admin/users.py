@@ -1,0 +1,137 @@
+"""User pages (permission ``usermgr``): list, add, edit permissions / admin / enabled, set a
+new password (which ends the user's sessions), delete."""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from aiohttp import web
+
+from mrod import users as core
+from mrod.errors import Conflict, InvalidInput
+
+from . import pool
+from .access import check_user_change
+from .auth import actor, flash, needs
+from .keys import CONFIG, USER
+from .render import checked, field_errors, render, text
+
+FIELDS = ("name", "password", "permissions", "is_admin")
+PERMISSION_HELP = {
+    "usermgr": "manage users and their permissions",
+    "domains": "see and change every domain",
+    "domains_own": "see and change only domains they own",
+    "relay": "see and change every relay",
+    "relay_own": "see and change only relays they own",
+    "logs": "read the audit log",
+    "blocklist": "see and lift login blocks",
+    "queue": "see the mail queue",
+}
+
+
+@needs("usermgr")
+async def listing(request: web.Request) -> web.StreamResponse:
+    return await render(request, "users/list.html", {"users": await core.list_all(await pool.conn(request))})
+
+
+def values_of(user: core.User | None = None, form: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    if form is not None:
+        return {"name": text(form, "name", 100), "is_admin": checked(form, "is_admin"),
+                "enabled": checked(form, "enabled"), "permissions": [str(p) for p in form.getall("permissions", [])]}  # type: ignore[attr-defined]
+    if user is not None:
+        return {"name": user.name, "is_admin": user.is_admin, "enabled": user.enabled,
+                "permissions": sorted(user.permissions)}
+    return {"name": "", "is_admin": False, "enabled": True, "permissions": []}
+
+
+async def _form(request: web.Request, values: dict[str, Any], errors: dict[str, str], *,
+                target: core.User | None = None, status: int = 200) -> web.Response:
+    return await render(request, "users/form.html", {
+        "values": values, "errors": errors, "target": target, "permissions": core.PERMISSIONS,
+        "help": PERMISSION_HELP}, status=status)
+
+
+@needs("usermgr")
+async def new_form(request: web.Request) -> web.StreamResponse:
+    return await _form(request, values_of(), {})
+
+
+@needs("usermgr")
+async def create(request: web.Request) -> web.StreamResponse:
+    form = await request.post()
+    values = values_of(form=form)
+    check_user_change(request[USER], None, makes_admin=values["is_admin"])
+    if str(form.get("password", "")) != str(form.get("password2", "")):
+        return await _form(request, values, {"password": "the two passwords differ"}, status=400)
+    try:
+        user = await core.add(await pool.conn(request), actor(request), values["name"], str(form.get("password", "")),
+                              is_admin=values["is_admin"], perms=values["permissions"], enabled=values["enabled"],
+                              rounds=request.app[CONFIG].admin.bcrypt_rounds)
+    except InvalidInput as exc:
+        return await _form(request, values, field_errors(exc, FIELDS), status=400)
+    except Conflict as exc:
+        return await _form(request, values, {"name": str(exc)}, status=400)
+    await flash(request, "success", f"User {user.name} added.")
+    raise web.HTTPSeeOther(request.app.router["users"].url_for())
+
+
+async def load(request: web.Request) -> core.User:
+    return await core.get(await pool.conn(request), int(request.match_info["id"]))
+
+
+@needs("usermgr")
+async def edit_form(request: web.Request) -> web.StreamResponse:
+    target = await load(request)
+    return await _form(request, values_of(target), {}, target=target)
+
+
+@needs("usermgr")
+async def update(request: web.Request) -> web.StreamResponse:
+    target = await load(request)
+    form = await request.post()
+    values = values_of(form=form) | {"name": target.name}
+    check_user_change(request[USER], target, makes_admin=values["is_admin"])
+    conn = await pool.conn(request)
+    new_password = str(form.get("password", ""))
+    try:
+        if new_password or form.get("password2"):
+            if new_password != str(form.get("password2", "")):
+                raise InvalidInput("password", "the two passwords differ")
+            core.password(new_password)
+        target = await core.update(conn, actor(request), target.id, is_admin=values["is_admin"],
+                                   enabled=values["enabled"], perms=values["permissions"])
+        if new_password:
+            await core.set_password(conn, actor(request), target.id, new_password,
+                                    rounds=request.app[CONFIG].admin.bcrypt_rounds)
+    except InvalidInput as exc:
+        return await _form(request, values, field_errors(exc, FIELDS), target=target, status=400)
+    except core.LastAdmin as exc:
+        return await _form(request, values, {"is_admin": str(exc)}, target=target, status=409)
+    done = " and password changed (the user's sessions ended)" if new_password else ""
+    await flash(request, "success", f"User {target.name} saved{done}.")
+    raise web.HTTPSeeOther(request.app.router["users"].url_for())
+
+
+@needs("usermgr")
+async def delete_form(request: web.Request) -> web.StreamResponse:
+    target = await load(request)
+    check_user_change(request[USER], target)
+    return await render(request, "users/delete.html", {"target": target, "error": None})
+
+
+@needs("usermgr")
+async def delete(request: web.Request) -> web.StreamResponse:
+    target = await load(request)
+    check_user_change(request[USER], target)
+    form = await request.post()
+    if form.get("confirm") != "yes":
+        return await render(request, "users/delete.html", {"target": target, "error": None})
+    if target.id == request[USER].id:
+        return await render(request, "users/delete.html", {"target": target, "error": "you cannot delete yourself"},
+                            status=409)
+    try:
+        await core.remove(await pool.conn(request), actor(request), target.id)
+    except core.LastAdmin as exc:
+        return await render(request, "users/delete.html", {"target": target, "error": str(exc)}, status=409)
+    await flash(request, "success", f"User {target.name} deleted; the domains and relays they owned have no owner now.")
+    raise web.HTTPSeeOther(request.app.router["users"].url_for())

@@ -1,0 +1,123 @@
+"""``mrod admin`` (the panel alone) and ``mrod user add|passwd|rm|list|set``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import sys
+
+from .. import users
+from ..audit import Actor
+from ..config import Config
+from ..errors import InvalidInput
+from . import common
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("admin", help="run only the admin panel and JSON API")
+    p.set_defaults(func=cmd_admin)
+
+    p = sub.add_parser("user", help="panel users")
+    us = p.add_subparsers(dest="user_command", metavar="ACTION", required=True)
+    a = us.add_parser("add", help="add a user (password from a prompt, or --password-stdin)")
+    a.add_argument("name")
+    a.add_argument("--admin", action="store_true", help="every permission")
+    a.add_argument("--perm", action="append", default=[], choices=users.PERMISSIONS, metavar="PERMISSION",
+                   help=f"grant a permission (repeatable): {', '.join(users.PERMISSIONS)}")
+    a.add_argument("--password-stdin", action="store_true", help="read the password from the first line of stdin")
+    a.set_defaults(func=cmd_add)
+
+    pw = us.add_parser("passwd", help="set a user's password (ends their sessions)")
+    pw.add_argument("name")
+    pw.add_argument("--password-stdin", action="store_true")
+    pw.set_defaults(func=cmd_passwd)
+
+    s = us.add_parser("set", help="change a user's permissions, admin flag or state")
+    s.add_argument("name")
+    s.add_argument("--perm", action="append", default=None, choices=users.PERMISSIONS, metavar="PERMISSION",
+                   help="the permissions (repeatable; replaces the current set)")
+    common.bool_flag(s, "admin", "make admin", "no longer admin", dest="is_admin")
+    common.bool_flag(s, "enabled", "may sign in", "may not sign in (ends their sessions)", dest="enabled")
+    s.set_defaults(func=cmd_set)
+
+    r = us.add_parser("rm", help="remove a user")
+    r.add_argument("name")
+    r.set_defaults(func=cmd_rm)
+
+    ls = us.add_parser("list", help="list users")
+    ls.add_argument("--json", action="store_true")
+    ls.set_defaults(func=cmd_list)
+
+
+def cmd_admin(args: argparse.Namespace, cfg: Config) -> int:
+    from admin.server import AdminServer   # the CLI is the composition root
+
+    from .server import prepare_database, run_components
+
+    async def main() -> None:
+        await prepare_database(cfg)
+        await run_components([AdminServer(cfg)])
+
+    asyncio.run(main())
+    return 0
+
+
+def read_password(from_stdin: bool) -> str:
+    """From stdin's first line, or asked twice at the terminal; checked before any work."""
+    if from_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        if not sys.stdin.isatty():
+            raise InvalidInput("password", "no terminal to ask on; use --password-stdin")
+        password = getpass.getpass("Password: ")
+        if getpass.getpass("Again: ") != password:
+            raise InvalidInput("password", "the two passwords differ")
+    return users.password(password)
+
+
+def cmd_add(args: argparse.Namespace, cfg: Config) -> int:
+    users.username(args.name)
+    password = read_password(args.password_stdin)
+    user = common.with_db(cfg, lambda c: users.add(c, Actor.cli(), args.name, password, is_admin=args.admin,
+                                                     perms=args.perm, rounds=cfg.admin.bcrypt_rounds), create=True)
+    print(f"user {user.name} added: {'admin' if user.is_admin else ', '.join(sorted(user.permissions)) or 'no permissions'}")
+    return 0
+
+
+def cmd_passwd(args: argparse.Namespace, cfg: Config) -> int:
+    password = read_password(args.password_stdin)
+    user = common.with_db(cfg, lambda c: users.set_password(c, Actor.cli(), args.name, password,
+                                                              rounds=cfg.admin.bcrypt_rounds))
+    print(f"password of {user.name} changed; their sessions ended")
+    return 0
+
+
+def cmd_set(args: argparse.Namespace, cfg: Config) -> int:
+    if args.perm is None and args.is_admin is None and args.enabled is None:
+        common.error("nothing to change: give --perm, --admin/--no-admin or --enabled/--no-enabled")
+        return 2
+    user = common.with_db(cfg, lambda c: users.update(c, Actor.cli(), args.name, is_admin=args.is_admin,
+                                                        enabled=args.enabled, perms=args.perm))
+    print(f"user {user.name}: {_describe(user)}")
+    return 0
+
+
+def cmd_rm(args: argparse.Namespace, cfg: Config) -> int:
+    user = common.with_db(cfg, lambda c: users.remove(c, Actor.cli(), args.name))
+    print(f"user {user.name} removed")
+    return 0
+
+
+def cmd_list(args: argparse.Namespace, cfg: Config) -> int:
+    items = common.with_db(cfg, users.list_all)
+    if args.json:
+        common.print_json([u.as_dict() for u in items])
+    else:
+        common.print_table(["id", "name", "permissions", "enabled"],
+                           [(u.id, u.name, _describe(u), "yes" if u.enabled else "no") for u in items])
+    return 0
+
+
+def _describe(user: users.User) -> str:
+    return "admin" if user.is_admin else ",".join(sorted(user.permissions)) or "-"
