@@ -1,0 +1,92 @@
+"""`mrod check`, `mrod health` and the policy line of `mrod postfix-config`, run in process."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Callable, Iterator
+
+import pytest
+
+from mrod import config as configmod
+from mrod import postfixconf
+from mrod.cli import main
+from tests.harness.named import Named, start, zone_text
+from tests.harness.smtpsink import SmtpSink
+
+
+@pytest.fixture
+def run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Callable[..., tuple[int, str, str]]:
+    path = tmp_path / "mrod.toml"
+    path.write_text('[database]\npath = "mrod.db"\n[lookupd]\nsocketmap = "127.0.0.1:0"\npolicy = ""\n')
+
+    def mrod(*args: str, extra: str = "") -> tuple[int, str, str]:
+        if extra:
+            with open(path, "a") as fh:
+                fh.write(extra)
+        capsys.readouterr()
+        code = main(["--config", str(path), *args])
+        out = capsys.readouterr()
+        return code, out.out, out.err
+
+    assert mrod("init")[0] == 0
+    return mrod
+
+
+@pytest.mark.parametrize("policy, line", [
+    ("127.0.0.1:10102", "smtpd_recipient_restrictions = check_policy_service inet:127.0.0.1:10102"),
+    ("[::1]:10102", "smtpd_recipient_restrictions = check_policy_service inet:[::1]:10102"),
+    ("unix:/var/spool/postfix/private/mrod-policy", "smtpd_recipient_restrictions = check_policy_service unix:private/mrod-policy"),
+    ("", None),
+])
+def test_postfix_config_policy_line(policy: str, line: str | None) -> None:
+    text = postfixconf.main_cf(configmod.from_dict({"lookupd": {"policy": policy}}))
+    found = [ln for ln in text.splitlines() if "check_policy_service" in ln and not ln.startswith("#")]
+    assert found == ([line] if line else [])
+    # No default_action: Postfix's own (451 4.3.5) applies when mrod cannot answer.
+    assert "default_action" not in text
+    assert "fast_flush_domains = $relay_domains" in text
+
+
+@pytest.fixture(scope="module")
+def named(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Named]:
+    zones = {"good.test": "@ IN MX 10 mail\n@ IN MX 20 mx2.good.test.\nmail IN A 127.0.0.2\nmx2 IN A 127.0.0.1\n",
+             "bad.test": "@ IN A 127.0.0.2\n"}
+    server = start(tmp_path_factory.mktemp("named-cli"), {z: zone_text(z, r) for z, r in zones.items()})
+    yield server
+    server.stop()
+
+
+@pytest.mark.bind
+def test_check_command(run, named: Named) -> None:  # noqa: ANN001
+    extra = (f'[checks]\nmx_names = ["mx2.good.test"]\nresolver = "127.0.0.1"\nresolver_port = {named.port}\n'
+             'timeout = 3.0\n')
+    assert run("relay", "add", "primary", "--host", "mail.good.test", extra=extra)[0] == 0
+    run("domain", "add", "good.test", "--relay", "primary")
+    run("domain", "add", "bad.test", "--relay", "primary")
+    code, out, _ = run("check")
+    assert code == 1
+    assert "bad.test: error" in out and "good.test: ok" in out and "fix: add MX records" in out
+    assert "2 domain(s): 1 ok, 0 warning, 1 error" in out
+    code, out, _ = run("check", "good.test", "--json")
+    assert code == 0 and [(r["domain"], r["status"]) for r in json.loads(out)] == [("good.test", "ok")]
+    code, out, err = run("check", "nothere.test")
+    assert code == 1 and out == "" and err.strip() == "mrod: error: domain 'nothere.test' does not exist"
+
+
+def test_health_command(run) -> None:  # noqa: ANN001
+    sink = SmtpSink("primary")
+    run("relay", "add", "primary", "--host", "127.0.0.1", "--port", str(sink.port),
+        extra="[health]\ndown_after = 1\nup_after = 1\ntimeout = 2.0\nflush_on_up = false\n")
+    code, out, _ = run("health")
+    assert code == 0 and "unknown" in out and "never" in out
+    code, out, _ = run("health", "--probe")
+    assert code == 1 and "relay primary: unknown -> down" in out
+    sink.start()
+    try:
+        code, out, _ = run("health", "--probe", "--json")
+    finally:
+        sink.stop()
+    assert code == 0
+    [row] = json.loads(out[out.index("["):])
+    assert (row["name"], row["state"], row["last_ok"], row["starttls"]) == ("primary", "up", True, False)
