@@ -14,6 +14,10 @@ from mrod.audit import Actor
 
 # Real-component fixtures live in tests/harness/ and are registered here.
 pytest_plugins: list[str] = [
+    "tests.harness.diagnostics",
+    "tests.harness.smtpsink",
+    "tests.harness.mrodproc",
+    "tests.harness.postfix",
     "tests.harness.named",
 ]
 

@@ -1,0 +1,219 @@
+"""mrod as a user runs it: the real CLI and the real ``mrod lookupd`` daemon as subprocesses
+(a pytest plugin).
+
+``MrodProcess(directory)`` writes a TOML config — the database in ``directory``, a socketmap
+and one tcp_table endpoint per map on free 127.0.0.1 ports, the policy service off, a short
+``lookup_deadline`` — and creates the database with ``mrod init``. Then:
+
+    m = mrod_factory()                         # config written, database made, lookupd running
+    m.cli("relay", "add", "p1", "--host", "127.0.0.1", "--port", "2525")   # raises on exit != 0
+    m.cli("domain", "rm", "gone.example", check=False).returncode
+    m.config                                   # the mrod.config.Config the daemon runs with
+    m.socketmap_table("transport")             # 'socketmap:inet:127.0.0.1:P:transport'
+    m.tcp_table("transport")                   # 'tcp:127.0.0.1:P'
+    m.stop()                                   # SIGTERM; asserts exit status 0 within 5 s
+    m.start()                                  # again, same ports and database
+
+``mrod_factory(**lookupd_settings)`` is function-scoped; ``module_mrod_factory`` shares
+instances across a module (for tests that only read). Every process is stopped at teardown;
+lookupd's stderr is shown when a test fails (tests.harness.diagnostics).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import pytest
+
+from mrod import config as configmod
+from mrod.config import ROUTING_MAPS
+from tests.harness import diagnostics, free_port
+
+STOP_TIMEOUT = 5.0
+START_TIMEOUT = 15.0
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    text = str(value).replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{text}"'
+
+
+class MrodProcess:
+    def __init__(self, directory: Path, *, socketmap: bool = True, tcp_tables: tuple[str, ...] = ROUTING_MAPS,
+                 lookup_deadline: float = 1.0, **lookupd: Any) -> None:
+        self.directory = Path(directory)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.config_path = self.directory / "mrod.toml"
+        self.db_path = self.directory / "mrod.db"
+        self.stderr_path = self.directory / "lookupd.stderr"
+        self.socketmap_port = free_port() if socketmap else None
+        self.tcp_ports = {name: free_port() for name in tcp_tables}
+        settings: dict[str, Any] = {
+            "socketmap": f"127.0.0.1:{self.socketmap_port}" if socketmap else "",
+            "policy": "",
+            "lookup_deadline": lookup_deadline,
+            **lookupd,
+        }
+        lines = ["[database]", f"path = {_toml_value(self.db_path)}", "", "[lookupd]"]
+        lines += [f"{key} = {_toml_value(value)}" for key, value in settings.items()]
+        lines += ["", "[lookupd.tcp_table]"]
+        lines += [f"{name} = \"127.0.0.1:{port}\"" for name, port in self.tcp_ports.items()]
+        self.config_path.write_text("\n".join(lines) + "\n")
+        self.config = configmod.load(self.config_path, env={})
+        self.process: subprocess.Popen[bytes] | None = None
+        self._stderr: Any = None
+        self.cli("init")
+
+    # -- the CLI ---------------------------------------------------------------------------
+
+    def command(self, *args: str) -> list[str]:
+        return [sys.executable, "-m", "mrod", "--config", str(self.config_path), *args]
+
+    def cli(self, *args: str, check: bool = True, input: str | None = None,
+            timeout: float = 30.0) -> subprocess.CompletedProcess[str]:
+        """Run ``mrod --config FILE ARGS...``; with check, a non-zero exit raises with its stderr."""
+        result = subprocess.run(self.command(*args), input=input, capture_output=True, text=True,
+                                timeout=timeout, env=self._env())
+        if check and result.returncode != 0:
+            raise AssertionError(f"mrod {' '.join(args)} exited {result.returncode}: "
+                                 f"{result.stderr.strip() or result.stdout.strip()}")
+        return result
+
+    def _env(self) -> dict[str, str]:
+        # Only the config file speaks: no MROD_* override leaks in from the caller.
+        return {k: v for k, v in os.environ.items() if not k.startswith("MROD_")}
+
+    # -- table references for Postfix ------------------------------------------------------
+
+    def socketmap_table(self, map_name: str) -> str:
+        assert self.socketmap_port is not None, "this instance has no socketmap endpoint"
+        return f"socketmap:inet:127.0.0.1:{self.socketmap_port}:{map_name}"
+
+    def tcp_table(self, map_name: str) -> str:
+        return f"tcp:127.0.0.1:{self.tcp_ports[map_name]}"
+
+    def ports(self) -> list[int]:
+        return [p for p in (self.socketmap_port, *self.tcp_ports.values()) if p is not None]
+
+    # -- the daemon -------------------------------------------------------------------------
+
+    def start(self) -> "MrodProcess":
+        if self.process is not None:
+            return self
+        self._stderr = open(self.stderr_path, "ab")
+        self.process = subprocess.Popen(self.command("--log-level", "DEBUG", "lookupd"), stdin=subprocess.DEVNULL,
+                                        stdout=self._stderr, stderr=self._stderr, env=self._env())
+        diagnostics.watch(self)
+        deadline = time.monotonic() + START_TIMEOUT
+        waiting = set(self.ports())
+        while waiting:
+            if self.process.poll() is not None:
+                code = self.process.returncode
+                self._reap()
+                raise AssertionError(f"mrod lookupd exited {code} at start:\n{self.stderr_text()}")
+            if time.monotonic() > deadline:
+                self.kill()
+                raise AssertionError(f"mrod lookupd did not listen on {sorted(waiting)} within "
+                                     f"{START_TIMEOUT:g}s:\n{self.stderr_text()}")
+            waiting = {p for p in waiting if not _accepts(p)}
+            if waiting:
+                time.sleep(0.05)
+        return self
+
+    def stop(self) -> int:
+        """SIGTERM, and insist on a clean exit (status 0) within a few seconds."""
+        if self.process is None:
+            return 0
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            code = self.process.wait(STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            raise AssertionError(f"mrod lookupd did not exit within {STOP_TIMEOUT:g}s of SIGTERM:\n"
+                                 f"{self.stderr_text()}") from None
+        self._reap()
+        if code != 0:
+            raise AssertionError(f"mrod lookupd exited {code} after SIGTERM:\n{self.stderr_text()}")
+        return code
+
+    def kill(self) -> None:
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait()
+            self._reap()
+
+    def _reap(self) -> None:
+        self.process = None
+        if self._stderr is not None:
+            self._stderr.close()
+            self._stderr = None
+        diagnostics.unwatch(self)
+
+    def stderr_text(self) -> str:
+        try:
+            return self.stderr_path.read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    def diagnostics(self) -> list[tuple[str, str]]:
+        return [(f"mrod lookupd stderr ({self.directory})", diagnostics.tail(self.stderr_text(), 60))]
+
+
+def _accepts(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+class _Factory:
+    def __init__(self, base: Path) -> None:
+        self.base = base
+        base.mkdir(parents=True, exist_ok=True)
+        self.made: list[MrodProcess] = []
+
+    def __call__(self, *, start: bool = True, **options: Any) -> MrodProcess:
+        instance = MrodProcess(Path(tempfile.mkdtemp(prefix="mrod-", dir=self.base)), **options)
+        self.made.append(instance)
+        return instance.start() if start else instance
+
+    def close(self) -> None:
+        errors = []
+        for instance in self.made:
+            try:
+                instance.stop()
+            except AssertionError as exc:
+                errors.append(str(exc))
+        if errors:
+            raise AssertionError("\n".join(errors))
+
+
+def _factory(base: Path) -> Iterator[_Factory]:
+    factory = _Factory(base)
+    try:
+        yield factory
+    finally:
+        factory.close()   # the files stay in pytest's temporary directory for a post-mortem
+
+
+@pytest.fixture
+def mrod_factory(tmp_path: Path) -> Iterator[Callable[..., MrodProcess]]:
+    yield from _factory(tmp_path / "mrod")
+
+
+@pytest.fixture(scope="module")
+def module_mrod_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., MrodProcess]]:
+    yield from _factory(tmp_path_factory.mktemp("mrod"))
