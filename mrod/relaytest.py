@@ -8,6 +8,7 @@ It never raises for network trouble; every outcome is a ProbeResult.
 from __future__ import annotations
 
 import asyncio
+import socket
 import ssl
 import time
 from dataclasses import dataclass, field
@@ -47,6 +48,10 @@ async def probe(host: str, port: int, protocol: str = "smtp", timeout: float = 1
         return _failed(f"no answer within {timeout:g} s", steps, state)
     except ssl.SSLError as exc:
         return _failed(f"TLS handshake failed: {exc.reason or exc}", steps, state)
+    except ConnectionRefusedError:
+        return _failed(f"connection refused: nothing listens on {host} port {port}", steps, state)
+    except socket.gaierror as exc:
+        return _failed(f"cannot resolve {host}: {exc.strerror or exc}", steps, state)
     except (OSError, SmtpError, UnicodeError) as exc:
         return _failed(f"{exc.strerror if isinstance(exc, OSError) and exc.strerror else exc}", steps, state)
 
