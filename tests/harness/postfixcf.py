@@ -34,9 +34,11 @@ def base_settings(d: Path, mynetworks: str) -> dict[str, str]:
         "maillog_file_prefixes": str(d),
         # Nothing local and nothing outside: mail mrod does not route is bounced in place,
         # and no DNS query leaves the machine (not even for the client's name).
+        # (user@[127.0.0.1] is local by Postfix's rules: unknown users are refused at RCPT, and
+        # known ones — root — are bounced rather than delivered to the host's mailboxes.)
         "alias_maps": "",
         "alias_database": "",
-        "local_recipient_maps": "",
+        "local_transport": "error:5.1.1 test instance: no local delivery",
         "default_transport": "error:5.7.1 test instance: no delivery outside the test",
         "smtpd_peername_lookup": "no",
         "biff": "no",

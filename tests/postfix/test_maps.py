@@ -32,6 +32,7 @@ CASES = [
     ("relay_domains", "disabled.example", None),
     ("relay_domains", "other.example", None),
     ("relay_domains", "example.com.evil.test", None),
+    ("relay_domains", "[192.0.2.1]", None),                 # address literals arrive too
     ("relay_domains", "*", None),
     # transport: the full address in the envelope's case, and the wildcard '*'.
     ("transport", "User+tag@Sub.Example.COM", RELAY),

@@ -67,6 +67,7 @@ def test_u_label_domain_is_accepted_over_smtputf8(postfix) -> None:
     "joe@sub.nosub.example",               # parent does not include subdomains
     "joe@disabled.example",
     "joe@example.com.evil.test",
+    "joe@[192.0.2.1]",                     # an address literal reaches relay_domains as "[192.0.2.1]"
 ])
 def test_domain_not_relayed_is_refused(postfix, rcpt: str) -> None:
     code, status = relay_denied(postfix)
