@@ -117,6 +117,7 @@ class RequestConnection(asyncio.Protocol):
         self._write_paused = False
         self._closed = False
         self._idle: asyncio.TimerHandle | None = None
+        self._active_at = 0.0           # loop time of the last reply (or of the connection)
         self._partial: asyncio.TimerHandle | None = None
         self._task: asyncio.Task | None = None
 
@@ -228,9 +229,20 @@ class RequestConnection(asyncio.Protocol):
     # -- timers -------------------------------------------------------------------------------
 
     def _arm_idle(self) -> None:
-        if self._idle is not None:
-            self._idle.cancel()
-        self._idle = self.loop.call_later(self.listener.limits.idle_timeout, self._timeout, "idle")
+        """Restart the idle clock. Called for every reply, so it only notes the time: one timer
+        per connection, which re-arms itself when it fires after activity (a cancel and a new
+        call_later per request cost ~10% of a lookup — BENCHMARKS.md)."""
+        self._active_at = self.loop.time()
+        if self._idle is None:
+            self._idle = self.loop.call_at(self._active_at + self.listener.limits.idle_timeout, self._idle_due)
+
+    def _idle_due(self) -> None:
+        self._idle = None
+        due = self._active_at + self.listener.limits.idle_timeout
+        if self.loop.time() < due:
+            self._idle = self.loop.call_at(due, self._idle_due)
+            return
+        self._timeout("idle")
 
     def _arm_partial(self) -> None:
         """Start the clock when a request has begun to arrive; stop it when none is pending."""
