@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import platform
 import statistics
 import sys
@@ -105,6 +106,7 @@ def main() -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(prefix="bind-import-", dir=OUT))
     served, conf = build(scratch, args.zones)
+    load_before = os.getloadavg()[0]
     named = start(scratch / "named", served)
     try:
         cfg = configmod.from_dict({
@@ -116,11 +118,14 @@ def main() -> None:
     finally:
         named.stop()
     medians = {k: statistics.median(r[k] for r in rounds) for k in rounds[0]}
+    load_after = os.getloadavg()[0]
     report = {"zones": args.zones, "concurrency": args.concurrency, "repeat": args.repeat,
-              "python": platform.python_version(), "seconds_median": medians,
-              "seconds_all": rounds}
+              "python": platform.python_version(), "cpus": os.cpu_count(),
+              "load_average_before": load_before, "load_average_after": load_after,
+              "seconds_median": medians, "seconds_all": rounds}
     (OUT / "bind_import.json").write_text(json.dumps(report, indent=2))
-    print(f"{args.zones} zones, dns_concurrency {args.concurrency}, median of {args.repeat} rounds")
+    print(f"{args.zones} zones, dns_concurrency {args.concurrency}, median of {args.repeat} rounds; "
+          f"{os.cpu_count()} CPUs, load average {load_before:.2f} before, {load_after:.2f} after")
     print("| phase | seconds |\n|---|---:|")
     for key, value in medians.items():
         print(f"| {key} | {value:.2f} |")
