@@ -19,6 +19,7 @@ pytest_plugins: list[str] = [
     "tests.harness.mrodproc",
     "tests.harness.postfix",
     "tests.harness.named",
+    "tests.harness.browser",
 ]
 
 

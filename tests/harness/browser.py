@@ -1,0 +1,178 @@
+"""Real headless Chromium driving the real panel (a pytest plugin).
+
+``panel_server(database=None, **admin)`` starts ``python -m mrod --config F admin`` — the
+command an operator runs — on 127.0.0.1 and a free port, reads the first admin's password
+from its stdout when it creates one, and stops it (SIGTERM, clean exit) at teardown:
+
+    def test_x(panel_server, chromium):
+        server = panel_server()                  # server.url, server.password, server.cli(...)
+        page = chromium.new_page()
+        page.goto(server.url + "/login")
+
+``chromium`` is a Playwright browser context on Debian's /usr/bin/chromium (no browser is
+downloaded), launched with a fresh user-data directory per test. Mark such tests
+``@pytest.mark.browser``; outside CI they skip when Chromium or Playwright is missing, under
+CI (CI=true) they fail (tests.harness.require).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import pytest
+
+from tests.harness import diagnostics, free_port, require
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--disable-quic", "--no-first-run"]
+START_TIMEOUT = 20.0
+STOP_TIMEOUT = 10.0
+
+
+class PanelServer:
+    def __init__(self, directory: Path, database: Path | None = None, **admin: Any) -> None:
+        self.directory = directory
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.config_path = directory / "panel.toml"
+        self.database = database or directory / "mrod.db"
+        settings = {"listen": f"127.0.0.1:{self.port}", "bcrypt_rounds": 4, **admin}
+        lines = ["[database]", f'path = "{self.database}"', "[lookupd]", 'socketmap = ""', 'policy = ""', "[admin]"]
+        lines += [f"{k} = {_toml(v)}" for k, v in settings.items()]
+        self.config_path.write_text("\n".join(lines) + "\n")
+        self.output = directory / "panel.out"
+        self.password: str | None = None
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def command(self, *args: str) -> list[str]:
+        return [sys.executable, "-m", "mrod", "--config", str(self.config_path), *args]
+
+    def cli(self, *args: str, input: str | None = None) -> str:
+        result = subprocess.run(self.command(*args), input=input, capture_output=True, text=True, timeout=60,
+                                env=_env())
+        if result.returncode != 0:
+            raise AssertionError(f"mrod {' '.join(args)} exited {result.returncode}: {result.stderr.strip()}")
+        return result.stdout
+
+    def add_user(self, name: str, password: str, *perms: str, admin: bool = False) -> None:
+        args = ["user", "add", name, "--password-stdin", *(["--admin"] if admin else [])]
+        for perm in perms:
+            args += ["--perm", perm]
+        self.cli(*args, input=password + "\n")
+
+    def start(self) -> "PanelServer":
+        out = open(self.output, "wb")
+        self.process = subprocess.Popen(self.command("admin"), stdin=subprocess.DEVNULL, stdout=out,
+                                        stderr=subprocess.STDOUT, env=_env())
+        out.close()
+        diagnostics.watch(self)
+        deadline = time.monotonic() + START_TIMEOUT
+        while not _accepts(self.port):
+            if self.process.poll() is not None:
+                raise AssertionError(f"mrod admin exited {self.process.returncode} at start:\n{self.log()}")
+            if time.monotonic() > deadline:
+                raise AssertionError(f"mrod admin did not listen on {self.port} within {START_TIMEOUT:g}s:\n{self.log()}")
+            time.sleep(0.05)
+        found = re.search(r"'admin' with the password: (\S+)", self.log())
+        self.password = found.group(1) if found else None
+        return self
+
+    def log(self) -> str:
+        try:
+            return self.output.read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    def stop(self) -> None:
+        if self.process is None:
+            return
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            code = self.process.wait(STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+            raise AssertionError(f"mrod admin did not stop within {STOP_TIMEOUT:g}s of SIGTERM") from None
+        finally:
+            diagnostics.unwatch(self)
+        self.process = None
+        if code != 0:
+            raise AssertionError(f"mrod admin exited {code} after SIGTERM:\n{self.log()}")
+
+    def diagnostics(self) -> list[tuple[str, str]]:
+        return [(f"mrod admin output ({self.directory})", diagnostics.tail(self.log(), 60))]
+
+
+def _toml(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if not k.startswith("MROD_")}
+
+
+def _accepts(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+@pytest.fixture
+def panel_server(tmp_path: Path) -> Iterator[Callable[..., PanelServer]]:
+    made: list[PanelServer] = []
+
+    def start(database: Path | None = None, **admin: Any) -> PanelServer:
+        directory = Path(tempfile.mkdtemp(prefix="panel-", dir=tmp_path))
+        server = PanelServer(directory, database, **admin)
+        made.append(server)
+        return server.start()
+    yield start
+    errors = []
+    for server in made:
+        try:
+            server.stop()
+        except AssertionError as exc:
+            errors.append(str(exc))
+    if errors:
+        raise AssertionError("\n".join(errors))
+
+
+def require_chromium() -> Any:
+    require(os.access(CHROMIUM, os.X_OK), f"{CHROMIUM} not found (apt-get install chromium, or run `make test` as root)")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        require(False, "Playwright for Python is not installed (pip install -e '.[test]')")
+    return sync_playwright
+
+
+@pytest.fixture
+def chromium(tmp_path: Path) -> Iterator[Any]:
+    """A Playwright BrowserContext of real headless Chromium with a fresh profile."""
+    sync_playwright = require_chromium()
+    profile = tempfile.mkdtemp(prefix="chromium-", dir=tmp_path)
+    with sync_playwright() as playwright:
+        context = playwright.chromium.launch_persistent_context(
+            profile, executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS,
+            viewport={"width": 1280, "height": 800}, locale="en-GB", timezone_id="UTC")
+        context.set_default_timeout(15_000)
+        try:
+            yield context
+        finally:
+            context.close()
