@@ -62,5 +62,8 @@ CREATE INDEX login_block_value ON login_block (kind, value, until);
 CREATE INDEX domain_enabled_name ON domain (enabled, name);
 CREATE INDEX domain_source_name ON domain (source, name);
 CREATE INDEX domain_recipients_name ON domain (recipients, name);
-CREATE INDEX domain_created ON domain (created_at);
-CREATE INDEX domain_updated ON domain (updated_at);
+-- (with the name: the list breaks ties by name, so the index serves the whole ORDER BY)
+CREATE INDEX domain_created ON domain (created_at, name);
+CREATE INDEX domain_updated ON domain (updated_at, name);
+CREATE INDEX domain_relay_name ON domain (relay_id, name);
+CREATE INDEX domain_owner_name ON domain (owner_id, name);
