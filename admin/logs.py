@@ -14,7 +14,6 @@ from .auth import needs
 from .render import int_arg, render
 
 PER_PAGE = 50
-FILTERS = ("entity", "actor", "action", "origin_search", "since", "until", "search", "key")
 
 
 def filters_of(query: Mapping[str, str]) -> dict[str, str | None]:

@@ -96,8 +96,7 @@ async def _dialogue(host: str, port: int, protocol: str, tls: str, helo: str, st
         reply = await client.starttls("may")
         steps.append(f"STARTTLS: {reply.code}" + (" handshake done" if reply.code == 220 else ""))
         if reply.code != 220:
-            verdict = WARNING
-            return ProbeResult(verdict, f"Warning: STARTTLS is offered but refused ({reply}).", str(greeting),
+            return ProbeResult(WARNING, f"Warning: STARTTLS is offered but refused ({reply}).", str(greeting),
                                True, False, latency, steps)
         return ProbeResult(OK, f"OK: the server answers in {latency:g} ms and STARTTLS works.", str(greeting),
                            True, True, latency, steps)

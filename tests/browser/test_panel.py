@@ -135,6 +135,11 @@ def test_domain_list_and_screenshot(panel_server, chromium) -> None:
     SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOT), full_page=True)
     assert SCREENSHOT.stat().st_size > 10_000
+    # Responsive: on a phone-sized screen no page is wider than the screen (tables scroll).
+    page.set_viewport_size({"width": 400, "height": 800})
+    for path in ("/domains", "/", "/relays", "/domains/shop07.example", "/domains/new", "/profile", "/logs"):
+        page.goto(server.url + path)
+        assert page.evaluate("document.documentElement.scrollWidth") <= 400, path
     assert problems == []
 
 
