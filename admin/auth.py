@@ -131,6 +131,7 @@ async def login(request: web.Request) -> web.StreamResponse:
         return await _login_page(request, error=BLOCKED_ERROR if blocks else GENERIC_ERROR, name=name,
                            status=429 if blocks else 401)
     await throttle.succeeded(conn, remote, name)
+    await sessions.purge_expired(conn)       # sign-ins are rare: a good moment to tidy up
     old = request.get(SESSION)
     if old is not None:       # never keep a session across sign-ins (fixation)
         await sessions.end(conn, old.id)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from mrod import audit, domains, sessions, throttle
+from mrod import audit, sessions, throttle
 from tests.admin.conftest import PASSWORD, csrf_of
 
 GENERIC = "Invalid user name or password."
@@ -212,6 +212,12 @@ async def test_sessions_expire(new_panel, make_user, app_conn) -> None:
     await make_user("alice", "domains")
     panel = await new_panel()
     assert (await panel.login("alice")).status == 303
+    other = await new_panel()
+    assert (await other.login("alice")).status == 303
     await app_conn.execute("UPDATE session SET expires_at = '2000-01-01T00:00:00Z'")
-    assert (await panel.get("/"))[0] == 303
-    assert await domains.count(app_conn) == {"total": 0, "enabled": 0, "disabled": 0}
+    assert (await panel.get("/"))[0] == 303          # expired: signed out (and that row deleted)
+    async with app_conn.execute("SELECT count(*) FROM session") as cur:
+        assert (await cur.fetchone())[0] == 1
+    assert (await (await new_panel()).login("alice")).status == 303
+    async with app_conn.execute("SELECT count(*) FROM session") as cur:
+        assert (await cur.fetchone())[0] == 1        # a sign-in purged the other expired one
