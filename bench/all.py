@@ -1,6 +1,7 @@
 """Every benchmark in one run (``make bench``): machine facts, bench.maps, bench.visibility,
-bench.scale and bench.hotpath (the last two share one 1M-domain database). Writes
-``bench/out/results.json`` and ``bench/out/report.md`` and prints the report. About 10–15
+bench.workers, bench.breakdown, bench.scale and bench.hotpath (the last two share one
+1M-domain database). Writes
+``bench/out/results.json`` and ``bench/out/report.md`` and prints the report. About 15–20
 minutes on 2 cores; ``--quick`` is a smaller smoke run (its figures are not the reported ones).
 
     .venv/bin/python -m bench.all [--quick] [--only maps,visibility,scale,hotpath]
@@ -13,9 +14,9 @@ import json
 import shutil
 import time
 
-from . import dataset, env, hotpath, maps, report, scale, visibility
+from . import breakdown, dataset, env, hotpath, maps, report, scale, visibility, workers
 
-ALL = ("maps", "visibility", "scale", "hotpath")
+ALL = ("maps", "visibility", "scale", "hotpath", "breakdown", "workers")
 
 
 def main() -> None:
@@ -38,6 +39,12 @@ def main() -> None:
     if "visibility" in only:
         results["visibility"] = visibility.run(domains=20_000 if q else 100_000, iterations=50 if q else 300,
                                                cli_iterations=2 if q else 10)
+    if "workers" in only:
+        results["workers"] = workers.run(domains=20_000 if q else 100_000, keys=20_000 if q else 100_000,
+                                         max_workers=2 if q else 3, runs=1 if q else 3)
+    if "breakdown" in only:
+        results["breakdown"] = breakdown.run(domains=20_000 if q else 100_000, keys=5_000 if q else 20_000,
+                                             repeats=2 if q else 5)
     if "scale" in only or "hotpath" in only:
         work = env.scratch("big")
         try:

@@ -66,8 +66,12 @@ class SocketmapClient:
 class ServerProcess:
     """A socketmap server subprocess; subclasses give its command and endpoint."""
 
-    def __init__(self, workdir: Path, unix: bool = False) -> None:
+    def __init__(self, workdir: Path, unix: bool = False, tree: Path | None = None) -> None:
+        """tree: run the code of another source tree (a copy of mrod/ and lookupd/, e.g. before
+        a change) instead of this one."""
         self.workdir = workdir
+        self.tree = tree or env.ROOT
+        self.environ = dict(os.environ, PYTHONPATH=str(tree)) if tree else None
         self.port = env.free_port()
         self.socket_path = workdir / f"{type(self).__name__.lower()}-{self.port}.sock" if unix else None
         self.proc: subprocess.Popen | None = None
@@ -88,7 +92,7 @@ class ServerProcess:
         """Spawn; return seconds until ``relay_domains probe_key`` is answered (correctly)."""
         log = open(self.workdir / f"{type(self).__name__.lower()}.log", "ab")
         started = time.perf_counter()
-        self.proc = subprocess.Popen(self.command, stdout=log, stderr=log, cwd=env.ROOT)
+        self.proc = subprocess.Popen(self.command, stdout=log, stderr=log, cwd=self.tree, env=self.environ)
         log.close()
         deadline = started + timeout
         while True:
@@ -146,8 +150,8 @@ class Lookupd(ServerProcess):
     """The real lookupd serving ``db_path`` on a socketmap at 127.0.0.1:PORT (or a unix socket)."""
 
     def __init__(self, workdir: Path, db_path: Path, *, unix: bool = False,
-                 extra: dict[str, Any] | None = None) -> None:
-        super().__init__(workdir, unix)
+                 extra: dict[str, Any] | None = None, tree: Path | None = None) -> None:
+        super().__init__(workdir, unix, tree)
         self.config = workdir / f"mrod-{self.port}.toml"
         lines = ["[database]", f'path = "{Path(db_path).resolve()}"', "[lookupd]",
                  f'socketmap = "{self.endpoint}"', 'policy = ""']

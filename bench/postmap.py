@@ -23,6 +23,10 @@ from pathlib import Path
 POSTMAP = shutil.which("postmap") or "/usr/sbin/postmap"
 
 
+class MapError(RuntimeError):
+    """postmap failed (a lookup error is fatal to postmap)."""
+
+
 @dataclass(frozen=True)
 class Map:
     label: str      # how the report names it
@@ -72,7 +76,7 @@ def run_once(confdir: Path, m: Map, keys_file: Path, timeout: float = 300.0) -> 
         out = subprocess.run(command(confdir, m), stdin=stdin, capture_output=True, timeout=timeout)
         elapsed = time.perf_counter() - started
     if out.returncode not in (0, 1) or out.stderr:
-        raise RuntimeError(f"{m.label}: postmap exited {out.returncode}: {out.stderr.decode()[:500]}")
+        raise MapError(f"{m.label}: postmap exited {out.returncode}: {out.stderr.decode()[:500]}")
     return elapsed, out.stdout
 
 
@@ -96,7 +100,7 @@ def run_parallel(confdir: Path, m: Map, slices: list[Path], timeout: float = 300
                 p.wait()
     for p, (_out, err) in zip(procs, results):
         if p.returncode not in (0, 1) or err:
-            raise RuntimeError(f"{m.label}: postmap exited {p.returncode}: {err.decode()[:500]}")
+            raise MapError(f"{m.label}: postmap exited {p.returncode}: {err.decode()[:500]}")
     return elapsed, [out for out, _err in results]
 
 

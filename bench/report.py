@@ -27,14 +27,16 @@ def maps(r: dict[str, Any]) -> list[str]:
              f"{r['domains']} domains, {r['keys']} keys ({r['hits']} hits), {r['clients']} clients, "
              f"median of {r['runs']} runs; load average {r['load_average_before']:.2f} before, "
              f"{r['load_average_after']:.2f} after. bulk_add of the domains: {r['bulk_add_seconds']} s.", "",
-             "| map | sequential µs/lookup | sequential lookups/s | 16 clients lookups/s |",
-             "|---|---:|---:|---:|"]
+             "| map | sequential µs/lookup | sequential lookups/s | 16 clients lookups/s "
+             "| server CPU µs/lookup (seq / 16) |",
+             "|---|---:|---:|---:|---:|"]
     for label, v in r["maps"].items():
+        cpu = v.get("server_cpu_us_per_lookup")
+        cpu_text = f"{cpu['sequential']} / {cpu['concurrent']}" if cpu else "–"
         lines.append(f"| {label} | {v['sequential_us_per_lookup']} | {v['sequential_lookups_per_s']:,} "
-                     f"| {v['concurrent_lookups_per_s']:,} |")
-    cpu = r["lookupd_cpu_us_per_lookup"]
-    lines += ["", f"lookupd CPU per lookup (TCP): {cpu['sequential']} µs sequential, {cpu['concurrent']} µs "
-                  f"with 16 clients; lookupd RSS {r['lookupd_rss_kib'] / 1024:.1f} MiB.", "",
+                     f"| {v['concurrent_lookups_per_s']:,} | {cpu_text} |")
+    lines += ["", f"lookupd RSS {r['lookupd_rss_kib'] / 1024:.1f} MiB after the runs; the wall time of "
+                  "every run is in results.json.", "",
               "| target | lookupd / pgsql | target | met | no-op floor / pgsql |", "|---|---:|---:|---|---:|"]
     for name, t in r["targets"].items():
         lines.append(f"| {name.replace('_', ', ')} | {t['ratio']}x | {t['target']}x | {_yes(t['met'])} "
@@ -82,8 +84,26 @@ def hotpath(r: dict[str, Any]) -> list[str]:
                         f"{r['to_thread_vs_loop']}x.", ""]
 
 
+def workers(r: dict[str, Any]) -> list[str]:
+    lines = [f"`{r['command']}`", "", f"Load average {r['load_average']:.2f}.", "",
+             "| lookupd processes (SO_REUSEPORT) | 16 clients lookups/s | vs 1 | CPU µs/lookup (all workers) |",
+             "|---:|---:|---:|---:|"]
+    one = r["workers"]["1"]["lookups_per_s"] if "1" in r["workers"] else r["workers"][1]["lookups_per_s"]
+    for n, v in r["workers"].items():
+        lines.append(f"| {n} | {v['lookups_per_s']:,} | {v['lookups_per_s'] / one:.2f}x | {v['cpu_us_per_lookup']} |")
+    return lines + [""]
+
+
+def breakdown(r: dict[str, Any]) -> list[str]:
+    lines = [f"`{r['command']}`", "", "| layer | µs per call |", "|---|---:|"]
+    lines += [f"| {k} | {v} |" for k, v in r["us_per_call"].items()]
+    return lines + [""]
+
+
 SECTIONS = (("maps", "postmap against socketmap, sqlite: and pgsql:", maps),
             ("visibility", "Change visibility", visibility),
+            ("workers", "Worker processes sharing the port (measured, not built)", workers),
+            ("breakdown", "Where a lookup's time goes inside lookupd", breakdown),
             ("scale", "lookupd with 1M domains", scale),
             ("hotpath", "Lookup query: sqlite3 on the loop vs aiosqlite", hotpath))
 
