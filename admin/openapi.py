@@ -170,6 +170,22 @@ PATHS: Schema = {
                                                             if k != "name"}}, params=[USER]),
         "delete": _op("Delete a user", "usermgr", params=[USER])},
     "/audit": {"get": _op("The audit log, newest first", "logs", _ref("AuditPage"), params=AUDIT_FILTERS)},
+    # Operating the backup MX (admin/operations.py).
+    "/queue": {"get": _op(
+        "Mail waiting in Postfix's queue per domain, as last read (messages, bytes, oldest arrival, last delay reason)",
+        "queue (domains_own without domains: own domains only)",
+        {"type": "object", "properties": {"domains": {"type": "array", "items": {"type": "object"}}}})},
+    "/queue/{name}/flush": {"post": _op(
+        "Deliver the domain's queued mail now (postqueue -s for it and its subdomains); ok says whether "
+        "Postfix took every flush", "queue (domains_own without domains: own domains only)",
+        {"type": "object", "properties": {"ok": {"type": "boolean"}, "flushed": {"type": "array",
+                                                                             "items": {"type": "object"}}}},
+        params=[DOMAIN])},
+    "/metrics": {"get": {**_op("Prometheus metrics (text exposition format)", "queue (no owner restriction)"),
+                         "responses": {"200": {"description": "metrics",
+                                               "content": {"text/plain": {"schema": {"type": "string"}}}},
+                                       "401": {"description": "no valid token", **_json(_ref("Error"))},
+                                       "403": {"description": "not permitted", **_json(_ref("Error"))}}}},
 }
 
 

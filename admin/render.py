@@ -31,6 +31,7 @@ NAV = [
     ("logs", "Audit log", ("logs",)),
     ("blocklist", "Blocklist", ("blocklist",)),
     ("bind_import", "BIND import", ("domains",)),
+    ("queue", "Queue", ("queue",)),
     ("profile", "Profile", ()),
 ]
 

@@ -7,6 +7,7 @@ from pathlib import Path
 from aiohttp import web
 
 from . import api, auth, blocklist, dashboard, domains, domainview, logs, openapi, profile, relays, users
+from . import operations
 from . import bindimport
 
 STATIC = Path(__file__).parent / "static"
@@ -38,6 +39,10 @@ PANEL = [
     ("bind_import", "/bind-import", {"GET": bindimport.show}),
     ("bind_import_preview", "/bind-import/preview", {"POST": bindimport.preview}),
     ("bind_import_run", "/bind-import/run", {"POST": bindimport.run_now}),
+    ("queue", "/queue", {"GET": operations.page}),
+    ("queue_refresh", "/queue/refresh", {"POST": operations.refresh}),
+    ("queue_flush", "/queue/flush", {"POST": operations.flush}),
+    ("metrics", "/metrics", {"GET": operations.metrics_page}),
     ("block_lift", "/blocklist/{id:\\d+}/lift", {"POST": blocklist.lift}),
     ("profile", "/profile", {"GET": profile.show}),
     ("profile_password", "/profile/password", {"POST": profile.password}),
@@ -63,6 +68,9 @@ API_ROUTES = [
     ("api_users", "/users", {"GET": api.user_list, "POST": api.user_create}),
     ("api_user", "/users/{user}", {"GET": api.user_get, "PATCH": api.user_update, "DELETE": api.user_delete}),
     ("api_audit", "/audit", {"GET": api.audit_list}),
+    ("api_queue", "/queue", {"GET": operations.api_queue}),
+    ("api_queue_flush", "/queue/{name}/flush", {"POST": operations.api_flush}),
+    ("api_metrics", "/metrics", {"GET": operations.metrics_page}),
 ]
 
 

@@ -69,6 +69,10 @@ CASES: list[tuple[str, str, dict[str, str], Any, set[str]]] = [
     ("bind_import", "GET", {}, None, {"domains"}),
     ("bind_import_preview", "POST", {}, {}, {"domains"}),     # [bind] named_conf is absent here: a quick error
     ("bind_import_run", "POST", {}, {}, {"domains"}),
+    ("queue", "GET", {}, None, {"queue"}),
+    ("queue_refresh", "POST", {}, {}, {"queue"}),          # no Postfix config here: a quick error, flashed
+    ("queue_flush", "POST", {}, {"domain": "other.example"}, {"queue"}),
+    ("metrics", "GET", {}, None, {"queue"}),
     ("block_lift", "POST", {"id": "block"}, {}, {"blocklist"}),
     ("profile", "GET", {}, None, ANY),
     ("profile_password", "POST", {}, {}, ANY),
@@ -100,6 +104,9 @@ CASES: list[tuple[str, str, dict[str, str], Any, set[str]]] = [
     ("api_user", "GET", {"user": "victim"}, None, {"usermgr"}),
     ("api_user", "PATCH", {"user": "victim"}, {}, {"usermgr"}),
     ("api_audit", "GET", {}, None, {"logs"}),
+    ("api_queue", "GET", {}, None, {"queue"}),
+    ("api_queue_flush", "POST", {"name": "other.example"}, None, {"queue"}),
+    ("api_metrics", "GET", {}, None, {"queue"}),
     ("api_domain", "DELETE", {"name": "gone.example"}, None, {"domains"}),
     ("api_domain", "DELETE", {"name": "mine-gone.example"}, None, DOM),
     ("api_relay", "DELETE", {"relay": "gone"}, None, {"relay"}),

@@ -1,0 +1,118 @@
+"""The mail queue page and API (permission ``queue``), and /metrics.
+
+* The page shows what waits in Postfix's queue per domain, as the last reading saw it (`mrod
+  serve` reads the queue every [queue] interval; "Read the queue now" reads it at once), with a
+  Flush button per domain (``postqueue -s`` for the domain and its subdomains with mail queued).
+  Beside it: the primaries' health for relay holders, and the domains whose DNS check found a
+  problem for domain holders.
+* A user who holds ``domains_own`` but not ``domains`` sees and flushes only their own domains.
+* /metrics (and /api/v1/metrics with a bearer token, for Prometheus) needs ``queue`` and no
+  owner restriction: the figures name every domain.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from mrod import checks, domains, health, metrics, names, queue
+from mrod.errors import MrodError
+from mrod.users import User
+
+from . import pool
+from .access import check_domain, relay_owner_filter
+from .auth import flash, needs, require
+from .keys import CONFIG, USER
+from .render import render, text
+
+
+def queue_owner(user: User) -> int | None:
+    """None: every domain; else only this user's (domains_own without domains)."""
+    return user.id if user.has("domains_own") and not user.has("domains") else None
+
+
+@needs("queue")
+async def page(request: web.Request) -> web.StreamResponse:
+    user: User = request[USER]
+    conn = await pool.conn(request)
+    owner = queue_owner(user)
+    rows = await queue.stats(conn, owner_id=owner)
+    for row in rows:
+        row["age"] = queue.age(row["oldest"])
+    primaries = await health.status(conn, owner_id=relay_owner_filter(user)) \
+        if user.has("relay") or user.has("relay_own") else None
+    problems = None
+    if user.has("domains") or user.has("domains_own"):
+        problems = [r for r in await checks.results(conn, owner_id=owner) if r["status"] != "ok"]
+    return await render(request, "queue.html", {
+        "rows": rows, "primaries": primaries, "problems": problems, "settings": request.app[CONFIG].queue,
+        "updated_at": max((r["updated_at"] for r in rows), default=None),
+        "totals": {"messages": sum(r["messages"] for r in rows), "bytes": sum(r["bytes"] for r in rows)}})
+
+
+@needs("queue")
+async def refresh(request: web.Request) -> web.StreamResponse:
+    await pool.release(request)
+    try:
+        report = await queue.refresh(request.app[CONFIG])
+    except MrodError as exc:
+        await flash(request, "error", f"The queue could not be read: {exc}")
+    else:
+        await flash(request, "success", f"Queue read: {report.messages} message(s), {report.bytes} bytes.")
+    raise web.HTTPSeeOther(request.app.router["queue"].url_for())
+
+
+async def _flush(request: web.Request, name: str) -> list[queue.FlushResult]:
+    domain = await domains.get(await pool.conn(request), name)
+    owner = queue_owner(request[USER])
+    if owner is not None:
+        check_domain(request[USER], domain)
+    await pool.release(request)
+    results = await queue.flush_rows(request.app[CONFIG], {domain.id: domain.name})
+    return results or [queue.FlushResult(domain.name, True, "nothing queued")]
+
+
+@needs("queue")
+async def flush(request: web.Request) -> web.StreamResponse:
+    form = await request.post()
+    results = await _flush(request, text(form, "domain", 300))
+    failed = [r for r in results if not r.ok]
+    if failed:
+        await flash(request, "error", "; ".join(f"{r.domain}: {r.detail}" for r in failed))
+    else:
+        await flash(request, "success", "Flush requested for " + ", ".join(names.to_unicode(r.domain) for r in results)
+                    + ": Postfix delivers the waiting mail now.")
+    raise web.HTTPSeeOther(request.app.router["queue"].url_for())
+
+
+# -- API ------------------------------------------------------------------------------------------
+
+
+@needs("queue")
+async def api_queue(request: web.Request) -> web.StreamResponse:
+    rows = await queue.stats(await pool.conn(request), owner_id=queue_owner(request[USER]))
+    return web.json_response({"domains": [_public(r) for r in rows]})
+
+
+def _public(row: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in row.items() if k != "owner_id"}
+
+
+@needs("queue")
+async def api_flush(request: web.Request) -> web.StreamResponse:
+    results = await _flush(request, request.match_info["name"])
+    # 200 either way: the request was handled; "ok" says whether Postfix took every flush.
+    return web.json_response({"ok": all(r.ok for r in results), "flushed": [r.__dict__ for r in results]})
+
+
+# -- metrics --------------------------------------------------------------------------------------
+
+
+@needs("queue")
+async def metrics_page(request: web.Request) -> web.StreamResponse:
+    require(request, queue_owner(request[USER]) is None, "the metrics name every domain; "
+            "this needs the permission queue without an owner restriction")
+    metrics.use_database(request.app[CONFIG].database.path)
+    body = await metrics.render_async()
+    return web.Response(body=body, headers={"Content-Type": metrics.CONTENT_TYPE_LATEST})
