@@ -20,8 +20,15 @@ def _route_options(p: argparse.ArgumentParser, *, adding: bool) -> None:
     p.add_argument("--port", help="port for --host (default 25)")
     p.add_argument("--protocol", choices=relays.PROTOCOLS, help="protocol for --host (default smtp)")
     p.add_argument("--tls", choices=relays.TLS_LEVELS, help="TLS requirement for --host or --mx")
-    p.add_argument("--recipients", choices=domains.RECIPIENT_POLICIES[:2],
-                   help="accept_all (default) or listed (only `mrod recipient` addresses)")
+    p.add_argument("--recipients", choices=domains.RECIPIENT_POLICIES,
+                   help="accept_all (default), listed (only `mrod recipient` addresses) or verify"
+                        " (asked of the primary by the policy service)")
+    # Operating a backup MX (the policy service): see docs/operations.md.
+    p.add_argument("--when-down", dest="verify_when_down", choices=domains.VERIFY_WHEN_DOWN,
+                   help="recipients=verify: unknown recipients while the primary is down are accepted or deferred")
+    p.add_argument("--quota-messages", metavar="N", help="defer new mail while N messages wait (0: no limit,"
+                   " 'default': [policy] default_quota_messages)")
+    p.add_argument("--quota-bytes", metavar="N", help="defer new mail while N bytes wait (0, or 'default')")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -42,6 +49,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     state = s.add_mutually_exclusive_group()
     state.add_argument("--enable", dest="enabled", action="store_const", const=True)
     state.add_argument("--disable", dest="enabled", action="store_const", const=False)
+    pause = s.add_mutually_exclusive_group()
+    pause.add_argument("--pause", metavar="REASON", nargs="?", const="",
+                       help="defer new mail for the domain (DEFER_IF_PERMIT, with the reason)")
+    pause.add_argument("--unpause", action="store_true", help="accept its mail again")
     s.set_defaults(enabled=None, func=cmd_set)
 
     r = ds.add_parser("rm", help="remove domains")
@@ -78,7 +89,13 @@ def _spec(args: argparse.Namespace) -> dict:
         "relay": args.relay, "host": args.host, "mx": args.mx or None, "port": args.port,
         "protocol": args.protocol, "tls": args.tls, "recipients": args.recipients,
     }
-    return {k: v for k, v in spec.items() if v is not None}
+    spec["verify_when_down"] = args.verify_when_down
+    found = {k: v for k, v in spec.items() if v is not None}
+    for key in ("quota_messages", "quota_bytes"):
+        value = getattr(args, key)
+        if value is not None:
+            found[key] = None if value == "default" else value
+    return found
 
 
 def cmd_add(args: argparse.Namespace, cfg: Config) -> int:
@@ -95,6 +112,10 @@ def cmd_set(args: argparse.Namespace, cfg: Config) -> int:
         spec["include_subdomains"] = args.subdomains
     if args.enabled is not None:
         spec["enabled"] = args.enabled
+    if args.pause is not None:
+        spec.update(paused=True, pause_reason=args.pause or None)
+    elif args.unpause:
+        spec.update(paused=False, pause_reason=None)
     if not spec:
         common.error("nothing to change (see mrod domain set --help)")
         return 2
@@ -185,4 +206,11 @@ def describe(d: domains.Domain) -> str:
     flags = [route_text(d), "enabled" if d.enabled else "disabled", f"recipients={d.recipients}"]
     if d.include_subdomains:
         flags.append("with subdomains")
+    if d.recipients == "verify":
+        flags.append(f"unknown recipients while the primary is down: {d.verify_when_down}")
+    if d.paused:
+        flags.append("PAUSED" + (f" ({d.pause_reason})" if d.pause_reason else ""))
+    for what, value in (("messages", d.quota_messages), ("bytes", d.quota_bytes)):
+        if value is not None:
+            flags.append(f"quota {value} {what}" if value else f"no {what} quota")
     return ", ".join(flags)

@@ -90,3 +90,22 @@ def test_health_command(run) -> None:  # noqa: ANN001
     assert code == 0
     [row] = json.loads(out[out.index("["):])
     assert (row["name"], row["state"], row["last_ok"], row["starttls"]) == ("primary", "up", True, False)
+
+
+def test_domain_operations_flags(run) -> None:  # noqa: ANN001
+    run("relay", "add", "primary", "--host", "127.0.0.1")
+    code, out, _ = run("domain", "add", "example.com", "--relay", "primary", "--recipients", "verify",
+                       "--when-down", "defer", "--quota-messages", "100")
+    assert code == 0 and "recipients=verify" in out and "down: defer" in out and "quota 100 messages" in out
+    code, out, _ = run("domain", "set", "example.com", "--pause", "primary migration", "--quota-bytes", "0")
+    assert code == 0 and "PAUSED (primary migration)" in out and "no bytes quota" in out
+    code, out, _ = run("domain", "show", "example.com", "--json")
+    d = json.loads(out)["domain"]
+    assert (d["paused"], d["pause_reason"], d["quota_messages"], d["quota_bytes"], d["verify_when_down"]) == (
+        True, "primary migration", 100, 0, "defer")
+    code, out, _ = run("domain", "set", "example.com", "--unpause", "--quota-messages", "default")
+    assert code == 0 and "PAUSED" not in out and "quota 100" not in out
+    code, out, err = run("domain", "set", "example.com", "--quota-messages", "lots")
+    assert code == 1 and "quota_messages" in err
+    d = json.loads(run("domain", "show", "example.com", "--json")[1])["domain"]
+    assert (d["paused"], d["pause_reason"], d["quota_messages"]) == (False, None, None)
