@@ -239,22 +239,6 @@ class BindConfig:
     grace_hours: float = field(default=168.0, metadata=check(_non_negative))
 
 
-@dataclass(frozen=True)
-class Config:
-    database: DatabaseConfig = field(default_factory=DatabaseConfig)
-    lookupd: LookupdConfig = field(default_factory=LookupdConfig)
-    admin: AdminConfig = field(default_factory=AdminConfig)
-    policy: PolicyConfig = field(default_factory=PolicyConfig)
-    bind: BindConfig = field(default_factory=BindConfig)
-    # Where the config came from (None: defaults) and the directory relative paths start at.
-    source: Path | None = None
-    base_dir: Path = field(default_factory=Path.cwd)
-
-
-SECTIONS: dict[str, type] = {
-    f.name: typing.get_type_hints(Config)[f.name]
-    for f in dataclasses.fields(Config)
-    if f.name not in ("source", "base_dir")
 def _host_names(value: tuple[str, ...]) -> tuple[str, ...]:
     out = []
     for item in value:
@@ -341,6 +325,27 @@ class MetricsConfig:
     listen: str = field(default="", metadata=check(_optional_endpoint))
 
 
+@dataclass(frozen=True)
+class Config:
+    database: DatabaseConfig = field(default_factory=DatabaseConfig)
+    lookupd: LookupdConfig = field(default_factory=LookupdConfig)
+    admin: AdminConfig = field(default_factory=AdminConfig)
+    policy: PolicyConfig = field(default_factory=PolicyConfig)
+    bind: BindConfig = field(default_factory=BindConfig)
+    health: HealthConfig = field(default_factory=HealthConfig)
+    queue: QueueConfig = field(default_factory=QueueConfig)
+    postfix: PostfixConfig = field(default_factory=PostfixConfig)
+    checks: ChecksConfig = field(default_factory=ChecksConfig)
+    metrics: MetricsConfig = field(default_factory=MetricsConfig)
+    # Where the config came from (None: defaults) and the directory relative paths start at.
+    source: Path | None = None
+    base_dir: Path = field(default_factory=Path.cwd)
+
+
+SECTIONS: dict[str, type] = {
+    f.name: typing.get_type_hints(Config)[f.name]
+    for f in dataclasses.fields(Config)
+    if f.name not in ("source", "base_dir")
 }
 
 
@@ -348,11 +353,6 @@ def find_config_path(explicit: str | os.PathLike[str] | None, env: Mapping[str, 
     if explicit:
         return Path(explicit)
     if env.get("MROD_CONFIG"):
-    health: HealthConfig = field(default_factory=HealthConfig)
-    queue: QueueConfig = field(default_factory=QueueConfig)
-    postfix: PostfixConfig = field(default_factory=PostfixConfig)
-    checks: ChecksConfig = field(default_factory=ChecksConfig)
-    metrics: MetricsConfig = field(default_factory=MetricsConfig)
         return Path(env["MROD_CONFIG"])
     local = Path("mrod.toml")
     return local if local.is_file() else None
