@@ -136,16 +136,21 @@ def cmd_rm(args: argparse.Namespace, cfg: Config) -> int:
 
 
 def cmd_list(args: argparse.Namespace, cfg: Config) -> int:
-    page = common.with_db(cfg, lambda c: domains.search(
-        c, q=args.search, relay=args.relay, source=args.source, recipients=args.recipients,
-        enabled=args.enabled, limit=None))
+    async def work(conn):  # noqa: ANN001
+        from .. import checks
+        page = await domains.search(conn, q=args.search, relay=args.relay, source=args.source,
+                                    recipients=args.recipients, enabled=args.enabled, limit=None)
+        return page, await checks.statuses(conn)
+
+    page, dns = common.with_db(cfg, work)
     if args.json:
-        common.print_json([d.as_dict() for d in page.domains])
+        # dns_check: the status of the domain's last DNS check (`mrod check`), None if never checked.
+        common.print_json([{**d.as_dict(), "dns_check": dns.get(d.id)} for d in page.domains])
         return 0
     common.print_table(
-        ["domain", "route", "enabled", "subdomains", "recipients", "source"],
+        ["domain", "route", "enabled", "subdomains", "recipients", "source", "dns"],
         [(d.name, route_text(d), "yes" if d.enabled else "no", "yes" if d.include_subdomains else "no",
-          d.recipients, d.source) for d in page.domains],
+          d.recipients, d.source, dns.get(d.id, "")) for d in page.domains],
     )
     return 0
 

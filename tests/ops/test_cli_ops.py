@@ -109,3 +109,19 @@ def test_domain_operations_flags(run) -> None:  # noqa: ANN001
     assert code == 1 and "quota_messages" in err
     d = json.loads(run("domain", "show", "example.com", "--json")[1])["domain"]
     assert (d["paused"], d["pause_reason"], d["quota_messages"]) == (False, None, None)
+
+
+@pytest.mark.bind
+def test_domain_list_shows_the_dns_status(run, named: Named) -> None:  # noqa: ANN001
+    extra = (f'[checks]\nmx_names = ["mx2.good.test"]\nresolver = "127.0.0.1"\nresolver_port = {named.port}\n'
+             'timeout = 3.0\n')
+    run("relay", "add", "primary", "--host", "mail.good.test", extra=extra)
+    run("domain", "add", "good.test", "--relay", "primary")
+    run("domain", "add", "bad.test", "--relay", "primary")
+    listed = json.loads(run("domain", "list", "--json")[1])
+    assert [(d["name"], d["dns_check"]) for d in listed] == [("bad.test", None), ("good.test", None)]
+    run("check")
+    listed = json.loads(run("domain", "list", "--json")[1])
+    assert [(d["name"], d["dns_check"]) for d in listed] == [("bad.test", "error"), ("good.test", "ok")]
+    table = run("domain", "list")[1].splitlines()
+    assert table[0].split()[-1] == "DNS" and table[1].split()[-1] == "error" and table[2].split()[-1] == "ok"
