@@ -9,6 +9,7 @@ from typing import Any, Mapping
 
 from aiohttp import web
 
+from mrod import checks
 from mrod import domains as core
 from mrod import relays as relaycore
 from mrod import users as usercore
@@ -62,6 +63,7 @@ async def listing(request: web.Request) -> web.StreamResponse:
         "result": result, "filters": filters, "query": keep, "page": page, "per_page": per_page,
         "per_page_choices": PER_PAGE, "relays": await relaycore.list_all(conn),
         "sources": core.SOURCES, "policies": core.RECIPIENT_POLICIES,
+        "dns": await checks.statuses(conn, [d.id for d in result.domains]),
     })
 
 

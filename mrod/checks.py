@@ -319,7 +319,10 @@ async def results(conn: aiosqlite.Connection, *, owner_id: int | None = None) ->
             for r in rows]
 
 
-async def statuses(conn: aiosqlite.Connection) -> dict[int, str]:
-    """domain id -> its last check's status, for a column in domain lists."""
-    async with conn.execute("SELECT domain_id, status FROM domain_check") as cur:
+async def statuses(conn: aiosqlite.Connection, ids: list[int] | None = None) -> dict[int, str]:
+    """domain id -> its last check's status, for a column in domain lists (only ``ids``: one page)."""
+    sql, args = "SELECT domain_id, status FROM domain_check", ()
+    if ids is not None:
+        sql, args = f"{sql} WHERE domain_id IN ({', '.join('?' * len(ids))})", tuple(ids)
+    async with conn.execute(sql, args) as cur:
         return {r[0]: r[1] for r in await cur.fetchall()}

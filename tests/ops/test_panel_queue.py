@@ -114,3 +114,15 @@ async def test_flush_from_the_api_delivers(aiohttp_client, mrod_factory, postfix
         {"domain": "example.com", "ok": True, "detail": "flush requested"}]}
     [message] = await asyncio.to_thread(primary.wait_for, 1, 20)
     assert message.rcpt_tos == ("joe@example.com",)
+
+
+async def test_domain_list_marks_dns_problems_and_pauses(aiohttp_client, world) -> None:  # noqa: ANN001
+    cfg, _ = world
+    async with db.opened(cfg.database.path) as conn:
+        await domains.update(conn, SYSTEM, "mine.example", paused=True, pause_reason="migration")
+    owner = await Browsers(aiohttp_client, create_app(cfg)).signed_in("owner")
+    status, page = await owner.get("/domains")
+    assert status == 200
+    row = page[page.index("mine.example"):]
+    row = row[:row.index("</tr>")]
+    assert "DNS error" in row and 'title="migration">paused' in row
