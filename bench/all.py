@@ -1,5 +1,5 @@
 """Every benchmark in one run (``make bench``): machine facts, bench.maps, bench.visibility,
-bench.workers, bench.breakdown, bench.scale and bench.hotpath (the last two share one
+bench.workers, bench.profile, bench.breakdown, bench.scale and bench.hotpath (the last two share one
 1M-domain database). Writes
 ``bench/out/results.json`` and ``bench/out/report.md`` and prints the report. About 15–20
 minutes on 2 cores; ``--quick`` is a smaller smoke run (its figures are not the reported ones).
@@ -14,9 +14,9 @@ import json
 import shutil
 import time
 
-from . import breakdown, dataset, env, hotpath, maps, report, scale, visibility, workers
+from . import breakdown, dataset, env, hotpath, maps, profile, report, scale, visibility, workers
 
-ALL = ("maps", "visibility", "scale", "hotpath", "breakdown", "workers")
+ALL = ("maps", "visibility", "scale", "hotpath", "breakdown", "workers", "profile")
 
 
 def main() -> None:
@@ -42,6 +42,8 @@ def main() -> None:
     if "workers" in only:
         results["workers"] = workers.run(domains=20_000 if q else 100_000, keys=20_000 if q else 100_000,
                                          max_workers=2 if q else 3, runs=1 if q else 3)
+    if "profile" in only:
+        results["profile"] = profile.run(domains=20_000 if q else 100_000, keys=20_000 if q else 100_000)
     if "breakdown" in only:
         results["breakdown"] = breakdown.run(domains=20_000 if q else 100_000, keys=5_000 if q else 20_000,
                                              repeats=2 if q else 5)

@@ -94,6 +94,20 @@ def workers(r: dict[str, Any]) -> list[str]:
     return lines + [""]
 
 
+def profile(r: dict[str, Any]) -> list[str]:
+    if "skipped" in r:
+        return [f"Skipped: {r['skipped']}.", ""]
+    lines = [f"`{r['command']}`", "", f"Load average {r['load_average']:.2f}.", ""]
+    for mode in ("sequential", "concurrent"):
+        v = r[mode]
+        lines += [f"{mode}: lookupd CPU {v['cpu_us_per_lookup']} µs per lookup.", "",
+                  "| where | % of lookupd's CPU |", "|---|---:|"]
+        lines += [f"| {k} | {p} |" for k, p in v["by_object_percent"].items()]
+        lines += [f"| top symbol: {k} | {p} |" for k, p in list(v["top_symbols_percent"].items())[:4]]
+        lines.append("")
+    return lines
+
+
 def breakdown(r: dict[str, Any]) -> list[str]:
     lines = [f"`{r['command']}`", "", "| layer | µs per call |", "|---|---:|"]
     lines += [f"| {k} | {v} |" for k, v in r["us_per_call"].items()]
@@ -103,6 +117,7 @@ def breakdown(r: dict[str, Any]) -> list[str]:
 SECTIONS = (("maps", "postmap against socketmap, sqlite: and pgsql:", maps),
             ("visibility", "Change visibility", visibility),
             ("workers", "Worker processes sharing the port (measured, not built)", workers),
+            ("profile", "lookupd's CPU by perf", profile),
             ("breakdown", "Where a lookup's time goes inside lookupd", breakdown),
             ("scale", "lookupd with 1M domains", scale),
             ("hotpath", "Lookup query: sqlite3 on the loop vs aiosqlite", hotpath))
