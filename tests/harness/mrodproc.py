@@ -14,9 +14,12 @@ and one tcp_table endpoint per map on free 127.0.0.1 ports, the policy service o
     m.stop()                                   # SIGTERM; asserts exit 0 within 5 s and no ERROR logged
     m.start()                                  # again, same ports and database
 
-``mrod_factory(**lookupd_settings)`` is function-scoped; ``module_mrod_factory`` shares
-instances across a module (for tests that only read). Every process is stopped at teardown;
-lookupd's stderr is shown when a test fails (tests.harness.diagnostics).
+``mrod_factory(*, start=True, socketmap=True, tcp_tables=ROUTING_MAPS, lookup_deadline=1.0,
+allow_errors=False, **other_lookupd_settings)`` is function-scoped; ``module_mrod_factory``
+shares instances across a module (for tests that only read). Every process is stopped at
+teardown, and fails the test if lookupd logged an ERROR or a traceback (an internal fault, even
+one answered TEMP) unless ``allow_errors``; lookupd's stderr is shown when a test fails
+(tests.harness.diagnostics). No root needed.
 """
 
 from __future__ import annotations
