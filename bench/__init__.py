@@ -6,13 +6,23 @@ server binaries. Each benchmark is also a module of its own with ``--help``:
 
 - ``bench.maps``        Postfix's ``postmap -q -`` against lookupd's socketmap, Postfix's
                         in-process ``sqlite:`` map and its ``pgsql:`` map on a private
-                        PostgreSQL cluster: same domains, same keys, sequential and 16 clients;
-                        the answers of the three are checked to be identical.
-- ``bench.visibility``  delay from a committed change (a separate writer process) to the
-                        first socketmap lookup that sees it; the very next lookup must see it.
+                        PostgreSQL cluster: same domains, same keys, sequential (also pinned
+                        to one vCPU) and 16 clients; the answers are checked to be identical.
+                        With a no-op socketmap server (``bench.floor``) as the floor.
+- ``bench.visibility``  delay from a committed change (a separate writer process,
+                        ``bench.writer``) to the first socketmap lookup that sees it; the very
+                        next lookup must see it.
 - ``bench.scale``       lookupd with 1M domains: resident memory and start time.
 - ``bench.hotpath``     one lookup query through stdlib sqlite3 on the event loop vs through
                         aiosqlite (a thread hop), the design choice behind lookupd's fast path.
+- ``bench.breakdown``   the cost of each layer of a lookup inside lookupd, without sockets
+                        (and ``--baseline TREE`` to compare with another source tree).
+- ``bench.profile``     ``perf`` on lookupd under postmap load: Python, kernel, SQLite shares.
+- ``bench.workers``     what several lookupd processes sharing the port (SO_REUSEPORT) would
+                        give 16 clients — an option measured, not built.
+
+Other areas keep their own benchmarks here too (e.g. ``bench.panel_list``,
+``bench.bind_import``, ``bench.metrics_cost``); ``bench.all`` runs the lookup ones above.
 
 Everything runs on loopback only (free ports), in a scratch directory under ``bench/out/``
 (git-ignored), and is bounded in time. The data is built with mrod's own code

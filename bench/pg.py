@@ -50,6 +50,12 @@ class Cluster:
         self.started = True
         self.psql("postgres", f"CREATE DATABASE {DBNAME}")
 
+    @property
+    def postmaster_pid(self) -> int:
+        """The server process; each connection's backend is forked from it (and inherits
+        its CPU affinity)."""
+        return int((self.data / "postmaster.pid").read_text().split()[0])
+
     def psql(self, database: str, sql: str, stdin: bytes | None = None) -> str:
         out = subprocess.run(
             [str(env.PG_BIN / "psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", str(self.sockdir),

@@ -7,13 +7,15 @@ relay_domains asks — "is this domain relayed?" — and answers with the domain
 output of the three (``key<TAB>value`` for every hit) must be byte-for-byte identical.
 
 Timing is wall clock around the whole postmap process (its start-up, a few ms, included);
-sequential = one postmap (one connection, one lookup at a time), concurrent = N postmaps
+sequential = one postmap (one connection, one lookup at a time), optionally pinned to given
+CPUs; concurrent = N postmaps
 started together, each with its own slice of the keys; aggregate = all keys / wall time
 from the first spawn to the last exit.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import time
@@ -69,11 +71,14 @@ def command(confdir: Path, m: Map) -> list[str]:
     return [POSTMAP, "-c", str(confdir), "-q", "-", m.spec]
 
 
-def run_once(confdir: Path, m: Map, keys_file: Path, timeout: float = 300.0) -> tuple[float, bytes]:
-    """(seconds, output) of one ``postmap -q - MAP < keys_file``."""
+def run_once(confdir: Path, m: Map, keys_file: Path, timeout: float = 300.0,
+             cpus: set[int] | None = None) -> tuple[float, bytes]:
+    """(seconds, output) of one ``postmap -q - MAP < keys_file``; cpus: pin postmap to these."""
+    pin = (lambda: os.sched_setaffinity(0, cpus)) if cpus else None
     with open(keys_file, "rb") as stdin:
         started = time.perf_counter()
-        out = subprocess.run(command(confdir, m), stdin=stdin, capture_output=True, timeout=timeout)
+        out = subprocess.run(command(confdir, m), stdin=stdin, capture_output=True, timeout=timeout,
+                             preexec_fn=pin)
         elapsed = time.perf_counter() - started
     if out.returncode not in (0, 1) or out.stderr:
         raise MapError(f"{m.label}: postmap exited {out.returncode}: {out.stderr.decode()[:500]}")
