@@ -2,9 +2,10 @@
 bench.workers, bench.profile, bench.breakdown, bench.scale and bench.hotpath (the last two share one
 1M-domain database). Writes
 ``bench/out/results.json`` and ``bench/out/report.md`` and prints the report. About 15–20
-minutes on 2 cores; ``--quick`` is a smaller smoke run (its figures are not the reported ones).
+minutes on 2 cores; ``--quick`` is a smaller smoke run (its figures are not the reported ones;
+it writes ``results-quick.json`` / ``report-quick.md``).
 
-    .venv/bin/python -m bench.all [--quick] [--only maps,visibility,scale,hotpath]
+    .venv/bin/python -m bench.all [--quick] [--only maps,visibility,workers,profile,breakdown,scale,hotpath]
 """
 
 from __future__ import annotations
@@ -61,9 +62,10 @@ def main() -> None:
             shutil.rmtree(work, ignore_errors=True)
     results["total_seconds"] = round(time.perf_counter() - started)
     env.OUT.mkdir(parents=True, exist_ok=True)
-    (env.OUT / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    suffix = "-quick" if q else ""   # a smoke run never overwrites the reported figures
+    (env.OUT / f"results{suffix}.json").write_text(json.dumps(results, indent=2) + "\n")
     text = report.render(results)
-    (env.OUT / "report.md").write_text(text + "\n")
+    (env.OUT / f"report{suffix}.md").write_text(text + "\n")
     print(text)
 
 

@@ -90,20 +90,21 @@ class ServerProcess:
 
     def start(self, probe_key: str, timeout: float = 60.0) -> float:
         """Spawn; return seconds until ``relay_domains probe_key`` is answered (correctly)."""
-        log = open(self.workdir / f"{type(self).__name__.lower()}.log", "ab")
+        name = type(self).__name__
+        log = open(self.workdir / f"{name.lower()}.log", "ab")
         started = time.perf_counter()
         self.proc = subprocess.Popen(self.command, stdout=log, stderr=log, cwd=self.tree, env=self.environ)
         log.close()
         deadline = started + timeout
         while True:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"{self.command[2:4]} exited with {self.proc.returncode}; see {log.name}")
+                raise RuntimeError(f"{name} exited with {self.proc.returncode}; see {log.name}")
             try:
                 with SocketmapClient(self.endpoint, timeout=timeout) as client:
                     reply = client.lookup("relay_domains", probe_key)
             except OSError:
                 if time.perf_counter() > deadline:
-                    raise RuntimeError(f"{self.command[2:4]} did not answer within {timeout}s") from None
+                    raise RuntimeError(f"{name} did not answer within {timeout}s") from None
                 time.sleep(0.002)
                 continue
             self.start_seconds = time.perf_counter() - started
