@@ -1,9 +1,8 @@
 """Every benchmark in one run (``make bench``): machine facts, bench.maps, bench.visibility,
-bench.workers, bench.profile, bench.breakdown, bench.scale and bench.hotpath (the last two share one
-1M-domain database). Writes
-``bench/out/results.json`` and ``bench/out/report.md`` and prints the report. About 15–20
-minutes on 2 cores; ``--quick`` is a smaller smoke run (its figures are not the reported ones;
-it writes ``results-quick.json`` / ``report-quick.md``).
+bench.workers, bench.profile, bench.breakdown, bench.scale and bench.hotpath (the last two
+share one 1M-domain database). Writes ``bench/out/results.json`` and ``bench/out/report.md``
+and prints the report. About 8 minutes on 2 vCPUs; ``--quick`` is a smaller smoke run (its
+figures are not the reported ones; it writes ``results-quick.json`` / ``report-quick.md``).
 
     .venv/bin/python -m bench.all [--quick] [--only maps,visibility,workers,profile,breakdown,scale,hotpath]
 """
