@@ -19,6 +19,7 @@ import asyncio
 import json
 import os
 import platform
+import shutil
 import statistics
 import sys
 import tempfile
@@ -117,6 +118,7 @@ def main() -> None:
         rounds = [asyncio.run(one_round(cfg)) for _ in range(args.repeat)]
     finally:
         named.stop()
+        shutil.rmtree(scratch, ignore_errors=True)
     medians = {k: statistics.median(r[k] for r in rounds) for k in rounds[0]}
     load_after = os.getloadavg()[0]
     report = {"zones": args.zones, "concurrency": args.concurrency, "repeat": args.repeat,

@@ -33,6 +33,7 @@ import dns.resolver
 
 from . import db
 from .config import Config
+from .resolver import make_resolver as dns_resolver
 
 LEVELS = {"error": 2, "warning": 1, "info": 0}
 
@@ -259,15 +260,7 @@ class Checker:
 
 def make_resolver(cfg: Config) -> dns.asyncresolver.Resolver:
     c = cfg.checks
-    if c.resolver:
-        resolver = dns.asyncresolver.Resolver(configure=False)
-        resolver.nameservers = [c.resolver]
-        resolver.port = c.resolver_port
-    else:
-        resolver = dns.asyncresolver.Resolver()
-    resolver.lifetime = c.timeout
-    resolver.timeout = min(c.timeout, 2.0)
-    return resolver
+    return dns_resolver(c.resolver, c.resolver_port, c.timeout)
 
 
 # -- runs and results -------------------------------------------------------------------------------

@@ -23,6 +23,8 @@ import dns.name
 import dns.rdatatype
 import dns.resolver
 
+from ..resolver import make_resolver as dns_resolver
+
 if TYPE_CHECKING:
     from ..config import BindConfig
 
@@ -58,15 +60,7 @@ _NXDOMAIN = "nxdomain"
 
 def make_resolver(bind: "BindConfig") -> dns.asyncresolver.Resolver:
     """A resolver on [bind] resolver:resolver_port, or the system's when resolver is empty."""
-    if bind.resolver:
-        resolver = dns.asyncresolver.Resolver(configure=False)
-        resolver.nameservers = [bind.resolver]
-        resolver.port = bind.resolver_port
-    else:
-        resolver = dns.asyncresolver.Resolver()
-    resolver.lifetime = bind.dns_timeout
-    resolver.timeout = min(bind.dns_timeout, 2.0)   # per try; dnspython retries within lifetime
-    return resolver
+    return dns_resolver(bind.resolver, bind.resolver_port, bind.dns_timeout)
 
 
 class RouteFinder:

@@ -20,7 +20,6 @@ from __future__ import annotations
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -30,7 +29,7 @@ from typing import Any, Callable, Iterator
 
 import pytest
 
-from tests.harness import diagnostics, free_port, require
+from tests.harness import accepts, diagnostics, free_port, require
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -77,7 +76,7 @@ class PanelServer:
         out.close()
         diagnostics.watch(self)
         deadline = time.monotonic() + START_TIMEOUT
-        while not _accepts(self.port):
+        while not accepts(self.port):
             if self.process.poll() is not None:
                 raise AssertionError(f"mrod admin exited {self.process.returncode} at start:\n{self.log()}")
             if time.monotonic() > deadline:
@@ -123,14 +122,6 @@ def _toml(value: Any) -> str:
 
 def _env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith("MROD_")}
-
-
-def _accepts(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=1):
-            return True
-    except OSError:
-        return False
 
 
 @pytest.fixture

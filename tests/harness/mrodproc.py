@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -38,7 +37,7 @@ import pytest
 
 from mrod import config as configmod
 from mrod.config import ROUTING_MAPS
-from tests.harness import diagnostics, free_port
+from tests.harness import accepts, diagnostics, free_port
 
 STOP_TIMEOUT = 5.0
 START_TIMEOUT = 15.0
@@ -133,7 +132,7 @@ class MrodProcess:
                 self.kill()
                 raise AssertionError(f"mrod lookupd did not listen on {sorted(waiting)} within "
                                      f"{START_TIMEOUT:g}s:\n{self.stderr_text()}")
-            waiting = {p for p in waiting if not _accepts(p)}
+            waiting = {p for p in waiting if not accepts(p)}
             if waiting:
                 time.sleep(0.05)
         return self
@@ -181,14 +180,6 @@ class MrodProcess:
 
     def diagnostics(self) -> list[tuple[str, str]]:
         return [(f"mrod lookupd stderr ({self.directory})", diagnostics.tail(self.stderr_text(), 60))]
-
-
-def _accepts(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=1):
-            return True
-    except OSError:
-        return False
 
 
 class _Factory:

@@ -7,52 +7,18 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from aiosmtpd.controller import Controller
 
 from lookupd.daemon import Lookupd
 from mrod import db, domains, relays
 from tests.conftest import make_config
-from tests.harness import free_port
+from tests.harness.primary import KnownRecipients, Primary
 from tests.lookupd.conftest import ACTOR
-
-
-class Primary:
-    """A primary that knows some recipients and refuses the rest with 550."""
-
-    def __init__(self, known: set[str]) -> None:
-        self.known = known
-        self.asked: list[str] = []
-
-    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # noqa: ANN001
-        self.asked.append(address)
-        if address.lower() in self.known:
-            envelope.rcpt_tos.append(address)
-            return "250 OK"
-        return "550 5.1.1 No such user"
-
-
-class Server:
-    """Start/stop a primary on one port (an aiosmtpd Controller cannot be restarted)."""
-
-    def __init__(self, handler: Primary) -> None:
-        self.handler = handler
-        self.port = free_port()
-        self.controller: Controller | None = None
-
-    def start(self) -> None:
-        self.controller = Controller(self.handler, hostname="127.0.0.1", port=self.port)
-        self.controller.start()
-
-    def stop(self) -> None:
-        if self.controller is not None:
-            self.controller.stop()
-            self.controller = None
 
 
 @pytest.fixture
 def primary():
-    handler = Primary({"joe@verify.example"})
-    server = Server(handler)
+    handler = KnownRecipients({"joe@verify.example"})
+    server = Primary(handler)
     server.start()
     yield server, handler
     server.stop()

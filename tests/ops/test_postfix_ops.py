@@ -12,53 +12,21 @@ import asyncio
 import json
 import socket
 import time
-from pathlib import Path
 from typing import Any
 
 import pytest
-from aiosmtpd.controller import Controller
 
 from mrod import config as configmod
 from mrod import db, domains, queue
 from mrod.health import HealthMonitor
-from tests.harness import free_port
+from tests.harness import free_port, wait_for_port
+from tests.harness.primary import KnownRecipients, Primary
 from tests.postfix.conftest import ACTOR, payload, seed
 
 pytestmark = pytest.mark.postfix
 
 DEFERRED = 450          # DEFER_IF_PERMIT as smtpd says it
 UNKNOWN = 550
-
-
-class KnownRecipients:
-    """A primary that accepts only the recipients it knows (550 for the rest)."""
-
-    def __init__(self, known: set[str]) -> None:
-        self.known = known
-        self.asked: list[str] = []
-
-    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # noqa: ANN001
-        self.asked.append(address)
-        if address.lower() in self.known:
-            envelope.rcpt_tos.append(address)
-            return "250 2.1.5 OK"
-        return "550 5.1.1 No such user here"
-
-
-class Primary:
-    """Starts and stops on one port (an aiosmtpd Controller cannot be restarted)."""
-
-    def __init__(self, handler: KnownRecipients) -> None:
-        self.handler, self.port, self.controller = handler, free_port(), None
-
-    def start(self) -> None:
-        self.controller = Controller(self.handler, hostname="127.0.0.1", port=self.port, ready_timeout=10)
-        self.controller.start()
-
-    def stop(self) -> None:
-        if self.controller is not None:
-            self.controller.stop()
-            self.controller = None
 
 
 def add_sections(mrod: Any, sections: dict[str, dict[str, Any]]) -> configmod.Config:
@@ -70,18 +38,6 @@ def add_sections(mrod: Any, sections: dict[str, dict[str, Any]]) -> configmod.Co
         fh.write(text)
     mrod.config = configmod.load(mrod.config_path, env={})
     return mrod.config
-
-
-def wait_for_port(port: int, timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
-                return
-        except OSError:
-            if time.monotonic() > deadline:
-                raise AssertionError(f"nothing listens on 127.0.0.1:{port}") from None
-            time.sleep(0.05)
 
 
 def start_with_policy(mrod_factory, **sections: dict[str, Any]):  # noqa: ANN001, ANN201
