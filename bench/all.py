@@ -1,10 +1,11 @@
 """Every benchmark in one run (``make bench``): machine facts, bench.maps, bench.visibility,
 bench.workers, bench.profile, bench.breakdown, bench.scale and bench.hotpath (the last two
-share one 1M-domain database). Writes ``bench/out/results.json`` and ``bench/out/report.md``
-and prints the report. About 8 minutes on 2 vCPUs; ``--quick`` is a smaller smoke run (its
+share one 1M-domain database), then bench.panel_list, bench.cli_import and bench.bind_import
+(each in its own process, writing its own JSON under bench/out/ and printing its table).
+Writes ``bench/out/results.json`` and ``bench/out/report.md`` and prints the report. About 8 minutes on 2 vCPUs; ``--quick`` is a smaller smoke run (its
 figures are not the reported ones; it writes ``results-quick.json`` / ``report-quick.md``).
 
-    .venv/bin/python -m bench.all [--quick] [--only maps,visibility,workers,profile,breakdown,scale,hotpath]
+    .venv/bin/python -m bench.all [--quick] [--only maps,visibility,workers,profile,breakdown,scale,hotpath,panel_list,cli_import,bind_import]
 """
 
 from __future__ import annotations
@@ -12,11 +13,19 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+import subprocess
 import time
 
 from . import breakdown, dataset, env, hotpath, maps, profile, report, scale, visibility, workers
 
-ALL = ("maps", "visibility", "scale", "hotpath", "breakdown", "workers", "profile")
+ALL = ("maps", "visibility", "scale", "hotpath", "breakdown", "workers", "profile",
+       "panel_list", "cli_import", "bind_import")
+# Benchmarks run as their own commands: name -> (full arguments, --quick arguments).
+SEPARATE = {
+    "panel_list": (["--domains", "100000", "--repeats", "30"], ["--domains", "20000", "--repeats", "3"]),
+    "cli_import": (["--lines", "100000", "--repeat", "3"], ["--lines", "20000", "--repeat", "1"]),
+    "bind_import": (["--zones", "10000", "--repeat", "3"], ["--zones", "1000", "--repeat", "1"]),
+}
 
 
 def main() -> None:
@@ -59,6 +68,9 @@ def main() -> None:
                                                  repeats=2 if q else 5, db_path=db_path)
         finally:
             shutil.rmtree(work, ignore_errors=True)
+    for name, (full, quick) in SEPARATE.items():
+        if name in only:
+            subprocess.run([env.PYTHON, "-m", f"bench.{name}", *(quick if q else full)], cwd=env.ROOT, check=True)
     results["total_seconds"] = round(time.perf_counter() - started)
     env.OUT.mkdir(parents=True, exist_ok=True)
     suffix = "-quick" if q else ""   # a smoke run never overwrites the reported figures

@@ -87,7 +87,7 @@ async def one_round(cfg: configmod.Config) -> dict[str, float]:
         seconds, dry = await timed(bindimport.preview(conn, cfg))
         figures["dry run (whole)"] = seconds
         seconds, first = await timed(bindimport.run(conn, cfg, Actor.cli()))
-        figures["first import (whole, 10k adds)"] = seconds
+        figures["first import (whole, every zone added)"] = seconds
         assert first.counts["added"] == len(found.zones), first.counts
         seconds, again = await timed(bindimport.run(conn, cfg, Actor.cli()))
         figures["re-import, nothing changed (whole)"] = seconds
