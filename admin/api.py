@@ -26,7 +26,9 @@ from .keys import CONFIG, USER
 from .logs import filters_of
 
 MAX_LIMIT = 1000
-DOMAIN_FIELDS = ("relay", "host", "port", "protocol", "tls", "mx", "enabled", "include_subdomains", "recipients")
+# A field absent from a PATCH is left as it is (mrod.domains.update changes only what it is given).
+DOMAIN_FIELDS = ("relay", "host", "port", "protocol", "tls", "mx", "enabled", "include_subdomains", "recipients",
+                 "paused", "pause_reason", "quota_messages", "quota_bytes", "verify_when_down")
 RELAY_FIELDS = ("name", "host", "port", "protocol", "tls")
 
 

@@ -18,11 +18,12 @@ from mrod.errors import Conflict, InvalidInput, NotFound
 from . import pool
 from .access import DOMAIN_PERMS, domain_owner_filter, load_domain as load
 from .auth import actor, flash, needs
-from .keys import USER
+from .keys import CONFIG, USER
 from .render import checked, field_errors, int_arg, render, text
 
 PER_PAGE = (25, 50, 100, 200)
-FORM_FIELDS = ("name", "route", "relay", "host", "port", "protocol", "tls", "recipients", "owner")
+FORM_FIELDS = ("name", "route", "relay", "host", "port", "protocol", "tls", "recipients", "owner",
+               "pause_reason", "quota_messages", "quota_bytes", "verify_when_down")
 BULK_LIMIT = 100_000
 
 
@@ -88,20 +89,43 @@ def spec_from_form(form: Mapping[str, Any]) -> dict[str, Any]:
         raise InvalidInput("route", "choose a relay, a host, or routing by MX")
     spec.update(enabled=checked(form, "enabled"), include_subdomains=checked(form, "include_subdomains"),
                 recipients=text(form, "recipients") or "accept_all")
+    spec.update(policy_from_form(form))
     return spec
+
+
+def policy_from_form(form: Mapping[str, Any]) -> dict[str, Any]:
+    """Pause, quotas and the verify fallback as mrod.domains takes them (it checks them).
+
+    A reason is kept only while paused (as `mrod domain set --unpause` forgets it); an empty
+    quota (or "default") means [policy]'s default, 0 no limit. Text is cut only far beyond what
+    the core accepts, so an over-long value is refused there rather than silently shortened here.
+    """
+    paused = checked(form, "paused")
+    quotas: dict[str, str | None] = {}
+    for key in ("quota_messages", "quota_bytes"):
+        value = text(form, key, 100)
+        quotas[key] = None if value.lower() in ("", "default") else value
+    return {"paused": paused, "pause_reason": (text(form, "pause_reason", 1000) or None) if paused else None,
+            **quotas, "verify_when_down": text(form, "verify_when_down") or "accept"}
 
 
 def form_values(form: Mapping[str, Any] | None = None, domain: core.Domain | None = None) -> dict[str, Any]:
     if form is not None:
         return {k: text(form, k, 300) for k in FORM_FIELDS} | {
-            "enabled": checked(form, "enabled"), "include_subdomains": checked(form, "include_subdomains")}
+            "enabled": checked(form, "enabled"), "include_subdomains": checked(form, "include_subdomains"),
+            "paused": checked(form, "paused")}
     if domain is not None:
         return {"name": domain.name, "route": domain.route_kind, "relay": domain.relay_name or "",
                 "host": domain.host or "", "port": domain.port or 25, "protocol": domain.protocol or "smtp",
                 "tls": domain.tls or "may", "recipients": domain.recipients, "owner": domain.owner_id or "",
-                "enabled": domain.enabled, "include_subdomains": domain.include_subdomains}
+                "enabled": domain.enabled, "include_subdomains": domain.include_subdomains,
+                "paused": domain.paused, "pause_reason": domain.pause_reason or "",
+                "quota_messages": "" if domain.quota_messages is None else domain.quota_messages,
+                "quota_bytes": "" if domain.quota_bytes is None else domain.quota_bytes,
+                "verify_when_down": domain.verify_when_down}
     return {"name": "", "route": "relay", "relay": "", "host": "", "port": 25, "protocol": "smtp", "tls": "may",
-            "recipients": "accept_all", "owner": "", "enabled": True, "include_subdomains": False}
+            "recipients": "accept_all", "owner": "", "enabled": True, "include_subdomains": False,
+            "paused": False, "pause_reason": "", "quota_messages": "", "quota_bytes": "", "verify_when_down": "accept"}
 
 
 async def _form_page(request: web.Request, values: dict[str, Any], errors: dict[str, str], *,
@@ -112,7 +136,7 @@ async def _form_page(request: web.Request, values: dict[str, Any], errors: dict[
     return await render(request, "domains/form.html", {
         "values": values, "errors": errors, "domain": domain, "relays": await relaycore.list_all(conn),
         "owners": owners, "policies": core.RECIPIENT_POLICIES, "protocols": relaycore.PROTOCOLS,
-        "tls_levels": relaycore.TLS_LEVELS,
+        "tls_levels": relaycore.TLS_LEVELS, "policy_defaults": request.app[CONFIG].policy,
     }, status=status)
 
 

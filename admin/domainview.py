@@ -56,6 +56,7 @@ async def _page(request: web.Request, *, status: int = 200, errors: dict[str, st
         "recipient": request.query.get("recipient", "")[:MAX_PROBE_ADDRESS], "probe_error": probe_error,
         "recipients": await rcptcore.list_for(conn, domain.name), "errors": errors or {},
         "new_address": new_address, "relay_details": request[USER].has("relay") or request[USER].has("relay_own"),
+        "policy_defaults": request.app[CONFIG].policy,
     }, status=status)
 
 

@@ -63,6 +63,19 @@ ROUTE_FIELDS: Schema = {
     "recipients": {"enum": list(domains.RECIPIENT_POLICIES)},
     "owner_id": {"type": ["integer", "null"], "description": "only with the permission 'domains'"},
 }
+# The policy service's per-domain settings (docs/operations.md); absent from a PATCH: unchanged.
+_QUOTA = "defer new mail while this much waits in the queue; 0: no limit; null: [policy]'s default"
+POLICY_FIELDS: Schema = {
+    "paused": {"type": "boolean", "description": "true: new mail is deferred (450) until unpaused"},
+    "pause_reason": {"type": ["string", "null"], "maxLength": 200,
+                     "description": "told to senders while paused; one line; kept until changed (null clears it)"},
+    "quota_messages": {"type": ["integer", "null"], "minimum": 0, "maximum": domains.MAX_QUOTA,
+                       "description": f"messages: {_QUOTA}"},
+    "quota_bytes": {"type": ["integer", "null"], "minimum": 0, "maximum": domains.MAX_QUOTA,
+                    "description": f"bytes: {_QUOTA}"},
+    "verify_when_down": {"enum": list(domains.VERIFY_WHEN_DOWN),
+                         "description": "recipients=verify: what unknown recipients get while the primary is down"},
+}
 SCHEMAS: Schema = {
     "Error": {"type": "object", "required": ["error", "status"],
               "properties": {"error": {"type": "string"}, "status": {"type": "integer"}, "field": {"type": "string"}}},
@@ -70,10 +83,12 @@ SCHEMAS: Schema = {
         "id": {"type": "integer"}, "name": {"type": "string"}, "display_name": {"type": "string"},
         "relay_id": {"type": ["integer", "null"]}, "relay_name": {"type": ["string", "null"]},
         "route_kind": {"enum": ["relay", "host", "mx"]}, "source": {"enum": list(domains.SOURCES)},
-        "created_at": {"type": "string"}, "updated_at": {"type": "string"}, **ROUTE_FIELDS}},
+        "route": {"enum": list(domains.ROUTES), "description": "what decided the route"},
+        "created_at": {"type": "string"}, "updated_at": {"type": "string"}, **ROUTE_FIELDS, **POLICY_FIELDS}},
     "DomainInput": {"type": "object", "required": ["name"],
-                    "properties": {"name": {"type": "string"}, **ROUTE_FIELDS}},
-    "DomainChange": {"type": "object", "properties": ROUTE_FIELDS},
+                    "properties": {"name": {"type": "string"}, **ROUTE_FIELDS, **POLICY_FIELDS}},
+    "DomainChange": {"type": "object", "description": "only the fields given change",
+                     "properties": {**ROUTE_FIELDS, **POLICY_FIELDS}},
     "DomainPage": {"type": "object", "properties": {"total": {"type": "integer"}, "limit": {"type": "integer"},
                    "offset": {"type": "integer"}, "items": {"type": "array", "items": _ref("Domain")}}},
     "BulkInput": {"type": "object", "required": ["domains"], "properties": {

@@ -1,5 +1,6 @@
 """Relay pages: list, add, edit, delete (refused while domains use it, or reassign them), and
-"test connection" (mrod.relaytest.probe: banner, EHLO, STARTTLS, latency, a verdict)."""
+"test connection" (mrod.relaytest.probe: banner, EHLO, STARTTLS, latency, a verdict). The list
+and a relay's page show its health as `mrod serve`'s probes last saw it (mrod.health)."""
 
 from __future__ import annotations
 
@@ -7,8 +8,8 @@ from typing import Any, Mapping
 
 from aiohttp import web
 
+from mrod import health, relaytest
 from mrod import relays as core
-from mrod import relaytest
 from mrod import users as usercore
 from mrod.errors import Conflict, InUse, InvalidInput, NotFound
 
@@ -22,10 +23,16 @@ FIELDS = ("name", "host", "port", "protocol", "tls", "owner")
 PROBE_TIMEOUT = 10.0
 
 
+async def health_of(request: web.Request) -> dict[int, dict[str, Any]]:
+    """{relay id: its health row} for the relays this user may see (the Queue page's reading)."""
+    rows = await health.status(await pool.conn(request), owner_id=relay_owner_filter(request[USER]))
+    return {row["id"]: row for row in rows}
+
+
 @needs(*RELAY_PERMS)
 async def listing(request: web.Request) -> web.StreamResponse:
     items = await core.list_all(await pool.conn(request), owner_id=relay_owner_filter(request[USER]))
-    return await render(request, "relays/list.html", {"relays": items})
+    return await render(request, "relays/list.html", {"relays": items, "health": await health_of(request)})
 
 
 def values_of(relay: core.Relay | None = None, form: Mapping[str, Any] | None = None) -> dict[str, Any]:
@@ -41,8 +48,9 @@ async def _form(request: web.Request, values: dict[str, Any], errors: dict[str, 
                 relay: core.Relay | None = None, status: int = 200) -> web.Response:
     conn = await pool.conn(request)
     owners = await usercore.list_all(conn) if request[USER].has("relay") else []
+    state = (await health_of(request)).get(relay.id) if relay is not None else None
     return await render(request, "relays/form.html", {
-        "values": values, "errors": errors, "relay": relay, "owners": owners,
+        "values": values, "errors": errors, "relay": relay, "owners": owners, "health": state,
         "protocols": core.PROTOCOLS, "tls_levels": core.TLS_LEVELS}, status=status)
 
 

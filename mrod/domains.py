@@ -24,6 +24,7 @@ RECIPIENT_POLICIES = ("accept_all", "listed", "verify")
 SOURCES = ("manual", "api", "bind", "catalog")
 ROUTES = ("relay", "dns-txt", "dns-dom", "dns-sub")
 VERIFY_WHEN_DOWN = ("accept", "defer")
+MAX_QUOTA = 2**63 - 1       # the largest SQLite INTEGER: a larger quota would fail at the write, as a 500
 SORTABLE = ("name", "relay", "enabled", "source", "recipients", "created_at", "updated_at")
 
 
@@ -253,10 +254,13 @@ def _flag_fields(spec: Mapping[str, Any]) -> dict[str, Any]:
     for key in ("quota_messages", "quota_bytes"):
         if key in spec:
             value = spec[key]
-            if isinstance(value, str) and value.strip().isdigit():
+            # ASCII digits only: str.isdigit() also passes '²', which int() refuses.
+            if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
                 value = int(value)
-            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
-                raise InvalidInput(key, "must be a whole number >= 0 (0: no limit), or empty for the default")
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int)
+                                      or not 0 <= value <= MAX_QUOTA):
+                raise InvalidInput(key, f"must be a whole number from 0 (no limit) to {MAX_QUOTA},"
+                                        " or empty for the default")
             out[key] = value
     if spec.get("verify_when_down") is not None:
         out["verify_when_down"] = names.choice(spec["verify_when_down"], VERIFY_WHEN_DOWN, "verify_when_down")
