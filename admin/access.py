@@ -3,6 +3,7 @@
 * ``domains``: every domain. ``domains_own``: only domains the user owns; what they add is
   theirs. Either may route a domain through any relay (relays are shared infrastructure set up
   by whoever holds ``relay``); relay details are shown only to relay holders.
+  Queue quotas protect the disk for every domain, so only ``domains`` holders set them.
 * ``relay``: every relay. ``relay_own``: only relays the user owns; what they add is theirs.
 * ``usermgr``: users and their permissions — but only an admin may create, change or remove
   an admin, or make someone admin (no climbing above one's own rank).
@@ -19,6 +20,7 @@ from mrod.users import User
 
 DOMAIN_PERMS = ("domains", "domains_own")
 RELAY_PERMS = ("relay", "relay_own")
+QUOTA_FIELDS = ("quota_messages", "quota_bytes")
 
 
 def domain_owner_filter(user: User) -> int | None:
@@ -33,6 +35,17 @@ def can_domain(user: User, domain: Domain) -> bool:
 def check_domain(user: User, domain: Domain) -> None:
     if not can_domain(user, domain):
         raise web.HTTPForbidden(text=f"you may see and change only your own domains; {domain.name} is not yours")
+
+
+def may_set_quota(user: User) -> bool:
+    """A queue quota guards the disk every domain shares: a domains_own user may not lift it."""
+    return user.has("domains")
+
+
+def check_quota_change(user: User, spec: dict) -> None:
+    if not may_set_quota(user) and any(key in spec for key in QUOTA_FIELDS):
+        raise web.HTTPForbidden(text="setting a queue quota needs the permission domains "
+                                     "(quotas protect the disk every domain shares)")
 
 
 async def load_domain(request: web.Request, name: str | None = None) -> Domain:

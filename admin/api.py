@@ -18,7 +18,7 @@ from mrod import users as usercore
 from mrod.errors import InvalidInput
 
 from . import pool
-from .access import (DOMAIN_PERMS, RELAY_PERMS, check_relay, check_user_change,
+from .access import (DOMAIN_PERMS, RELAY_PERMS, check_quota_change, check_relay, check_user_change,
                      domain_owner_filter, load_domain, relay_owner_filter)
 from .auth import actor, needs
 from .domainview import told
@@ -93,6 +93,7 @@ async def domain_create(request: web.Request) -> web.StreamResponse:
     user = request[USER]
     owner = data.pop("owner_id", None) if user.has("domains") else user.id
     spec = only(data, DOMAIN_FIELDS)
+    check_quota_change(user, spec)
     domain = await domaincore.add(await pool.conn(request), actor(request), name, **spec, owner_id=owner,
                                   source="api")
     return web.json_response(domain_json(domain), status=201)
@@ -108,7 +109,9 @@ async def domain_update(request: web.Request) -> web.StreamResponse:
     domain = await load_domain(request)
     data = await body(request)
     allowed = DOMAIN_FIELDS + (("owner_id",) if request[USER].has("domains") else ())
-    updated = await domaincore.update(await pool.conn(request), actor(request), domain.name, **only(data, allowed))
+    spec = only(data, allowed)
+    check_quota_change(request[USER], spec)
+    updated = await domaincore.update(await pool.conn(request), actor(request), domain.name, **spec)
     return web.json_response(domain_json(updated))
 
 

@@ -16,7 +16,8 @@ from mrod import users as usercore
 from mrod.errors import Conflict, InvalidInput, NotFound
 
 from . import pool
-from .access import DOMAIN_PERMS, domain_owner_filter, load_domain as load
+from .access import DOMAIN_PERMS, QUOTA_FIELDS, domain_owner_filter, may_set_quota
+from .access import load_domain as load
 from .auth import actor, flash, needs
 from .keys import CONFIG, USER
 from .render import checked, field_errors, int_arg, render, text
@@ -69,6 +70,15 @@ async def listing(request: web.Request) -> web.StreamResponse:
 
 
 # -- add / edit -------------------------------------------------------------------------------
+
+
+def spec_for(user: Any, form: Mapping[str, Any]) -> dict[str, Any]:
+    """The form's settings this user may set (quotas only with the permission domains)."""
+    spec = spec_from_form(form)
+    if not may_set_quota(user):
+        for key in QUOTA_FIELDS:
+            spec.pop(key, None)
+    return spec
 
 
 def spec_from_form(form: Mapping[str, Any]) -> dict[str, Any]:
@@ -137,6 +147,7 @@ async def _form_page(request: web.Request, values: dict[str, Any], errors: dict[
         "values": values, "errors": errors, "domain": domain, "relays": await relaycore.list_all(conn),
         "owners": owners, "policies": core.RECIPIENT_POLICIES, "protocols": relaycore.PROTOCOLS,
         "tls_levels": relaycore.TLS_LEVELS, "policy_defaults": request.app[CONFIG].policy,
+        "may_set_quota": may_set_quota(user),
     }, status=status)
 
 
@@ -175,7 +186,7 @@ async def create(request: web.Request) -> web.StreamResponse:
     form = await request.post()
     conn = await pool.conn(request)
     try:
-        spec = spec_from_form(form)
+        spec = spec_for(request[USER], form)
         spec["owner_id"] = _owner(request, form)
         domain = await core.add(conn, actor(request), text(form, "name", 300), **spec)
     except (InvalidInput, Conflict, NotFound) as exc:
@@ -196,7 +207,7 @@ async def update(request: web.Request) -> web.StreamResponse:
     form = await request.post()
     conn = await pool.conn(request)
     try:
-        spec = spec_from_form(form)
+        spec = spec_for(request[USER], form)
         if request[USER].has("domains"):
             spec["owner_id"] = _owner(request, form)
         domain = await core.update(conn, actor(request), domain.name, **spec)

@@ -251,6 +251,8 @@ def _flag_fields(spec: Mapping[str, Any]) -> dict[str, Any]:
                 raise InvalidInput("pause_reason", "must be one line of at most 200 characters")
             reason = reason.strip() or None
         out["pause_reason"] = reason
+    elif out.get("paused") == 0:
+        out["pause_reason"] = None      # unpausing drops the reason, however it is asked for
     for key in ("quota_messages", "quota_bytes"):
         if key in spec:
             value = spec[key]

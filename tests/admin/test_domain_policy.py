@@ -197,8 +197,8 @@ async def test_the_api_sets_the_settings_and_a_patch_leaves_absent_ones_alone(ad
     assert await patch({"paused": True, "pause_reason": "hold back"}) == (True, "hold back", None, 0, "defer")
     assert await patch({"verify_when_down": "accept"}) == (True, "hold back", None, 0, "accept")
     assert await patch({"quota_messages": 25, "quota_bytes": None}) == (True, "hold back", 25, None, "accept")
-    assert await patch({"paused": False}) == (False, "hold back", 25, None, "accept")   # the reason: untouched
-    assert await patch({"enabled": False}) == (False, "hold back", 25, None, "accept")
+    assert await patch({"paused": False}) == (False, None, 25, None, "accept")   # unpaused: the reason goes
+    assert await patch({"enabled": False}) == (False, None, 25, None, "accept")
     response = await client.get("/api/v1/domains/shop.example", headers=headers)
     assert (await response.json())["quota_messages"] == 25
     assert {e.origin for e in await audit.entries(app_conn, entity="domain")} == {"api"}
@@ -240,23 +240,51 @@ async def test_domains_own_sets_them_only_on_its_own_domains(new_panel, make_use
     panel = await new_panel()
     assert (await panel.login("owner")).status == 303
     pause = {"route": "relay", "relay": "primary", "recipients": "accept_all", "enabled": "1", "paused": "1",
-             "pause_reason": "mine now", "quota_messages": "0"}
+             "pause_reason": "mine now"}
     assert (await panel.get("/domains/theirs.example/edit"))[0] == 403
     status, _, _ = await panel.post("/domains/theirs.example/edit", pause)
     assert status == 403
     headers = await _bearer(app_conn, owner.id)
     response = await panel.client.patch("/api/v1/domains/theirs.example", headers=headers,
-                                        json={"paused": True, "quota_messages": 0})
+                                        json={"paused": True})
     assert response.status == 403
     assert await domains.get(app_conn, "theirs.example") == theirs
     # Their own domain: allowed, through both doors.
     status, _, _ = await panel.post("/domains/mine.example/edit", pause)
     assert status == 303
-    assert _policy(await domains.get(app_conn, "mine.example")) == (True, "mine now", 0, None, "accept")
+    assert _policy(await domains.get(app_conn, "mine.example")) == (True, "mine now", None, None, "accept")
     response = await panel.client.patch("/api/v1/domains/mine.example", headers=headers,
                                         json={"paused": False, "pause_reason": None})
     assert response.status == 200
-    assert _policy(await domains.get(app_conn, "mine.example")) == (False, None, 0, None, "accept")
+    assert _policy(await domains.get(app_conn, "mine.example")) == (False, None, None, None, "accept")
+
+
+async def test_only_domains_holders_set_queue_quotas(new_panel, make_user, app_conn) -> None:
+    """A quota guards the disk every domain shares: a domains_own user can neither lift nor
+    change it, through the form (fields not offered, values posted anyway ignored) or the API."""
+    owner = await make_user("owner", "domains_own")
+    await relays.add(app_conn, SYSTEM, name="primary", host="mx1.example.net")
+    await domains.add(app_conn, SYSTEM, "mine.example", relay="primary", owner_id=owner.id, quota_messages=50)
+    panel = await new_panel()
+    assert (await panel.login("owner")).status == 303
+    status, form = await panel.get("/domains/mine.example/edit")
+    assert status == 200 and 'name="quota_messages"' not in form and 'name="quota_bytes"' not in form
+    assert "Queue quota: messages 50" in form
+    status, _, _ = await panel.post("/domains/mine.example/edit", {
+        "route": "relay", "relay": "primary", "recipients": "accept_all", "enabled": "1",
+        "quota_messages": "0", "quota_bytes": "0"})
+    assert status == 303
+    assert _policy(await domains.get(app_conn, "mine.example"))[2:4] == (50, None)
+    headers = await _bearer(app_conn, owner.id)
+    before = await domains.get(app_conn, "mine.example")
+    for change in ({"quota_messages": 0}, {"quota_bytes": None}):
+        response = await panel.client.patch("/api/v1/domains/mine.example", headers=headers, json=change)
+        assert response.status == 403 and "permission domains" in (await response.json())["error"]
+    response = await panel.client.post("/api/v1/domains", headers=headers,
+                                       json={"name": "new.example", "relay": "primary", "quota_messages": 0})
+    assert response.status == 403
+    assert await domains.get(app_conn, "mine.example") == before
+    assert not (await domains.search(app_conn, q="new.example")).domains
 
 
 # -- the OpenAPI document ----------------------------------------------------------------------

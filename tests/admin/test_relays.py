@@ -6,6 +6,7 @@ refuses with 554, one that never speaks, and a closed port."""
 from __future__ import annotations
 
 import asyncio
+import re
 import ssl
 import subprocess
 from pathlib import Path
@@ -149,3 +150,14 @@ async def test_relay_own_user_sees_only_their_relays(new_panel, make_user, app_c
     # Reassigning to a relay that is not theirs is refused.
     mine = await relays.get(app_conn, "mine")
     assert (await panel.post(f"/relays/{mine.id}/delete", {"confirm": "yes", "reassign": "theirs"}))[0] == 403
+
+
+async def test_port_inputs_carry_their_limits_as_attributes(admin_panel) -> None:
+    """The number inputs' min/max reach the browser as attributes, not escaped text."""
+    for path in ("/relays/new", "/domains/new"):
+        status, page = await admin_panel.get(path)
+        assert status == 200, path
+        port = re.search(r'<input id="port"[^>]*>', page)
+        assert port is not None, path
+        assert 'min="1"' in port.group(0) and 'max="65535"' in port.group(0), port.group(0)
+        assert "&#34;" not in port.group(0)
