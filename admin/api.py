@@ -11,7 +11,7 @@ from typing import Any
 
 from aiohttp import web
 
-from mrod import audit, names, recipients, relaytest
+from mrod import audit, health, names, recipients, relaytest
 from mrod import domains as domaincore
 from mrod import relays as relaycore
 from mrod import users as usercore
@@ -192,8 +192,21 @@ async def load_relay(request: web.Request) -> relaycore.Relay:
 
 @needs(*RELAY_PERMS)
 async def relay_list(request: web.Request) -> web.StreamResponse:
-    items = await relaycore.list_all(await pool.conn(request), owner_id=relay_owner_filter(request[USER]))
-    return web.json_response([r.as_dict() for r in items])
+    conn = await pool.conn(request)
+    owner = relay_owner_filter(request[USER])
+    items = await relaycore.list_all(conn, owner_id=owner)
+    states = {row["id"]: row for row in await health.status(conn, owner_id=owner)}
+    return web.json_response([relay_json(r, states.get(r.id)) for r in items])
+
+
+HEALTH_KEYS = ("state", "since", "last_probe_at", "last_ok", "last_latency_ms", "starttls", "last_detail")
+
+
+def relay_json(relay: relaycore.Relay, state: dict[str, Any] | None) -> dict[str, Any]:
+    """A relay with its health as mrod serve's probes last saw it (state 'unknown' until probed)."""
+    probed = {key: (state or {}).get(key) for key in HEALTH_KEYS}
+    probed["state"] = probed["state"] or "unknown"
+    return relay.as_dict() | {"health": probed}
 
 
 @needs(*RELAY_PERMS)
@@ -210,7 +223,9 @@ async def relay_create(request: web.Request) -> web.StreamResponse:
 
 @needs(*RELAY_PERMS)
 async def relay_get(request: web.Request) -> web.StreamResponse:
-    return web.json_response((await load_relay(request)).as_dict())
+    relay = await load_relay(request)
+    states = await health.status(await pool.conn(request), owner_id=relay_owner_filter(request[USER]))
+    return web.json_response(relay_json(relay, next((row for row in states if row["id"] == relay.id), None)))
 
 
 @needs(*RELAY_PERMS)

@@ -107,7 +107,13 @@ SCHEMAS: Schema = {
         "id": {"type": "integer"}, "name": {"type": "string"}, "host": {"type": "string"},
         "port": {"type": "integer"}, "protocol": {"enum": list(relays.PROTOCOLS)},
         "tls": {"enum": list(relays.TLS_LEVELS)}, "owner_id": {"type": ["integer", "null"]},
-        "domain_count": {"type": "integer"}, "created_at": {"type": "string"}, "updated_at": {"type": "string"}}},
+        "domain_count": {"type": "integer"}, "created_at": {"type": "string"}, "updated_at": {"type": "string"},
+        "health": {"type": "object", "description": "as mrod serve's probes last saw it (not in add/change answers)",
+                   "properties": {
+                       "state": {"enum": ["up", "down", "unknown"]}, "since": {"type": ["string", "null"]},
+                       "last_probe_at": {"type": ["string", "null"]}, "last_ok": {"type": ["boolean", "null"]},
+                       "last_latency_ms": {"type": ["number", "null"]}, "starttls": {"type": ["boolean", "null"]},
+                       "last_detail": {"type": ["string", "null"]}}}}},
     "RelayInput": {"type": "object", "required": ["name", "host"], "properties": {
         "name": {"type": "string"}, "host": {"type": "string"}, "port": {"type": "integer"},
         "protocol": {"enum": list(relays.PROTOCOLS)}, "tls": {"enum": list(relays.TLS_LEVELS)},

@@ -8,7 +8,7 @@ import html
 import re
 from typing import Any
 
-from mrod import health, relays
+from mrod import health, relays, tokens
 from mrod.audit import Actor
 from mrod.health import HealthMonitor, Probe
 
@@ -94,3 +94,27 @@ async def test_a_probe_detail_is_escaped(admin_panel, app_conn, panel_cfg) -> No
     for path in ("/relays", f"/relays/{relay.id}"):
         page = (await admin_panel.get(path))[1]
         assert "<script>" not in page and escaped in page, path
+
+
+async def test_the_api_gives_each_relay_its_health(new_panel, make_user, app_conn, panel_cfg) -> None:
+    me = await make_user("ops", "relay_own")
+    mine = await relays.add(app_conn, SYSTEM, name="mine", host="mx1.example.net", owner_id=me.id)
+    theirs = await relays.add(app_conn, SYSTEM, name="theirs", host="mx2.example.net")
+    await relays.add(app_conn, SYSTEM, name="fresh", host="mx3.example.net", owner_id=me.id)   # never probed
+    row = await _probed(app_conn, panel_cfg, mine, Probe(False, None, None, "Connection refused"),
+                        times=panel_cfg.health.down_after)
+    await _probed(app_conn, panel_cfg, theirs, Probe(True, 7.0, True, "220 secret-primary.internal ESMTP"))
+    secret, _ = await tokens.create(app_conn, SYSTEM, me.id, "monitoring")
+    headers = {"Authorization": f"Bearer {secret}"}
+    panel = await new_panel()
+    response = await panel.client.get("/api/v1/relays", headers=headers)
+    listed = {r["name"]: r["health"] for r in await response.json()}
+    assert response.status == 200 and set(listed) == {"mine", "fresh"}
+    assert listed["mine"] == {"state": "down", "since": row["since"], "last_probe_at": row["last_probe_at"],
+                              "last_ok": False, "last_latency_ms": None, "starttls": None,
+                              "last_detail": "Connection refused"}
+    assert listed["fresh"]["state"] == "unknown" and listed["fresh"]["last_probe_at"] is None
+    response = await panel.client.get(f"/api/v1/relays/{mine.id}", headers=headers)
+    assert response.status == 200 and (await response.json())["health"] == listed["mine"]
+    response = await panel.client.get(f"/api/v1/relays/{theirs.id}", headers=headers)
+    assert response.status == 403 and "secret-primary" not in await response.text()
