@@ -11,7 +11,7 @@ from typing import Any
 
 from aiohttp import web
 
-from mrod import audit, health, names, recipients, relaytest
+from mrod import audit, names, recipients, relaytest
 from mrod import domains as domaincore
 from mrod import relays as relaycore
 from mrod import users as usercore
@@ -24,6 +24,7 @@ from .auth import actor, needs
 from .domainview import told
 from .keys import CONFIG, USER
 from .logs import filters_of
+from .relays import health_of
 
 MAX_LIMIT = 1000
 # A field absent from a PATCH is left as it is (mrod.domains.update changes only what it is given).
@@ -192,10 +193,8 @@ async def load_relay(request: web.Request) -> relaycore.Relay:
 
 @needs(*RELAY_PERMS)
 async def relay_list(request: web.Request) -> web.StreamResponse:
-    conn = await pool.conn(request)
-    owner = relay_owner_filter(request[USER])
-    items = await relaycore.list_all(conn, owner_id=owner)
-    states = {row["id"]: row for row in await health.status(conn, owner_id=owner)}
+    items = await relaycore.list_all(await pool.conn(request), owner_id=relay_owner_filter(request[USER]))
+    states = await health_of(request)
     return web.json_response([relay_json(r, states.get(r.id)) for r in items])
 
 
@@ -224,8 +223,7 @@ async def relay_create(request: web.Request) -> web.StreamResponse:
 @needs(*RELAY_PERMS)
 async def relay_get(request: web.Request) -> web.StreamResponse:
     relay = await load_relay(request)
-    states = await health.status(await pool.conn(request), owner_id=relay_owner_filter(request[USER]))
-    return web.json_response(relay_json(relay, next((row for row in states if row["id"] == relay.id), None)))
+    return web.json_response(relay_json(relay, (await health_of(request)).get(relay.id)))
 
 
 @needs(*RELAY_PERMS)

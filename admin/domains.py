@@ -106,17 +106,18 @@ def spec_from_form(form: Mapping[str, Any]) -> dict[str, Any]:
 def policy_from_form(form: Mapping[str, Any]) -> dict[str, Any]:
     """Pause, quotas and the verify fallback as mrod.domains takes them (it checks them).
 
-    A reason is kept only while paused (as `mrod domain set --unpause` forgets it); an empty
-    quota (or "default") means [policy]'s default, 0 no limit. Text is cut only far beyond what
-    the core accepts, so an over-long value is refused there rather than silently shortened here.
+    A reason is sent only with a pause (unpausing forgets it, in mrod.domains); an empty quota
+    (or "default") means [policy]'s default, 0 no limit. Text is cut only far beyond what the
+    core accepts, so an over-long value is refused there rather than silently shortened here.
     """
-    paused = checked(form, "paused")
-    quotas: dict[str, str | None] = {}
-    for key in ("quota_messages", "quota_bytes"):
+    spec: dict[str, Any] = {"paused": checked(form, "paused"),
+                            "verify_when_down": text(form, "verify_when_down") or "accept"}
+    if spec["paused"]:
+        spec["pause_reason"] = text(form, "pause_reason", 1000) or None
+    for key in QUOTA_FIELDS:
         value = text(form, key, 100)
-        quotas[key] = None if value.lower() in ("", "default") else value
-    return {"paused": paused, "pause_reason": (text(form, "pause_reason", 1000) or None) if paused else None,
-            **quotas, "verify_when_down": text(form, "verify_when_down") or "accept"}
+        spec[key] = None if value.lower() in ("", "default") else value
+    return spec
 
 
 def form_values(form: Mapping[str, Any] | None = None, domain: core.Domain | None = None) -> dict[str, Any]:
