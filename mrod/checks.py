@@ -28,11 +28,10 @@ from typing import Any
 
 import aiosqlite
 import dns.asyncresolver
-import dns.exception
-import dns.resolver
 
 from . import db
 from .config import Config
+from .resolver import DnsLookupFailed, query
 from .resolver import make_resolver as dns_resolver
 
 LEVELS = {"error": 2, "warning": 1, "info": 0}
@@ -74,10 +73,6 @@ class DomainRow:
     port: int | None
 
 
-class DnsFailed(Exception):
-    pass
-
-
 class Checker:
     def __init__(self, cfg: Config, resolver: dns.asyncresolver.Resolver | None = None) -> None:
         self.cfg = cfg
@@ -91,17 +86,7 @@ class Checker:
 
     async def query(self, name: str, rdtype: str) -> list[Any] | None:
         """Records, [] when the name has none of that type, None when the name does not exist."""
-        try:
-            answer = await self.resolver.resolve(name, rdtype, raise_on_no_answer=False, search=False)
-        except dns.resolver.NXDOMAIN:
-            return None
-        except dns.resolver.LifetimeTimeout:
-            raise DnsFailed(f"{rdtype} lookup of {name} timed out") from None
-        except dns.resolver.NoNameservers:
-            raise DnsFailed(f"{rdtype} lookup of {name} failed (SERVFAIL or REFUSED)") from None
-        except dns.exception.DNSException as exc:
-            raise DnsFailed(f"{rdtype} lookup of {name} failed: {exc}") from None
-        return list(answer.rrset) if answer.rrset is not None else []
+        return await query(self.resolver, name, rdtype)
 
     async def addresses(self, host: str) -> set[str] | None:
         """A host's addresses (an IP literal is its own); None if the name does not exist."""
@@ -121,7 +106,7 @@ class Checker:
                 for name in sorted(self.mx_names):
                     try:
                         found |= await self.addresses(name) or set()
-                    except DnsFailed:
+                    except DnsLookupFailed:
                         pass
             self._local = found
         return self._local
@@ -139,7 +124,7 @@ class Checker:
                 await self._mx_loop(row, mx, add)
             if row.route == "dns-txt":
                 await self._txt(row, relays, add)
-        except DnsFailed as exc:
+        except DnsLookupFailed as exc:
             add(Finding("warning", "dns-failure", f"DNS lookup failed: {exc}",
                         f"check that {row.name}'s name servers answer (and [checks] resolver); the check runs again"))
         return result
@@ -170,7 +155,7 @@ class Checker:
             if not ours and local:
                 try:
                     ours = bool((await self.addresses(host) or set()) & local)
-                except DnsFailed:
+                except DnsLookupFailed:
                     ours = False    # another MX's name servers failing says nothing about us
             mx.append((int(r.preference), host, ours))
         mx.sort()

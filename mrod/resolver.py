@@ -1,8 +1,13 @@
-"""The dnspython resolvers mrod asks (the BIND importer's routes, the DNS checks)."""
+"""The dnspython resolvers mrod asks, and how it asks them (the BIND importer's routes, the DNS
+checks)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import dns.asyncresolver
+import dns.exception
+import dns.resolver
 
 
 def make_resolver(server: str, port: int, timeout: float) -> dns.asyncresolver.Resolver:
@@ -18,3 +23,23 @@ def make_resolver(server: str, port: int, timeout: float) -> dns.asyncresolver.R
     resolver.lifetime = timeout
     resolver.timeout = min(timeout, 2.0)
     return resolver
+
+
+class DnsLookupFailed(Exception):
+    """A lookup that gave no verdict (timeout, SERVFAIL/REFUSED, another DNS error)."""
+
+
+async def query(resolver: dns.asyncresolver.Resolver, name: str, rdtype: str) -> list[Any] | None:
+    """The records of `name`: [] when the name has none of that type, None when the name does
+    not exist (NXDOMAIN). No search list. A lookup without a verdict raises DnsLookupFailed."""
+    try:
+        answer = await resolver.resolve(name, rdtype, raise_on_no_answer=False, search=False)
+    except dns.resolver.NXDOMAIN:
+        return None
+    except dns.resolver.LifetimeTimeout:
+        raise DnsLookupFailed(f"{rdtype} lookup of {name} timed out") from None
+    except dns.resolver.NoNameservers:
+        raise DnsLookupFailed(f"{rdtype} lookup of {name} failed (SERVFAIL or REFUSED)") from None
+    except dns.exception.DNSException as exc:
+        raise DnsLookupFailed(f"{rdtype} lookup of {name} failed: {exc}") from None
+    return list(answer.rrset) if answer.rrset is not None else []

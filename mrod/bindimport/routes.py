@@ -18,11 +18,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Iterable
 
 import dns.asyncresolver
-import dns.exception
 import dns.name
-import dns.rdatatype
-import dns.resolver
 
+from ..resolver import DnsLookupFailed, query
 from ..resolver import make_resolver as dns_resolver
 
 if TYPE_CHECKING:
@@ -50,14 +48,6 @@ class NoRoute:
     temporary: bool = False       # a DNS failure: the answer may differ next time
 
 
-class LookupFailed(Exception):
-    pass
-
-
-_EMPTY = "empty"       # the name exists, without records of that type
-_NXDOMAIN = "nxdomain"
-
-
 def make_resolver(bind: "BindConfig") -> dns.asyncresolver.Resolver:
     """A resolver on [bind] resolver:resolver_port, or the system's when resolver is empty."""
     return dns_resolver(bind.resolver, bind.resolver_port, bind.dns_timeout)
@@ -68,21 +58,6 @@ class RouteFinder:
         self.bind = bind
         self.resolver = resolver or make_resolver(bind)
         self.prefix = bind.txt_prefix.lower()
-
-    async def _query(self, name: str, rdtype: str) -> tuple[str, list]:
-        try:
-            answer = await self.resolver.resolve(name, rdtype, raise_on_no_answer=False, search=False)
-        except dns.resolver.NXDOMAIN:
-            return _NXDOMAIN, []
-        except dns.resolver.LifetimeTimeout:
-            raise LookupFailed(f"{rdtype} lookup of {name} timed out") from None
-        except dns.resolver.NoNameservers:
-            raise LookupFailed(f"{rdtype} lookup of {name} failed (SERVFAIL or REFUSED)") from None
-        except dns.exception.DNSException as exc:
-            raise LookupFailed(f"{rdtype} lookup of {name} failed: {exc}") from None
-        if answer.rrset is None:
-            return _EMPTY, []
-        return "ok", list(answer.rrset)
 
     async def find(self, domain: str) -> Route | NoRoute:
         tried: list[str] = []
@@ -96,13 +71,13 @@ class RouteFinder:
                     found = await self._sub(domain, tried)
                 if found is not None:
                     return found
-        except LookupFailed as exc:
+        except DnsLookupFailed as exc:
             return NoRoute(f"DNS lookup failed: {exc}", temporary=True)
         return NoRoute("no usable route (" + "; ".join(tried) + ")")
 
     async def _txt(self, domain: str, tried: list[str]) -> Route | NoRoute | None:
-        status, records = await self._query(domain, "TXT")
-        if status == _NXDOMAIN:
+        records = await query(self.resolver, domain, "TXT")
+        if records is None:
             return NoRoute(f"{domain} does not exist in DNS")
         values = set()
         for rdata in records:
@@ -120,8 +95,8 @@ class RouteFinder:
         return None
 
     async def _mx(self, domain: str, tried: list[str]) -> Route | NoRoute | None:
-        status, records = await self._query(domain, "MX")
-        if status == _NXDOMAIN:
+        records = await query(self.resolver, domain, "MX")
+        if records is None:
             return NoRoute(f"{domain} does not exist in DNS")
         # RFC 7505 null MX ("0 ."): the domain accepts no mail at all.
         usable = [r for r in records if r.exchange != dns.name.root]
@@ -133,10 +108,10 @@ class RouteFinder:
     async def _sub(self, domain: str, tried: list[str]) -> Route | None:
         host = f"{self.bind.sub_label}.{domain}"
         for rdtype in ("A", "AAAA"):
-            status, records = await self._query(host, rdtype)
+            records = await query(self.resolver, host, rdtype)
             if records:
                 return Route("dns-sub", host=host, port=self.bind.sub_port)
-            if status == _NXDOMAIN:
+            if records is None:      # no such name: no AAAA either
                 break
         tried.append(f"{host} has no address")
         return None
