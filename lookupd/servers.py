@@ -15,13 +15,14 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from mrod import endpoints
+from mrod.policy import Callout
 from mrod.routing import Answer
 
 from . import policy as policy_codec
 from . import socketmap, tcptable
 from .errors import ProtocolError
-from .ratelog import RateLimitedLog
 from .policyservice import PolicyService
+from .ratelog import RateLimitedLog
 from .service import LookupService
 
 log = logging.getLogger("mrod.lookupd")
@@ -339,8 +340,6 @@ class PolicyConnection(RequestConnection):
         self._callout = None
 
     def handle_now(self, request: dict[str, str]) -> bytes | object | None:
-        from mrod.policy import Callout
-
         result = self.service.evaluate(request)
         if result is None:
             return CLOSE
