@@ -38,9 +38,22 @@ def migrations() -> list[tuple[int, str, str]]:
 SCHEMA_VERSION = max((v for v, _, _ in migrations()), default=0)
 
 
+# Timestamps are stored as ISO 8601 UTC text, to the second: they sort as text.
+STAMP = "%Y-%m-%dT%H:%M:%SZ"
+
+
+def stamp(moment: datetime) -> str:
+    """A stored timestamp of an aware UTC datetime."""
+    return moment.strftime(STAMP)
+
+
+def parse_stamp(text: str) -> datetime:
+    """The aware UTC datetime of a stored timestamp."""
+    return datetime.strptime(text, STAMP).replace(tzinfo=timezone.utc)
+
+
 def now() -> str:
-    """Timestamps are stored as ISO 8601 UTC text, to the second."""
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return stamp(datetime.now(timezone.utc))
 
 
 async def connect(path: Path, *, create: bool = False) -> aiosqlite.Connection:

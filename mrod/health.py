@@ -145,8 +145,7 @@ class HealthMonitor:
     async def record(self, conn: aiosqlite.Connection, results: list[tuple[dict[str, Any], Probe]]
                      ) -> list[Transition]:
         now = db.now()
-        cutoff = (datetime.now(timezone.utc) - timedelta(hours=self.settings.history_hours)
-                  ).strftime("%Y-%m-%dT%H:%M:%SZ")
+        cutoff = db.stamp(datetime.now(timezone.utc) - timedelta(hours=self.settings.history_hours))
         transitions = []
         async with db.transaction(conn):
             for relay, result in results:

@@ -18,7 +18,6 @@ from ``mrod lookupd`` / ``mrod serve`` (lookupd/metricsserver.py).
 from __future__ import annotations
 
 import asyncio
-import calendar
 import sqlite3
 import time
 from bisect import bisect_left
@@ -213,4 +212,4 @@ def _imports(conn: sqlite3.Connection) -> list[Metric]:
 
 
 def _epoch(text: str) -> float:
-    return float(calendar.timegm(time.strptime(text, "%Y-%m-%dT%H:%M:%SZ")))
+    return db.parse_stamp(text).timestamp()

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Mapping
 
-from . import names, routing
+from . import db, names, routing
 from .config import PolicyConfig
 from .routestore import DomainRoute, RouteStore
 
@@ -87,10 +87,6 @@ class PolicyStore(RouteStore):
         return row[0] if row else "unknown"
 
 
-def stamp(when: datetime) -> str:
-    return when.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def evaluate(store: PolicyStore, request: Mapping[str, str], settings: PolicyConfig,
              options: routing.Options = routing.DEFAULT_OPTIONS, now: datetime | None = None,
              ) -> Decision | Callout:
@@ -141,7 +137,7 @@ def _verify(store: PolicyStore, row: DomainRoute, policy: DomainPolicy, recipien
     address = f"{base}@{domain_name}"
     if store.listed_recipient(row.id, [f"{local}@{domain_name}", address, f"@{domain_name}"]):
         return Decision(DUNNO, "listed")
-    known = store.verified(address, stamp(now))
+    known = store.verified(address, db.stamp(now))
     if known:
         return Decision(DUNNO, "verified")
     state = store.relay_state(row.relay_name)
@@ -180,7 +176,7 @@ def cache_entry(callout: Callout, result: bool, settings: PolicyConfig, now: dat
     """(address, valid, checked_at, expires_at) for the verify_cache table."""
     now = now or datetime.now(timezone.utc)
     ttl = settings.positive_ttl if result else settings.negative_ttl
-    return callout.address, int(result), stamp(now), stamp(now + timedelta(seconds=ttl))
+    return callout.address, int(result), db.stamp(now), db.stamp(now + timedelta(seconds=ttl))
 
 
 def record_callout(conn: sqlite3.Connection, entry: tuple[str, int, str, str]) -> None:

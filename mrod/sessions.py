@@ -37,21 +37,13 @@ def digest(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8", "replace")).hexdigest()
 
 
-def _stamp(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _parse(stamp: str) -> datetime:
-    return datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
-
-
 async def create(conn: aiosqlite.Connection, user_id: int, hours: float, *, remote: str | None = None,
                  user_agent: str | None = None) -> tuple[str, Session]:
     """A new session: (the token for the cookie, the session)."""
     token = secrets.token_urlsafe(32)
     csrf = secrets.token_urlsafe(32)
     now = datetime.now(timezone.utc)
-    row = (digest(token), user_id, csrf, _stamp(now), _stamp(now), _stamp(now + timedelta(hours=hours)),
+    row = (digest(token), user_id, csrf, db.stamp(now), db.stamp(now), db.stamp(now + timedelta(hours=hours)),
            remote, (user_agent or "")[:200] or None)
     async with db.transaction(conn):
         cur = await conn.execute(
@@ -73,12 +65,12 @@ async def lookup(conn: aiosqlite.Connection, token: str | None) -> Session | Non
     if row is None:
         return None
     session = Session(*row)
-    if _parse(session.expires_at) <= now:
+    if db.parse_stamp(session.expires_at) <= now:
         await end(conn, session.id)
         return None
-    if now - _parse(session.last_seen) >= TOUCH_EVERY:
+    if now - db.parse_stamp(session.last_seen) >= TOUCH_EVERY:
         async with db.transaction(conn):
-            await conn.execute("UPDATE session SET last_seen = ? WHERE id = ?", (_stamp(now), session.id))
+            await conn.execute("UPDATE session SET last_seen = ? WHERE id = ?", (db.stamp(now), session.id))
     return session
 
 

@@ -47,10 +47,6 @@ class Block:
     lifted_by: str | None
 
 
-def _stamp(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def _now() -> datetime:
     return datetime.now(timezone.utc)
 
@@ -72,12 +68,12 @@ async def failed(conn: aiosqlite.Connection, rules: Rules, remote: str, username
     """Count a failed sign-in; returns the blocks it started (if it crossed a limit)."""
     name = username.strip()[:MAX_USERNAME]
     now = _now()
-    since = _stamp(now - rules.window)
+    since = db.stamp(now - rules.window)
     started = []
     async with db.transaction(conn):
-        await conn.execute("DELETE FROM login_failure WHERE at < ?", (_stamp(now - KEEP_FAILURES),))
+        await conn.execute("DELETE FROM login_failure WHERE at < ?", (db.stamp(now - KEEP_FAILURES),))
         await conn.execute("INSERT INTO login_failure (at, remote, username) VALUES (?, ?, ?)",
-                           (_stamp(now), remote, name))
+                           (db.stamp(now), remote, name))
         for kind, column, value, limit in (("ip", "remote", remote, rules.max_ip),
                                            ("user", "username", name, rules.max_user)):
             # Count only failures since the last block of this value ended, so a lifted
@@ -90,12 +86,12 @@ async def failed(conn: aiosqlite.Connection, rules: Rules, remote: str, username
             if count >= limit:
                 cur = await conn.execute(
                     "INSERT INTO login_block (kind, value, created_at, until, failures) VALUES (?, ?, ?, ?, ?)",
-                    (kind, value, _stamp(now), _stamp(now + rules.block_for), count))
-                started.append(Block(cur.lastrowid, kind, value, _stamp(now), _stamp(now + rules.block_for),
+                    (kind, value, db.stamp(now), db.stamp(now + rules.block_for), count))
+                started.append(Block(cur.lastrowid, kind, value, db.stamp(now), db.stamp(now + rules.block_for),
                                      count, None, None))
                 await audit.record(conn, Actor.system("login throttle"), "block", "login_block", f"{kind}:{value}",
                                    None, {"kind": kind, "value": value, "failures": count,
-                                          "until": _stamp(now + rules.block_for)})
+                                          "until": db.stamp(now + rules.block_for)})
     return started
 
 

@@ -95,7 +95,7 @@ async def run(
     actor = importer_actor(actor)
     started_at, t0 = db.now(), time.monotonic()
     now = now or datetime.now(timezone.utc)
-    stamp = now.strftime(planner.STAMP)
+    stamp = db.stamp(now)
     grace = timedelta(hours=cfg.bind.grace_hours)
     try:
         discovery = await asyncio.to_thread(sources.discover, cfg.bind, cfg.base_dir)

@@ -15,9 +15,10 @@ Pure (no I/O), so a dry run, the panel's preview and a real run decide alike. Th
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any, Mapping
 
+from .. import db
 from .routes import NoRoute, Route
 from .sources import Found
 
@@ -25,7 +26,6 @@ IMPORTED_SOURCES = ("bind", "catalog")
 # Columns that make up a route: an operator who set any of them owns the route.
 ROUTE_COLUMNS = frozenset({"relay_id", "host", "port", "protocol", "tls", "route"})
 KINDS = ("add", "update", "disable", "delete")
-STAMP = "%Y-%m-%dT%H:%M:%SZ"
 
 
 @dataclass(frozen=True)
@@ -208,12 +208,12 @@ def _plan_present(out: Plan, zone: Found, cur: Current, route: Route | NoRoute |
 
 def _plan_missing(out: Plan, cur: Current, now: datetime, grace: timedelta) -> None:
     if cur.missing_since is None:
-        deadline = (now + grace).strftime(STAMP)
+        deadline = db.stamp(now + grace)
         out.actions.append(Action("disable", cur.name, {"enabled": False} if cur.enabled else {},
                                   f"missing from BIND; deleted after {deadline} unless it comes back",
                                   mark_missing=True))
         return
-    since = datetime.strptime(cur.missing_since, STAMP).replace(tzinfo=timezone.utc)
+    since = db.parse_stamp(cur.missing_since)
     if cur.enabled:
         out.unchanged += 1
         out.notes.append((cur.name, f"missing from BIND since {cur.missing_since}, kept: an operator enabled it"))
@@ -223,4 +223,4 @@ def _plan_missing(out: Plan, cur: Current, now: datetime, grace: timedelta) -> N
     else:
         out.unchanged += 1
         out.notes.append((cur.name, f"missing from BIND since {cur.missing_since}; deleted after "
-                                    f"{(since + grace).strftime(STAMP)} unless it comes back"))
+                                    f"{db.stamp(since + grace)} unless it comes back"))

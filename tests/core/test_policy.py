@@ -36,7 +36,7 @@ async def build(path: Path) -> None:
         raw.execute("INSERT INTO queue_stat VALUES (?, 3, 500, 0, 'connection refused', 'x')", (ids["quota.example"],))
         raw.execute("INSERT INTO relay_health (relay_id, state) VALUES (?, 'up')", (rid["up"],))
         raw.execute("INSERT INTO relay_health (relay_id, state) VALUES (?, 'down')", (rid["down"],))
-        future, past = policy.stamp(NOW + timedelta(days=1)), policy.stamp(NOW - timedelta(seconds=1))
+        future, past = db.stamp(NOW + timedelta(days=1)), db.stamp(NOW - timedelta(seconds=1))
         for address, valid, expires in [("good@verify.example", 1, future), ("bad@verify.example", 0, future),
                                         ("stale@verify.example", 1, past), ("good@verifydown.example", 1, future),
                                         ("bad@verifydown.example", 0, future)]:
