@@ -126,16 +126,8 @@ async def _measure(db_path: Path, keys: list[str], repeats: int) -> dict[str, fl
 
 
 def run(domains: int = 100_000, keys: int = 20_000, repeats: int = 5, db_path: Path | None = None) -> dict[str, Any]:
-    work = None
-    if db_path is None:
-        work = env.scratch("breakdown")
-        db_path = work / "mrod.db"
-        dataset.build_sync(db_path, domains)
-    try:
-        us = asyncio.run(_measure(db_path, dataset.keys(domains, keys), repeats))
-    finally:
-        if work is not None:
-            shutil.rmtree(work, ignore_errors=True)
+    with dataset.database("breakdown", domains, db_path) as path:
+        us = asyncio.run(_measure(path, dataset.keys(domains, keys), repeats))
     return {"command": f".venv/bin/python -m bench.breakdown --domains {domains} --keys {keys} --repeats {repeats}",
             "domains": domains, "keys": keys, "us_per_call": us}
 

@@ -11,12 +11,16 @@ from __future__ import annotations
 
 import asyncio
 import random
+import shutil
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
 from mrod import db, domains, relays
 from mrod.audit import Actor
 from mrod.errors import NotFound
+
+from . import env
 
 ACTOR = Actor(name="bench", origin="cli", remote="local")
 RELAY = "primary"
@@ -68,3 +72,19 @@ async def build(path: Path, count: int, start: int = 0) -> float:
 
 def build_sync(path: Path, count: int) -> float:
     return asyncio.run(build(path, count))
+
+
+@contextmanager
+def database(name: str, count: int, db_path: Path | None = None) -> Iterator[Path]:
+    """``db_path`` when given (a database another benchmark built); else a fresh database of
+    ``count`` domains in a scratch directory, removed afterwards."""
+    if db_path is not None:
+        yield db_path
+        return
+    work = env.scratch(name)
+    try:
+        path = work / "mrod.db"
+        build_sync(path, count)
+        yield path
+    finally:
+        shutil.rmtree(work, ignore_errors=True)

@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -71,16 +70,8 @@ async def _measure(db_path: Path, keys: list[str], repeats: int) -> dict[str, fl
 
 def run(domains: int = 1_000_000, queries: int = 20_000, repeats: int = 5,
         db_path: Path | None = None) -> dict[str, Any]:
-    work = None
-    if db_path is None:
-        work = env.scratch("hotpath")
-        db_path = work / "mrod.db"
-        dataset.build_sync(db_path, domains)
-    try:
-        us = asyncio.run(_measure(db_path, dataset.keys(domains, queries), repeats))
-    finally:
-        if work is not None:
-            shutil.rmtree(work, ignore_errors=True)
+    with dataset.database("hotpath", domains, db_path) as path:
+        us = asyncio.run(_measure(path, dataset.keys(domains, queries), repeats))
     fast = us["sqlite3 on the event loop"]
     return {
         "command": f".venv/bin/python -m bench.hotpath --domains {domains} --queries {queries} --repeats {repeats}",
