@@ -13,10 +13,10 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from mrod import domains as domaincore
-from mrod.domains import Domain
-from mrod.relays import Relay
-from mrod.users import User
+from mrod.entities import domains as domaincore
+from mrod.entities.domains import Domain
+from mrod.entities.relays import Relay
+from mrod.entities.users import User
 
 DOMAIN_PERMS = ("domains", "domains_own")
 RELAY_PERMS = ("relay", "relay_own")
@@ -50,8 +50,8 @@ def check_quota_change(user: User, spec: dict) -> None:
 
 async def load_domain(request: web.Request, name: str | None = None) -> Domain:
     """The domain named in the URL, if this user may see it (403 otherwise, 404 if absent)."""
-    from . import pool
-    from .keys import USER
+    from mrod.admin import pool
+    from mrod.admin.keys import USER
 
     domain = await domaincore.get(await pool.conn(request), name or request.match_info["name"])
     check_domain(request[USER], domain)

@@ -11,20 +11,30 @@ from typing import Any
 
 from aiohttp import web
 
-from mrod import audit, names, recipients, relaytest
-from mrod import domains as domaincore
-from mrod import relays as relaycore
-from mrod import users as usercore
-from mrod.errors import InvalidInput
+from mrod.entities import audit, recipients
+from mrod.infra import names
+from mrod.operations import relaytest
+from mrod.entities import domains as domaincore
+from mrod.entities import relays as relaycore
+from mrod.entities import users as usercore
+from mrod.infra.errors import InvalidInput
 
-from . import pool
-from .access import (DOMAIN_PERMS, RELAY_PERMS, check_quota_change, check_relay, check_user_change,
-                     domain_owner_filter, load_domain, relay_owner_filter)
-from .auth import actor, needs
-from .domainview import told
-from .keys import CONFIG, USER
-from .logs import filters_of
-from .relays import health_of
+from mrod.admin import pool
+from mrod.admin.access import (
+    DOMAIN_PERMS,
+    RELAY_PERMS,
+    check_quota_change,
+    check_relay,
+    check_user_change,
+    domain_owner_filter,
+    load_domain,
+    relay_owner_filter,
+)
+from mrod.admin.auth import actor, needs
+from mrod.admin.domainview import told
+from mrod.admin.keys import CONFIG, USER
+from mrod.admin.logs import filters_of
+from mrod.admin.relays import health_of
 
 MAX_LIMIT = 1000
 # A field absent from a PATCH is left as it is (mrod.domains.update changes only what it is given).

@@ -7,13 +7,13 @@ import logging
 
 from aiohttp import web
 
-from mrod import throttle
-from mrod.config import Config
-from mrod.errors import Conflict, InUse, InvalidInput, MrodError, NotFound
+from mrod.entities import throttle
+from mrod.infra.config import Config
+from mrod.infra.errors import Conflict, InUse, InvalidInput, MrodError, NotFound
 
-from . import auth, pool, render, security
-from .keys import CONFIG, POOL, RULES
-from .routes import setup_routes
+from mrod.admin import auth, pool, render, security
+from mrod.admin.keys import CONFIG, POOL, RULES
+from mrod.admin.routes import setup_routes
 
 log = logging.getLogger("mrod.admin")
 MAX_BODY = 4 * 1024 * 1024      # a bulk add of ~100k domains fits; anything larger is refused

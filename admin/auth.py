@@ -10,13 +10,13 @@ from typing import Awaitable, Callable
 
 from aiohttp import web
 
-from mrod import sessions, throttle, tokens, users
-from mrod.audit import Actor
+from mrod.entities import sessions, throttle, tokens, users
+from mrod.entities.audit import Actor
 
-from . import pool
-from .keys import API, CONFIG, RULES, SESSION, USER
-from .render import render
-from .security import LOGIN_CSRF_COOKIE, client_ip, cookie_secure, login_csrf
+from mrod.admin import pool
+from mrod.admin.keys import API, CONFIG, RULES, SESSION, USER
+from mrod.admin.render import render
+from mrod.admin.security import LOGIN_CSRF_COOKIE, client_ip, cookie_secure, login_csrf
 
 log = logging.getLogger("mrod.admin")
 

@@ -9,14 +9,15 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from mrod import bindimport, db
+from mrod import bindimport
+from mrod.infra import db
 from mrod.bindimport import runs
-from mrod.errors import MrodError
+from mrod.infra.errors import MrodError
 
-from . import pool
-from .auth import actor, flash, needs
-from .keys import CONFIG
-from .render import render
+from mrod.admin import pool
+from mrod.admin.auth import actor, flash, needs
+from mrod.admin.keys import CONFIG
+from mrod.admin.render import render
 
 HISTORY = 20
 

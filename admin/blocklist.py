@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from mrod import throttle
+from mrod.entities import throttle
 
-from . import pool
-from .auth import actor, flash, needs
-from .render import render
+from mrod.admin import pool
+from mrod.admin.auth import actor, flash, needs
+from mrod.admin.render import render
 
 
 @needs("blocklist")

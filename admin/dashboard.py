@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from mrod import audit, domains, relays, users
+from mrod.entities import audit, domains, relays, users
 
-from . import pool
-from .access import domain_owner_filter, relay_owner_filter
-from .auth import needs
-from .keys import USER
-from .render import render
+from mrod.admin import pool
+from mrod.admin.access import domain_owner_filter, relay_owner_filter
+from mrod.admin.auth import needs
+from mrod.admin.keys import USER
+from mrod.admin.render import render
 
 RECENT = 10
 

@@ -9,18 +9,18 @@ from typing import Any, Mapping
 
 from aiohttp import web
 
-from mrod import checks
-from mrod import domains as core
-from mrod import relays as relaycore
-from mrod import users as usercore
-from mrod.errors import Conflict, InvalidInput, NotFound
+from mrod.operations import checks
+from mrod.entities import domains as core
+from mrod.entities import relays as relaycore
+from mrod.entities import users as usercore
+from mrod.infra.errors import Conflict, InvalidInput, NotFound
 
-from . import pool
-from .access import DOMAIN_PERMS, QUOTA_FIELDS, domain_owner_filter, may_set_quota
-from .access import load_domain as load
-from .auth import actor, flash, needs
-from .keys import CONFIG, USER
-from .render import checked, field_errors, int_arg, render, text
+from mrod.admin import pool
+from mrod.admin.access import DOMAIN_PERMS, QUOTA_FIELDS, domain_owner_filter, may_set_quota
+from mrod.admin.access import load_domain as load
+from mrod.admin.auth import actor, flash, needs
+from mrod.admin.keys import CONFIG, USER
+from mrod.admin.render import checked, field_errors, int_arg, render, text
 
 PER_PAGE = (25, 50, 100, 200)
 FORM_FIELDS = ("name", "route", "relay", "host", "port", "protocol", "tls", "recipients", "owner",

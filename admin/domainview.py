@@ -5,17 +5,17 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from mrod import names
-from mrod import recipients as rcptcore
-from mrod import routing
-from mrod.errors import Conflict, InvalidInput, NotFound
-from mrod.routestore import RouteStore
+from mrod.infra import names
+from mrod.entities import recipients as rcptcore
+from mrod.answers import routing
+from mrod.infra.errors import Conflict, InvalidInput, NotFound
+from mrod.answers.routestore import RouteStore
 
-from . import pool
-from .access import DOMAIN_PERMS, load_domain as load
-from .auth import actor, flash, needs
-from .keys import CONFIG, USER
-from .render import render, text
+from mrod.admin import pool
+from mrod.admin.access import DOMAIN_PERMS, load_domain as load
+from mrod.admin.auth import actor, flash, needs
+from mrod.admin.keys import CONFIG, USER
+from mrod.admin.render import render, text
 
 MAX_PROBE_ADDRESS = 254
 

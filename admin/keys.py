@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from mrod import sessions, throttle, users
-from mrod.config import Config
+from mrod.entities import sessions, throttle, users
+from mrod.infra.config import Config
 
-from .pool import Pool
+from mrod.admin.pool import Pool
 
 CONFIG = web.AppKey("config", Config)
 POOL = web.AppKey("pool", Pool)

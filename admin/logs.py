@@ -7,11 +7,11 @@ from typing import Any, Mapping
 
 from aiohttp import web
 
-from mrod import audit
+from mrod.entities import audit
 
-from . import pool
-from .auth import needs
-from .render import int_arg, render
+from mrod.admin import pool
+from mrod.admin.auth import needs
+from mrod.admin.render import int_arg, render
 
 PER_PAGE = 50
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from aiohttp import web
 
-from mrod import domains, relays, users
+from mrod.entities import domains, relays, users
 
 
 Schema = dict[str, Any]

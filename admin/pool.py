@@ -14,7 +14,7 @@ from pathlib import Path
 import aiosqlite
 from aiohttp import web
 
-from mrod import db
+from mrod.infra import db
 
 CONN = web.RequestKey("conn", aiosqlite.Connection)
 
@@ -52,7 +52,7 @@ class Pool:
 async def conn(request: web.Request) -> aiosqlite.Connection:
     """This request's connection (borrowed on first use, returned by ``middleware``)."""
     if CONN not in request:
-        from .keys import POOL
+        from mrod.admin.keys import POOL
         request[CONN] = await request.app[POOL].acquire()
     return request[CONN]
 
@@ -60,7 +60,7 @@ async def conn(request: web.Request) -> aiosqlite.Connection:
 async def release(request: web.Request) -> None:
     """Give the connection back early (before slow network work such as a relay probe)."""
     if CONN in request:
-        from .keys import POOL
+        from mrod.admin.keys import POOL
         await request.app[POOL].release(request.pop(CONN))
 
 

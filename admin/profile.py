@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from mrod import sessions, tokens, users
-from mrod.errors import InvalidInput
+from mrod.entities import sessions, tokens, users
+from mrod.infra.errors import InvalidInput
 
-from . import pool
-from .auth import actor, flash, needs
-from .keys import CONFIG, SESSION, USER
-from .render import render, text
+from mrod.admin import pool
+from mrod.admin.auth import actor, flash, needs
+from mrod.admin.keys import CONFIG, SESSION, USER
+from mrod.admin.render import render, text
 
 
 async def _page(request: web.Request, *, errors: dict[str, str] | None = None, new_token: str | None = None,

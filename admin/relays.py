@@ -8,16 +8,16 @@ from typing import Any, Mapping
 
 from aiohttp import web
 
-from mrod import health, relaytest
-from mrod import relays as core
-from mrod import users as usercore
-from mrod.errors import Conflict, InUse, InvalidInput, NotFound
+from mrod.operations import health, relaytest
+from mrod.entities import relays as core
+from mrod.entities import users as usercore
+from mrod.infra.errors import Conflict, InUse, InvalidInput, NotFound
 
-from . import pool
-from .access import RELAY_PERMS, check_relay, relay_owner_filter
-from .auth import actor, flash, needs
-from .keys import USER
-from .render import field_errors, render, text
+from mrod.admin import pool
+from mrod.admin.access import RELAY_PERMS, check_relay, relay_owner_filter
+from mrod.admin.auth import actor, flash, needs
+from mrod.admin.keys import USER
+from mrod.admin.render import field_errors, render, text
 
 FIELDS = ("name", "host", "port", "protocol", "tls", "owner")
 PROBE_TIMEOUT = 10.0

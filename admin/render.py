@@ -14,11 +14,12 @@ import jinja2
 from aiohttp import web
 from multidict import MultiDictProxy
 
-from mrod import names, sessions
-from mrod.errors import InvalidInput
+from mrod.infra import names
+from mrod.entities import sessions
+from mrod.infra.errors import InvalidInput
 
-from . import pool
-from .keys import SESSION, USER
+from mrod.admin import pool
+from mrod.admin.keys import SESSION, USER
 
 TEMPLATES = Path(__file__).parent / "templates"
 

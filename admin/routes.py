@@ -6,9 +6,21 @@ from pathlib import Path
 
 from aiohttp import web
 
-from . import api, auth, blocklist, dashboard, domains, domainview, logs, openapi, profile, relays, users
-from . import operations
-from . import bindimport
+from mrod.admin import (
+    api,
+    auth,
+    blocklist,
+    dashboard,
+    domains,
+    domainview,
+    logs,
+    openapi,
+    profile,
+    relays,
+    users,
+)
+from mrod.admin import queue as operations
+from mrod.admin import bindimport
 
 STATIC = Path(__file__).parent / "static"
 

@@ -14,11 +14,12 @@ from pathlib import Path
 
 from aiohttp import web
 
-from mrod import db, endpoints, users
-from mrod.config import Config
-from mrod.errors import ConfigError
+from mrod.infra import db, endpoints
+from mrod.entities import users
+from mrod.infra.config import Config
+from mrod.infra.errors import ConfigError
 
-from .app import create_app
+from mrod.admin.app import create_app
 
 log = logging.getLogger("mrod.admin")
 

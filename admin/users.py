@@ -7,14 +7,14 @@ from typing import Any, Mapping
 
 from aiohttp import web
 
-from mrod import users as core
-from mrod.errors import Conflict, InvalidInput
+from mrod.entities import users as core
+from mrod.infra.errors import Conflict, InvalidInput
 
-from . import pool
-from .access import check_user_change
-from .auth import actor, flash, needs
-from .keys import CONFIG, USER
-from .render import checked, field_errors, render, text
+from mrod.admin import pool
+from mrod.admin.access import check_user_change
+from mrod.admin.auth import actor, flash, needs
+from mrod.admin.keys import CONFIG, USER
+from mrod.admin.render import checked, field_errors, render, text
 
 FIELDS = ("name", "password", "permissions", "is_admin")
 PERMISSION_HELP = {

@@ -30,8 +30,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from mrod import bindimport, config as configmod, db, relays  # noqa: E402
-from mrod.audit import Actor  # noqa: E402
+from mrod import bindimport
+from mrod.infra import config as configmod, db
+from mrod.entities import relays
+from mrod.entities.audit import Actor  # noqa: E402
 from mrod.bindimport import sources  # noqa: E402
 from mrod.bindimport.routes import RouteFinder  # noqa: E402
 from tests.harness.named import start, zone_text  # noqa: E402

@@ -31,11 +31,12 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from lookupd import socketmap
-from lookupd.servers import Limits, Listener, SocketmapConnection
-from lookupd.service import LookupService
-from mrod import names, routing
-from mrod.routestore import RouteStore
+from mrod.lookupd import socketmap
+from mrod.lookupd.servers import Limits, Listener, SocketmapConnection
+from mrod.lookupd.service import LookupService
+from mrod.infra import names
+from mrod.answers import routing
+from mrod.answers.routestore import RouteStore
 
 from . import dataset, env
 

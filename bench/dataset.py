@@ -16,9 +16,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from mrod import db, domains, relays
-from mrod.audit import Actor
-from mrod.errors import NotFound
+from mrod.infra import db
+from mrod.entities import domains, relays
+from mrod.entities.audit import Actor
+from mrod.infra.errors import NotFound
 
 from . import env
 

@@ -23,8 +23,8 @@ from typing import Any
 
 import aiosqlite
 
-from mrod import names
-from mrod.routestore import _DOMAINS_SQL, RouteStore
+from mrod.infra import names
+from mrod.answers.routestore import _DOMAINS_SQL, RouteStore
 
 from . import dataset, env
 

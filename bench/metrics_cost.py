@@ -16,11 +16,13 @@ import tempfile
 import time
 from pathlib import Path
 
-from lookupd.daemon import Lookupd
-from lookupd.service import LookupService
-from mrod import config as configmod
-from mrod import db, domains, relays, routing
-from mrod.audit import Actor
+from mrod.lookupd.daemon import Lookupd
+from mrod.lookupd.service import LookupService
+from mrod.infra import config as configmod
+from mrod.infra import db
+from mrod.entities import domains, relays
+from mrod.answers import routing
+from mrod.entities.audit import Actor
 
 ACTOR = Actor("bench", "cli", "local")
 KEYS = [b"example.com", b"sub.example.com", b"nothere.example", b"example.org"]

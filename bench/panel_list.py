@@ -28,10 +28,11 @@ from typing import Any
 
 from aiohttp.test_utils import TestClient, TestServer
 
-from admin.app import create_app
-from mrod import config as configmod
-from mrod import db, domains, relays, users
-from mrod.audit import Actor
+from mrod.admin.app import create_app
+from mrod.infra import config as configmod
+from mrod.infra import db
+from mrod.entities import domains, relays, users
+from mrod.entities.audit import Actor
 
 from . import dataset, env
 
@@ -90,7 +91,7 @@ async def _timed(fn: Any, repeats: int) -> dict[str, float]:
 def _search_args(query: str) -> dict[str, Any]:
     from urllib.parse import parse_qsl
 
-    from admin.domains import list_query
+    from mrod.admin.domains import list_query
 
     params = dict(parse_qsl(query))
     per_page = int(params.get("per_page", 50))

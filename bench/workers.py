@@ -46,8 +46,8 @@ def _with_port(config_text: str, port: int) -> str:
 
 def serve(config_path: str) -> None:
     """One worker: the real Lookupd, with reuse_port on its TCP listeners."""
-    from lookupd.daemon import Lookupd as Daemon, wait_for_signal
-    from mrod import config as configmod
+    from mrod.lookupd.daemon import Lookupd as Daemon, wait_for_signal
+    from mrod.infra import config as configmod
 
     from asyncio import base_events
 

@@ -15,8 +15,9 @@ import sys
 import time
 from pathlib import Path
 
-from mrod import db, domains
-from mrod.errors import MrodError
+from mrod.infra import db
+from mrod.entities import domains
+from mrod.infra.errors import MrodError
 
 from .dataset import ACTOR, RELAY
 

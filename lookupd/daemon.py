@@ -8,13 +8,20 @@ import resource
 import signal
 from functools import partial
 
-from mrod import metrics, routing
-from mrod.config import Config
+from mrod.operations import metrics
+from mrod.answers import routing
+from mrod.infra.config import Config
 
-from .metricsserver import lookupd_families
-from .policyservice import PolicyService, default_verifier
-from .servers import Limits, Listener, PolicyConnection, SocketmapConnection, TcpTableConnection
-from .service import LookupService
+from mrod.lookupd.metricsserver import lookupd_families
+from mrod.lookupd.policyservice import PolicyService, default_verifier
+from mrod.lookupd.servers import (
+    Limits,
+    Listener,
+    PolicyConnection,
+    SocketmapConnection,
+    TcpTableConnection,
+)
+from mrod.lookupd.service import LookupService
 
 log = logging.getLogger("mrod.lookupd")
 

@@ -14,11 +14,12 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
-from mrod import endpoints, metrics
-from mrod.config import Config
+from mrod.infra import endpoints
+from mrod.operations import metrics
+from mrod.infra.config import Config
 
 if TYPE_CHECKING:
-    from .daemon import Lookupd
+    from mrod.lookupd.daemon import Lookupd
 
 log = logging.getLogger("mrod.metrics")
 

@@ -15,11 +15,11 @@ from collections import Counter
 from pathlib import Path
 from typing import Awaitable, Callable, Mapping
 
-from mrod import policy, routing
-from mrod.config import PolicyConfig
+from mrod.answers import policy, routing
+from mrod.infra.config import PolicyConfig
 
-from .ratelog import RateLimitedLog
-from .storeholder import StoreHolder
+from mrod.lookupd.ratelog import RateLimitedLog
+from mrod.lookupd.storeholder import StoreHolder
 
 log = logging.getLogger("mrod.policy")
 
@@ -77,7 +77,7 @@ class PolicyService:
 
 
 def default_verifier(settings: PolicyConfig) -> Verifier:
-    from mrod import callout
+    from mrod.answers import callout
 
     async def verify(c: policy.Callout) -> bool | None:
         return await callout.verify(c, helo=settings.helo_name, sender=settings.callout_sender,

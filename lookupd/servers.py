@@ -14,16 +14,16 @@ import stat
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from mrod import endpoints
-from mrod.policy import Callout
-from mrod.routing import Answer
+from mrod.infra import endpoints
+from mrod.answers.policy import Callout
+from mrod.answers.routing import Answer
 
-from . import policy as policy_codec
-from . import socketmap, tcptable
-from .errors import ProtocolError
-from .policyservice import PolicyService
-from .ratelog import RateLimitedLog
-from .service import LookupService
+from mrod.lookupd import delegation as policy_codec
+from mrod.lookupd import socketmap, tcptable
+from mrod.lookupd.errors import ProtocolError
+from mrod.lookupd.policyservice import PolicyService
+from mrod.lookupd.ratelog import RateLimitedLog
+from mrod.lookupd.service import LookupService
 
 log = logging.getLogger("mrod.lookupd")
 

@@ -18,14 +18,15 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from mrod import db, routing
-from mrod.metrics import Latency
-from mrod.errors import DatabaseNotReady
-from mrod.routestore import RouteStore
-from mrod.routing import NOTFOUND, TEMP, Answer
+from mrod.infra import db
+from mrod.answers import routing
+from mrod.operations.metrics import Latency
+from mrod.infra.errors import DatabaseNotReady
+from mrod.answers.routestore import RouteStore
+from mrod.answers.routing import NOTFOUND, TEMP, Answer
 
-from .ratelog import RateLimitedLog
-from .storeholder import StoreHolder
+from mrod.lookupd.ratelog import RateLimitedLog
+from mrod.lookupd.storeholder import StoreHolder
 
 log = logging.getLogger("mrod.lookupd")
 

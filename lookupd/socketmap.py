@@ -6,9 +6,9 @@ The length is decimal digits then ':' (no spaces, no newlines between netstrings
 
 from __future__ import annotations
 
-from mrod.limits import MAX_REQUEST_BYTES, SOCKETMAP_MAX_REPLY, TEMP_REASON_MAX
+from mrod.infra.limits import MAX_REQUEST_BYTES, SOCKETMAP_MAX_REPLY, TEMP_REASON_MAX
 
-from .errors import BadLength, BadRequest, BadTerminator, TooLong
+from mrod.lookupd.errors import BadLength, BadRequest, BadTerminator, TooLong
 
 # Enough digits for any length we accept; more is an attack or garbage.
 _MAX_DIGITS = len(str(MAX_REQUEST_BYTES)) + 1

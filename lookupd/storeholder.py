@@ -8,8 +8,8 @@ import sqlite3
 from pathlib import Path
 from typing import Generic, TypeVar
 
-from mrod.errors import DatabaseNotReady
-from mrod.routestore import RouteStore
+from mrod.infra.errors import DatabaseNotReady
+from mrod.answers.routestore import RouteStore
 
 S = TypeVar("S", bound=RouteStore)
 

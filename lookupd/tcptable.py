@@ -7,9 +7,9 @@ disconnects and retries). Replies are at most 4096 bytes with the newline, LF on
 
 from __future__ import annotations
 
-from mrod.limits import MAX_REQUEST_BYTES, TCP_TABLE_MAX_REPLY, TEMP_REASON_MAX
+from mrod.infra.limits import MAX_REQUEST_BYTES, TCP_TABLE_MAX_REPLY, TEMP_REASON_MAX
 
-from .errors import BadRequest, TooLong
+from mrod.lookupd.errors import BadRequest, TooLong
 
 _HEX = b"0123456789abcdefABCDEF"
 # Postfix's hex_quote keeps printable ASCII except '%' and space.

@@ -8,9 +8,9 @@ from typing import Any, Callable
 
 import pytest
 
-from mrod import config as configmod
-from mrod import db
-from mrod.audit import Actor
+from mrod.infra import config as configmod
+from mrod.infra import db
+from mrod.entities.audit import Actor
 
 # Real-component fixtures live in tests/harness/ and are registered here.
 pytest_plugins: list[str] = [

@@ -21,17 +21,17 @@ from typing import TYPE_CHECKING
 
 import aiosqlite
 
-from .. import db
-from ..audit import Actor
-from ..errors import MrodError
-from . import apply as applier
-from . import planner, runs, sources
-from .planner import Plan
-from .routes import NoRoute, Route, RouteFinder
-from .sources import Discovery
+from mrod.infra import db
+from mrod.entities.audit import Actor
+from mrod.infra.errors import MrodError
+from mrod.bindimport import apply as applier
+from mrod.bindimport import planner, runs, sources
+from mrod.bindimport.planner import Plan
+from mrod.bindimport.routes import NoRoute, Route, RouteFinder
+from mrod.bindimport.sources import Discovery
 
 if TYPE_CHECKING:
-    from ..config import Config
+    from mrod.infra.config import Config
 
 __all__ = ["Result", "ImportFailed", "run", "preview", "runs", "importer_actor", "ACTOR_NAME"]
 

@@ -7,9 +7,9 @@ import json
 
 import aiosqlite
 
-from .. import audit, domains
-from ..audit import Actor
-from .planner import Current, Plan, RelayRef
+from mrod.entities import audit, domains
+from mrod.entities.audit import Actor
+from mrod.bindimport.planner import Current, Plan, RelayRef
 
 
 async def current_state(conn: aiosqlite.Connection) -> dict[str, Current]:

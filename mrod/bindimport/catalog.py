@@ -18,7 +18,7 @@ import dns.rdatatype
 import dns.xfr
 import dns.zone
 
-from ..errors import MrodError
+from mrod.infra.errors import MrodError
 
 SUPPORTED_VERSIONS = ("1", "2")
 

@@ -14,7 +14,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from .namedconf import CLASSES, ConfError
+from mrod.bindimport.namedconf import CLASSES, ConfError
 
 TIMEOUT = 60.0
 _LOCATIONS = ("/usr/bin/named-checkconf", "/usr/sbin/named-checkconf")

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .. import db
-from ..audit import Actor
-from ..jobs import PeriodicJob
+from mrod.infra import db
+from mrod.entities.audit import Actor
+from mrod.operations.jobs import PeriodicJob
 
 if TYPE_CHECKING:
-    from ..config import Config
-    from . import Result
+    from mrod.infra.config import Config
+    from mrod.bindimport import Result
 
 # First run shortly after start-up, not at once: let lookupd and the panel come up first.
 FIRST_DELAY = 10.0
@@ -30,7 +30,7 @@ class BindImportJob:
         self.job = PeriodicJob("bind-import", cfg.bind.interval, self.run_once, first_delay=first_delay)
 
     async def run_once(self) -> None:
-        from . import run
+        from mrod.bindimport import run
 
         async with db.opened(self.cfg.database.path) as conn:
             self.last = await run(conn, self.cfg, self.actor)

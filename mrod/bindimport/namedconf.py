@@ -17,7 +17,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import MrodError
+from mrod.infra.errors import MrodError
 
 # An include chain deeper than this is a loop (BIND itself runs out of file handles).
 MAX_INCLUDE_DEPTH = 32

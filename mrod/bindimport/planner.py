@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Mapping
 
-from .. import db
-from .routes import NoRoute, Route
-from .sources import Found
+from mrod.infra import db
+from mrod.bindimport.routes import NoRoute, Route
+from mrod.bindimport.sources import Found
 
 IMPORTED_SOURCES = ("bind", "catalog")
 # Columns that make up a route: an operator who set any of them owns the route.

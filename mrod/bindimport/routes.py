@@ -20,11 +20,11 @@ from typing import TYPE_CHECKING, Iterable
 import dns.asyncresolver
 import dns.name
 
-from ..resolver import DnsLookupFailed, query
-from ..resolver import make_resolver as dns_resolver
+from mrod.infra.resolver import DnsLookupFailed, query
+from mrod.infra.resolver import make_resolver as dns_resolver
 
 if TYPE_CHECKING:
-    from ..config import BindConfig
+    from mrod.infra.config import BindConfig
 
 
 @dataclass(frozen=True)

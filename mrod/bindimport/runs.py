@@ -13,8 +13,8 @@ from typing import Any
 
 import aiosqlite
 
-from .. import audit
-from ..audit import Actor
+from mrod.entities import audit
+from mrod.entities.audit import Actor
 
 COUNTS = ("discovered", "added", "updated", "disabled", "deleted", "unchanged", "skipped", "problems")
 

@@ -14,12 +14,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .. import names
-from ..errors import InvalidInput, MrodError
-from . import catalog, checkconf, namedconf, zonedir
+from mrod.infra import names
+from mrod.infra.errors import InvalidInput, MrodError
+from mrod.bindimport import catalog, checkconf, namedconf, zonedir
 
 if TYPE_CHECKING:
-    from ..config import BindConfig
+    from mrod.infra.config import BindConfig
 
 SYNONYMS = {"master": "primary", "slave": "secondary"}
 

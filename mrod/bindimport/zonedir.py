@@ -17,7 +17,7 @@ import struct
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .namedconf import ConfError
+from mrod.bindimport.namedconf import ConfError
 
 # Files that are never zones, by name.
 SKIP_SUFFIXES = (".jnl", ".nzd", ".nzd-lock", ".nzf", ".mkeys", ".key", ".private", ".state",

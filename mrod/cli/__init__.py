@@ -11,12 +11,13 @@ import logging
 import sys
 from typing import Sequence
 
-from .. import __version__, config as configmod
-from ..errors import ConfigError, MrodError
-from . import common, domain, lookup, recipient, relay, server, setup
-from . import bind
-from . import ops
-from . import panel
+from mrod import __version__
+from mrod.infra import config as configmod
+from mrod.infra.errors import ConfigError, MrodError
+from mrod.cli import common, domain, lookup, recipient, relay, server, install as setup
+from mrod.cli import bind
+from mrod.cli import ops
+from mrod.cli import user as panel
 
 # Each area module has register(subparsers); its commands set ``func`` (args, config) -> int.
 AREAS = [setup, server, relay, domain, recipient, lookup, bind, panel, ops]

@@ -8,11 +8,11 @@ from typing import Any
 
 import aiosqlite
 
-from .. import bindimport
-from ..audit import Actor
-from ..bindimport import runs
-from ..config import Config
-from . import common
+from mrod import bindimport
+from mrod.entities.audit import Actor
+from mrod.bindimport import runs
+from mrod.infra.config import Config
+from mrod.cli import common
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -9,8 +9,8 @@ from typing import Any, Awaitable, Callable, Iterable, Sequence, TypeVar
 
 import aiosqlite
 
-from .. import db
-from ..config import Config
+from mrod.infra import db
+from mrod.infra.config import Config
 
 T = TypeVar("T")
 

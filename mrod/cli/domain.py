@@ -5,11 +5,12 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .. import domains, relays, routing
-from ..audit import Actor
-from ..config import Config
-from ..routestore import RouteStore
-from . import common
+from mrod.entities import domains, relays
+from mrod.answers import routing
+from mrod.entities.audit import Actor
+from mrod.infra.config import Config
+from mrod.answers.routestore import RouteStore
+from mrod.cli import common
 
 
 def _route_options(p: argparse.ArgumentParser, *, adding: bool) -> None:
@@ -126,7 +127,7 @@ def cmd_set(args: argparse.Namespace, cfg: Config) -> int:
 
 def cmd_rm(args: argparse.Namespace, cfg: Config) -> int:
     async def work(conn):  # noqa: ANN001
-        from .. import db
+        from mrod.infra import db
         async with db.transaction(conn):
             return [await domains.remove(conn, Actor.cli(), name) for name in args.domains]
 
@@ -137,7 +138,7 @@ def cmd_rm(args: argparse.Namespace, cfg: Config) -> int:
 
 def cmd_list(args: argparse.Namespace, cfg: Config) -> int:
     async def work(conn):  # noqa: ANN001
-        from .. import checks
+        from mrod.operations import checks
         page = await domains.search(conn, q=args.search, relay=args.relay, source=args.source,
                                     recipients=args.recipients, enabled=args.enabled, limit=None)
         return page, await checks.statuses(conn)

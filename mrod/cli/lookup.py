@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 import sqlite3
 
-from .. import routing
-from ..config import Config
-from ..errors import DatabaseNotReady
-from ..routestore import RouteStore
+from mrod.answers import routing
+from mrod.infra.config import Config
+from mrod.infra.errors import DatabaseNotReady
+from mrod.answers.routestore import RouteStore
 
 EX_TEMPFAIL = 75
 

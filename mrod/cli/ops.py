@@ -10,11 +10,13 @@ import argparse
 import asyncio
 from typing import Any
 
-from .. import checks, db, domains, health, names, queue
-from ..config import Config
-from ..errors import DatabaseNotReady, NotFound
-from ..queueparse import DomainQueue
-from . import common
+from mrod.operations import checks, health, queue
+from mrod.infra import db, names
+from mrod.entities import domains
+from mrod.infra.config import Config
+from mrod.infra.errors import DatabaseNotReady, NotFound
+from mrod.operations.queueparse import DomainQueue
+from mrod.cli import common
 
 
 def register(sub: argparse._SubParsersAction) -> None:

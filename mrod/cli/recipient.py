@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import argparse
 
-from .. import db, recipients
-from ..audit import Actor
-from ..config import Config
-from . import common
+from mrod.infra import db
+from mrod.entities import recipients
+from mrod.entities.audit import Actor
+from mrod.infra.config import Config
+from mrod.cli import common
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import argparse
 
-from .. import relays
-from ..audit import Actor
-from ..config import Config
-from . import common
+from mrod.entities import relays
+from mrod.entities.audit import Actor
+from mrod.infra.config import Config
+from mrod.cli import common
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -11,8 +11,8 @@ import asyncio
 import logging
 from typing import Any
 
-from .. import db
-from ..config import Config
+from mrod.infra import db
+from mrod.infra.config import Config
 
 log = logging.getLogger("mrod")
 
@@ -25,7 +25,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def lookupd_component(cfg: Config) -> Any:
-    from lookupd.daemon import Lookupd
+    from mrod.lookupd.daemon import Lookupd
 
     return Lookupd(cfg)
 
@@ -35,26 +35,26 @@ def components(cfg: Config, *, lookupd: bool = True, admin: bool = True, jobs: b
     if lookupd:
         found.append(lookupd_component(cfg))
     if admin:
-        from admin.server import AdminServer
+        from mrod.admin.server import AdminServer
 
         found.append(AdminServer(cfg))
     if jobs:
-        from ..opsjobs import jobs as ops_jobs
+        from mrod.operations.opsjobs import jobs as ops_jobs
 
         found.extend(ops_jobs(cfg))
     if cfg.metrics.listen and (lookupd or jobs):
-        from lookupd.metricsserver import MetricsServer
+        from mrod.lookupd.metricsserver import MetricsServer
 
         found.append(MetricsServer(cfg))
     if jobs and cfg.bind.enabled:
-        from ..bindimport.job import BindImportJob
+        from mrod.bindimport.job import BindImportJob
 
         found.append(BindImportJob(cfg))
     return found
 
 
 async def run_components(items: list[Any]) -> None:
-    from lookupd.daemon import wait_for_signal
+    from mrod.lookupd.daemon import wait_for_signal
 
     started: list[Any] = []
     try:

@@ -12,9 +12,10 @@ from typing import Any, Callable
 import pytest
 from aiohttp.test_utils import TestClient
 
-from admin.app import create_app
-from mrod import db, users
-from mrod.audit import Actor
+from mrod.admin.app import create_app
+from mrod.infra import db
+from mrod.entities import users
+from mrod.entities.audit import Actor
 from tests.conftest import make_config
 
 PASSWORD = "correct horse battery"

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import re
 
-from admin.app import create_app
-from admin.openapi import build
-from mrod import audit, domains, relays, sessions, tokens
-from mrod.audit import Actor
+from mrod.admin.app import create_app
+from mrod.admin.openapi import build
+from mrod.entities import audit, domains, relays, sessions, tokens
+from mrod.entities.audit import Actor
 
 SYSTEM = Actor.system("test")
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from mrod import audit, sessions, throttle
+from mrod.entities import audit, sessions, throttle
 from tests.admin.conftest import PASSWORD, csrf_of
 
 GENERIC = "Invalid user name or password."
@@ -34,7 +34,7 @@ async def test_sign_in_sets_a_strict_httponly_cookie_and_signs_out(new_panel, ma
 
 
 async def test_secure_cookie_over_https_proxy_and_when_always(aiohttp_client, tmp_path, make_user) -> None:
-    from admin.app import create_app
+    from mrod.admin.app import create_app
     from tests.admin.conftest import Panel
     from tests.conftest import make_config
 
@@ -75,7 +75,7 @@ async def test_wrong_password_and_unknown_user_get_the_same_generic_error(new_pa
 
 
 async def test_disabled_user_cannot_sign_in_and_loses_sessions(new_panel, make_user, app_conn, actor) -> None:
-    from mrod import users
+    from mrod.entities import users
 
     await make_user("alice", "domains")
     panel = await new_panel()

@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from mrod import config as configmod
-from mrod import db, sessions, users
+from mrod.infra import config as configmod
+from mrod.infra import db
+from mrod.entities import sessions, users
 
 
 @pytest.fixture

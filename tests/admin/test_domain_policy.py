@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 
-from admin import api
-from admin.openapi import build
-from mrod import audit, domains, relays, tokens
-from mrod.audit import Actor
+from mrod.admin import api
+from mrod.admin.openapi import build
+from mrod.entities import audit, domains, relays, tokens
+from mrod.entities.audit import Actor
 from tests.conftest import make_config
 
 SYSTEM = Actor.system("test")

@@ -7,9 +7,10 @@ from __future__ import annotations
 import html
 import re
 
-from mrod import audit, domains, recipients, relays, routing
-from mrod.audit import Actor
-from mrod.routestore import RouteStore
+from mrod.entities import audit, domains, recipients, relays
+from mrod.answers import routing
+from mrod.entities.audit import Actor
+from mrod.answers.routestore import RouteStore
 
 SYSTEM = Actor.system("test")
 HOSTILE = "<script>alert(\"x\")</script>'\""

@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from admin.app import create_app
-from mrod import domains, relays, throttle, tokens, users
-from mrod.audit import Actor
+from mrod.admin.app import create_app
+from mrod.entities import domains, relays, throttle, tokens, users
+from mrod.entities.audit import Actor
 from tests.admin.conftest import Panel
 
 ANY = {"*"}                       # every signed-in user

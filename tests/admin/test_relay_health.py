@@ -8,9 +8,10 @@ import html
 import re
 from typing import Any
 
-from mrod import health, relays, tokens
-from mrod.audit import Actor
-from mrod.health import HealthMonitor, Probe
+from mrod.operations import health
+from mrod.entities import relays, tokens
+from mrod.entities.audit import Actor
+from mrod.operations.health import HealthMonitor, Probe
 
 SYSTEM = Actor.system("test")
 HOSTILE_BANNER = "<script>\"x'</script>"

@@ -14,8 +14,9 @@ from pathlib import Path
 import pytest
 from aiosmtpd.controller import Controller
 
-from mrod import domains, relays, relaytest
-from mrod.audit import Actor
+from mrod.entities import domains, relays
+from mrod.operations import relaytest
+from mrod.entities.audit import Actor
 from tests.harness import free_port, require_tool
 
 SYSTEM = Actor.system("test")

@@ -17,8 +17,8 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from admin.server import AdminServer
-from mrod.errors import ConfigError
+from mrod.admin.server import AdminServer
+from mrod.infra.errors import ConfigError
 from tests.admin.conftest import csrf_of
 from tests.conftest import make_config
 from tests.harness import free_port, require_tool
@@ -82,8 +82,9 @@ async def test_https_panel_sets_secure_cookies(tmp_path: Path, certificate: tupl
     server = AdminServer(cfg)
     await server.start()
     try:
-        from mrod import db, users
-        from mrod.audit import Actor
+        from mrod.infra import db
+        from mrod.entities import users
+        from mrod.entities.audit import Actor
 
         async with db.opened(cfg.database.path) as conn:
             await users.add(conn, Actor.system("test"), "alice", "alice password", perms=["domains"], rounds=4)

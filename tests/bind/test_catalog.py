@@ -8,9 +8,9 @@ from pathlib import Path
 import dns.zone
 import pytest
 
-from mrod import config as configmod
+from mrod.infra import config as configmod
 from mrod.bindimport import catalog, sources
-from mrod.errors import MrodError
+from mrod.infra.errors import MrodError
 from tests.harness.named import zone_text
 
 CATALOG = (

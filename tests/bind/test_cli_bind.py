@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from mrod import config as configmod
-from mrod import db, domains
+from mrod.infra import config as configmod
+from mrod.infra import db
+from mrod.entities import domains
 from mrod.bindimport.job import BindImportJob
 from mrod.cli import main
 from mrod.cli.server import components

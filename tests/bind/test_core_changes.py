@@ -6,9 +6,9 @@ from __future__ import annotations
 import aiosqlite
 import pytest
 
-from mrod import audit, domains, relays
-from mrod.audit import Actor
-from mrod.errors import Conflict, InvalidInput, NotFound
+from mrod.entities import audit, domains, relays
+from mrod.entities.audit import Actor
+from mrod.infra.errors import Conflict, InvalidInput, NotFound
 
 IMPORTER = Actor(name="bind-import", origin="bind", remote="cli:tester")
 

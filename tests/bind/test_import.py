@@ -12,12 +12,15 @@ from pathlib import Path
 import aiosqlite
 import pytest
 
-from mrod import audit, bindimport, db, domains, relays, routing
-from mrod.audit import Actor
+from mrod.entities import audit, domains, relays
+from mrod import bindimport
+from mrod.infra import db
+from mrod.answers import routing
+from mrod.entities.audit import Actor
 from mrod.bindimport import namedconf, runs
-from mrod.config import Config
-from mrod.errors import MrodError
-from mrod.routestore import RouteStore
+from mrod.infra.config import Config
+from mrod.infra.errors import MrodError
+from mrod.answers.routestore import RouteStore
 from tests.conftest import make_config
 from tests.harness.named import Named, named_conf, zone_text
 

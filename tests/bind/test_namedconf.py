@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from mrod import config as configmod
+from mrod.infra import config as configmod
 from mrod.bindimport import checkconf, namedconf, sources
 from tests.harness import require_tool
 

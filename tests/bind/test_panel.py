@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from admin.app import create_app
-from mrod import db, domains, relays, users
-from mrod.audit import Actor
+from mrod.admin.app import create_app
+from mrod.infra import db
+from mrod.entities import domains, relays, users
+from mrod.entities.audit import Actor
 from mrod.bindimport import runs
 from tests.admin.conftest import PASSWORD, Panel
 from tests.conftest import make_config

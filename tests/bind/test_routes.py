@@ -7,7 +7,7 @@ from typing import Iterator
 
 import pytest
 
-from mrod import config as configmod
+from mrod.infra import config as configmod
 from mrod.bindimport.routes import NoRoute, Route, RouteFinder
 from tests.harness.named import Named, start, zone_text
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from mrod import config as configmod
+from mrod.infra import config as configmod
 from mrod.bindimport import namedconf, sources, zonedir
 from tests.harness import require_tool
 from tests.harness.named import zone_text

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from mrod import config as configmod
-from mrod import postfixconf
+from mrod.infra import config as configmod
+from mrod.answers import postfixconf
 from tests.cli.conftest import dump
 
 REPO = Path(__file__).resolve().parents[2]

@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from mrod import config
-from mrod.errors import ConfigError
+from mrod.infra import config
+from mrod.infra.errors import ConfigError
 
 
 def write(tmp_path: Path, text: str) -> Path:

@@ -7,9 +7,10 @@ import sqlite3
 import aiosqlite
 import pytest
 
-from mrod import audit, db, domains, recipients, relays
-from mrod.audit import Actor
-from mrod.errors import Conflict, InUse, InvalidInput, NotFound
+from mrod.entities import audit, domains, recipients, relays
+from mrod.infra import db
+from mrod.entities.audit import Actor
+from mrod.infra.errors import Conflict, InUse, InvalidInput, NotFound
 
 
 async def snapshot(conn: aiosqlite.Connection) -> tuple:
@@ -210,13 +211,13 @@ async def test_newer_schema_is_refused(tmp_path) -> None:
     path = tmp_path / "m.db"
     with sqlite3.connect(path) as raw:
         raw.execute(f"PRAGMA user_version = {db.SCHEMA_VERSION + 1}")
-    from mrod.errors import DatabaseNotReady
+    from mrod.infra.errors import DatabaseNotReady
     with pytest.raises(DatabaseNotReady, match="newer"):
         async with db.opened(path):
             pass
 
 
 async def test_missing_database_is_reported(tmp_path) -> None:
-    from mrod.errors import DatabaseNotReady
+    from mrod.infra.errors import DatabaseNotReady
     with pytest.raises(DatabaseNotReady, match="mrod init"):
         await db.connect(tmp_path / "absent.db")

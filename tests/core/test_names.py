@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from mrod import names
-from mrod.errors import InvalidInput
+from mrod.infra import names
+from mrod.infra.errors import InvalidInput
 
 
 @pytest.mark.parametrize(

@@ -8,9 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from mrod import db, domains, policy, recipients, relays
-from mrod.audit import Actor
-from mrod.config import PolicyConfig
+from mrod.infra import db
+from mrod.entities import domains, recipients, relays
+from mrod.answers import policy
+from mrod.entities.audit import Actor
+from mrod.infra.config import PolicyConfig
 
 ACTOR = Actor("tester", "cli", "local")
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=timezone.utc)

@@ -6,9 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from mrod import db, domains, recipients, relays, routing
-from mrod.audit import Actor
-from mrod.routestore import RouteStore
+from mrod.infra import db
+from mrod.entities import domains, recipients, relays
+from mrod.answers import routing
+from mrod.entities.audit import Actor
+from mrod.answers.routestore import RouteStore
 
 ACTOR = Actor("tester", "cli", "local")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from mrod import config
+from mrod.infra import config
 
 SNIPPETS = Path(__file__).resolve().parents[2] / "postfix-snippets"
 

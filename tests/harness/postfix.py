@@ -53,8 +53,8 @@ from typing import Any, Callable, Iterator
 
 import pytest
 
-from mrod import postfixconf
-from mrod.config import Config
+from mrod.answers import postfixconf
+from mrod.infra.config import Config
 from tests.harness import diagnostics, free_port, require, require_root, require_tool, smtpclient
 from tests.harness.postfixcf import MASTER_CF_DIST, base_settings, main_cf_text, master_cf_text, parse_main_cf
 from tests.harness.smtpclient import SmtpRejected, SmtpReply

@@ -8,10 +8,11 @@ from typing import Any, AsyncIterator
 
 import pytest
 
-from lookupd import socketmap
-from lookupd.daemon import Lookupd
-from mrod import db, domains, recipients, relays
-from mrod.audit import Actor
+from mrod.lookupd import socketmap
+from mrod.lookupd.daemon import Lookupd
+from mrod.infra import db
+from mrod.entities import domains, recipients, relays
+from mrod.entities.audit import Actor
 from tests.conftest import make_config
 
 ACTOR = Actor("tester", "cli", "local")

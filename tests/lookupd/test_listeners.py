@@ -8,7 +8,8 @@ import sqlite3
 
 import pytest
 
-from mrod import db, domains
+from mrod.infra import db
+from mrod.entities import domains
 from tests.lookupd.conftest import ACTOR, SocketmapClient
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from lookupd import policy
-from lookupd.errors import BadRequest, TooLong
+from mrod.lookupd import delegation as policy
+from mrod.lookupd.errors import BadRequest, TooLong
 
 REQUEST = (
     b"request=smtpd_access_policy\nprotocol_state=RCPT\nprotocol_name=ESMTP\n"

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from lookupd.daemon import Lookupd
-from mrod import db, domains, relays
+from mrod.lookupd.daemon import Lookupd
+from mrod.infra import db
+from mrod.entities import domains, relays
 from tests.conftest import make_config
 from tests.harness.primary import KnownRecipients, Primary
 from tests.lookupd.conftest import ACTOR

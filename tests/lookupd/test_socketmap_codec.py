@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from lookupd import socketmap
-from lookupd.errors import BadLength, BadRequest, BadTerminator, TooLong
-from mrod.limits import MAX_REQUEST_BYTES, SOCKETMAP_MAX_REPLY
+from mrod.lookupd import socketmap
+from mrod.lookupd.errors import BadLength, BadRequest, BadTerminator, TooLong
+from mrod.infra.limits import MAX_REQUEST_BYTES, SOCKETMAP_MAX_REPLY
 
 CHUNK_SIZES = [4096, 128, 16, 1]
 

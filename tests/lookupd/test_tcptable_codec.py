@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from lookupd import tcptable
-from lookupd.errors import BadRequest, TooLong
-from mrod.limits import TCP_TABLE_MAX_REPLY
+from mrod.lookupd import tcptable
+from mrod.lookupd.errors import BadRequest, TooLong
+from mrod.infra.limits import TCP_TABLE_MAX_REPLY
 
 
 @pytest.mark.parametrize(

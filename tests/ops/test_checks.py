@@ -9,8 +9,10 @@ from typing import Iterator
 
 import pytest
 
-from mrod import checks, db, domains, relays
-from mrod.audit import Actor
+from mrod.operations import checks
+from mrod.infra import db
+from mrod.entities import domains, relays
+from mrod.entities.audit import Actor
 from tests.conftest import make_config
 from tests.harness import free_port
 from tests.harness.named import Named, start, zone_text

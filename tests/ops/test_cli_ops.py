@@ -8,8 +8,8 @@ from typing import Callable, Iterator
 
 import pytest
 
-from mrod import config as configmod
-from mrod import postfixconf
+from mrod.infra import config as configmod
+from mrod.answers import postfixconf
 from mrod.cli import main
 from tests.harness.named import Named, start, zone_text
 from tests.harness.smtpsink import SmtpSink

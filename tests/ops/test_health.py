@@ -9,8 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from mrod import audit, db, domains, health, relays
-from mrod.health import State, next_state
+from mrod.entities import audit, domains, relays
+from mrod.infra import db
+from mrod.operations import health
+from mrod.operations.health import State, next_state
 from tests.conftest import make_config
 from tests.harness import free_port
 from tests.harness.smtpsink import SmtpSink

@@ -16,10 +16,12 @@ import aiohttp
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from lookupd.daemon import Lookupd
-from lookupd.metricsserver import MetricsServer
-from mrod import db, domains, metrics, relays
-from mrod.metrics import Latency
+from mrod.lookupd.daemon import Lookupd
+from mrod.lookupd.metricsserver import MetricsServer
+from mrod.infra import db
+from mrod.entities import domains, relays
+from mrod.operations import metrics
+from mrod.operations.metrics import Latency
 from tests.conftest import make_config
 from tests.harness import free_port
 from tests.harness.smtpsink import SmtpSink

@@ -9,10 +9,11 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from admin.app import create_app
-from mrod import config as configmod
-from mrod import db, domains, relays, tokens, users
-from mrod.audit import Actor
+from mrod.admin.app import create_app
+from mrod.infra import config as configmod
+from mrod.infra import db
+from mrod.entities import domains, relays, tokens, users
+from mrod.entities.audit import Actor
 from tests.admin.conftest import PASSWORD, Panel
 from tests.conftest import make_config
 from tests.harness import free_port

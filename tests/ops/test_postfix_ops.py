@@ -16,9 +16,11 @@ from typing import Any
 
 import pytest
 
-from mrod import config as configmod
-from mrod import db, domains, queue
-from mrod.health import HealthMonitor
+from mrod.infra import config as configmod
+from mrod.infra import db
+from mrod.entities import domains
+from mrod.operations import queue
+from mrod.operations.health import HealthMonitor
 from tests.harness import free_port, wait_for_port
 from tests.harness.primary import KnownRecipients, Primary
 from tests.postfix.conftest import ACTOR, payload, seed

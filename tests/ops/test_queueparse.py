@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from mrod.queueparse import Aggregator, QueueParser, recipient_domain
+from mrod.operations.queueparse import Aggregator, QueueParser, recipient_domain
 
 CAPTURED = (Path(__file__).parent / "data" / "postqueue-j.jsonl").read_bytes()
 REASON = "connect to 127.0.0.1[127.0.0.1]:53971: Connection refused"

@@ -15,8 +15,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from mrod import db, domains, recipients, relays
-from mrod.audit import Actor
+from mrod.infra import db
+from mrod.entities import domains, recipients, relays
+from mrod.entities.audit import Actor
 
 ACTOR = Actor("postfix-tests", "cli", "local")
 

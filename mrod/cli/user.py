@@ -7,11 +7,11 @@ import asyncio
 import getpass
 import sys
 
-from .. import users
-from ..audit import Actor
-from ..config import Config
-from ..errors import InvalidInput
-from . import common
+from mrod.entities import users
+from mrod.entities.audit import Actor
+from mrod.infra.config import Config
+from mrod.infra.errors import InvalidInput
+from mrod.cli import common
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -51,9 +51,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_admin(args: argparse.Namespace, cfg: Config) -> int:
-    from admin.server import AdminServer   # the CLI is the composition root
+    from mrod.admin.server import AdminServer  # the CLI is the composition root
 
-    from .server import prepare_database, run_components
+    from mrod.cli.server import prepare_database, run_components
 
     async def main() -> None:
         await prepare_database(cfg)

@@ -22,9 +22,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Mapping
 
-from . import db, names, routing
-from .config import PolicyConfig
-from .routestore import DomainRoute, RouteStore
+from mrod.infra import db, names
+from mrod.answers import routing
+from mrod.infra.config import PolicyConfig
+from mrod.answers.routestore import DomainRoute, RouteStore
 
 DUNNO = "DUNNO"
 

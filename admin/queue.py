@@ -16,15 +16,17 @@ from typing import Any
 
 from aiohttp import web
 
-from mrod import checks, domains, health, metrics, names, queue
-from mrod.errors import MrodError
-from mrod.users import User
+from mrod.operations import checks, health, metrics, queue
+from mrod.entities import domains
+from mrod.infra import names
+from mrod.infra.errors import MrodError
+from mrod.entities.users import User
 
-from . import pool
-from .access import check_domain, relay_owner_filter
-from .auth import flash, needs, require
-from .keys import CONFIG, USER
-from .render import render, text
+from mrod.admin import pool
+from mrod.admin.access import check_domain, relay_owner_filter
+from mrod.admin.auth import flash, needs, require
+from mrod.admin.keys import CONFIG, USER
+from mrod.admin.render import render, text
 
 
 def queue_owner(user: User) -> int | None:

@@ -11,8 +11,8 @@ import asyncio
 import logging
 import ssl
 
-from .policy import Callout
-from .smtp import SmtpClient, SmtpError
+from mrod.answers.policy import Callout
+from mrod.infra.smtp import SmtpClient, SmtpError
 
 log = logging.getLogger("mrod.callout")
 

@@ -24,11 +24,12 @@ from typing import Any, Hashable, Iterable
 
 import aiosqlite
 
-from . import db, names, routing
-from .config import Config
-from .errors import DatabaseNotReady, MrodError
-from .queueparse import Aggregator, DomainQueue, QueueParser
-from .routestore import RouteStore
+from mrod.infra import db, names
+from mrod.answers import routing
+from mrod.infra.config import Config
+from mrod.infra.errors import DatabaseNotReady, MrodError
+from mrod.operations.queueparse import Aggregator, DomainQueue, QueueParser
+from mrod.answers.routestore import RouteStore
 
 log = logging.getLogger("mrod.queue")
 

@@ -7,7 +7,7 @@ means "in case of trouble the server must not reply": the listener logs and clos
 
 from __future__ import annotations
 
-from .errors import BadRequest, TooLong
+from mrod.lookupd.errors import BadRequest, TooLong
 
 MAX_LINE = 8192          # one attribute (Postfix's longest are certificate subjects)
 MAX_REQUEST = 64 * 1024  # a whole request

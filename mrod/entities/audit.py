@@ -14,7 +14,7 @@ from typing import Any, Mapping
 
 import aiosqlite
 
-from . import db
+from mrod.infra import db
 
 ORIGINS = ("cli", "panel", "api", "bind", "system")
 

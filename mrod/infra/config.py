@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from . import endpoints
-from .errors import ConfigError
+from mrod.infra import endpoints
+from mrod.infra.errors import ConfigError
 
 ROUTING_MAPS = ("relay_domains", "transport", "relay_recipients", "tls_policy")
 

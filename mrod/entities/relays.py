@@ -9,9 +9,10 @@ from typing import Any, Mapping
 
 import aiosqlite
 
-from . import audit, db, names
-from .audit import Actor
-from .errors import Conflict, InUse, InvalidInput, NotFound
+from mrod.entities import audit
+from mrod.infra import db, names
+from mrod.entities.audit import Actor
+from mrod.infra.errors import Conflict, InUse, InvalidInput, NotFound
 
 PROTOCOLS = ("smtp", "smtps")
 TLS_LEVELS = ("may", "encrypt", "verify", "secure")

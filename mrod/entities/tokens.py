@@ -12,10 +12,11 @@ from dataclasses import dataclass
 
 import aiosqlite
 
-from . import audit, db, users
-from .audit import Actor
-from .errors import InvalidInput, NotFound
-from .sessions import digest
+from mrod.entities import audit, users
+from mrod.infra import db
+from mrod.entities.audit import Actor
+from mrod.infra.errors import InvalidInput, NotFound
+from mrod.entities.sessions import digest
 
 MAX_NAME = 64
 MAX_TOKEN = 200

@@ -19,7 +19,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Callable, Hashable, Iterable
 
-from . import names
+from mrod.infra import names
 
 KNOWN_FIELDS = frozenset({"queue_name", "queue_id", "arrival_time", "message_size", "forced_expire",
                           "sender", "recipients"})

@@ -30,10 +30,12 @@ from typing import Any, Awaitable, Callable
 
 import aiosqlite
 
-from . import audit, db, queue
-from .audit import Actor
-from .config import Config
-from .smtp import SmtpClient, SmtpError
+from mrod.entities import audit
+from mrod.infra import db
+from mrod.operations import queue
+from mrod.entities.audit import Actor
+from mrod.infra.config import Config
+from mrod.infra.smtp import SmtpClient, SmtpError
 
 log = logging.getLogger("mrod.health")
 ACTOR = Actor.system("health")

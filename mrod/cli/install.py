@@ -5,9 +5,11 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .. import db, postfixconf, users
-from ..config import Config
-from . import common
+from mrod.infra import db
+from mrod.answers import postfixconf
+from mrod.entities import users
+from mrod.infra.config import Config
+from mrod.cli import common
 
 
 def register(sub: argparse._SubParsersAction) -> None:

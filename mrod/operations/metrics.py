@@ -28,8 +28,8 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-from . import db
-from .errors import DatabaseNotReady
+from mrod.infra import db
+from mrod.infra.errors import DatabaseNotReady
 
 __all__ = ["CONTENT_TYPE_LATEST", "Latency", "register", "unregister", "render", "render_async"]
 

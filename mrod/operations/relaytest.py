@@ -13,7 +13,7 @@ import ssl
 import time
 from dataclasses import dataclass, field
 
-from .smtp import SmtpClient, SmtpError
+from mrod.infra.smtp import SmtpClient, SmtpError
 
 OK = "ok"             # accepts mail as configured
 WARNING = "warning"   # answers, but something will hurt delivery (e.g. TLS required, not offered)

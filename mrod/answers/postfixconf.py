@@ -6,8 +6,8 @@
 
 from __future__ import annotations
 
-from . import endpoints
-from .config import Config
+from mrod.infra import endpoints
+from mrod.infra.config import Config
 
 # Postfix daemons work in their queue directory (and chroot there on Debian), so a socket
 # inside it is named relative to it: `private/mrod` works chrooted or not.

@@ -16,7 +16,7 @@ from typing import AsyncIterator
 
 import aiosqlite
 
-from .errors import DatabaseNotReady
+from mrod.infra.errors import DatabaseNotReady
 
 WRITER_BUSY_TIMEOUT_MS = 5000
 

@@ -12,9 +12,10 @@ from dataclasses import dataclass
 
 import aiosqlite
 
-from . import audit, db, domains, names
-from .audit import Actor
-from .errors import Conflict, NotFound
+from mrod.entities import audit, domains
+from mrod.infra import db, names
+from mrod.entities.audit import Actor
+from mrod.infra.errors import Conflict, NotFound
 
 
 @dataclass(frozen=True)

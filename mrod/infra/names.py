@@ -12,8 +12,14 @@ import re
 
 import idna
 
-from .errors import InvalidInput
-from .limits import MAX_ADDRESS_LENGTH, MAX_DOMAIN_LENGTH, MAX_LABEL_LENGTH, MAX_LOCAL_PART_LENGTH, MAX_NAME_LENGTH
+from mrod.infra.errors import InvalidInput
+from mrod.infra.limits import (
+    MAX_ADDRESS_LENGTH,
+    MAX_DOMAIN_LENGTH,
+    MAX_LABEL_LENGTH,
+    MAX_LOCAL_PART_LENGTH,
+    MAX_NAME_LENGTH,
+)
 
 _LDH_LABEL = re.compile(r"^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$")
 _RELAY_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")

@@ -13,9 +13,10 @@ from datetime import datetime, timedelta, timezone
 
 import aiosqlite
 
-from . import audit, db
-from .audit import Actor
-from .errors import NotFound
+from mrod.entities import audit
+from mrod.infra import db
+from mrod.entities.audit import Actor
+from mrod.infra.errors import NotFound
 
 # Failures older than this are deleted (the window is minutes; this keeps a day for the page).
 KEEP_FAILURES = timedelta(days=1)

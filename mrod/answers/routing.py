@@ -15,11 +15,11 @@ import ipaddress
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, Protocol
 
-from . import names
-from .routestore import DomainRoute
+from mrod.infra import names
+from mrod.answers.routestore import DomainRoute
 
 if TYPE_CHECKING:
-    from .config import Config
+    from mrod.infra.config import Config
 
 OK = "OK"
 NOTFOUND = "NOTFOUND"

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta, timezone
 
 import aiosqlite
 
-from . import db
+from mrod.infra import db
 
 # last_seen is written at most this often per session (a write per page view is waste).
 TOUCH_EVERY = timedelta(seconds=60)

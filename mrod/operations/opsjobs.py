@@ -10,11 +10,12 @@ from __future__ import annotations
 import logging
 from typing import Awaitable, Callable
 
-from . import checks, db, queue
-from .config import Config
-from .errors import MrodError
-from .health import HealthMonitor
-from .jobs import PeriodicJob
+from mrod.operations import checks, queue
+from mrod.infra import db
+from mrod.infra.config import Config
+from mrod.infra.errors import MrodError
+from mrod.operations.health import HealthMonitor
+from mrod.operations.jobs import PeriodicJob
 
 log = logging.getLogger("mrod.jobs")
 

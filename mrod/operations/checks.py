@@ -29,10 +29,10 @@ from typing import Any
 import aiosqlite
 import dns.asyncresolver
 
-from . import db
-from .config import Config
-from .resolver import DnsLookupFailed, query
-from .resolver import make_resolver as dns_resolver
+from mrod.infra import db
+from mrod.infra.config import Config
+from mrod.infra.resolver import DnsLookupFailed, query
+from mrod.infra.resolver import make_resolver as dns_resolver
 
 LEVELS = {"error": 2, "warning": 1, "info": 0}
 

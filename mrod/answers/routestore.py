@@ -10,7 +10,7 @@ import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import db
+from mrod.infra import db
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,9 +16,10 @@ from typing import Any, Iterable, Mapping
 
 import aiosqlite
 
-from . import audit, db, names, relays
-from .audit import Actor
-from .errors import Conflict, InvalidInput, MrodError, NotFound
+from mrod.entities import audit, relays
+from mrod.infra import db, names
+from mrod.entities.audit import Actor
+from mrod.infra.errors import Conflict, InvalidInput, MrodError, NotFound
 
 RECIPIENT_POLICIES = ("accept_all", "listed", "verify")
 SOURCES = ("manual", "api", "bind", "catalog")

@@ -17,9 +17,10 @@ from typing import Any, Iterable
 import aiosqlite
 import bcrypt
 
-from . import audit, db
-from .audit import Actor
-from .errors import Conflict, InvalidInput, MrodError, NotFound
+from mrod.entities import audit
+from mrod.infra import db
+from mrod.entities.audit import Actor
+from mrod.infra.errors import Conflict, InvalidInput, MrodError, NotFound
 
 PERMISSIONS = ("usermgr", "domains", "domains_own", "relay", "relay_own", "logs", "blocklist", "queue")
 FIRST_ADMIN = "admin"
