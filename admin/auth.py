@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import functools
 import logging
+from urllib.parse import urlsplit
 from typing import Awaitable, Callable
 
 from aiohttp import web
@@ -87,11 +88,18 @@ async def flash(request: web.Request, category: str, message: str) -> None:
         await sessions.flash(await pool.conn(request), session.id, category, message)
 
 
-def _safe_next(target: str) -> str:
-    # Only a path on this site: never //host or a scheme (no open redirect).
-    if target.startswith("/") and not target.startswith("//") and "\\" not in target and "\n" not in target:
-        return target
-    return "/"
+def safe_next(target: str) -> str:
+    """Where to go after sign-in: a path on this site, judged by parsing the target (never
+    //host, a scheme, a backslash, or any control or space character — browsers drop TAB/CR/LF
+    from URLs, which turns ``/<TAB>/evil.example/`` into ``//evil.example/``)."""
+    fallback = "/"
+    if not target or len(target) > 2000 or any(ch.isspace() or ord(ch) < 0x20 or 0x7f <= ord(ch) <= 0x9f
+                                               or ch == "\\" for ch in target):
+        return fallback
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not parts.path.startswith("/") or parts.path.startswith("//"):
+        return fallback
+    return parts.path + (f"?{parts.query}" if parts.query else "")
 
 
 async def _login_page(request: web.Request, *, error: str | None = None, name: str = "", status: int = 200,
@@ -99,7 +107,7 @@ async def _login_page(request: web.Request, *, error: str | None = None, name: s
     token = login_csrf(request)
     response = await render(request, "login.html", {
         "error": error, "name": name, "notice": notice, "login_csrf": token,
-        "next": _safe_next(request.query.get("next", "/")),
+        "next": safe_next(request.query.get("next", "/")),
     }, status=status)
     response.set_cookie(LOGIN_CSRF_COOKIE, token, httponly=True, samesite="Strict", path="/login",
                         secure=cookie_secure(request))
@@ -117,7 +125,7 @@ async def login(request: web.Request) -> web.StreamResponse:
     form = await request.post()
     name = str(form.get("name", ""))[:200]
     password = str(form.get("password", ""))[:1000]
-    target = _safe_next(str(form.get("next", "/")))
+    target = safe_next(str(form.get("next", "/")))
     conn = await pool.conn(request)
     remote = client_ip(request)
     if await throttle.blocked(conn, remote, name):

@@ -15,13 +15,13 @@ from mrod.admin.render import render, text
 
 
 async def _page(request: web.Request, *, errors: dict[str, str] | None = None, new_token: str | None = None,
-                status: int = 200) -> web.Response:
+                token_name: str = "", status: int = 200) -> web.Response:
     conn = await pool.conn(request)
     user = request[USER]
     return await render(request, "profile.html", {
         "errors": errors or {}, "new_token": new_token, "tokens": await tokens.list_for(conn, user.id),
         "sessions": await sessions.list_for(conn, user.id), "this_session": request[SESSION].id,
-        "token_name": ""}, status=status)
+        "token_name": token_name}, status=status)
 
 
 @needs()
@@ -55,9 +55,10 @@ async def token_create(request: web.Request) -> web.StreamResponse:
     form = await request.post()
     try:
         token, record = await tokens.create(await pool.conn(request), actor(request), request[USER].id,
-                                            text(form, "name", 200))
+                                            text(form, "token_name", 200))
     except InvalidInput as exc:
-        return await _page(request, errors={"token_name": exc.message}, status=400)
+        return await _page(request, errors={"token_name": exc.message}, token_name=text(form, "token_name", 200),
+                           status=400)
     # Shown on this response only: it is not stored anywhere and cannot be shown again.
     return await _page(request, new_token=token)
 

@@ -15,7 +15,7 @@ SYSTEM = Actor.system("test")
 
 
 async def _token(panel, name: str = "script") -> str:
-    status, page, _ = await panel.post("/profile/tokens", {"name": name})
+    status, page, _ = await panel.post("/profile/tokens", {"token_name": name})
     assert status == 200
     found = re.search(r'<code id="new-token" class="token">(mrod_[A-Za-z0-9_-]+)</code>', page)
     assert found, "the new token is shown once"

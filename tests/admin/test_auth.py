@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import pytest
+
+from mrod.admin.auth import safe_next
 from mrod.entities import audit, sessions, throttle
 from tests.admin.conftest import PASSWORD, csrf_of
 
@@ -113,7 +116,8 @@ async def test_login_form_needs_its_csrf_token(client, make_user) -> None:
 
 async def test_next_never_redirects_off_site(new_panel, make_user) -> None:
     await make_user("alice", "domains")
-    for target, expected in (("//evil.example/x", "/"), ("https://evil.example", "/"), ("/domains?q=a", "/domains?q=a")):
+    for target, expected in (("//evil.example/x", "/"), ("https://evil.example", "/"), ("/domains?q=a", "/domains?q=a"),
+                             ("/\t/evil.example/", "/"), ("/\r/evil.example/", "/"), ("/\n/evil.example", "/")):
         panel = await new_panel()
         page = await (await panel.client.get("/login")).text()
         response = await panel.client.post("/login", data={"name": "alice", "password": PASSWORD, "next": target,
@@ -122,6 +126,21 @@ async def test_next_never_redirects_off_site(new_panel, make_user) -> None:
     # A page that needs sign-in sends there and back.
     status, _ = await (await new_panel()).get("/domains?q=x")
     assert status == 303
+
+
+@pytest.mark.parametrize("target", [
+    "//evil.example/", "/\t/evil.example/", "/\r/evil.example/", "/\n/evil.example/", "\t//evil.example/",
+    "/\\evil.example/", "\\\\evil.example", "https://evil.example/", "javascript:alert(1)", "http:/evil.example",
+    "evil.example", "", " /domains", "/do mains", "/\x00x", "/\x7fx", "/\u0085x", "/\u2028//evil.example",
+    "/\u3000/evil.example", "x" * 3000])
+def test_safe_next_refuses_every_target_off_this_site(target: str) -> None:
+    assert safe_next(target) == "/"
+
+
+@pytest.mark.parametrize("target", ["/", "/domains", "/domains?q=a&page=2", "/domains/b%C3%BCcher.example",
+                                    "/relays/3/delete", "/%09/x"])
+def test_safe_next_keeps_a_path_on_this_site(target: str) -> None:
+    assert safe_next(target) == target
 
 
 async def test_password_change_ends_every_other_session(new_panel, make_user, app_conn) -> None:

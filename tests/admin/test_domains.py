@@ -206,7 +206,7 @@ async def test_hostile_text_is_escaped_everywhere_it_is_shown(admin_panel, app_c
     pages = [
         (await admin_panel.get("/domains?q=" + HOSTILE))[1],
         (await admin_panel.get("/domains/shop.example?recipient=" + HOSTILE.replace(" ", "")))[1],
-        (await admin_panel.post("/profile/tokens", {"name": HOSTILE}))[1],
+        (await admin_panel.post("/profile/tokens", {"token_name": HOSTILE}))[1],
         (await admin_panel.post("/domains/new", {"name": HOSTILE, "route": "relay", "relay": "primary"}))[1],
         (await admin_panel.post("/relays/new", {"name": HOSTILE, "host": HOSTILE}))[1],
         (await admin_panel.post("/domains/shop.example/recipients", {"address": HOSTILE}))[1],

@@ -76,7 +76,7 @@ CASES: list[tuple[str, str, dict[str, str], Any, set[str]]] = [
     ("block_lift", "POST", {"id": "block"}, {}, {"blocklist"}),
     ("profile", "GET", {}, None, ANY),
     ("profile_password", "POST", {}, {}, ANY),
-    ("token_create", "POST", {}, {"name": ""}, ANY),
+    ("token_create", "POST", {}, {"token_name": ""}, ANY),
     ("sessions_end", "POST", {}, {}, ANY),
     # -- API (bearer token) --
     ("api_openapi", "GET", {}, None, PUBLIC),

@@ -1,0 +1,110 @@
+"""The sign-in, profile, password and API-token forms, filled through the fields a person sees
+in real Chromium; each effect is then checked from outside the page (the JSON API with the
+token the form made, or the CLI)."""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from typing import Any
+
+import pytest
+
+from tests.browser.test_panel import sign_in, watch_console
+
+pytestmark = pytest.mark.browser
+
+
+def api(server: Any, token: str, path: str) -> tuple[int, Any]:
+    """GET an API path with a bearer token, as a script would."""
+    request = urllib.request.Request(server.url + "/api/v1" + path, headers={"Authorization": f"Bearer {token}"})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, json.load(response)
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.load(exc)
+
+
+def create_token(page: Any, server: Any, name: str) -> str:
+    page.goto(server.url + "/profile")
+    page.get_by_label("New token for").fill(name)
+    page.get_by_role("button", name="Create token").click()
+    return page.locator("#new-token").inner_text()
+
+
+def test_token_form_creates_a_working_token_and_revokes_it(panel_server, chromium) -> None:
+    server = panel_server()
+    page = chromium.new_page()
+    problems = watch_console(page)
+    sign_in(page, server.url, "admin", server.password)
+    # An empty name is refused beside its field, and no token is made.
+    page.goto(server.url + "/profile")
+    page.get_by_role("button", name="Create token").click()
+    assert "1 to 64 characters" in page.locator("#token_name-error").inner_text()
+    assert page.locator("table.tokens").count() == 0
+    token = create_token(page, server, "provisioning script")
+    assert token.startswith("mrod_")
+    assert page.get_by_role("cell", name="provisioning script", exact=True).is_visible()
+    status, me = api(server, token, "/me")
+    assert status == 200 and me["name"] == "admin"
+    # Revoke asks first; the token stops working at once.
+    page.goto(server.url + "/profile")
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.get_by_role("button", name="Revoke provisioning script").click()
+    assert page.get_by_role("status").first.inner_text() == "Token provisioning script revoked."
+    assert api(server, token, "/me")[0] == 401
+    assert problems == []
+
+
+def test_password_form_changes_the_password_and_shows_every_error(panel_server, chromium) -> None:
+    server = panel_server()
+    server.add_user("alice", "alice's old password", "domains", "logs")
+    page = chromium.new_page()
+    problems = watch_console(page)
+    sign_in(page, server.url, "alice", "alice's old password")
+    token = create_token(page, server, "audit reader")
+    page.goto(server.url + "/profile")
+    page.get_by_label("Current password").fill("not my password")
+    page.get_by_label("New password", exact=True).fill("short")
+    page.get_by_label("Repeat the new password").fill("other")
+    page.get_by_role("button", name="Change password").click()
+    assert "not your current password" in page.locator("#current-error").inner_text()
+    page.get_by_label("Current password").fill("alice's old password")
+    page.get_by_label("New password", exact=True).fill("alice's new password")
+    page.get_by_label("Repeat the new password").fill("alice's new password")
+    page.get_by_role("button", name="Change password").click()
+    assert page.get_by_role("status").first.inner_text().startswith("Password changed.")
+    # The old password no longer signs in; the new one does.
+    page.get_by_role("button", name="Sign out").click()
+    page.get_by_label("User name").fill("alice")
+    page.get_by_label("Password").fill("alice's old password")
+    page.get_by_role("button", name="Sign in").click()
+    assert page.get_by_role("alert").inner_text() == "Invalid user name or password."
+    sign_in(page, server.url, "alice", "alice's new password")
+    status, found = api(server, token, "/audit?entity=user&action=passwd")
+    assert status == 200 and [(e["actor"], e["entity_key"]) for e in found["items"]] == [("alice", "alice")]
+    assert problems == []
+
+
+def test_sign_in_form_returns_to_the_page_asked_for_but_never_off_site(panel_server, chromium) -> None:
+    server = panel_server()
+    page = chromium.new_page()
+    problems = watch_console(page)
+    page.goto(server.url + "/relays?sort=name")
+    assert page.url.startswith(server.url + "/login?next=")
+    page.get_by_label("User name").fill("admin")
+    page.get_by_label("Password").fill(server.password)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(server.url + "/relays?sort=name")
+    page.get_by_role("button", name="Sign out").click()
+    # A next= with a TAB (browsers drop it: //evil.example/) lands on the dashboard instead.
+    for hostile in ("%2F%09%2Fevil.example%2F", "%2F%0D%2Fevil.example%2F", "%2F%5Cevil.example"):
+        page.goto(server.url + "/login?next=" + hostile)
+        assert page.locator("input[name=next]").get_attribute("value") == "/"
+    page.goto(server.url + "/login?next=%2F%09%2Fevil.example%2F")
+    page.get_by_label("User name").fill("admin")
+    page.get_by_label("Password").fill(server.password)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(server.url + "/")
+    assert problems == []
