@@ -11,17 +11,18 @@ from typing import Awaitable, Callable
 
 from aiohttp import web
 
-from mrod.entities import sessions, throttle, tokens, users
+from mrod.entities import sessions, throttle, tokens, totp, users
 from mrod.entities.audit import Actor
 
 from mrod.admin import pool
-from mrod.admin.keys import API, CONFIG, RULES, SESSION, USER
+from mrod.admin.keys import API, CONFIG, MUST_ENROL, RULES, SESSION, USER
 from mrod.admin.render import render
 from mrod.admin.security import LOGIN_CSRF_COOKIE, client_ip, cookie_secure, login_csrf
 
 log = logging.getLogger("mrod.admin")
 
 COOKIE = "mrod_session"
+LOGIN_2FA_COOKIE = "mrod_login_2fa"     # a sign-in waiting for its code (on /login only)
 GENERIC_ERROR = "Invalid user name or password."
 BLOCKED_ERROR = "Too many failed sign-ins. Try again later, or ask an administrator to lift the block."
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -46,7 +47,10 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
         session = await sessions.lookup(conn, token)
         if session is not None:
             request[SESSION] = session
-            request[USER] = await users.get(conn, session.user_id)
+            user = request[USER] = await users.get(conn, session.user_id)
+            mode = request.app[CONFIG].admin.two_factor_required
+            if totp.required(mode, user) and not await totp.enabled(conn, user.id):
+                request[MUST_ENROL] = True
     return await handler(request)
 
 
@@ -57,8 +61,9 @@ def actor(request: web.Request) -> Actor:
                  user_id=user.id)
 
 
-def needs(*permissions: str) -> Callable[[Handler], Handler]:
-    """Signed in, and (when permissions are named) holding at least one of them."""
+def needs(*permissions: str, enrolling: bool = False) -> Callable[[Handler], Handler]:
+    """Signed in, and (when permissions are named) holding at least one of them. A user who
+    must use two-factor sign-in but has not set it up reaches only ``enrolling`` pages."""
     def wrap(handler: Handler) -> Handler:
         @functools.wraps(handler)
         async def guarded(request: web.Request) -> web.StreamResponse:
@@ -68,6 +73,8 @@ def needs(*permissions: str) -> Callable[[Handler], Handler]:
                     raise web.HTTPUnauthorized(headers={"WWW-Authenticate": 'Bearer realm="mrod"'},
                                                text="a valid API token is required (Authorization: Bearer ...)")
                 raise web.HTTPSeeOther(request.app.router["login"].url_for().with_query(next=request.path_qs))
+            if request.get(MUST_ENROL) and not enrolling:
+                raise web.HTTPSeeOther(request.app.router["two_factor"].url_for())
             if permissions and not any(user.has(p) for p in permissions):
                 raise web.HTTPForbidden(text=f"this needs the permission {' or '.join(permissions)}")
             return await handler(request)
@@ -102,7 +109,7 @@ def safe_next(target: str) -> str:
     return parts.path + (f"?{parts.query}" if parts.query else "")
 
 
-async def _login_page(request: web.Request, *, error: str | None = None, name: str = "", status: int = 200,
+async def login_page(request: web.Request, *, error: str | None = None, name: str = "", status: int = 200,
                       notice: str | None = None) -> web.Response:
     token = login_csrf(request)
     response = await render(request, "login.html", {
@@ -118,7 +125,7 @@ async def login_form(request: web.Request) -> web.StreamResponse:
     if request.get(USER) is not None:
         raise web.HTTPSeeOther("/")
     notice = "You are signed out." if request.query.get("bye") else None
-    return await _login_page(request, notice=notice)
+    return await login_page(request, notice=notice)
 
 
 async def login(request: web.Request) -> web.StreamResponse:
@@ -129,16 +136,31 @@ async def login(request: web.Request) -> web.StreamResponse:
     conn = await pool.conn(request)
     remote = client_ip(request)
     if await throttle.blocked(conn, remote, name):
-        return await _login_page(request, error=BLOCKED_ERROR, name=name, status=429)
+        return await login_page(request, error=BLOCKED_ERROR, name=name, status=429)
     cfg = request.app[CONFIG].admin
     user = await users.authenticate(conn, name, password, cfg.bcrypt_rounds) if name and password else None
     if user is None:
         blocks = await throttle.failed(conn, request.app[RULES], remote, name)
         for block in blocks:
             log.warning("login throttle: %s %s blocked until %s", block.kind, block.value, block.until)
-        return await _login_page(request, error=BLOCKED_ERROR if blocks else GENERIC_ERROR, name=name,
+        return await login_page(request, error=BLOCKED_ERROR if blocks else GENERIC_ERROR, name=name,
                            status=429 if blocks else 401)
-    await throttle.succeeded(conn, remote, name)
+    if await totp.enabled(conn, user.id):
+        # The password was right; the sign-in finishes at the code step (its own throttle).
+        token = await totp.begin_login(conn, user.id, remote, target)
+        response = web.HTTPSeeOther(request.app.router["login_code"].url_for())
+        response.set_cookie(LOGIN_2FA_COOKIE, token, httponly=True, samesite="Strict", path="/login",
+                            secure=cookie_secure(request), max_age=totp.PENDING_MINUTES * 60)
+        raise response
+    await finish_sign_in(request, user, target)
+
+
+async def finish_sign_in(request: web.Request, user: users.User, target: str) -> None:
+    """Every factor checked: a new session, and off to where the user was going."""
+    conn = await pool.conn(request)
+    remote = client_ip(request)
+    cfg = request.app[CONFIG].admin
+    await throttle.succeeded(conn, remote, user.name)
     await sessions.purge_expired(conn)       # sign-ins are rare: a good moment to tidy up
     old = request.get(SESSION)
     if old is not None:       # never keep a session across sign-ins (fixation)
@@ -150,6 +172,7 @@ async def login(request: web.Request) -> web.StreamResponse:
     response.set_cookie(COOKIE, token, httponly=True, samesite="Strict", path="/",
                         secure=cookie_secure(request), max_age=int(cfg.session_hours * 3600))
     response.del_cookie(LOGIN_CSRF_COOKIE, path="/login")
+    response.del_cookie(LOGIN_2FA_COOKIE, path="/login")
     raise response
 
 

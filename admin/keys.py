@@ -18,3 +18,5 @@ USER = web.RequestKey("user", users.User)
 SESSION = web.RequestKey("session", sessions.Session)
 # Set when the request is an API call authenticated by a bearer token.
 API = web.RequestKey("api", bool)
+# Set when the signed-in user must use two-factor sign-in and has not set it up (issue 13).
+MUST_ENROL = web.RequestKey("must_enrol", bool)

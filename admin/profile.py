@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from mrod.entities import sessions, tokens, users
+from mrod.entities import sessions, tokens, totp, users
 from mrod.infra.errors import InvalidInput
 
 from mrod.admin import pool
@@ -21,7 +21,7 @@ async def _page(request: web.Request, *, errors: dict[str, str] | None = None, n
     return await render(request, "profile.html", {
         "errors": errors or {}, "new_token": new_token, "tokens": await tokens.list_for(conn, user.id),
         "sessions": await sessions.list_for(conn, user.id), "this_session": request[SESSION].id,
-        "token_name": token_name}, status=status)
+        "token_name": token_name, "two_factor": await totp.state(conn, user.id)}, status=status)
 
 
 @needs()

@@ -17,6 +17,7 @@ from mrod.admin import (
     openapi,
     profile,
     relays,
+    twofactor,
     users,
 )
 from mrod.admin import queue as operations
@@ -27,6 +28,7 @@ STATIC = Path(__file__).parent / "static"
 # (name, path, {method: handler}) — the permission checks live on the handlers (auth.needs).
 PANEL = [
     ("login", "/login", {"GET": auth.login_form, "POST": auth.login}),
+    ("login_code", "/login/code", {"GET": twofactor.code_form, "POST": twofactor.code}),
     ("logout", "/logout", {"POST": auth.logout}),
     ("dashboard", "/", {"GET": dashboard.show}),
     ("domains", "/domains", {"GET": domains.listing}),
@@ -61,6 +63,9 @@ PANEL = [
     ("token_create", "/profile/tokens", {"POST": profile.token_create}),
     ("token_revoke", "/profile/tokens/{id:\\d+}/revoke", {"POST": profile.token_revoke}),
     ("sessions_end", "/profile/sessions/end", {"POST": profile.sessions_end}),
+    ("two_factor", "/profile/two-factor", {"GET": twofactor.show}),
+    ("two_factor_confirm", "/profile/two-factor/confirm", {"POST": twofactor.confirm}),
+    ("two_factor_disable", "/profile/two-factor/disable", {"POST": twofactor.disable}),
 ]
 
 API = "/api/v1"

@@ -85,7 +85,7 @@ async def csrf_middleware(request: web.Request, handler):  # noqa: ANN001, ANN20
             "application/x-www-form-urlencoded", "multipart/form-data") else {}
         sent = str(form.get(CSRF_FIELD, "") or request.headers.get(CSRF_HEADER, ""))
         session = request.get(SESSION)
-        if request.path == "/login":
+        if request.path in ("/login", "/login/code"):
             # Before sign-in: double submit (a cookie and the form must agree).
             expected = request.cookies.get(LOGIN_CSRF_COOKIE, "")
         else:

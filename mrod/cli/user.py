@@ -45,6 +45,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     r.add_argument("name")
     r.set_defaults(func=cmd_rm)
 
+    t = us.add_parser("2fa-reset", help="remove a user's two-factor sign-in (a lost app); ends their sessions")
+    t.add_argument("name")
+    t.set_defaults(func=cmd_2fa_reset)
+
     ls = us.add_parser("list", help="list users")
     ls.add_argument("--json", action="store_true")
     ls.set_defaults(func=cmd_list)
@@ -106,6 +110,18 @@ def cmd_set(args: argparse.Namespace, cfg: Config) -> int:
 def cmd_rm(args: argparse.Namespace, cfg: Config) -> int:
     user = common.with_db(cfg, lambda c: users.remove(c, Actor.cli(), args.name))
     print(f"user {user.name} removed")
+    return 0
+
+
+def cmd_2fa_reset(args: argparse.Namespace, cfg: Config) -> int:
+    from mrod.entities import totp
+
+    user, had = common.with_db(cfg, lambda c: totp.reset(c, Actor.cli(), args.name))
+    if had:
+        print(f"two-factor sign-in of {user.name} removed; their sessions ended. They sign in with the password "
+              "and set it up again under Profile (where [admin] two_factor_required asks for it, at once).")
+    else:
+        print(f"{user.name} had no two-factor sign-in; nothing to remove (their sessions ended)")
     return 0
 
 

@@ -122,6 +122,10 @@ class AdminConfig:
     login_max_failures_ip: int = field(default=20, metadata=check(_positive))
     login_max_failures_user: int = field(default=10, metadata=check(_positive))
     login_block_minutes: float = field(default=30.0, metadata=check(_positive))
+    # Issue 13: who must sign in with a TOTP code too — "none", "admins" or "all". A user it
+    # applies to who has not enrolled yet can reach only the enrolment page after the password.
+    two_factor_required: str = field(default="none", metadata=check(
+        lambda value: _one_of("none", "admins", "all")(value)))
 
 
 def _non_negative(value: float) -> float:

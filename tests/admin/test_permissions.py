@@ -28,6 +28,8 @@ ROLES = ["anonymous", "none", "usermgr", "domains", "domains_own", "relay", "rel
 CASES: list[tuple[str, str, dict[str, str], Any, set[str]]] = [
     ("login", "GET", {}, None, PUBLIC),
     ("login", "POST", {}, {"name": "x", "password": "y"}, PUBLIC),   # no login CSRF cookie: refused for all
+    ("login_code", "GET", {}, None, PUBLIC),             # no sign-in waiting for a code: back to /login
+    ("login_code", "POST", {}, {"code": "123456"}, PUBLIC),   # no login CSRF cookie: refused for all
     ("dashboard", "GET", {}, None, ANY),
     ("domains", "GET", {}, None, DOM),
     ("domain_new", "GET", {}, None, DOM),
@@ -78,6 +80,9 @@ CASES: list[tuple[str, str, dict[str, str], Any, set[str]]] = [
     ("profile_password", "POST", {}, {}, ANY),
     ("token_create", "POST", {}, {"token_name": ""}, ANY),
     ("sessions_end", "POST", {}, {}, ANY),
+    ("two_factor", "GET", {}, None, ANY),
+    ("two_factor_confirm", "POST", {}, {"code": "000000"}, ANY),
+    ("two_factor_disable", "POST", {}, {"current": "wrong"}, ANY),
     # -- API (bearer token) --
     ("api_openapi", "GET", {}, None, PUBLIC),
     ("api_me", "GET", {}, None, ANY),
@@ -184,11 +189,13 @@ async def test_every_route_for_every_role(role: str, aiohttp_client, tmp_path, a
         else:
             status, _, _ = await panel.post(url, data)
         allowed = _allowed(role, who)
-        if (name, method) == ("login", "POST"):
+        if name in ("login", "login_code") and method == "POST":
             ok = status == 403          # the sign-in form's own CSRF check, whoever posts
         elif allowed:
             ok = status < 500 and status not in (401, 403)
-            if method == "GET" and name != "login":
+            if method == "GET" and name == "login_code":
+                ok = status == 303          # nothing waits for a code: back to the password
+            elif method == "GET" and name != "login":
                 ok = status == 200          # a page or a document, not an error that merely is not 403
         else:
             if role == "anonymous":

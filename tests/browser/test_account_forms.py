@@ -108,3 +108,56 @@ def test_sign_in_form_returns_to_the_page_asked_for_but_never_off_site(panel_ser
     page.get_by_role("button", name="Sign in").click()
     page.wait_for_url(server.url + "/")
     assert problems == []
+
+
+def sign_in_with_code(page: Any, server: Any, name: str, password: str, code: str) -> None:
+    page.goto(server.url + "/login")
+    page.get_by_label("User name").fill(name)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(server.url + "/login/code")
+    page.get_by_label("Code from your authenticator app").fill(code)
+    page.get_by_role("button", name="Verify").click()
+
+
+def test_two_factor_enrol_sign_in_with_a_code_and_a_recovery_code_once(panel_server, chromium) -> None:
+    import time
+
+    import pyotp
+
+    server = panel_server()
+    server.add_user("erin", "erin's password", "logs")
+    page = chromium.new_page()
+    problems = watch_console(page)
+    sign_in(page, server.url, "erin", "erin's password")
+    token = create_token(page, server, "audit reader")
+    page.goto(server.url + "/profile")
+    page.get_by_role("link", name="Set up two-factor sign-in").click()
+    qr = page.get_by_role("img", name="QR code holding your two-factor secret for mrod")
+    assert qr.get_attribute("src").startswith("data:image/svg+xml") and qr.evaluate("i => i.naturalWidth") > 100
+    secret = page.locator("#totp-secret").inner_text().replace(" ", "")
+    page.get_by_label("Code from your app").fill("000000")
+    page.get_by_role("button", name="Confirm and switch on").click()
+    assert "does not match" in page.locator("#code-error").inner_text()
+    totp = pyotp.TOTP(secret)
+    page.get_by_label("Code from your app").fill(totp.now())
+    page.get_by_role("button", name="Confirm and switch on").click()
+    codes = page.locator("ul.recovery-codes code").all_inner_texts()
+    assert len(codes) == 10
+    page.get_by_role("button", name="Sign out").click()
+
+    # A code computed here (the app's next one: the confirming one is used up) signs in.
+    sign_in_with_code(page, server, "erin", "erin's password", totp.at(time.time() + 30))
+    page.wait_for_url(server.url + "/")
+    page.get_by_role("button", name="Sign out").click()
+    # A recovery code signs in once ...
+    sign_in_with_code(page, server, "erin", "erin's password", codes[0])
+    page.wait_for_url(server.url + "/")
+    page.get_by_role("button", name="Sign out").click()
+    # ... and not twice.
+    sign_in_with_code(page, server, "erin", "erin's password", codes[0])
+    assert page.get_by_role("alert").inner_text().startswith("That code is not right")
+    assert page.url == server.url + "/login/code"
+    status, found = api(server, token, "/audit?entity=user&action=2fa-enable")
+    assert status == 200 and [e["actor"] for e in found["items"]] == ["erin"]
+    assert problems == []
