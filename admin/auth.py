@@ -11,7 +11,7 @@ from typing import Awaitable, Callable
 
 from aiohttp import web
 
-from mrod.entities import sessions, throttle, tokens, totp, users
+from mrod.entities import audit, sessions, throttle, tokens, totp, users
 from mrod.entities.audit import Actor
 
 from mrod.admin import pool
@@ -109,6 +109,14 @@ def safe_next(target: str) -> str:
     return parts.path + (f"?{parts.query}" if parts.query else "")
 
 
+async def audit_sign_in(request: web.Request, action: str, name: str, **detail: str) -> None:
+    """A sign-in event in the audit log (what: sign_in; key and who: the user name typed —
+    for a failure nobody is known to be asking, only what they typed, from where)."""
+    typed = name.strip()[:throttle.MAX_USERNAME] or "(empty)"
+    await audit.record(await pool.conn(request), Actor(name=typed, origin="panel", remote=client_ip(request)),
+                       action, "sign_in", typed, None, detail or None)
+
+
 async def login_page(request: web.Request, *, error: str | None = None, name: str = "", status: int = 200,
                       notice: str | None = None) -> web.Response:
     token = login_csrf(request)
@@ -136,10 +144,12 @@ async def login(request: web.Request) -> web.StreamResponse:
     conn = await pool.conn(request)
     remote = client_ip(request)
     if await throttle.blocked(conn, remote, name):
+        await audit_sign_in(request, "refused", name, reason="blocked by the sign-in throttle")
         return await login_page(request, error=BLOCKED_ERROR, name=name, status=429)
     cfg = request.app[CONFIG].admin
     user = await users.authenticate(conn, name, password, cfg.bcrypt_rounds) if name and password else None
     if user is None:
+        await audit_sign_in(request, "failed", name, step="password")
         blocks = await throttle.failed(conn, request.app[RULES], remote, name)
         for block in blocks:
             log.warning("login throttle: %s %s blocked until %s", block.kind, block.value, block.until)
@@ -147,6 +157,7 @@ async def login(request: web.Request) -> web.StreamResponse:
                            status=429 if blocks else 401)
     if await totp.enabled(conn, user.id):
         # The password was right; the sign-in finishes at the code step (its own throttle).
+        await audit_sign_in(request, "password-ok", user.name, next_step="two-factor code")
         token = await totp.begin_login(conn, user.id, remote, target)
         response = web.HTTPSeeOther(request.app.router["login_code"].url_for())
         response.set_cookie(LOGIN_2FA_COOKIE, token, httponly=True, samesite="Strict", path="/login",
@@ -155,7 +166,7 @@ async def login(request: web.Request) -> web.StreamResponse:
     await finish_sign_in(request, user, target)
 
 
-async def finish_sign_in(request: web.Request, user: users.User, target: str) -> None:
+async def finish_sign_in(request: web.Request, user: users.User, target: str, how: str = "password") -> None:
     """Every factor checked: a new session, and off to where the user was going."""
     conn = await pool.conn(request)
     remote = client_ip(request)
@@ -167,7 +178,8 @@ async def finish_sign_in(request: web.Request, user: users.User, target: str) ->
         await sessions.end(conn, old.id)
     token, _session = await sessions.create(conn, user.id, cfg.session_hours, remote=remote,
                                             user_agent=request.headers.get("User-Agent"))
-    log.info("%s signed in from %s", user.name, remote)
+    await audit_sign_in(request, "signed-in", user.name, factors=how)
+    log.info("%s signed in from %s (%s)", user.name, remote, how)
     response = web.HTTPSeeOther(target)
     response.set_cookie(COOKIE, token, httponly=True, samesite="Strict", path="/",
                         secure=cookie_secure(request), max_age=int(cfg.session_hours * 3600))
@@ -180,6 +192,7 @@ async def logout(request: web.Request) -> web.StreamResponse:
     session = request.get(SESSION)
     if session is not None:
         await sessions.end(await pool.conn(request), session.id)
+        await audit_sign_in(request, "signed-out", request[USER].name)
     response = web.HTTPSeeOther(request.app.router["login"].url_for().with_query(bye="1"))
     response.del_cookie(COOKIE, path="/")
     raise response

@@ -11,8 +11,8 @@ from mrod.entities import throttle, totp, users
 from mrod.infra.errors import InvalidInput
 
 from mrod.admin import pool
-from mrod.admin.auth import (BLOCKED_ERROR, LOGIN_2FA_COOKIE, actor, finish_sign_in, flash, log, login_page,
-                             needs)
+from mrod.admin.auth import (BLOCKED_ERROR, LOGIN_2FA_COOKIE, actor, audit_sign_in, finish_sign_in, flash, log,
+                             login_page, needs)
 from mrod.admin.keys import CONFIG, MUST_ENROL, RULES, USER
 from mrod.admin.render import render, text
 from mrod.admin.security import client_ip, login_csrf
@@ -69,9 +69,11 @@ async def code(request: web.Request) -> web.StreamResponse:
         return await login_page(request, error=EXPIRED, status=401)
     if await throttle.blocked(conn, remote, user.name):
         await totp.end_login(conn, pending)
+        await audit_sign_in(request, "refused", user.name, reason="blocked by the sign-in throttle")
         return await login_page(request, error=BLOCKED_ERROR, name=user.name, status=429)
     how = await totp.check(conn, user.id, text(form, "code", 64))
     if how is None:
+        await audit_sign_in(request, "failed", user.name, step="two-factor code")
         blocks = await throttle.failed(conn, request.app[RULES], remote, user.name)
         used_up = await totp.login_failed(conn, pending)
         if blocks or used_up:
@@ -82,7 +84,7 @@ async def code(request: web.Request) -> web.StreamResponse:
                                     status=429 if blocks else 401)
         return await _code_page(request, error=WRONG_CODE, status=401)
     await totp.end_login(conn, pending)
-    await finish_sign_in(request, user, pending.next)
+    await finish_sign_in(request, user, pending.next, how=f"password + {'TOTP code' if how == 'code' else how}")
     raise AssertionError("finish_sign_in redirects")      # pragma: no cover
 
 

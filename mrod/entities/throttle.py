@@ -1,6 +1,6 @@
-"""Login throttling: failed sign-ins are counted per address and per user name typed; too many
-within a window block that address or name for a while. Blocks are listed on the blocklist
-page, where they can be lifted early.
+"""Login throttling: failed sign-ins (wrong passwords and wrong two-factor codes alike) are
+counted per address and per user name typed; too many within a window block that address or
+name for a while. Blocks are listed on the blocklist page, where they can be lifted early.
 
 Unknown user names are counted like known ones, so a block says nothing about which names
 exist.
@@ -80,7 +80,7 @@ async def failed(conn: aiosqlite.Connection, rules: Rules, remote: str, username
             # Count only failures since the last block of this value ended, so a lifted
             # block gives a fresh allowance instead of re-blocking on the next try.
             async with conn.execute(
-                f"SELECT count(*) FROM login_failure WHERE {column} = ? AND at >= max(?, coalesce("
+                f"SELECT count(*) FROM login_failure WHERE {column} = ? AND cleared_at IS NULL AND at >= max(?, coalesce("
                 "(SELECT max(coalesce(lifted_at, created_at)) FROM login_block WHERE kind = ? AND value = ?), ''))",
                 (value, since, kind, value)) as cur:
                 count = (await cur.fetchone())[0]
@@ -97,10 +97,11 @@ async def failed(conn: aiosqlite.Connection, rules: Rules, remote: str, username
 
 
 async def succeeded(conn: aiosqlite.Connection, remote: str, username: str) -> None:
-    """A good sign-in clears that user's failures from that address."""
+    """A good sign-in: that user's failures from that address stop counting towards a block.
+    They stay listed (marked) — an operator should still see that someone guessed first."""
     async with db.transaction(conn):
-        await conn.execute("DELETE FROM login_failure WHERE remote = ? AND username = ?",
-                           (remote, username.strip()[:MAX_USERNAME]))
+        await conn.execute("UPDATE login_failure SET cleared_at = ? WHERE remote = ? AND username = ?"
+                           " AND cleared_at IS NULL", (db.now(), remote, username.strip()[:MAX_USERNAME]))
 
 
 async def active(conn: aiosqlite.Connection) -> list[Block]:
@@ -116,11 +117,19 @@ async def recent(conn: aiosqlite.Connection, limit: int = 50) -> list[Block]:
         return [Block(*r) for r in await cur.fetchall()]
 
 
-async def failures(conn: aiosqlite.Connection, limit: int = 50) -> list[tuple[str, str, str]]:
-    """(at, remote, username) of the latest failed sign-ins."""
-    async with conn.execute("SELECT at, remote, username FROM login_failure ORDER BY id DESC LIMIT ?",
+@dataclass(frozen=True)
+class Failure:
+    at: str
+    remote: str
+    username: str
+    cleared_at: str | None       # when a good sign-in (same address and name) followed
+
+
+async def failures(conn: aiosqlite.Connection, limit: int = 50) -> list[Failure]:
+    """The latest failed sign-ins, newest first."""
+    async with conn.execute("SELECT at, remote, username, cleared_at FROM login_failure ORDER BY id DESC LIMIT ?",
                             (limit,)) as cur:
-        return [tuple(r) for r in await cur.fetchall()]  # type: ignore[misc]
+        return [Failure(*r) for r in await cur.fetchall()]
 
 
 async def lift(conn: aiosqlite.Connection, actor: Actor, block_id: int) -> Block:

@@ -1,4 +1,4 @@
--- Issue 13: TOTP two-factor sign-in (RFC 6238).
+-- Issue 13: TOTP two-factor sign-in (RFC 6238), and failed sign-ins kept after a success.
 
 -- The shared secret (base32) once enrolment is confirmed; NULL: no second factor. It must be
 -- readable to check codes, so it is not hashed: a copy of the database is a copy of the
@@ -31,3 +31,7 @@ CREATE TABLE login_pending (
     next       TEXT NOT NULL DEFAULT '/',
     tries      INTEGER NOT NULL DEFAULT 0
 );
+
+-- A later good sign-in (same address, same name) no longer deletes the failures before it:
+-- it marks them, so they stop counting towards a block but stay on the blocklist page.
+ALTER TABLE login_failure ADD COLUMN cleared_at TEXT;

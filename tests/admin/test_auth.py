@@ -240,3 +240,50 @@ async def test_sessions_expire(new_panel, make_user, app_conn) -> None:
     assert (await (await new_panel()).login("alice")).status == 303
     async with app_conn.execute("SELECT count(*) FROM session") as cur:
         assert (await cur.fetchone())[0] == 1        # a sign-in purged the other expired one
+
+
+async def test_sign_in_events_are_in_the_audit_log(new_panel, make_user, app_conn) -> None:
+    await make_user("alice", "domains")
+    panel = await new_panel()
+    assert (await panel.login("alice", "guess guess")).status == 401
+    assert (await panel.login("nobody", "guess guess")).status == 401
+    assert (await panel.login("alice")).status == 303
+    assert (await panel.post("/logout"))[0] == 303
+    for _ in range(3):
+        await panel.login("alice", "guess guess")           # the 3rd is the name's limit: a lockout
+    assert (await panel.login("alice")).status == 429       # refused while blocked
+    events = [(e.action, e.entity_key, e.origin, e.remote, e.after) for e in
+              reversed(await audit.entries(app_conn, entity="sign_in"))]
+    assert events == [
+        ("failed", "alice", "panel", "127.0.0.1", {"step": "password"}),
+        ("failed", "nobody", "panel", "127.0.0.1", {"step": "password"}),
+        ("signed-in", "alice", "panel", "127.0.0.1", {"factors": "password"}),
+        ("signed-out", "alice", "panel", "127.0.0.1", None),
+        *[("failed", "alice", "panel", "127.0.0.1", {"step": "password"})] * 3,
+        ("refused", "alice", "panel", "127.0.0.1", {"reason": "blocked by the sign-in throttle"}),
+    ]
+    [lockout] = await audit.entries(app_conn, entity="login_block", action="block")
+    assert lockout.entity_key == "user:alice"
+    # No password ever reaches the log.
+    assert "guess guess" not in str(await audit.entries(app_conn)) and PASSWORD not in str(await audit.entries(app_conn))
+
+
+async def test_blocklist_keeps_failures_a_success_followed_and_marks_them(new_panel, make_user, app_conn) -> None:
+    await make_user("alice", "domains")
+    await make_user("guard", "blocklist")
+    panel = await new_panel()
+    for _ in range(2):
+        assert (await panel.login("alice", "typo typo")).status == 401
+    assert (await panel.login("alice")).status == 303
+    listed = await throttle.failures(app_conn)
+    assert [(f.username, f.cleared_at is not None) for f in listed] == [("alice", True), ("alice", True)]
+    guard = await new_panel()
+    await guard.login("guard")
+    page = (await guard.get("/blocklist"))[1]
+    assert page.count("no longer counts towards a block") == 2
+    # Marked failures no longer count: two more typos do not reach the limit of 3.
+    other = await new_panel()
+    for _ in range(2):
+        assert (await other.login("alice", "typo typo")).status == 401
+    assert await throttle.active(app_conn) == []
+    assert (await other.login("alice")).status == 303

@@ -201,3 +201,25 @@ async def test_cli_2fa_reset_lets_a_locked_out_user_in_with_the_password(new_pan
     assert entry.origin == "cli" and entry.entity_key == "alice"
     missing = cli("2fa-reset", "nobody")
     assert missing.returncode != 0 and "nobody" in missing.stderr and len(missing.stderr.strip().splitlines()) == 1
+
+
+async def test_two_factor_sign_in_events_are_audited(new_panel, make_user, app_conn) -> None:
+    await make_user("alice", "domains")
+    panel = await new_panel()
+    await panel.login("alice")
+    secret, codes = await enrol(panel)
+    browser = await new_panel()
+    await password_step(browser, "alice")
+    await code_step(browser, "000000")
+    await code_step(browser, now_code(secret, +1))
+    again = await new_panel()
+    await password_step(again, "alice")
+    await code_step(again, codes[0])
+    events = [(e.action, e.after) for e in reversed(await audit.entries(app_conn, entity="sign_in", key="alice"))]
+    assert events[1:] == [
+        ("password-ok", {"next_step": "two-factor code"}),
+        ("failed", {"step": "two-factor code"}),
+        ("signed-in", {"factors": "password + TOTP code"}),
+        ("password-ok", {"next_step": "two-factor code"}),
+        ("signed-in", {"factors": "password + recovery code"}),
+    ]
