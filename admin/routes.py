@@ -93,12 +93,11 @@ API_ROUTES = [
 
 def setup_routes(app: web.Application) -> None:
     router = app.router
-    for name, path, methods in PANEL:
-        resource = router.add_resource(path, name=name)
-        for method, handler in methods.items():
-            resource.add_route(method, handler)
-    for name, path, methods in API_ROUTES:
-        resource = router.add_resource(API + path, name=name)
-        for method, handler in methods.items():
-            resource.add_route(method, handler)
+    for prefix, table in (("", PANEL), (API, API_ROUTES)):
+        for name, path, methods in table:
+            resource = router.add_resource(prefix + path, name=name)
+            for method, handler in methods.items():
+                resource.add_route(method, handler)
+                if method == "GET":         # HEAD: the same answer without its body (monitors, curl -I)
+                    resource.add_route("HEAD", handler)
     router.add_static("/static/", STATIC, name="static", append_version=True)

@@ -50,6 +50,7 @@ def client_ip(request: web.Request) -> str:
 async def set_headers(request: web.Request, response: web.StreamResponse) -> None:
     """on_response_prepare: every response, pages, JSON, static files and errors alike."""
     headers = response.headers
+    headers["Server"] = "mrod"      # not aiohttp's "Python/3.x aiohttp/3.y": no versions to look up
     headers["Content-Security-Policy"] = CSP
     headers["X-Content-Type-Options"] = "nosniff"
     headers["X-Frame-Options"] = "DENY"

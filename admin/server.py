@@ -7,6 +7,7 @@ user at all — there is no default password.
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import ssl
 import sys
@@ -54,6 +55,24 @@ def ssl_context(config: Config) -> ssl.SSLContext | None:
     return context
 
 
+def plaintext_beyond_loopback(endpoint: endpoints.Endpoint, context: ssl.SSLContext | None) -> bool:
+    """Would passwords, codes and session cookies cross a network in clear text?"""
+    if context is not None or endpoint.is_unix:
+        return False
+    host = (endpoint.host or "").strip("[]")
+    if host == "localhost":
+        return False
+    try:
+        return not ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return True            # not an address we know to be local: assume it reaches beyond
+
+
+PLAINTEXT_WARNING = ("admin panel listens on %s without TLS: passwords, codes and session cookies cross the "
+                     "network in clear text. Set [admin] tls_cert/tls_key, or listen on 127.0.0.1 behind a TLS "
+                     "proxy (with trust_proxy = true).")
+
+
 class AdminServer:
     def __init__(self, config: Config) -> None:
         self.config = config
@@ -76,6 +95,8 @@ class AdminServer:
             await self.runner.cleanup()
             raise
         log.info("admin panel listening on %s://%s", "https" if context else "http", self.address())
+        if plaintext_beyond_loopback(endpoint, context):
+            log.warning(PLAINTEXT_WARNING, self.address())
 
     def address(self) -> str:
         """Where it listens (the real port when configured with port 0)."""

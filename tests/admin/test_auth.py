@@ -287,3 +287,19 @@ async def test_blocklist_keeps_failures_a_success_followed_and_marks_them(new_pa
         assert (await other.login("alice", "typo typo")).status == 401
     assert await throttle.active(app_conn) == []
     assert (await other.login("alice")).status == 303
+
+
+async def test_head_is_answered_for_every_get_route_and_server_names_no_version(admin_panel) -> None:
+    app = admin_panel.client.server.app
+    gets = {r.resource.name for r in app.router.routes() if r.method == "GET" and r.resource.name}
+    heads = {r.resource.name for r in app.router.routes() if r.method == "HEAD" and r.resource.name}
+    assert gets <= heads
+    for path in ("/", "/domains", "/relays", "/profile", "/logs", "/api/v1/openapi.json"):
+        got = await admin_panel.client.get(path, allow_redirects=False)
+        head = await admin_panel.client.head(path, allow_redirects=False)
+        assert head.status == got.status == 200, path
+        assert await head.read() == b"" and head.headers["Content-Type"] == got.headers["Content-Type"]
+        assert head.headers["Server"] == got.headers["Server"] == "mrod"
+    for path in ("/no/such/page", "/static/app.css", "/api/v1/domains"):
+        response = await admin_panel.client.head(path)
+        assert response.headers["Server"] == "mrod" and "aiohttp" not in str(response.headers)

@@ -111,3 +111,29 @@ async def test_half_a_tls_config_is_refused(tmp_path: Path, certificate: tuple[P
                                        "tls_key": str(tmp_path / "no.key")})
     with pytest.raises(ConfigError, match="tls_cert"):
         await AdminServer(cfg).start()
+
+
+@pytest.mark.parametrize(("listen", "tls", "warned"), [
+    ("0.0.0.0:8380", False, True), ("[::]:8380", False, True), ("192.0.2.10:8380", False, True),
+    ("0.0.0.0:8380", True, False), ("127.0.0.1:8380", False, False),
+    ("127.0.0.53:8380", False, False), ("[::1]:8380", False, False), ("localhost:8380", False, False),
+    ("unix:/run/mrod/panel.sock", False, False),
+])
+def test_plaintext_beyond_loopback_is_what_the_start_warns_about(listen: str, tls: bool, warned: bool) -> None:
+    from mrod.admin.server import plaintext_beyond_loopback
+    from mrod.infra import endpoints
+
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH) if tls else None
+    assert plaintext_beyond_loopback(endpoints.parse(listen), context) is warned
+
+
+async def test_start_on_loopback_does_not_warn_and_the_warning_names_the_fix(tmp_path: Path, caplog) -> None:
+    from mrod.admin.server import PLAINTEXT_WARNING
+
+    cfg = make_config(tmp_path, admin={"listen": f"127.0.0.1:{free_port()}", "bcrypt_rounds": 4})
+    server = AdminServer(cfg)
+    with caplog.at_level("WARNING", logger="mrod.admin"):
+        await server.start()
+        await server.stop()
+    assert not [r for r in caplog.records if "without TLS" in r.getMessage()]
+    assert "tls_cert" in PLAINTEXT_WARNING and "127.0.0.1" in PLAINTEXT_WARNING
