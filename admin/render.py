@@ -18,7 +18,7 @@ from mrod.infra import names
 from mrod.entities import sessions
 from mrod.infra.errors import InvalidInput
 
-from mrod.admin import pool
+from mrod.admin import pool, words
 from mrod.admin.keys import SESSION, USER
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -44,6 +44,10 @@ def setup(app: web.Application) -> None:
     env.filters["combine"] = combine
     env.filters["zip_self"] = lambda items: [(str(i), str(i)) for i in items]
     env.filters["owner_option"] = lambda user: (str(user.id), user.name)
+    env.filters["when"] = words.when
+    env.filters["duration"] = words.duration
+    env.filters["plain"] = words.plain
+    env.filters["cut"] = words.cut
     env.globals["pages"] = pages
 
 

@@ -27,7 +27,8 @@ async def _probed(conn: Any, cfg: Any, relay: relays.Relay, probe: Probe, times:
 
 
 def _stamp(value: str) -> str:
-    return value.replace("T", " ").replace("Z", " UTC")
+    """The panel's one date format: ISO 8601 date and time in UTC, to the minute."""
+    return value[:16].replace("T", " ") + " UTC"
 
 
 def _row(page: str, name: str) -> str:
