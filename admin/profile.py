@@ -37,10 +37,17 @@ async def password(request: web.Request) -> web.StreamResponse:
     rounds = request.app[CONFIG].admin.bcrypt_rounds
     current = str(form.get("current", ""))[:1000]
     new, again = str(form.get("password", "")), str(form.get("password2", ""))
+    errors: dict[str, str] = {}
     if await users.authenticate(conn, user.name, current, rounds) is None:
-        return await _page(request, errors={"current": "this is not your current password"}, status=400)
+        errors["current"] = "this is not your current password"
+    try:
+        users.password(new)
+    except InvalidInput as exc:
+        errors["password"] = exc.message
     if new != again:
-        return await _page(request, errors={"password": "the two new passwords differ"}, status=400)
+        errors["password2"] = "the two new passwords differ"
+    if errors:      # every field's error at once
+        return await _page(request, errors=errors, status=400)
     try:
         # Every other session of this user ends; this one stays signed in.
         await users.set_password(conn, actor(request), user.id, new, rounds=rounds, keep_session=request[SESSION].id)

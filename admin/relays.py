@@ -17,7 +17,7 @@ from mrod.admin import pool
 from mrod.admin.access import RELAY_PERMS, check_relay, relay_owner_filter
 from mrod.admin.auth import actor, flash, needs
 from mrod.admin.keys import USER
-from mrod.admin.render import field_errors, render, text
+from mrod.admin.render import all_field_errors, field_errors, render, text
 
 FIELDS = ("name", "host", "port", "protocol", "tls", "owner")
 PROBE_TIMEOUT = 10.0
@@ -82,6 +82,8 @@ async def create(request: web.Request) -> web.StreamResponse:
     form = await request.post()
     try:
         fields = _fields(request, form)
+        if errors := all_field_errors(core.validate, fields, FIELDS):
+            return await _form(request, values_of(form=form), errors, status=400)
         if not request[USER].has("relay"):
             fields["owner_id"] = request[USER].id        # relay_own: what they add is theirs
         relay = await core.add(await pool.conn(request), actor(request), **fields)
@@ -108,7 +110,10 @@ async def update(request: web.Request) -> web.StreamResponse:
     relay = await load(request)
     form = await request.post()
     try:
-        relay = await core.update(await pool.conn(request), actor(request), relay.id, _fields(request, form))
+        fields = _fields(request, form)
+        if errors := all_field_errors(core.validate, fields, FIELDS):
+            return await _form(request, values_of(form=form), errors, relay=relay, status=400)
+        relay = await core.update(await pool.conn(request), actor(request), relay.id, fields)
     except (InvalidInput, Conflict) as exc:
         return await _form(request, values_of(form=form), _errors(exc), relay=relay, status=400)
     await flash(request, "success", f"Relay {relay.name} saved.")

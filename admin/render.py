@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import aiohttp_jinja2
 import jinja2
@@ -70,6 +70,20 @@ def field_errors(exc: InvalidInput, known: tuple[str, ...], fallback: str = "_fo
     """{form field: message}; an error about a field the form does not show goes on top."""
     key = exc.field if exc.field in known else fallback
     return {key: exc.message if key != fallback or exc.field in ("", fallback) else str(exc)}
+
+
+def all_field_errors(validate: Callable[[Mapping[str, Any]], Any], fields: Mapping[str, Any],
+                     known: tuple[str, ...]) -> dict[str, str]:
+    """Every field's error at once (a core validator stops at the first): each field is
+    validated on its own."""
+    errors: dict[str, str] = {}
+    for key, value in fields.items():
+        try:
+            validate({key: value})
+        except InvalidInput as exc:
+            for field, message in field_errors(exc, known).items():
+                errors.setdefault(field, message)
+    return errors
 
 
 def text(form: MultiDictProxy | Mapping[str, Any], key: str, limit: int = 1000) -> str:

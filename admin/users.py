@@ -61,8 +61,8 @@ async def create(request: web.Request) -> web.StreamResponse:
     form = await request.post()
     values = values_of(form=form)
     check_user_change(request[USER], None, makes_admin=values["is_admin"])
-    if str(form.get("password", "")) != str(form.get("password2", "")):
-        return await _form(request, values, {"password": "the two passwords differ"}, status=400)
+    if errors := _input_errors(form, values, new=True):
+        return await _form(request, values, errors, status=400)
     try:
         user = await core.add(await pool.conn(request), actor(request), values["name"], str(form.get("password", "")),
                               is_admin=values["is_admin"], perms=values["permissions"], enabled=values["enabled"],
@@ -73,6 +73,25 @@ async def create(request: web.Request) -> web.StreamResponse:
         return await _form(request, values, {"name": str(exc)}, status=400)
     await flash(request, "success", f"User {user.name} added.")
     raise web.HTTPSeeOther(request.app.router["users"].url_for())
+
+
+def _input_errors(form: Mapping[str, Any], values: dict[str, Any], *, new: bool) -> dict[str, str]:
+    """Every field's error at once: name, password (twice alike), permissions."""
+    errors: dict[str, str] = {}
+    checks: list[tuple[str, Any]] = [("permissions", lambda: core.permissions(values["permissions"]))]
+    if new:
+        checks.insert(0, ("name", lambda: core.username(values["name"])))
+    plain, again = str(form.get("password", "")), str(form.get("password2", ""))
+    if new or plain or again:
+        checks.append(("password", lambda: core.password(plain)))
+    for field, check in checks:
+        try:
+            check()
+        except InvalidInput as exc:
+            errors[field] = exc.message
+    if (new or plain or again) and plain != again:
+        errors["password2"] = "the two passwords differ"
+    return errors
 
 
 async def load(request: web.Request) -> core.User:
@@ -93,11 +112,9 @@ async def update(request: web.Request) -> web.StreamResponse:
     check_user_change(request[USER], target, makes_admin=values["is_admin"])
     conn = await pool.conn(request)
     new_password = str(form.get("password", ""))
+    if errors := _input_errors(form, values, new=False):
+        return await _form(request, values, errors, target=target, status=400)
     try:
-        if new_password or form.get("password2"):
-            if new_password != str(form.get("password2", "")):
-                raise InvalidInput("password", "the two passwords differ")
-            core.password(new_password)
         target = await core.update(conn, actor(request), target.id, is_admin=values["is_admin"],
                                    enabled=values["enabled"], perms=values["permissions"])
         if new_password:

@@ -69,7 +69,10 @@ def test_password_form_changes_the_password_and_shows_every_error(panel_server, 
     page.get_by_label("New password", exact=True).fill("short")
     page.get_by_label("Repeat the new password").fill("other")
     page.get_by_role("button", name="Change password").click()
+    # Every field's error at once.
     assert "not your current password" in page.locator("#current-error").inner_text()
+    assert "at least 10 characters" in page.locator("#password-error").inner_text()
+    assert "differ" in page.locator("#password2-error").inner_text()
     page.get_by_label("Current password").fill("alice's old password")
     page.get_by_label("New password", exact=True).fill("alice's new password")
     page.get_by_label("Repeat the new password").fill("alice's new password")

@@ -31,8 +31,9 @@ def test_relay_forms_add_edit_test_and_delete(panel_server, chromium, smtp_sink)
     # Bad input: the message sits beside its field, nothing is written.
     page.get_by_label("Name", exact=True).fill("dc 1")
     page.get_by_label("Host", exact=True).fill("mx1.example.net")
+    page.get_by_label("Port", exact=True).fill("70000")
     page.get_by_role("button", name="Add relay").click()
-    assert page.locator("#name-error").is_visible()
+    assert page.locator("#name-error").is_visible() and page.locator("#port-error").is_visible()   # both at once
     assert page.get_by_label("Host", exact=True).input_value() == "mx1.example.net"   # kept for a retry
     assert relays_of(server) == {}
     page.get_by_label("Name", exact=True).fill("dc1")
@@ -85,7 +86,7 @@ def test_user_forms_add_edit_and_delete(panel_server, chromium) -> None:
     page.get_by_label("Password", exact=True).fill("carol's password")
     page.get_by_label("Repeat the password").fill("something else")
     page.get_by_role("button", name="Add user").click()
-    assert "differ" in page.locator("#password-error").inner_text()
+    assert "differ" in page.locator("#password2-error").inner_text()
     assert "carol" not in users_of(server)
     page.get_by_label("Password", exact=True).fill("carol's password")
     page.get_by_label("Repeat the password").fill("carol's password")
