@@ -7,6 +7,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from markupsafe import Markup, escape
+
 from mrod.infra import db
 
 _UNITS = (("day", 86400), ("hour", 3600), ("minute", 60), ("second", 1))
@@ -66,3 +68,10 @@ def cut(text: Any, limit: int = 80) -> str:
     head = text[:limit - 1]
     space = head.rfind(" ")
     return (head[:space] if space > limit // 2 else head).rstrip(" ,;(") + "…"
+
+
+def breakable(hop: Any) -> Markup:
+    """A next hop ``[mx1.example.net]:25`` that may wrap only after a dot or before the port
+    (<wbr>), never inside a label."""
+    text = str(escape(str(hop or "")))
+    return Markup(text.replace(".", ".<wbr>").replace("]:", "]<wbr>:"))
