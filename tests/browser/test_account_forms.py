@@ -164,3 +164,43 @@ def test_two_factor_enrol_sign_in_with_a_code_and_a_recovery_code_once(panel_ser
     status, found = api(server, token, "/audit?entity=user&action=2fa-enable")
     assert status == 200 and [e["actor"] for e in found["items"]] == ["erin"]
     assert problems == []
+
+
+def script_session(server: Any, name: str, password: str) -> Any:
+    """A second session of the same user, signed in over plain HTTP (another device)."""
+    import http.cookiejar
+    import re as regex
+    import urllib.parse
+
+    jar = http.cookiejar.CookieJar()
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+    page = opener.open(server.url + "/login", timeout=10).read().decode()
+    csrf = regex.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    data = urllib.parse.urlencode({"name": name, "password": password, "csrf_token": csrf, "next": "/profile"})
+    with opener.open(server.url + "/login", data=data.encode(), timeout=10) as response:
+        assert response.url == server.url + "/profile"
+    return opener
+
+
+def test_profile_signs_out_every_other_session(panel_server, chromium) -> None:
+    server = panel_server()
+    other = script_session(server, "admin", server.password)
+    page = chromium.new_page()
+    problems = watch_console(page)
+    sign_in(page, server.url, "admin", server.password)
+    page.goto(server.url + "/profile")
+    sessions = page.locator("main ul").filter(has_text="last seen").locator("li")
+    assert sessions.count() == 2
+    assert "Python-urllib" in sessions.filter(has_text="Python-urllib").first.inner_text()
+    # A long user agent is cut at a word, never inside one.
+    agent = page.evaluate("navigator.userAgent")
+    mine = sessions.filter(has_text="(this one)").first.inner_text()
+    shown = mine.split(" — ", 1)[1].split(", last seen")[0]
+    assert shown.endswith("…") and agent.startswith(shown[:-1]) and agent[len(shown) - 1] == " ", (shown, agent)
+    page.get_by_role("button", name="Sign out all other sessions").click()
+    assert page.get_by_role("status").first.inner_text() == "1 other session(s) signed out."
+    # The other device is signed out: its next page is the sign-in form.
+    with other.open(server.url + "/profile", timeout=10) as response:
+        assert response.url.startswith(server.url + "/login")
+    assert page.get_by_role("button", name="Sign out all other sessions").count() == 0
+    assert problems == []
