@@ -7,6 +7,7 @@ from typing import Any, Mapping
 
 from aiohttp import web
 
+from mrod.entities import totp
 from mrod.entities import users as core
 from mrod.infra.errors import Conflict, InvalidInput
 
@@ -31,7 +32,9 @@ PERMISSION_HELP = {
 
 @needs("usermgr")
 async def listing(request: web.Request) -> web.StreamResponse:
-    return await render(request, "users/list.html", {"users": await core.list_all(await pool.conn(request))})
+    conn = await pool.conn(request)
+    return await render(request, "users/list.html", {"users": await core.list_all(conn),
+                                                     "two_factor": await totp.enrolled_ids(conn)})
 
 
 def values_of(user: core.User | None = None, form: Mapping[str, Any] | None = None) -> dict[str, Any]:

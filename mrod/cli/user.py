@@ -126,12 +126,18 @@ def cmd_2fa_reset(args: argparse.Namespace, cfg: Config) -> int:
 
 
 def cmd_list(args: argparse.Namespace, cfg: Config) -> int:
-    items = common.with_db(cfg, users.list_all)
+    from mrod.entities import totp
+
+    async def read(conn):  # noqa: ANN001, ANN202
+        return await users.list_all(conn), await totp.enrolled_ids(conn)
+
+    items, two_factor = common.with_db(cfg, read)
     if args.json:
-        common.print_json([u.as_dict() for u in items])
+        common.print_json([u.as_dict() | {"two_factor": u.id in two_factor} for u in items])
     else:
-        common.print_table(["id", "name", "permissions", "enabled"],
-                           [(u.id, u.name, _describe(u), "yes" if u.enabled else "no") for u in items])
+        common.print_table(["id", "name", "permissions", "enabled", "2fa"],
+                           [(u.id, u.name, _describe(u), "yes" if u.enabled else "no",
+                             "yes" if u.id in two_factor else "no") for u in items])
     return 0
 
 

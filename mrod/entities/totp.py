@@ -75,6 +75,12 @@ async def enabled(conn: aiosqlite.Connection, user_id: int) -> bool:
     return bool(row and row[0])
 
 
+async def enrolled_ids(conn: aiosqlite.Connection) -> set[int]:
+    """The users who sign in with a code (for user lists)."""
+    async with conn.execute("SELECT id FROM user WHERE totp_secret IS NOT NULL") as cur:
+        return {row[0] for row in await cur.fetchall()}
+
+
 def provisioning_uri(secret: str, user_name: str, issuer: str = ISSUER) -> str:
     """The otpauth:// URI an authenticator app reads from the QR code."""
     return pyotp.TOTP(secret, interval=STEP).provisioning_uri(name=user_name, issuer_name=issuer)

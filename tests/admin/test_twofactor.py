@@ -191,9 +191,13 @@ async def test_cli_2fa_reset_lets_a_locked_out_user_in_with_the_password(new_pan
     def cli(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run([sys.executable, "-m", "mrod", "--config", str(config), "user", *args],
                               capture_output=True, text=True, timeout=60, env=env)
+    import json
+
+    assert {u["name"]: u["two_factor"] for u in json.loads(cli("list", "--json").stdout)} == {"alice": True}
     result = cli("2fa-reset", "alice")
     assert result.returncode == 0 and "two-factor sign-in of alice removed" in result.stdout
     assert not (await totp.state(app_conn, 1)).enabled
+    assert cli("list").stdout.split()[4:10] == ["2FA", "1", "alice", "domains", "yes", "no"] and json.loads(cli("list", "--json").stdout)[0]["two_factor"] is False
     assert (await panel.get("/profile"))[0] == 303            # their sessions ended
     response = await (await new_panel()).login("alice")
     assert (response.status, response.headers["Location"]) == (303, "/")
