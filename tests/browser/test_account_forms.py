@@ -205,3 +205,55 @@ def test_profile_signs_out_every_other_session(panel_server, chromium) -> None:
         assert response.url.startswith(server.url + "/login")
     assert page.get_by_role("button", name="Sign out all other sessions").count() == 0
     assert problems == []
+
+
+def test_required_two_factor_enrolment_then_switch_off_and_sign_ins_in_the_audit_log(panel_server, chromium) -> None:
+    import pyotp
+
+    server = panel_server(two_factor_required="admins")
+    page = chromium.new_page()
+    problems = watch_console(page)
+    page.goto(server.url + "/login")
+    page.get_by_label("User name").fill("admin")
+    page.get_by_label("Password").fill("wrong password")
+    page.get_by_role("button", name="Sign in").click()
+    page.get_by_label("User name").fill("admin")
+    page.get_by_label("Password").fill(server.password)
+    page.get_by_role("button", name="Sign in").click()
+    # An admin must set it up first: every page leads to the set-up.
+    page.wait_for_url(server.url + "/profile/two-factor")
+    assert "must use two-factor sign-in" in page.get_by_role("alert").inner_text()
+    page.goto(server.url + "/users")
+    assert page.url == server.url + "/profile/two-factor"
+    secret = page.locator("#totp-secret").inner_text().replace(" ", "")
+    page.get_by_label("Code from your app").fill(pyotp.TOTP(secret).now())
+    page.get_by_role("button", name="Confirm and switch on").click()
+    codes = page.locator("ul.recovery-codes code").all_inner_texts()
+    page.get_by_role("link", name="Done").click()
+    page.wait_for_url(server.url + "/")
+
+    # Sign-ins are in the audit log.
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Audit log").click()
+    page.get_by_label("What").select_option("sign_in")
+    page.get_by_role("button", name="Filter").click()
+    rows = page.locator("table.audit tbody tr").all_inner_texts()
+    assert any("signed-in sign_in" in r and "factors: password" in r for r in rows), rows
+    assert any("failed sign_in" in r and "step: password" in r for r in rows), rows
+
+    # Switching off takes the password and a code; a wrong password changes nothing.
+    page.goto(server.url + "/profile")
+    page.get_by_role("link", name="Manage two-factor sign-in").click()
+    page.get_by_label("Current password").fill("wrong password")
+    page.get_by_label("Code from your app").fill(codes[0])
+    page.get_by_role("button", name="Switch off two-factor sign-in").click()
+    assert "not your current password" in page.locator("#current-error").inner_text()
+    assert json.loads(server.cli("user", "list", "--json"))[0]["two_factor"] is True
+    page.get_by_label("Current password").fill(server.password)
+    page.get_by_label("Code from your app").fill(codes[0])
+    page.get_by_role("button", name="Switch off two-factor sign-in").click()
+    assert page.get_by_role("status").first.inner_text().startswith("Two-factor sign-in is off.")
+    assert json.loads(server.cli("user", "list", "--json"))[0]["two_factor"] is False
+    # Still required for admins: the next page is the set-up again.
+    page.goto(server.url + "/domains")
+    assert page.url == server.url + "/profile/two-factor"
+    assert problems == []
