@@ -15,7 +15,7 @@ from mrod.admin.auth import (BLOCKED_ERROR, LOGIN_2FA_COOKIE, actor, audit_sign_
                              login_page, needs)
 from mrod.admin.keys import CONFIG, MUST_ENROL, RULES, USER
 from mrod.admin.render import render, text
-from mrod.admin.security import client_ip, login_csrf
+from mrod.admin.security import LOGIN_CSRF_COOKIE, client_ip, cookie_secure, login_csrf
 
 WRONG_CODE = "That code is not right. Type the 6 digits your app shows now, or an unused recovery code."
 EXPIRED = "The sign-in took too long or had too many wrong codes; give your password again."
@@ -35,8 +35,12 @@ def grouped(secret: str) -> str:
 
 
 async def _code_page(request: web.Request, *, error: str | None = None, status: int = 200) -> web.Response:
-    return await render(request, "login_code.html", {"error": error, "login_csrf": login_csrf(request)},
-                        status=status)
+    token = login_csrf(request)
+    response = await render(request, "login_code.html", {"error": error, "login_csrf": token}, status=status)
+    # The same double-submit pair as the password form (the cookie is on /login, so here too).
+    response.set_cookie(LOGIN_CSRF_COOKIE, token, httponly=True, samesite="Strict", path="/login",
+                        secure=cookie_secure(request))
+    return response
 
 
 async def _pending(request: web.Request) -> totp.PendingLogin | None:

@@ -227,3 +227,22 @@ async def test_two_factor_sign_in_events_are_audited(new_panel, make_user, app_c
         ("password-ok", {"next_step": "two-factor code"}),
         ("signed-in", {"factors": "password + recovery code"}),
     ]
+
+
+async def test_the_code_step_keeps_its_csrf_check(new_panel, make_user, app_conn) -> None:
+    await make_user("alice", "domains")
+    panel = await new_panel()
+    await panel.login("alice")
+    secret, _codes = await enrol(panel)
+    browser = await new_panel()
+    await password_step(browser, "alice")
+    # Without the form's token, or with another one, the right code is refused and nothing is used.
+    response = await browser.client.post("/login/code", data={"code": now_code(secret, +1)}, allow_redirects=False)
+    assert response.status == 403
+    response = await browser.client.post("/login/code", data={"code": now_code(secret, +1), "csrf_token": "x" * 32},
+                                         allow_redirects=False)
+    assert response.status == 403
+    # A browser that lost the sign-in form's cookie gets a fresh pair from the code page.
+    browser.client.session.cookie_jar.clear(lambda c: c.key == "mrod_login_csrf")
+    status, location, _ = await code_step(browser, now_code(secret, +1))
+    assert (status, location) == (303, "/")
