@@ -163,11 +163,12 @@ async def login(request: web.Request) -> web.StreamResponse:
         response.set_cookie(LOGIN_2FA_COOKIE, token, httponly=True, samesite="Strict", path="/login",
                             secure=cookie_secure(request), max_age=totp.PENDING_MINUTES * 60)
         raise response
-    await finish_sign_in(request, user, target)
+    raise await finish_sign_in(request, user, target)
 
 
-async def finish_sign_in(request: web.Request, user: users.User, target: str, how: str = "password") -> None:
-    """Every factor checked: a new session, and off to where the user was going."""
+async def finish_sign_in(request: web.Request, user: users.User, target: str,
+                         how: str = "password") -> web.HTTPSeeOther:
+    """Every factor checked: a new session; returns the redirect to where the user was going."""
     conn = await pool.conn(request)
     remote = client_ip(request)
     cfg = request.app[CONFIG].admin
@@ -185,7 +186,7 @@ async def finish_sign_in(request: web.Request, user: users.User, target: str, ho
                         secure=cookie_secure(request), max_age=int(cfg.session_hours * 3600))
     response.del_cookie(LOGIN_CSRF_COOKIE, path="/login")
     response.del_cookie(LOGIN_2FA_COOKIE, path="/login")
-    raise response
+    return response
 
 
 async def logout(request: web.Request) -> web.StreamResponse:

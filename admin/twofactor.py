@@ -88,8 +88,7 @@ async def code(request: web.Request) -> web.StreamResponse:
                                     status=429 if blocks else 401)
         return await _code_page(request, error=WRONG_CODE, status=401)
     await totp.end_login(conn, pending)
-    await finish_sign_in(request, user, pending.next, how=f"password + {'TOTP code' if how == 'code' else how}")
-    raise AssertionError("finish_sign_in redirects")      # pragma: no cover
+    raise await finish_sign_in(request, user, pending.next, how=f"password + {'TOTP code' if how == 'code' else how}")
 
 
 # -- a user's own set-up ---------------------------------------------------------------------
