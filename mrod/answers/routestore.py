@@ -58,7 +58,8 @@ class RouteStore:
         found = {
             row[0]
             for row in self.conn.execute(
-                f"SELECT address FROM recipient WHERE domain_id = ? AND address IN ({', '.join('?' * len(candidates))})",
+                "SELECT address FROM recipient WHERE domain_id = ?"
+                f" AND address IN ({', '.join('?' * len(candidates))})",
                 (domain_id, *candidates),
             )
         }

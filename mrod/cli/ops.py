@@ -10,6 +10,8 @@ import argparse
 import asyncio
 from typing import Any
 
+import aiosqlite
+
 from mrod.operations import checks, health, queue
 from mrod.infra import db, names
 from mrod.entities import domains
@@ -111,7 +113,7 @@ def _print_queue(report: queue.QueueReport, shown: list[DomainQueue], others: li
 
 
 def cmd_check(args: argparse.Namespace, cfg: Config) -> int:
-    async def work(conn):  # noqa: ANN001
+    async def work(conn: aiosqlite.Connection) -> list[checks.DomainCheck]:
         name = None
         if args.domain:
             name = (await domains.get(conn, args.domain)).name   # NotFound: a clear error
@@ -135,7 +137,7 @@ def cmd_check(args: argparse.Namespace, cfg: Config) -> int:
 
 
 def cmd_health(args: argparse.Namespace, cfg: Config) -> int:
-    async def work(conn):  # noqa: ANN001
+    async def work(conn: aiosqlite.Connection) -> list[dict[str, Any]]:
         return await health.status(conn)
 
     if args.probe:

@@ -67,7 +67,7 @@ async def run_components(items: list[Any]) -> None:
         for item in reversed(started):
             try:
                 await item.stop()
-            except Exception:  # noqa: BLE001 - stop the rest regardless
+            except Exception:  # stop the rest regardless
                 log.exception("error while stopping %s", type(item).__name__)
 
 

@@ -495,12 +495,14 @@ async def bulk_add(
             elif default_relay_id is not None or mx:
                 relay_id = default_relay_id
             else:
-                report.refused.append((number, text, f"{name}: no relay (give one after the domain, or a default relay)"))
+                report.refused.append((number, text,
+                                       f"{name}: no relay (give one after the domain, or a default relay)"))
                 continue
             if name in wanted:
                 first_line, first_relay = wanted[name]
                 if first_relay != relay_id:
-                    report.refused.append((number, text, f"{name}: listed again with another relay (line {first_line})"))
+                    report.refused.append((number, text,
+                                           f"{name}: listed again with another relay (line {first_line})"))
                 else:
                     report.skipped.append((number, name, f"{name}: duplicate of line {first_line}"))
                 continue

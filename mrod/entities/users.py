@@ -153,7 +153,8 @@ def _audited(user: User) -> dict[str, Any]:
 
 async def _set_permissions(conn: aiosqlite.Connection, user_id: int, perms: frozenset[str]) -> None:
     await conn.execute("DELETE FROM permission WHERE user_id = ?", (user_id,))
-    await conn.executemany("INSERT INTO permission (user_id, name) VALUES (?, ?)", [(user_id, p) for p in sorted(perms)])
+    await conn.executemany("INSERT INTO permission (user_id, name) VALUES (?, ?)",
+                           [(user_id, p) for p in sorted(perms)])
 
 
 async def add(conn: aiosqlite.Connection, actor: Actor, name: str, plain: str, *, is_admin: bool = False,
@@ -209,7 +210,8 @@ async def set_password(conn: aiosqlite.Connection, actor: Actor, ref: str | int,
     hashed = await hash_password(password(plain), rounds)
     async with db.transaction(conn):
         user = await get(conn, ref)
-        await conn.execute("UPDATE user SET password_hash = ?, updated_at = ? WHERE id = ?", (hashed, db.now(), user.id))
+        await conn.execute("UPDATE user SET password_hash = ?, updated_at = ? WHERE id = ?",
+                           (hashed, db.now(), user.id))
         await conn.execute("DELETE FROM session WHERE user_id = ? AND id IS NOT ?", (user.id, keep_session))
         await audit.record(conn, actor, "passwd", "user", user.name, None, {"password": "changed"})
     return user

@@ -137,7 +137,7 @@ class HealthMonitor:
 
         probes = await asyncio.gather(*(one(r) for r in relays))
         async with db.opened(self.cfg.database.path) as conn:
-            transitions = await self.record(conn, list(zip(relays, probes)))
+            transitions = await self.record(conn, list(zip(relays, probes, strict=True)))
             back = {t.relay_id for t in transitions if t.after == "up"}
             rows = await _domains_of(conn, back) if back and self.settings.flush_on_up else {}
         if rows:
@@ -155,7 +155,8 @@ class HealthMonitor:
                 new = next_state(current, result.ok, down_after=self.settings.down_after,
                                  up_after=self.settings.up_after, now=now)
                 await conn.execute(
-                    "INSERT INTO health_probe (relay_id, at, ok, latency_ms, starttls, detail) VALUES (?, ?, ?, ?, ?, ?)",
+                    "INSERT INTO health_probe (relay_id, at, ok, latency_ms, starttls, detail)"
+                    " VALUES (?, ?, ?, ?, ?, ?)",
                     (relay["id"], now, int(result.ok), result.latency_ms, _bool(result.starttls), result.detail))
                 await conn.execute(
                     "INSERT INTO relay_health (relay_id, state, since, ok_streak, fail_streak, last_probe_at, last_ok,"

@@ -60,7 +60,7 @@ class PeriodicJob:
                 self.runs += 1
             except asyncio.CancelledError:
                 raise
-            except Exception:  # noqa: BLE001 - a job failure must not end mrod serve
+            except Exception:  # a job failure must not end mrod serve
                 self.failures += 1
                 log.exception("job %s failed; next run in %gs", self.name, self.interval)
             spread = self.interval * self.jitter

@@ -62,7 +62,7 @@ class Latency:
         family = HistogramMetricFamily(name, documentation, labels=[label])
         for value, counts in sorted(self._counts.items()):
             cumulative, running = [], 0
-            for bound, count in zip((*map(_le, self.buckets), "+Inf"), counts):
+            for bound, count in zip((*map(_le, self.buckets), "+Inf"), counts, strict=True):
                 running += count
                 cumulative.append((bound, running))
             family.add_metric([value], cumulative, self._sums[value])
@@ -171,7 +171,8 @@ def _relays(conn: sqlite3.Connection) -> list[Metric]:
 
 def _queue(conn: sqlite3.Connection) -> list[Metric]:
     labels = ["domain"]
-    messages = GaugeMetricFamily("mrod_queue_messages", "messages queued for the domain (last queue reading)", labels=labels)
+    messages = GaugeMetricFamily("mrod_queue_messages", "messages queued for the domain (last queue reading)",
+                                 labels=labels)
     size = GaugeMetricFamily("mrod_queue_bytes", "bytes queued for the domain", labels=labels)
     oldest = GaugeMetricFamily("mrod_queue_oldest_age_seconds", "age of the domain's oldest queued message",
                                labels=labels)

@@ -199,7 +199,7 @@ async def stats(conn: aiosqlite.Connection, *, owner_id: int | None = None) -> l
     async with conn.execute(sql + " ORDER BY q.messages DESC, d.name", args) as cur:
         rows = await cur.fetchall()
     keys = ("id", "domain", "owner_id", "messages", "bytes", "oldest", "last_reason", "updated_at")
-    return [dict(zip(keys, row)) for row in rows]
+    return [dict(zip(keys, row, strict=True)) for row in rows]
 
 
 def age(oldest: int | None, now: datetime | None = None) -> str:

@@ -23,7 +23,7 @@ SYSTEM = Actor.system("test")
 
 
 class _Accept:
-    async def handle_DATA(self, server, session, envelope):  # noqa: ANN001, ANN201
+    async def handle_DATA(self, server, session, envelope):
         return "250 OK"
 
 
@@ -42,7 +42,7 @@ def tls_context(tmp_path: Path) -> ssl.SSLContext:
 def smtp_server():
     started: list[Controller] = []
 
-    def start(**options) -> int:  # noqa: ANN003
+    def start(**options) -> int:
         port = free_port()
         controller = Controller(_Accept(), hostname="127.0.0.1", port=port, server_hostname="primary.test",
                                 ready_timeout=10, **options)

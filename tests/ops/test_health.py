@@ -58,7 +58,7 @@ def test_hysteresis(start: str, probes: str, states: str) -> None:
 # -- probes ---------------------------------------------------------------------------------------
 
 
-async def _serve(handler) -> tuple[asyncio.Server, int]:  # noqa: ANN001
+async def _serve(handler) -> tuple[asyncio.Server, int]:
     server = await asyncio.start_server(handler, "127.0.0.1", 0)
     return server, server.sockets[0].getsockname()[1]
 
@@ -144,13 +144,13 @@ class Flushes:
     def __init__(self) -> None:
         self.calls: list[dict[int, str]] = []
 
-    async def __call__(self, cfg, rows):  # noqa: ANN001
+    async def __call__(self, cfg, rows):
         self.calls.append(dict(rows))
         return []
 
 
 @pytest.fixture
-async def monitor_setup(tmp_path: Path, actor):  # noqa: ANN001
+async def monitor_setup(tmp_path: Path, actor):
     sink = SmtpSink("primary")          # down until started
     cfg = make_config(tmp_path, health={"down_after": 2, "up_after": 2, "timeout": 3.0})
     async with db.opened(cfg.database.path, create=True) as conn:
@@ -164,12 +164,12 @@ async def monitor_setup(tmp_path: Path, actor):  # noqa: ANN001
     sink.stop()
 
 
-async def _states(cfg) -> dict[str, str]:  # noqa: ANN001
+async def _states(cfg) -> dict[str, str]:
     async with db.opened(cfg.database.path) as conn:
         return {row["name"]: row["state"] for row in await health.status(conn)}
 
 
-async def test_monitor_marks_down_then_up_audits_and_flushes(monitor_setup) -> None:  # noqa: ANN001
+async def test_monitor_marks_down_then_up_audits_and_flushes(monitor_setup) -> None:
     cfg, sink, monitor, flushes = monitor_setup
     assert await _states(cfg) == {"primary": "unknown", "spare": "unknown"}
     assert await monitor.run_once() == []                 # one failure: still unknown
@@ -196,7 +196,7 @@ async def test_monitor_marks_down_then_up_audits_and_flushes(monitor_setup) -> N
     assert primary["last_latency_ms"] is not None and primary["starttls"] is False
 
 
-async def test_first_success_from_unknown_is_up_and_flushes(monitor_setup) -> None:  # noqa: ANN001
+async def test_first_success_from_unknown_is_up_and_flushes(monitor_setup) -> None:
     cfg, sink, monitor, flushes = monitor_setup
     sink.start()
     transitions = await monitor.run_once()
@@ -205,7 +205,7 @@ async def test_first_success_from_unknown_is_up_and_flushes(monitor_setup) -> No
     assert await monitor.run_once() == [] and len(flushes.calls) == 1   # no transition, no flush
 
 
-async def test_no_flush_when_disabled(tmp_path: Path, actor) -> None:  # noqa: ANN001
+async def test_no_flush_when_disabled(tmp_path: Path, actor) -> None:
     sink = SmtpSink("primary").start()
     try:
         cfg = make_config(tmp_path, health={"flush_on_up": False})
@@ -219,7 +219,7 @@ async def test_no_flush_when_disabled(tmp_path: Path, actor) -> None:  # noqa: A
         sink.stop()
 
 
-async def test_history_is_pruned_by_age(monitor_setup) -> None:  # noqa: ANN001
+async def test_history_is_pruned_by_age(monitor_setup) -> None:
     cfg, _, monitor, _ = monitor_setup
     async with db.opened(cfg.database.path) as conn:
         await conn.execute("INSERT INTO health_probe (relay_id, at, ok, detail) VALUES (1, '2000-01-01T00:00:00Z', 1, 'old')")
@@ -230,7 +230,7 @@ async def test_history_is_pruned_by_age(monitor_setup) -> None:  # noqa: ANN001
     assert "old" not in details and len(details) == 1
 
 
-async def test_a_relay_removed_takes_its_health_with_it(monitor_setup, actor) -> None:  # noqa: ANN001
+async def test_a_relay_removed_takes_its_health_with_it(monitor_setup, actor) -> None:
     cfg, _, monitor, _ = monitor_setup
     await monitor.run_once()
     async with db.opened(cfg.database.path) as conn:

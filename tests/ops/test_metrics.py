@@ -52,7 +52,7 @@ def test_latency_histogram_buckets_are_cumulative() -> None:
     assert got[("x_seconds_count", (("map", "relay_domains"),))] == 1
 
 
-async def test_database_figures(tmp_path: Path, conn) -> None:  # noqa: ANN001
+async def test_database_figures(tmp_path: Path, conn) -> None:
     cfg = make_config(tmp_path)
     await relays.add(conn, ACTOR, name="alpha", host="127.0.0.1")
     await relays.add(conn, ACTOR, name="beta", host="127.0.0.1", port=2525)

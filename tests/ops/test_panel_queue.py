@@ -46,7 +46,7 @@ async def world(tmp_path: Path):
 class Browsers:
     """A fresh browser (its own cookie jar) per user, on one server of the app."""
 
-    def __init__(self, aiohttp_client, app) -> None:  # noqa: ANN001
+    def __init__(self, aiohttp_client, app) -> None:
         self.aiohttp_client, self.app, self.server = aiohttp_client, app, None
 
     async def signed_in(self, name: str) -> Panel:
@@ -60,7 +60,7 @@ class Browsers:
         return panel
 
 
-async def test_queue_page_and_who_sees_what(aiohttp_client, world) -> None:  # noqa: ANN001
+async def test_queue_page_and_who_sees_what(aiohttp_client, world) -> None:
     cfg, owner_token = world
     browsers = Browsers(aiohttp_client, create_app(cfg))
     boss = await browsers.signed_in("boss")
@@ -91,7 +91,7 @@ async def test_queue_page_and_who_sees_what(aiohttp_client, world) -> None:  # n
 
 
 @pytest.mark.postfix
-async def test_flush_from_the_api_delivers(aiohttp_client, mrod_factory, postfix_factory, smtp_sink_factory) -> None:  # noqa: ANN001
+async def test_flush_from_the_api_delivers(aiohttp_client, mrod_factory, postfix_factory, smtp_sink_factory) -> None:
     primary = smtp_sink_factory("primary", start=False)
     mrod = mrod_factory(start=False)
     await asyncio.to_thread(seed, mrod.db_path, relay_list=[{"name": "primary", "host": "127.0.0.1", "port": primary.port}],
@@ -117,7 +117,7 @@ async def test_flush_from_the_api_delivers(aiohttp_client, mrod_factory, postfix
     assert message.rcpt_tos == ("joe@example.com",)
 
 
-async def test_domain_list_marks_dns_problems_and_pauses(aiohttp_client, world) -> None:  # noqa: ANN001
+async def test_domain_list_marks_dns_problems_and_pauses(aiohttp_client, world) -> None:
     cfg, _ = world
     async with db.opened(cfg.database.path) as conn:
         await domains.update(conn, SYSTEM, "mine.example", paused=True, pause_reason="migration")
