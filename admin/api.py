@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from typing import Any
+from typing import Any, overload
 
 from aiohttp import web
 
@@ -173,7 +173,7 @@ async def recipient_add(request: web.Request) -> web.StreamResponse:
     domain = await load_domain(request)
     data = only(await body(request), ("address",))
     conn = await pool.conn(request)
-    address = data.get("address")
+    address: Any = data.get("address")  # names.address() says what is wrong with it
     owner = await recipients.owning_domain(conn, names.address(address))
     if owner.id != domain.id:
         raise InvalidInput("address", f"belongs to the domain {owner.name}, not {domain.name}")
@@ -277,7 +277,9 @@ async def user_create(request: web.Request) -> web.StreamResponse:
     data = only(await body(request), ("name", "password", "is_admin", "enabled", "permissions"))
     is_admin = _bool(data, "is_admin", False)
     check_user_change(request[USER], None, makes_admin=is_admin)
-    user = await usercore.add(await pool.conn(request), actor(request), data.get("name"), data.get("password"),
+    name: Any = data.get("name")  # usercore.add() says what is wrong with them
+    password: Any = data.get("password")
+    user = await usercore.add(await pool.conn(request), actor(request), name, password,
                               is_admin=is_admin, enabled=_bool(data, "enabled", True), perms=_perms(data) or (),
                               rounds=request.app[CONFIG].admin.bcrypt_rounds)
     return web.json_response(user.as_dict(), status=201)
@@ -320,6 +322,10 @@ async def user_delete(request: web.Request) -> web.StreamResponse:
     return web.json_response({"deleted": target.name})
 
 
+@overload
+def _bool(data: dict[str, Any], key: str, default: bool) -> bool: ...
+@overload
+def _bool(data: dict[str, Any], key: str, default: None) -> bool | None: ...
 def _bool(data: dict[str, Any], key: str, default: bool | None) -> bool | None:
     value = data.get(key, default)
     if value is not None and not isinstance(value, bool):

@@ -252,9 +252,9 @@ async def bulk(request: web.Request) -> web.StreamResponse:
     form = await request.post()
     conn = await pool.conn(request)
     lines = str(form.get("lines", "")).splitlines()
-    values = {"lines": str(form.get("lines", "")), "relay": text(form, "relay", 64),
-              "skip_existing": checked(form, "skip_existing")}
-    context = {"relays": await relaycore.list_all(conn), "values": values, "errors": {}, "report": None}
+    values: dict[str, Any] = {"lines": str(form.get("lines", "")), "relay": text(form, "relay", 64),
+                              "skip_existing": checked(form, "skip_existing")}
+    context: dict[str, Any] = {"relays": await relaycore.list_all(conn), "values": values, "errors": {}, "report": None}
     if len(lines) > BULK_LIMIT:
         context["errors"] = {"lines": f"at most {BULK_LIMIT} lines at a time"}
         return await render(request, "domains/bulk.html", context, status=400)

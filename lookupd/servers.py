@@ -59,6 +59,7 @@ class Listener:
             # Postfix's daemons run as the postfix user and must be able to connect.
             os.chmod(ep.path, 0o666)
         else:
+            assert ep.port is not None
             self.server = await loop.create_server(
                 lambda: self.factory(self), ep.host, ep.port, reuse_address=True, backlog=1024)
         log.info("%s listening on %s", self.name, self.address)
@@ -337,7 +338,7 @@ class PolicyConnection(RequestConnection):
         super().__init__(listener)
         self.service = service
         self.decoder = policy_codec.PolicyDecoder()
-        self._callout = None
+        self._callout: Callout | None = None
 
     def handle_now(self, request: dict[str, str]) -> bytes | object | None:
         result = self.service.evaluate(request)

@@ -15,6 +15,7 @@ import aiosqlite
 
 from mrod.entities import audit
 from mrod.entities.audit import Actor
+from mrod.infra import db
 
 COUNTS = ("discovered", "added", "updated", "disabled", "deleted", "unchanged", "skipped", "problems")
 
@@ -64,7 +65,7 @@ async def record(
         (started_at, finished_at, duration_ms, status, actor.name, actor.origin, actor.remote,
          *values.values(), error, json.dumps(messages)),
     )
-    run_id = int(cur.lastrowid)
+    run_id = db.inserted_id(cur)
     summary: dict[str, Any] = {"status": status, **values, "duration_ms": duration_ms}
     if error:
         summary["error"] = error

@@ -122,7 +122,8 @@ async def search(
     offset: int = 0,
 ) -> Page:
     """Filtered, sorted, paginated list. ``relay`` is a relay name, or '-' for domains without one."""
-    clauses, args = [], []
+    clauses: list[str] = []
+    args: list[Any] = []
     if q:
         text = q.strip().lower()
         if not text.isascii():
@@ -162,7 +163,7 @@ async def search(
     async with conn.execute(
         f"SELECT count(*) FROM domain d LEFT JOIN relay r ON r.id = d.relay_id{where}", args
     ) as cur:
-        total = (await cur.fetchone())[0]
+        total = (await db.one_row(cur))[0]
     return Page([_domain(r) for r in rows], total)
 
 
@@ -171,7 +172,7 @@ async def count(conn: aiosqlite.Connection, *, owner_id: int | None = None) -> d
     async with conn.execute(
         f"SELECT count(*), coalesce(sum(enabled), 0) FROM domain {where}", args
     ) as cur:
-        total, enabled = await cur.fetchone()
+        total, enabled = await db.one_row(cur)
     return {"total": total, "enabled": enabled, "disabled": total - enabled}
 
 
@@ -194,14 +195,14 @@ async def _route_fields(conn: aiosqlite.Connection, spec: Mapping[str, Any], cur
         relay = await relays.get(conn, spec["relay"])
         out.update(relay_id=relay.id, host=None, port=None, protocol=None, tls=None)
     elif chosen == ["host"]:
-        keep = current is not None and current.host is not None
+        keep = current if current is not None and current.host is not None else None
         out.update(
             relay_id=None,
             host=names.hostname(spec["host"]),
-            port=names.port(override_only.get("port", current.port if keep else 25)),
-            protocol=names.choice(override_only.get("protocol", current.protocol if keep else "smtp"),
+            port=names.port(override_only.get("port", keep.port if keep else 25)),
+            protocol=names.choice(override_only.get("protocol", keep.protocol if keep else "smtp"),
                                   relays.PROTOCOLS, "protocol"),
-            tls=names.choice(override_only.get("tls", current.tls if keep else "may"), relays.TLS_LEVELS, "tls"),
+            tls=names.choice(override_only.get("tls", keep.tls if keep else "may"), relays.TLS_LEVELS, "tls"),
         )
     elif chosen == ["mx"]:
         if {"port", "protocol"} & override_only.keys():
@@ -287,7 +288,7 @@ async def add(conn: aiosqlite.Connection, actor: Actor, name: str, **spec: Any) 
     """Add a domain. spec: relay | host (+port, protocol, tls) | mx, and the flags."""
     _check_known(spec)
     key = names.domain(name)
-    fields = {"relay_id": None, "host": None, "port": None, "protocol": None, "tls": None}
+    fields: dict[str, Any] = {"relay_id": None, "host": None, "port": None, "protocol": None, "tls": None}
     async with db.transaction(conn):
         fields.update(await _route_fields(conn, spec, None))
         fields.update(_flag_fields(spec))
@@ -301,7 +302,7 @@ async def add(conn: aiosqlite.Connection, actor: Actor, name: str, **spec: Any) 
             )
         except sqlite3.IntegrityError as exc:
             raise _integrity(exc, key) from None
-        domain = await get_by_id(conn, cur.lastrowid)
+        domain = await get_by_id(conn, db.inserted_id(cur))
         await audit.record(conn, actor, "add", "domain", key, None, audited(domain))
     return domain
 
@@ -473,7 +474,7 @@ async def bulk_add(
     async with db.transaction(conn):
         known_relays = await relays.list_all(conn)
         relay_ids = {r.name.lower(): r.id for r in known_relays}
-        relay_names = {r.id: r.name for r in known_relays}
+        relay_names: dict[int | None, str] = {r.id: r.name for r in known_relays}
         default_relay_id = None
         if relay:
             default_relay_id = (await relays.get(conn, relay)).id

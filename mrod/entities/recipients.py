@@ -56,7 +56,7 @@ async def add(conn: aiosqlite.Connection, actor: Actor, address: str) -> Recipie
         except sqlite3.IntegrityError:
             raise Conflict(f"recipient {key!r} is listed already") from None
         await audit.record(conn, actor, "add", "recipient", key, None, {"domain": domain.name, "address": key})
-    return Recipient(cur.lastrowid, domain.name, key, stamp)
+    return Recipient(db.inserted_id(cur), domain.name, key, stamp)
 
 
 async def remove(conn: aiosqlite.Connection, actor: Actor, address: str) -> None:
@@ -82,4 +82,4 @@ async def list_for(conn: aiosqlite.Connection, domain_name: str) -> list[Recipie
 
 async def count_for(conn: aiosqlite.Connection, domain_id: int) -> int:
     async with conn.execute("SELECT count(*) FROM recipient WHERE domain_id = ?", (domain_id,)) as cur:
-        return (await cur.fetchone())[0]
+        return (await db.one_row(cur))[0]

@@ -131,7 +131,7 @@ async def list_all(conn: aiosqlite.Connection) -> list[User]:
 
 async def count(conn: aiosqlite.Connection) -> int:
     async with conn.execute("SELECT count(*) FROM user") as cur:
-        return (await cur.fetchone())[0]
+        return (await db.one_row(cur))[0]
 
 
 async def authenticate(conn: aiosqlite.Connection, name: str, plain: str, rounds: int = DEFAULT_ROUNDS) -> User | None:
@@ -170,8 +170,8 @@ async def add(conn: aiosqlite.Connection, actor: Actor, name: str, plain: str, *
                 " VALUES (?, ?, ?, ?, ?, ?)", (name, hashed, int(is_admin), int(enabled), stamp, stamp))
         except sqlite3.IntegrityError:
             raise Conflict(f"user {name!r} already exists") from None
-        await _set_permissions(conn, cur.lastrowid, perms)
-        user = await get(conn, cur.lastrowid)
+        await _set_permissions(conn, db.inserted_id(cur), perms)
+        user = await get(conn, db.inserted_id(cur))
         await audit.record(conn, actor, "add", "user", user.name, None, _audited(user))
     return user
 
@@ -229,7 +229,7 @@ async def remove(conn: aiosqlite.Connection, actor: Actor, ref: str | int) -> Us
 
 async def _admins(conn: aiosqlite.Connection) -> int:
     async with conn.execute("SELECT count(*) FROM user WHERE is_admin = 1 AND enabled = 1") as cur:
-        return (await cur.fetchone())[0]
+        return (await db.one_row(cur))[0]
 
 
 async def _keep_an_admin(conn: aiosqlite.Connection, before: int) -> None:

@@ -299,6 +299,7 @@ async def results(conn: aiosqlite.Connection, *, owner_id: int | None = None) ->
 
 async def statuses(conn: aiosqlite.Connection, ids: list[int] | None = None) -> dict[int, str]:
     """domain id -> its last check's status, for a column in domain lists (only ``ids``: one page)."""
+    args: tuple[int, ...]
     sql, args = "SELECT domain_id, status FROM domain_check", ()
     if ids is not None:
         sql, args = f"{sql} WHERE domain_id IN ({', '.join('?' * len(ids))})", tuple(ids)
