@@ -103,7 +103,10 @@ async def _client(cfg: configmod.Config, name: str) -> TestClient:
     client = TestClient(TestServer(create_app(cfg)))
     await client.start_server()
     page = await (await client.get("/login")).text()
-    token = re.search(r'name="csrf_token" value="([^"]*)"', page).group(1)
+    match = re.search(r'name="csrf_token" value="([^"]*)"', page)
+    if match is None:
+        raise RuntimeError("the sign-in page has no CSRF token")
+    token = match.group(1)
     response = await client.post("/login", data={"name": name, "password": PASSWORD, "csrf_token": token},
                                  allow_redirects=False)
     if response.status != 303:

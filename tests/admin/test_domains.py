@@ -70,6 +70,7 @@ async def test_add_edit_delete_through_forms(admin_panel, app_conn) -> None:
             domain.include_subdomains) == (None, "mx9.example.net", 2525, "smtps", "encrypt", False, True)
     [change] = await audit.entries(app_conn, entity="domain", action="update")
     assert change.actor == "root" and change.origin == "panel" and change.remote == "127.0.0.1"
+    assert change.before is not None and change.after is not None
     assert change.before["host"] is None and change.after["host"] == "mx9.example.net"
     # Delete asks first (a page that works without JavaScript), then deletes.
     status, page, _ = await admin_panel.post("/domains/xn--bcher-kva.example/delete", {})

@@ -8,6 +8,7 @@ import pytest
 
 from mrod.entities import audit, domains, relays
 from mrod.entities.audit import Actor
+from mrod.infra import db
 from mrod.infra.errors import Conflict, InvalidInput, NotFound
 
 IMPORTER = Actor(name="bind-import", origin="bind", remote="cli:tester")
@@ -15,7 +16,7 @@ IMPORTER = Actor(name="bind-import", origin="bind", remote="cli:tester")
 
 async def manual(conn: aiosqlite.Connection, name: str) -> tuple:
     async with conn.execute("SELECT manual_fields, disabled_by_import FROM domain WHERE name = ?", (name,)) as cur:
-        return tuple(await cur.fetchone())
+        return tuple(await db.one_row(cur))
 
 
 @pytest.fixture
@@ -65,6 +66,7 @@ async def test_add_many_is_audited_like_add(seeded: aiosqlite.Connection) -> Non
     single = (await audit.entries(seeded, key="a.example"))[0]
     batch = (await audit.entries(seeded, key="b.example"))[0]
     assert (batch.action, batch.actor, batch.origin, batch.before) == ("add", "bind-import", "bind", None)
+    assert batch.after is not None and single.after is not None
     assert batch.after.keys() == single.after.keys()
     assert batch.after["relay_name"] == "backup"
 

@@ -36,6 +36,7 @@ async def test_relay_add_get_update_and_audit(seeded: aiosqlite.Connection, acto
     assert (updated.port, updated.tls) == (2526, "encrypt")
     [last] = await audit.entries(seeded, entity="relay", limit=1)
     assert (last.action, last.actor, last.origin, last.entity_key) == ("update", "tester", "cli", "primary")
+    assert last.before is not None and last.after is not None
     assert last.before["port"] == 25 and last.after["port"] == 2526
 
 
@@ -123,7 +124,7 @@ async def test_domain_remove_cascades_recipients(seeded: aiosqlite.Connection, a
     await recipients.add(seeded, actor, "a@example.com")
     await domains.remove(seeded, actor, "example.com")
     async with seeded.execute("SELECT count(*) FROM recipient") as cur:
-        assert (await cur.fetchone())[0] == 0
+        assert (await db.one_row(cur))[0] == 0
     actions = [(e.action, e.entity) for e in await audit.entries(seeded, limit=3)]
     assert actions[0] == ("remove", "domain")
 
@@ -204,7 +205,7 @@ async def test_migrations_are_idempotent(tmp_path) -> None:
     async with db.opened(path) as c:
         assert await db.migrate(c) == (db.SCHEMA_VERSION, db.SCHEMA_VERSION)
         async with c.execute("PRAGMA journal_mode") as cur:
-            assert (await cur.fetchone())[0] == "wal"
+            assert (await db.one_row(cur))[0] == "wal"
 
 
 async def test_newer_schema_is_refused(tmp_path) -> None:

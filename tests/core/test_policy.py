@@ -92,12 +92,15 @@ async def test_decisions(store: policy.PolicyStore, request_: dict, action: str,
 
 async def test_quota_counts_the_incoming_size(store: policy.PolicyStore) -> None:
     settings = PolicyConfig(default_quota_bytes=600)
-    assert policy.evaluate(store, rcpt("a@plain.example", size="10000"), settings, now=NOW).reason == "dunno"
+    result = policy.evaluate(store, rcpt("a@plain.example", size="10000"), settings, now=NOW)
+    assert isinstance(result, policy.Decision) and result.reason == "dunno"
     # quota.example has its own limits: 3 messages (reached) — raise it to see the byte limit
     with sqlite3.connect(store.conn.execute("PRAGMA database_list").fetchone()[2]) as raw:
         raw.execute("UPDATE domain SET quota_messages = 0 WHERE name = 'quota.example'")
-    assert policy.evaluate(store, rcpt("a@quota.example", size="400"), settings, now=NOW).reason == "dunno"
+    result = policy.evaluate(store, rcpt("a@quota.example", size="400"), settings, now=NOW)
+    assert isinstance(result, policy.Decision) and result.reason == "dunno"
     decision = policy.evaluate(store, rcpt("a@quota.example", size="501"), settings, now=NOW)
+    assert isinstance(decision, policy.Decision)
     assert decision.reason == "quota" and "500 bytes waiting, limit 1000" in decision.action
 
 

@@ -188,7 +188,7 @@ async def test_monitor_marks_down_then_up_audits_and_flushes(monitor_setup) -> N
         entries = await audit.entries(conn, entity="relay", key="primary", action="state")
         rows = await health.status(conn)
         probes = await health.history(conn, rows[0]["id"])
-    assert [(e.before["state"], e.after["state"]) for e in reversed(entries)] == [("unknown", "down"), ("down", "up")]
+    assert [((e.before or {})["state"], (e.after or {})["state"]) for e in reversed(entries)] == [("unknown", "down"), ("down", "up")]
     assert all(e.actor == "health" and e.origin == "system" for e in entries)
     assert [p["ok"] for p in probes] == [1, 1, 0, 0]
     primary = rows[0]
@@ -237,4 +237,4 @@ async def test_a_relay_removed_takes_its_health_with_it(monitor_setup, actor) ->
         await domains.remove(conn, actor, "other.example")
         await relays.remove(conn, actor, "spare")
         async with conn.execute("SELECT count(*) FROM relay_health") as cur:
-            assert (await cur.fetchone())[0] == 1
+            assert (await db.one_row(cur))[0] == 1

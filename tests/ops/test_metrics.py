@@ -110,11 +110,11 @@ async def test_a_running_lookupd_counts_and_serves_metrics(tmp_path: Path) -> No
     await daemon.start()
     await server.start()
     try:
-        port = daemon.listener("socketmap").server.sockets[0].getsockname()[1]
+        port = daemon.listener("socketmap").port
         replies = await _socketmap(port, [b"relay_domains example.com", b"relay_domains nothere.example",
                                           b"relay_domains example.com", b"no_such_map key", b"other_bad key"])
         assert [r.split(b" ")[0] for r in replies] == [b"OK", b"NOTFOUND", b"OK", b"TEMP", b"TEMP"]
-        policy_port = daemon.listener("policy").server.sockets[0].getsockname()[1]
+        policy_port = daemon.listener("policy").port
         reader, writer = await asyncio.open_connection("127.0.0.1", policy_port)
         writer.write(b"request=smtpd_access_policy\nprotocol_state=RCPT\nrecipient=a@paused.example\n\n")
         assert (await reader.readuntil(b"\n\n")).startswith(b"action=DEFER_IF_PERMIT")

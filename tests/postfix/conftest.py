@@ -13,7 +13,7 @@ import sqlite3
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 from mrod.infra import db
 from mrod.entities import domains, recipients, relays
@@ -22,8 +22,8 @@ from mrod.entities.audit import Actor
 ACTOR = Actor("postfix-tests", "cli", "local")
 
 
-def seed(path: Path, *, relay_list: list[dict[str, Any]] = (), domain_list: list[dict[str, Any]] = (),
-         recipient_list: list[str] = ()) -> None:
+def seed(path: Path, *, relay_list: Iterable[dict[str, Any]] = (), domain_list: Iterable[dict[str, Any]] = (),
+         recipient_list: Iterable[str] = ()) -> None:
     """Write relays, domains and recipients with the core API (one process, one connection)."""
     async def work() -> None:
         async with db.opened(path) as conn:
@@ -99,6 +99,7 @@ class LockHolder:
     def __init__(self, path: Path) -> None:
         self.process = subprocess.Popen([sys.executable, "-c", _HOLD_LOCK, str(path)], stdin=subprocess.PIPE,
                                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        assert self.process.stdout is not None
         self.status = self.process.stdout.readline().strip()   # "locked" or "refused <why>"
         self.locked = self.status == "locked"
         if not self.locked:
@@ -107,6 +108,7 @@ class LockHolder:
     def release(self) -> None:
         """Close our end of the pipe: the holder rolls back, closes and exits 0."""
         if self.process.poll() is None:
+            assert self.process.stdin is not None and self.process.stderr is not None
             self.process.stdin.close()
             code = self.process.wait(10)
             assert code == 0, self.process.stderr.read()
@@ -122,6 +124,7 @@ class LockHolder:
 
     def __exit__(self, *exc: object) -> None:
         if self.process.poll() is None:
+            assert self.process.stdin is not None
             self.process.stdin.close()
             try:
                 self.process.wait(10)
