@@ -72,7 +72,8 @@ async def _raw_server(greeting: bytes | None) -> tuple[asyncio.Server, int]:
 async def test_probe_plain_server_without_starttls(smtp_sink) -> None:
     result = await relaytest.probe("127.0.0.1", smtp_sink.port, "smtp", 5)
     assert result.verdict == relaytest.OK and result.starttls is False
-    assert result.banner is not None and result.banner.startswith("220 ") and result.latency_ms is not None and result.latency_ms >= 0
+    assert result.banner is not None and result.banner.startswith("220 ")
+    assert result.latency_ms is not None and result.latency_ms >= 0
     assert "no STARTTLS" in result.summary
     required = await relaytest.probe("127.0.0.1", smtp_sink.port, "smtp", 5, tls="encrypt")
     assert required.verdict == relaytest.WARNING and "requires TLS" in required.summary
@@ -97,7 +98,8 @@ async def test_probe_failures_give_a_clear_verdict() -> None:
     server, port = await _raw_server(b"554 5.3.2 go away\r\n")
     async with server:
         result = await relaytest.probe("127.0.0.1", port, "smtp", 5)
-    assert result.verdict == relaytest.FAIL and "554" in result.summary and result.banner is not None and result.banner.startswith("554")
+    assert result.verdict == relaytest.FAIL and "554" in result.summary
+    assert result.banner is not None and result.banner.startswith("554")
     server, port = await _raw_server(None)
     async with server:
         result = await relaytest.probe("127.0.0.1", port, "smtp", 0.5)

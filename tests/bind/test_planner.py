@@ -21,7 +21,8 @@ def found(*names: str, source: str = "bind") -> dict[str, Found]:
 
 
 def current(name: str, **values) -> Current:
-    base: dict[str, Any] = dict(name=name, source="bind", enabled=True, route="dns-txt", relay_id=1, host=None, port=None)
+    base: dict[str, Any] = dict(name=name, source="bind", enabled=True, route="dns-txt", relay_id=1, host=None,
+                                port=None)
     base.update(values)
     return Current(**base)
 

@@ -188,7 +188,8 @@ async def test_monitor_marks_down_then_up_audits_and_flushes(monitor_setup) -> N
         entries = await audit.entries(conn, entity="relay", key="primary", action="state")
         rows = await health.status(conn)
         probes = await health.history(conn, rows[0]["id"])
-    assert [((e.before or {})["state"], (e.after or {})["state"]) for e in reversed(entries)] == [("unknown", "down"), ("down", "up")]
+    states = [((e.before or {})["state"], (e.after or {})["state"]) for e in reversed(entries)]
+    assert states == [("unknown", "down"), ("down", "up")]
     assert all(e.actor == "health" and e.origin == "system" for e in entries)
     assert [p["ok"] for p in probes] == [1, 1, 0, 0]
     primary = rows[0]
