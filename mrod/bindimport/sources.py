@@ -4,8 +4,9 @@ catalog zones. One list of mail domains comes out, with what was passed over and
 Passed over silently (they are never mail domains): other classes than IN, in-view
 references (the zone is counted in its own view), zone types not kept (hint, forward, stub,
 static-stub, redirect, mirror, ...), the root zone, catalog zones themselves and the
-[bind] skip_zones (localhost, reverse zones, ...). Passed over with a warning: a name that is
-not a valid domain. Blocking (files, subprocess, AXFR): call ``discover`` from a thread.
+[bind] skip_zones (localhost, reverse zones, ...). Names are decoded as BIND decodes them
+(zonenames.py: ``\\DDD`` and ``\\X`` escapes). Passed over with a warning: a decoded name
+that is not a valid mail domain. Blocking (files, subprocess, AXFR): call ``discover`` from a thread.
 """
 
 from __future__ import annotations
@@ -14,9 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mrod.infra import names
 from mrod.infra.errors import InvalidInput, MrodError
-from mrod.bindimport import catalog, checkconf, namedconf, zonedir
+from mrod.bindimport import catalog, checkconf, namedconf, zonedir, zonenames
 
 if TYPE_CHECKING:
     from mrod.infra.config import BindConfig
@@ -44,7 +44,7 @@ class _Collector:
         self.kept_types = {SYNONYMS.get(t, t) for t in bind.zone_types}
         self.exact = {p for p in bind.skip_zones if not p.startswith("*.")}
         self.suffixes = tuple("." + p[2:] for p in bind.skip_zones if p.startswith("*."))
-        self.catalogs = {c.lower().rstrip(".") for c in bind.catalog_zones}
+        self.catalogs = {_shown(c) for c in bind.catalog_zones}
         self.policies: set[str] = set()
         self.result = Discovery()
 
@@ -60,18 +60,35 @@ class _Collector:
         return None
 
     def offer(self, spelled: str, source: str, where: str) -> None:
-        simple = spelled.strip().rstrip(".").lower()
-        why = self.skip_reason(simple)
+        try:
+            zone = zonenames.decode(spelled)
+        except zonenames.BadZoneName as exc:
+            self.result.warnings.append(f"{where}: zone {zonenames.quoted(spelled)} skipped: {exc}")
+            return
+        why = self.skip_reason(_simple(zone))
         if why is not None:
-            self.result.skipped.append((simple or ".", why))
+            self.result.skipped.append((zone.shown, why))
             return
         try:
-            name = names.domain(spelled, "zone")
+            name = zonenames.mail_domain(zone)
         except InvalidInput as exc:
-            self.result.warnings.append(f"{where}: zone {spelled!r} skipped: {exc.message}")
+            self.result.warnings.append(f"{where}: zone {zonenames.quoted(spelled)} skipped: {exc.message}")
             return
         if name not in self.result.zones:     # the first source (in [bind] sources order) wins
             self.result.zones[name] = Found(name, source, where)
+
+
+def _simple(zone: zonenames.ZoneName) -> str:
+    """The decoded name for the skip rules ('' for the root)."""
+    return "" if not zone.labels else zone.shown
+
+
+def _shown(spelled: str) -> str:
+    """A name (decoded where BIND would decode it) for the lists of what was passed over."""
+    try:
+        return zonenames.decode(spelled).shown
+    except zonenames.BadZoneName:
+        return spelled
 
 
 def discover(bind: "BindConfig", base_dir: Path) -> Discovery:
@@ -103,11 +120,11 @@ def read_named_conf(bind: "BindConfig") -> tuple[namedconf.Declarations, str]:
 def _from_named_conf(bind: "BindConfig", collector: _Collector) -> None:
     decls, how = read_named_conf(bind)
     collector.result.readers.append(f"{bind.named_conf} ({how})")
-    collector.catalogs.update(c.lower().rstrip(".") for c in decls.catalogs)
-    collector.policies.update(c.lower().rstrip(".") for c in decls.policies)
+    collector.catalogs.update(_shown(c) for c in decls.catalogs)
+    collector.policies.update(_shown(c) for c in decls.policies)
     own_lines = how.startswith("mrod")
     for zone in decls.zones:
-        simple = zone.name.rstrip(".").lower() or "."
+        simple = _shown(zone.name)
         if zone.zone_class != "IN":
             collector.result.skipped.append((simple, f"class {zone.zone_class}"))
         elif zone.in_view is not None:
