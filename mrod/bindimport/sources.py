@@ -11,7 +11,7 @@ that is not a valid mail domain. Blocking (files, subprocess, AXFR): call ``disc
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -104,7 +104,8 @@ def discover(bind: "BindConfig", base_dir: Path) -> Discovery:
 
 
 def read_named_conf(bind: "BindConfig") -> tuple[namedconf.Declarations, str]:
-    """The zone declarations of named.conf, through named-checkconf or mrod's parser."""
+    """The zone declarations of named.conf, through named-checkconf or mrod's parser. Each
+    zone carries the file and line that declare it (line 0: not known, see _locate)."""
     path = Path(bind.named_conf)
     program = checkconf.find() if bind.checkconf != "never" else None
     if program is None and bind.checkconf == "always":
@@ -113,8 +114,31 @@ def read_named_conf(bind: "BindConfig") -> tuple[namedconf.Declarations, str]:
     if program is not None:
         text = checkconf.canonical(path, program)
         statements = namedconf.parse_text(text, f"{path} (named-checkconf -p)", base_dir=path.parent)
-        return namedconf.declarations(statements), "named-checkconf -p"
+        decls = namedconf.declarations(statements)
+        how = "named-checkconf -p"
+        unlocated = _locate(decls, path)
+        if unlocated:
+            how += f"; zone lines not located: {unlocated}"
+        return decls, how
     return namedconf.declarations(namedconf.parse_file(path)), "mrod's named.conf parser"
+
+
+def _locate(decls: namedconf.Declarations, path: Path) -> str | None:
+    """Give the zones BIND listed the file and line that declare them.
+
+    named-checkconf -p inlines every include and keeps no positions, so mrod's own parser
+    reads the same files (it follows includes as BIND does) and each zone is matched by view,
+    class and decoded name. Where that reading fails (a construct only BIND understands), the
+    zones keep named.conf's path without a line, and the returned text says why."""
+    try:
+        own = namedconf.declarations(namedconf.parse_file(path))
+    except namedconf.ConfError as exc:
+        decls.zones[:] = [replace(z, file=str(path), line=0) for z in decls.zones]
+        return str(exc)
+    where = {(z.view, z.zone_class, _shown(z.name)): (z.file, z.line) for z in own.zones}
+    decls.zones[:] = [replace(z, file=file, line=line) for z in decls.zones
+                      for file, line in [where.get((z.view, z.zone_class, _shown(z.name)), (str(path), 0))]]
+    return None
 
 
 def _from_named_conf(bind: "BindConfig", collector: _Collector) -> None:
@@ -122,7 +146,6 @@ def _from_named_conf(bind: "BindConfig", collector: _Collector) -> None:
     collector.result.readers.append(f"{bind.named_conf} ({how})")
     collector.catalogs.update(_shown(c) for c in decls.catalogs)
     collector.policies.update(_shown(c) for c in decls.policies)
-    own_lines = how.startswith("mrod")
     for zone in decls.zones:
         simple = _shown(zone.name)
         if zone.zone_class != "IN":
@@ -132,7 +155,7 @@ def _from_named_conf(bind: "BindConfig", collector: _Collector) -> None:
         elif SYNONYMS.get(zone.type or "", zone.type) not in collector.kept_types:
             collector.result.skipped.append((simple, f"type {zone.type}"))
         else:
-            where = f"{zone.file}:{zone.line}" if own_lines else f"{bind.named_conf}"
+            where = f"{zone.file}:{zone.line}" if zone.line else zone.file
             if zone.view != "_default":
                 where += f" (view {zone.view})"
             collector.offer(zone.name, "bind", where)
