@@ -5,7 +5,7 @@ For a recipient of one of our domains, in order:
   2. the domain's queue is over its quota    -> DEFER_IF_PERMIT (one dead primary cannot fill
                                                 the disk);
   3. recipient policy 'verify':
-       known good (listed, or a fresh positive callout)     -> DUNNO (accept);
+       known good (listed, postmaster, or a fresh positive callout) -> DUNNO (accept);
        known bad (a fresh negative callout), primary up    -> 550 5.1.1;
        otherwise, primary not known to be down             -> a callout to the primary
                                                               (returned as a Callout to run);
@@ -138,6 +138,8 @@ def _verify(store: PolicyStore, row: DomainRoute, policy: DomainPolicy, recipien
     address = f"{base}@{domain_name}"
     if store.listed_recipient(row.id, [f"{local}@{domain_name}", address, f"@{domain_name}"]):
         return Decision(DUNNO, "listed")
+    if routing.postmaster_accepted(local, options):
+        return Decision(DUNNO, "postmaster")      # never asked of the primary (RFC 5321 §4.5.1)
     known = store.verified(address, db.stamp(now))
     if known:
         return Decision(DUNNO, "verified")

@@ -102,6 +102,8 @@ class LookupdConfig:
     # master.cf services named in transport answers (STARTTLS/plain, and implicit TLS).
     relay_transport: str = field(default="relay", metadata=check(_service_name))
     smtps_transport: str = field(default="mrod-smtps", metadata=check(_service_name))
+    # issue 14: postmaster@ of every relayed domain is accepted, listed or not (RFC 5321 §4.5.1).
+    accept_postmaster: bool = True
 
 
 @dataclass(frozen=True)
