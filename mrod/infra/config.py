@@ -301,6 +301,10 @@ class PostfixConfig:
     # Postfix's configuration directory, passed as `-c DIR` ("" = Postfix's default).
     config_dir: str = field(default="", metadata=check(_absolute_or_empty))
     postqueue: str = "postqueue"
+    # issue 14: at `mrod serve` start-up, lookup failures in Postfix's log that its smtpd may
+    # still cache (mrod.operations.postfixcache); "" = Postfix's maillog_file, else /var/log/mail.log.
+    maillog: str = field(default="", metadata=check(_absolute_or_empty))
+    reload_after_outage: bool = False      # true: `postfix reload` when there are some
 
 
 @dataclass(frozen=True)
