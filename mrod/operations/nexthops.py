@@ -113,8 +113,9 @@ class NextHopMonitor:
         ordered = sorted(hops, key=lambda h: (h.kind, h.host, h.port))
         probes = await asyncio.gather(*(one(hop) for hop in ordered))
         now = db.now()
-        transitions, to_flush = [], set()
-        for hop, result in zip(ordered, probes):
+        transitions: list[HopTransition] = []
+        to_flush: set[str] = set()
+        for hop, result in zip(ordered, probes, strict=True):
             current = self.states.get(hop, health.State())
             new = health.next_state(current, result.ok, down_after=self.settings.down_after,
                                     up_after=self.settings.up_after, now=now)
