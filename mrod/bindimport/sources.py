@@ -136,8 +136,11 @@ def _locate(decls: namedconf.Declarations, path: Path) -> str | None:
         decls.zones[:] = [replace(z, file=str(path), line=0) for z in decls.zones]
         return str(exc)
     where = {(z.view, z.zone_class, _shown(z.name)): (z.file, z.line) for z in own.zones}
-    decls.zones[:] = [replace(z, file=file, line=line) for z in decls.zones
-                      for file, line in [where.get((z.view, z.zone_class, _shown(z.name)), (str(path), 0))]]
+    located = []
+    for zone in decls.zones:
+        file, line = where.get((zone.view, zone.zone_class, _shown(zone.name)), (str(path), 0))
+        located.append(replace(zone, file=file, line=line))
+    decls.zones[:] = located
     return None
 
 
