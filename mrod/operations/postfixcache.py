@@ -164,7 +164,10 @@ def check_and_act(cfg: Config) -> Finding | None:
     try:
         finding = detect(cfg)
     except OSError as exc:
-        log.info("cannot read Postfix's log to look for cached lookup failures: %s", exc)
+        # Debian 12 without rsyslog logs only to the journal: Postfix's own maillog_file (3.4+)
+        # or [postfix] maillog gives mrod a file to read.
+        log.warning("cannot read Postfix's log to look for cached lookup failures (%s); set Postfix's "
+                    "maillog_file or [postfix] maillog, and let mrod read it", exc)
         return None
     if finding is None:
         return None

@@ -107,3 +107,11 @@ def test_scan_reads_both_log_formats_and_ignores_old_or_reloaded_failures() -> N
     reloaded = text + f"\n{iso} mx postfix/master[3]: reload -- version 3.7.11, configuration /etc/postfix\n"
     assert postfixcache.scan(reloaded, [table], now) == (0, 0, "", "")
     assert postfixcache.scan(reloaded + f"{iso} mx postfix/smtpd[4]: {reject}\n", [table], now) == (0, 1, iso, iso)
+
+
+def test_an_unreadable_log_is_one_warning_naming_the_fix(tmp_path, caplog: pytest.LogCaptureFixture) -> None:  # noqa: ANN001
+    cfg = configmod.from_dict({"postfix": {"maillog": str(tmp_path / "no-such.log")}})
+    caplog.set_level(logging.INFO, logger="mrod.postfixcache")
+    assert postfixcache.check_and_act(cfg) is None
+    [record] = caplog.records
+    assert record.levelno == logging.WARNING and "set Postfix's maillog_file or [postfix] maillog" in record.getMessage()
