@@ -47,11 +47,12 @@ class Options:
     recipient_delimiter: str = "+"
     relay_transport: str = "relay"
     smtps_transport: str = "mrod-smtps"
+    accept_postmaster: bool = True
 
     @classmethod
     def from_config(cls, config: "Config") -> "Options":
         lk = config.lookupd
-        return cls(lk.recipient_delimiter, lk.relay_transport, lk.smtps_transport)
+        return cls(lk.recipient_delimiter, lk.relay_transport, lk.smtps_transport, lk.accept_postmaster)
 
 
 class Store(Protocol):
@@ -167,8 +168,21 @@ def relay_recipients(store: Store, key: str, options: Options) -> Answer:
     candidates.append(f"@{name}")
     listed = store.listed_recipient(row.id, candidates)
     if listed is None:
+        if postmaster_accepted(local, options):
+            return Answer(OK, f"{POSTMASTER}@{name}", f"{name}: {how} lists its recipients; {POSTMASTER_WHY}")
         return Answer(NOTFOUND, why=f"{name}: {how} lists its recipients; none of {', '.join(candidates)} is listed")
     return Answer(OK, listed, f"{name}: {how} lists {listed}")
+
+
+POSTMASTER = "postmaster"
+POSTMASTER_WHY = "postmaster is always accepted (RFC 5321 §4.5.1; [lookupd] accept_postmaster)"
+
+
+def postmaster_accepted(local: str, options: Options) -> bool:
+    """Whether ``local`` (casefolded, unquoted) is the postmaster every relayed domain must
+    accept (RFC 5321 §4.5.1) — unless [lookupd] accept_postmaster = false. Exactly
+    ``postmaster``: Postfix never splits it at the recipient delimiter either."""
+    return options.accept_postmaster and local == POSTMASTER
 
 
 def strip_extension(local: str, delimiters: str) -> str:

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import sys
 from typing import Any
 
 import aiosqlite
 
-from mrod.operations import checks, health, queue
+from mrod.operations import checks, health, postfixcache, queue
 from mrod.infra import db, names
 from mrod.entities import domains
 from mrod.infra.config import Config
@@ -145,12 +146,25 @@ def cmd_health(args: argparse.Namespace, cfg: Config) -> int:
         for t in transitions:
             print(f"relay {t.relay}: {t.before} -> {t.after} ({t.detail})")
     rows = common.with_db(cfg, work)
+    cached = _cached_failures(cfg)
     if args.json:
         common.print_json(rows)
+        if cached is not None:      # the JSON stays the list of relays; the finding goes to stderr
+            print(f"postfix: {cached.message()}", file=sys.stderr)
     else:
         common.print_table(
             ["relay", "nexthop", "state", "since", "last probe", "latency", "starttls", "detail"],
             [(r["name"], f"{r['protocol']}:[{r['host']}]:{r['port']}", r["state"], r["since"] or "",
               r["last_probe_at"] or "never", "" if r["last_latency_ms"] is None else f"{r['last_latency_ms']:g} ms",
               {None: "", True: "yes", False: "no"}[r["starttls"]], (r["last_detail"] or "")[:60]) for r in rows])
+        if cached is not None:
+            print(f"postfix: {cached.message()}")
     return 1 if any(r["state"] == "down" for r in rows) else 0
+
+
+def _cached_failures(cfg: Config) -> postfixcache.Finding | None:
+    """Lookup failures Postfix's smtpd may still cache (issue 14); its log unreadable: none."""
+    try:
+        return postfixcache.detect(cfg)
+    except OSError:
+        return None

@@ -42,6 +42,9 @@ def components(cfg: Config, *, lookupd: bool = True, admin: bool = True, jobs: b
         from mrod.operations.opsjobs import jobs as ops_jobs
 
         found.extend(ops_jobs(cfg))
+        from mrod.operations.postfixcache import PostfixCacheCheck   # issue 14: after lookupd listens
+
+        found.append(PostfixCacheCheck(cfg))
     if cfg.metrics.listen and (lookupd or jobs):
         from mrod.lookupd.metricsserver import MetricsServer
 

@@ -73,13 +73,13 @@ CASES = [
     (rcpt("a@paused.example"), "DEFER_IF_PERMIT Mail for paused.example is paused on this backup MX: migrating", "paused"),
     (rcpt("a@quota.example"), "DEFER_IF_PERMIT Queue for quota.example is full (3 messages waiting, limit 3); try again later", "quota"),
     (rcpt("Good+tag@Verify.example"), "DUNNO", "verified"),
-    (rcpt("bad@verify.example"), "550 5.1.1 <bad@verify.example>: Recipient address rejected: unknown at the primary mail server", "rejected"),
+    (rcpt("bad@verify.example"), "550 5.1.1 User unknown at the primary mail server", "rejected"),
     (rcpt("listed+x@verifydown.example"), "DUNNO", "listed"),
     (rcpt("good@verifydown.example"), "DUNNO", "verified"),
-    (rcpt("new@verifydown.example"), "DEFER_IF_PERMIT Cannot verify <new@verifydown.example> while the primary mail server of verifydown.example is unreachable; try again later", "unverified-defer"),
-    (rcpt("bad@verifydown.example"), "DEFER_IF_PERMIT Cannot verify <bad@verifydown.example> while the primary mail server of verifydown.example is unreachable; try again later", "unverified-defer"),
+    (rcpt("new@verifydown.example"), "DEFER_IF_PERMIT Cannot verify this recipient while the primary mail server of verifydown.example is unreachable; try again later", "unverified-defer"),
+    (rcpt("bad@verifydown.example"), "DEFER_IF_PERMIT Cannot verify this recipient while the primary mail server of verifydown.example is unreachable; try again later", "unverified-defer"),
     (rcpt("new@verifydownok.example"), "DUNNO", "unverified-accept"),
-    (rcpt("new@verifymx.example"), "DEFER_IF_PERMIT Cannot verify <new@verifymx.example> while the primary mail server of verifymx.example is unreachable; try again later", "unverified-defer"),
+    (rcpt("new@verifymx.example"), "DEFER_IF_PERMIT Cannot verify this recipient while the primary mail server of verifymx.example is unreachable; try again later", "unverified-defer"),
 ]
 
 
@@ -114,7 +114,7 @@ async def test_unknown_recipient_with_primary_up_needs_a_callout(store: policy.P
 def test_after_callout() -> None:
     c = policy.Callout("a@d.example", "A@d.example", "d.example", "h", 25, "smtp", "may", "defer")
     assert policy.after_callout(c, True).action == "DUNNO"
-    assert policy.after_callout(c, False).action.startswith("550 5.1.1 <A@d.example>")
+    assert policy.after_callout(c, False).action == "550 5.1.1 User unknown at the primary mail server"
     assert policy.after_callout(c, None).action.startswith("DEFER_IF_PERMIT Cannot verify")
     accept = policy.Callout("a@d.example", "a@d.example", "d.example", "h", 25, "smtp", "may", "accept")
     assert policy.after_callout(accept, None).action == "DUNNO"

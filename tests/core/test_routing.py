@@ -92,6 +92,12 @@ CASES = [
     ("relay_recipients", '"john doe"@listed.example', OK, "john doe@listed.example"),
     ("relay_recipients", "john doe+x@listed.example", OK, "john doe@listed.example"),
     ("relay_recipients", "postmaster@listed.example", OK, "postmaster@listed.example"),
+    # postmaster of every relayed domain, listed or not (RFC 5321 §4.5.1); not of other domains
+    ("relay_recipients", "postmaster@xn--bcher-kva.example", OK, "postmaster@xn--bcher-kva.example"),
+    ("relay_recipients", '"postmaster"@xn--bcher-kva.example', OK, "postmaster@xn--bcher-kva.example"),
+    ("relay_recipients", "postmaster+x@xn--bcher-kva.example", NF, ""),
+    ("relay_recipients", "postmaster@nowhere.example", NF, ""),
+    ("relay_recipients", "postmaster@off.example.org", NF, ""),
     ("relay_recipients", "whoever@catchall.example", OK, "@catchall.example"),
     ("relay_recipients", "x@off.example.org", NF, ""),
     ("relay_recipients", "x@nowhere.example", NF, ""),
@@ -157,3 +163,22 @@ async def test_told_lists_what_postfix_asks(store: RouteStore) -> None:
         "OK xn--bcher-kva.example", "OK mrod-smtps:[mx2.example.net]:465",
         "OK joe@xn--bcher-kva.example", "OK encrypt",
     ]
+
+
+async def test_postmaster_can_be_turned_off(store: RouteStore) -> None:
+    off = routing.Options(accept_postmaster=False)
+    assert routing.answer(store, "relay_recipients", "postmaster@bücher.example", off).status == NF
+    # An explicitly listed postmaster stays listed.
+    assert routing.answer(store, "relay_recipients", "postmaster@listed.example", off).status == OK
+    # "What Postfix is told" asks postmaster by default, and says why it is accepted.
+    told = {m: a for m, _, a in routing.told(store, "xn--bcher-kva.example")}
+    assert told["relay_recipients"].status == OK and "RFC 5321" in told["relay_recipients"].why
+    told_off = {m: a for m, _, a in routing.told(store, "xn--bcher-kva.example", options=off)}
+    assert told_off["relay_recipients"].status == NF
+
+
+def test_accept_postmaster_comes_from_the_config() -> None:
+    from mrod.infra import config as configmod
+    assert routing.Options.from_config(configmod.from_dict({})).accept_postmaster is True
+    cfg = configmod.from_dict({"lookupd": {"accept_postmaster": False}})
+    assert routing.Options.from_config(cfg).accept_postmaster is False
