@@ -6,7 +6,8 @@ unreadable) keeps getting ``451 4.3.0 Temporary lookup failure`` from that smtpd
 until it exits or ``postfix reload`` replaces it — even though mrod answers again. Nothing in
 Postfix reports the cache; its log does report every failure that could have filled it, e.g.
 
-    postfix/trivial-rewrite[…]: warning: table socketmap:inet:127.0.0.1:10101:relay_domains lookup error: Connection refused
+    postfix/trivial-rewrite[…]: warning: table socketmap:inet:127.0.0.1:10101:relay_domains
+        lookup error: Connection refused
     postfix/smtpd[…]: NOQUEUE: reject: RCPT from …: 451 4.3.0 <joe@example.com>: Temporary lookup failure; …
 
 So: the failures of mrod's maps logged since Postfix's master last started or reloaded (a

@@ -20,7 +20,7 @@ pytestmark = pytest.mark.postfix
 
 
 def test_host_override_domain_is_flushed_when_its_primary_answers_again(
-        mrod_factory, postfix_factory, smtp_sink_factory) -> None:  # noqa: ANN001
+        mrod_factory, postfix_factory, smtp_sink_factory) -> None:
     primary = smtp_sink_factory("primary", start=False)
     relay_sink = smtp_sink_factory("relay", start=False)
     mrod = mrod_factory(start=False)
@@ -62,7 +62,7 @@ def test_host_override_domain_is_flushed_when_its_primary_answers_again(
 
 
 def test_mx_routed_domain_probes_its_most_preferred_mx_hosts(
-        start_named, mrod_factory, postfix_factory, smtp_sink_factory) -> None:  # noqa: ANN001
+        start_named, mrod_factory, postfix_factory, smtp_sink_factory) -> None:
     primary = smtp_sink_factory("mx-primary", start=False)
     named = start_named({"mx.example": zone_text(
         "mx.example", "@ MX 10 primary\n@ MX 20 backup\n@ MX 30 other\n"

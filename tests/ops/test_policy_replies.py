@@ -24,12 +24,12 @@ pytestmark = pytest.mark.postfix
 PREFIX = "Recipient address rejected: "
 
 
-def reply_of(postfix, recipient: str) -> tuple[int, str]:  # noqa: ANN001
+def reply_of(postfix, recipient: str) -> tuple[int, str]:
     reply = postfix.rcpt_reply(recipient)
     return reply.code, reply.text
 
 
-def test_policy_answers_as_postfix_sends_them(mrod_factory, postfix_factory) -> None:  # noqa: ANN001
+def test_policy_answers_as_postfix_sends_them(mrod_factory, postfix_factory) -> None:
     primary = Primary(KnownRecipients({"joe@verify.example"}))
     primary.start()
     policy_port = free_port()

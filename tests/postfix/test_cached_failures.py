@@ -38,7 +38,7 @@ def run_check(cfg: configmod.Config) -> postfixcache.Finding | None:
 
 
 def test_serve_start_up_finds_cached_failures_says_so_and_reloads_when_told(
-        mrod_factory, postfix_factory, caplog: pytest.LogCaptureFixture) -> None:  # noqa: ANN001
+        mrod_factory, postfix_factory, caplog: pytest.LogCaptureFixture) -> None:
     mrod = mrod_factory(start=False)
     seed(mrod.db_path, relay_list=[{"name": "p1", "host": "127.0.0.1", "port": 2}],
          domain_list=[{"name": "example.com", "relay": "p1"}])
@@ -109,7 +109,7 @@ def test_scan_reads_both_log_formats_and_ignores_old_or_reloaded_failures() -> N
     assert postfixcache.scan(reloaded + f"{iso} mx postfix/smtpd[4]: {reject}\n", [table], now) == (0, 1, iso, iso)
 
 
-def test_an_unreadable_log_is_one_warning_naming_the_fix(tmp_path, caplog: pytest.LogCaptureFixture) -> None:  # noqa: ANN001
+def test_an_unreadable_log_is_one_warning_naming_the_fix(tmp_path, caplog: pytest.LogCaptureFixture) -> None:
     cfg = configmod.from_dict({"postfix": {"maillog": str(tmp_path / "no-such.log")}})
     caplog.set_level(logging.INFO, logger="mrod.postfixcache")
     assert postfixcache.check_and_act(cfg) is None

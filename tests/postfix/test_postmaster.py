@@ -31,7 +31,7 @@ def primary():
     server.stop()
 
 
-def start(mrod_factory, postfix_factory, primary, **lookupd):  # noqa: ANN001, ANN003, ANN201
+def start(mrod_factory, postfix_factory, primary, **lookupd):
     policy_port = free_port()
     mrod = mrod_factory(start=False, policy=f"127.0.0.1:{policy_port}", **lookupd)
     seed(mrod.db_path, relay_list=[{"name": "p1", "host": "127.0.0.1", "port": primary.port}],
@@ -41,7 +41,7 @@ def start(mrod_factory, postfix_factory, primary, **lookupd):  # noqa: ANN001, A
     return mrod, postfix_factory(mrod.config)
 
 
-def test_postmaster_is_accepted_for_every_relayed_domain(mrod_factory, postfix_factory, primary) -> None:  # noqa: ANN001
+def test_postmaster_is_accepted_for_every_relayed_domain(mrod_factory, postfix_factory, primary) -> None:
     mrod, postfix = start(mrod_factory, postfix_factory, primary)
     for rcpt in ("postmaster@listed.example", "PostMaster@Listed.Example", "postmaster@verify.example",
                  "postmaster@open.example"):
@@ -56,7 +56,7 @@ def test_postmaster_is_accepted_for_every_relayed_domain(mrod_factory, postfix_f
     assert "RFC 5321" in rcpts["why"]
 
 
-def test_accept_postmaster_false_turns_it_off(mrod_factory, postfix_factory, primary) -> None:  # noqa: ANN001
+def test_accept_postmaster_false_turns_it_off(mrod_factory, postfix_factory, primary) -> None:
     mrod, postfix = start(mrod_factory, postfix_factory, primary, accept_postmaster=False)
     refused = postfix.rcpt_reply("postmaster@listed.example")
     assert refused.code == 550 and UNKNOWN_USER in refused.text
