@@ -261,7 +261,7 @@ async def relay_test(request: web.Request) -> web.StreamResponse:
     relay = await load_relay(request)
     await pool.release(request)
     result = await relaytest.probe(relay.host, relay.port, relay.protocol, 10.0, tls=relay.tls)
-    return web.json_response(dataclasses.asdict(result) | {"ok": result.ok})
+    return web.json_response(dataclasses.asdict(result) | {"ok": result.ok, "up": result.up})
 
 
 # -- users ------------------------------------------------------------------------------------

@@ -120,6 +120,7 @@ SCHEMAS: Schema = {
         "owner_id": {"type": ["integer", "null"]}}},
     "Probe": {"type": "object", "properties": {
         "verdict": {"enum": ["ok", "warning", "fail"]}, "ok": {"type": "boolean"}, "summary": {"type": "string"},
+        "up": {"type": "boolean", "description": "not fail: what the health monitor would record"},
         "banner": {"type": ["string", "null"]}, "starttls": {"type": ["boolean", "null"]},
         "tls_ok": {"type": ["boolean", "null"]}, "latency_ms": {"type": ["number", "null"]},
         "steps": {"type": "array", "items": {"type": "string"}}}},
