@@ -14,6 +14,7 @@ from aiohttp import web
 from mrod.entities import audit, recipients
 from mrod.infra import names
 from mrod.operations import relaytest
+from mrod.entities import domainimport
 from mrod.entities import domains as domaincore
 from mrod.entities import relays as relaycore
 from mrod.entities import users as usercore
@@ -140,7 +141,7 @@ async def domain_bulk(request: web.Request) -> web.StreamResponse:
     if not isinstance(lines, list) or not all(isinstance(x, str) for x in lines) or len(lines) > 100_000:
         raise InvalidInput("domains", "must be a list of at most 100000 strings ('domain' or 'domain relay')")
     user = request[USER]
-    report = await domaincore.bulk_add(
+    report = await domainimport.bulk_add(
         await pool.conn(request), actor(request), lines, relay=data.get("relay") or None,
         skip_existing=bool(data.get("skip_existing")), strict=False, source="api",
         owner_id=None if user.has("domains") else user.id)

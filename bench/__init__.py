@@ -26,7 +26,7 @@ Other areas keep their own benchmarks here too (e.g. ``bench.panel_list``,
 
 Everything runs on loopback only (free ports), in a scratch directory under ``bench/out/``
 (git-ignored), and is bounded in time. The data is built with mrod's own code
-(``mrod.domains.bulk_add``) and the real lookupd is started as a subprocess
+(``mrod.entities.domainimport.bulk_add``) and the real lookupd is started as a subprocess
 (``python -m mrod --config F lookupd``). Results go to ``bench/out/results.json`` and a
 Markdown summary to ``bench/out/report.md``.
 """

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from mrod.entities import domains, relays
+from mrod.entities import domainimport, domains, relays
 from mrod.answers import routing
 from mrod.entities.audit import Actor
 from mrod.infra.config import Config
@@ -189,9 +189,9 @@ def cmd_import(args: argparse.Namespace, cfg: Config) -> int:
             common.error(f"{args.file}: not UTF-8 text ({exc.reason} at byte {exc.start})")
             return 1
     try:
-        report = common.with_db(cfg, lambda c: domains.bulk_add(
+        report = common.with_db(cfg, lambda c: domainimport.bulk_add(
             c, Actor.cli(), lines, relay=args.relay, mx=args.mx, skip_existing=args.skip_existing))
-    except domains.ImportRefused as exc:
+    except domainimport.ImportRefused as exc:
         for number, _text, why in exc.report.refused:
             print(f"{args.file}:{number}: {why}", file=sys.stderr)
         common.error(f"{len(exc.report.refused)} line(s) refused; nothing was imported")
