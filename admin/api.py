@@ -156,7 +156,7 @@ async def domain_told(request: web.Request) -> web.StreamResponse:
     domain = await load_domain(request)
     recipient = request.query.get("recipient", "")[:254] or None
     return web.json_response([{"map": m, "key": k, "status": a.status, "value": a.value, "why": a.why}
-                              for m, k, a in told(request, domain.name, recipient)])
+                              for m, k, a in await told(request, domain.name, recipient)])
 
 
 # -- recipients -------------------------------------------------------------------------------

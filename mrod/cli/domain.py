@@ -9,7 +9,7 @@ from mrod.entities import domainimport, domains, relays
 from mrod.answers import routing
 from mrod.entities.audit import Actor
 from mrod.infra.config import Config
-from mrod.answers.routestore import RouteStore
+from mrod.answers import oneshot
 from mrod.cli import common
 
 
@@ -158,11 +158,9 @@ def cmd_list(args: argparse.Namespace, cfg: Config) -> int:
 
 def cmd_show(args: argparse.Namespace, cfg: Config) -> int:
     d = common.with_db(cfg, lambda c: domains.get(c, args.domain))
-    store = RouteStore.open(cfg.database.path, busy_timeout_ms=int(cfg.lookupd.lookup_deadline * 1000))
-    try:
-        told = routing.told(store, d.name, args.recipient, routing.Options.from_config(cfg))
-    finally:
-        store.close()
+    options = routing.Options.from_config(cfg)
+    told = oneshot.ask(cfg.database.path, cfg.lookupd.lookup_deadline,
+                       lambda store: routing.told(store, d.name, args.recipient, options))
     if args.json:
         common.print_json({"domain": d.as_dict(), "postfix": [
             {"map": m, "key": k, "answer": a.wire(), "why": a.why} for m, k, a in told]})
