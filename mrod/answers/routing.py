@@ -159,16 +159,19 @@ def relay_recipients(store: Store, key: str, options: Options) -> Answer:
         # 'verify' domains are accepted here; the policy service checks them against the primary.
         return Answer(OK, row.recipients, f"{name}: {how} accepts every recipient ({row.recipients})")
     # Postfix may send the quoted external form of a local part; we store the internal form.
-    local = names.unquote_local(address[:at])
-    candidates = [f"{local}@{name}"]
-    base = strip_extension(local, options.recipient_delimiter)
-    if base != local:
-        candidates.append(f"{base}@{name}")
-    candidates.append(f"@{name}")
+    candidates = recipient_candidates(names.unquote_local(address[:at]), name, options.recipient_delimiter)
     listed = store.listed_recipient(row.id, candidates)
     if listed is None:
         return Answer(NOTFOUND, why=f"{name}: {how} lists its recipients; none of {', '.join(candidates)} is listed")
     return Answer(OK, listed, f"{name}: {how} lists {listed}")
+
+
+def recipient_candidates(local: str, domain: str, delimiters: str) -> list[str]:
+    """What a listed domain may list for ``local@domain`` (casefolded, internal form), most
+    specific first: the address, the address without its +extension (when it has one), and
+    the ``@domain`` catch-all. The one builder for relay_recipients and the policy service."""
+    base = strip_extension(local, delimiters)
+    return [f"{local}@{domain}", *([f"{base}@{domain}"] if base != local else []), f"@{domain}"]
 
 
 def strip_extension(local: str, delimiters: str) -> str:

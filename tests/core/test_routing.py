@@ -157,3 +157,15 @@ async def test_told_lists_what_postfix_asks(store: RouteStore) -> None:
         "OK xn--bcher-kva.example", "OK mrod-smtps:[mx2.example.net]:465",
         "OK joe@xn--bcher-kva.example", "OK encrypt",
     ]
+
+
+@pytest.mark.parametrize("local, delimiters, expected", [
+    ("joe", "+", ["joe@d.example", "@d.example"]),
+    ("joe+ext", "+", ["joe+ext@d.example", "joe@d.example", "@d.example"]),
+    ("joe-a+b", "+-", ["joe-a+b@d.example", "joe@d.example", "@d.example"]),
+    ("double-bounce", "-", ["double-bounce@d.example", "@d.example"]),   # never split
+    ("+x", "+", ["+x@d.example", "@d.example"]),
+])
+def test_recipient_candidates(local: str, delimiters: str, expected: list[str]) -> None:
+    # One builder for relay_recipients and the policy's listed check: they must agree.
+    assert routing.recipient_candidates(local, "d.example", delimiters) == expected
