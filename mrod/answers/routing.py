@@ -77,18 +77,16 @@ def answer(store: Store, map_name: str, key: str, options: Options = DEFAULT_OPT
 def match(store: Store, name: str) -> tuple[DomainRoute, str] | None:
     """The domain row that decides for ``name``: itself, else the closest parent that includes
     subdomains. Returns (row, how) — the row may be disabled; callers decide what that means."""
-    parents = names.parent_domains(name)
-    rows = store.domains_named([name, *parents])
-    if not rows:
+    rows = store.domains_named([name, *names.parent_domains(name)])
+    key = names.deciding_domain(name, rows, _includes_subdomains) if rows else None
+    if key is None:
         return None
-    row = rows.get(name)
-    if row is not None:
-        return row, f"domain {row.name}"
-    for parent in parents:
-        row = rows.get(parent)
-        if row is not None and row.include_subdomains:
-            return row, f"subdomain of {row.name} (which includes subdomains)"
-    return None
+    row = rows[key]
+    return row, f"domain {row.name}" if key == name else f"subdomain of {row.name} (which includes subdomains)"
+
+
+def _includes_subdomains(row: DomainRoute) -> bool:
+    return row.include_subdomains
 
 
 def _no_domain(name: str) -> Answer:
