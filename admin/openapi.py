@@ -10,6 +10,7 @@ from typing import Any
 from aiohttp import web
 
 from mrod.entities import domains, relays, users
+from mrod.infra.enums import HEALTH_STATES
 
 
 Schema = dict[str, Any]
@@ -110,7 +111,7 @@ SCHEMAS: Schema = {
         "domain_count": {"type": "integer"}, "created_at": {"type": "string"}, "updated_at": {"type": "string"},
         "health": {"type": "object", "description": "as mrod serve's probes last saw it (not in add/change answers)",
                    "properties": {
-                       "state": {"enum": ["up", "down", "unknown"]}, "since": {"type": ["string", "null"]},
+                       "state": {"enum": list(HEALTH_STATES)}, "since": {"type": ["string", "null"]},
                        "last_probe_at": {"type": ["string", "null"]}, "last_ok": {"type": ["boolean", "null"]},
                        "last_latency_ms": {"type": ["number", "null"]}, "starttls": {"type": ["boolean", "null"]},
                        "last_detail": {"type": ["string", "null"]}}}}},

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, Protocol
 
 from mrod.infra import names
+from mrod.infra.enums import MAPS, TLS_LEVELS
 from mrod.answers.routestore import DomainRoute
 
 if TYPE_CHECKING:
@@ -25,8 +26,7 @@ OK = "OK"
 NOTFOUND = "NOTFOUND"
 TEMP = "TEMP"
 
-MAPS = ("relay_domains", "transport", "relay_recipients", "tls_policy")
-TLS_ORDER = {"may": 0, "encrypt": 1, "verify": 2, "secure": 3}
+TLS_ORDER = {level: rank for rank, level in enumerate(TLS_LEVELS)}
 # Local parts Postfix never splits at the recipient delimiter.
 UNSPLIT_LOCALS = frozenset({"postmaster", "mailer-daemon", "double-bounce"})
 

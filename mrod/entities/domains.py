@@ -19,12 +19,9 @@ import aiosqlite
 from mrod.entities import audit, relays
 from mrod.infra import db, names
 from mrod.entities.audit import Actor
+from mrod.infra.enums import RECIPIENT_POLICIES, ROUTES, SOURCES, VERIFY_WHEN_DOWN
 from mrod.infra.errors import Conflict, InvalidInput, MrodError, NotFound
 
-RECIPIENT_POLICIES = ("accept_all", "listed", "verify")
-SOURCES = ("manual", "api", "bind", "catalog")
-ROUTES = ("relay", "dns-txt", "dns-dom", "dns-sub")
-VERIFY_WHEN_DOWN = ("accept", "defer")
 MAX_QUOTA = 2**63 - 1       # the largest SQLite INTEGER: a larger quota would fail at the write, as a 500
 SORTABLE = ("name", "relay", "enabled", "source", "recipients", "created_at", "updated_at")
 

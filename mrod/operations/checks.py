@@ -31,6 +31,7 @@ import dns.asyncresolver
 
 from mrod.infra import db
 from mrod.infra.config import Config
+from mrod.infra.enums import CHECK_STATUSES
 from mrod.infra.resolver import DnsLookupFailed, query, txt_relay_refs
 from mrod.infra.resolver import make_resolver as dns_resolver
 
@@ -55,7 +56,7 @@ class DomainCheck:
     @property
     def status(self) -> str:
         worst = max((LEVELS[f.level] for f in self.findings), default=0)
-        return {2: "error", 1: "warning", 0: "ok"}[worst]
+        return CHECK_STATUSES[worst]
 
     def as_dict(self) -> dict[str, Any]:
         return {"domain": self.domain, "status": self.status, "checked_at": self.checked_at,

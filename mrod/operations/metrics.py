@@ -29,6 +29,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from mrod.infra import db
+from mrod.infra.enums import CHECK_STATUSES, HEALTH_STATES, RUN_STATUSES
 from mrod.infra.errors import DatabaseNotReady
 
 __all__ = ["CONTENT_TYPE_LATEST", "Latency", "register", "unregister", "render", "render_async"]
@@ -155,7 +156,7 @@ def _relays(conn: sqlite3.Connection) -> list[Metric]:
                            labels=["relay"])
     latency = GaugeMetricFamily("mrod_relay_probe_latency_seconds", "latency of the last successful probe",
                                 labels=["relay"])
-    states = {"up": 0, "down": 0, "unknown": 0}
+    states = dict.fromkeys(HEALTH_STATES, 0)
     for name, state, ms in conn.execute(
             "SELECT r.name, coalesce(h.state, 'unknown'), h.last_latency_ms FROM relay r"
             " LEFT JOIN relay_health h ON h.relay_id = r.id ORDER BY r.name"):
@@ -190,7 +191,7 @@ def _checks(conn: sqlite3.Connection) -> list[Metric]:
     family = GaugeMetricFamily("mrod_domain_checks", "domains by the status of their last DNS check",
                                labels=["status"])
     found = dict(conn.execute("SELECT status, count(*) FROM domain_check GROUP BY status").fetchall())
-    for status in ("ok", "warning", "error"):
+    for status in CHECK_STATUSES:
         family.add_metric([status], found.get(status, 0))
     return [family]
 
@@ -200,7 +201,7 @@ def _imports(conn: sqlite3.Connection) -> list[Metric]:
         return []
     runs = CounterMetricFamily("mrod_import_runs", "BIND import runs by outcome", labels=["status"])
     found = dict(conn.execute("SELECT status, count(*) FROM import_run GROUP BY status").fetchall())
-    for status in ("ok", "failed"):
+    for status in RUN_STATUSES:
         runs.add_metric([status], found.get(status, 0))
     last = conn.execute("SELECT max(finished_at) FROM import_run WHERE status = 'ok'").fetchone()[0]
     families: list[Metric] = [runs]
