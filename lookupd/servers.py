@@ -106,7 +106,6 @@ class RequestConnection(asyncio.Protocol):
     the answer needs waiting — ``handle_later(request)`` is awaited with reading paused).
     """
 
-    protocol_name = "request"
     decoder: Any
 
     def __init__(self, listener: Listener) -> None:
@@ -300,8 +299,6 @@ class LookupConnection(RequestConnection):
 
 
 class SocketmapConnection(LookupConnection):
-    protocol_name = "socketmap"
-
     def __init__(self, listener: Listener, service: LookupService) -> None:
         super().__init__(listener, service)
         self.decoder = socketmap.NetstringDecoder()
@@ -314,8 +311,6 @@ class SocketmapConnection(LookupConnection):
 
 
 class TcpTableConnection(LookupConnection):
-    protocol_name = "tcp_table"
-
     def __init__(self, listener: Listener, service: LookupService, map_name: str) -> None:
         super().__init__(listener, service)
         self.map_name = map_name
@@ -330,8 +325,6 @@ class TcpTableConnection(LookupConnection):
 
 class PolicyConnection(RequestConnection):
     """Postfix policy delegation: one action per request; internal trouble closes silently."""
-
-    protocol_name = "policy"
 
     def __init__(self, listener: Listener, service: PolicyService) -> None:
         super().__init__(listener)

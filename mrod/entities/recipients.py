@@ -76,7 +76,3 @@ async def list_for(conn: aiosqlite.Connection, domain_name: str) -> list[Recipie
     ) as cur:
         return [Recipient(r[0], domain.name, r[1], r[2]) for r in await cur.fetchall()]
 
-
-async def count_for(conn: aiosqlite.Connection, domain_id: int) -> int:
-    async with conn.execute("SELECT count(*) FROM recipient WHERE domain_id = ?", (domain_id,)) as cur:
-        return (await cur.fetchone())[0]

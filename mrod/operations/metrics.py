@@ -32,7 +32,7 @@ from mrod.infra import db
 from mrod.infra.enums import CHECK_STATUSES, HEALTH_STATES, RUN_STATUSES
 from mrod.infra.errors import DatabaseNotReady
 
-__all__ = ["CONTENT_TYPE_LATEST", "Latency", "register", "unregister", "render", "render_async"]
+__all__ = ["CONTENT_TYPE_LATEST", "Latency", "register", "unregister", "render_async"]
 
 # Seconds; lookups are tens of microseconds when all is well, up to lookup_deadline when not.
 BUCKETS = (0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
@@ -113,11 +113,6 @@ def memory_families() -> list[Metric]:
         except Exception as exc:  # noqa: BLE001 - one broken source must not hide the others
             families.append(_scrape_error(name, exc))
     return families
-
-
-def render() -> bytes:
-    """The exposition text (reads the database on this thread)."""
-    return _encode(memory_families() + database_families(_database))
 
 
 async def render_async() -> bytes:

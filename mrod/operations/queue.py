@@ -32,7 +32,6 @@ from mrod.answers.routestore import RouteStore
 
 log = logging.getLogger("mrod.queue")
 
-EX_UNAVAILABLE = 69
 STDERR_LIMIT = 64 * 1024
 CHUNK = 256 * 1024
 
