@@ -9,9 +9,8 @@ import re
 from mrod.admin.app import create_app
 from mrod.admin.openapi import build
 from mrod.entities import audit, domains, relays, sessions, tokens
-from mrod.entities.audit import Actor
+from tests.data import SYSTEM
 
-SYSTEM = Actor.system("test")
 
 
 async def _token(panel, name: str = "script") -> str:

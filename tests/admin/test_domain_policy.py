@@ -15,10 +15,9 @@ import pytest
 from mrod.admin import api
 from mrod.admin.openapi import build
 from mrod.entities import audit, domains, relays, tokens
-from mrod.entities.audit import Actor
+from tests.data import SYSTEM
 from tests.conftest import make_config
 
-SYSTEM = Actor.system("test")
 HOSTILE_REASON = "<script>\"x'"
 DEFAULT_MESSAGES = 500            # [policy] default_quota_messages in these tests; bytes: 0 (no limit)
 # The rest of a valid edit form (the panel's form always sends every field).

@@ -9,10 +9,9 @@ import re
 
 from mrod.entities import audit, domainimport, domains, recipients, relays
 from mrod.answers import routing
-from mrod.entities.audit import Actor
 from mrod.answers.routestore import RouteStore
+from tests.data import SYSTEM
 
-SYSTEM = Actor.system("test")
 HOSTILE = "<script>alert(\"x\")</script>'\""
 
 

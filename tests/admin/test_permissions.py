@@ -14,7 +14,7 @@ import pytest
 
 from mrod.admin.app import create_app
 from mrod.entities import domains, relays, throttle, tokens, users
-from mrod.entities.audit import Actor
+from tests.data import SYSTEM
 from tests.admin.conftest import Panel
 
 ANY = {"*"}                       # every signed-in user
@@ -125,7 +125,7 @@ def test_the_table_names_every_route(panel_cfg) -> None:
 
 async def _world(conn: Any, role: str) -> dict[str, str]:
     """The objects every case refers to; returns the placeholders' values."""
-    system = Actor.system("test")
+    system = SYSTEM
     root = await users.add(conn, system, "root", "root password!", is_admin=True, rounds=4)
     me = None
     if role != "anonymous":

@@ -10,10 +10,9 @@ from typing import Any
 
 from mrod.operations import health
 from mrod.entities import relays, tokens
-from mrod.entities.audit import Actor
 from mrod.operations.health import HealthMonitor, Probe
+from tests.data import SYSTEM
 
-SYSTEM = Actor.system("test")
 HOSTILE_BANNER = "<script>\"x'</script>"
 
 

@@ -8,14 +8,12 @@ from __future__ import annotations
 import asyncio
 import re
 
-import pytest
 
 from mrod.entities import domains, relays
 from mrod.operations import relaytest
-from mrod.entities.audit import Actor
+from tests.data import SYSTEM
 from tests.harness import free_port
 
-SYSTEM = Actor.system("test")
 
 
 async def _raw_server(greeting: bytes | None) -> tuple[asyncio.Server, int]:

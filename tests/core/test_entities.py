@@ -11,6 +11,7 @@ from mrod.entities import audit, domainimport, domains, recipients, relays
 from mrod.infra import db
 from mrod.entities.audit import Actor
 from mrod.infra.errors import Conflict, InUse, InvalidInput, NotFound
+from tests.data import seed
 
 
 async def snapshot(conn: aiosqlite.Connection) -> tuple:
@@ -22,10 +23,10 @@ async def snapshot(conn: aiosqlite.Connection) -> tuple:
 
 
 @pytest.fixture
-async def seeded(conn: aiosqlite.Connection, actor: Actor) -> aiosqlite.Connection:
-    await relays.add(conn, actor, name="primary", host="mx1.example.net")
-    await relays.add(conn, actor, name="backup", host="mx2.example.net", port=2525, tls="verify")
-    await domains.add(conn, actor, "example.com", relay="primary")
+async def seeded(conn: aiosqlite.Connection) -> aiosqlite.Connection:
+    await seed(conn, relays=[dict(name="primary", host="mx1.example.net"),
+                             dict(name="backup", host="mx2.example.net", port=2525, tls="verify")],
+               domains=[dict(name="example.com", relay="primary")])
     return conn
 
 

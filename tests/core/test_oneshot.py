@@ -12,20 +12,15 @@ from pathlib import Path
 import pytest
 
 from mrod.answers import oneshot, routing
-from mrod.entities import domains, relays
-from mrod.infra import db
 from mrod.infra.errors import DatabaseNotReady
-from mrod.entities.audit import Actor
-
-ACTOR = Actor("tester", "cli", "local")
+from tests.data import seed_file
 
 
 @pytest.fixture
 async def path(tmp_path: Path) -> Path:
     file = tmp_path / "mrod.db"
-    async with db.opened(file, create=True) as conn:
-        await relays.add(conn, ACTOR, name="primary", host="mx1.example.net")
-        await domains.add(conn, ACTOR, "example.com", relay="primary")
+    await seed_file(file, relays=[{"name": "primary", "host": "mx1.example.net"}],
+                    domains=[{"name": "example.com", "relay": "primary"}])
     return file
 
 
