@@ -105,9 +105,9 @@ def spec_from_form(form: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def policy_from_form(form: Mapping[str, Any]) -> dict[str, Any]:
-    """Pause, quotas and the verify fallback as mrod.domains takes them (it checks them).
+    """Pause, quotas and the verify fallback as mrod.entities.domains takes them (it checks them).
 
-    A reason is sent only with a pause (unpausing forgets it, in mrod.domains); an empty quota
+    A reason is sent only with a pause (unpausing forgets it, in mrod.entities.domains); an empty quota
     (or "default") means [policy]'s default, 0 no limit. Text is cut only far beyond what the
     core accepts, so an over-long value is refused there rather than silently shortened here.
     """

@@ -1,5 +1,5 @@
 """One domain: its settings, "what Postfix is told" — the exact answers lookupd gives,
-computed by mrod.routing (never re-implemented here) — and its listed recipients."""
+computed by mrod.answers.routing (never re-implemented here) — and its listed recipients."""
 
 from __future__ import annotations
 

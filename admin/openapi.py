@@ -193,7 +193,7 @@ PATHS: Schema = {
                                                             if k != "name"}}, params=[USER]),
         "delete": _op("Delete a user", "usermgr", params=[USER])},
     "/audit": {"get": _op("The audit log, newest first", "logs", _ref("AuditPage"), params=AUDIT_FILTERS)},
-    # Operating the backup MX (admin/operations.py).
+    # Operating the backup MX (admin/queue.py).
     "/queue": {"get": _op(
         "Mail waiting in Postfix's queue per domain, as last read (messages, bytes, oldest arrival, last delay reason)",
         "queue (domains_own without domains: own domains only)",

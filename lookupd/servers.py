@@ -1,4 +1,5 @@
-"""Thin asyncio listeners for socketmap and tcp_table: decode, ask the service, encode.
+"""Thin asyncio listeners for socketmap, tcp_table and the policy service: decode, ask the
+service, encode.
 
 Each connection serves one request at a time, in order. Limits: an idle timeout, a deadline
 for a request to arrive complete once started (slow clients), a size limit per request

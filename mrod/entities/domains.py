@@ -1,6 +1,6 @@
 """Domains: which mail domains this host backs up, and how each one's mail is routed.
 
-A domain is routed in one of three ways, decided here and read by mrod.routing:
+A domain is routed in one of three ways, decided here and read by mrod.answers.routing:
   * by a relay (``relay_id``): the relay's host, port, protocol and TLS requirement;
   * by its own override (``host`` [+ port, protocol, tls]);
   * by its own MX records (neither): Postfix looks up the domain's MX itself.

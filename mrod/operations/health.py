@@ -16,7 +16,8 @@ probe therefore never flips a state. Every transition is audited (actor ``health
 On every transition to ``up`` — from ``down`` and also from ``unknown`` (mail may have been
 queued while mrod was not watching: a first start, a relay just added, a restored database) —
 the mail queued for that relay's domains is flushed (``postqueue -s``, through
-mrod.queue.flush_rows: only the recipient domains that have mail queued, subdomains included).
+mrod.operations.queue.flush_rows: only the recipient domains that have mail queued, subdomains
+included).
 Postfix would otherwise wait for its next retry, up to maximal_backoff_time (4000 s).
 """
 

@@ -1,5 +1,5 @@
 """Panel handler tests: the real app (create_app) on a real test server, a temporary
-database, users made through mrod.users. ``panel`` signs in like a browser does (cookies,
+database, users made through mrod.entities.users. ``panel`` signs in like a browser does (cookies,
 CSRF token from the page) and keeps the token for later posts."""
 
 from __future__ import annotations

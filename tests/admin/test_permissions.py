@@ -199,3 +199,9 @@ async def test_every_route_for_every_role(role: str, aiohttp_client, tmp_path, a
         if not ok:
             wrong.append(f"{method} {url}: {status} ({'should be allowed' if allowed else 'should be refused'})")
     assert not wrong, f"role {role}:\n" + "\n".join(wrong)
+
+
+async def test_the_user_form_says_what_each_permission_allows(admin_panel) -> None:
+    status, page = await admin_panel.get("/users/new")
+    # The queue permission also flushes (the Queue page's flush buttons, POST /api/v1/queue/.../flush).
+    assert status == 200 and "see and flush the mail queue" in page
