@@ -11,22 +11,19 @@ from mrod.answers import routing
 from mrod.entities import domains, relays, users
 from mrod.infra import config, db, enums
 
-# (table, column) -> the tuple the code validates with.
-EXPECTED = {
-    ("relay", "protocol"): enums.PROTOCOLS,
-    ("relay", "tls"): enums.TLS_LEVELS,
-    ("domain", "protocol"): enums.PROTOCOLS,
-    ("domain", "tls"): enums.TLS_LEVELS,
-    ("domain", "route"): enums.ROUTES,
-    ("domain", "recipients"): enums.RECIPIENT_POLICIES,
-    ("domain", "source"): enums.SOURCES,
-    ("domain", "verify_when_down"): enums.VERIFY_WHEN_DOWN,
-    ("permission", "name"): enums.PERMISSIONS,
-    ("relay_health", "state"): enums.HEALTH_STATES,
-    ("domain_check", "status"): enums.CHECK_STATUSES,
-    ("import_run", "status"): enums.RUN_STATUSES,
-    ("login_block", "kind"): enums.BLOCK_KINDS,
+# table -> {column: the tuple the code validates with}.
+TABLES = {
+    "relay": {"protocol": enums.PROTOCOLS, "tls": enums.TLS_LEVELS},
+    "domain": {"protocol": enums.PROTOCOLS, "tls": enums.TLS_LEVELS, "route": enums.ROUTES,
+               "recipients": enums.RECIPIENT_POLICIES, "source": enums.SOURCES,
+               "verify_when_down": enums.VERIFY_WHEN_DOWN},
+    "permission": {"name": enums.PERMISSIONS},
+    "relay_health": {"state": enums.HEALTH_STATES},
+    "domain_check": {"status": enums.CHECK_STATUSES},
+    "import_run": {"status": enums.RUN_STATUSES},
+    "login_block": {"kind": enums.BLOCK_KINDS},
 }
+EXPECTED = {(table, column): values for table, columns in TABLES.items() for column, values in columns.items()}
 _IN_LIST = re.compile(r"\b(\w+)\s+IN\s*\(([^)]*)\)", re.IGNORECASE)
 
 
