@@ -64,7 +64,10 @@ class SmtpClient:
         lines: list[str] = []
         code = 0
         while True:
-            raw = await self.reader.readline()
+            try:
+                raw = await self.reader.readline()
+            except ValueError:      # a line beyond the stream's limit: no SMTP server sends that
+                raise SmtpError(f"SMTP reply line longer than {MAX_LINE * 2} bytes") from None
             if not raw:
                 raise SmtpError("connection closed by the server")
             line = raw.decode("utf-8", "replace").rstrip("\r\n")

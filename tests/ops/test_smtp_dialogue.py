@@ -6,6 +6,7 @@ always the health monitor's. Health completes STARTTLS where the relay requires 
 
 from __future__ import annotations
 
+import asyncio
 import ssl
 from typing import Callable
 
@@ -83,3 +84,17 @@ async def test_nothing_listens() -> None:
     panel, probe, verified = await _three(free_port(), "smtp", "may")
     assert (panel.verdict, probe.ok, verified) == (relaytest.FAIL, False, None)
     assert "connection refused" in panel.summary and "connection refused" in probe.detail
+
+
+async def test_a_server_that_talks_nonsense_is_down_never_an_exception() -> None:
+    async def endless(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(b"220-" + b"x" * 20000)        # one line far beyond any SMTP reply
+        await writer.drain()
+        await reader.read(100)
+        writer.close()
+
+    server = await asyncio.start_server(endless, "127.0.0.1", 0)
+    async with server:
+        panel, probe, verified = await _three(server.sockets[0].getsockname()[1], "smtp", "may")
+    assert (panel.verdict, probe.ok, verified) == (relaytest.FAIL, False, None)
+    assert "longer than" in probe.detail
