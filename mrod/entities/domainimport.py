@@ -77,7 +77,10 @@ async def bulk_add(
         report.refused.sort()
         if strict and report.refused:
             raise ImportRefused(report)
-        await domains.insert(conn, actor, [(name, _columns(relay_id, flags)) for name, (_, relay_id) in wanted.items()])
+        columns: dict[int | None, dict[str, Any]] = {}     # one (read-only) dict per relay, not per line
+        rows = [(name, columns.get(relay_id) or columns.setdefault(relay_id, _columns(relay_id, flags)))
+                for name, (_, relay_id) in wanted.items()]
+        await domains.insert(conn, actor, rows, returning=False)
         report.added = list(wanted)
     return report
 

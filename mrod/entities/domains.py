@@ -63,7 +63,12 @@ class Domain:
         return "host" if self.host is not None else "mx"
 
     def as_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        # Every field is a scalar: a shallow dict equals dataclasses.asdict, at a tenth of the
+        # cost (it matters to a 100k-line import, which audits every row).
+        return {name: getattr(self, name) for name in _FIELDS}
+
+
+_FIELDS = tuple(f.name for f in dataclasses.fields(Domain))
 
 
 _SELECT = (
@@ -298,10 +303,12 @@ async def _new_fields(conn: aiosqlite.Connection, name: str, spec: Mapping[str, 
     return key, fields
 
 
-async def insert(conn: aiosqlite.Connection, actor: Actor, rows: list[tuple[str, dict[str, Any]]]) -> list[Domain]:
+async def insert(conn: aiosqlite.Connection, actor: Actor, rows: list[tuple[str, dict[str, Any]]], *,
+                 returning: bool = True) -> list[Domain]:
     """The one write path for new domains (add, add_many, the line import): INSERT each
     (key, validated columns) — one statement per column set — and audit each as add() does,
-    the whole row as stored. Inside the caller's transaction; returns them in the given order."""
+    the whole row as stored. Inside the caller's transaction; returns them in the given order
+    (nothing with ``returning=False``: a 100k-line import need not hold 100k Domains)."""
     stamp = db.now()
     groups: dict[tuple[str, ...], list[tuple[Any, ...]]] = {}
     for key, fields in rows:
@@ -313,15 +320,16 @@ async def insert(conn: aiosqlite.Connection, actor: Actor, rows: list[tuple[str,
                 f"INSERT INTO domain ({listed}) VALUES ({', '.join('?' * (len(columns) + 3))})", values)
         except sqlite3.IntegrityError as exc:
             raise _integrity(exc, values[0][0]) from None
-    keys = [key for key, _ in rows]
-    added: dict[str, Domain] = {}
-    for start in range(0, len(keys), 500):
-        part = keys[start:start + 500]
+    added: list[Domain] = []
+    for start in range(0, len(rows), 500):      # read back and audit in parts: bounded memory
+        part = [key for key, _ in rows[start:start + 500]]
         async with conn.execute(f"{_SELECT} WHERE d.name IN ({', '.join('?' * len(part))})", part) as cur:
-            added.update((d.name, d) for d in map(_domain, await cur.fetchall()))
-    ordered = [added[key] for key in keys]
-    await audit.record_many(conn, actor, "add", "domain", [(d.name, audited(d)) for d in ordered])
-    return ordered
+            found = {d.name: d for d in map(_domain, await cur.fetchall())}
+        ordered = [found[key] for key in part]
+        await audit.record_many(conn, actor, "add", "domain", [(d.name, audited(d)) for d in ordered])
+        if returning:
+            added.extend(ordered)
+    return added
 
 
 async def update(conn: aiosqlite.Connection, actor: Actor, name: str, **spec: Any) -> Domain:
