@@ -207,7 +207,8 @@ class Dialogue:
             return exc.strerror
         return str(exc) or type(exc).__name__
 
-    def _down(self, why: str) -> None:
+    def _down(self, why: str) -> SmtpClient | None:
+        """Not up, for ``why``: there is no client to go on with."""
         self.fault = why
         return None
 

@@ -12,7 +12,7 @@ from mrod.entities import domains, relays, users
 from mrod.infra import config, db, enums
 
 # table -> {column: the tuple the code validates with}.
-TABLES = {
+TABLES: dict[str, dict[str, tuple[str, ...]]] = {
     "relay": {"protocol": enums.PROTOCOLS, "tls": enums.TLS_LEVELS},
     "domain": {"protocol": enums.PROTOCOLS, "tls": enums.TLS_LEVELS, "route": enums.ROUTES,
                "recipients": enums.RECIPIENT_POLICIES, "source": enums.SOURCES,
@@ -56,4 +56,4 @@ def test_the_modules_use_the_one_definition() -> None:
     assert domains.RECIPIENT_POLICIES is enums.RECIPIENT_POLICIES and users.PERMISSIONS is enums.PERMISSIONS
     assert routing.MAPS is enums.MAPS and config.ROUTING_MAPS is enums.MAPS
     # routing ranks TLS levels by their order in the one tuple, weakest first.
-    assert sorted(routing.TLS_ORDER, key=routing.TLS_ORDER.get) == list(enums.TLS_LEVELS)
+    assert sorted(routing.TLS_ORDER, key=lambda level: routing.TLS_ORDER[level]) == list(enums.TLS_LEVELS)

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from mrod.answers import oneshot, routing
+from mrod.answers.routestore import RouteStore
 from mrod.infra.errors import DatabaseNotReady
 from tests.data import seed_file
 
@@ -25,8 +26,13 @@ async def path(tmp_path: Path) -> Path:
 
 
 def test_ask_answers_and_closes(path: Path) -> None:
-    stores = []
-    answer = oneshot.ask(path, 1.0, lambda s: stores.append(s) or routing.answer(s, "relay_domains", "example.com"))
+    stores: list[RouteStore] = []
+
+    def question(store: RouteStore) -> routing.Answer:
+        stores.append(store)
+        return routing.answer(store, "relay_domains", "example.com")
+
+    answer = oneshot.ask(path, 1.0, question)
     assert answer.status == routing.OK
     with pytest.raises(sqlite3.ProgrammingError):       # closed after the question
         stores[0].conn.execute("SELECT 1")
@@ -38,7 +44,7 @@ async def test_a_question_off_the_loop_leaves_the_loop_free(path: Path) -> None:
     gate = threading.Event()
     opened = []
 
-    def question(store) -> routing.Answer:  # noqa: ANN001
+    def question(store: RouteStore) -> routing.Answer:
         opened.append(gate.wait(5))          # set by the loop below: only if the loop is not blocked
         return routing.answer(store, "transport", "joe@example.com")
 
