@@ -1,6 +1,6 @@
 """The admin panel's domain list with 100k domains: is it fast to search, filter, sort and page?
 
-Builds a database with mrod's own code (bench.dataset: ``domains.bulk_add``), 100k domains on
+Builds a database with mrod's own code (bench.dataset: ``domainimport.bulk_add``), 100k domains on
 two relays, some disabled, some with listed recipients, 1% owned by a ``domains_own`` user.
 Then, for each list view an operator uses, times
 

@@ -134,9 +134,9 @@ def _over_quota(store: PolicyStore, row: DomainRoute, policy: DomainPolicy, sett
 def _verify(store: PolicyStore, row: DomainRoute, policy: DomainPolicy, recipient: str, domain_name: str,
             options: routing.Options, now: datetime) -> Decision | Callout:
     local = names.unquote_local(recipient[:recipient.rfind("@")].casefold())
-    base = routing.strip_extension(local, options.recipient_delimiter)
-    address = f"{base}@{domain_name}"
-    if store.listed_recipient(row.id, [f"{local}@{domain_name}", address, f"@{domain_name}"]):
+    candidates = routing.recipient_candidates(local, domain_name, options.recipient_delimiter)
+    address = candidates[-2]       # without the +extension: what the primary is asked and the cache keeps
+    if store.listed_recipient(row.id, candidates):
         return Decision(DUNNO, "listed")
     if routing.postmaster_accepted(local, options):
         return Decision(DUNNO, "postmaster")      # never asked of the primary (RFC 5321 §4.5.1)

@@ -87,8 +87,3 @@ async def recent(conn: aiosqlite.Connection, limit: int = 20, offset: int = 0) -
     async with conn.execute("SELECT * FROM import_run ORDER BY id DESC LIMIT ? OFFSET ?", (limit, offset)) as cur:
         return [_run(r) for r in await cur.fetchall()]
 
-
-async def get(conn: aiosqlite.Connection, run_id: int) -> Run | None:
-    async with conn.execute("SELECT * FROM import_run WHERE id = ?", (run_id,)) as cur:
-        row = await cur.fetchone()
-    return None if row is None else _run(row)

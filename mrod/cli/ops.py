@@ -17,6 +17,7 @@ from mrod.operations import checks, health, postfixcache, queue
 from mrod.infra import db, names
 from mrod.entities import domains
 from mrod.infra.config import Config
+from mrod.infra.enums import CHECK_STATUSES
 from mrod.infra.errors import DatabaseNotReady, NotFound
 from mrod.operations.queueparse import DomainQueue
 from mrod.cli import common
@@ -129,7 +130,7 @@ def cmd_check(args: argparse.Namespace, cfg: Config) -> int:
             for f in r.findings:
                 print(f"  {f.level}: {f.message}")
                 print(f"    fix: {f.fix}")
-        counts = {s: sum(1 for r in results if r.status == s) for s in ("ok", "warning", "error")}
+        counts = {s: sum(1 for r in results if r.status == s) for s in CHECK_STATUSES}
         print(f"{len(results)} domain(s): {counts['ok']} ok, {counts['warning']} warning, {counts['error']} error")
     return 1 if any(r.status == "error" for r in results) else 0
 

@@ -12,10 +12,9 @@ import aiosqlite
 from mrod.entities import audit
 from mrod.infra import db, names
 from mrod.entities.audit import Actor
+from mrod.infra.enums import PROTOCOLS, TLS_LEVELS
 from mrod.infra.errors import Conflict, InUse, InvalidInput, NotFound
 
-PROTOCOLS = ("smtp", "smtps")
-TLS_LEVELS = ("may", "encrypt", "verify", "secure")
 EDITABLE = ("name", "host", "port", "protocol", "tls", "owner_id")
 
 

@@ -39,7 +39,7 @@ class Rules:
 @dataclass(frozen=True)
 class Block:
     id: int
-    kind: str          # 'ip' or 'user'
+    kind: str          # one of enums.BLOCK_KINDS: 'ip' or 'user'
     value: str
     created_at: str
     until: str

@@ -20,9 +20,9 @@ import bcrypt
 from mrod.entities import audit
 from mrod.infra import db
 from mrod.entities.audit import Actor
+from mrod.infra.enums import PERMISSIONS
 from mrod.infra.errors import Conflict, InvalidInput, MrodError, NotFound
 
-PERMISSIONS = ("usermgr", "domains", "domains_own", "relay", "relay_own", "logs", "blocklist", "queue")
 FIRST_ADMIN = "admin"
 MIN_PASSWORD = 10
 MAX_PASSWORD_BYTES = 72          # bcrypt reads no further; longer passwords are refused, not cut

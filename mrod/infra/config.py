@@ -21,7 +21,7 @@ from typing import Any, Callable, Mapping
 from mrod.infra import endpoints
 from mrod.infra.errors import ConfigError
 
-ROUTING_MAPS = ("relay_domains", "transport", "relay_recipients", "tls_policy")
+from mrod.infra.enums import MAPS as ROUTING_MAPS  # issue 9.5: enumerations defined once
 
 
 def _endpoint(value: str) -> str:

@@ -6,10 +6,11 @@ from __future__ import annotations
 import aiosqlite
 import pytest
 
-from mrod.entities import audit, domains, relays
+from mrod.entities import audit, domains
 from mrod.entities.audit import Actor
 from mrod.infra import db
 from mrod.infra.errors import Conflict, InvalidInput, NotFound
+from tests.data import seed
 
 IMPORTER = Actor(name="bind-import", origin="bind", remote="cli:tester")
 
@@ -20,10 +21,9 @@ async def manual(conn: aiosqlite.Connection, name: str) -> tuple:
 
 
 @pytest.fixture
-async def seeded(conn: aiosqlite.Connection, actor: Actor) -> aiosqlite.Connection:
-    await relays.add(conn, actor, name="primary", host="mx1.example.net")
-    await relays.add(conn, actor, name="backup", host="mx2.example.net")
-    await domains.add(conn, IMPORTER, "a.example", relay="primary", route="dns-txt", source="bind")
+async def seeded(conn: aiosqlite.Connection) -> aiosqlite.Connection:
+    await seed(conn, relays=[dict(name="primary", host="mx1.example.net"), dict(name="backup", host="mx2.example.net")])
+    await seed(conn, domains=[dict(name="a.example", relay="primary", route="dns-txt", source="bind")], actor=IMPORTER)
     return conn
 
 

@@ -9,29 +9,27 @@ from pathlib import Path
 import pytest
 
 from mrod.infra import db
-from mrod.entities import domains, recipients, relays
 from mrod.answers import policy
-from mrod.entities.audit import Actor
 from mrod.infra.config import PolicyConfig
+from tests.data import seed_file
 
-ACTOR = Actor("tester", "cli", "local")
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=timezone.utc)
 
 
 async def build(path: Path) -> None:
-    async with db.opened(path, create=True) as c:
-        await relays.add(c, ACTOR, name="up", host="mx-up.example.net", port=2525, tls="may")
-        await relays.add(c, ACTOR, name="down", host="mx-down.example.net")
-        await domains.add(c, ACTOR, "plain.example", relay="up", include_subdomains=True)
-        await domains.add(c, ACTOR, "paused.example", relay="up", paused=True, pause_reason="migrating")
-        await domains.add(c, ACTOR, "quota.example", relay="up", quota_messages=3, quota_bytes=1000)
-        await domains.add(c, ACTOR, "verify.example", relay="up", recipients="verify")
-        await domains.add(c, ACTOR, "verifydown.example", relay="down", recipients="verify",
-                          verify_when_down="defer")
-        await domains.add(c, ACTOR, "verifydownok.example", relay="down", recipients="verify")
-        await domains.add(c, ACTOR, "verifymx.example", mx=True, recipients="verify", verify_when_down="defer")
-        await domains.add(c, ACTOR, "off.example", relay="up", enabled=False, paused=True)
-        await recipients.add(c, ACTOR, "listed@verifydown.example")
+    await seed_file(
+        path,
+        relays=[dict(name="up", host="mx-up.example.net", port=2525, tls="may"),
+                dict(name="down", host="mx-down.example.net")],
+        domains=[dict(name="plain.example", relay="up", include_subdomains=True),
+                 dict(name="paused.example", relay="up", paused=True, pause_reason="migrating"),
+                 dict(name="quota.example", relay="up", quota_messages=3, quota_bytes=1000),
+                 dict(name="verify.example", relay="up", recipients="verify"),
+                 dict(name="verifydown.example", relay="down", recipients="verify", verify_when_down="defer"),
+                 dict(name="verifydownok.example", relay="down", recipients="verify"),
+                 dict(name="verifymx.example", mx=True, recipients="verify", verify_when_down="defer"),
+                 dict(name="off.example", relay="up", enabled=False, paused=True)],
+        recipients=["listed@verifydown.example"])
     with sqlite3.connect(path) as raw:
         ids = dict(raw.execute("SELECT name, id FROM domain"))
         rid = dict(raw.execute("SELECT name, id FROM relay"))

@@ -10,10 +10,10 @@ import pytest
 
 from mrod.lookupd.daemon import Lookupd
 from mrod.infra import db
-from mrod.entities import domains, relays
+from mrod.entities import domains
 from tests.conftest import make_config
 from tests.harness.primary import KnownRecipients, Primary
-from tests.lookupd.conftest import ACTOR
+from tests.data import ACTOR, seed_file
 
 
 @pytest.fixture
@@ -30,11 +30,9 @@ async def daemon(tmp_path: Path, primary):
     server, _ = primary
     cfg = make_config(tmp_path, lookupd={"socketmap": "", "policy": "127.0.0.1:0"},
                       policy={"callout_timeout": 3.0})
-    async with db.opened(cfg.database.path, create=True) as c:
-        await relays.add(c, ACTOR, name="primary", host="127.0.0.1", port=server.port)
-        await domains.add(c, ACTOR, "verify.example", relay="primary", recipients="verify",
-                          verify_when_down="defer")
-        await domains.add(c, ACTOR, "paused.example", relay="primary", paused=True, pause_reason="maintenance")
+    await seed_file(cfg.database.path, relays=[dict(name="primary", host="127.0.0.1", port=server.port)],
+                    domains=[dict(name="verify.example", relay="primary", recipients="verify", verify_when_down="defer"),
+                             dict(name="paused.example", relay="primary", paused=True, pause_reason="maintenance")])
     d = Lookupd(cfg)
     await d.start()
     yield d

@@ -12,13 +12,12 @@ import pytest
 from mrod.operations import checks
 from mrod.infra import db
 from mrod.entities import domains, relays
-from mrod.entities.audit import Actor
+from tests.data import ACTOR
 from tests.conftest import make_config
 from tests.harness import free_port
 from tests.harness.named import Named, start, zone_text
 
 pytestmark = pytest.mark.bind
-ACTOR = Actor("tester", "cli", "local")
 US = "mx2.backup.test"
 
 ZONES = {

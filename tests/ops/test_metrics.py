@@ -25,7 +25,7 @@ from mrod.operations.metrics import Latency
 from tests.conftest import make_config
 from tests.harness import free_port
 from tests.harness.smtpsink import SmtpSink
-from tests.lookupd.conftest import ACTOR
+from tests.data import ACTOR
 
 
 def samples(text: str | bytes) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:

@@ -13,13 +13,12 @@ from mrod.admin.app import create_app
 from mrod.infra import config as configmod
 from mrod.infra import db
 from mrod.entities import domains, relays, tokens, users
-from mrod.entities.audit import Actor
 from tests.admin.conftest import PASSWORD, Panel
 from tests.conftest import make_config
 from tests.harness import free_port
-from tests.postfix.conftest import payload, seed
+from tests.data import SYSTEM, seed_file
+from tests.postfix.conftest import payload
 
-SYSTEM = Actor.system("test")
 
 
 @pytest.fixture
@@ -94,8 +93,8 @@ async def test_queue_page_and_who_sees_what(aiohttp_client, world) -> None:
 async def test_flush_from_the_api_delivers(aiohttp_client, mrod_factory, postfix_factory, smtp_sink_factory) -> None:
     primary = smtp_sink_factory("primary", start=False)
     mrod = mrod_factory(start=False)
-    await asyncio.to_thread(seed, mrod.db_path, relay_list=[{"name": "primary", "host": "127.0.0.1", "port": primary.port}],
-         domain_list=[{"name": "example.com", "relay": "primary"}])
+    await seed_file(mrod.db_path, relays=[{"name": "primary", "host": "127.0.0.1", "port": primary.port}],
+                    domains=[{"name": "example.com", "relay": "primary"}])
     mrod.start()
     postfix = postfix_factory(mrod.config, settings={"queue_run_delay": "3600s", "minimal_backoff_time": "3600s",
                                                      "maximal_backoff_time": "3600s"})

@@ -23,7 +23,8 @@ from mrod.operations import queue
 from mrod.operations.health import HealthMonitor
 from tests.harness import free_port, wait_for_port
 from tests.harness.primary import KnownRecipients, Primary
-from tests.postfix.conftest import ACTOR, payload, seed
+from tests.data import ACTOR, seed_file_sync
+from tests.postfix.conftest import payload
 
 pytestmark = pytest.mark.postfix
 
@@ -69,8 +70,8 @@ def rcpt_setup(module_mrod_factory, module_postfix_factory):
     primary.start()
     mrod, cfg, policy_port = start_with_policy(module_mrod_factory, health={"down_after": 1, "up_after": 1,
                                                                             "timeout": 3.0, "flush_on_up": False})
-    seed(mrod.db_path, relay_list=[{"name": "primary", "host": "127.0.0.1", "port": primary.port}],
-         domain_list=[
+    seed_file_sync(mrod.db_path, relays=[{"name": "primary", "host": "127.0.0.1", "port": primary.port}],
+         domains=[
              {"name": "open.example", "relay": "primary"},
              {"name": "paused.example", "relay": "primary", "paused": True, "pause_reason": "primary migration"},
              {"name": "verify.example", "relay": "primary", "recipients": "verify", "verify_when_down": "accept"},
@@ -150,8 +151,8 @@ def queued_deferred(entries: list[dict], count: int) -> bool:
 def test_a_domain_over_its_quota_is_deferred(mrod_factory, postfix_factory) -> None:
     dead = free_port()
     mrod, cfg, policy_port = start_with_policy(mrod_factory)
-    seed(mrod.db_path, relay_list=[{"name": "primary", "host": "127.0.0.1", "port": dead}],
-         domain_list=[{"name": "full.example", "relay": "primary", "quota_messages": 2, "include_subdomains": True},
+    seed_file_sync(mrod.db_path, relays=[{"name": "primary", "host": "127.0.0.1", "port": dead}],
+         domains=[{"name": "full.example", "relay": "primary", "quota_messages": 2, "include_subdomains": True},
                       {"name": "roomy.example", "relay": "primary"}])
     mrod.start()
     wait_for_port(policy_port)
@@ -179,8 +180,8 @@ def test_auto_flush_delivers_within_seconds_of_the_primary_returning(
         mrod_factory, postfix_factory, smtp_sink_factory) -> None:
     primary = smtp_sink_factory("primary", start=False)
     mrod = mrod_factory(start=False)
-    seed(mrod.db_path, relay_list=[{"name": "primary", "host": "127.0.0.1", "port": primary.port}],
-         domain_list=[{"name": "example.com", "relay": "primary", "include_subdomains": True},
+    seed_file_sync(mrod.db_path, relays=[{"name": "primary", "host": "127.0.0.1", "port": primary.port}],
+         domains=[{"name": "example.com", "relay": "primary", "include_subdomains": True},
                       {"name": "elsewhere.example", "relay": "primary"}])
     mrod.start()
     # Postfix would retry only after an hour: a delivery within seconds is the flush's doing.
@@ -207,8 +208,8 @@ def test_auto_flush_delivers_within_seconds_of_the_primary_returning(
 
 def test_queue_report_from_the_real_instance_and_the_cli(mrod_factory, postfix_factory) -> None:
     mrod = mrod_factory(start=False)
-    seed(mrod.db_path, relay_list=[{"name": "primary", "host": "127.0.0.1", "port": free_port()}],
-         domain_list=[{"name": "example.com", "relay": "primary", "include_subdomains": True}])
+    seed_file_sync(mrod.db_path, relays=[{"name": "primary", "host": "127.0.0.1", "port": free_port()}],
+         domains=[{"name": "example.com", "relay": "primary", "include_subdomains": True}])
     mrod.start()
     postfix = postfix_factory(mrod.config, settings=SLOW_RETRIES)
     cfg = add_sections(mrod, {"postfix": {"config_dir": str(postfix.etc)}})

@@ -1,41 +1,17 @@
-"""Shared pieces of the real-Postfix tests: seeding through the core API, message payloads, and
-the two database faults — a lock held by another process, a corrupt file moved into place.
+"""Shared pieces of the real-Postfix tests: message payloads and the two database faults — a
+lock held by another process, a corrupt file moved into place.
 
 Fixtures (harness: tests/harness/postfix.py, mrodproc.py, smtpsink.py) are used directly by
-the test modules; what lives here is plain helpers.
+the test modules; what lives here is plain helpers. Seeding: tests/data.py.
 """
 
 from __future__ import annotations
 
-import asyncio
 import os
 import sqlite3
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any, Iterable
-
-from mrod.infra import db
-from mrod.entities import domains, recipients, relays
-from mrod.entities.audit import Actor
-
-ACTOR = Actor("postfix-tests", "cli", "local")
-
-
-def seed(path: Path, *, relay_list: Iterable[dict[str, Any]] = (), domain_list: Iterable[dict[str, Any]] = (),
-         recipient_list: Iterable[str] = ()) -> None:
-    """Write relays, domains and recipients with the core API (one process, one connection)."""
-    async def work() -> None:
-        async with db.opened(path) as conn:
-            for relay in relay_list:
-                await relays.add(conn, ACTOR, **relay)
-            for domain in domain_list:
-                spec = dict(domain)
-                await domains.add(conn, ACTOR, spec.pop("name"), **spec)
-            for address in recipient_list:
-                await recipients.add(conn, ACTOR, address)
-
-    asyncio.run(work())
 
 
 def payload(tag: str, to: str) -> bytes:
