@@ -21,7 +21,7 @@ from typing import Any, Callable, Mapping
 from mrod.infra import endpoints
 from mrod.infra.errors import ConfigError
 
-ROUTING_MAPS = ("relay_domains", "transport", "relay_recipients", "tls_policy")
+from mrod.infra.enums import MAPS as ROUTING_MAPS  # issue 9.5: enumerations defined once
 
 
 def _endpoint(value: str) -> str:
@@ -102,6 +102,8 @@ class LookupdConfig:
     # master.cf services named in transport answers (STARTTLS/plain, and implicit TLS).
     relay_transport: str = field(default="relay", metadata=check(_service_name))
     smtps_transport: str = field(default="mrod-smtps", metadata=check(_service_name))
+    # issue 14: postmaster@ of every relayed domain is accepted, listed or not (RFC 5321 §4.5.1).
+    accept_postmaster: bool = True
 
 
 @dataclass(frozen=True)
@@ -303,6 +305,10 @@ class PostfixConfig:
     # Postfix's configuration directory, passed as `-c DIR` ("" = Postfix's default).
     config_dir: str = field(default="", metadata=check(_absolute_or_empty))
     postqueue: str = "postqueue"
+    # issue 14: at `mrod serve` start-up, lookup failures in Postfix's log that its smtpd may
+    # still cache (mrod.operations.postfixcache); "" = Postfix's maillog_file, else /var/log/mail.log.
+    maillog: str = field(default="", metadata=check(_absolute_or_empty))
+    reload_after_outage: bool = False      # true: `postfix reload` when there are some
 
 
 @dataclass(frozen=True)
@@ -412,6 +418,7 @@ def _build_section(section: str, cls: type, raw: Mapping[str, Any], env: Mapping
         where = f"{section}.{name}"
         typ = hints[name]
         env_name = f"MROD_{section}_{name}".upper()
+        value: Any
         try:
             if _is_dict(typ):
                 value = dict(raw.get(name, {}))
