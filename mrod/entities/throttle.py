@@ -80,7 +80,8 @@ async def failed(conn: aiosqlite.Connection, rules: Rules, remote: str, username
             # Count only failures since the last block of this value ended, so a lifted
             # block gives a fresh allowance instead of re-blocking on the next try.
             async with conn.execute(
-                f"SELECT count(*) FROM login_failure WHERE {column} = ? AND cleared_at IS NULL AND at >= max(?, coalesce("
+                f"SELECT count(*) FROM login_failure WHERE {column} = ? AND cleared_at IS NULL"
+                " AND at >= max(?, coalesce("
                 "(SELECT max(coalesce(lifted_at, created_at)) FROM login_block WHERE kind = ? AND value = ?), ''))",
                 (value, since, kind, value)) as cur:
                 count = (await db.one_row(cur))[0]

@@ -31,7 +31,7 @@ async def test_user_and_password_forms_show_every_error_at_once(admin_panel, app
     assert status == 400 and set(ERRORS.findall(page)) == {"current", "password", "password2"}
 
 
-def users_actor():  # noqa: ANN201
+def users_actor():
     from mrod.entities.audit import Actor
 
     return Actor.system("test")

@@ -24,6 +24,12 @@ SECRET = re.compile(r'<code id="totp-secret">([A-Z2-7 ]+)</code>')
 RECOVERY = re.compile(r"<li><code>([0-9a-f]{5}-[0-9a-f]{5})</code></li>")
 
 
+def shown_secret(page: str) -> str:
+    found = SECRET.search(page)
+    assert found, "the set-up page shows the key as text"
+    return found.group(1).replace(" ", "")
+
+
 def now_code(secret: str, offset_steps: int = 0) -> str:
     return pyotp.TOTP(secret).at(time.time() + offset_steps * totp.STEP)
 
@@ -32,7 +38,7 @@ async def enrol(panel: Panel) -> tuple[str, list[str]]:
     """Set up two-factor sign-in as a person would: read the key, confirm with a code."""
     status, page = await panel.get("/profile/two-factor")
     assert status == 200 and 'src="data:image/svg+xml' in page, "the QR code is drawn on the page"
-    secret = SECRET.search(page).group(1).replace(" ", "")
+    secret = shown_secret(page)
     status, page, _ = await panel.post("/profile/two-factor/confirm", {"code": now_code(secret)})
     assert status == 200 and "shown only this once" in page
     return secret, RECOVERY.findall(page)
@@ -58,7 +64,7 @@ async def test_enrol_then_sign_in_needs_a_code_once(new_panel, make_user, app_co
     assert (await panel.login("alice")).status == 303
     # A wrong confirmation code changes nothing.
     status, page = await panel.get("/profile/two-factor")
-    secret = SECRET.search(page).group(1).replace(" ", "")
+    secret = shown_secret(page)
     status, page, _ = await panel.post("/profile/two-factor/confirm", {"code": "000000"})
     assert status == 400 and "does not match" in page
     assert not (await totp.state(app_conn, 1)).enabled

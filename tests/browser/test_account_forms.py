@@ -181,7 +181,9 @@ def script_session(server: Any, name: str, password: str) -> Any:
     opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
     opener.addheaders = [("User-Agent", LONG_AGENT)]
     page = opener.open(server.url + "/login", timeout=10).read().decode()
-    csrf = regex.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    found = regex.search(r'name="csrf_token" value="([^"]+)"', page)
+    assert found, "the sign-in form carries its CSRF token"
+    csrf = found.group(1)
     data = urllib.parse.urlencode({"name": name, "password": password, "csrf_token": csrf, "next": "/profile"})
     with opener.open(server.url + "/login", data=data.encode(), timeout=10) as response:
         assert response.url == server.url + "/profile"

@@ -13,11 +13,11 @@ from tests.browser.test_panel import nav, sign_in, watch_console
 pytestmark = pytest.mark.browser
 
 
-def relays_of(server) -> dict[str, dict]:  # noqa: ANN001
+def relays_of(server) -> dict[str, dict]:
     return {r["name"]: r for r in json.loads(server.cli("relay", "list", "--json"))}
 
 
-def users_of(server) -> dict[str, dict]:  # noqa: ANN001
+def users_of(server) -> dict[str, dict]:
     return {u["name"]: u for u in json.loads(server.cli("user", "list", "--json"))}
 
 
