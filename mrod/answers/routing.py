@@ -161,7 +161,7 @@ def relay_recipients(store: Store, key: str, options: Options) -> Answer:
     candidates = recipient_candidates(names.unquote_local(address[:at]), name, options.recipient_delimiter)
     listed = store.listed_recipient(row.id, candidates)
     if listed is None:
-        if postmaster_accepted(local, options):
+        if postmaster_accepted(names.unquote_local(address[:at]), options):
             return Answer(OK, f"{POSTMASTER}@{name}", f"{name}: {how} lists its recipients; {POSTMASTER_WHY}")
         return Answer(NOTFOUND, why=f"{name}: {how} lists its recipients; none of {', '.join(candidates)} is listed")
     return Answer(OK, listed, f"{name}: {how} lists {listed}")

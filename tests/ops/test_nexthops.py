@@ -14,7 +14,8 @@ from mrod.answers.routestore import RouteStore
 from mrod.operations.nexthops import NextHop, NextHopMonitor, waiting_hops
 from tests.harness.named import zone_text
 from tests.ops.test_postfix_ops import SLOW_RETRIES, add_sections, queued_deferred
-from tests.postfix.conftest import payload, seed
+from tests.data import seed_file_sync
+from tests.postfix.conftest import payload
 
 pytestmark = pytest.mark.postfix
 
@@ -24,8 +25,8 @@ def test_host_override_domain_is_flushed_when_its_primary_answers_again(
     primary = smtp_sink_factory("primary", start=False)
     relay_sink = smtp_sink_factory("relay", start=False)
     mrod = mrod_factory(start=False)
-    seed(mrod.db_path, relay_list=[{"name": "watched", "host": "127.0.0.1", "port": relay_sink.port}],
-         domain_list=[{"name": "own.example", "host": "127.0.0.1", "port": primary.port, "include_subdomains": True},
+    seed_file_sync(mrod.db_path, relays=[{"name": "watched", "host": "127.0.0.1", "port": relay_sink.port}],
+         domains=[{"name": "own.example", "host": "127.0.0.1", "port": primary.port, "include_subdomains": True},
                       {"name": "byrelay.example", "relay": "watched"}])
     mrod.start()
     postfix = postfix_factory(mrod.config, settings=SLOW_RETRIES)
@@ -68,7 +69,7 @@ def test_mx_routed_domain_probes_its_most_preferred_mx_hosts(
         "mx.example", "@ MX 10 primary\n@ MX 20 backup\n@ MX 30 other\n"
                       "primary A 127.0.0.1\nbackup A 127.0.0.2\nother A 127.0.0.3\n")})
     mrod = mrod_factory(start=False)
-    seed(mrod.db_path, domain_list=[{"name": "mx.example", "mx": True}])
+    seed_file_sync(mrod.db_path, domains=[{"name": "mx.example", "mx": True}])
     mrod.start()
     postfix = postfix_factory(mrod.config, settings=SLOW_RETRIES)
     cfg = add_sections(mrod, {"postfix": {"config_dir": str(postfix.etc)},

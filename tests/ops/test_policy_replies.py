@@ -17,7 +17,8 @@ from mrod.operations import queue
 from tests.harness import free_port, wait_for_port
 from tests.harness.primary import KnownRecipients, Primary
 from tests.ops.test_postfix_ops import SLOW_RETRIES, add_sections, health_round, queued_deferred
-from tests.postfix.conftest import payload, seed
+from tests.data import seed_file_sync
+from tests.postfix.conftest import payload
 
 pytestmark = pytest.mark.postfix
 
@@ -37,9 +38,9 @@ def test_policy_answers_as_postfix_sends_them(mrod_factory, postfix_factory) -> 
     mrod = mrod_factory(start=False, policy=f"127.0.0.1:{policy_port}", allow_errors=True)
     add_sections(mrod, {"policy": {"callout_timeout": 5.0},
                         "health": {"down_after": 1, "up_after": 1, "timeout": 3.0, "flush_on_up": False}})
-    seed(mrod.db_path, relay_list=[{"name": "primary", "host": "127.0.0.1", "port": primary.port},
+    seed_file_sync(mrod.db_path, relays=[{"name": "primary", "host": "127.0.0.1", "port": primary.port},
                                    {"name": "dead", "host": "127.0.0.1", "port": free_port()}],
-         domain_list=[
+         domains=[
              {"name": "paused.example", "relay": "primary", "paused": True, "pause_reason": "primary migration"},
              {"name": "full.example", "relay": "dead", "quota_messages": 1},
              {"name": "verify.example", "relay": "primary", "recipients": "verify", "verify_when_down": "defer"},

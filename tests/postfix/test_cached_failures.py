@@ -18,7 +18,7 @@ from mrod.infra import config as configmod
 from mrod.operations import postfixcache
 from mrod.operations.postfixcache import PostfixCacheCheck
 from tests.ops.test_postfix_ops import add_sections
-from tests.postfix.conftest import seed
+from tests.data import seed_file_sync
 
 pytestmark = pytest.mark.postfix
 
@@ -40,8 +40,8 @@ def run_check(cfg: configmod.Config) -> postfixcache.Finding | None:
 def test_serve_start_up_finds_cached_failures_says_so_and_reloads_when_told(
         mrod_factory, postfix_factory, caplog: pytest.LogCaptureFixture) -> None:
     mrod = mrod_factory(start=False)
-    seed(mrod.db_path, relay_list=[{"name": "p1", "host": "127.0.0.1", "port": 2}],
-         domain_list=[{"name": "example.com", "relay": "p1"}])
+    seed_file_sync(mrod.db_path, relays=[{"name": "p1", "host": "127.0.0.1", "port": 2}],
+         domains=[{"name": "example.com", "relay": "p1"}])
     mrod.start()
     postfix = postfix_factory(mrod.config)
     cfg = add_sections(mrod, {"postfix": {"config_dir": str(postfix.etc)}})

@@ -11,7 +11,7 @@ import pytest
 
 from tests.harness import free_port, wait_for_port
 from tests.harness.primary import KnownRecipients, Primary
-from tests.postfix.conftest import seed
+from tests.data import seed_file_sync
 from tests.postfix.test_rcpt import UNKNOWN_USER
 
 pytestmark = pytest.mark.postfix
@@ -34,8 +34,8 @@ def primary():
 def start(mrod_factory, postfix_factory, primary, **lookupd):
     policy_port = free_port()
     mrod = mrod_factory(start=False, policy=f"127.0.0.1:{policy_port}", **lookupd)
-    seed(mrod.db_path, relay_list=[{"name": "p1", "host": "127.0.0.1", "port": primary.port}],
-         domain_list=DOMAINS, recipient_list=["joe@listed.example"])
+    seed_file_sync(mrod.db_path, relays=[{"name": "p1", "host": "127.0.0.1", "port": primary.port}],
+         domains=DOMAINS, recipients=["joe@listed.example"])
     mrod.start()
     wait_for_port(policy_port)
     return mrod, postfix_factory(mrod.config)
