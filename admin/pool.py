@@ -9,19 +9,19 @@ queue on SQLite's lock (BEGIN IMMEDIATE + busy timeout, waited in aiosqlite's th
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 
 import aiosqlite
 from aiohttp import web
 
 from mrod.infra import db
+from mrod.infra.engine import Target
 
 CONN = web.RequestKey("conn", aiosqlite.Connection)
 
 
 class Pool:
-    def __init__(self, path: Path, size: int = 4) -> None:
-        self.path = path
+    def __init__(self, where: db.Where, size: int = 4) -> None:
+        self.path = Target.of(where)   # the SQLite file or the PostgreSQL URL
         self.size = size
         self._idle: asyncio.Queue[aiosqlite.Connection] = asyncio.Queue()
         self._all: list[aiosqlite.Connection] = []

@@ -73,7 +73,7 @@ async def run_components(items: list[Any]) -> None:
 
 async def prepare_database(cfg: Config) -> None:
     """The writer side creates/upgrades the schema; lookupd itself only reads."""
-    async with db.opened(cfg.database.path, create=True):
+    async with db.opened(cfg.database, create=True):
         pass
 
 

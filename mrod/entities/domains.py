@@ -297,12 +297,12 @@ async def add(conn: aiosqlite.Connection, actor: Actor, name: str, **spec: Any) 
         columns = ["name", *fields, "created_at", "updated_at"]
         try:
             cur = await conn.execute(
-                f"INSERT INTO domain ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
+                f"INSERT INTO domain ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))}) RETURNING id",
                 (key, *fields.values(), stamp, stamp),
             )
         except sqlite3.IntegrityError as exc:
             raise _integrity(exc, key) from None
-        domain = await get_by_id(conn, db.inserted_id(cur))
+        domain = await get_by_id(conn, await db.returned_id(cur))
         await audit.record(conn, actor, "add", "domain", key, None, audited(domain))
     return domain
 

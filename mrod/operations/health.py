@@ -126,7 +126,7 @@ class HealthMonitor:
         self.last_flush: list[queue.FlushResult] = []
 
     async def run_once(self) -> list[Transition]:
-        async with db.opened(self.cfg.database.path) as conn:
+        async with db.opened(self.cfg.database) as conn:
             relays = await _relays(conn)
         gate = asyncio.Semaphore(self.settings.concurrency)
 
@@ -136,7 +136,7 @@ class HealthMonitor:
                                    timeout=self.settings.timeout, helo=self.settings.helo_name)
 
         probes = await asyncio.gather(*(one(r) for r in relays))
-        async with db.opened(self.cfg.database.path) as conn:
+        async with db.opened(self.cfg.database) as conn:
             transitions = await self.record(conn, list(zip(relays, probes, strict=True)))
             back = {t.relay_id for t in transitions if t.after == "up"}
             rows = await _domains_of(conn, back) if back and self.settings.flush_on_up else {}

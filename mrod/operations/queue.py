@@ -182,7 +182,7 @@ async def write_stats(conn: aiosqlite.Connection, report: QueueReport) -> None:
 async def refresh(cfg: Config) -> QueueReport:
     """Read the queue and store the per-domain figures for the quota."""
     report = await read(cfg)
-    async with db.opened(cfg.database.path) as conn:
+    async with db.opened(cfg.database) as conn:
         await write_stats(conn, report)
     return report
 
