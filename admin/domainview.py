@@ -9,7 +9,7 @@ from mrod.infra import names
 from mrod.entities import recipients as rcptcore
 from mrod.answers import routing
 from mrod.infra.errors import Conflict, InvalidInput, NotFound
-from mrod.answers.routestore import RouteStore
+from mrod.answers import routesource
 
 from mrod.admin import pool
 from mrod.admin.access import DOMAIN_PERMS, load_domain as load
@@ -24,7 +24,7 @@ def told(request: web.Request, domain_name: str, recipient: str | None) -> list[
     """What lookupd answers, from the same code and a read-only connection like lookupd's own
     (a few indexed queries: microseconds, fine on the event loop)."""
     cfg = request.app[CONFIG]
-    store = RouteStore.open(cfg.database.path, busy_timeout_ms=1000)
+    store = routesource.open_store(cfg.database, busy_timeout_ms=1000)
     try:
         return routing.told(store, domain_name, recipient or None, routing.Options.from_config(cfg))
     finally:

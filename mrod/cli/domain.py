@@ -11,7 +11,7 @@ from mrod.entities import domains, relays
 from mrod.answers import routing
 from mrod.entities.audit import Actor
 from mrod.infra.config import Config
-from mrod.answers.routestore import RouteStore
+from mrod.answers import routesource
 from mrod.cli import common
 
 
@@ -160,7 +160,7 @@ def cmd_list(args: argparse.Namespace, cfg: Config) -> int:
 
 def cmd_show(args: argparse.Namespace, cfg: Config) -> int:
     d = common.with_db(cfg, lambda c: domains.get(c, args.domain))
-    store = RouteStore.open(cfg.database.path, busy_timeout_ms=int(cfg.lookupd.lookup_deadline * 1000))
+    store = routesource.open_store(cfg.database, busy_timeout_ms=int(cfg.lookupd.lookup_deadline * 1000))
     try:
         told = routing.told(store, d.name, args.recipient, routing.Options.from_config(cfg))
     finally:

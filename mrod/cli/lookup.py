@@ -8,7 +8,7 @@ import sqlite3
 from mrod.answers import routing
 from mrod.infra.config import Config
 from mrod.infra.errors import DatabaseNotReady
-from mrod.answers.routestore import RouteStore
+from mrod.answers import routesource
 
 EX_TEMPFAIL = 75
 
@@ -23,7 +23,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def cmd_lookup(args: argparse.Namespace, cfg: Config) -> int:
     try:
-        store = RouteStore.open(cfg.database.path, busy_timeout_ms=int(cfg.lookupd.lookup_deadline * 1000))
+        store = routesource.open_store(cfg.database, busy_timeout_ms=int(cfg.lookupd.lookup_deadline * 1000))
         try:
             result = routing.answer(store, args.map, args.key, routing.Options.from_config(cfg))
         finally:

@@ -82,7 +82,8 @@ async def end(conn: aiosqlite.Connection, session_id: int) -> None:
 
 async def end_all(conn: aiosqlite.Connection, user_id: int, *, except_id: int | None = None) -> int:
     async with db.transaction(conn):
-        cur = await conn.execute("DELETE FROM session WHERE user_id = ? AND id IS NOT ?", (user_id, except_id))
+        cur = await conn.execute("DELETE FROM session WHERE user_id = ? AND id IS DISTINCT FROM ?",
+                                 (user_id, except_id))
     return cur.rowcount
 
 

@@ -215,7 +215,7 @@ async def set_password(conn: aiosqlite.Connection, actor: Actor, ref: str | int,
         user = await get(conn, ref)
         await conn.execute('UPDATE "user" SET password_hash = ?, updated_at = ? WHERE id = ?',
                            (hashed, db.now(), user.id))
-        await conn.execute("DELETE FROM session WHERE user_id = ? AND id IS NOT ?", (user.id, keep_session))
+        await conn.execute("DELETE FROM session WHERE user_id = ? AND id IS DISTINCT FROM ?", (user.id, keep_session))
         await audit.record(conn, actor, "passwd", "user", user.name, None, {"password": "changed"})
     return user
 

@@ -226,6 +226,10 @@ async def opened(where: Where, *, create: bool = False) -> AsyncIterator[aiosqli
     conn = await connect(where, create=create)
     try:
         try:
+            # A PostgreSQL database exists before mrod does: only init/serve (create) set it up,
+            # as only they create the SQLite file.
+            if not create and isinstance(conn, pgconn.Connection) and await schema_version(conn) == 0:
+                raise DatabaseNotReady(f"database {conn.where} has no mrod schema; run 'mrod init' first")
             await migrate(conn)
         except (sqlite3.DatabaseError, psycopg.Error) as exc:
             reason = " ".join(str(exc).split())

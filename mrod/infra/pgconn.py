@@ -13,6 +13,9 @@ What is translated, and why:
   advisory lock, so writers are serialised as they are on SQLite and every check-then-write
   in the repository code (the last admin, a quota) keeps its meaning across nodes;
 - Python bools are sent as 0/1 (the schema keeps SQLite's integer flags);
+- a NUL in a string parameter is sent as U+FFFD: PostgreSQL's text cannot hold NUL, and every
+  stored name is validated without control characters, so a NUL only arrives in a probe (a
+  sign-in name, a search) or a log-like record, where the replacement keeps its meaning;
 - ``numeric`` results (sum, avg) come back as int or float, not Decimal;
 - integrity errors are raised as ``IntegrityError``, a subclass of ``sqlite3.IntegrityError``
   whose message has SQLite's wording ("UNIQUE constraint failed"), which is what repository
@@ -32,6 +35,7 @@ import psycopg
 from psycopg import errors as pgerrors
 from psycopg.adapt import Dumper, Loader
 from psycopg.pq import TransactionStatus
+from psycopg.types.string import StrDumperUnknown
 
 from mrod.infra.errors import DatabaseNotReady
 
@@ -91,6 +95,11 @@ class _IntFromBool(Dumper):
 
     def dump(self, obj: bool) -> bytes:
         return b"1" if obj else b"0"
+
+
+class _StrWithoutNul(StrDumperUnknown):
+    def dump(self, obj: str) -> bytes:
+        return super().dump(obj.replace("\x00", "\ufffd") if "\x00" in obj else obj)  # type: ignore[return-value]
 
 
 class _NumberFromNumeric(Loader):
@@ -197,6 +206,7 @@ class Connection:
         except psycopg.Error as exc:
             raise DatabaseNotReady(f"database {where} cannot be used: {_reason(exc)}") from None
         conn.adapters.register_dumper(bool, _IntFromBool)
+        conn.adapters.register_dumper(str, _StrWithoutNul)
         conn.adapters.register_loader("numeric", _NumberFromNumeric)
         return cls(conn, where)
 

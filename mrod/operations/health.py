@@ -197,6 +197,8 @@ async def _state(conn: aiosqlite.Connection, relay_id: int) -> State:
 
 
 async def _domains_of(conn: aiosqlite.Connection, relay_ids: set[int]) -> dict[int, str]:
+    if not relay_ids:
+        return {}           # PostgreSQL refuses an empty IN ()
     marks = ", ".join("?" * len(relay_ids))
     async with conn.execute(f"SELECT id, name FROM domain WHERE relay_id IN ({marks})", tuple(relay_ids)) as cur:
         return {row[0]: row[1] for row in await cur.fetchall()}

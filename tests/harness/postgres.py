@@ -110,7 +110,7 @@ async def _migrate(url: str, password_file: str) -> None:
     from mrod.infra import db
     from mrod.infra.engine import Target
 
-    async with db.opened(Target(url=url, password_file=password_file)):
+    async with db.opened(Target(url=url, password_file=password_file), create=True):
         pass
 
 
@@ -162,3 +162,17 @@ def pg_empty_database() -> Iterator[tuple[Cluster, str]]:
         yield server, name
     finally:
         server.drop_database(name)
+
+
+def dump(url: str) -> list[str]:
+    """Every row of every table of the database at ``url``, sorted (to compare before/after)."""
+    server = cluster()
+    lines: list[str] = []
+    with psycopg.connect(url, password=server.password, autocommit=True) as conn:
+        tables = [r[0] for r in conn.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()"
+            " ORDER BY table_name")]
+        for table in tables:
+            rows = conn.execute(f'SELECT * FROM "{table}"'.encode()).fetchall()
+            lines.extend(sorted(f"{table}: {row!r}" for row in rows))
+    return lines
