@@ -157,7 +157,7 @@ async def migrate(conn: aiosqlite.Connection) -> tuple[int, int]:
         pending = [(v, name, postgresql_statements(name, sql))
                    for v, name, sql in migrations("postgresql") if v > before]
         if pending:
-            await pgschema.migrate(conn, pending, now())
+            before = await pgschema.migrate(conn, pending, now())
         return before, SCHEMA_VERSION
     for version, _name, sql in migrations():
         if version <= before:

@@ -7,8 +7,8 @@ gives a psycopg 3 connection exactly that surface, so one repository module serv
 engines; the SQL itself is written to run on both (see docs/cluster.md).
 
 What is translated, and why:
-- placeholders ``?`` → ``%s`` and ``:name`` → ``%(name)s`` (a literal ``%`` → ``%%``), outside
-  string literals, quoted identifiers and comments;
+- placeholders ``?`` → ``%s`` and ``:name`` → ``%(name)s``, outside string literals, quoted
+  identifiers and comments; every ``%`` → ``%%``;
 - ``BEGIN IMMEDIATE`` (SQLite: take the write lock now) → ``BEGIN`` plus a transaction-scoped
   advisory lock, so writers are serialised as they are on SQLite and every check-then-write
   in the repository code (the last admin, a quota) keeps its meaning across nodes;
@@ -58,7 +58,8 @@ def translate(sql: str) -> str:
             return "%%"
         if token.startswith(":") and token != "::":
             return f"%({token[1:]})s"
-        return token
+        # psycopg reads % everywhere in a query with parameters, literals and comments too
+        return token.replace("%", "%%")
 
     return _TOKEN.sub(one, sql)
 

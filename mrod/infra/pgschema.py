@@ -55,9 +55,10 @@ async def schema_version(conn: Connection) -> int:
     return int(row[0]) if row else 0
 
 
-async def migrate(conn: Connection, pending: list[tuple[int, str, list[str]]], stamp: str) -> None:
+async def migrate(conn: Connection, pending: list[tuple[int, str, list[str]]], stamp: str) -> int:
     """Apply ``pending`` (version, name, statements already in PostgreSQL's dialect) that the
-    database does not have yet, all in one transaction under the writers' lock."""
+    database does not have yet, all in one transaction under the writers' lock; returns the
+    version found under the lock (another node may have migrated meanwhile)."""
     await conn.execute("BEGIN")
     try:
         await conn.execute(f"SELECT pg_advisory_xact_lock({WRITE_LOCK_KEY})")
@@ -75,3 +76,4 @@ async def migrate(conn: Connection, pending: list[tuple[int, str, list[str]]], s
     except BaseException:
         await conn.execute("ROLLBACK")
         raise
+    return current
