@@ -38,9 +38,10 @@ class ReadConnection:
                 from None
         return cls(conn, target.describe())
 
-    def execute(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> psycopg.Cursor[Any]:
+        """The executed cursor: iterable, with fetchone()/fetchall() like sqlite3's."""
         try:
-            return self._conn.execute(translate(sql), tuple(params)).fetchall()
+            return self._conn.execute(translate(sql), tuple(params))
         except psycopg.OperationalError as exc:
             raise DatabaseNotReady(f"database {self.where} is unreachable: {' '.join(str(exc).split())}") from None
 

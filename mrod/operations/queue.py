@@ -19,7 +19,6 @@ import asyncio
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Any, Hashable, Iterable
 
 import aiosqlite
@@ -29,7 +28,7 @@ from mrod.answers import routing
 from mrod.infra.config import Config
 from mrod.infra.errors import DatabaseNotReady, MrodError
 from mrod.operations.queueparse import Aggregator, DomainQueue, QueueParser
-from mrod.answers.routestore import RouteStore
+from mrod.answers import routesource
 
 log = logging.getLogger("mrod.queue")
 
@@ -72,10 +71,10 @@ def command(cfg: Config, *args: str) -> list[str]:
     return [pf.postqueue, *(["-c", pf.config_dir] if pf.config_dir else []), *args]
 
 
-def _classifier(db_path: Path):  # noqa: ANN202 - returns (classify, close)
+def _classifier(where: db.Where):  # noqa: ANN202 - returns (classify, close)
     """routing.match against the database: recipient domain -> (domain id, name) or None."""
     try:
-        store = RouteStore.open(db_path, busy_timeout_ms=5000)
+        store = routesource.open_store(where, busy_timeout_ms=5000)
     except DatabaseNotReady:
         return None, lambda: None
 
@@ -89,7 +88,7 @@ def _classifier(db_path: Path):  # noqa: ANN202 - returns (classify, close)
 
 async def read(cfg: Config, *, classify_rows: bool = True) -> QueueReport:
     """The queue now. Raises QueueUnavailable."""
-    classify, close = _classifier(cfg.database.path) if classify_rows else (None, lambda: None)
+    classify, close = _classifier(cfg.database) if classify_rows else (None, lambda: None)
     parser = QueueParser(cfg.queue.max_line_bytes)
     aggregator = Aggregator(classify)
     try:
