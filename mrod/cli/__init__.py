@@ -18,9 +18,10 @@ from mrod.cli import common, domain, lookup, recipient, relay, server, install a
 from mrod.cli import bind
 from mrod.cli import ops
 from mrod.cli import user as panel
+from mrod.cli import migrate
 
 # Each area module has register(subparsers); its commands set ``func`` (args, config) -> int.
-AREAS = [setup, server, relay, domain, recipient, lookup, bind, panel, ops]
+AREAS = [setup, server, relay, domain, recipient, lookup, bind, panel, ops, migrate]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -61,19 +61,26 @@ async def migrate(conn: Connection, pending: list[tuple[int, str, list[str]]], s
     version found under the lock (another node may have migrated meanwhile)."""
     await conn.execute("BEGIN")
     try:
-        await conn.execute(f"SELECT pg_advisory_xact_lock({WRITE_LOCK_KEY})")
-        for statement in BOOTSTRAP:
-            await conn.raw.execute(statement)
-        current = await schema_version(conn)
-        for version, name, statements in pending:
-            if version <= current:
-                continue
-            for statement in statements:
-                await conn.raw.execute(statement)
-            await conn.execute("INSERT INTO schema_migration (version, name, applied_at) VALUES (?, ?, ?)",
-                               (version, name, stamp))
+        current = await apply(conn, pending, stamp)
         await conn.execute("COMMIT")
     except BaseException:
         await conn.execute("ROLLBACK")
         raise
+    return current
+
+
+async def apply(conn: Connection, pending: list[tuple[int, str, list[str]]], stamp: str) -> int:
+    """``migrate``'s work inside the caller's transaction (``mrod migrate-to`` copies the data
+    in the same one); returns the version found under the lock."""
+    await conn.execute(f"SELECT pg_advisory_xact_lock({WRITE_LOCK_KEY})")
+    for statement in BOOTSTRAP:
+        await conn.raw.execute(statement)
+    current = await schema_version(conn)
+    for version, name, statements in pending:
+        if version <= current:
+            continue
+        for statement in statements:
+            await conn.raw.execute(statement)
+        await conn.execute("INSERT INTO schema_migration (version, name, applied_at) VALUES (?, ?, ?)",
+                           (version, name, stamp))
     return current
