@@ -160,3 +160,11 @@ def test_a_lost_server_is_database_not_ready(tmp_path: Path) -> None:
 
     with pytest.raises(DatabaseNotReady, match="^database postgresql://mrod@127.0.0.1:[0-9]+/mrod cannot be used: "):
         asyncio.run(attempt())
+
+
+@pytest.mark.parametrize("command", ["lookupd", "serve"])
+def test_lookupd_refuses_a_postgresql_configuration_instead_of_answering_temp(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], command: str) -> None:
+    code, out, err = _run(_write_config(tmp_path, "postgresql://mrod:pw@127.0.0.1/mrod"), capsys, command)
+    assert code == 1 and err.startswith("mrod: error: lookupd cannot use PostgreSQL (postgresql://mrod@127.0.0.1/mrod)")
+    assert err.count("\n") == 1
