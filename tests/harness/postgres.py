@@ -91,7 +91,9 @@ class Cluster:
     def new_database(self, *, migrated: bool = True) -> str:
         """A fresh database of its own for one test; returns its name."""
         name = f"t{next(self._names)}"
-        self.admin(f"CREATE DATABASE {name} TEMPLATE {'mrod_ready' if migrated else 'mrod_empty'} OWNER {ROLE}")
+        # FILE_COPY: half the time of the default WAL_LOG for a small template (measured 0.13 vs 0.24 s)
+        self.admin(f"CREATE DATABASE {name} TEMPLATE {'mrod_ready' if migrated else 'mrod_empty'} OWNER {ROLE}"
+                   " STRATEGY FILE_COPY")
         return name
 
     def drop_database(self, name: str) -> None:
