@@ -213,7 +213,13 @@ class Connection:
 
     @property
     def in_transaction(self) -> bool:
-        return self._conn.info.transaction_status != TransactionStatus.IDLE
+        return self._conn.info.transaction_status in (
+            TransactionStatus.INTRANS, TransactionStatus.INERROR, TransactionStatus.ACTIVE)
+
+    @property
+    def closed(self) -> bool:
+        """The session is gone (server restarted, connection cut): open a new one."""
+        return self._conn.closed
 
     @property
     def raw(self) -> psycopg.AsyncConnection[Any]:
