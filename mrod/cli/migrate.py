@@ -7,7 +7,6 @@ import argparse
 import asyncio
 from pathlib import Path
 
-from mrod.infra import copydb
 from mrod.infra.config import Config
 from mrod.infra.engine import Target
 
@@ -21,6 +20,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_migrate_to(args: argparse.Namespace, cfg: Config) -> int:
+    from mrod.infra import copydb     # psycopg only for this command
+
     if not args.url.startswith(("postgresql://", "postgres://")):
         raise copydb.CopyRefused("the target must be a postgresql:// URL")
     if cfg.database.url:

@@ -12,6 +12,7 @@ start of its transaction (BEGIN IMMEDIATE) so two writers never deadlock on an u
 from __future__ import annotations
 
 import sqlite3
+import sys
 from contextlib import asynccontextmanager
 from datetime import datetime, timezone
 from importlib import resources
@@ -19,14 +20,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, AsyncIterator, cast
 
 import aiosqlite
-import psycopg
 
-from mrod.infra import pgconn, pgschema
+from mrod.infra import pgschema
 from mrod.infra.engine import Target
 from mrod.infra.errors import DatabaseNotReady
 
 if TYPE_CHECKING:
     from mrod.infra.config import DatabaseConfig
+    from mrod.infra.pgconn import Connection as PgConnection
 
     # What connect/opened accept: a [database] config, a Target, an SQLite path or a URL.
     Where = Path | str | Target | DatabaseConfig
@@ -80,7 +81,17 @@ def now() -> str:
 
 def engine_of(conn: aiosqlite.Connection) -> str:
     """"sqlite" or "postgresql": for the few statements that must differ."""
-    return "postgresql" if isinstance(conn, pgconn.Connection) else "sqlite"
+    return str(getattr(conn, "engine", "sqlite"))
+
+
+def _as_postgresql(conn: aiosqlite.Connection) -> PgConnection | None:
+    return cast("PgConnection", conn) if engine_of(conn) == "postgresql" else None
+
+
+def _driver_errors() -> tuple[type[Exception], ...]:
+    """The exceptions a driver raises for a database it cannot use (psycopg's only if loaded)."""
+    psycopg = sys.modules.get("psycopg")
+    return (sqlite3.DatabaseError, psycopg.Error) if psycopg is not None else (sqlite3.DatabaseError,)
 
 
 def text_agg(engine: str, expr: str) -> str:
@@ -96,6 +107,8 @@ async def connect(where: Where, *, create: bool = False) -> aiosqlite.Connection
     """
     target = Target.of(where)
     if target.url:
+        from mrod.infra import pgconn     # psycopg (and libpq) only for a PostgreSQL URL
+
         return cast(aiosqlite.Connection,
                     await pgconn.Connection.open(target.url, target.describe(), target.password()))
     assert target.path is not None
@@ -139,8 +152,9 @@ def inserted_id(cursor: aiosqlite.Cursor) -> int:
 
 
 async def schema_version(conn: aiosqlite.Connection) -> int:
-    if isinstance(conn, pgconn.Connection):
-        return await pgschema.schema_version(conn)
+    pg = _as_postgresql(conn)
+    if pg is not None:
+        return await pgschema.schema_version(pg)
     async with conn.execute("PRAGMA user_version") as cur:
         row = await one_row(cur)
     return int(row[0])
@@ -153,11 +167,12 @@ async def migrate(conn: aiosqlite.Connection) -> tuple[int, int]:
         raise DatabaseNotReady(
             f"database schema version {before} is newer than this mrod ({SCHEMA_VERSION}); upgrade mrod"
         )
-    if isinstance(conn, pgconn.Connection):
+    pg = _as_postgresql(conn)
+    if pg is not None:
         pending = [(v, name, postgresql_statements(name, sql))
                    for v, name, sql in migrations("postgresql") if v > before]
         if pending:
-            before = await pgschema.migrate(conn, pending, now())
+            before = await pgschema.migrate(pg, pending, now())
         return before, SCHEMA_VERSION
     for version, _name, sql in migrations():
         if version <= before:
@@ -228,10 +243,11 @@ async def opened(where: Where, *, create: bool = False) -> AsyncIterator[aiosqli
         try:
             # A PostgreSQL database exists before mrod does: only init/serve (create) set it up,
             # as only they create the SQLite file.
-            if not create and isinstance(conn, pgconn.Connection) and await schema_version(conn) == 0:
-                raise DatabaseNotReady(f"database {conn.where} has no mrod schema; run 'mrod init' first")
+            if not create and engine_of(conn) == "postgresql" and await schema_version(conn) == 0:
+                raise DatabaseNotReady(f"database {Target.of(where).describe()} has no mrod schema;"
+                                       " run 'mrod init' first")
             await migrate(conn)
-        except (sqlite3.DatabaseError, psycopg.Error) as exc:
+        except _driver_errors() as exc:
             reason = " ".join(str(exc).split())
             raise DatabaseNotReady(f"database {Target.of(where).describe()} cannot be used: {reason}") from None
         yield conn

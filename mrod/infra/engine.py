@@ -1,6 +1,9 @@
 """Which database mrod uses: the SQLite file at ``[database] path`` (the embedded default) or
 the PostgreSQL database at ``[database] url`` (several nodes sharing one store).
 
+Nothing here imports psycopg: an SQLite-only installation needs neither it nor libpq; the
+PostgreSQL modules (pgconn, pgread, copydb) are imported only when a URL is used.
+
 The password never reaches a message or a log: it comes from ``password_file`` (or libpq's
 own PGPASSWORD / ~/.pgpass, or the URL itself), and every place that names the database uses
 ``describe()``, which drops it.
@@ -17,6 +20,9 @@ from mrod.infra.errors import DatabaseNotReady
 
 if TYPE_CHECKING:
     from mrod.infra.config import DatabaseConfig
+
+# pg_advisory_xact_lock key taken by every writing transaction on PostgreSQL ("mrod" in ASCII).
+WRITE_LOCK_KEY = 0x6D726F64
 
 _URL_PASSWORD = re.compile(r"(://[^/@:?]*):[^/@?]*@")
 _QUERY_PASSWORD = re.compile(r"(?i)([?&]password=)[^&]*")

@@ -37,10 +37,8 @@ from psycopg.adapt import Dumper, Loader
 from psycopg.pq import TransactionStatus
 from psycopg.types.string import StrDumperUnknown
 
+from mrod.infra.engine import WRITE_LOCK_KEY
 from mrod.infra.errors import DatabaseNotReady
-
-# pg_advisory_xact_lock key taken by every writing transaction ("mrod" in ASCII).
-WRITE_LOCK_KEY = 0x6D726F64
 
 _TOKEN = re.compile(r"""'(?:[^']|'')*'|"(?:[^"]|"")*"|--[^\n]*|::|\?|:[A-Za-z_]\w*|%""")
 _BEGIN_IMMEDIATE = re.compile(r"\s*BEGIN\s+IMMEDIATE\s*;?\s*$", re.IGNORECASE)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
-from mrod.infra.pgconn import WRITE_LOCK_KEY
+from mrod.infra.engine import WRITE_LOCK_KEY
 
 if TYPE_CHECKING:
     from mrod.infra.pgconn import Connection

@@ -19,11 +19,11 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import sys
 import time
 from bisect import bisect_left
 from typing import Callable, Iterable, cast
 
-import psycopg
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
@@ -31,7 +31,6 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from mrod.infra import db
 from mrod.infra.engine import Target
 from mrod.infra.errors import DatabaseNotReady
-from mrod.infra.pgread import ReadConnection
 
 __all__ = ["CONTENT_TYPE_LATEST", "Latency", "register", "unregister", "render", "render_async"]
 
@@ -143,6 +142,8 @@ def database_families(where: db.Where | None) -> list[Metric]:
     target = Target.of(where)
     try:
         if target.url:      # a read-only session answering execute() as sqlite3's does
+            from mrod.infra.pgread import ReadConnection
+
             conn = cast(sqlite3.Connection, ReadConnection.open(target, 2.0))
         else:
             assert target.path is not None
@@ -151,7 +152,10 @@ def database_families(where: db.Where | None) -> list[Metric]:
         return [_scrape_error("database", exc)]
     try:
         return _relays(conn) + _queue(conn) + _checks(conn) + _imports(conn)
-    except (sqlite3.Error, psycopg.Error) as exc:
+    except Exception as exc:
+        psycopg = sys.modules.get("psycopg")
+        if not isinstance(exc, sqlite3.Error) and not (psycopg and isinstance(exc, psycopg.Error)):
+            raise
         return [_scrape_error("database", exc)]
     finally:
         conn.close()

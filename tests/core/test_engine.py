@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -168,3 +170,21 @@ def test_lookupd_refuses_a_postgresql_configuration_instead_of_answering_temp(
     code, out, err = _run(_write_config(tmp_path, "postgresql://mrod:pw@127.0.0.1/mrod"), capsys, command)
     assert code == 1 and err.startswith("mrod: error: lookupd cannot use PostgreSQL (postgresql://mrod@127.0.0.1/mrod)")
     assert err.count("\n") == 1
+
+
+def test_an_sqlite_installation_needs_no_psycopg(tmp_path: Path) -> None:
+    """psycopg (and libpq under it) load only for a PostgreSQL URL."""
+    config = tmp_path / "mrod.toml"
+    config.write_text('[database]\npath = "mrod.db"\n[lookupd]\nsocketmap = "127.0.0.1:0"\npolicy = ""\n')
+    script = (
+        "import sys\n"
+        "sys.modules['psycopg'] = None  # any import of it now fails\n"
+        "from mrod.cli import main\n"
+        f"cfg = {str(config)!r}\n"
+        "for args in (['init'], ['relay', 'add', 'p', '--host', 'mx.example.net'],\n"
+        "             ['domain', 'add', 'shop.example', '--relay', 'p'], ['lookup', 'relay_domains', 'shop.example']):\n"
+        "    assert main(['--config', cfg, *args]) == 0, args\n"
+        "print('ok', 'psycopg' in sys.modules and sys.modules['psycopg'] is not None)\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().endswith("ok False") and "OK shop.example" in done.stdout
