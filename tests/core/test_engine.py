@@ -188,3 +188,22 @@ def test_an_sqlite_installation_needs_no_psycopg(tmp_path: Path) -> None:
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().endswith("ok False") and "OK shop.example" in done.stdout
+
+
+async def test_lists_sort_alike_on_both_engines(conn, actor, engine: str) -> None:
+    """NULLs (a domain without a relay) sort first ascending, last descending, as on SQLite;
+    names sort by bytes (hyphen before letters); relay names sort without case."""
+    from mrod.entities import domains
+
+    await relays.add(conn, actor, name="beta", host="mx2.example.net")
+    await relays.add(conn, actor, name="Alpha", host="mx1.example.net")
+    await domains.add(conn, actor, "c.example", relay="beta")
+    await domains.add(conn, actor, "a-b.example", relay="Alpha")
+    await domains.add(conn, actor, "ab.example", host="192.0.2.1")
+    ascending = await domains.search(conn, sort="relay")
+    assert [d.name for d in ascending.domains] == ["ab.example", "a-b.example", "c.example"]
+    descending = await domains.search(conn, sort="relay", descending=True)
+    assert [d.name for d in descending.domains] == ["c.example", "a-b.example", "ab.example"]
+    by_name = await domains.search(conn)
+    assert [d.name for d in by_name.domains] == ["a-b.example", "ab.example", "c.example"]
+    assert [r.name for r in await relays.list_all(conn)] == ["Alpha", "beta"]
