@@ -33,7 +33,7 @@ def create_app(config: Config) -> web.Application:
 
 
 async def _database(app: web.Application):  # noqa: ANN202 - an async generator for cleanup_ctx
-    database = pool.Pool(app[CONFIG].database.path)
+    database = pool.Pool(app[CONFIG].database)
     await database.open()
     app[POOL] = database
     yield

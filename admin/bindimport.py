@@ -41,7 +41,7 @@ async def preview(request: web.Request) -> web.StreamResponse:
     who = actor(request)
     await pool.release(request)
     try:
-        async with db.opened(request.app[CONFIG].database.path) as conn:
+        async with db.opened(request.app[CONFIG].database) as conn:
             result = await bindimport.preview(conn, request.app[CONFIG], who)
     except MrodError as exc:
         return await _page(request, error=str(exc), status=422)
@@ -53,7 +53,7 @@ async def run_now(request: web.Request) -> web.StreamResponse:
     who = actor(request)
     await pool.release(request)
     try:
-        async with db.opened(request.app[CONFIG].database.path) as conn:
+        async with db.opened(request.app[CONFIG].database) as conn:
             result = await bindimport.run(conn, request.app[CONFIG], who)
     except MrodError as exc:
         await flash(request, "error", f"Import failed, nothing was changed: {exc}")

@@ -26,7 +26,7 @@ async def told(request: web.Request, domain_name: str, recipient: str | None
     in a worker thread: a writer holding the database (a BIND import) never stalls the loop."""
     cfg = request.app[CONFIG]
     options = routing.Options.from_config(cfg)
-    return await oneshot.ask_off_loop(cfg.database.path, cfg.lookupd.lookup_deadline,
+    return await oneshot.ask_off_loop(cfg.database, cfg.lookupd.lookup_deadline,
                                       lambda store: routing.told(store, domain_name, recipient or None, options))
 
 

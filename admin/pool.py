@@ -9,19 +9,19 @@ queue on SQLite's lock (BEGIN IMMEDIATE + busy timeout, waited in aiosqlite's th
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 
 import aiosqlite
 from aiohttp import web
 
 from mrod.infra import db
+from mrod.infra.engine import Target
 
 CONN = web.RequestKey("conn", aiosqlite.Connection)
 
 
 class Pool:
-    def __init__(self, path: Path, size: int = 4) -> None:
-        self.path = path
+    def __init__(self, where: db.Where, size: int = 4) -> None:
+        self.path = Target.of(where)   # the SQLite file or the PostgreSQL URL
         self.size = size
         self._idle: asyncio.Queue[aiosqlite.Connection] = asyncio.Queue()
         self._all: list[aiosqlite.Connection] = []
@@ -41,9 +41,21 @@ class Pool:
         self._all.clear()
 
     async def acquire(self) -> aiosqlite.Connection:
-        return await self._idle.get()
+        conn = await self._idle.get()
+        if getattr(conn, "closed", False):      # a PostgreSQL session the server dropped
+            try:
+                fresh = await db.connect(self.path)
+            except BaseException:
+                self._idle.put_nowait(conn)     # keep the slot: the next request tries again
+                raise
+            self._all[self._all.index(conn)] = fresh
+            conn = fresh
+        return conn
 
     async def release(self, conn: aiosqlite.Connection) -> None:
+        if getattr(conn, "closed", False):
+            self._idle.put_nowait(conn)         # replaced on its next acquire
+            return
         if conn.in_transaction:     # a handler died inside a transaction: never lend it on
             await conn.execute("ROLLBACK")
         self._idle.put_nowait(conn)

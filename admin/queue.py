@@ -115,6 +115,6 @@ async def api_flush(request: web.Request) -> web.StreamResponse:
 async def metrics_page(request: web.Request) -> web.StreamResponse:
     require(request, queue_owner(request[USER]) is None, "the metrics name every domain; "
             "this needs the permission queue without an owner restriction")
-    metrics.use_database(request.app[CONFIG].database.path)
+    metrics.use_database(request.app[CONFIG].database)
     body = await metrics.render_async()
     return web.Response(body=body, headers={"Content-Type": metrics.CONTENT_TYPE_LATEST})

@@ -36,7 +36,7 @@ def announce_first_admin(password: str | None, out=None) -> None:  # noqa: ANN00
 
 
 async def create_first_admin(config: Config) -> str | None:
-    async with db.opened(config.database.path, create=True) as conn:
+    async with db.opened(config.database, create=True) as conn:
         return await users.ensure_first_admin(conn, config.admin.bcrypt_rounds)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import pytest
 
@@ -21,12 +21,22 @@ pytest_plugins: list[str] = [
     "tests.harness.postfix",
     "tests.harness.named",
     "tests.harness.browser",
+    "tests.harness.postgres",
 ]
+
+# The PostgreSQL database of each test directory that runs on PostgreSQL: every config made
+# for that directory (make_config) names it, as every config names tmp_path/mrod.db otherwise.
+_POSTGRESQL: dict[Path, dict[str, str]] = {}
+
+
+def database_section(tmp_path: Path) -> dict[str, str]:
+    """The [database] section for this test's directory: its PostgreSQL database or SQLite file."""
+    return dict(_POSTGRESQL.get(tmp_path, {"path": str(tmp_path / "mrod.db")}))
 
 
 def make_config(tmp_path: Path, **sections: dict[str, Any]) -> configmod.Config:
     data: dict[str, Any] = {
-        "database": {"path": str(tmp_path / "mrod.db")},
+        "database": database_section(tmp_path),
         "lookupd": {"socketmap": "127.0.0.1:0", "policy": ""},
         "admin": {"listen": "127.0.0.1:0"},
     }
@@ -36,25 +46,55 @@ def make_config(tmp_path: Path, **sections: dict[str, Any]) -> configmod.Config:
 
 
 @pytest.fixture
+def engine() -> str:
+    """The database engine of a test; conftests of database-facing tiers parametrize it over
+    both (tests.conftest.ENGINES), a test pins it with @pytest.mark.parametrize("engine", …)."""
+    return "sqlite"
+
+
+ENGINES = list(db.ENGINES)
+
+
+@pytest.fixture
+def database(engine: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[dict[str, str]]:
+    """This test's [database] section: a fresh PostgreSQL database (migrated, from the
+    session cluster's template; with no schema for tests marked ``fresh_database``) when
+    ``engine`` is postgresql, else the SQLite file (which no test has created yet)."""
+    if engine == "sqlite":
+        yield database_section(tmp_path)
+        return
+    from tests.harness import postgres
+
+    server = postgres.cluster()
+    name = server.new_database(migrated=request.node.get_closest_marker("fresh_database") is None)
+    _POSTGRESQL[tmp_path] = {"url": server.url(name), "password_file": str(server.password_file)}
+    try:
+        yield database_section(tmp_path)
+    finally:
+        del _POSTGRESQL[tmp_path]
+        server.drop_database(name)
+
+
+@pytest.fixture
 def cfg_factory(tmp_path: Path) -> Callable[..., configmod.Config]:
     return lambda **sections: make_config(tmp_path, **sections)
 
 
 @pytest.fixture
-def cfg(tmp_path: Path) -> configmod.Config:
+def cfg(tmp_path: Path, database: dict[str, str]) -> configmod.Config:
     config = make_config(tmp_path)
-    asyncio.run(_init(config.database.path))
+    asyncio.run(_init(config.database))
     return config
 
 
-async def _init(path: Path) -> None:
-    async with db.opened(path, create=True):
+async def _init(where: db.Where) -> None:
+    async with db.opened(where, create=True):
         pass
 
 
 @pytest.fixture
 async def conn(cfg: configmod.Config):
-    connection = await db.connect(cfg.database.path)
+    connection = await db.connect(cfg.database)
     try:
         yield connection
     finally:

@@ -11,25 +11,29 @@ writer (a BIND import) never stalls an event loop.
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
-from typing import Callable, TypeVar
+from typing import TYPE_CHECKING, Callable, TypeVar
 
+from mrod.answers import routesource
 from mrod.answers.routestore import RouteStore
+
+if TYPE_CHECKING:
+    from mrod.infra.db import Where
 
 T = TypeVar("T")
 
 
-def ask(path: Path, deadline: float, question: Callable[[RouteStore], T]) -> T:
-    """``question(store)`` on a fresh read-only store that waits up to ``deadline`` seconds for
-    a busy database. Database errors propagate (sqlite3.Error, DatabaseNotReady): lookupd's
-    answer to them is TEMP, and so is each caller's."""
-    store = RouteStore.open(path, busy_timeout_ms=int(deadline * 1000))
+def ask(where: Where, deadline: float, question: Callable[[RouteStore], T]) -> T:
+    """``question(store)`` on a fresh read-only store (SQLite or PostgreSQL, as ``where``
+    names) that waits up to ``deadline`` seconds for a busy database. Database errors
+    propagate (sqlite3.Error, DatabaseNotReady): lookupd's answer to them is TEMP, and so is
+    each caller's."""
+    store = routesource.open_store(where, busy_timeout_ms=int(deadline * 1000))
     try:
         return question(store)
     finally:
         store.close()
 
 
-async def ask_off_loop(path: Path, deadline: float, question: Callable[[RouteStore], T]) -> T:
-    return await asyncio.to_thread(ask, path, deadline, question)
+async def ask_off_loop(where: Where, deadline: float, question: Callable[[RouteStore], T]) -> T:
+    return await asyncio.to_thread(ask, where, deadline, question)
 

@@ -32,7 +32,7 @@ class BindImportJob:
     async def run_once(self) -> None:
         from mrod.bindimport import run
 
-        async with db.opened(self.cfg.database.path) as conn:
+        async with db.opened(self.cfg.database) as conn:
             self.last = await run(conn, self.cfg, self.actor)
 
     async def start(self) -> None:

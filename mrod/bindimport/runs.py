@@ -61,11 +61,11 @@ async def record(
     values = {k: int(counts.get(k, 0)) for k in COUNTS}
     cur = await conn.execute(
         f"INSERT INTO import_run (started_at, finished_at, duration_ms, status, actor, origin, remote,"
-        f" {', '.join(COUNTS)}, error, messages) VALUES ({', '.join('?' * (9 + len(COUNTS)))})",
+        f" {', '.join(COUNTS)}, error, messages) VALUES ({', '.join('?' * (9 + len(COUNTS)))}) RETURNING id",
         (started_at, finished_at, duration_ms, status, actor.name, actor.origin, actor.remote,
          *values.values(), error, json.dumps(messages)),
     )
-    run_id = db.inserted_id(cur)
+    run_id = await db.returned_id(cur)
     summary: dict[str, Any] = {"status": status, **values, "duration_ms": duration_ms}
     if error:
         summary["error"] = error

@@ -17,10 +17,10 @@ from mrod.infra.errors import ConfigError, MrodError
 from mrod.cli import common, domain, lookup, recipient, relay, server, install as setup
 from mrod.cli import bind
 from mrod.cli import ops
-from mrod.cli import admin, user
+from mrod.cli import admin, migrate, user
 
 # Each area module has register(subparsers); its commands set ``func`` (args, config) -> int.
-AREAS = [setup, server, admin, relay, domain, recipient, lookup, bind, user, ops]
+AREAS = [setup, server, admin, relay, domain, recipient, lookup, bind, user, ops, migrate]
 
 
 def build_parser() -> argparse.ArgumentParser:

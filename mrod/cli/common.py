@@ -23,7 +23,7 @@ def with_db(cfg: Config, work: Callable[[aiosqlite.Connection], Awaitable[T]], *
     """Open the database (schema brought up to date), run ``work``, close."""
 
     async def run() -> T:
-        async with db.opened(cfg.database.path, create=create) as conn:
+        async with db.opened(cfg.database, create=create) as conn:
             return await work(conn)
 
     return asyncio.run(run())

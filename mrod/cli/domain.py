@@ -161,7 +161,7 @@ def cmd_list(args: argparse.Namespace, cfg: Config) -> int:
 def cmd_show(args: argparse.Namespace, cfg: Config) -> int:
     d = common.with_db(cfg, lambda c: domains.get(c, args.domain))
     options = routing.Options.from_config(cfg)
-    told = oneshot.ask(cfg.database.path, cfg.lookupd.lookup_deadline,
+    told = oneshot.ask(cfg.database, cfg.lookupd.lookup_deadline,
                        lambda store: routing.told(store, d.name, args.recipient, options))
     if args.json:
         common.print_json({"domain": d.as_dict(), "postfix": [

@@ -11,6 +11,7 @@ from mrod.infra import db
 from mrod.answers import postfixconf
 from mrod.entities import users
 from mrod.infra.config import Config
+from mrod.infra.engine import Target
 from mrod.cli import common
 
 
@@ -29,7 +30,7 @@ def cmd_init(args: argparse.Namespace, cfg: Config) -> int:
         return await db.schema_version(conn), await users.ensure_first_admin(conn, cfg.admin.bcrypt_rounds)
 
     version, password = common.with_db(cfg, work, create=True)
-    print(f"database {cfg.database.path} ready (schema version {version})")
+    print(f"database {Target.of(cfg.database).describe()} ready (schema version {version})")
     if password is not None:
         print(f"created the first panel user 'admin' with the password: {password}\n"
               "it is shown only this once; sign in and change it under Profile")

@@ -24,7 +24,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def cmd_lookup(args: argparse.Namespace, cfg: Config) -> int:
     try:
         options = routing.Options.from_config(cfg)
-        result = oneshot.ask(cfg.database.path, cfg.lookupd.lookup_deadline,
+        result = oneshot.ask(cfg.database, cfg.lookupd.lookup_deadline,
                              lambda store: routing.answer(store, args.map, args.key, options))
     except (sqlite3.Error, DatabaseNotReady) as exc:
         # lookupd answers TEMP on any fault, so Postfix defers instead of rejecting.

@@ -53,7 +53,7 @@ def cmd_queue(args: argparse.Namespace, cfg: Config) -> int:
 
 async def _row_id(cfg: Config, name: str) -> int | None:
     try:
-        async with db.opened(cfg.database.path) as conn:
+        async with db.opened(cfg.database) as conn:
             return (await domains.get(conn, name)).id
     except (DatabaseNotReady, NotFound):
         return None      # not one of mrod's domains: shown as a recipient domain only

@@ -13,6 +13,7 @@ from typing import Any
 
 from mrod.infra import db
 from mrod.infra.config import Config
+from mrod.infra.engine import refuse_postgresql_for_lookupd
 
 log = logging.getLogger("mrod")
 
@@ -76,16 +77,18 @@ async def run_components(items: list[Any]) -> None:
 
 async def prepare_database(cfg: Config) -> None:
     """The writer side creates/upgrades the schema; lookupd itself only reads."""
-    async with db.opened(cfg.database.path, create=True):
+    async with db.opened(cfg.database, create=True):
         pass
 
 
 def cmd_lookupd(args: argparse.Namespace, cfg: Config) -> int:
+    refuse_postgresql_for_lookupd(cfg.database)     # issue 11: until lookupd reads PostgreSQL
     asyncio.run(run_components(components(cfg, admin=False, jobs=False)))
     return 0
 
 
 def cmd_serve(args: argparse.Namespace, cfg: Config) -> int:
+    refuse_postgresql_for_lookupd(cfg.database)     # issue 11: until lookupd reads PostgreSQL
     async def main() -> None:
         await prepare_database(cfg)
         await run_components(components(cfg))

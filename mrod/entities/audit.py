@@ -135,8 +135,10 @@ def _filters(**filters: str | None) -> tuple[str, list[Any]]:
         clauses.append("at <= ?")
         args.append(filters["until"])
     if filters.get("search"):
-        clauses.append("(entity_key LIKE ? ESCAPE '\\' OR before LIKE ? ESCAPE '\\' OR after LIKE ? ESCAPE '\\')")
-        pattern = "%" + like_escape(filters["search"] or "") + "%"
+        # lower(): SQLite's LIKE ignores ASCII case, PostgreSQL's does not
+        clauses.append("(lower(entity_key) LIKE ? ESCAPE '\\' OR lower(before) LIKE ? ESCAPE '\\'"
+                       " OR lower(after) LIKE ? ESCAPE '\\')")
+        pattern = "%" + like_escape((filters["search"] or "").lower()) + "%"
         args.extend([pattern] * 3)
     return ("WHERE " + " AND ".join(clauses)) if clauses else "", args
 

@@ -157,7 +157,9 @@ async def search(
         raise InvalidInput("sort", f"{sort!r} is not one of {', '.join(SORTABLE)}")
     column = {"relay": "r.name", "name": "d.name"}.get(sort, f"d.{sort}")
     direction = "DESC" if descending else "ASC"
-    order = f" ORDER BY {column} {direction}" + ("" if sort == "name" else f", d.name {direction}")
+    # NULLs (no relay, no owner) sort as SQLite sorts them on both engines: smallest
+    nulls = " NULLS LAST" if descending else " NULLS FIRST"
+    order = f" ORDER BY {column} {direction}{nulls}" + ("" if sort == "name" else f", d.name {direction}")
     page_sql = "" if limit is None else " LIMIT ? OFFSET ?"
     page_args = [] if limit is None else [limit, offset]
     async with conn.execute(f"{_SELECT}{where}{order}{page_sql}", (*args, *page_args)) as cur:

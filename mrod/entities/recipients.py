@@ -48,12 +48,13 @@ async def add(conn: aiosqlite.Connection, actor: Actor, address: str) -> Recipie
         stamp = db.now()
         try:
             cur = await conn.execute(
-                "INSERT INTO recipient (domain_id, address, created_at) VALUES (?, ?, ?)", (domain.id, key, stamp)
-            )
+                "INSERT INTO recipient (domain_id, address, created_at) VALUES (?, ?, ?) RETURNING id",
+                (domain.id, key, stamp))
+            recipient_id = await db.returned_id(cur)
         except sqlite3.IntegrityError:
             raise Conflict(f"recipient {key!r} is listed already") from None
         await audit.record(conn, actor, "add", "recipient", key, None, {"domain": domain.name, "address": key})
-    return Recipient(db.inserted_id(cur), domain.name, key, stamp)
+    return Recipient(recipient_id, domain.name, key, stamp)
 
 
 async def remove(conn: aiosqlite.Connection, actor: Actor, address: str) -> None:

@@ -117,14 +117,14 @@ async def add(
         try:
             cur = await conn.execute(
                 "INSERT INTO relay (name, host, port, protocol, tls, owner_id, created_at, updated_at)"
-                " VALUES (:name, :host, :port, :protocol, :tls, :owner_id, :stamp, :stamp)",
+                " VALUES (:name, :host, :port, :protocol, :tls, :owner_id, :stamp, :stamp) RETURNING id",
                 {**fields, "stamp": stamp},
             )
         except sqlite3.IntegrityError as exc:
             if "UNIQUE" in str(exc):
                 raise Conflict(f"relay {fields['name']!r} already exists") from None
             raise InvalidInput("owner", "no such user") from None
-        relay = await get(conn, db.inserted_id(cur))
+        relay = await get(conn, await db.returned_id(cur))
         await audit.record(conn, actor, "add", "relay", relay.name, None, _audited(relay))
     return relay
 

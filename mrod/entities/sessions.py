@@ -48,8 +48,9 @@ async def create(conn: aiosqlite.Connection, user_id: int, hours: float, *, remo
     async with db.transaction(conn):
         cur = await conn.execute(
             "INSERT INTO session (token_hash, user_id, csrf_token, created_at, last_seen, expires_at, remote,"
-            " user_agent) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", row)
-    return token, Session(db.inserted_id(cur), *row[1:])
+            " user_agent) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id", row)
+        session_id = await db.returned_id(cur)
+    return token, Session(session_id, *row[1:])
 
 
 async def lookup(conn: aiosqlite.Connection, token: str | None) -> Session | None:
@@ -59,7 +60,7 @@ async def lookup(conn: aiosqlite.Connection, token: str | None) -> Session | Non
     now = datetime.now(timezone.utc)
     async with conn.execute(
         "SELECT s.id, s.user_id, s.csrf_token, s.created_at, s.last_seen, s.expires_at, s.remote, s.user_agent"
-        " FROM session s JOIN user u ON u.id = s.user_id WHERE s.token_hash = ? AND u.enabled = 1",
+        ' FROM session s JOIN "user" u ON u.id = s.user_id WHERE s.token_hash = ? AND u.enabled = 1',
         (digest(token),)) as cur:
         row = await cur.fetchone()
     if row is None:
@@ -81,7 +82,8 @@ async def end(conn: aiosqlite.Connection, session_id: int) -> None:
 
 async def end_all(conn: aiosqlite.Connection, user_id: int, *, except_id: int | None = None) -> int:
     async with db.transaction(conn):
-        cur = await conn.execute("DELETE FROM session WHERE user_id = ? AND id IS NOT ?", (user_id, except_id))
+        cur = await conn.execute("DELETE FROM session WHERE user_id = ? AND id IS DISTINCT FROM ?",
+                                 (user_id, except_id))
     return cur.rowcount
 
 

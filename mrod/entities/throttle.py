@@ -80,16 +80,17 @@ async def failed(conn: aiosqlite.Connection, rules: Rules, remote: str, username
             # Count only failures since the last block of this value ended, so a lifted
             # block gives a fresh allowance instead of re-blocking on the next try.
             async with conn.execute(
-                f"SELECT count(*) FROM login_failure WHERE {column} = ? AND cleared_at IS NULL"
-                " AND at >= max(?, coalesce("
-                "(SELECT max(coalesce(lifted_at, created_at)) FROM login_block WHERE kind = ? AND value = ?), ''))",
+                f"SELECT count(*) FROM login_failure WHERE {column} = ? AND cleared_at IS NULL AND at >= ?"
+                " AND at >= coalesce("
+                "(SELECT max(coalesce(lifted_at, created_at)) FROM login_block WHERE kind = ? AND value = ?), '')",
                 (value, since, kind, value)) as cur:
                 count = (await db.one_row(cur))[0]
             if count >= limit:
                 cur = await conn.execute(
-                    "INSERT INTO login_block (kind, value, created_at, until, failures) VALUES (?, ?, ?, ?, ?)",
-                    (kind, value, db.stamp(now), db.stamp(now + rules.block_for), count))
-                started.append(Block(db.inserted_id(cur), kind, value, db.stamp(now), db.stamp(now + rules.block_for),
+                    "INSERT INTO login_block (kind, value, created_at, until, failures) VALUES (?, ?, ?, ?, ?)"
+                    " RETURNING id", (kind, value, db.stamp(now), db.stamp(now + rules.block_for), count))
+                block_id = await db.returned_id(cur)
+                started.append(Block(block_id, kind, value, db.stamp(now), db.stamp(now + rules.block_for),
                                      count, None, None))
                 await audit.record(conn, Actor.system("login throttle"), "block", "login_block", f"{kind}:{value}",
                                    None, {"kind": kind, "value": value, "failures": count,

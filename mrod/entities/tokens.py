@@ -56,11 +56,12 @@ async def create(conn: aiosqlite.Connection, actor: Actor, user_id: int, name: s
     async with db.transaction(conn):
         user = await users.get(conn, user_id)
         cur = await conn.execute(
-            "INSERT INTO api_token (user_id, name, token_hash, prefix, created_at) VALUES (?, ?, ?, ?, ?)",
+            "INSERT INTO api_token (user_id, name, token_hash, prefix, created_at) VALUES (?, ?, ?, ?, ?) RETURNING id",
             (user.id, name, digest(token), prefix, db.now()))
+        token_id = await db.returned_id(cur)
         await audit.record(conn, actor, "add", "api_token", f"{user.name}/{prefix}", None,
                            {"user": user.name, "name": name, "prefix": prefix})
-        record = await get(conn, user.id, db.inserted_id(cur))
+        record = await get(conn, user.id, token_id)
     return token, record
 
 

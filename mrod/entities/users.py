@@ -104,8 +104,9 @@ async def _dummy_hash(rounds: int) -> str:
     return _DUMMY[rounds]
 
 
-_SELECT = ("SELECT u.id, u.name, u.is_admin, u.enabled, u.created_at, u.updated_at,"
-           " (SELECT group_concat(p.name) FROM permission p WHERE p.user_id = u.id) AS perms FROM user u")
+_SELECTS = {engine: "SELECT u.id, u.name, u.is_admin, u.enabled, u.created_at, u.updated_at,"
+            f" (SELECT {db.text_agg(engine, 'p.name')} FROM permission p WHERE p.user_id = u.id) AS perms"
+            ' FROM "user" u' for engine in db.ENGINES}
 
 
 def _user(row: aiosqlite.Row) -> User:
@@ -116,7 +117,8 @@ def _user(row: aiosqlite.Row) -> User:
 
 async def get(conn: aiosqlite.Connection, ref: str | int) -> User:
     """By name (case-insensitive) or id."""
-    sql, arg = (f"{_SELECT} WHERE u.id = ?", ref) if isinstance(ref, int) else (f"{_SELECT} WHERE u.name = ?", ref)
+    select = _SELECTS[db.engine_of(conn)]
+    sql, arg = (f"{select} WHERE u.id = ?", ref) if isinstance(ref, int) else (f"{select} WHERE u.name = ?", ref)
     async with conn.execute(sql, (arg,)) as cur:
         row = await cur.fetchone()
     if row is None:
@@ -125,18 +127,18 @@ async def get(conn: aiosqlite.Connection, ref: str | int) -> User:
 
 
 async def list_all(conn: aiosqlite.Connection) -> list[User]:
-    async with conn.execute(f"{_SELECT} ORDER BY u.name") as cur:
+    async with conn.execute(f"{_SELECTS[db.engine_of(conn)]} ORDER BY u.name") as cur:
         return [_user(r) for r in await cur.fetchall()]
 
 
 async def count(conn: aiosqlite.Connection) -> int:
-    async with conn.execute("SELECT count(*) FROM user") as cur:
+    async with conn.execute('SELECT count(*) FROM "user"') as cur:
         return (await db.one_row(cur))[0]
 
 
 async def authenticate(conn: aiosqlite.Connection, name: str, plain: str, rounds: int = DEFAULT_ROUNDS) -> User | None:
     """The enabled user with this name and password, else None — the same work either way."""
-    async with conn.execute("SELECT id, password_hash, enabled FROM user WHERE name = ?", (name.strip(),)) as cur:
+    async with conn.execute('SELECT id, password_hash, enabled FROM "user" WHERE name = ?', (name.strip(),)) as cur:
         row = await cur.fetchone()
     if row is None or not isinstance(plain, str) or len(plain.encode("utf-8")) > MAX_PASSWORD_BYTES:
         await check_password(plain if isinstance(plain, str) else "", await _dummy_hash(rounds))
@@ -166,12 +168,13 @@ async def add(conn: aiosqlite.Connection, actor: Actor, name: str, plain: str, *
     async with db.transaction(conn):
         try:
             cur = await conn.execute(
-                "INSERT INTO user (name, password_hash, is_admin, enabled, created_at, updated_at)"
-                " VALUES (?, ?, ?, ?, ?, ?)", (name, hashed, int(is_admin), int(enabled), stamp, stamp))
+                'INSERT INTO "user" (name, password_hash, is_admin, enabled, created_at, updated_at)'
+                " VALUES (?, ?, ?, ?, ?, ?) RETURNING id", (name, hashed, int(is_admin), int(enabled), stamp, stamp))
         except sqlite3.IntegrityError:
             raise Conflict(f"user {name!r} already exists") from None
-        await _set_permissions(conn, db.inserted_id(cur), perms)
-        user = await get(conn, db.inserted_id(cur))
+        user_id = await db.returned_id(cur)
+        await _set_permissions(conn, user_id, perms)
+        user = await get(conn, user_id)
         await audit.record(conn, actor, "add", "user", user.name, None, _audited(user))
     return user
 
@@ -192,9 +195,9 @@ async def update(conn: aiosqlite.Connection, actor: Actor, ref: str | int, *, is
         elif not changes:
             return before
         if changes:
-            await conn.execute(f"UPDATE user SET {', '.join(f'{k} = ?' for k in changes)} WHERE id = ?",
+            await conn.execute(f"UPDATE \"user\" SET {', '.join(f'{k} = ?' for k in changes)} WHERE id = ?",
                                (*changes.values(), before.id))
-        await conn.execute("UPDATE user SET updated_at = ? WHERE id = ?", (db.now(), before.id))
+        await conn.execute('UPDATE "user" SET updated_at = ? WHERE id = ?', (db.now(), before.id))
         await _keep_an_admin(conn, admins)
         if enabled is False:
             await conn.execute("DELETE FROM session WHERE user_id = ?", (before.id,))
@@ -210,9 +213,9 @@ async def set_password(conn: aiosqlite.Connection, actor: Actor, ref: str | int,
     hashed = await hash_password(password(plain), rounds)
     async with db.transaction(conn):
         user = await get(conn, ref)
-        await conn.execute("UPDATE user SET password_hash = ?, updated_at = ? WHERE id = ?",
+        await conn.execute('UPDATE "user" SET password_hash = ?, updated_at = ? WHERE id = ?',
                            (hashed, db.now(), user.id))
-        await conn.execute("DELETE FROM session WHERE user_id = ? AND id IS NOT ?", (user.id, keep_session))
+        await conn.execute("DELETE FROM session WHERE user_id = ? AND id IS DISTINCT FROM ?", (user.id, keep_session))
         await audit.record(conn, actor, "passwd", "user", user.name, None, {"password": "changed"})
     return user
 
@@ -221,14 +224,14 @@ async def remove(conn: aiosqlite.Connection, actor: Actor, ref: str | int) -> Us
     async with db.transaction(conn):
         user = await get(conn, ref)
         admins = await _admins(conn)
-        await conn.execute("DELETE FROM user WHERE id = ?", (user.id,))
+        await conn.execute('DELETE FROM "user" WHERE id = ?', (user.id,))
         await _keep_an_admin(conn, admins)
         await audit.record(conn, actor, "remove", "user", user.name, _audited(user), None)
     return user
 
 
 async def _admins(conn: aiosqlite.Connection) -> int:
-    async with conn.execute("SELECT count(*) FROM user WHERE is_admin = 1 AND enabled = 1") as cur:
+    async with conn.execute('SELECT count(*) FROM "user" WHERE is_admin = 1 AND enabled = 1') as cur:
         return (await db.one_row(cur))[0]
 
 

@@ -79,9 +79,29 @@ def check(fn: Callable[[Any], Any]) -> dict[str, Any]:
     return {"check": fn}
 
 
+# --- [database] engine keys (issue 11): url selects PostgreSQL, path keeps SQLite. ---------
+def _database_url(value: str) -> str:
+    # Never echo the value: it may carry a password.
+    if value and not value.startswith(("postgresql://", "postgres://")):
+        raise ValueError("must be a postgresql:// URL (or empty for SQLite at database.path)")
+    return value
+
+
+def _absolute_file(value: str) -> str:
+    if value and not Path(value).is_absolute():
+        raise ValueError(f"must be an absolute path, got {value!r}")
+    return value
+
+
 @dataclass(frozen=True)
 class DatabaseConfig:
     path: Path = Path("var/mrod.db")
+    # "postgresql://user@host:port/db?sslmode=verify-full": when set, every part of mrod uses
+    # this PostgreSQL database instead of the SQLite file at `path` (MROD_DATABASE_URL too).
+    url: str = field(default="", metadata=check(_database_url))
+    # A file holding the password (first line); else libpq's PGPASSWORD / ~/.pgpass apply.
+    password_file: str = field(default="", metadata=check(_absolute_file))
+# --- end of issue 11's [database] keys ----------------------------------------------------
 
 
 @dataclass(frozen=True)

@@ -298,6 +298,8 @@ async def statuses(conn: aiosqlite.Connection, ids: list[int] | None = None) -> 
     args: tuple[int, ...]
     sql, args = "SELECT domain_id, status FROM domain_check", ()
     if ids is not None:
+        if not ids:
+            return {}       # PostgreSQL refuses an empty IN ()
         sql, args = f"{sql} WHERE domain_id IN ({', '.join('?' * len(ids))})", tuple(ids)
     async with conn.execute(sql, args) as cur:
         return {r[0]: r[1] for r in await cur.fetchall()}

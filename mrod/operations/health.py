@@ -108,7 +108,7 @@ class HealthMonitor:
         self.last_flush: list[queue.FlushResult] = []
 
     async def run_once(self) -> list[Transition]:
-        async with db.opened(self.cfg.database.path) as conn:
+        async with db.opened(self.cfg.database) as conn:
             relays = await _relays(conn)
         gate = asyncio.Semaphore(self.settings.concurrency)
 
@@ -118,7 +118,7 @@ class HealthMonitor:
                                    timeout=self.settings.timeout, helo=self.settings.helo_name)
 
         probes = await asyncio.gather(*(one(r) for r in relays))
-        async with db.opened(self.cfg.database.path) as conn:
+        async with db.opened(self.cfg.database) as conn:
             transitions = await self.record(conn, list(zip(relays, probes, strict=True)))
             back = {t.relay_id for t in transitions if t.after == "up"}
             rows = await _domains_of(conn, back) if back and self.settings.flush_on_up else {}
@@ -179,6 +179,8 @@ async def _state(conn: aiosqlite.Connection, relay_id: int) -> State:
 
 
 async def _domains_of(conn: aiosqlite.Connection, relay_ids: set[int]) -> dict[int, str]:
+    if not relay_ids:
+        return {}           # PostgreSQL refuses an empty IN ()
     marks = ", ".join("?" * len(relay_ids))
     async with conn.execute(f"SELECT id, name FROM domain WHERE relay_id IN ({marks})", tuple(relay_ids)) as cur:
         return {row[0]: row[1] for row in await cur.fetchall()}

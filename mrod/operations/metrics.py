@@ -19,10 +19,10 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import sys
 import time
 from bisect import bisect_left
-from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable, Iterable, cast
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
@@ -30,6 +30,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from mrod.infra import db
 from mrod.infra.enums import CHECK_STATUSES, HEALTH_STATES, RUN_STATUSES
+from mrod.infra.engine import Target
 from mrod.infra.errors import DatabaseNotReady
 
 __all__ = ["CONTENT_TYPE_LATEST", "Latency", "register", "unregister", "render_async"]
@@ -40,7 +41,7 @@ BUCKETS = (0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 
 
 Source = Callable[[], Iterable[Metric]]
 _sources: dict[str, Source] = {}
-_database: Path | None = None
+_database: Target | None = None
 
 
 class Latency:
@@ -85,10 +86,10 @@ def unregister(name: str, source: Source | None = None) -> None:
         _sources.pop(name, None)
 
 
-def use_database(path: Path | None) -> None:
-    """Where the database figures come from (None: none)."""
+def use_database(where: db.Where | None) -> None:
+    """Where the database figures come from (None: none): a [database] config, path or URL."""
     global _database
-    _database = None if path is None else Path(path)
+    _database = None if where is None else Target.of(where)
 
 
 class _Static:
@@ -131,16 +132,26 @@ def _scrape_error(source: str, exc: BaseException) -> Metric:
 # -- from the database --------------------------------------------------------------------------------
 
 
-def database_families(path: Path | None) -> list[Metric]:
-    if path is None:
+def database_families(where: db.Where | None) -> list[Metric]:
+    if where is None:
         return []
+    target = Target.of(where)
     try:
-        conn = db.open_readonly(path, busy_timeout_ms=2000)
+        if target.url:      # a read-only session answering execute() as sqlite3's does
+            from mrod.infra.pgread import ReadConnection
+
+            conn = cast(sqlite3.Connection, ReadConnection.open(target, 2.0))
+        else:
+            assert target.path is not None
+            conn = db.open_readonly(target.path, busy_timeout_ms=2000)
     except (DatabaseNotReady, sqlite3.Error) as exc:
         return [_scrape_error("database", exc)]
     try:
         return _relays(conn) + _queue(conn) + _checks(conn) + _imports(conn)
-    except sqlite3.Error as exc:
+    except Exception as exc:
+        psycopg = sys.modules.get("psycopg")
+        if not isinstance(exc, sqlite3.Error) and not (psycopg and isinstance(exc, psycopg.Error)):
+            raise
         return [_scrape_error("database", exc)]
     finally:
         conn.close()
@@ -193,7 +204,8 @@ def _checks(conn: sqlite3.Connection) -> list[Metric]:
 
 
 def _imports(conn: sqlite3.Connection) -> list[Metric]:
-    if not conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'import_run'").fetchone():
+    if isinstance(conn, sqlite3.Connection) and not conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE name = 'import_run'").fetchone():
         return []
     runs = CounterMetricFamily("mrod_import_runs", "BIND import runs by outcome", labels=["status"])
     found = dict(conn.execute("SELECT status, count(*) FROM import_run GROUP BY status").fetchall())

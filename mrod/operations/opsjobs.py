@@ -54,7 +54,7 @@ def jobs(cfg: Config) -> list[PeriodicJob]:
         found.append(PeriodicJob("queue", cfg.queue.interval, _Quiet("queue", refresh), first_delay=1.0))
     if cfg.checks.enabled:
         async def run_checks() -> None:
-            async with db.opened(cfg.database.path) as conn:
+            async with db.opened(cfg.database) as conn:
                 results = await checks.run(cfg, conn)
             bad = [r.domain for r in results if r.status == "error"]
             if bad:

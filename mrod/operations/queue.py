@@ -28,7 +28,7 @@ from mrod.answers import routing
 from mrod.infra.config import Config
 from mrod.infra.errors import DatabaseNotReady, MrodError
 from mrod.operations.queueparse import Aggregator, DomainQueue, QueueParser
-from mrod.answers.routestore import RouteStore
+from mrod.answers import routesource
 
 log = logging.getLogger("mrod.queue")
 
@@ -75,7 +75,7 @@ def _classifier(cfg: Config):  # noqa: ANN202 - returns (classify, close)
     The store stays open for the whole queue listing (one per message would be slow); it waits
     for a busy database as long as a lookup does."""
     try:
-        store = RouteStore.open(cfg.database.path, busy_timeout_ms=int(cfg.lookupd.lookup_deadline * 1000))
+        store = routesource.open_store(cfg.database, busy_timeout_ms=int(cfg.lookupd.lookup_deadline * 1000))
     except DatabaseNotReady:
         return None, lambda: None
 
@@ -182,7 +182,7 @@ async def write_stats(conn: aiosqlite.Connection, report: QueueReport) -> None:
 async def refresh(cfg: Config) -> QueueReport:
     """Read the queue and store the per-domain figures for the quota."""
     report = await read(cfg)
-    async with db.opened(cfg.database.path) as conn:
+    async with db.opened(cfg.database) as conn:
         await write_stats(conn, report)
     return report
 

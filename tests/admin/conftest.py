@@ -16,7 +16,7 @@ from mrod.admin.app import create_app
 from mrod.infra import db
 from mrod.entities import users
 from tests.data import SYSTEM
-from tests.conftest import make_config
+from tests.conftest import ENGINES, make_config
 
 PASSWORD = "correct horse battery"
 CSRF = re.compile(r'name="csrf_token" value="([^"]*)"')
@@ -57,15 +57,21 @@ class Panel:
         return response.status, await response.text(), response
 
 
+@pytest.fixture(params=ENGINES)
+def engine(request: pytest.FixtureRequest) -> str:
+    """Panel and API tests run on both engines."""
+    return str(request.param)
+
+
 @pytest.fixture
-def panel_cfg(tmp_path: Path):
+def panel_cfg(tmp_path: Path, database: dict[str, str]):
     return make_config(tmp_path, admin={"bcrypt_rounds": 4, "login_max_failures_user": 3,
                                         "login_max_failures_ip": 5})
 
 
 @pytest.fixture
 async def app_conn(panel_cfg):
-    async with db.opened(panel_cfg.database.path, create=True) as conn:
+    async with db.opened(panel_cfg.database, create=True) as conn:
         yield conn
 
 

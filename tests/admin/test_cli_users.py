@@ -16,13 +16,15 @@ import pytest
 from mrod.infra import config as configmod
 from mrod.infra import db
 from mrod.entities import sessions, users
+from tests.harness import postgres
 
 
 @pytest.fixture
-def mrod(tmp_path: Path):
+def mrod(tmp_path: Path, database: dict[str, str]):
     config = tmp_path / "mrod.toml"
-    config.write_text('[admin]\nlisten = "127.0.0.1:0"\nbcrypt_rounds = 4\n[lookupd]\nsocketmap = "127.0.0.1:0"\n'
-                      'policy = ""\n')
+    section = "".join(f'{key} = "{value}"\n' for key, value in database.items())
+    config.write_text(f'[database]\n{section}[admin]\nlisten = "127.0.0.1:0"\nbcrypt_rounds = 4\n'
+                      '[lookupd]\nsocketmap = "127.0.0.1:0"\npolicy = ""\n')
     env = {k: v for k, v in os.environ.items() if not k.startswith("MROD_")}
 
     def run(*args: str, input: str | None = None) -> subprocess.CompletedProcess[str]:
@@ -35,7 +37,7 @@ def mrod(tmp_path: Path):
 
 def _check(cfg, name: str, password: str) -> bool:
     async def go() -> bool:
-        async with db.opened(cfg.database.path) as conn:
+        async with db.opened(cfg.database) as conn:
             return await users.authenticate(conn, name, password, 4) is not None
     return asyncio.run(go())
 
@@ -49,7 +51,10 @@ def test_init_creates_the_first_admin_once_with_a_random_password(mrod) -> None:
     again = mrod("init")
     assert again.returncode == 0 and "password" not in again.stdout
     # Only a bcrypt hash is kept: the password is nowhere in the database files.
-    stored = b"".join(p.read_bytes() for p in mrod.config.database.path.parent.glob("mrod.db*"))
+    if mrod.config.database.url:
+        stored = "\n".join(postgres.dump(mrod.config.database.url)).encode()
+    else:
+        stored = b"".join(p.read_bytes() for p in mrod.config.database.path.parent.glob("mrod.db*"))
     assert found.group(1).encode() not in stored and b"$2b$04$" in stored
 
 
@@ -75,7 +80,7 @@ def test_user_commands(mrod) -> None:
     # A new password ends every session of the user.
 
     async def session() -> None:
-        async with db.opened(mrod.config.database.path) as conn:
+        async with db.opened(mrod.config.database) as conn:
             await sessions.create(conn, 2, 1.0)
     asyncio.run(session())
     result = mrod("user", "passwd", "alice", "--password-stdin", input="a better password\n")
@@ -83,7 +88,7 @@ def test_user_commands(mrod) -> None:
     assert _check(mrod.config, "alice", "a better password") and not _check(mrod.config, "alice", "alice password")
 
     async def count() -> int:
-        async with db.opened(mrod.config.database.path) as conn:
+        async with db.opened(mrod.config.database) as conn:
             return len(await sessions.list_for(conn, 2))
     assert asyncio.run(count()) == 0
     assert mrod("user", "set", "alice", "--admin").returncode == 0

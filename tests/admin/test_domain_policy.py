@@ -25,7 +25,7 @@ BASE = {"route": "relay", "relay": "primary", "recipients": "verify", "enabled":
 
 
 @pytest.fixture
-def panel_cfg(tmp_path: Path):
+def panel_cfg(tmp_path: Path, database: dict[str, str]):
     return make_config(tmp_path, admin={"bcrypt_rounds": 4},
                        policy={"default_quota_messages": DEFAULT_MESSAGES, "default_quota_bytes": 0})
 

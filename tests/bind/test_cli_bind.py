@@ -125,7 +125,7 @@ async def test_serve_runs_the_import_periodically_when_enabled(start_named, tmp_
     disabled = configmod.load(write_config(tmp_path / "off", named))
     assert not any(isinstance(c, BindImportJob) for c in components(disabled, lookupd=False))
     [job] = [c for c in components(cfg, lookupd=False) if isinstance(c, BindImportJob)]
-    async with db.opened(cfg.database.path, create=True):
+    async with db.opened(cfg.database, create=True):
         pass
     job.job.first_delay = 0.0
     await job.start()
@@ -138,5 +138,5 @@ async def test_serve_runs_the_import_periodically_when_enabled(start_named, tmp_
         await job.stop()
     assert (job.job.runs, job.job.failures) == (1, 0)
     assert job.last is not None and job.last.run_id == 1
-    async with db.opened(cfg.database.path) as conn:
+    async with db.opened(cfg.database) as conn:
         assert {d.name for d in (await domains.search(conn, limit=None)).domains} == {"two.example"}

@@ -72,7 +72,7 @@ async def scene(start_named, tmp_path: Path):
         "named_conf": str(named.conf), "resolver": "127.0.0.1", "resolver_port": named.port,
         "strategies": ["dns-txt", "dns-dom", "dns-sub"], "catalog_port": named.port,
         "catalog_zones": ["catalog.test"], "grace_hours": 24.0, "dns_timeout": 2.0})
-    async with db.opened(cfg.database.path, create=True) as conn:
+    async with db.opened(cfg.database, create=True) as conn:
         await relays.add(conn, OPERATOR, name="primary", host="mx1.example.net", tls="encrypt")
         await relays.add(conn, OPERATOR, name="backup", host="mx2.example.net")
         yield Scene(named, cfg, conn)

@@ -38,7 +38,7 @@ def cfg(tmp_path: Path, named: Named):
 
 @pytest.fixture
 async def conn(cfg):
-    async with db.opened(cfg.database.path, create=True) as connection:
+    async with db.opened(cfg.database, create=True) as connection:
         await relays.add(connection, SYSTEM, name="primary", host="mx1.example.net")
         for name, perms in (("alice", ("domains",)), ("olga", ("domains_own",)), ("leo", ("logs",))):
             await users.add(connection, SYSTEM, name, PASSWORD, perms=perms, rounds=4)

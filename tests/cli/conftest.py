@@ -9,6 +9,9 @@ from pathlib import Path
 import pytest
 
 from mrod.cli import main
+from mrod.infra.config import load
+from tests.conftest import ENGINES
+from tests.harness import postgres
 
 
 @dataclass
@@ -18,11 +21,18 @@ class Result:
     err: str
 
 
+@pytest.fixture(params=ENGINES)
+def engine(request: pytest.FixtureRequest) -> str:
+    """CLI tests run on both engines."""
+    return str(request.param)
+
+
 @pytest.fixture
-def config_file(tmp_path: Path) -> Path:
+def config_file(tmp_path: Path, database: dict[str, str]) -> Path:
     path = tmp_path / "mrod.toml"
+    postgresql = "".join(f'{key} = "{database[key]}"\n' for key in ("url", "password_file") if key in database)
     path.write_text(
-        '[database]\npath = "var/mrod.db"\n'
+        '[database]\npath = "var/mrod.db"\n' + postgresql +
         '[lookupd]\nsocketmap = "127.0.0.1:0"\npolicy = ""\n'
         '[admin]\nlisten = "127.0.0.1:0"\n'
     )
@@ -56,5 +66,8 @@ def mrod_proc(config_file: Path):
 
 def dump(config_file: Path) -> list[str]:
     """Everything in the database, to prove a refused command changed nothing."""
+    url = load(config_file).database.url
+    if url:
+        return postgres.dump(url)
     with sqlite3.connect(config_file.parent / "var" / "mrod.db") as conn:
         return list(conn.iterdump())

@@ -52,7 +52,7 @@ def named(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Named]:
 async def setup(tmp_path: Path, named: Named):
     cfg = make_config(tmp_path, checks={"mx_names": [US], "local_addresses": ["127.0.0.1"],
                                         "resolver": "127.0.0.1", "resolver_port": named.port, "timeout": 3.0})
-    async with db.opened(cfg.database.path, create=True) as conn:
+    async with db.opened(cfg.database, create=True) as conn:
         await relays.add(conn, ACTOR, name="primary", host="mail.good.test")
         await relays.add(conn, ACTOR, name="loopy", host="loop-host.backup.test")
         await relays.add(conn, ACTOR, name="ip-loop", host="127.0.0.1", port=2525)
@@ -74,7 +74,7 @@ async def setup(tmp_path: Path, named: Named):
 
 
 async def _run(cfg) -> dict[str, checks.DomainCheck]:
-    async with db.opened(cfg.database.path) as conn:
+    async with db.opened(cfg.database) as conn:
         return {r.domain: r for r in await checks.run(cfg, conn)}
 
 
@@ -124,7 +124,7 @@ async def test_findings_say_what_to_fix(setup) -> None:
 
 async def test_results_are_stored_and_replaced(setup) -> None:
     await _run(setup)
-    async with db.opened(setup.database.path) as conn:
+    async with db.opened(setup.database) as conn:
         stored = await checks.results(conn)
         statuses = await checks.statuses(conn)
         assert stored[0]["status"] == "error" and stored[-1]["status"] == "ok"
@@ -139,7 +139,7 @@ async def test_results_are_stored_and_replaced(setup) -> None:
 
 async def test_without_our_names_nothing_is_guessed(tmp_path: Path, named: Named) -> None:
     cfg = make_config(tmp_path, checks={"resolver": "127.0.0.1", "resolver_port": named.port})
-    async with db.opened(cfg.database.path, create=True) as conn:
+    async with db.opened(cfg.database, create=True) as conn:
         await relays.add(conn, ACTOR, name="primary", host="mail.good.test")
         await domains.add(conn, ACTOR, "good.test", relay="primary")
         [result] = await checks.run(cfg, conn)
@@ -148,7 +148,7 @@ async def test_without_our_names_nothing_is_guessed(tmp_path: Path, named: Named
 
 async def test_our_addresses_default_to_those_of_our_names(tmp_path: Path, named: Named) -> None:
     cfg = make_config(tmp_path, checks={"mx_names": [US], "resolver": "127.0.0.1", "resolver_port": named.port})
-    async with db.opened(cfg.database.path, create=True) as conn:
+    async with db.opened(cfg.database, create=True) as conn:
         await relays.add(conn, ACTOR, name="loopy", host="loop-host.backup.test")
         await domains.add(conn, ACTOR, "loop.test", relay="loopy")
         [result] = await checks.run(cfg, conn)
@@ -158,7 +158,7 @@ async def test_our_addresses_default_to_those_of_our_names(tmp_path: Path, named
 async def test_a_dead_resolver_is_a_warning_not_a_verdict(tmp_path: Path) -> None:
     cfg = make_config(tmp_path, checks={"mx_names": [US], "local_addresses": ["127.0.0.1"],
                                         "resolver": "127.0.0.1", "resolver_port": free_port(), "timeout": 1.0})
-    async with db.opened(cfg.database.path, create=True) as conn:
+    async with db.opened(cfg.database, create=True) as conn:
         await relays.add(conn, ACTOR, name="primary", host="mail.good.test")
         await domains.add(conn, ACTOR, "good.test", relay="primary")
         [result] = await checks.run(cfg, conn)

@@ -133,7 +133,7 @@ class Flushes:
 async def monitor_setup(tmp_path: Path, actor):
     sink = SmtpSink("primary")          # down until started
     cfg = make_config(tmp_path, health={"down_after": 2, "up_after": 2, "timeout": 3.0})
-    async with db.opened(cfg.database.path, create=True) as conn:
+    async with db.opened(cfg.database, create=True) as conn:
         await relays.add(conn, actor, name="primary", host="127.0.0.1", port=sink.port)
         await relays.add(conn, actor, name="spare", host="127.0.0.1", port=sink.port)
         await domains.add(conn, actor, "example.com", relay="primary", include_subdomains=True)
@@ -145,7 +145,7 @@ async def monitor_setup(tmp_path: Path, actor):
 
 
 async def _states(cfg) -> dict[str, str]:
-    async with db.opened(cfg.database.path) as conn:
+    async with db.opened(cfg.database) as conn:
         return {row["name"]: row["state"] for row in await health.status(conn)}
 
 
@@ -164,7 +164,7 @@ async def test_monitor_marks_down_then_up_audits_and_flushes(monitor_setup) -> N
     assert sorted(t.after for t in transitions) == ["up", "up"]
     # Both relays came back in one round: one flush of all their domains.
     assert flushes.calls == [{1: "example.com", 2: "example.org", 3: "other.example"}]
-    async with db.opened(cfg.database.path) as conn:
+    async with db.opened(cfg.database) as conn:
         entries = await audit.entries(conn, entity="relay", key="primary", action="state")
         rows = await health.status(conn)
         probes = await health.history(conn, rows[0]["id"])
@@ -190,7 +190,7 @@ async def test_no_flush_when_disabled(tmp_path: Path, actor) -> None:
     sink = SmtpSink("primary").start()
     try:
         cfg = make_config(tmp_path, health={"flush_on_up": False})
-        async with db.opened(cfg.database.path, create=True) as conn:
+        async with db.opened(cfg.database, create=True) as conn:
             await relays.add(conn, actor, name="primary", host="127.0.0.1", port=sink.port)
             await domains.add(conn, actor, "example.com", relay="primary")
         flushes = Flushes()
@@ -202,10 +202,10 @@ async def test_no_flush_when_disabled(tmp_path: Path, actor) -> None:
 
 async def test_history_is_pruned_by_age(monitor_setup) -> None:
     cfg, _, monitor, _ = monitor_setup
-    async with db.opened(cfg.database.path) as conn:
+    async with db.opened(cfg.database) as conn:
         await conn.execute("INSERT INTO health_probe (relay_id, at, ok, detail) VALUES (1, '2000-01-01T00:00:00Z', 1, 'old')")
     await monitor.run_once()
-    async with db.opened(cfg.database.path) as conn:
+    async with db.opened(cfg.database) as conn:
         async with conn.execute("SELECT detail FROM health_probe WHERE relay_id = 1") as cur:
             details = [r[0] for r in await cur.fetchall()]
     assert "old" not in details and len(details) == 1
@@ -214,7 +214,7 @@ async def test_history_is_pruned_by_age(monitor_setup) -> None:
 async def test_a_relay_removed_takes_its_health_with_it(monitor_setup, actor) -> None:
     cfg, _, monitor, _ = monitor_setup
     await monitor.run_once()
-    async with db.opened(cfg.database.path) as conn:
+    async with db.opened(cfg.database) as conn:
         await domains.remove(conn, actor, "other.example")
         await relays.remove(conn, actor, "spare")
         async with conn.execute("SELECT count(*) FROM relay_health") as cur:

@@ -68,7 +68,7 @@ async def test_database_figures(tmp_path: Path, conn) -> None:
         "INSERT INTO import_run (started_at, finished_at, duration_ms, status, actor, origin)"
         " VALUES ('2026-01-01T00:00:00Z', '2026-01-01T00:00:01Z', 1000, 'ok', 't', 'cli'),"
         " ('2026-01-02T00:00:00Z', '2026-01-02T00:00:01Z', 1000, 'failed', 't', 'cli')")
-    got = samples(metrics._encode(metrics.database_families(cfg.database.path)))
+    got = samples(metrics._encode(metrics.database_families(cfg.database)))
     assert got[("mrod_relay_up", (("relay", "alpha"),))] == 1
     assert got[("mrod_relay_up", (("relay", "beta"),))] == 0
     assert got[("mrod_relay_up", (("relay", "gamma"),))] == 0
@@ -102,7 +102,7 @@ async def _socketmap(port: int, requests: list[bytes]) -> list[bytes]:
 
 async def test_a_running_lookupd_counts_and_serves_metrics(tmp_path: Path) -> None:
     cfg = make_config(tmp_path, lookupd={"policy": "127.0.0.1:0"}, metrics={"listen": "127.0.0.1:0"})
-    async with db.opened(cfg.database.path, create=True) as c:
+    async with db.opened(cfg.database, create=True) as c:
         await relays.add(c, ACTOR, name="primary", host="127.0.0.1")
         await domains.add(c, ACTOR, "example.com", relay="primary")
         await domains.add(c, ACTOR, "paused.example", relay="primary", paused=True)

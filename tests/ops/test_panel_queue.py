@@ -24,7 +24,7 @@ from tests.postfix.conftest import payload
 @pytest.fixture
 async def world(tmp_path: Path):
     cfg = make_config(tmp_path, admin={"bcrypt_rounds": 4})
-    async with db.opened(cfg.database.path, create=True) as conn:
+    async with db.opened(cfg.database, create=True) as conn:
         boss = await users.add(conn, SYSTEM, "boss", PASSWORD, perms=("queue",), rounds=4)
         owner = await users.add(conn, SYSTEM, "owner", PASSWORD, perms=("queue", "domains_own"), rounds=4)
         await users.add(conn, SYSTEM, "nobody", PASSWORD, perms=("domains",), rounds=4)
@@ -101,7 +101,7 @@ async def test_flush_from_the_api_delivers(aiohttp_client, mrod_factory, postfix
     with open(mrod.config_path, "a") as fh:
         fh.write(f'\n[postfix]\nconfig_dir = "{postfix.etc}"\n[admin]\nbcrypt_rounds = 4\n')
     cfg = configmod.load(mrod.config_path, env={})
-    async with db.opened(cfg.database.path) as conn:
+    async with db.opened(cfg.database) as conn:
         await users.add(conn, SYSTEM, "ops", PASSWORD, perms=("queue",), rounds=4)
         secret, _ = await tokens.create(conn, SYSTEM, (await users.get(conn, "ops")).id, "t")
     await asyncio.to_thread(postfix.smtp, ["joe@example.com"], payload("api-flush", "joe@example.com"))
@@ -118,7 +118,7 @@ async def test_flush_from_the_api_delivers(aiohttp_client, mrod_factory, postfix
 
 async def test_domain_list_marks_dns_problems_and_pauses(aiohttp_client, world) -> None:
     cfg, _ = world
-    async with db.opened(cfg.database.path) as conn:
+    async with db.opened(cfg.database) as conn:
         await domains.update(conn, SYSTEM, "mine.example", paused=True, pause_reason="migration")
     owner = await Browsers(aiohttp_client, create_app(cfg)).signed_in("owner")
     status, page = await owner.get("/domains")

@@ -56,7 +56,7 @@ def health_round(cfg: configmod.Config) -> list:
 
 def set_domain(cfg: configmod.Config, name: str, **changes: Any) -> None:
     async def work() -> None:
-        async with db.opened(cfg.database.path) as conn:
+        async with db.opened(cfg.database) as conn:
             await domains.update(conn, ACTOR, name, **changes)
     asyncio.run(work())
 

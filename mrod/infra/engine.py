@@ -1,0 +1,85 @@
+"""Which database mrod uses: the SQLite file at ``[database] path`` (the embedded default) or
+the PostgreSQL database at ``[database] url`` (several nodes sharing one store).
+
+Nothing here imports psycopg: an SQLite-only installation needs neither it nor libpq; the
+PostgreSQL modules (pgconn, pgread, copydb) are imported only when a URL is used.
+
+The password never reaches a message or a log: it comes from ``password_file`` (or libpq's
+own PGPASSWORD / ~/.pgpass, or the URL itself), and every place that names the database uses
+``describe()``, which drops it.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from mrod.infra.errors import DatabaseNotReady
+
+if TYPE_CHECKING:
+    from mrod.infra.config import DatabaseConfig
+
+# pg_advisory_xact_lock key taken by every writing transaction on PostgreSQL ("mrod" in ASCII).
+WRITE_LOCK_KEY = 0x6D726F64
+
+_URL_PASSWORD = re.compile(r"(://[^/@:?]*):[^/@?]*@")
+_QUERY_PASSWORD = re.compile(r"(?i)([?&]password=)[^&]*")
+
+
+def redact(url: str) -> str:
+    """The URL without any password in it (userinfo or a ``password=`` parameter)."""
+    return _QUERY_PASSWORD.sub(r"\1***", _URL_PASSWORD.sub(r"\1@", url))
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where to connect: exactly one of ``path`` (SQLite) and ``url`` (PostgreSQL)."""
+
+    path: Path | None = None
+    url: str = ""
+    password_file: str = ""
+
+    @classmethod
+    def of(cls, where: Path | str | DatabaseConfig | Target) -> Target:
+        if isinstance(where, Target):
+            return where
+        if isinstance(where, (str, Path)):
+            text = str(where)
+            if text.startswith(("postgresql://", "postgres://")):
+                return cls(url=text)
+            return cls(path=Path(where))
+        if where.url:
+            return cls(url=where.url, password_file=where.password_file)
+        return cls(path=where.path)
+
+    @property
+    def engine(self) -> str:
+        return "postgresql" if self.url else "sqlite"
+
+    def describe(self) -> str:
+        """How messages name this database (never with a password)."""
+        return redact(self.url) if self.url else str(self.path)
+
+    def password(self) -> str | None:
+        """The password from ``password_file`` (its first line), if one is configured."""
+        if not self.password_file:
+            return None
+        try:
+            with open(self.password_file, encoding="utf-8") as fh:
+                return fh.readline().rstrip("\r\n")
+        except OSError as exc:
+            raise DatabaseNotReady(
+                f"database.password_file {self.password_file} cannot be read: {exc.strerror}") from None
+
+
+def refuse_postgresql_for_lookupd(where: Path | str | DatabaseConfig | Target) -> None:
+    """lookupd and the policy service still read the SQLite file directly (their in-memory
+    path and its PostgreSQL feed are the rest of issue 11): starting them on a PostgreSQL
+    configuration would answer TEMP to every lookup, so refuse with a clear error instead."""
+    target = Target.of(where)
+    if target.url:
+        raise DatabaseNotReady(
+            f"lookupd cannot use PostgreSQL ({target.describe()}) yet: it reads only SQLite's [database] path;"
+            " run `mrod admin` on a PostgreSQL node, lookupd on SQLite")

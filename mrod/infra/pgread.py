@@ -1,0 +1,49 @@
+"""A synchronous read-only PostgreSQL connection shaped like the stdlib sqlite3 connection
+that the routing read side (mrod.answers.routestore) queries: ``execute(sql, params)`` returns
+an iterable of rows, ``close()``. SQLite's ``?`` placeholders are translated as in pgconn.
+
+Used where mrod answers "what would Postfix be told" outside lookupd (the CLI's ``mrod
+lookup``, the panel's domain page) when the store is PostgreSQL. A refused or lost connection
+is a DatabaseNotReady, which those callers already turn into a one-line error.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import psycopg
+
+from mrod.infra.engine import Target
+from mrod.infra.errors import DatabaseNotReady
+from mrod.infra.pgconn import translate
+
+
+class ReadConnection:
+    def __init__(self, conn: psycopg.Connection[Any], where: str) -> None:
+        self._conn = conn
+        self.where = where
+
+    @classmethod
+    def open(cls, target: Target, timeout_s: float = 5.0) -> ReadConnection:
+        extra: dict[str, Any] = {}
+        password = target.password()
+        if password:
+            extra["password"] = password
+        try:
+            conn = psycopg.connect(target.url, autocommit=True, connect_timeout=max(2, int(timeout_s)),
+                                   application_name="mrod", **extra)
+            conn.execute("SET default_transaction_read_only = on")
+        except psycopg.Error as exc:
+            raise DatabaseNotReady(f"database {target.describe()} cannot be used: {' '.join(str(exc).split())}") \
+                from None
+        return cls(conn, target.describe())
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> psycopg.Cursor[Any]:
+        """The executed cursor: iterable, with fetchone()/fetchall() like sqlite3's."""
+        try:
+            return self._conn.execute(translate(sql), tuple(params))
+        except psycopg.OperationalError as exc:
+            raise DatabaseNotReady(f"database {self.where} is unreachable: {' '.join(str(exc).split())}") from None
+
+    def close(self) -> None:
+        self._conn.close()

@@ -1,0 +1,163 @@
+"""The migrations build the same schema on both engines: tables, columns (type, NOT NULL,
+default, case-insensitive collation), keys, unique and foreign-key constraints, CHECK
+constraints and indexes — from one set of migration files (mrod.migrations)."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from mrod.infra import db, pgschema
+from mrod.infra.engine import Target
+from tests.harness.postgres import Cluster
+
+TYPES = {"INTEGER": "bigint", "TEXT": "text", "REAL": "double precision"}
+ON_DELETE = {"a": "NO ACTION", "r": "RESTRICT", "c": "CASCADE", "n": "SET NULL", "d": "SET DEFAULT"}
+VERSION_TABLES = {"schema_migration"}   # PostgreSQL's version record (SQLite: PRAGMA user_version)
+
+
+def sqlite_schema(path: Path) -> dict[str, Any]:
+    conn = sqlite3.connect(path)
+    try:
+        schema: dict[str, Any] = {}
+        tables = [r[0] for r in conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name")]
+        for table in tables:
+            sql = conn.execute("SELECT sql FROM sqlite_master WHERE name = ?", (table,)).fetchone()[0]
+            nocase = {m.group(1).lower() for m in re.finditer(r"(\w+)\s+[^,()]*COLLATE NOCASE", sql, re.IGNORECASE)}
+            columns = {}
+            for _cid, name, typ, notnull, default, pk in conn.execute(f'PRAGMA table_info("{table}")'):
+                columns[name] = (TYPES[typ], bool(notnull or pk), default, name in nocase)
+            keys = [r[1] for r in sorted(conn.execute(f'PRAGMA table_info("{table}")'), key=lambda r: r[5]) if r[5]]
+            unique = set()
+            for _seq, index, is_unique, origin, _partial in conn.execute(f'PRAGMA index_list("{table}")'):
+                if is_unique and origin == "u":
+                    unique.add(tuple(r[2] for r in conn.execute(f'PRAGMA index_info("{index}")')))
+            foreign = {(r[3], r[2], r[4], r[6]) for r in conn.execute(f'PRAGMA foreign_key_list("{table}")')}
+            indexes = {}
+            for name, index_sql in conn.execute(
+                    "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = ? AND sql IS NOT NULL",
+                    (table,)):
+                cols = tuple(r[2] for r in conn.execute(f'PRAGMA index_info("{name}")'))
+                indexes[name] = (cols, " WHERE " in index_sql.upper())
+            checks = len(re.findall(r"\bCHECK\s*\(", sql, re.IGNORECASE))
+            schema[table] = {"columns": columns, "key": keys, "unique": unique, "foreign": foreign,
+                             "indexes": indexes, "checks": checks}
+        return schema
+    finally:
+        conn.close()
+
+
+def postgresql_schema(url: str, password: str) -> dict[str, Any]:
+    with psycopg.connect(url, password=password) as conn:
+        schema: dict[str, Any] = {}
+        tables = [r[0] for r in conn.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()"
+            " ORDER BY table_name") if r[0] not in VERSION_TABLES]
+        for table in tables:
+            columns = {}
+            for name, typ, nullable, default, collation, identity in conn.execute(
+                    "SELECT column_name, data_type, is_nullable, column_default, collation_name, is_identity"
+                    " FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = %s",
+                    (table,)):
+                if default is not None:
+                    default = re.sub(r"::(text|bigint|integer)$", "", default)
+                columns[name] = (typ, nullable == "NO", None if identity == "YES" else default, collation == "nocase")
+            constraints = conn.execute(
+                "SELECT c.contype, c.conkey, c.confrelid::regclass::text, c.confkey, c.confdeltype, c.confrelid"
+                " FROM pg_constraint c WHERE c.conrelid = %s::regclass", (f'"{table}"',)).fetchall()
+            names: dict[int, str] = dict(conn.execute(
+                "SELECT attnum, attname FROM pg_attribute WHERE attrelid = %s::regclass AND attnum > 0",
+                (f'"{table}"',)).fetchall())
+            keys, unique, foreign, checks = [], set(), set(), 0
+            for kind, conkey, ftable, fkey, on_delete, frel in constraints:
+                if kind == "p":
+                    keys = [names[k] for k in conkey]
+                elif kind == "u":
+                    unique.add(tuple(names[k] for k in conkey))
+                elif kind == "c":
+                    checks += 1
+                elif kind == "f":
+                    fnames: dict[int, str] = dict(conn.execute(
+                        "SELECT attnum, attname FROM pg_attribute WHERE attrelid = %s AND attnum > 0",
+                        (frel,)).fetchall())
+                    foreign.add((names[conkey[0]], ftable.strip('"'), fnames[fkey[0]], ON_DELETE[on_delete]))
+            indexes = {}
+            for name, definition in conn.execute(
+                    "SELECT i.indexname, i.indexdef FROM pg_indexes i WHERE i.schemaname = current_schema()"
+                    " AND i.tablename = %s AND NOT EXISTS (SELECT 1 FROM pg_constraint c"
+                    " WHERE c.conindid = (quote_ident(i.indexname))::regclass)", (table,)):
+                cols = re.search(r"\((.*?)\)", definition)
+                assert cols is not None
+                indexes[name] = (tuple(c.strip().strip('"') for c in cols.group(1).split(",")),
+                                 " WHERE " in definition)
+            schema[table] = {"columns": columns, "key": keys, "unique": unique, "foreign": foreign,
+                             "indexes": indexes, "checks": checks}
+        return schema
+
+
+async def _migrate(where: Any) -> tuple[int, int]:
+    conn = await db.connect(where, create=True)
+    try:
+        return await db.migrate(conn)
+    finally:
+        await conn.close()
+
+
+def test_both_engines_build_the_same_schema(tmp_path: Path, pg_empty_database: tuple[Cluster, str]) -> None:
+    server, name = pg_empty_database
+    target = Target(url=server.url(name), password_file=str(server.password_file))
+    assert asyncio.run(_migrate(tmp_path / "mrod.db")) == (0, db.SCHEMA_VERSION)
+    assert asyncio.run(_migrate(target)) == (0, db.SCHEMA_VERSION)
+    lite, pg = sqlite_schema(tmp_path / "mrod.db"), postgresql_schema(target.url, server.password)
+    assert sorted(lite) == sorted(pg)
+    assert "user" in lite and "domain" in lite       # the comparison compares something
+    for table in lite:
+        for part in ("columns", "key", "unique", "foreign", "indexes", "checks"):
+            assert lite[table][part] == pg[table][part], (table, part)
+    assert lite["user"]["columns"]["name"][3] and lite["relay"]["checks"] >= 3
+    # Migrating again changes nothing on either engine.
+    assert asyncio.run(_migrate(tmp_path / "mrod.db")) == (db.SCHEMA_VERSION, db.SCHEMA_VERSION)
+    assert asyncio.run(_migrate(target)) == (db.SCHEMA_VERSION, db.SCHEMA_VERSION)
+
+
+def test_two_nodes_migrating_at_once_apply_each_migration_once(pg_empty_database: tuple[Cluster, str]) -> None:
+    server, name = pg_empty_database
+    target = Target(url=server.url(name), password_file=str(server.password_file))
+
+    async def both() -> list[tuple[int, int]]:
+        return list(await asyncio.gather(_migrate(target), _migrate(target)))
+
+    results = sorted(asyncio.run(both()))
+    assert results == [(0, db.SCHEMA_VERSION), (db.SCHEMA_VERSION, db.SCHEMA_VERSION)]
+    with psycopg.connect(target.url, password=server.password) as conn:
+        applied = [r[0] for r in conn.execute("SELECT version FROM schema_migration ORDER BY version")]
+    assert applied == list(range(1, db.SCHEMA_VERSION + 1))
+
+
+def test_a_migration_pair_runs_each_engine_its_own_file() -> None:
+    names = {engine: [name for _v, name, _sql in db.migrations(engine)] for engine in db.ENGINES}
+    assert [n[:4] for n in names["sqlite"]] == [n[:4] for n in names["postgresql"]]
+    assert all(".postgresql." not in n for n in names["sqlite"])
+    assert all(".sqlite." not in n for n in names["postgresql"])
+    assert db.postgresql_statements("0009_x.postgresql.sql", "CREATE FUNCTION f() ...; SELECT 1;") == \
+        ["CREATE FUNCTION f() ...; SELECT 1;"]
+
+
+@pytest.mark.parametrize("shared, expected", [
+    ("CREATE TABLE user (\n    id INTEGER PRIMARY KEY,\n    name TEXT NOT NULL COLLATE NOCASE\n) WITHOUT ROWID",
+     'CREATE TABLE "user" (\n    id BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,\n'
+     "    name TEXT NOT NULL COLLATE NOCASE\n)"),
+    ("CREATE TABLE t (user_id INTEGER REFERENCES user(id), ms REAL, note TEXT DEFAULT 'user integer')",
+     "CREATE TABLE t (user_id BIGINT REFERENCES \"user\"(id), ms DOUBLE PRECISION, note TEXT DEFAULT 'user integer')"),
+    ("CREATE INDEX session_user ON session (user_id) -- the user's sessions",
+     "CREATE INDEX \"session_user\" ON session (user_id) -- the user's sessions"),
+])
+def test_shared_sql_is_translated_outside_literals_and_comments(shared: str, expected: str) -> None:
+    assert pgschema.translate(shared) == expected
