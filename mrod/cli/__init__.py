@@ -13,7 +13,7 @@ from typing import Sequence
 
 from mrod import __version__
 from mrod.infra import config as configmod
-from mrod.infra.errors import ConfigError, MrodError
+from mrod.infra.errors import ConfigError, DatabaseNotReady, MrodError
 from mrod.cli import common, domain, lookup, recipient, relay, server, install as setup
 from mrod.cli import bind
 from mrod.cli import ops
@@ -25,7 +25,7 @@ AREAS = [setup, server, relay, domain, recipient, lookup, bind, panel, ops]
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mrod", description="Backup-MX manager for Postfix.")
-    parser.add_argument("--config", metavar="FILE", help="TOML config (default: $MROD_CONFIG, ./mrod.toml, built-in)")
+    parser.add_argument("--config", metavar="FILE", help="TOML config (default: $MROD_CONFIG, else ./mrod.toml, else /etc/mrod/mrod.toml, else built-in defaults)")
     parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     parser.add_argument("--version", action="version", version=f"mrod {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
@@ -48,6 +48,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         return int(args.func(args, cfg) or 0)
+    except DatabaseNotReady as exc:
+        # Name the config that was read: a command run from the wrong directory (or without
+        # --config) sees why instead of making a second database with `mrod init`.
+        common.error(f"{exc} ({configmod.describe_source(cfg)})")
+        return 1
     except MrodError as exc:
         common.error(str(exc))
         return 1

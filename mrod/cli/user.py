@@ -53,7 +53,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 def cmd_admin(args: argparse.Namespace, cfg: Config) -> int:
     from mrod.admin.server import AdminServer  # the CLI is the composition root
 
-    from mrod.cli.server import prepare_database, run_components
+    from mrod.cli.server import announce, prepare_database, run_components
+
+    announce("admin", cfg)
 
     async def main() -> None:
         await prepare_database(cfg)
@@ -80,7 +82,7 @@ def cmd_add(args: argparse.Namespace, cfg: Config) -> int:
     users.username(args.name)
     password = read_password(args.password_stdin)
     user = common.with_db(cfg, lambda c: users.add(c, Actor.cli(), args.name, password, is_admin=args.admin,
-                                                     perms=args.perm, rounds=cfg.admin.bcrypt_rounds), create=True)
+                                                     perms=args.perm, rounds=cfg.admin.bcrypt_rounds))
     print(f"user {user.name} added: {'admin' if user.is_admin else ', '.join(sorted(user.permissions)) or 'no permissions'}")
     return 0
 

@@ -34,9 +34,10 @@ def test_init_is_idempotent(mrod, config_file: Path) -> None:
     assert mrod("init").code == 0
 
 
-def test_commands_before_init_say_so(mrod) -> None:
+def test_commands_before_init_say_so(mrod, config_file: Path) -> None:
     r = mrod("domain", "list")
-    assert r.code == 1 and r.err.strip() == f"mrod: error: database {Path(r.err.split()[3])} does not exist; run 'mrod init' first"
+    assert r.code == 1 and r.err.strip() == (f"mrod: error: database {config_file.parent / 'var' / 'mrod.db'} does not "
+                                             f"exist; run 'mrod init' first (config {config_file})")
 
 
 def test_relay_commands(ready) -> None:
@@ -223,6 +224,7 @@ def test_lookupd_serves_and_stops_cleanly_on_sigterm(tmp_path: Path, mrod_proc, 
         _, err = proc.communicate(timeout=10)
         assert proc.returncode == 0, err
         assert "socketmap listening on 127.0.0.1" in err and "stopping" in err
+        assert f"mrod lookupd starting: config {config_file}, database {config_file.parent / 'var' / 'mrod.db'}" in err
         s.close()
     finally:
         if proc.poll() is None:
