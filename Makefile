@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 
 # What the tests start for real: Postfix, BIND, Chromium; PostgreSQL for the benchmarks.
 APT_PACKAGES := postfix postfix-sqlite postfix-pgsql bind9 bind9-utils bind9-dnsutils \
-                chromium chromium-driver postgresql sqlite3 procps
+                chromium chromium-driver postgresql sqlite3 procps fail2ban
 
 .PHONY: run test install system-deps bench clean
 

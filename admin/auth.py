@@ -121,10 +121,12 @@ async def login(request: web.Request) -> web.StreamResponse:
     conn = await pool.conn(request)
     remote = client_ip(request)
     if await throttle.blocked(conn, remote, name):
+        log.warning("panel sign-in refused (throttled): address=%s user=%r", remote, name)  # fail2ban: contrib/
         return await _login_page(request, error=BLOCKED_ERROR, name=name, status=429)
     cfg = request.app[CONFIG].admin
     user = await users.authenticate(conn, name, password, cfg.bcrypt_rounds) if name and password else None
     if user is None:
+        log.warning("panel sign-in failed: address=%s user=%r", remote, name)  # fail2ban: contrib/fail2ban
         blocks = await throttle.failed(conn, request.app[RULES], remote, name)
         for block in blocks:
             log.warning("login throttle: %s %s blocked until %s", block.kind, block.value, block.until)

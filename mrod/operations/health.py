@@ -31,7 +31,7 @@ from typing import Any, Awaitable, Callable
 import aiosqlite
 
 from mrod.entities import audit
-from mrod.infra import db
+from mrod.infra import db, oserrors
 from mrod.operations import queue
 from mrod.entities.audit import Actor
 from mrod.infra.config import Config
@@ -58,7 +58,7 @@ async def probe(host: str, port: int, *, protocol: str = "smtp", tls: str = "may
     except TimeoutError:
         return Probe(False, None, None, f"no complete answer within {timeout:g}s")
     except (OSError, SmtpError, ssl.SSLError, UnicodeError) as exc:
-        return Probe(False, None, None, str(exc) or type(exc).__name__)
+        return Probe(False, None, None, oserrors.describe(exc, f"{host} port {port}"))
 
 
 async def _dialogue(host: str, port: int, protocol: str, tls: str, helo: str, started: float) -> Probe:

@@ -13,6 +13,7 @@ import ssl
 import time
 from dataclasses import dataclass, field
 
+from mrod.infra import oserrors
 from mrod.infra.smtp import SmtpClient, SmtpError
 
 OK = "ok"             # accepts mail as configured
@@ -53,7 +54,7 @@ async def probe(host: str, port: int, protocol: str = "smtp", timeout: float = 1
     except socket.gaierror as exc:
         return _failed(f"cannot resolve {host}: {exc.strerror or exc}", steps, state)
     except (OSError, SmtpError, UnicodeError) as exc:
-        return _failed(f"{exc.strerror if isinstance(exc, OSError) and exc.strerror else exc}", steps, state)
+        return _failed(oserrors.describe(exc), steps, state)
 
 
 def _failed(why: str, steps: list[str], state: dict[str, object]) -> ProbeResult:
