@@ -52,6 +52,7 @@ test: install-test system-deps
 # dist/mrod_VERSION_ARCH.deb (+ the wheel and sdist): `apt install ./dist/mrod_*.deb`.
 deb:
 	@$(MAKE) --no-print-directory system-deps APT_PACKAGES="$(DEB_BUILD_PACKAGES)"
+	rm -f dist/mrod_*.deb dist/mrod-*.whl dist/mrod-*.tar.gz
 	packaging/deb/build.sh . $(DEB_VERSION) dist
 
 bench: install-test system-deps

@@ -112,3 +112,9 @@ def copy_checkout(target: Path) -> Path:
 
     shutil.copytree(REPO, target, ignore=ignore)
     return target
+
+
+def pwd_uid(name: str) -> int:
+    import pwd
+
+    return pwd.getpwnam(name).pw_uid
