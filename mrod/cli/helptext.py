@@ -54,11 +54,13 @@ EXAMPLES = {
                   "mrod domain add example.org --relay primary --subdomains --recipients listed\n"
                   "mrod domain add example.net --mx --tls encrypt",
     "domain set": "mrod domain set example.com --disable\nmrod domain set example.com --pause 'primary migration'",
-    "domain import": "mrod domain import domains.txt --relay primary\nprintf 'a.example\\nb.example other\\n' | mrod domain import -",
+    "domain import": "mrod domain import domains.txt --relay primary\n"
+                     "printf 'a.example\\nb.example other\\n' | mrod domain import -",
     "recipient add": "mrod recipient add sales@example.org info@example.org\n"
                      "mrod recipient add @example.org      # every address of example.org",
     "recipient list": "mrod recipient list example.org",
-    "user add": "mrod user add alice --perm domains --perm queue\necho 'a long password' | mrod user add bob --admin --password-stdin",
+    "user add": "mrod user add alice --perm domains --perm queue\n"
+                "echo 'a long password' | mrod user add bob --admin --password-stdin",
     "lookup": "mrod lookup relay_domains example.com\nmrod lookup transport 'User+tag@Example.COM'",
     "postfix-config": "mrod postfix-config --main >> /etc/postfix/main.cf   # then review it",
     "check": "mrod check\nmrod check example.com --json",

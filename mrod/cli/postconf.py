@@ -73,7 +73,7 @@ def _has_service(master_cf: Path, service: str) -> bool:
         lines = master_cf.read_text().splitlines()
     except FileNotFoundError:
         return False
-    return any(line.split()[:2] == [service, "unix"] for line in lines if line and not line[0] in "# \t")
+    return any(line.split()[:2] == [service, "unix"] for line in lines if line and line[0] not in "# \t")
 
 
 def commands(cfg: Config, directory: str, changes: list[postconfmerge.Change], services: list[str],

@@ -19,14 +19,6 @@ from tests.cli.conftest import dump
 REPO = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture
-def ready(mrod):
-    assert mrod("init").code == 0
-    assert mrod("relay", "add", "primary", "--host", "mx1.example.net", "--tls", "encrypt").code == 0
-    assert mrod("domain", "add", "example.com", "--relay", "primary", "--subdomains").code == 0
-    return mrod
-
-
 def test_init_is_idempotent(mrod, config_file: Path) -> None:
     first = mrod("init")
     assert first.code == 0 and "schema version" in first.out

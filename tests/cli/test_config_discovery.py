@@ -47,9 +47,9 @@ def test_a_command_outside_the_checkout_names_the_config_it_read(tmp_path: Path)
 def test_no_command_but_init_creates_a_database(tmp_path: Path, command: list[str]) -> None:
     (tmp_path / "mrod.toml").write_text('[database]\npath = "var/mrod.db"\n[lookupd]\nsocketmap = "127.0.0.1:0"\n'
                                         'policy = ""\n[admin]\nlisten = "127.0.0.1:0"\n')
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MROD_")} | {"PYTHONPATH": str(REPO)}
     r = subprocess.run([sys.executable, "-m", "mrod", *command], cwd=tmp_path, input="a long password\n",
-                       capture_output=True, text=True, timeout=60,
-                       env={k: v for k, v in os.environ.items() if not k.startswith("MROD_")} | {"PYTHONPATH": str(REPO)})
+                       capture_output=True, text=True, timeout=60, env=env)
     assert not (tmp_path / "var").exists(), r.stderr
     assert r.returncode != 0
     if command[0] != "lookup":     # lookup answers TEMP (what lookupd would say), the others refuse

@@ -17,7 +17,6 @@ import pytest
 from mrod.cli import build_parser, helptext, logsetup
 from mrod.infra import oserrors
 from mrod.operations import health, relaytest
-from tests.cli.test_cli import ready  # noqa: F401 - the fixture
 from tests.harness import free_port
 
 REPO = Path(__file__).resolve().parents[2]

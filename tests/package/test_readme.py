@@ -84,7 +84,8 @@ def test_production_install(clone: Path, tmp_path: Path) -> None:
     install, first_steps, backup, upgrade = blocks("Production install")
     fake = tmp_path / "bin"
     fake.mkdir()
-    (fake / "systemctl").write_text(f"#!/bin/sh\nexec {sys.executable} {debian.REPO / 'tests/package/fake_systemctl.py'} \"$@\"\n")
+    script = debian.REPO / "tests" / "package" / "fake_systemctl.py"
+    (fake / "systemctl").write_text(f'#!/bin/sh\nexec {sys.executable} {script} "$@"\n')
     (fake / "systemctl").chmod(0o755)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MROD_", "VIRTUAL_ENV"))}
     env["PATH"] = ":".join([str(fake), *(p for p in env["PATH"].split(":") if ".venv" not in p)])

@@ -129,6 +129,7 @@ def _build_section(section: str, cls: type, raw: Mapping[str, Any], env: Mapping
         where = f"{section}.{name}"
         typ = hints[name]
         env_name = f"MROD_{section}_{name}".upper()
+        value: Any
         try:
             if _is_dict(typ):
                 value = dict(raw.get(name, {}))

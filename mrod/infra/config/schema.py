@@ -17,7 +17,6 @@ from mrod.infra.config import checks as v
 from mrod.infra.config.checks import ROUTING_MAPS, check  # noqa: F401 - ROUTING_MAPS re-exported
 
 
-
 @dataclass(frozen=True)
 class DatabaseConfig:
     path: Path = Path("var/mrod.db")
