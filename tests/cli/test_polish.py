@@ -17,7 +17,7 @@ import pytest
 from mrod.cli import build_parser, helptext, logsetup
 from mrod.infra import oserrors
 from mrod.operations import health, relaytest
-from tests.harness import free_port
+from tests.harness import free_port, require_root
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -115,3 +115,14 @@ def test_journal_formatter_prefixes_every_line() -> None:
     lines = formatter.format(record).splitlines()
     assert lines[0] == "<3>mrod.x: failed here" and len(lines) > 2 and all(ln.startswith("<3>") for ln in lines)
     assert [logsetup.priority(n) for n in (10, 20, 30, 40, 50)] == [7, 6, 4, 3, 2]
+
+
+def test_root_on_the_services_database_is_told_to_run_as_its_owner(ready, config_file: Path) -> None:
+    database = config_file.parent / "var" / "mrod.db"
+    assert "warning" not in ready("domain", "list").err          # root's own database: quiet
+    require_root("giving the database to another user")
+    os.chown(database, 65534, 65534)                              # nobody, as a service user would
+    r = ready("domain", "list")
+    assert r.code == 0 and "example.com" in r.out
+    assert r.err.strip().startswith(f"mrod: warning: {database} belongs to nobody; run as that user "
+                                    "(runuser -u nobody -- mrod …)")
