@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from typing import Any
+from typing import Any, overload
 
 from aiohttp import web
 
 from mrod.entities import audit, recipients
 from mrod.infra import names
 from mrod.operations import relaytest
+from mrod.entities import domainimport
 from mrod.entities import domains as domaincore
 from mrod.entities import relays as relaycore
 from mrod.entities import users as usercore
@@ -37,7 +38,7 @@ from mrod.admin.logs import filters_of
 from mrod.admin.relays import health_of
 
 MAX_LIMIT = 1000
-# A field absent from a PATCH is left as it is (mrod.domains.update changes only what it is given).
+# A field absent from a PATCH is left as it is (mrod.entities.domains.update changes only what it is given).
 DOMAIN_FIELDS = ("relay", "host", "port", "protocol", "tls", "mx", "enabled", "include_subdomains", "recipients",
                  "paused", "pause_reason", "quota_messages", "quota_bytes", "verify_when_down")
 RELAY_FIELDS = ("name", "host", "port", "protocol", "tls")
@@ -140,7 +141,7 @@ async def domain_bulk(request: web.Request) -> web.StreamResponse:
     if not isinstance(lines, list) or not all(isinstance(x, str) for x in lines) or len(lines) > 100_000:
         raise InvalidInput("domains", "must be a list of at most 100000 strings ('domain' or 'domain relay')")
     user = request[USER]
-    report = await domaincore.bulk_add(
+    report = await domainimport.bulk_add(
         await pool.conn(request), actor(request), lines, relay=data.get("relay") or None,
         skip_existing=bool(data.get("skip_existing")), strict=False, source="api",
         owner_id=None if user.has("domains") else user.id)
@@ -155,7 +156,7 @@ async def domain_told(request: web.Request) -> web.StreamResponse:
     domain = await load_domain(request)
     recipient = request.query.get("recipient", "")[:254] or None
     return web.json_response([{"map": m, "key": k, "status": a.status, "value": a.value, "why": a.why}
-                              for m, k, a in told(request, domain.name, recipient)])
+                              for m, k, a in await told(request, domain.name, recipient)])
 
 
 # -- recipients -------------------------------------------------------------------------------
@@ -173,7 +174,7 @@ async def recipient_add(request: web.Request) -> web.StreamResponse:
     domain = await load_domain(request)
     data = only(await body(request), ("address",))
     conn = await pool.conn(request)
-    address = data.get("address")
+    address: Any = data.get("address")  # names.address() says what is wrong with it
     owner = await recipients.owning_domain(conn, names.address(address))
     if owner.id != domain.id:
         raise InvalidInput("address", f"belongs to the domain {owner.name}, not {domain.name}")
@@ -261,7 +262,7 @@ async def relay_test(request: web.Request) -> web.StreamResponse:
     relay = await load_relay(request)
     await pool.release(request)
     result = await relaytest.probe(relay.host, relay.port, relay.protocol, 10.0, tls=relay.tls)
-    return web.json_response(dataclasses.asdict(result) | {"ok": result.ok})
+    return web.json_response(dataclasses.asdict(result) | {"ok": result.ok, "up": result.up})
 
 
 # -- users ------------------------------------------------------------------------------------
@@ -277,7 +278,9 @@ async def user_create(request: web.Request) -> web.StreamResponse:
     data = only(await body(request), ("name", "password", "is_admin", "enabled", "permissions"))
     is_admin = _bool(data, "is_admin", False)
     check_user_change(request[USER], None, makes_admin=is_admin)
-    user = await usercore.add(await pool.conn(request), actor(request), data.get("name"), data.get("password"),
+    name: Any = data.get("name")  # usercore.add() says what is wrong with them
+    password: Any = data.get("password")
+    user = await usercore.add(await pool.conn(request), actor(request), name, password,
                               is_admin=is_admin, enabled=_bool(data, "enabled", True), perms=_perms(data) or (),
                               rounds=request.app[CONFIG].admin.bcrypt_rounds)
     return web.json_response(user.as_dict(), status=201)
@@ -320,6 +323,10 @@ async def user_delete(request: web.Request) -> web.StreamResponse:
     return web.json_response({"deleted": target.name})
 
 
+@overload
+def _bool(data: dict[str, Any], key: str, default: bool) -> bool: ...
+@overload
+def _bool(data: dict[str, Any], key: str, default: None) -> bool | None: ...
 def _bool(data: dict[str, Any], key: str, default: bool | None) -> bool | None:
     value = data.get(key, default)
     if value is not None and not isinstance(value, bool):

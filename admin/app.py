@@ -62,7 +62,7 @@ async def error_middleware(request: web.Request, handler):  # noqa: ANN001, ANN2
         message, headers = str(exc), {}
         if isinstance(exc, InvalidInput) and request.path.startswith("/api/"):
             return web.json_response({"error": str(exc), "field": exc.field, "status": status}, status=status)
-    except Exception:  # noqa: BLE001 - the one place a bug becomes a 500 page
+    except Exception:  # the one place a bug becomes a 500 page
         log.exception("error serving %s %s", request.method, request.path)
         status, message, headers = 500, "Something went wrong inside mrod; the log says what.", {}
     if request.path.startswith("/api/"):

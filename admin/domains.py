@@ -10,6 +10,7 @@ from typing import Any, Mapping
 from aiohttp import web
 
 from mrod.operations import checks
+from mrod.entities import domainimport
 from mrod.entities import domains as core
 from mrod.entities import relays as relaycore
 from mrod.entities import users as usercore
@@ -104,9 +105,9 @@ def spec_from_form(form: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def policy_from_form(form: Mapping[str, Any]) -> dict[str, Any]:
-    """Pause, quotas and the verify fallback as mrod.domains takes them (it checks them).
+    """Pause, quotas and the verify fallback as mrod.entities.domains takes them (it checks them).
 
-    A reason is sent only with a pause (unpausing forgets it, in mrod.domains); an empty quota
+    A reason is sent only with a pause (unpausing forgets it, in mrod.entities.domains); an empty quota
     (or "default") means [policy]'s default, 0 no limit. Text is cut only far beyond what the
     core accepts, so an over-long value is refused there rather than silently shortened here.
     """
@@ -252,17 +253,17 @@ async def bulk(request: web.Request) -> web.StreamResponse:
     form = await request.post()
     conn = await pool.conn(request)
     lines = str(form.get("lines", "")).splitlines()
-    values = {"lines": str(form.get("lines", "")), "relay": text(form, "relay", 64),
-              "skip_existing": checked(form, "skip_existing")}
-    context = {"relays": await relaycore.list_all(conn), "values": values, "errors": {}, "report": None}
+    values: dict[str, Any] = {"lines": str(form.get("lines", "")), "relay": text(form, "relay", 64),
+                              "skip_existing": checked(form, "skip_existing")}
+    context: dict[str, Any] = {"relays": await relaycore.list_all(conn), "values": values, "errors": {}, "report": None}
     if len(lines) > BULK_LIMIT:
         context["errors"] = {"lines": f"at most {BULK_LIMIT} lines at a time"}
         return await render(request, "domains/bulk.html", context, status=400)
     user = request[USER]
     try:
-        report = await core.bulk_add(conn, actor(request), lines, relay=values["relay"] or None,
-                                     skip_existing=values["skip_existing"], strict=False,
-                                     owner_id=None if user.has("domains") else user.id)
+        report = await domainimport.bulk_add(conn, actor(request), lines, relay=values["relay"] or None,
+                                             skip_existing=values["skip_existing"], strict=False,
+                                             owner_id=None if user.has("domains") else user.id)
     except (InvalidInput, NotFound) as exc:
         context["errors"] = {"relay": exc.message if isinstance(exc, InvalidInput) else str(exc)}
         return await render(request, "domains/bulk.html", context, status=400)

@@ -1,5 +1,5 @@
 """One domain: its settings, "what Postfix is told" — the exact answers lookupd gives,
-computed by mrod.routing (never re-implemented here) — and its listed recipients."""
+computed by mrod.answers.routing (never re-implemented here) — and its listed recipients."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from mrod.infra import names
 from mrod.entities import recipients as rcptcore
 from mrod.answers import routing
 from mrod.infra.errors import Conflict, InvalidInput, NotFound
-from mrod.answers.routestore import RouteStore
+from mrod.answers import oneshot
 
 from mrod.admin import pool
 from mrod.admin.access import DOMAIN_PERMS, load_domain as load
@@ -20,15 +20,14 @@ from mrod.admin.render import render, text
 MAX_PROBE_ADDRESS = 254
 
 
-def told(request: web.Request, domain_name: str, recipient: str | None) -> list[tuple[str, str, routing.Answer]]:
-    """What lookupd answers, from the same code and a read-only connection like lookupd's own
-    (a few indexed queries: microseconds, fine on the event loop)."""
+async def told(request: web.Request, domain_name: str, recipient: str | None
+               ) -> list[tuple[str, str, routing.Answer]]:
+    """What lookupd answers, from the same code and a read-only connection like lookupd's own,
+    in a worker thread: a writer holding the database (a BIND import) never stalls the loop."""
     cfg = request.app[CONFIG]
-    store = RouteStore.open(cfg.database.path, busy_timeout_ms=1000)
-    try:
-        return routing.told(store, domain_name, recipient or None, routing.Options.from_config(cfg))
-    finally:
-        store.close()
+    options = routing.Options.from_config(cfg)
+    return await oneshot.ask_off_loop(cfg.database.path, cfg.lookupd.lookup_deadline,
+                                      lambda store: routing.told(store, domain_name, recipient or None, options))
 
 
 def probe_recipient(value: str) -> tuple[str | None, str | None]:
@@ -52,7 +51,7 @@ async def _page(request: web.Request, *, status: int = 200, errors: dict[str, st
     recipient, probe_error = probe_recipient(request.query.get("recipient", ""))
     conn = await pool.conn(request)
     return await render(request, "domains/show.html", {
-        "domain": domain, "told": told(request, domain.name, recipient),
+        "domain": domain, "told": await told(request, domain.name, recipient),
         "recipient": request.query.get("recipient", "")[:MAX_PROBE_ADDRESS], "probe_error": probe_error,
         "recipients": await rcptcore.list_for(conn, domain.name), "errors": errors or {},
         "new_address": new_address, "relay_details": request[USER].has("relay") or request[USER].has("relay_own"),

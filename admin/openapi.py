@@ -10,6 +10,7 @@ from typing import Any
 from aiohttp import web
 
 from mrod.entities import domains, relays, users
+from mrod.infra.enums import HEALTH_STATES
 
 
 Schema = dict[str, Any]
@@ -110,7 +111,7 @@ SCHEMAS: Schema = {
         "domain_count": {"type": "integer"}, "created_at": {"type": "string"}, "updated_at": {"type": "string"},
         "health": {"type": "object", "description": "as mrod serve's probes last saw it (not in add/change answers)",
                    "properties": {
-                       "state": {"enum": ["up", "down", "unknown"]}, "since": {"type": ["string", "null"]},
+                       "state": {"enum": list(HEALTH_STATES)}, "since": {"type": ["string", "null"]},
                        "last_probe_at": {"type": ["string", "null"]}, "last_ok": {"type": ["boolean", "null"]},
                        "last_latency_ms": {"type": ["number", "null"]}, "starttls": {"type": ["boolean", "null"]},
                        "last_detail": {"type": ["string", "null"]}}}}},
@@ -120,6 +121,7 @@ SCHEMAS: Schema = {
         "owner_id": {"type": ["integer", "null"]}}},
     "Probe": {"type": "object", "properties": {
         "verdict": {"enum": ["ok", "warning", "fail"]}, "ok": {"type": "boolean"}, "summary": {"type": "string"},
+        "up": {"type": "boolean", "description": "not fail: what the health monitor would record"},
         "banner": {"type": ["string", "null"]}, "starttls": {"type": ["boolean", "null"]},
         "tls_ok": {"type": ["boolean", "null"]}, "latency_ms": {"type": ["number", "null"]},
         "steps": {"type": "array", "items": {"type": "string"}}}},
@@ -191,7 +193,7 @@ PATHS: Schema = {
                                                             if k != "name"}}, params=[USER]),
         "delete": _op("Delete a user", "usermgr", params=[USER])},
     "/audit": {"get": _op("The audit log, newest first", "logs", _ref("AuditPage"), params=AUDIT_FILTERS)},
-    # Operating the backup MX (admin/operations.py).
+    # Operating the backup MX (admin/queue.py).
     "/queue": {"get": _op(
         "Mail waiting in Postfix's queue per domain, as last read (messages, bytes, oldest arrival, last delay reason)",
         "queue (domains_own without domains: own domains only)",

@@ -1,6 +1,7 @@
 """Relay pages: list, add, edit, delete (refused while domains use it, or reassign them), and
-"test connection" (mrod.relaytest.probe: banner, EHLO, STARTTLS, latency, a verdict). The list
-and a relay's page show its health as `mrod serve`'s probes last saw it (mrod.health)."""
+"test connection" (mrod.operations.relaytest.probe: the health probe's SMTP dialogue, with a
+verdict for people). The list and a relay's page show its health as `mrod serve`'s probes
+last saw it (mrod.operations.health)."""
 
 from __future__ import annotations
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
 from mrod.admin import (
     api,
@@ -25,7 +26,7 @@ from mrod.admin import bindimport
 STATIC = Path(__file__).parent / "static"
 
 # (name, path, {method: handler}) — the permission checks live on the handlers (auth.needs).
-PANEL = [
+PANEL: list[tuple[str, str, dict[str, Handler]]] = [
     ("login", "/login", {"GET": auth.login_form, "POST": auth.login}),
     ("logout", "/logout", {"POST": auth.logout}),
     ("dashboard", "/", {"GET": dashboard.show}),
@@ -64,7 +65,7 @@ PANEL = [
 ]
 
 API = "/api/v1"
-API_ROUTES = [
+API_ROUTES: list[tuple[str, str, dict[str, Handler]]] = [
     ("api_openapi", "/openapi.json", {"GET": openapi.document}),
     ("api_me", "/me", {"GET": api.me}),
     ("api_domains", "/domains", {"GET": api.domain_list, "POST": api.domain_create}),

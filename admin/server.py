@@ -68,6 +68,7 @@ class AdminServer:
         await self.runner.setup()
         try:
             if endpoint.is_unix:
+                assert endpoint.path is not None
                 self.site = web.UnixSite(self.runner, endpoint.path, ssl_context=context)
             else:
                 self.site = web.TCPSite(self.runner, endpoint.host, endpoint.port, ssl_context=context)

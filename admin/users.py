@@ -25,7 +25,7 @@ PERMISSION_HELP = {
     "relay_own": "see and change only relays they own",
     "logs": "read the audit log",
     "blocklist": "see and lift login blocks",
-    "queue": "see the mail queue",
+    "queue": "see and flush the mail queue",
 }
 
 

@@ -21,12 +21,13 @@ server binaries. Each benchmark is also a module of its own with ``--help``:
 - ``bench.workers``     what several lookupd processes sharing the port (SO_REUSEPORT) would
                         give 16 clients — an option measured, not built.
 
-Other areas keep their own benchmarks here too (e.g. ``bench.panel_list``,
-``bench.bind_import``, ``bench.metrics_cost``); ``bench.all`` runs the lookup ones above.
+Other areas keep their own benchmarks here too: ``bench.panel_list``, ``bench.cli_import`` and
+``bench.bind_import``, which ``bench.all`` runs after the lookup ones (``--only`` picks), and
+``bench.metrics_cost``, run on its own.
 
 Everything runs on loopback only (free ports), in a scratch directory under ``bench/out/``
 (git-ignored), and is bounded in time. The data is built with mrod's own code
-(``mrod.domains.bulk_add``) and the real lookupd is started as a subprocess
+(``mrod.entities.domainimport.bulk_add``) and the real lookupd is started as a subprocess
 (``python -m mrod --config F lookupd``). Results go to ``bench/out/results.json`` and a
 Markdown summary to ``bench/out/report.md``.
 """

@@ -2,10 +2,12 @@
 bench.workers, bench.profile, bench.breakdown, bench.scale and bench.hotpath (the last two
 share one 1M-domain database), then bench.panel_list, bench.cli_import and bench.bind_import
 (each in its own process, writing its own JSON under bench/out/ and printing its table).
-Writes ``bench/out/results.json`` and ``bench/out/report.md`` and prints the report. About 8 minutes on 2 vCPUs; ``--quick`` is a smaller smoke run (its
-figures are not the reported ones; it writes ``results-quick.json`` / ``report-quick.md``).
+Writes ``bench/out/results.json`` and ``bench/out/report.md`` and prints the report. About
+8 minutes on 2 vCPUs; ``--quick`` is a smaller smoke run (its figures are not the reported ones;
+it writes ``results-quick.json`` / ``report-quick.md``).
 
-    .venv/bin/python -m bench.all [--quick] [--only maps,visibility,workers,profile,breakdown,scale,hotpath,panel_list,cli_import,bind_import]
+    .venv/bin/python -m bench.all [--quick]
+        [--only maps,visibility,workers,profile,breakdown,scale,hotpath,panel_list,cli_import,bind_import]
 """
 
 from __future__ import annotations

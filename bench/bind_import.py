@@ -24,15 +24,17 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Awaitable
 from dataclasses import replace
 from pathlib import Path
+from typing import TypeVar
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from mrod import bindimport
-from mrod.infra import config as configmod, db
-from mrod.entities import relays
+from mrod import bindimport  # noqa: E402
+from mrod.infra import config as configmod, db  # noqa: E402
+from mrod.entities import relays  # noqa: E402
 from mrod.entities.audit import Actor  # noqa: E402
 from mrod.bindimport import sources  # noqa: E402
 from mrod.bindimport.routes import RouteFinder  # noqa: E402
@@ -64,7 +66,10 @@ def build(directory: Path, count: int) -> tuple[dict[str, str], Path]:
     return served, conf
 
 
-async def timed(coro) -> tuple[float, object]:
+T = TypeVar("T")
+
+
+async def timed(coro: Awaitable[T]) -> tuple[float, T]:
     t0 = time.perf_counter()
     result = await coro
     return time.perf_counter() - t0, result

@@ -1,5 +1,5 @@
 """Benchmark data: domain names, the key file, and an mrod database built with mrod's own
-code (``mrod.domains.bulk_add``, what ``mrod domain import`` runs).
+code (``mrod.entities.domainimport.bulk_add``, what ``mrod domain import`` runs).
 
 Names are deterministic and look like real ones: mostly ``word1234.tld``, some with three
 labels (``shop12.example.co.uk``) so the parent-domain lookups that mrod does for every key
@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Iterator
 
 from mrod.infra import db
-from mrod.entities import domains, relays
+from mrod.entities import domainimport, relays
 from mrod.entities.audit import Actor
 from mrod.infra.errors import NotFound
 
@@ -66,7 +66,7 @@ async def build(path: Path, count: int, start: int = 0) -> float:
         done = 0
         while done < count:
             part = min(BATCH, count - done)
-            await domains.bulk_add(conn, ACTOR, names(part, start + done), relay=RELAY, source="api")
+            await domainimport.bulk_add(conn, ACTOR, names(part, start + done), relay=RELAY, source="api")
             done += part
         return loop.time() - started
 

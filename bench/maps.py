@@ -100,8 +100,8 @@ def run(domains: int = 100_000, keys: int = 100_000, clients: int = 16, runs: in
     try:
         cluster.start()
         cluster.load_domains(dataset.names(domains))
-        for server in servers:
-            server.start(probe_key=dataset.domain_name(0))
+        for process in servers:
+            process.start(probe_key=dataset.domain_name(0))
         # (map, the server process behind it — None for Postfix's own sqlite/pgsql clients)
         rows: list[tuple[postmap.Map, ServerProcess | None]] = [
             (postmap.socketmap(lookupd.endpoint, LOOKUPD_TCP), lookupd),
@@ -148,8 +148,8 @@ def run(domains: int = 100_000, keys: int = 100_000, clients: int = 16, runs: in
             for mode in ("sequential", "concurrent"):
                 if attempt(m, mode)[1] != want:
                     raise RuntimeError(f"{m.label} answered differently from the expected hits ({mode})")
-        timing = {m.label: {mode: [] for mode in MODES} for m, _ in rows}
-        cpu = {m.label: {mode: [] for mode in MODES} for m, _ in rows}
+        timing: dict[str, dict[str, list[float]]] = {m.label: {mode: [] for mode in MODES} for m, _ in rows}
+        cpu: dict[str, dict[str, list[float]]] = {m.label: {mode: [] for mode in MODES} for m, _ in rows}
         for _ in range(runs):
             for mode in MODES:
                 for m, server in rows:   # interleaved, so background load hits every map alike

@@ -54,7 +54,7 @@ async def over_socketmap(path: Path, seconds: float, limit: int = 1_000_000) -> 
     daemon = Lookupd(cfg)
     await daemon.start()
     try:
-        port = daemon.listener("socketmap").server.sockets[0].getsockname()[1]
+        port = daemon.listener("socketmap").port
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         n, started = 0, time.perf_counter()
         deadline = started + seconds

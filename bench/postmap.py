@@ -103,7 +103,7 @@ def run_parallel(confdir: Path, m: Map, slices: list[Path], timeout: float = 300
             if p.poll() is None:
                 p.kill()
                 p.wait()
-    for p, (_out, err) in zip(procs, results):
+    for p, (_out, err) in zip(procs, results, strict=True):
         if p.returncode not in (0, 1) or err:
             raise MapError(f"{m.label}: postmap exited {p.returncode}: {err.decode()[:500]}")
     return elapsed, [out for out, _err in results]

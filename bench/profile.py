@@ -40,6 +40,7 @@ def _report(data: Path, sort: str, limit: int) -> list[tuple[str, float]]:
 
 def _profiled(lookupd: Lookupd, data: Path, action: Any) -> float:
     """Run ``action`` under perf record on lookupd; returns lookupd's CPU seconds for it."""
+    assert lookupd.proc is not None, "lookupd is not started"
     rec = subprocess.Popen(["perf", "record", "-F", "999", "-g", "-o", str(data), "-p", str(lookupd.proc.pid)],
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     time.sleep(0.5)   # perf attaches

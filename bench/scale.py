@@ -1,6 +1,6 @@
 """lookupd with 1M domains: start time and resident memory (targets: <= 5 s, <= 300 MB).
 
-The database is built with ``mrod.domains.bulk_add`` (ten imports of 100k, what ``mrod domain
+The database is built with ``mrod.entities.domainimport.bulk_add`` (ten imports of 100k, what ``mrod domain
 import`` runs). Start time: from spawning ``python -m mrod --config F lookupd`` until its
 socketmap (free 127.0.0.1 port) answers the first lookup with OK — median of ``--starts``
 starts, the database file warm in the page cache (as on a running server; it is not dropped

@@ -85,7 +85,7 @@ class Lookupd:
             if conn.transport is not None:
                 conn.transport.close()
         deadline = asyncio.get_running_loop().time() + grace
-        while self.connections and asyncio.get_running_loop().time() < deadline:
+        while self.connections and asyncio.get_running_loop().time() < deadline:  # noqa: ASYNC110 - bounded drain at stop
             await asyncio.sleep(0.05)
         for conn in list(self.connections):
             if conn.transport is not None:

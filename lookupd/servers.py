@@ -1,4 +1,5 @@
-"""Thin asyncio listeners for socketmap and tcp_table: decode, ask the service, encode.
+"""Thin asyncio listeners for socketmap, tcp_table and the policy service: decode, ask the
+service, encode.
 
 Each connection serves one request at a time, in order. Limits: an idle timeout, a deadline
 for a request to arrive complete once started (slow clients), a size limit per request
@@ -59,6 +60,7 @@ class Listener:
             # Postfix's daemons run as the postfix user and must be able to connect.
             os.chmod(ep.path, 0o666)
         else:
+            assert ep.port is not None
             self.server = await loop.create_server(
                 lambda: self.factory(self), ep.host, ep.port, reuse_address=True, backlog=1024)
         log.info("%s listening on %s", self.name, self.address)
@@ -106,7 +108,6 @@ class RequestConnection(asyncio.Protocol):
     the answer needs waiting — ``handle_later(request)`` is awaited with reading paused).
     """
 
-    protocol_name = "request"
     decoder: Any
 
     def __init__(self, listener: Listener) -> None:
@@ -300,8 +301,6 @@ class LookupConnection(RequestConnection):
 
 
 class SocketmapConnection(LookupConnection):
-    protocol_name = "socketmap"
-
     def __init__(self, listener: Listener, service: LookupService) -> None:
         super().__init__(listener, service)
         self.decoder = socketmap.NetstringDecoder()
@@ -314,8 +313,6 @@ class SocketmapConnection(LookupConnection):
 
 
 class TcpTableConnection(LookupConnection):
-    protocol_name = "tcp_table"
-
     def __init__(self, listener: Listener, service: LookupService, map_name: str) -> None:
         super().__init__(listener, service)
         self.map_name = map_name
@@ -331,13 +328,11 @@ class TcpTableConnection(LookupConnection):
 class PolicyConnection(RequestConnection):
     """Postfix policy delegation: one action per request; internal trouble closes silently."""
 
-    protocol_name = "policy"
-
     def __init__(self, listener: Listener, service: PolicyService) -> None:
         super().__init__(listener)
         self.service = service
         self.decoder = policy_codec.PolicyDecoder()
-        self._callout = None
+        self._callout: Callout | None = None
 
     def handle_now(self, request: dict[str, str]) -> bytes | object | None:
         result = self.service.evaluate(request)

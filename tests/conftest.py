@@ -11,6 +11,7 @@ import pytest
 from mrod.infra import config as configmod
 from mrod.infra import db
 from mrod.entities.audit import Actor
+from tests.data import ACTOR
 
 # Real-component fixtures live in tests/harness/ and are registered here.
 pytest_plugins: list[str] = [
@@ -62,4 +63,4 @@ async def conn(cfg: configmod.Config):
 
 @pytest.fixture
 def actor() -> Actor:
-    return Actor(name="tester", origin="cli", remote="local")
+    return ACTOR

@@ -1,29 +1,40 @@
 """Recipient verification by SMTP callout: does the primary accept RCPT TO:<address>?
 
-True when it answers 2xx, False on a permanent refusal of the recipient (5xx), None when
-the answer is inconclusive (4xx, timeouts, connection failures, TLS required but missing):
-the policy then treats the primary as unreachable.
+The opening is the shared SMTP dialogue (mrod.infra.smtp.Dialogue, STARTTLS whenever offered,
+as Postfix does), then MAIL FROM and RCPT TO. The verdict: True when the primary answers the
+RCPT 2xx, False on a permanent refusal of the recipient (550/551/553), None when it is
+inconclusive — the primary not up by the health monitor's measure (refused, timed out, not
+SMTP, TLS required but not working), a STARTTLS handshake that failed, a refused MAIL FROM,
+any other reply: the policy then treats the primary as unreachable.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import ssl
 
 from mrod.answers.policy import Callout
-from mrod.infra.smtp import SmtpClient, SmtpError
+from mrod.infra.smtp import Dialogue, SmtpClient, converse
 
 log = logging.getLogger("mrod.callout")
 
 
 async def verify(callout: Callout, *, helo: str, sender: str = "", timeout: float = 10.0) -> bool | None:
-    try:
-        return await asyncio.wait_for(_dialogue(callout, helo, sender), timeout)
-    except (OSError, SmtpError, ssl.SSLError, asyncio.TimeoutError, UnicodeError) as exc:
+    dialogue = Dialogue(callout.host, callout.port, protocol=callout.protocol, tls=callout.tls, helo=helo,
+                        try_starttls=True)
+
+    async def transaction(client: SmtpClient) -> bool | None:
+        if (await client.command(f"MAIL FROM:<{sender}>")).code != 250:
+            return None
+        reply = await client.command(f"RCPT TO:<{smtp_path(callout.address)}>")
+        if 200 <= reply.code < 300:
+            return True
+        return False if reply.code in (550, 551, 553) else None
+
+    result = await converse(dialogue, timeout, transaction)
+    if result is None:
         log.info("callout to %s:%d for %s inconclusive: %s", callout.host, callout.port, callout.address,
-                 exc or type(exc).__name__)
-        return None
+                 dialogue.fault or (dialogue.steps[-1] if dialogue.steps else "no answer"))
+    return result
 
 
 _ATEXT = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789!#$%&'*+-/=?^_`{|}~.")
@@ -37,32 +48,3 @@ def smtp_path(address: str) -> str:
         return address
     quoted = local.replace("\\", "\\\\").replace('"', '\\"')
     return f'"{quoted}"@{domain}'
-
-
-async def _dialogue(callout: Callout, helo: str, sender: str) -> bool | None:
-    implicit = callout.protocol == "smtps"
-    client = await SmtpClient.connect(callout.host, callout.port, implicit_tls=implicit, tls=callout.tls)
-    try:
-        if (await client.reply()).code != 220:
-            return None
-        if (await client.ehlo(helo)).code != 250:
-            return None
-        wants_tls = callout.tls != "may"
-        if not implicit and "STARTTLS" in client.extensions:
-            if (await client.starttls(callout.tls)).code == 220:
-                if (await client.ehlo(helo)).code != 250:
-                    return None
-            elif wants_tls:
-                return None
-        elif not implicit and wants_tls:
-            return None   # TLS required, not offered: Postfix would not deliver there either
-        if (await client.command(f"MAIL FROM:<{sender}>")).code != 250:
-            return None
-        reply = await client.command(f"RCPT TO:<{smtp_path(callout.address)}>")
-        if 200 <= reply.code < 300:
-            return True
-        if reply.code in (550, 551, 553):
-            return False
-        return None
-    finally:
-        await client.close()

@@ -5,7 +5,7 @@ For a recipient of one of our domains, in order:
   2. the domain's queue is over its quota    -> DEFER_IF_PERMIT (one dead primary cannot fill
                                                 the disk);
   3. recipient policy 'verify':
-       known good (listed, or a fresh positive callout)     -> DUNNO (accept);
+       known good (listed, postmaster, or a fresh positive callout) -> DUNNO (accept);
        known bad (a fresh negative callout), primary up    -> 550 5.1.1;
        otherwise, primary not known to be down             -> a callout to the primary
                                                               (returned as a Callout to run);
@@ -41,7 +41,7 @@ class Callout:
     """Ask the primary whether it accepts ``address`` (RCPT TO), then call ``after_callout``."""
 
     address: str          # casefolded, extension stripped: what is cached
-    recipient: str        # as the client gave it, for the reply text
+    recipient: str        # as the client gave it (Postfix names it in the reply itself)
     domain: str
     host: str
     port: int
@@ -134,31 +134,37 @@ def _over_quota(store: PolicyStore, row: DomainRoute, policy: DomainPolicy, sett
 def _verify(store: PolicyStore, row: DomainRoute, policy: DomainPolicy, recipient: str, domain_name: str,
             options: routing.Options, now: datetime) -> Decision | Callout:
     local = names.unquote_local(recipient[:recipient.rfind("@")].casefold())
-    base = routing.strip_extension(local, options.recipient_delimiter)
-    address = f"{base}@{domain_name}"
-    if store.listed_recipient(row.id, [f"{local}@{domain_name}", address, f"@{domain_name}"]):
+    candidates = routing.recipient_candidates(local, domain_name, options.recipient_delimiter)
+    address = candidates[-2]       # without the +extension: what the primary is asked and the cache keeps
+    if store.listed_recipient(row.id, candidates):
         return Decision(DUNNO, "listed")
+    if routing.postmaster_accepted(local, options):
+        return Decision(DUNNO, "postmaster")      # never asked of the primary (RFC 5321 §4.5.1)
     known = store.verified(address, db.stamp(now))
     if known:
         return Decision(DUNNO, "verified")
     state = store.relay_state(row.relay_name)
     if known is False and state != "down":
-        return _rejected(recipient)
+        return _rejected()
     if state == "down" or row.host is None:
         # Down, or routed by MX (no single primary to ask): the domain's choice.
-        return when_primary_unreachable(recipient, row.name, policy.verify_when_down)
+        return when_primary_unreachable(row.name, policy.verify_when_down)
     return Callout(address, recipient, row.name, row.host, row.port or 25, row.protocol or "smtp", row.tls or "may",
                    policy.verify_when_down)
 
 
-def _rejected(recipient: str) -> Decision:
-    return Decision(f"550 5.1.1 <{recipient}>: Recipient address rejected: unknown at the primary mail server",
-                    "rejected")
+# Action texts carry mrod's own words only: smtpd puts "<rcpt>: Recipient address rejected: "
+# in front of every policy answer's text itself (tests/ops/test_policy_replies.py).
+REJECTED_TEXT = "User unknown at the primary mail server"
 
 
-def when_primary_unreachable(recipient: str, domain: str, choice: str) -> Decision:
+def _rejected() -> Decision:
+    return Decision(f"550 5.1.1 {REJECTED_TEXT}", "rejected")
+
+
+def when_primary_unreachable(domain: str, choice: str) -> Decision:
     if choice == "defer":
-        return Decision(f"DEFER_IF_PERMIT Cannot verify <{recipient}> while the primary mail server of {domain}"
+        return Decision(f"DEFER_IF_PERMIT Cannot verify this recipient while the primary mail server of {domain}"
                         " is unreachable; try again later", "unverified-defer")
     return Decision(DUNNO, "unverified-accept")
 
@@ -168,8 +174,8 @@ def after_callout(callout: Callout, result: bool | None) -> Decision:
     if result is True:
         return Decision(DUNNO, "verified")
     if result is False:
-        return _rejected(callout.recipient)
-    return when_primary_unreachable(callout.recipient, callout.domain, callout.verify_when_down)
+        return _rejected()
+    return when_primary_unreachable(callout.domain, callout.verify_when_down)
 
 
 def cache_entry(callout: Callout, result: bool, settings: PolicyConfig, now: datetime | None = None

@@ -9,6 +9,7 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Self
 
 from mrod.infra import db
 
@@ -42,7 +43,7 @@ class RouteStore:
         self.conn = conn
 
     @classmethod
-    def open(cls, path: Path, busy_timeout_ms: int = 0) -> "RouteStore":
+    def open(cls, path: Path, busy_timeout_ms: int = 0) -> Self:
         return cls(db.open_readonly(path, busy_timeout_ms))
 
     def close(self) -> None:
@@ -58,7 +59,8 @@ class RouteStore:
         found = {
             row[0]
             for row in self.conn.execute(
-                f"SELECT address FROM recipient WHERE domain_id = ? AND address IN ({', '.join('?' * len(candidates))})",
+                "SELECT address FROM recipient WHERE domain_id = ?"
+                f" AND address IN ({', '.join('?' * len(candidates))})",
                 (domain_id, *candidates),
             )
         }

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, Protocol
 
 from mrod.infra import names
+from mrod.infra.enums import MAPS, TLS_LEVELS
 from mrod.answers.routestore import DomainRoute
 
 if TYPE_CHECKING:
@@ -25,8 +26,7 @@ OK = "OK"
 NOTFOUND = "NOTFOUND"
 TEMP = "TEMP"
 
-MAPS = ("relay_domains", "transport", "relay_recipients", "tls_policy")
-TLS_ORDER = {"may": 0, "encrypt": 1, "verify": 2, "secure": 3}
+TLS_ORDER = {level: rank for rank, level in enumerate(TLS_LEVELS)}
 # Local parts Postfix never splits at the recipient delimiter.
 UNSPLIT_LOCALS = frozenset({"postmaster", "mailer-daemon", "double-bounce"})
 
@@ -47,11 +47,12 @@ class Options:
     recipient_delimiter: str = "+"
     relay_transport: str = "relay"
     smtps_transport: str = "mrod-smtps"
+    accept_postmaster: bool = True
 
     @classmethod
     def from_config(cls, config: "Config") -> "Options":
         lk = config.lookupd
-        return cls(lk.recipient_delimiter, lk.relay_transport, lk.smtps_transport)
+        return cls(lk.recipient_delimiter, lk.relay_transport, lk.smtps_transport, lk.accept_postmaster)
 
 
 class Store(Protocol):
@@ -77,18 +78,16 @@ def answer(store: Store, map_name: str, key: str, options: Options = DEFAULT_OPT
 def match(store: Store, name: str) -> tuple[DomainRoute, str] | None:
     """The domain row that decides for ``name``: itself, else the closest parent that includes
     subdomains. Returns (row, how) — the row may be disabled; callers decide what that means."""
-    parents = names.parent_domains(name)
-    rows = store.domains_named([name, *parents])
-    if not rows:
+    rows = store.domains_named([name, *names.parent_domains(name)])
+    key = names.deciding_domain(name, rows, _includes_subdomains) if rows else None
+    if key is None:
         return None
-    row = rows.get(name)
-    if row is not None:
-        return row, f"domain {row.name}"
-    for parent in parents:
-        row = rows.get(parent)
-        if row is not None and row.include_subdomains:
-            return row, f"subdomain of {row.name} (which includes subdomains)"
-    return None
+    row = rows[key]
+    return row, f"domain {row.name}" if key == name else f"subdomain of {row.name} (which includes subdomains)"
+
+
+def _includes_subdomains(row: DomainRoute) -> bool:
+    return row.include_subdomains
 
 
 def _no_domain(name: str) -> Answer:
@@ -159,16 +158,32 @@ def relay_recipients(store: Store, key: str, options: Options) -> Answer:
         # 'verify' domains are accepted here; the policy service checks them against the primary.
         return Answer(OK, row.recipients, f"{name}: {how} accepts every recipient ({row.recipients})")
     # Postfix may send the quoted external form of a local part; we store the internal form.
-    local = names.unquote_local(address[:at])
-    candidates = [f"{local}@{name}"]
-    base = strip_extension(local, options.recipient_delimiter)
-    if base != local:
-        candidates.append(f"{base}@{name}")
-    candidates.append(f"@{name}")
+    candidates = recipient_candidates(names.unquote_local(address[:at]), name, options.recipient_delimiter)
     listed = store.listed_recipient(row.id, candidates)
     if listed is None:
+        if postmaster_accepted(local, options):
+            return Answer(OK, f"{POSTMASTER}@{name}", f"{name}: {how} lists its recipients; {POSTMASTER_WHY}")
         return Answer(NOTFOUND, why=f"{name}: {how} lists its recipients; none of {', '.join(candidates)} is listed")
     return Answer(OK, listed, f"{name}: {how} lists {listed}")
+
+
+POSTMASTER = "postmaster"
+POSTMASTER_WHY = "postmaster is always accepted (RFC 5321 §4.5.1; [lookupd] accept_postmaster)"
+
+
+def postmaster_accepted(local: str, options: Options) -> bool:
+    """Whether ``local`` (casefolded, unquoted) is the postmaster every relayed domain must
+    accept (RFC 5321 §4.5.1) — unless [lookupd] accept_postmaster = false. Exactly
+    ``postmaster``: Postfix never splits it at the recipient delimiter either."""
+    return options.accept_postmaster and local == POSTMASTER
+
+
+def recipient_candidates(local: str, domain: str, delimiters: str) -> list[str]:
+    """What a listed domain may list for ``local@domain`` (casefolded, internal form), most
+    specific first: the address, the address without its +extension (when it has one), and
+    the ``@domain`` catch-all. The one builder for relay_recipients and the policy service."""
+    base = strip_extension(local, delimiters)
+    return [f"{local}@{domain}", *([f"{base}@{domain}"] if base != local else []), f"@{domain}"]
 
 
 def strip_extension(local: str, delimiters: str) -> str:

@@ -131,7 +131,7 @@ async def _record_failure(conn: aiosqlite.Connection, actor: Actor, started_at: 
         async with db.transaction(conn):
             await runs.record(conn, actor, started_at=started_at, finished_at=db.now(),
                               duration_ms=_ms(t0), counts={}, messages=[], error=error)
-    except Exception:  # noqa: BLE001 - the run's own error is the one to report
+    except Exception:  # the run's own error is the one to report
         log.exception("could not record the failed BIND import run")
 
 

@@ -1,5 +1,6 @@
-"""Reading the planner's view of the database, and carrying out a plan through mrod.domains
-(the same validation and audit as the CLI's), inside the caller's transaction."""
+"""Reading the planner's view of the database, and carrying out a plan through
+mrod.entities.domains (the same validation and audit as the CLI's), inside the caller's
+transaction."""
 
 from __future__ import annotations
 

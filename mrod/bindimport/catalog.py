@@ -56,6 +56,8 @@ def fetch(server: str, port: int, catalog: str, lifetime: float) -> Catalog:
 def members(zone: dns.zone.Zone, where: str = "catalog") -> Catalog:
     """The member zones of a transferred catalog zone."""
     origin = zone.origin
+    if origin is None:  # only a Zone made without one; a transfer always has it
+        raise CatalogError(f"{where}: the zone has no origin")
     result = Catalog(origin.to_text(omit_final_dot=True))
     if zone.get_rdataset(origin, "SOA") is None:
         raise CatalogError(f"{where}: the transfer held no SOA record (empty or not a zone)")

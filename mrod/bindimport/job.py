@@ -21,7 +21,7 @@ FIRST_DELAY = 10.0
 
 
 class BindImportJob:
-    """A ``mrod serve`` component: ``start()`` / ``stop()``; ``trigger()`` runs it now."""
+    """A ``mrod serve`` component: ``start()`` / ``stop()``."""
 
     def __init__(self, cfg: "Config", first_delay: float = FIRST_DELAY) -> None:
         self.cfg = cfg
@@ -37,9 +37,6 @@ class BindImportJob:
 
     async def start(self) -> None:
         await self.job.start()
-
-    def trigger(self) -> None:
-        self.job.trigger()
 
     async def stop(self) -> None:
         await self.job.stop()

@@ -17,6 +17,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from mrod.bindimport import zonenames
 from mrod.infra.errors import MrodError
 
 # An include chain deeper than this is a loop (BIND itself runs out of file handles).
@@ -101,7 +102,10 @@ def tokenize(text: str, file: str) -> list[tuple[str, str, int]]:
 
 
 def _unescape(text: str) -> str:
-    return re.sub(r"\\(.)", r"\1", text, flags=re.DOTALL) if "\\" in text else text
+    """BIND's lexer drops the backslash of ``\\"`` only; every other backslash stays in the
+    string, for the reader of the value (a zone name's ``\\DDD``, see zonenames.py)."""
+    return re.sub(r'\\(.)', lambda m: m.group(1) if m.group(1) == '"' else m.group(0), text,
+                  flags=re.DOTALL) if "\\" in text else text
 
 
 class _Reader:
@@ -290,6 +294,11 @@ def _zone(st: Statement, view: str, default_class: str) -> ZoneDecl:
     if len(words) < 2:
         raise ConfError(st.file, st.line, "zone needs a name")
     name = words[1].text
+    try:
+        zonenames.decode(name)
+    except zonenames.BadZoneName:
+        # BIND refuses the whole file for it (named-checkconf: "zone '...': is not a valid name").
+        raise ConfError(st.file, st.line, f"zone '{name}': is not a valid name") from None
     if st.block is None:
         raise ConfError(st.file, st.line, f"zone {name!r} needs a {{ }} block")
     zone_class = _class_of(words[2:], st) or default_class

@@ -62,7 +62,7 @@ class RelayRef:
 class Action:
     kind: str                 # add | update | disable | delete
     name: str
-    spec: dict[str, Any]      # keyword arguments for mrod.domains.add / update
+    spec: dict[str, Any]      # keyword arguments for mrod.entities.domains.add / update
     why: str
     mark_missing: bool = False
     clear_missing: bool = False

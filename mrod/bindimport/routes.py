@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Iterable
 import dns.asyncresolver
 import dns.name
 
-from mrod.infra.resolver import DnsLookupFailed, query
+from mrod.infra.resolver import DnsLookupFailed, query, txt_relay_refs
 from mrod.infra.resolver import make_resolver as dns_resolver
 
 if TYPE_CHECKING:
@@ -57,7 +57,6 @@ class RouteFinder:
     def __init__(self, bind: "BindConfig", resolver: dns.asyncresolver.Resolver | None = None) -> None:
         self.bind = bind
         self.resolver = resolver or make_resolver(bind)
-        self.prefix = bind.txt_prefix.lower()
 
     async def find(self, domain: str) -> Route | NoRoute:
         tried: list[str] = []
@@ -79,11 +78,7 @@ class RouteFinder:
         records = await query(self.resolver, domain, "TXT")
         if records is None:
             return NoRoute(f"{domain} does not exist in DNS")
-        values = set()
-        for rdata in records:
-            text = b"".join(rdata.strings).decode("utf-8", "replace").strip()
-            if text.lower().startswith(self.prefix):
-                values.add(text[len(self.prefix):].strip())
+        values = txt_relay_refs(records, self.bind.txt_prefix)
         if len(values) > 1:
             return NoRoute(f"several {self.bind.txt_prefix} TXT records disagree: {', '.join(sorted(values))}")
         if values:

@@ -15,6 +15,7 @@ import aiosqlite
 
 from mrod.entities import audit
 from mrod.entities.audit import Actor
+from mrod.infra import db
 
 COUNTS = ("discovered", "added", "updated", "disabled", "deleted", "unchanged", "skipped", "problems")
 
@@ -64,7 +65,7 @@ async def record(
         (started_at, finished_at, duration_ms, status, actor.name, actor.origin, actor.remote,
          *values.values(), error, json.dumps(messages)),
     )
-    run_id = int(cur.lastrowid)
+    run_id = db.inserted_id(cur)
     summary: dict[str, Any] = {"status": status, **values, "duration_ms": duration_ms}
     if error:
         summary["error"] = error
@@ -86,8 +87,3 @@ async def recent(conn: aiosqlite.Connection, limit: int = 20, offset: int = 0) -
     async with conn.execute("SELECT * FROM import_run ORDER BY id DESC LIMIT ? OFFSET ?", (limit, offset)) as cur:
         return [_run(r) for r in await cur.fetchall()]
 
-
-async def get(conn: aiosqlite.Connection, run_id: int) -> Run | None:
-    async with conn.execute("SELECT * FROM import_run WHERE id = ?", (run_id,)) as cur:
-        row = await cur.fetchone()
-    return None if row is None else _run(row)

@@ -4,19 +4,19 @@ catalog zones. One list of mail domains comes out, with what was passed over and
 Passed over silently (they are never mail domains): other classes than IN, in-view
 references (the zone is counted in its own view), zone types not kept (hint, forward, stub,
 static-stub, redirect, mirror, ...), the root zone, catalog zones themselves and the
-[bind] skip_zones (localhost, reverse zones, ...). Passed over with a warning: a name that is
-not a valid domain. Blocking (files, subprocess, AXFR): call ``discover`` from a thread.
+[bind] skip_zones (localhost, reverse zones, ...). Names are decoded as BIND decodes them
+(zonenames.py: ``\\DDD`` and ``\\X`` escapes). Passed over with a warning: a decoded name
+that is not a valid mail domain. Blocking (files, subprocess, AXFR): call ``discover`` from a thread.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mrod.infra import names
 from mrod.infra.errors import InvalidInput, MrodError
-from mrod.bindimport import catalog, checkconf, namedconf, zonedir
+from mrod.bindimport import catalog, checkconf, namedconf, zonedir, zonenames
 
 if TYPE_CHECKING:
     from mrod.infra.config import BindConfig
@@ -44,7 +44,7 @@ class _Collector:
         self.kept_types = {SYNONYMS.get(t, t) for t in bind.zone_types}
         self.exact = {p for p in bind.skip_zones if not p.startswith("*.")}
         self.suffixes = tuple("." + p[2:] for p in bind.skip_zones if p.startswith("*."))
-        self.catalogs = {c.lower().rstrip(".") for c in bind.catalog_zones}
+        self.catalogs = {_shown(c) for c in bind.catalog_zones}
         self.policies: set[str] = set()
         self.result = Discovery()
 
@@ -60,18 +60,35 @@ class _Collector:
         return None
 
     def offer(self, spelled: str, source: str, where: str) -> None:
-        simple = spelled.strip().rstrip(".").lower()
-        why = self.skip_reason(simple)
+        try:
+            zone = zonenames.decode(spelled)
+        except zonenames.BadZoneName as exc:
+            self.result.warnings.append(f"{where}: zone {zonenames.quoted(spelled)} skipped: {exc}")
+            return
+        why = self.skip_reason(_simple(zone))
         if why is not None:
-            self.result.skipped.append((simple or ".", why))
+            self.result.skipped.append((zone.shown, why))
             return
         try:
-            name = names.domain(spelled, "zone")
+            name = zonenames.mail_domain(zone)
         except InvalidInput as exc:
-            self.result.warnings.append(f"{where}: zone {spelled!r} skipped: {exc.message}")
+            self.result.warnings.append(f"{where}: zone {zonenames.quoted(spelled)} skipped: {exc.message}")
             return
         if name not in self.result.zones:     # the first source (in [bind] sources order) wins
             self.result.zones[name] = Found(name, source, where)
+
+
+def _simple(zone: zonenames.ZoneName) -> str:
+    """The decoded name for the skip rules ('' for the root)."""
+    return "" if not zone.labels else zone.shown
+
+
+def _shown(spelled: str) -> str:
+    """A name (decoded where BIND would decode it) for the lists of what was passed over."""
+    try:
+        return zonenames.decode(spelled).shown
+    except zonenames.BadZoneName:
+        return spelled
 
 
 def discover(bind: "BindConfig", base_dir: Path) -> Discovery:
@@ -87,7 +104,8 @@ def discover(bind: "BindConfig", base_dir: Path) -> Discovery:
 
 
 def read_named_conf(bind: "BindConfig") -> tuple[namedconf.Declarations, str]:
-    """The zone declarations of named.conf, through named-checkconf or mrod's parser."""
+    """The zone declarations of named.conf, through named-checkconf or mrod's parser. Each
+    zone carries the file and line that declare it (line 0: not known, see _locate)."""
     path = Path(bind.named_conf)
     program = checkconf.find() if bind.checkconf != "never" else None
     if program is None and bind.checkconf == "always":
@@ -96,18 +114,43 @@ def read_named_conf(bind: "BindConfig") -> tuple[namedconf.Declarations, str]:
     if program is not None:
         text = checkconf.canonical(path, program)
         statements = namedconf.parse_text(text, f"{path} (named-checkconf -p)", base_dir=path.parent)
-        return namedconf.declarations(statements), "named-checkconf -p"
+        decls = namedconf.declarations(statements)
+        how = "named-checkconf -p"
+        unlocated = _locate(decls, path)
+        if unlocated:
+            how += f"; zone lines not located: {unlocated}"
+        return decls, how
     return namedconf.declarations(namedconf.parse_file(path)), "mrod's named.conf parser"
+
+
+def _locate(decls: namedconf.Declarations, path: Path) -> str | None:
+    """Give the zones BIND listed the file and line that declare them.
+
+    named-checkconf -p inlines every include and keeps no positions, so mrod's own parser
+    reads the same files (it follows includes as BIND does) and each zone is matched by view,
+    class and decoded name. Where that reading fails (a construct only BIND understands), the
+    zones keep named.conf's path without a line, and the returned text says why."""
+    try:
+        own = namedconf.declarations(namedconf.parse_file(path))
+    except namedconf.ConfError as exc:
+        decls.zones[:] = [replace(z, file=str(path), line=0) for z in decls.zones]
+        return str(exc)
+    where = {(z.view, z.zone_class, _shown(z.name)): (z.file, z.line) for z in own.zones}
+    located = []
+    for zone in decls.zones:
+        file, line = where.get((zone.view, zone.zone_class, _shown(zone.name)), (str(path), 0))
+        located.append(replace(zone, file=file, line=line))
+    decls.zones[:] = located
+    return None
 
 
 def _from_named_conf(bind: "BindConfig", collector: _Collector) -> None:
     decls, how = read_named_conf(bind)
     collector.result.readers.append(f"{bind.named_conf} ({how})")
-    collector.catalogs.update(c.lower().rstrip(".") for c in decls.catalogs)
-    collector.policies.update(c.lower().rstrip(".") for c in decls.policies)
-    own_lines = how.startswith("mrod")
+    collector.catalogs.update(_shown(c) for c in decls.catalogs)
+    collector.policies.update(_shown(c) for c in decls.policies)
     for zone in decls.zones:
-        simple = zone.name.rstrip(".").lower() or "."
+        simple = _shown(zone.name)
         if zone.zone_class != "IN":
             collector.result.skipped.append((simple, f"class {zone.zone_class}"))
         elif zone.in_view is not None:
@@ -115,7 +158,7 @@ def _from_named_conf(bind: "BindConfig", collector: _Collector) -> None:
         elif SYNONYMS.get(zone.type or "", zone.type) not in collector.kept_types:
             collector.result.skipped.append((simple, f"type {zone.type}"))
         else:
-            where = f"{zone.file}:{zone.line}" if own_lines else f"{bind.named_conf}"
+            where = f"{zone.file}:{zone.line}" if zone.line else zone.file
             if zone.view != "_default":
                 where += f" (view {zone.view})"
             collector.offer(zone.name, "bind", where)

@@ -16,16 +16,17 @@ from mrod.infra.errors import ConfigError, DatabaseNotReady, InvalidInput, MrodE
 from mrod.cli import common, domain, lookup, recipient, relay, server, install as setup
 from mrod.cli import bind
 from mrod.cli import ops
+from mrod.cli import admin, user
 from mrod.cli import helptext, listenerrors, logsetup
-from mrod.cli import user as panel
 
 # Each area module has register(subparsers); its commands set ``func`` (args, config) -> int.
-AREAS = [setup, server, relay, domain, recipient, lookup, bind, panel, ops]
+AREAS = [setup, server, admin, relay, domain, recipient, lookup, bind, user, ops]
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mrod", description="Backup-MX manager for Postfix.")
-    parser.add_argument("--config", metavar="FILE", help="TOML config (default: $MROD_CONFIG, else ./mrod.toml, else /etc/mrod/mrod.toml, else built-in defaults)")
+    parser.add_argument("--config", metavar="FILE", help="TOML config (default: $MROD_CONFIG, else ./mrod.toml, "
+                        "else /etc/mrod/mrod.toml, else built-in defaults)")
     parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     parser.add_argument("--version", action="version", version=f"mrod {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)

@@ -58,9 +58,9 @@ def print_table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
     table = [[("" if v is None else str(v)) for v in row] for row in rows]
     widths = [max([len(h), *(len(r[i]) for r in table)]) for i, h in enumerate(headers)]
     out = sys.stdout
-    out.write("  ".join(h.upper().ljust(w) for h, w in zip(headers, widths)).rstrip() + "\n")
+    out.write("  ".join(h.upper().ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip() + "\n")
     for row in table:
-        out.write("  ".join(v.ljust(w) for v, w in zip(row, widths)).rstrip() + "\n")
+        out.write("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip() + "\n")
 
 
 def bool_flag(parser: Any, name: str, help_on: str, help_off: str, *, dest: str) -> None:

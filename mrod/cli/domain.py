@@ -5,11 +5,13 @@ from __future__ import annotations
 import argparse
 import sys
 
-from mrod.entities import domains, relays
+import aiosqlite
+
+from mrod.entities import domainimport, domains, relays
 from mrod.answers import routing
 from mrod.entities.audit import Actor
 from mrod.infra.config import Config
-from mrod.answers.routestore import RouteStore
+from mrod.answers import oneshot
 from mrod.cli import common
 
 
@@ -126,7 +128,7 @@ def cmd_set(args: argparse.Namespace, cfg: Config) -> int:
 
 
 def cmd_rm(args: argparse.Namespace, cfg: Config) -> int:
-    async def work(conn):  # noqa: ANN001
+    async def work(conn: aiosqlite.Connection) -> list[domains.Domain]:
         from mrod.infra import db
         async with db.transaction(conn):
             return [await domains.remove(conn, Actor.cli(), name) for name in args.domains]
@@ -137,7 +139,7 @@ def cmd_rm(args: argparse.Namespace, cfg: Config) -> int:
 
 
 def cmd_list(args: argparse.Namespace, cfg: Config) -> int:
-    async def work(conn):  # noqa: ANN001
+    async def work(conn: aiosqlite.Connection) -> tuple[domains.Page, dict[int, str]]:
         from mrod.operations import checks
         page = await domains.search(conn, q=args.search, relay=args.relay, source=args.source,
                                     recipients=args.recipients, enabled=args.enabled, limit=None)
@@ -158,11 +160,9 @@ def cmd_list(args: argparse.Namespace, cfg: Config) -> int:
 
 def cmd_show(args: argparse.Namespace, cfg: Config) -> int:
     d = common.with_db(cfg, lambda c: domains.get(c, args.domain))
-    store = RouteStore.open(cfg.database.path, busy_timeout_ms=int(cfg.lookupd.lookup_deadline * 1000))
-    try:
-        told = routing.told(store, d.name, args.recipient, routing.Options.from_config(cfg))
-    finally:
-        store.close()
+    options = routing.Options.from_config(cfg)
+    told = oneshot.ask(cfg.database.path, cfg.lookupd.lookup_deadline,
+                       lambda store: routing.told(store, d.name, args.recipient, options))
     if args.json:
         common.print_json({"domain": d.as_dict(), "postfix": [
             {"map": m, "key": k, "answer": a.wire(), "why": a.why} for m, k, a in told]})
@@ -189,9 +189,9 @@ def cmd_import(args: argparse.Namespace, cfg: Config) -> int:
             common.error(f"{args.file}: not UTF-8 text ({exc.reason} at byte {exc.start})")
             return 1
     try:
-        report = common.with_db(cfg, lambda c: domains.bulk_add(
+        report = common.with_db(cfg, lambda c: domainimport.bulk_add(
             c, Actor.cli(), lines, relay=args.relay, mx=args.mx, skip_existing=args.skip_existing))
-    except domains.ImportRefused as exc:
+    except domainimport.ImportRefused as exc:
         for number, _text, why in exc.report.refused:
             print(f"{args.file}:{number}: {why}", file=sys.stderr)
         common.error(f"{len(exc.report.refused)} line(s) refused; nothing was imported")

@@ -8,7 +8,7 @@ import sqlite3
 from mrod.answers import routing
 from mrod.infra.config import Config
 from mrod.infra.errors import DatabaseNotReady
-from mrod.answers.routestore import RouteStore
+from mrod.answers import oneshot
 
 EX_TEMPFAIL = 75
 
@@ -23,11 +23,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def cmd_lookup(args: argparse.Namespace, cfg: Config) -> int:
     try:
-        store = RouteStore.open(cfg.database.path, busy_timeout_ms=int(cfg.lookupd.lookup_deadline * 1000))
-        try:
-            result = routing.answer(store, args.map, args.key, routing.Options.from_config(cfg))
-        finally:
-            store.close()
+        options = routing.Options.from_config(cfg)
+        result = oneshot.ask(cfg.database.path, cfg.lookupd.lookup_deadline,
+                             lambda store: routing.answer(store, args.map, args.key, options))
     except (sqlite3.Error, DatabaseNotReady) as exc:
         # lookupd answers TEMP on any fault, so Postfix defers instead of rejecting.
         result = routing.Answer(routing.TEMP, str(exc), "internal fault: lookupd answers TEMP")

@@ -8,13 +8,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import sys
 from typing import Any
 
-from mrod.operations import checks, health, queue
+import aiosqlite
+
+from mrod.operations import checks, health, postfixcache, queue
 from mrod.infra import db, names
 from mrod.entities import domains
 from mrod.infra import config as configmod
 from mrod.infra.config import Config
+from mrod.infra.enums import CHECK_STATUSES
 from mrod.infra.errors import DatabaseNotReady, NotFound
 from mrod.operations.queueparse import DomainQueue
 from mrod.cli import common
@@ -112,7 +116,7 @@ def _print_queue(report: queue.QueueReport, shown: list[DomainQueue], others: li
 
 
 def cmd_check(args: argparse.Namespace, cfg: Config) -> int:
-    async def work(conn):  # noqa: ANN001
+    async def work(conn: aiosqlite.Connection) -> list[checks.DomainCheck]:
         name = None
         if args.domain:
             name = (await domains.get(conn, args.domain)).name   # NotFound: a clear error
@@ -128,7 +132,7 @@ def cmd_check(args: argparse.Namespace, cfg: Config) -> int:
             for f in r.findings:
                 print(f"  {f.level}: {f.message}")
                 print(f"    fix: {f.fix}")
-        counts = {s: sum(1 for r in results if r.status == s) for s in ("ok", "warning", "error")}
+        counts = {s: sum(1 for r in results if r.status == s) for s in CHECK_STATUSES}
         print(f"{len(results)} domain(s): {counts['ok']} ok, {counts['warning']} warning, {counts['error']} error")
     return 1 if any(r.status == "error" for r in results) else 0
 
@@ -137,7 +141,7 @@ def cmd_check(args: argparse.Namespace, cfg: Config) -> int:
 
 
 def cmd_health(args: argparse.Namespace, cfg: Config) -> int:
-    async def work(conn):  # noqa: ANN001
+    async def work(conn: aiosqlite.Connection) -> list[dict[str, Any]]:
         return await health.status(conn)
 
     if args.probe:
@@ -145,12 +149,25 @@ def cmd_health(args: argparse.Namespace, cfg: Config) -> int:
         for t in transitions:
             print(f"relay {t.relay}: {t.before} -> {t.after} ({t.detail})")
     rows = common.with_db(cfg, work)
+    cached = _cached_failures(cfg)
     if args.json:
         common.print_json(rows)
+        if cached is not None:      # the JSON stays the list of relays; the finding goes to stderr
+            print(f"postfix: {cached.message()}", file=sys.stderr)
     else:
         common.print_table(
             ["relay", "nexthop", "state", "since", "last probe", "latency", "starttls", "detail"],
             [(r["name"], f"{r['protocol']}:[{r['host']}]:{r['port']}", r["state"], r["since"] or "",
               r["last_probe_at"] or "never", "" if r["last_latency_ms"] is None else f"{r['last_latency_ms']:g} ms",
               {None: "", True: "yes", False: "no"}[r["starttls"]], (r["last_detail"] or "")[:60]) for r in rows])
+        if cached is not None:
+            print(f"postfix: {cached.message()}")
     return 1 if any(r["state"] == "down" for r in rows) else 0
+
+
+def _cached_failures(cfg: Config) -> postfixcache.Finding | None:
+    """Lookup failures Postfix's smtpd may still cache (issue 14); its log unreadable: none."""
+    try:
+        return postfixcache.detect(cfg)
+    except OSError:
+        return None

@@ -43,6 +43,9 @@ def components(cfg: Config, *, lookupd: bool = True, admin: bool = True, jobs: b
         from mrod.operations.opsjobs import jobs as ops_jobs
 
         found.extend(ops_jobs(cfg))
+        from mrod.operations.postfixcache import PostfixCacheCheck   # issue 14: after lookupd listens
+
+        found.append(PostfixCacheCheck(cfg))
     if cfg.metrics.listen and (lookupd or jobs):
         from mrod.lookupd.metricsserver import MetricsServer
 
@@ -68,7 +71,7 @@ async def run_components(items: list[Any]) -> None:
         for item in reversed(started):
             try:
                 await item.stop()
-            except Exception:  # noqa: BLE001 - stop the rest regardless
+            except Exception:  # stop the rest regardless
                 log.exception("error while stopping %s", type(item).__name__)
 
 

@@ -1,9 +1,8 @@
-"""``mrod admin`` (the panel alone) and ``mrod user add|passwd|rm|list|set``."""
+"""``mrod user add|passwd|rm|list|set``: the panel's users."""
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import getpass
 import sys
 
@@ -15,9 +14,6 @@ from mrod.cli import common
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("admin", help="run only the admin panel and JSON API")
-    p.set_defaults(func=cmd_admin)
-
     p = sub.add_parser("user", help="panel users")
     us = p.add_subparsers(dest="user_command", metavar="ACTION", required=True)
     a = us.add_parser("add", help="add a user (password from a prompt, or --password-stdin)")
@@ -50,21 +46,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     ls.set_defaults(func=cmd_list)
 
 
-def cmd_admin(args: argparse.Namespace, cfg: Config) -> int:
-    from mrod.admin.server import AdminServer  # the CLI is the composition root
-
-    from mrod.cli.server import announce, prepare_database, run_components
-
-    announce("admin", cfg)
-
-    async def main() -> None:
-        await prepare_database(cfg)
-        await run_components([AdminServer(cfg)])
-
-    asyncio.run(main())
-    return 0
-
-
 def read_password(from_stdin: bool) -> str:
     """From stdin's first line, or asked twice at the terminal; checked before any work."""
     if from_stdin:
@@ -83,7 +64,8 @@ def cmd_add(args: argparse.Namespace, cfg: Config) -> int:
     password = read_password(args.password_stdin)
     user = common.with_db(cfg, lambda c: users.add(c, Actor.cli(), args.name, password, is_admin=args.admin,
                                                      perms=args.perm, rounds=cfg.admin.bcrypt_rounds))
-    print(f"user {user.name} added: {'admin' if user.is_admin else ', '.join(sorted(user.permissions)) or 'no permissions'}")
+    what = "admin" if user.is_admin else ", ".join(sorted(user.permissions)) or "no permissions"
+    print(f"user {user.name} added: {what}")
     return 0
 
 

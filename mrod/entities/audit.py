@@ -115,7 +115,7 @@ async def entries(
 async def count(conn: aiosqlite.Connection, **filters: str | None) -> int:
     where, args = _filters(**filters)
     async with conn.execute(f"SELECT count(*) FROM audit {where}", args) as cur:
-        row = await cur.fetchone()
+        row = await db.one_row(cur)
     return int(row[0])
 
 

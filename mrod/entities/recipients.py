@@ -29,18 +29,15 @@ class Recipient:
 async def owning_domain(conn: aiosqlite.Connection, address: str) -> domains.Domain:
     """The domain an (already normalised) address belongs to."""
     dom = address.rpartition("@")[2]
+    candidates = [dom, *names.parent_domains(dom)]
     async with conn.execute(
-        "SELECT name, include_subdomains FROM domain WHERE name IN ({})".format(
-            ", ".join("?" * (1 + len(names.parent_domains(dom))))
-        ),
-        (dom, *names.parent_domains(dom)),
+        f"SELECT name, include_subdomains FROM domain WHERE name IN ({', '.join('?' * len(candidates))})",
+        candidates,
     ) as cur:
-        rows = {r[0]: r[1] for r in await cur.fetchall()}
-    if dom in rows:
-        return await domains.get(conn, dom)
-    for parent in names.parent_domains(dom):
-        if rows.get(parent):
-            return await domains.get(conn, parent)
+        rows = {r[0]: bool(r[1]) for r in await cur.fetchall()}
+    owner = names.deciding_domain(dom, rows, bool)
+    if owner is not None:
+        return await domains.get(conn, owner)
     raise NotFound(f"no domain here accepts mail for {dom!r}; add the domain first")
 
 
@@ -56,7 +53,7 @@ async def add(conn: aiosqlite.Connection, actor: Actor, address: str) -> Recipie
         except sqlite3.IntegrityError:
             raise Conflict(f"recipient {key!r} is listed already") from None
         await audit.record(conn, actor, "add", "recipient", key, None, {"domain": domain.name, "address": key})
-    return Recipient(cur.lastrowid, domain.name, key, stamp)
+    return Recipient(db.inserted_id(cur), domain.name, key, stamp)
 
 
 async def remove(conn: aiosqlite.Connection, actor: Actor, address: str) -> None:
@@ -79,7 +76,3 @@ async def list_for(conn: aiosqlite.Connection, domain_name: str) -> list[Recipie
     ) as cur:
         return [Recipient(r[0], domain.name, r[1], r[2]) for r in await cur.fetchall()]
 
-
-async def count_for(conn: aiosqlite.Connection, domain_id: int) -> int:
-    async with conn.execute("SELECT count(*) FROM recipient WHERE domain_id = ?", (domain_id,)) as cur:
-        return (await cur.fetchone())[0]

@@ -12,10 +12,9 @@ import aiosqlite
 from mrod.entities import audit
 from mrod.infra import db, names
 from mrod.entities.audit import Actor
+from mrod.infra.enums import PROTOCOLS, TLS_LEVELS
 from mrod.infra.errors import Conflict, InUse, InvalidInput, NotFound
 
-PROTOCOLS = ("smtp", "smtps")
-TLS_LEVELS = ("may", "encrypt", "verify", "secure")
 EDITABLE = ("name", "host", "port", "protocol", "tls", "owner_id")
 
 
@@ -80,6 +79,7 @@ def _relay(row: aiosqlite.Row) -> Relay:
 
 async def get(conn: aiosqlite.Connection, ref: str | int) -> Relay:
     """By name (case-insensitive) or numeric id."""
+    arg: int | str
     if isinstance(ref, int) or (isinstance(ref, str) and ref.isdigit()):
         sql, arg = f"{_SELECT} WHERE r.id = ?", int(ref)
     else:
@@ -92,6 +92,7 @@ async def get(conn: aiosqlite.Connection, ref: str | int) -> Relay:
 
 
 async def list_all(conn: aiosqlite.Connection, *, owner_id: int | None = None) -> list[Relay]:
+    args: tuple[int, ...]
     sql, args = _SELECT, ()
     if owner_id is not None:
         sql, args = f"{_SELECT} WHERE r.owner_id = ?", (owner_id,)
@@ -123,7 +124,7 @@ async def add(
             if "UNIQUE" in str(exc):
                 raise Conflict(f"relay {fields['name']!r} already exists") from None
             raise InvalidInput("owner", "no such user") from None
-        relay = await get(conn, cur.lastrowid)
+        relay = await get(conn, db.inserted_id(cur))
         await audit.record(conn, actor, "add", "relay", relay.name, None, _audited(relay))
     return relay
 

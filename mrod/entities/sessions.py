@@ -49,7 +49,7 @@ async def create(conn: aiosqlite.Connection, user_id: int, hours: float, *, remo
         cur = await conn.execute(
             "INSERT INTO session (token_hash, user_id, csrf_token, created_at, last_seen, expires_at, remote,"
             " user_agent) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", row)
-    return token, Session(cur.lastrowid, *row[1:])
+    return token, Session(db.inserted_id(cur), *row[1:])
 
 
 async def lookup(conn: aiosqlite.Connection, token: str | None) -> Session | None:

@@ -39,7 +39,7 @@ class Rules:
 @dataclass(frozen=True)
 class Block:
     id: int
-    kind: str          # 'ip' or 'user'
+    kind: str          # one of enums.BLOCK_KINDS: 'ip' or 'user'
     value: str
     created_at: str
     until: str
@@ -83,12 +83,12 @@ async def failed(conn: aiosqlite.Connection, rules: Rules, remote: str, username
                 f"SELECT count(*) FROM login_failure WHERE {column} = ? AND at >= max(?, coalesce("
                 "(SELECT max(coalesce(lifted_at, created_at)) FROM login_block WHERE kind = ? AND value = ?), ''))",
                 (value, since, kind, value)) as cur:
-                count = (await cur.fetchone())[0]
+                count = (await db.one_row(cur))[0]
             if count >= limit:
                 cur = await conn.execute(
                     "INSERT INTO login_block (kind, value, created_at, until, failures) VALUES (?, ?, ?, ?, ?)",
                     (kind, value, db.stamp(now), db.stamp(now + rules.block_for), count))
-                started.append(Block(cur.lastrowid, kind, value, db.stamp(now), db.stamp(now + rules.block_for),
+                started.append(Block(db.inserted_id(cur), kind, value, db.stamp(now), db.stamp(now + rules.block_for),
                                      count, None, None))
                 await audit.record(conn, Actor.system("login throttle"), "block", "login_block", f"{kind}:{value}",
                                    None, {"kind": kind, "value": value, "failures": count,
@@ -120,7 +120,7 @@ async def failures(conn: aiosqlite.Connection, limit: int = 50) -> list[tuple[st
     """(at, remote, username) of the latest failed sign-ins."""
     async with conn.execute("SELECT at, remote, username FROM login_failure ORDER BY id DESC LIMIT ?",
                             (limit,)) as cur:
-        return [tuple(r) for r in await cur.fetchall()]  # type: ignore[misc]
+        return [tuple(r) for r in await cur.fetchall()]
 
 
 async def lift(conn: aiosqlite.Connection, actor: Actor, block_id: int) -> Block:

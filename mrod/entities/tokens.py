@@ -60,7 +60,7 @@ async def create(conn: aiosqlite.Connection, actor: Actor, user_id: int, name: s
             (user.id, name, digest(token), prefix, db.now()))
         await audit.record(conn, actor, "add", "api_token", f"{user.name}/{prefix}", None,
                            {"user": user.name, "name": name, "prefix": prefix})
-        record = await get(conn, user.id, cur.lastrowid)
+        record = await get(conn, user.id, db.inserted_id(cur))
     return token, record
 
 

@@ -20,9 +20,9 @@ import bcrypt
 from mrod.entities import audit
 from mrod.infra import db
 from mrod.entities.audit import Actor
+from mrod.infra.enums import PERMISSIONS
 from mrod.infra.errors import Conflict, InvalidInput, MrodError, NotFound
 
-PERMISSIONS = ("usermgr", "domains", "domains_own", "relay", "relay_own", "logs", "blocklist", "queue")
 FIRST_ADMIN = "admin"
 MIN_PASSWORD = 10
 MAX_PASSWORD_BYTES = 72          # bcrypt reads no further; longer passwords are refused, not cut
@@ -131,7 +131,7 @@ async def list_all(conn: aiosqlite.Connection) -> list[User]:
 
 async def count(conn: aiosqlite.Connection) -> int:
     async with conn.execute("SELECT count(*) FROM user") as cur:
-        return (await cur.fetchone())[0]
+        return (await db.one_row(cur))[0]
 
 
 async def authenticate(conn: aiosqlite.Connection, name: str, plain: str, rounds: int = DEFAULT_ROUNDS) -> User | None:
@@ -153,7 +153,8 @@ def _audited(user: User) -> dict[str, Any]:
 
 async def _set_permissions(conn: aiosqlite.Connection, user_id: int, perms: frozenset[str]) -> None:
     await conn.execute("DELETE FROM permission WHERE user_id = ?", (user_id,))
-    await conn.executemany("INSERT INTO permission (user_id, name) VALUES (?, ?)", [(user_id, p) for p in sorted(perms)])
+    await conn.executemany("INSERT INTO permission (user_id, name) VALUES (?, ?)",
+                           [(user_id, p) for p in sorted(perms)])
 
 
 async def add(conn: aiosqlite.Connection, actor: Actor, name: str, plain: str, *, is_admin: bool = False,
@@ -169,8 +170,8 @@ async def add(conn: aiosqlite.Connection, actor: Actor, name: str, plain: str, *
                 " VALUES (?, ?, ?, ?, ?, ?)", (name, hashed, int(is_admin), int(enabled), stamp, stamp))
         except sqlite3.IntegrityError:
             raise Conflict(f"user {name!r} already exists") from None
-        await _set_permissions(conn, cur.lastrowid, perms)
-        user = await get(conn, cur.lastrowid)
+        await _set_permissions(conn, db.inserted_id(cur), perms)
+        user = await get(conn, db.inserted_id(cur))
         await audit.record(conn, actor, "add", "user", user.name, None, _audited(user))
     return user
 
@@ -209,7 +210,8 @@ async def set_password(conn: aiosqlite.Connection, actor: Actor, ref: str | int,
     hashed = await hash_password(password(plain), rounds)
     async with db.transaction(conn):
         user = await get(conn, ref)
-        await conn.execute("UPDATE user SET password_hash = ?, updated_at = ? WHERE id = ?", (hashed, db.now(), user.id))
+        await conn.execute("UPDATE user SET password_hash = ?, updated_at = ? WHERE id = ?",
+                           (hashed, db.now(), user.id))
         await conn.execute("DELETE FROM session WHERE user_id = ? AND id IS NOT ?", (user.id, keep_session))
         await audit.record(conn, actor, "passwd", "user", user.name, None, {"password": "changed"})
     return user
@@ -227,7 +229,7 @@ async def remove(conn: aiosqlite.Connection, actor: Actor, ref: str | int) -> Us
 
 async def _admins(conn: aiosqlite.Connection) -> int:
     async with conn.execute("SELECT count(*) FROM user WHERE is_admin = 1 AND enabled = 1") as cur:
-        return (await cur.fetchone())[0]
+        return (await db.one_row(cur))[0]
 
 
 async def _keep_an_admin(conn: aiosqlite.Connection, before: int) -> None:

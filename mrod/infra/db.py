@@ -76,9 +76,25 @@ async def connect(path: Path, *, create: bool = False) -> aiosqlite.Connection:
     return conn
 
 
+# aiosqlite types a fetched row and a new rowid as optional; these two say where they cannot be.
+async def one_row(cursor: aiosqlite.Cursor) -> aiosqlite.Row:
+    """The row of a query that always yields one (an aggregate, a PRAGMA)."""
+    row = await cursor.fetchone()
+    if row is None:
+        raise RuntimeError("the query returned no row")
+    return row
+
+
+def inserted_id(cursor: aiosqlite.Cursor) -> int:
+    """The rowid of the row the INSERT on ``cursor`` added."""
+    if cursor.lastrowid is None:
+        raise RuntimeError("the statement inserted no row")
+    return cursor.lastrowid
+
+
 async def schema_version(conn: aiosqlite.Connection) -> int:
     async with conn.execute("PRAGMA user_version") as cur:
-        row = await cur.fetchone()
+        row = await one_row(cur)
     return int(row[0])
 
 

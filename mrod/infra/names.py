@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from typing import Callable, Mapping, TypeVar
 
 import idna
 
@@ -28,6 +29,8 @@ _RELAY_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 # hold spaces.
 _BAD_LOCAL = re.compile(r"[\x00-\x20\x7f@]")
 _BAD_QUOTED_LOCAL = re.compile(r"[\x00-\x1f\x7f]")
+
+T = TypeVar("T")
 
 
 def _to_alabel(text: str, field: str) -> str:
@@ -201,6 +204,19 @@ def parent_domains(name: str) -> list[str]:
     """``a.b.example.com`` -> ``[b.example.com, example.com]`` (never the bare TLD)."""
     labels = name.split(".")
     return [".".join(labels[i:]) for i in range(1, len(labels) - 1)]
+
+
+def deciding_domain(name: str, found: Mapping[str, T], includes_subdomains: Callable[[T], bool]) -> str | None:
+    """Of the domains ``found`` among ``name`` and its parent_domains, the one that decides for
+    ``name``: itself, else the closest parent that includes subdomains; None when none does.
+    The one matcher of routing (what Postfix is told) and of recipients (whose address it is)."""
+    if name in found:
+        return name
+    for parent in parent_domains(name):
+        row = found.get(parent)
+        if row is not None and includes_subdomains(row):
+            return parent
+    return None
 
 
 def to_unicode(name: str) -> str:

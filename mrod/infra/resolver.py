@@ -3,7 +3,7 @@ checks)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Iterable
 
 import dns.asyncresolver
 import dns.exception
@@ -43,3 +43,17 @@ async def query(resolver: dns.asyncresolver.Resolver, name: str, rdtype: str) ->
     except dns.exception.DNSException as exc:
         raise DnsLookupFailed(f"{rdtype} lookup of {name} failed: {exc}") from None
     return list(answer.rrset) if answer.rrset is not None else []
+
+
+def txt_relay_refs(records: Iterable[Any], prefix: str) -> set[str]:
+    """The relay references (id or name, as written) of the ``<prefix><relay>`` TXT records
+    among ``records`` (dnspython TXT rdata); the prefix is matched in any case. The one parser
+    of MRoD's TXT route, for the importer and for the DNS checks. An empty reference ('' in the
+    set) is a record that names no relay."""
+    prefix = prefix.lower()
+    refs = set()
+    for rdata in records:
+        text = b"".join(rdata.strings).decode("utf-8", "replace").strip()
+        if text.lower().startswith(prefix):
+            refs.add(text[len(prefix):].strip())
+    return refs

@@ -31,7 +31,8 @@ import dns.asyncresolver
 
 from mrod.infra import db
 from mrod.infra.config import Config
-from mrod.infra.resolver import DnsLookupFailed, query
+from mrod.infra.enums import CHECK_STATUSES
+from mrod.infra.resolver import DnsLookupFailed, query, txt_relay_refs
 from mrod.infra.resolver import make_resolver as dns_resolver
 
 LEVELS = {"error": 2, "warning": 1, "info": 0}
@@ -55,7 +56,7 @@ class DomainCheck:
     @property
     def status(self) -> str:
         worst = max((LEVELS[f.level] for f in self.findings), default=0)
-        return {2: "error", 1: "warning", 0: "ok"}[worst]
+        return CHECK_STATUSES[worst]
 
     def as_dict(self) -> dict[str, Any]:
         return {"domain": self.domain, "status": self.status, "checked_at": self.checked_at,
@@ -78,7 +79,6 @@ class Checker:
         self.cfg = cfg
         self.settings = cfg.checks
         self.mx_names = set(cfg.checks.mx_names)
-        self.txt_prefix = cfg.bind.txt_prefix.lower()
         self.resolver = resolver or make_resolver(cfg)
         self._local: set[str] | None = None
 
@@ -217,11 +217,7 @@ class Checker:
     async def _txt(self, row: DomainRow, relays: dict[str, int], add) -> None:  # noqa: ANN001
         records = await self.query(row.name, "TXT") or []
         prefix = self.cfg.bind.txt_prefix
-        values = set()
-        for r in records:
-            text = b"".join(r.strings).decode("utf-8", "replace").strip()
-            if text.lower().startswith(self.txt_prefix):
-                values.add(text[len(self.txt_prefix):].strip())
+        values = txt_relay_refs(records, prefix)
         if not values:
             add(Finding("error", "txt-missing", f"{row.name} is routed by its TXT record, which is gone "
                         f"(no \"{prefix}...\" TXT)", f"add `{row.name}. TXT \"{prefix}{row.relay_name or 'RELAY'}\"`"
@@ -299,6 +295,7 @@ async def results(conn: aiosqlite.Connection, *, owner_id: int | None = None) ->
 
 async def statuses(conn: aiosqlite.Connection, ids: list[int] | None = None) -> dict[int, str]:
     """domain id -> its last check's status, for a column in domain lists (only ``ids``: one page)."""
+    args: tuple[int, ...]
     sql, args = "SELECT domain_id, status FROM domain_check", ()
     if ids is not None:
         sql, args = f"{sql} WHERE domain_id IN ({', '.join('?' * len(ids))})", tuple(ids)

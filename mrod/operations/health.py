@@ -1,9 +1,11 @@
 """Primary health: probe every relay, keep a history, mark it up or down with hysteresis,
 and flush the queue of its domains the moment it is back.
 
-A probe (mrod.smtp) connects (implicit TLS for ``smtps``), reads the 220 banner, says EHLO and
-notes whether STARTTLS is offered; a relay whose ``tls`` is stricter than ``may`` must offer
-it (Postfix would not deliver there otherwise). Latency is connect + banner + EHLO.
+A probe is the shared SMTP dialogue (mrod.infra.smtp.Dialogue): connect (implicit TLS for
+``smtps``), the 220 banner, EHLO; for a relay whose ``tls`` is stricter than ``may`` STARTTLS
+must be offered and the handshake completed at that level (Postfix would not deliver there
+otherwise); with ``may`` only its offer is noted. Latency is connect + banner + EHLO. "Up" is
+Dialogue.up — the panel's connection test judges by the same rule.
 
 States (relay_health.state): ``unknown`` (never probed) -> ``up`` at the first success, or
 ``down`` after ``down_after`` consecutive failures; ``up`` -> ``down`` after ``down_after``
@@ -14,7 +16,8 @@ probe therefore never flips a state. Every transition is audited (actor ``health
 On every transition to ``up`` — from ``down`` and also from ``unknown`` (mail may have been
 queued while mrod was not watching: a first start, a relay just added, a restored database) —
 the mail queued for that relay's domains is flushed (``postqueue -s``, through
-mrod.queue.flush_rows: only the recipient domains that have mail queued, subdomains included).
+mrod.operations.queue.flush_rows: only the recipient domains that have mail queued, subdomains
+included).
 Postfix would otherwise wait for its next retry, up to maximal_backoff_time (4000 s).
 """
 
@@ -22,8 +25,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import ssl
-import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, Awaitable, Callable
@@ -31,11 +32,11 @@ from typing import Any, Awaitable, Callable
 import aiosqlite
 
 from mrod.entities import audit
-from mrod.infra import db, oserrors
+from mrod.infra import db
 from mrod.operations import queue
 from mrod.entities.audit import Actor
 from mrod.infra.config import Config
-from mrod.infra.smtp import SmtpClient, SmtpError
+from mrod.infra.smtp import Dialogue, converse
 
 log = logging.getLogger("mrod.health")
 ACTOR = Actor.system("health")
@@ -43,7 +44,7 @@ ACTOR = Actor.system("health")
 
 @dataclass(frozen=True)
 class Probe:
-    ok: bool
+    ok: bool                    # up: Dialogue.up, the same answer as the panel's connection test
     latency_ms: float | None
     starttls: bool | None       # offered (None: not known, or implicit TLS)
     detail: str
@@ -51,33 +52,14 @@ class Probe:
 
 async def probe(host: str, port: int, *, protocol: str = "smtp", tls: str = "may", timeout: float = 10.0,
                 helo: str = "localhost") -> Probe:
-    started = time.monotonic()
-    try:
-        async with asyncio.timeout(timeout):
-            return await _dialogue(host, port, protocol, tls, helo, started)
-    except TimeoutError:
-        return Probe(False, None, None, f"no complete answer within {timeout:g}s")
-    except (OSError, SmtpError, ssl.SSLError, UnicodeError) as exc:
-        return Probe(False, None, None, oserrors.describe(exc, f"{host} port {port}"))
-
-
-async def _dialogue(host: str, port: int, protocol: str, tls: str, helo: str, started: float) -> Probe:
-    implicit = protocol == "smtps"
-    client = await SmtpClient.connect(host, port, implicit_tls=implicit, tls=tls)
-    try:
-        banner = await client.reply()
-        if banner.code != 220:
-            return Probe(False, None, None, f"banner is not 220: {banner}"[:300])
-        hello = await client.ehlo(helo)
-        if hello.code != 250:
-            return Probe(False, None, None, f"EHLO refused: {hello}"[:300])
-        latency = round((time.monotonic() - started) * 1000, 1)
-        starttls = None if implicit else "STARTTLS" in client.extensions
-        if not implicit and tls != "may" and not starttls:
-            return Probe(False, latency, False, f"STARTTLS not offered, but the relay requires tls {tls}")
-        return Probe(True, latency, starttls, (banner.lines[0] if banner.lines else "220")[:200])
-    finally:
-        await client.close()
+    """One probe through the shared dialogue; STARTTLS is completed only where the relay's TLS
+    requirement needs it (with 'may' it is optional, so only its offer is noted)."""
+    dialogue = Dialogue(host, port, protocol=protocol, tls=tls, helo=helo, try_starttls=False)
+    await converse(dialogue, timeout)
+    if not dialogue.up:
+        return Probe(False, dialogue.latency_ms, dialogue.starttls, (dialogue.fault or "no answer")[:300])
+    banner = dialogue.banner.lines[0] if dialogue.banner and dialogue.banner.lines else "220"
+    return Probe(True, dialogue.latency_ms, dialogue.starttls, banner[:200])
 
 
 # -- hysteresis -------------------------------------------------------------------------------------
@@ -137,7 +119,7 @@ class HealthMonitor:
 
         probes = await asyncio.gather(*(one(r) for r in relays))
         async with db.opened(self.cfg.database.path) as conn:
-            transitions = await self.record(conn, list(zip(relays, probes)))
+            transitions = await self.record(conn, list(zip(relays, probes, strict=True)))
             back = {t.relay_id for t in transitions if t.after == "up"}
             rows = await _domains_of(conn, back) if back and self.settings.flush_on_up else {}
         if rows:
@@ -155,7 +137,8 @@ class HealthMonitor:
                 new = next_state(current, result.ok, down_after=self.settings.down_after,
                                  up_after=self.settings.up_after, now=now)
                 await conn.execute(
-                    "INSERT INTO health_probe (relay_id, at, ok, latency_ms, starttls, detail) VALUES (?, ?, ?, ?, ?, ?)",
+                    "INSERT INTO health_probe (relay_id, at, ok, latency_ms, starttls, detail)"
+                    " VALUES (?, ?, ?, ?, ?, ?)",
                     (relay["id"], now, int(result.ok), result.latency_ms, _bool(result.starttls), result.detail))
                 await conn.execute(
                     "INSERT INTO relay_health (relay_id, state, since, ok_streak, fail_streak, last_probe_at, last_ok,"

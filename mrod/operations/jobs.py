@@ -27,14 +27,9 @@ class PeriodicJob:
         self.runs = 0
         self.failures = 0
         self._task: asyncio.Task | None = None
-        self._wake = asyncio.Event()
 
     async def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._loop(), name=f"job {self.name}")
-
-    def trigger(self) -> None:
-        """Run as soon as possible instead of waiting for the interval."""
-        self._wake.set()
 
     async def stop(self) -> None:
         if self._task is not None:
@@ -45,23 +40,16 @@ class PeriodicJob:
                 pass
             self._task = None
 
-    async def _sleep(self, seconds: float) -> None:
-        try:
-            await asyncio.wait_for(self._wake.wait(), timeout=seconds)
-        except TimeoutError:
-            pass
-        self._wake.clear()
-
     async def _loop(self) -> None:
-        await self._sleep(self.first_delay)
+        await asyncio.sleep(self.first_delay)
         while True:
             try:
                 await self.run()
                 self.runs += 1
             except asyncio.CancelledError:
                 raise
-            except Exception:  # noqa: BLE001 - a job failure must not end mrod serve
+            except Exception:  # a job failure must not end mrod serve
                 self.failures += 1
                 log.exception("job %s failed; next run in %gs", self.name, self.interval)
             spread = self.interval * self.jitter
-            await self._sleep(self.interval + random.uniform(-spread, spread))
+            await asyncio.sleep(self.interval + random.uniform(-spread, spread))

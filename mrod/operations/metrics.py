@@ -29,9 +29,10 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from mrod.infra import db
+from mrod.infra.enums import CHECK_STATUSES, HEALTH_STATES, RUN_STATUSES
 from mrod.infra.errors import DatabaseNotReady
 
-__all__ = ["CONTENT_TYPE_LATEST", "Latency", "register", "unregister", "render", "render_async"]
+__all__ = ["CONTENT_TYPE_LATEST", "Latency", "register", "unregister", "render_async"]
 
 # Seconds; lookups are tens of microseconds when all is well, up to lookup_deadline when not.
 BUCKETS = (0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
@@ -62,7 +63,7 @@ class Latency:
         family = HistogramMetricFamily(name, documentation, labels=[label])
         for value, counts in sorted(self._counts.items()):
             cumulative, running = [], 0
-            for bound, count in zip((*map(_le, self.buckets), "+Inf"), counts):
+            for bound, count in zip((*map(_le, self.buckets), "+Inf"), counts, strict=True):
                 running += count
                 cumulative.append((bound, running))
             family.add_metric([value], cumulative, self._sums[value])
@@ -114,11 +115,6 @@ def memory_families() -> list[Metric]:
     return families
 
 
-def render() -> bytes:
-    """The exposition text (reads the database on this thread)."""
-    return _encode(memory_families() + database_families(_database))
-
-
 async def render_async() -> bytes:
     families = memory_families()
     families += await asyncio.to_thread(database_families, _database)
@@ -155,7 +151,7 @@ def _relays(conn: sqlite3.Connection) -> list[Metric]:
                            labels=["relay"])
     latency = GaugeMetricFamily("mrod_relay_probe_latency_seconds", "latency of the last successful probe",
                                 labels=["relay"])
-    states = {"up": 0, "down": 0, "unknown": 0}
+    states = dict.fromkeys(HEALTH_STATES, 0)
     for name, state, ms in conn.execute(
             "SELECT r.name, coalesce(h.state, 'unknown'), h.last_latency_ms FROM relay r"
             " LEFT JOIN relay_health h ON h.relay_id = r.id ORDER BY r.name"):
@@ -171,7 +167,8 @@ def _relays(conn: sqlite3.Connection) -> list[Metric]:
 
 def _queue(conn: sqlite3.Connection) -> list[Metric]:
     labels = ["domain"]
-    messages = GaugeMetricFamily("mrod_queue_messages", "messages queued for the domain (last queue reading)", labels=labels)
+    messages = GaugeMetricFamily("mrod_queue_messages", "messages queued for the domain (last queue reading)",
+                                 labels=labels)
     size = GaugeMetricFamily("mrod_queue_bytes", "bytes queued for the domain", labels=labels)
     oldest = GaugeMetricFamily("mrod_queue_oldest_age_seconds", "age of the domain's oldest queued message",
                                labels=labels)
@@ -190,7 +187,7 @@ def _checks(conn: sqlite3.Connection) -> list[Metric]:
     family = GaugeMetricFamily("mrod_domain_checks", "domains by the status of their last DNS check",
                                labels=["status"])
     found = dict(conn.execute("SELECT status, count(*) FROM domain_check GROUP BY status").fetchall())
-    for status in ("ok", "warning", "error"):
+    for status in CHECK_STATUSES:
         family.add_metric([status], found.get(status, 0))
     return [family]
 
@@ -200,7 +197,7 @@ def _imports(conn: sqlite3.Connection) -> list[Metric]:
         return []
     runs = CounterMetricFamily("mrod_import_runs", "BIND import runs by outcome", labels=["status"])
     found = dict(conn.execute("SELECT status, count(*) FROM import_run GROUP BY status").fetchall())
-    for status in ("ok", "failed"):
+    for status in RUN_STATUSES:
         runs.add_metric([status], found.get(status, 0))
     last = conn.execute("SELECT max(finished_at) FROM import_run WHERE status = 'ok'").fetchone()[0]
     families: list[Metric] = [runs]

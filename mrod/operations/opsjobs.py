@@ -1,5 +1,6 @@
 """The background jobs of operating a backup MX, for ``mrod serve``: primary health (with
-auto-flush), queue refresh (which feeds the policy's per-domain quota), DNS checks.
+auto-flush; next hops of host-override and MX routes too, nexthops.py), queue refresh (which
+feeds the policy's per-domain quota), DNS checks.
 
 An expected trouble — Postfix down or not installed, the database not there yet — is logged
 as one warning when it starts and one line when it ends, not a traceback every interval.
@@ -16,6 +17,7 @@ from mrod.infra.config import Config
 from mrod.infra.errors import MrodError
 from mrod.operations.health import HealthMonitor
 from mrod.operations.jobs import PeriodicJob
+from mrod.operations.nexthops import NextHopMonitor
 
 log = logging.getLogger("mrod.jobs")
 
@@ -42,6 +44,10 @@ def jobs(cfg: Config) -> list[PeriodicJob]:
     if cfg.health.enabled:
         monitor = HealthMonitor(cfg)
         found.append(PeriodicJob("health", cfg.health.interval, _Quiet("health", monitor.run_once)))
+        if cfg.health.flush_on_up:   # issue 14: host-override and MX routes are flushed too
+            hops = NextHopMonitor(cfg)
+            found.append(PeriodicJob("nexthops", cfg.health.interval, _Quiet("nexthops", hops.run_once),
+                                     first_delay=2.0))
     if cfg.queue.enabled:
         async def refresh() -> None:
             await queue.refresh(cfg)

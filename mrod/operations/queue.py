@@ -19,7 +19,6 @@ import asyncio
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Any, Hashable, Iterable
 
 import aiosqlite
@@ -33,7 +32,6 @@ from mrod.answers.routestore import RouteStore
 
 log = logging.getLogger("mrod.queue")
 
-EX_UNAVAILABLE = 69
 STDERR_LIMIT = 64 * 1024
 CHUNK = 256 * 1024
 
@@ -72,10 +70,12 @@ def command(cfg: Config, *args: str) -> list[str]:
     return [pf.postqueue, *(["-c", pf.config_dir] if pf.config_dir else []), *args]
 
 
-def _classifier(db_path: Path):  # noqa: ANN202 - returns (classify, close)
-    """routing.match against the database: recipient domain -> (domain id, name) or None."""
+def _classifier(cfg: Config):  # noqa: ANN202 - returns (classify, close)
+    """routing.match against the database: recipient domain -> (domain id, name) or None.
+    The store stays open for the whole queue listing (one per message would be slow); it waits
+    for a busy database as long as a lookup does."""
     try:
-        store = RouteStore.open(db_path, busy_timeout_ms=5000)
+        store = RouteStore.open(cfg.database.path, busy_timeout_ms=int(cfg.lookupd.lookup_deadline * 1000))
     except DatabaseNotReady:
         return None, lambda: None
 
@@ -89,7 +89,7 @@ def _classifier(db_path: Path):  # noqa: ANN202 - returns (classify, close)
 
 async def read(cfg: Config, *, classify_rows: bool = True) -> QueueReport:
     """The queue now. Raises QueueUnavailable."""
-    classify, close = _classifier(cfg.database.path) if classify_rows else (None, lambda: None)
+    classify, close = _classifier(cfg) if classify_rows else (None, lambda: None)
     parser = QueueParser(cfg.queue.max_line_bytes)
     aggregator = Aggregator(classify)
     try:
@@ -199,7 +199,7 @@ async def stats(conn: aiosqlite.Connection, *, owner_id: int | None = None) -> l
     async with conn.execute(sql + " ORDER BY q.messages DESC, d.name", args) as cur:
         rows = await cur.fetchall()
     keys = ("id", "domain", "owner_id", "messages", "bytes", "oldest", "last_reason", "updated_at")
-    return [dict(zip(keys, row)) for row in rows]
+    return [dict(zip(keys, row, strict=True)) for row in rows]
 
 
 def age(oldest: int | None, now: datetime | None = None) -> str:

@@ -1,5 +1,5 @@
 """Panel handler tests: the real app (create_app) on a real test server, a temporary
-database, users made through mrod.users. ``panel`` signs in like a browser does (cookies,
+database, users made through mrod.entities.users. ``panel`` signs in like a browser does (cookies,
 CSRF token from the page) and keeps the token for later posts."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from aiohttp.test_utils import TestClient
 from mrod.admin.app import create_app
 from mrod.infra import db
 from mrod.entities import users
-from mrod.entities.audit import Actor
+from tests.data import SYSTEM
 from tests.conftest import make_config
 
 PASSWORD = "correct horse battery"
@@ -72,7 +72,7 @@ async def app_conn(panel_cfg):
 @pytest.fixture
 def make_user(app_conn) -> Callable[..., Any]:
     async def make(name: str, *perms: str, admin: bool = False, password: str = PASSWORD) -> users.User:
-        return await users.add(app_conn, Actor.system("test"), name, password, is_admin=admin, perms=perms, rounds=4)
+        return await users.add(app_conn, SYSTEM, name, password, is_admin=admin, perms=perms, rounds=4)
     return make
 
 

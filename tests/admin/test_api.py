@@ -9,9 +9,8 @@ import re
 from mrod.admin.app import create_app
 from mrod.admin.openapi import build
 from mrod.entities import audit, domains, relays, sessions, tokens
-from mrod.entities.audit import Actor
+from tests.data import SYSTEM
 
-SYSTEM = Actor.system("test")
 
 
 async def _token(panel, name: str = "script") -> str:
@@ -158,3 +157,16 @@ def test_openapi_describes_every_api_route_and_nothing_else(panel_cfg) -> None:
                 assert any(p["name"] == name and p["in"] == "path" for p in op.get("parameters", [])), (path, name)
     refs = set(re.findall(r"#/components/schemas/(\w+)", str(document)))
     assert refs <= set(document["components"]["schemas"])
+
+
+async def test_relay_test_through_the_api_says_up_as_health_would(admin_panel, app_conn, smtp_sink) -> None:
+    headers = {"Authorization": f"Bearer {await _token(admin_panel)}"}
+    await relays.add(app_conn, SYSTEM, name="plain", host="127.0.0.1", port=smtp_sink.port)
+    await relays.add(app_conn, SYSTEM, name="strict", host="127.0.0.1", port=smtp_sink.port, tls="encrypt")
+    response = await admin_panel.client.post("/api/v1/relays/plain/test", headers=headers)
+    assert response.status == 200
+    assert {k: v for k, v in (await response.json()).items() if k in ("verdict", "ok", "up")} == \
+        {"verdict": "ok", "ok": True, "up": True}
+    response = await admin_panel.client.post("/api/v1/relays/strict/test", headers=headers)
+    body = await response.json()
+    assert (body["verdict"], body["ok"], body["up"]) == ("fail", False, False) and "no STARTTLS" in body["summary"]

@@ -1,6 +1,6 @@
 """The policy service's per-domain settings — pause (with a reason), queue quotas, what
 unknown recipients get while the primary is down — set through the domain form and the JSON
-API: validated by mrod.domains, errors beside the fields, nothing half-written, a PATCH that
+API: validated by mrod.entities.domains, errors beside the fields, nothing half-written, a PATCH that
 leaves absent fields alone, domains_own limited to its own domains, the reason escaped."""
 
 from __future__ import annotations
@@ -15,10 +15,9 @@ import pytest
 from mrod.admin import api
 from mrod.admin.openapi import build
 from mrod.entities import audit, domains, relays, tokens
-from mrod.entities.audit import Actor
+from tests.data import SYSTEM
 from tests.conftest import make_config
 
-SYSTEM = Actor.system("test")
 HOSTILE_REASON = "<script>\"x'"
 DEFAULT_MESSAGES = 500            # [policy] default_quota_messages in these tests; bytes: 0 (no limit)
 # The rest of a valid edit form (the panel's form always sends every field).
@@ -76,6 +75,7 @@ async def test_pause_quota_and_when_down_set_and_cleared_through_the_form(admin_
     domain = await domains.get(app_conn, "shop.example")
     assert _policy(domain) == (True, "primary migration until Monday", 200, 0, "defer")
     [change] = await audit.entries(app_conn, entity="domain", action="update")
+    assert change.before is not None and change.after is not None
     assert change.origin == "panel" and change.before["paused"] is False and change.after["quota_messages"] == 200
     page = (await admin_panel.get("/domains/shop.example"))[1]
     assert _setting(page, "paused") == "paused — new mail is deferred: primary migration until Monday"
@@ -223,7 +223,7 @@ async def test_the_api_refuses_bad_values_with_the_field_and_writes_nothing(admi
     entries = await audit.count(app_conn)
     response = await admin_panel.client.patch("/api/v1/domains/shop.example", json=change, headers=headers)
     body = await response.json()
-    # Refused by mrod.domains' own check (not as an unknown field), naming the field.
+    # Refused by mrod.entities.domains' own check (not as an unknown field), naming the field.
     assert response.status == 400 and body["field"] == list(change)[-1] and message in body["error"], body
     assert await domains.get(app_conn, "shop.example") == before
     assert await audit.count(app_conn) == entries

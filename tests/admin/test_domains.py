@@ -7,12 +7,11 @@ from __future__ import annotations
 import html
 import re
 
-from mrod.entities import audit, domains, recipients, relays
+from mrod.entities import audit, domainimport, domains, recipients, relays
 from mrod.answers import routing
-from mrod.entities.audit import Actor
 from mrod.answers.routestore import RouteStore
+from tests.data import SYSTEM
 
-SYSTEM = Actor.system("test")
 HOSTILE = "<script>alert(\"x\")</script>'\""
 
 
@@ -28,7 +27,7 @@ async def test_list_filters_sorts_and_pages(admin_panel, app_conn) -> None:
     await _relay(app_conn)
     await _relay(app_conn, "backup", "mx2.example.net")
     lines = [f"d{i:03}.example primary" for i in range(120)] + ["zz.example backup"]
-    await domains.bulk_add(app_conn, SYSTEM, lines)
+    await domainimport.bulk_add(app_conn, SYSTEM, lines)
     await domains.update(app_conn, SYSTEM, "d005.example", enabled=False, recipients="listed")
     status, page = await admin_panel.get("/domains")
     assert status == 200 and ">121<" in page.replace(" ", "")
@@ -70,6 +69,7 @@ async def test_add_edit_delete_through_forms(admin_panel, app_conn) -> None:
             domain.include_subdomains) == (None, "mx9.example.net", 2525, "smtps", "encrypt", False, True)
     [change] = await audit.entries(app_conn, entity="domain", action="update")
     assert change.actor == "root" and change.origin == "panel" and change.remote == "127.0.0.1"
+    assert change.before is not None and change.after is not None
     assert change.before["host"] is None and change.after["host"] == "mx9.example.net"
     # Delete asks first (a page that works without JavaScript), then deletes.
     status, page, _ = await admin_panel.post("/domains/xn--bcher-kva.example/delete", {})

@@ -14,7 +14,7 @@ import pytest
 
 from mrod.admin.app import create_app
 from mrod.entities import domains, relays, throttle, tokens, users
-from mrod.entities.audit import Actor
+from tests.data import SYSTEM
 from tests.admin.conftest import Panel
 
 ANY = {"*"}                       # every signed-in user
@@ -125,7 +125,7 @@ def test_the_table_names_every_route(panel_cfg) -> None:
 
 async def _world(conn: Any, role: str) -> dict[str, str]:
     """The objects every case refers to; returns the placeholders' values."""
-    system = Actor.system("test")
+    system = SYSTEM
     root = await users.add(conn, system, "root", "root password!", is_admin=True, rounds=4)
     me = None
     if role != "anonymous":
@@ -199,3 +199,9 @@ async def test_every_route_for_every_role(role: str, aiohttp_client, tmp_path, a
         if not ok:
             wrong.append(f"{method} {url}: {status} ({'should be allowed' if allowed else 'should be refused'})")
     assert not wrong, f"role {role}:\n" + "\n".join(wrong)
+
+
+async def test_the_user_form_says_what_each_permission_allows(admin_panel) -> None:
+    status, page = await admin_panel.get("/users/new")
+    # The queue permission also flushes (the Queue page's flush buttons, POST /api/v1/queue/.../flush).
+    assert status == 200 and "see and flush the mail queue" in page

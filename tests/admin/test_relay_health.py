@@ -1,5 +1,5 @@
 """The relays list and a relay's page show its health as the probes saw it — up, down or
-unknown, when last probed, the latency — recorded by mrod.health's own writer, shown only
+unknown, when last probed, the latency — recorded by mrod.operations.health's own writer, shown only
 for relays the user may see, with the probe's text (a remote server's banner) escaped."""
 
 from __future__ import annotations
@@ -10,10 +10,9 @@ from typing import Any
 
 from mrod.operations import health
 from mrod.entities import relays, tokens
-from mrod.entities.audit import Actor
 from mrod.operations.health import HealthMonitor, Probe
+from tests.data import SYSTEM
 
-SYSTEM = Actor.system("test")
 HOSTILE_BANNER = "<script>\"x'</script>"
 
 

@@ -7,51 +7,13 @@ from __future__ import annotations
 
 import asyncio
 import re
-import ssl
-import subprocess
-from pathlib import Path
 
-import pytest
-from aiosmtpd.controller import Controller
 
 from mrod.entities import domains, relays
 from mrod.operations import relaytest
-from mrod.entities.audit import Actor
-from tests.harness import free_port, require_tool
+from tests.data import SYSTEM
+from tests.harness import free_port
 
-SYSTEM = Actor.system("test")
-
-
-class _Accept:
-    async def handle_DATA(self, server, session, envelope):  # noqa: ANN001, ANN201
-        return "250 OK"
-
-
-@pytest.fixture
-def tls_context(tmp_path: Path) -> ssl.SSLContext:
-    openssl = require_tool("openssl", "openssl")
-    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run([openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj",
-                    "/CN=primary.test", "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(cert, key)
-    return context
-
-
-@pytest.fixture
-def smtp_server():
-    started: list[Controller] = []
-
-    def start(**options) -> int:  # noqa: ANN003
-        port = free_port()
-        controller = Controller(_Accept(), hostname="127.0.0.1", port=port, server_hostname="primary.test",
-                                ready_timeout=10, **options)
-        controller.start()
-        started.append(controller)
-        return port
-    yield start
-    for controller in started:
-        controller.stop()
 
 
 async def _raw_server(greeting: bytes | None) -> tuple[asyncio.Server, int]:
@@ -71,10 +33,11 @@ async def _raw_server(greeting: bytes | None) -> tuple[asyncio.Server, int]:
 async def test_probe_plain_server_without_starttls(smtp_sink) -> None:
     result = await relaytest.probe("127.0.0.1", smtp_sink.port, "smtp", 5)
     assert result.verdict == relaytest.OK and result.starttls is False
-    assert result.banner.startswith("220 ") and result.latency_ms is not None and result.latency_ms >= 0
+    assert result.banner is not None and result.banner.startswith("220 ")
+    assert result.latency_ms is not None and result.latency_ms >= 0
     assert "no STARTTLS" in result.summary
     required = await relaytest.probe("127.0.0.1", smtp_sink.port, "smtp", 5, tls="encrypt")
-    assert required.verdict == relaytest.WARNING and "requires TLS" in required.summary
+    assert required.verdict == relaytest.FAIL and "requires TLS" in required.summary
 
 
 async def test_probe_starttls_and_implicit_tls(smtp_server, tls_context) -> None:
@@ -96,7 +59,8 @@ async def test_probe_failures_give_a_clear_verdict() -> None:
     server, port = await _raw_server(b"554 5.3.2 go away\r\n")
     async with server:
         result = await relaytest.probe("127.0.0.1", port, "smtp", 5)
-    assert result.verdict == relaytest.FAIL and "554" in result.summary and result.banner.startswith("554")
+    assert result.verdict == relaytest.FAIL and "554" in result.summary
+    assert result.banner is not None and result.banner.startswith("554")
     server, port = await _raw_server(None)
     async with server:
         result = await relaytest.probe("127.0.0.1", port, "smtp", 0.5)
@@ -122,7 +86,7 @@ async def test_relay_pages_add_edit_test_and_delete(admin_panel, app_conn, smtp_
                                                                   "port": str(smtp_sink.port), "tls": "encrypt"})
     assert status == 303 and (await relays.get(app_conn, relay.id)).tls == "encrypt"
     status, page, _ = await admin_panel.post(f"/relays/{relay.id}/test")
-    assert "WARNING" in page and "requires TLS" in page
+    assert "FAIL" in page and "requires TLS" in page
     # In use: refused, then allowed with reassignment.
     await relays.add(app_conn, SYSTEM, name="other", host="mx2.example.net")
     await domains.add(app_conn, SYSTEM, "a.example", relay="primary")

@@ -19,6 +19,7 @@ import pytest
 
 from mrod.admin.server import AdminServer
 from mrod.infra.errors import ConfigError
+from tests.data import SYSTEM
 from tests.admin.conftest import csrf_of
 from tests.conftest import make_config
 from tests.harness import free_port, require_tool
@@ -95,10 +96,9 @@ async def test_https_panel_sets_secure_cookies(tmp_path: Path, certificate: tupl
     await server.start()
     try:
         from mrod.entities import users
-        from mrod.entities.audit import Actor
 
         async with db.opened(cfg.database.path) as conn:
-            await users.add(conn, Actor.system("test"), "alice", "alice password", perms=["domains"], rounds=4)
+            await users.add(conn, SYSTEM, "alice", "alice password", perms=["domains"], rounds=4)
         context = ssl.create_default_context(cafile=str(certificate[0]))
         async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as session:  # an IP host
             async with session.get(f"https://127.0.0.1:{port}/login", ssl=context) as response:

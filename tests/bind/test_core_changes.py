@@ -6,23 +6,24 @@ from __future__ import annotations
 import aiosqlite
 import pytest
 
-from mrod.entities import audit, domains, relays
+from mrod.entities import audit, domains
 from mrod.entities.audit import Actor
+from mrod.infra import db
 from mrod.infra.errors import Conflict, InvalidInput, NotFound
+from tests.data import seed
 
 IMPORTER = Actor(name="bind-import", origin="bind", remote="cli:tester")
 
 
 async def manual(conn: aiosqlite.Connection, name: str) -> tuple:
     async with conn.execute("SELECT manual_fields, disabled_by_import FROM domain WHERE name = ?", (name,)) as cur:
-        return tuple(await cur.fetchone())
+        return tuple(await db.one_row(cur))
 
 
 @pytest.fixture
-async def seeded(conn: aiosqlite.Connection, actor: Actor) -> aiosqlite.Connection:
-    await relays.add(conn, actor, name="primary", host="mx1.example.net")
-    await relays.add(conn, actor, name="backup", host="mx2.example.net")
-    await domains.add(conn, IMPORTER, "a.example", relay="primary", route="dns-txt", source="bind")
+async def seeded(conn: aiosqlite.Connection) -> aiosqlite.Connection:
+    await seed(conn, relays=[dict(name="primary", host="mx1.example.net"), dict(name="backup", host="mx2.example.net")])
+    await seed(conn, domains=[dict(name="a.example", relay="primary", route="dns-txt", source="bind")], actor=IMPORTER)
     return conn
 
 
@@ -65,6 +66,7 @@ async def test_add_many_is_audited_like_add(seeded: aiosqlite.Connection) -> Non
     single = (await audit.entries(seeded, key="a.example"))[0]
     batch = (await audit.entries(seeded, key="b.example"))[0]
     assert (batch.action, batch.actor, batch.origin, batch.before) == ("add", "bind-import", "bind", None)
+    assert batch.after is not None and single.after is not None
     assert batch.after.keys() == single.after.keys()
     assert batch.after["relay_name"] == "backup"
 

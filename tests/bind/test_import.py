@@ -58,7 +58,7 @@ class Scene:
     async def row(self, name: str) -> tuple:
         async with self.conn.execute(
             "SELECT missing_since, disabled_by_import, manual_fields FROM domain WHERE name = ?", (name,)) as cur:
-            return tuple(await cur.fetchone())
+            return tuple(await db.one_row(cur))
 
     def dump(self) -> list[str]:
         with sqlite3.connect(self.cfg.database.path) as plain:
@@ -107,6 +107,7 @@ async def test_first_run_imports_zones_with_routes(scene: Scene) -> None:
     assert (run.actor, run.origin, run.remote) == ("bind-import", "bind", "cli:tester")
     assert run.messages == [f"none.example: {result.plan.problems[0][1]}"]
     [entry] = await audit.entries(scene.conn, entity="bind_import")
+    assert entry.after is not None
     assert (entry.action, entry.entity_key, entry.after["added"]) == ("import", str(run.id), 5)
     adds = await audit.entries(scene.conn, entity="domain", action="add")
     assert {(e.actor, e.origin) for e in adds} == {("bind-import", "bind")} and len(adds) == 5
@@ -201,6 +202,7 @@ async def test_malformed_named_conf_changes_nothing_and_is_recorded(scene: Scene
     failed = (await runs.recent(scene.conn))[0]
     assert (failed.status, failed.error, failed.counts["added"]) == ("failed", str(info.value), 0)
     [entry, _ok] = await audit.entries(scene.conn, entity="bind_import")
+    assert entry.after is not None
     assert entry.after["status"] == "failed" and entry.after["error"] == str(info.value)
 
 
@@ -214,7 +216,7 @@ async def test_a_run_is_one_transaction(scene: Scene) -> None:
     assert (await domains.count(scene.conn))["total"] == 0
     assert await audit.count(scene.conn, entity="domain") == 0
     [failed] = await runs.recent(scene.conn)
-    assert failed.status == "failed" and "refused by the test" in failed.error
+    assert failed.status == "failed" and failed.error is not None and "refused by the test" in failed.error
 
 
 async def test_zone_types_setting(scene: Scene) -> None:

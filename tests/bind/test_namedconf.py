@@ -51,6 +51,9 @@ def test_named_checkconf_and_own_parser_agree(case: str) -> None:
     through_mrod = sources.discover(bind_config(conf, checkconf="never"), conf.parent)
     assert through_bind.zones.keys() == through_mrod.zones.keys()
     assert sorted(through_bind.skipped) == sorted(through_mrod.skipped)
+    # Both name the file and line that declare each zone (issue 14.2).
+    assert through_bind.warnings == through_mrod.warnings
+    assert {n: z.where for n, z in through_bind.zones.items()} == {n: z.where for n, z in through_mrod.zones.items()}
     assert through_bind.readers[0].endswith("(named-checkconf -p)")
     assert through_mrod.readers[0].endswith("(mrod's named.conf parser)")
 

@@ -10,8 +10,8 @@ import pytest
 from mrod.admin.app import create_app
 from mrod.infra import db
 from mrod.entities import domains, relays, users
-from mrod.entities.audit import Actor
 from mrod.bindimport import runs
+from tests.data import SYSTEM
 from tests.admin.conftest import PASSWORD, Panel
 from tests.conftest import make_config
 from tests.harness.named import Named, zone_text
@@ -39,9 +39,9 @@ def cfg(tmp_path: Path, named: Named):
 @pytest.fixture
 async def conn(cfg):
     async with db.opened(cfg.database.path, create=True) as connection:
-        await relays.add(connection, Actor.system("test"), name="primary", host="mx1.example.net")
+        await relays.add(connection, SYSTEM, name="primary", host="mx1.example.net")
         for name, perms in (("alice", ("domains",)), ("olga", ("domains_own",)), ("leo", ("logs",))):
-            await users.add(connection, Actor.system("test"), name, PASSWORD, perms=perms, rounds=4)
+            await users.add(connection, SYSTEM, name, PASSWORD, perms=perms, rounds=4)
         yield connection
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
+from typing import Any
 
 from mrod.bindimport.planner import Action, Current, RelayRef, needs_route, plan
 from mrod.bindimport.routes import NoRoute, Route
@@ -20,7 +21,8 @@ def found(*names: str, source: str = "bind") -> dict[str, Found]:
 
 
 def current(name: str, **values) -> Current:
-    base = dict(name=name, source="bind", enabled=True, route="dns-txt", relay_id=1, host=None, port=None)
+    base: dict[str, Any] = dict(name=name, source="bind", enabled=True, route="dns-txt", relay_id=1, host=None,
+                                port=None)
     base.update(values)
     return Current(**base)
 

@@ -5,10 +5,14 @@ from __future__ import annotations
 import socket
 from typing import Iterator
 
+import dns.rdata
+import dns.rdataclass
+import dns.rdatatype
 import pytest
 
 from mrod.infra import config as configmod
 from mrod.bindimport.routes import NoRoute, Route, RouteFinder
+from mrod.infra.resolver import txt_relay_refs
 from tests.harness.named import Named, start, zone_text
 
 pytestmark = pytest.mark.bind
@@ -111,3 +115,13 @@ async def test_many_domains_concurrently_bounded(named: Named) -> None:
     assert all(results[n] == NoRoute(f"{n} does not exist in DNS") for n in names[:200])
     assert results["mx.example"] == Route("dns-dom")
 
+
+
+def test_txt_relay_refs_is_the_one_parser_of_the_txt_route() -> None:
+    # The importer (RouteFinder) and the DNS checks both read TXT routes through it.
+    def txt(*parts: str) -> object:
+        return dns.rdata.from_text(dns.rdataclass.IN, dns.rdatatype.TXT, " ".join(f'"{p}"' for p in parts))
+
+    records = [txt("v=spf1 -all"), txt("MRODxMailRelay= primary "), txt("mrodxmail", "relay=backup"), txt("mrodxmailrelay=")]
+    assert txt_relay_refs(records, "mrodxmailrelay=") == {"primary", "backup", ""}
+    assert txt_relay_refs([txt("v=spf1 -all")], "mrodxmailrelay=") == set()

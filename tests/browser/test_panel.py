@@ -18,7 +18,7 @@ REPO = Path(__file__).resolve().parents[2]
 SCREENSHOT = REPO / "docs" / "screenshots" / "domains.png"
 
 
-def watch_console(page) -> list[str]:  # noqa: ANN001
+def watch_console(page) -> list[str]:
     """Collect console errors — a CSP violation (inline script/style) shows up there."""
     problems: list[str] = []
     # ("Failed to load resource" is a 4xx the test provoked on purpose, not a page problem.)
@@ -28,11 +28,11 @@ def watch_console(page) -> list[str]:  # noqa: ANN001
     return problems
 
 
-def nav(page, name: str):  # noqa: ANN001, ANN201
+def nav(page, name: str):
     return page.get_by_role("navigation", name="Main").get_by_role("link", name=name, exact=True)
 
 
-def sign_in(page, url: str, name: str, password: str) -> None:  # noqa: ANN001
+def sign_in(page, url: str, name: str, password: str) -> None:
     page.goto(url + "/login")
     page.get_by_label("User name").fill(name)
     page.get_by_label("Password").fill(password)

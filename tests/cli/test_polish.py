@@ -16,6 +16,7 @@ import pytest
 
 from mrod.cli import build_parser, helptext, logsetup
 from mrod.infra import oserrors
+from mrod.infra.smtp import Dialogue
 from mrod.operations import health, relaytest
 from tests.harness import free_port, require_root
 
@@ -94,9 +95,14 @@ def test_a_port_in_use_is_one_line_naming_the_setting(tmp_path: Path, command: s
 def test_probe_failures_are_words(tmp_path: Path) -> None:
     port = free_port()      # nothing listens there
     probe = asyncio.run(health.probe("127.0.0.1", port, timeout=5))
-    assert not probe.ok and probe.detail == f"127.0.0.1 port {port}: connection refused (nothing listens on that port)"
+    assert not probe.ok and probe.detail == f"connection refused: nothing listens on 127.0.0.1 port {port}"
     result = asyncio.run(relaytest.probe("127.0.0.1", port, timeout=5))
     assert "connection refused" in " ".join(result.steps) and "Errno" not in " ".join(result.steps)
+    # asyncio's OSError for several addresses at once carries no errno: still words.
+    dialogue = Dialogue("localhost", port)
+    why = dialogue.why(OSError("Multiple exceptions: [Errno 111] Connect call failed ('::1', 25), "
+                               "[Errno 113] Connect call failed ('127.0.0.1', 25)"))
+    assert why == f"localhost port {port}: connection refused (nothing listens on that port)"
 
 
 def test_asyncio_multiple_errors_are_words() -> None:

@@ -7,10 +7,11 @@ import sqlite3
 import aiosqlite
 import pytest
 
-from mrod.entities import audit, domains, recipients, relays
+from mrod.entities import audit, domainimport, domains, recipients, relays
 from mrod.infra import db
 from mrod.entities.audit import Actor
 from mrod.infra.errors import Conflict, InUse, InvalidInput, NotFound
+from tests.data import seed
 
 
 async def snapshot(conn: aiosqlite.Connection) -> tuple:
@@ -22,10 +23,10 @@ async def snapshot(conn: aiosqlite.Connection) -> tuple:
 
 
 @pytest.fixture
-async def seeded(conn: aiosqlite.Connection, actor: Actor) -> aiosqlite.Connection:
-    await relays.add(conn, actor, name="primary", host="mx1.example.net")
-    await relays.add(conn, actor, name="backup", host="mx2.example.net", port=2525, tls="verify")
-    await domains.add(conn, actor, "example.com", relay="primary")
+async def seeded(conn: aiosqlite.Connection) -> aiosqlite.Connection:
+    await seed(conn, relays=[dict(name="primary", host="mx1.example.net"),
+                             dict(name="backup", host="mx2.example.net", port=2525, tls="verify")],
+               domains=[dict(name="example.com", relay="primary")])
     return conn
 
 
@@ -36,6 +37,7 @@ async def test_relay_add_get_update_and_audit(seeded: aiosqlite.Connection, acto
     assert (updated.port, updated.tls) == (2526, "encrypt")
     [last] = await audit.entries(seeded, entity="relay", limit=1)
     assert (last.action, last.actor, last.origin, last.entity_key) == ("update", "tester", "cli", "primary")
+    assert last.before is not None and last.after is not None
     assert last.before["port"] == 25 and last.after["port"] == 2526
 
 
@@ -123,7 +125,7 @@ async def test_domain_remove_cascades_recipients(seeded: aiosqlite.Connection, a
     await recipients.add(seeded, actor, "a@example.com")
     await domains.remove(seeded, actor, "example.com")
     async with seeded.execute("SELECT count(*) FROM recipient") as cur:
-        assert (await cur.fetchone())[0] == 0
+        assert (await db.one_row(cur))[0] == 0
     actions = [(e.action, e.entity) for e in await audit.entries(seeded, limit=3)]
     assert actions[0] == ("remove", "domain")
 
@@ -147,8 +149,8 @@ async def test_search_filters_sort_and_pages(seeded: aiosqlite.Connection, actor
 async def test_bulk_add_strict_refuses_everything_on_one_bad_line(seeded: aiosqlite.Connection, actor: Actor) -> None:
     before = await snapshot(seeded)
     lines = ["a.example", "b.example backup", "bad_line.example", "c.example nosuch", "example.com"]
-    with pytest.raises(domains.ImportRefused) as info:
-        await domains.bulk_add(seeded, actor, lines, relay="primary")
+    with pytest.raises(domainimport.ImportRefused) as info:
+        await domainimport.bulk_add(seeded, actor, lines, relay="primary")
     refused = {(n, why.split(" ")[0]) for n, _, why in info.value.report.refused}
     assert {n for n, _ in refused} == {3, 4, 5}
     assert await snapshot(seeded) == before
@@ -157,7 +159,7 @@ async def test_bulk_add_strict_refuses_everything_on_one_bad_line(seeded: aiosql
 async def test_bulk_add_lenient_and_skip_existing(seeded: aiosqlite.Connection, actor: Actor) -> None:
     lines = ["# comment", "", "a.example", "A.example", "b.example backup  # trailing comment",
              "bad_line.example", "example.com", "c.example primary extra"]
-    report = await domains.bulk_add(seeded, actor, lines, relay="primary", strict=False, skip_existing=True)
+    report = await domainimport.bulk_add(seeded, actor, lines, relay="primary", strict=False, skip_existing=True)
     assert report.added == ["a.example", "b.example"]
     assert [(n, d) for n, d, _ in report.skipped] == [(4, "a.example"), (7, "example.com")]
     assert [n for n, _, _ in report.refused] == [6, 8]
@@ -167,11 +169,39 @@ async def test_bulk_add_lenient_and_skip_existing(seeded: aiosqlite.Connection, 
 
 
 async def test_bulk_add_needs_a_route(seeded: aiosqlite.Connection, actor: Actor) -> None:
-    with pytest.raises(domains.ImportRefused, match="no relay"):
-        await domains.bulk_add(seeded, actor, ["a.example"])
-    report = await domains.bulk_add(seeded, actor, ["a.example"], mx=True)
+    with pytest.raises(domainimport.ImportRefused, match="no relay"):
+        await domainimport.bulk_add(seeded, actor, ["a.example"])
+    report = await domainimport.bulk_add(seeded, actor, ["a.example"], mx=True)
     d = await domains.get(seeded, "a.example")
     assert report.added == ["a.example"] and (d.route_kind, d.route) == ("mx", "dns-dom")
+
+
+async def test_import_writes_and_audits_as_add_does(seeded: aiosqlite.Connection, actor: Actor) -> None:
+    """`mrod domain import` and `mrod domain add` share one write path: same row, same audit."""
+    added = await domains.add(seeded, actor, "one.example", relay="primary")
+    await domainimport.bulk_add(seeded, actor, ["two.example primary"])
+    imported = await domains.get(seeded, "two.example")
+    skip = {"id", "name", "created_at", "updated_at"}
+    assert {k: v for k, v in added.as_dict().items() if k not in skip} == \
+        {k: v for k, v in imported.as_dict().items() if k not in skip}
+    entries = {r.entity_key: r for r in await audit.entries(seeded, entity="domain", action="add", limit=10)}
+    first, second = entries["one.example"].after, entries["two.example"].after
+    assert first == domains.audited(added) and second == domains.audited(imported)
+    assert set(first) == set(second) and {k for k in first if first[k] != second[k]} == {"name"}
+    # --mx: routed by the domain's own MX, as `domain add --mx` stores it.
+    await domains.add(seeded, actor, "three.example", mx=True)
+    await domainimport.bulk_add(seeded, actor, ["four.example"], mx=True)
+    three, four = await domains.get(seeded, "three.example"), await domains.get(seeded, "four.example")
+    assert (three.route, three.tls, three.relay_id) == (four.route, four.tls, four.relay_id) == ("dns-dom", "may", None)
+
+
+@pytest.mark.parametrize("lines, parsed", [
+    (["a.example", "  b.example relay1 ", "# all comment", "", "c.example # x"],
+     [(1, "a.example", None), (2, "b.example", "relay1"), (5, "c.example", None)]),
+    (["a.example r extra"], [(1, "a.example r extra", None)]),
+])
+def test_import_line_parser(lines: list[str], parsed: list[tuple[int, str, str | None]]) -> None:
+    assert list(domainimport.parse_lines(lines)) == parsed
 
 
 async def test_recipients(seeded: aiosqlite.Connection, actor: Actor) -> None:
@@ -204,7 +234,7 @@ async def test_migrations_are_idempotent(tmp_path) -> None:
     async with db.opened(path) as c:
         assert await db.migrate(c) == (db.SCHEMA_VERSION, db.SCHEMA_VERSION)
         async with c.execute("PRAGMA journal_mode") as cur:
-            assert (await cur.fetchone())[0] == "wal"
+            assert (await db.one_row(cur))[0] == "wal"
 
 
 async def test_newer_schema_is_refused(tmp_path) -> None:

@@ -111,3 +111,16 @@ def test_parent_domains_stop_before_the_tld() -> None:
 def test_to_unicode() -> None:
     assert names.to_unicode("xn--bcher-kva.example") == "bücher.example"
     assert names.to_unicode("example.com") == "example.com"
+
+
+@pytest.mark.parametrize("name, found, expected", [
+    ("example.com", {"example.com": False}, "example.com"),               # itself, with or without subdomains
+    ("a.b.example.com", {"example.com": True}, "example.com"),
+    ("a.b.example.com", {"example.com": False}, None),                    # a parent must include subdomains
+    ("a.b.example.com", {"b.example.com": False, "example.com": True}, "example.com"),
+    ("a.b.example.com", {"b.example.com": True, "example.com": True}, "b.example.com"),   # the closest
+    ("x.example.com", {}, None),
+])
+def test_deciding_domain(name: str, found: dict[str, bool], expected: str | None) -> None:
+    # The one matcher of routing.match and recipients.owning_domain.
+    assert names.deciding_domain(name, found, bool) == expected

@@ -6,42 +6,37 @@ from pathlib import Path
 
 import pytest
 
-from mrod.infra import db
-from mrod.entities import domains, recipients, relays
 from mrod.answers import routing
-from mrod.entities.audit import Actor
 from mrod.answers.routestore import RouteStore
+from tests.data import seed_file
 
-ACTOR = Actor("tester", "cli", "local")
 
-
-async def build(path: Path) -> None:
-    async with db.opened(path, create=True) as c:
-        await relays.add(c, ACTOR, name="primary", host="mx1.example.net", port=25, tls="encrypt")
-        await relays.add(c, ACTOR, name="tls465", host="mx2.example.net", port=465, protocol="smtps")
-        await relays.add(c, ACTOR, name="v6", host="2001:db8::25", port=2525, tls="verify")
-        await relays.add(c, ACTOR, name="plain", host="mx3.example.net")
-        await domains.add(c, ACTOR, "example.com", relay="primary", include_subdomains=True)
-        await domains.add(c, ACTOR, "only.example.org", relay="plain")
-        await domains.add(c, ACTOR, "off.example.org", relay="plain", enabled=False)
-        await domains.add(c, ACTOR, "sub.off.example.org", relay="plain")
-        await domains.add(c, ACTOR, "nosub.example.com", relay="plain")   # exact row under a parent
-        await domains.add(c, ACTOR, "bücher.example", relay="tls465", recipients="listed")
-        await domains.add(c, ACTOR, "listed.example", relay="v6", recipients="listed")
-        await domains.add(c, ACTOR, "catchall.example", relay="plain", recipients="listed")
-        await domains.add(c, ACTOR, "own.example", host="10.0.0.7", port=2526, tls="secure")
-        await domains.add(c, ACTOR, "mx.example", mx=True, tls="verify")
-        await domains.add(c, ACTOR, "mxplain.example", mx=True, include_subdomains=True)
-        await domains.add(c, ACTOR, "verify.example", relay="plain", recipients="verify")
-        for a in ["joe@bücher.example", "Sales@listed.example", '"john doe"@listed.example',
-                  "postmaster@listed.example", "@catchall.example"]:
-            await recipients.add(c, ACTOR, a)
+DATA = dict(
+    relays=[dict(name="primary", host="mx1.example.net", port=25, tls="encrypt"),
+            dict(name="tls465", host="mx2.example.net", port=465, protocol="smtps"),
+            dict(name="v6", host="2001:db8::25", port=2525, tls="verify"),
+            dict(name="plain", host="mx3.example.net")],
+    domains=[dict(name="example.com", relay="primary", include_subdomains=True),
+             dict(name="only.example.org", relay="plain"),
+             dict(name="off.example.org", relay="plain", enabled=False),
+             dict(name="sub.off.example.org", relay="plain"),
+             dict(name="nosub.example.com", relay="plain"),   # exact row under a parent
+             dict(name="bücher.example", relay="tls465", recipients="listed"),
+             dict(name="listed.example", relay="v6", recipients="listed"),
+             dict(name="catchall.example", relay="plain", recipients="listed"),
+             dict(name="own.example", host="10.0.0.7", port=2526, tls="secure"),
+             dict(name="mx.example", mx=True, tls="verify"),
+             dict(name="mxplain.example", mx=True, include_subdomains=True),
+             dict(name="verify.example", relay="plain", recipients="verify")],
+    recipients=["joe@bücher.example", "Sales@listed.example", '"john doe"@listed.example',
+                "postmaster@listed.example", "@catchall.example"],
+)
 
 
 @pytest.fixture
 async def store(tmp_path: Path):
     path = tmp_path / "r.db"
-    await build(path)
+    await seed_file(path, **DATA)
     s = RouteStore.open(path)
     yield s
     s.close()
@@ -92,6 +87,12 @@ CASES = [
     ("relay_recipients", '"john doe"@listed.example', OK, "john doe@listed.example"),
     ("relay_recipients", "john doe+x@listed.example", OK, "john doe@listed.example"),
     ("relay_recipients", "postmaster@listed.example", OK, "postmaster@listed.example"),
+    # postmaster of every relayed domain, listed or not (RFC 5321 §4.5.1); not of other domains
+    ("relay_recipients", "postmaster@xn--bcher-kva.example", OK, "postmaster@xn--bcher-kva.example"),
+    ("relay_recipients", '"postmaster"@xn--bcher-kva.example', OK, "postmaster@xn--bcher-kva.example"),
+    ("relay_recipients", "postmaster+x@xn--bcher-kva.example", NF, ""),
+    ("relay_recipients", "postmaster@nowhere.example", NF, ""),
+    ("relay_recipients", "postmaster@off.example.org", NF, ""),
     ("relay_recipients", "whoever@catchall.example", OK, "@catchall.example"),
     ("relay_recipients", "x@off.example.org", NF, ""),
     ("relay_recipients", "x@nowhere.example", NF, ""),
@@ -157,3 +158,34 @@ async def test_told_lists_what_postfix_asks(store: RouteStore) -> None:
         "OK xn--bcher-kva.example", "OK mrod-smtps:[mx2.example.net]:465",
         "OK joe@xn--bcher-kva.example", "OK encrypt",
     ]
+
+
+async def test_postmaster_can_be_turned_off(store: RouteStore) -> None:
+    off = routing.Options(accept_postmaster=False)
+    assert routing.answer(store, "relay_recipients", "postmaster@bücher.example", off).status == NF
+    # An explicitly listed postmaster stays listed.
+    assert routing.answer(store, "relay_recipients", "postmaster@listed.example", off).status == OK
+    # "What Postfix is told" asks postmaster by default, and says why it is accepted.
+    told = {m: a for m, _, a in routing.told(store, "xn--bcher-kva.example")}
+    assert told["relay_recipients"].status == OK and "RFC 5321" in told["relay_recipients"].why
+    told_off = {m: a for m, _, a in routing.told(store, "xn--bcher-kva.example", options=off)}
+    assert told_off["relay_recipients"].status == NF
+
+
+def test_accept_postmaster_comes_from_the_config() -> None:
+    from mrod.infra import config as configmod
+    assert routing.Options.from_config(configmod.from_dict({})).accept_postmaster is True
+    cfg = configmod.from_dict({"lookupd": {"accept_postmaster": False}})
+    assert routing.Options.from_config(cfg).accept_postmaster is False
+
+
+@pytest.mark.parametrize("local, delimiters, expected", [
+    ("joe", "+", ["joe@d.example", "@d.example"]),
+    ("joe+ext", "+", ["joe+ext@d.example", "joe@d.example", "@d.example"]),
+    ("joe-a+b", "+-", ["joe-a+b@d.example", "joe@d.example", "@d.example"]),
+    ("double-bounce", "-", ["double-bounce@d.example", "@d.example"]),   # never split
+    ("+x", "+", ["+x@d.example", "@d.example"]),
+])
+def test_recipient_candidates(local: str, delimiters: str, expected: list[str]) -> None:
+    # One builder for relay_recipients and the policy's listed check: they must agree.
+    assert routing.recipient_candidates(local, "d.example", delimiters) == expected

@@ -9,8 +9,9 @@ the Postfix instance or lookupd's stderr is shown next to the assertion that fai
 
 from __future__ import annotations
 
-from typing import Iterator, Protocol
+from typing import Generator, Protocol
 
+import pluggy
 import pytest
 
 
@@ -36,7 +37,7 @@ def tail(text: str, lines: int = 40) -> str:
 
 
 @pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Iterator[None]:
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Generator[None, pluggy.Result, None]:
     outcome = yield
     report = outcome.get_result()
     if report.when == "teardown" or not report.failed:

@@ -15,7 +15,7 @@ class KnownRecipients:
         self.known = known
         self.asked: list[str] = []
 
-    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # noqa: ANN001
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         self.asked.append(address)
         if address.lower() in self.known:
             envelope.rcpt_tos.append(address)

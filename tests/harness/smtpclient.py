@@ -39,8 +39,8 @@ class SmtpRejected(Exception):
         self.stage, self.code, self.text, self.recipient = stage, code, text, recipient
 
 
-def _text(raw: bytes) -> str:
-    return raw.decode("utf-8", "replace")
+def _text(raw: bytes | str) -> str:
+    return raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
 
 
 def _connect(port: int, host: str) -> smtplib.SMTP:

@@ -14,19 +14,27 @@ that use it can be plain synchronous functions — and collects every message it
 
 Fixtures: ``smtp_sink`` and ``smtp_sink2`` (two independent primaries, e.g. "the relay moved"),
 ``smtp_sink_factory(start=True)`` for more. All are stopped at teardown.
+
+For TLS: ``tls_context`` is a server context with a fresh self-signed certificate (made by
+openssl, CN primary.test), ``smtp_server(**options)`` starts an aiosmtpd primary with the given
+Controller options (``tls_context=`` offers STARTTLS, ``ssl_context=`` is implicit TLS) and
+returns its port.
 """
 
 from __future__ import annotations
 
+import ssl
+import subprocess
 import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import pytest
 from aiosmtpd.controller import Controller
 
-from tests.harness import free_port
+from tests.harness import free_port, require_tool
 
 
 @dataclass(frozen=True)
@@ -130,3 +138,35 @@ def smtp_sink(smtp_sink_factory: Callable[..., SmtpSink]) -> SmtpSink:
 @pytest.fixture
 def smtp_sink2(smtp_sink_factory: Callable[..., SmtpSink]) -> SmtpSink:
     return smtp_sink_factory("primary2")
+
+
+@pytest.fixture
+def tls_context(tmp_path: Path) -> ssl.SSLContext:
+    openssl = require_tool("openssl", "openssl")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run([openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj",
+                    "/CN=primary.test", "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    return context
+
+
+class _Accept:
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        return "250 OK"
+
+
+@pytest.fixture
+def smtp_server() -> Iterator[Callable[..., int]]:
+    started: list[Controller] = []
+
+    def start(**options: Any) -> int:
+        port = free_port()
+        controller = Controller(_Accept(), hostname="127.0.0.1", port=port, server_hostname="primary.test",
+                                ready_timeout=10, **options)
+        controller.start()
+        started.append(controller)
+        return port
+    yield start
+    for controller in started:
+        controller.stop()

@@ -4,30 +4,27 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import Any, AsyncIterator
+from typing import Any, AsyncIterator, Awaitable, Callable
 
 import pytest
 
 from mrod.lookupd import socketmap
 from mrod.lookupd.daemon import Lookupd
-from mrod.infra import db
-from mrod.entities import domains, recipients, relays
-from mrod.entities.audit import Actor
 from tests.conftest import make_config
+from tests.data import seed_file
 
-ACTOR = Actor("tester", "cli", "local")
-
-
-async def seed(path: Path) -> None:
-    async with db.opened(path, create=True) as c:
-        await relays.add(c, ACTOR, name="primary", host="mx1.example.net", tls="encrypt")
-        await domains.add(c, ACTOR, "example.com", relay="primary", include_subdomains=True)
-        await domains.add(c, ACTOR, "listed.example", relay="primary", recipients="listed")
-        await recipients.add(c, ACTOR, "joe@listed.example")
+DATA = dict(
+    relays=[dict(name="primary", host="mx1.example.net", tls="encrypt")],
+    domains=[dict(name="example.com", relay="primary", include_subdomains=True),
+             dict(name="listed.example", relay="primary", recipients="listed")],
+    recipients=["joe@listed.example"],
+)
 
 
 @pytest.fixture
-def lookupd_factory(tmp_path: Path):
+async def lookupd_factory(tmp_path: Path) -> AsyncIterator[Callable[..., Awaitable[Lookupd]]]:
+    """start(**[lookupd] settings): a Lookupd on 127.0.0.1:0 over the seeded database; every
+    one started is stopped at teardown, in the test's loop."""
     started: list[Lookupd] = []
 
     async def start(**lookupd: Any) -> Lookupd:
@@ -36,31 +33,32 @@ def lookupd_factory(tmp_path: Path):
         settings.update(lookupd)
         cfg = make_config(tmp_path, lookupd=settings)
         if not cfg.database.path.exists():
-            await seed(cfg.database.path)
+            await seed_file(cfg.database.path, **DATA)
         daemon = Lookupd(cfg)
         await daemon.start()
         started.append(daemon)
         return daemon
 
     yield start
-    # Teardown runs in the test's loop via the async fixture below.
     assert all(d.listeners for d in started)
-    _pending.extend(started)
+    for daemon in reversed(started):
+        await daemon.stop()
 
 
-_pending: list[Lookupd] = []
+@pytest.fixture
+async def connect(lookupd_factory: Any) -> AsyncIterator[Callable[[int], Awaitable["SocketmapClient"]]]:
+    """connect(port): a SocketmapClient, closed at teardown whatever the test did (before the
+    daemons stop: this fixture depends on lookupd_factory)."""
+    clients: list[SocketmapClient] = []
 
+    async def make(port: int) -> SocketmapClient:
+        client = await SocketmapClient.connect(port)
+        clients.append(client)
+        return client
 
-_clients: list["SocketmapClient"] = []
-
-
-@pytest.fixture(autouse=True)
-async def _stop_daemons() -> AsyncIterator[None]:
-    yield
-    while _clients:
-        await _clients.pop().close()
-    while _pending:
-        await _pending.pop().stop()
+    yield make
+    for client in reversed(clients):
+        await client.close()
 
 
 class SocketmapClient:
@@ -69,9 +67,7 @@ class SocketmapClient:
 
     @classmethod
     async def connect(cls, port: int) -> "SocketmapClient":
-        client = cls(*await asyncio.open_connection("127.0.0.1", port))
-        _clients.append(client)   # closed at teardown, whatever the test did
-        return client
+        return cls(*await asyncio.open_connection("127.0.0.1", port))
 
     async def reply(self) -> str:
         digits = await asyncio.wait_for(self.reader.readuntil(b":"), 5)

@@ -6,12 +6,11 @@ from __future__ import annotations
 
 import asyncio
 
-from tests.lookupd.conftest import SocketmapClient
 
 
-async def test_active_connection_outlives_the_idle_timeout(lookupd_factory) -> None:
+async def test_active_connection_outlives_the_idle_timeout(lookupd_factory, connect) -> None:
     d = await lookupd_factory(idle_timeout=0.3)
-    c = await SocketmapClient.connect(d.listener("socketmap").port)
+    c = await connect(d.listener("socketmap").port)
     # Four idle timeouts' worth of steady traffic, never quiet for more than half of one.
     for _ in range(12):
         assert await c.ask("relay_domains", "example.com") == "OK example.com"
@@ -22,9 +21,9 @@ async def test_active_connection_outlives_the_idle_timeout(lookupd_factory) -> N
     assert len(d.connections) == 0
 
 
-async def test_idle_clock_restarts_at_each_reply(lookupd_factory) -> None:
+async def test_idle_clock_restarts_at_each_reply(lookupd_factory, connect) -> None:
     d = await lookupd_factory(idle_timeout=0.4)
-    c = await SocketmapClient.connect(d.listener("socketmap").port)
+    c = await connect(d.listener("socketmap").port)
     await asyncio.sleep(0.3)   # most of a timeout passes before the first request
     assert await c.ask("relay_domains", "example.org") == "NOTFOUND "
     await asyncio.sleep(0.25)  # past the first deadline, within the one the reply restarted

@@ -10,12 +10,12 @@ import pytest
 
 from mrod.infra import db
 from mrod.entities import domains
-from tests.lookupd.conftest import ACTOR, SocketmapClient
+from tests.data import ACTOR
 
 
-async def test_socketmap_answers_every_map(lookupd_factory) -> None:
+async def test_socketmap_answers_every_map(lookupd_factory, connect) -> None:
     d = await lookupd_factory()
-    c = await SocketmapClient.connect(d.listener("socketmap").port)
+    c = await connect(d.listener("socketmap").port)
     assert await c.ask("relay_domains", "example.com") == "OK example.com"
     assert await c.ask("relay_domains", "a.example.com") == "OK example.com"
     assert await c.ask("relay_domains", "example.org") == "NOTFOUND "
@@ -29,9 +29,9 @@ async def test_socketmap_answers_every_map(lookupd_factory) -> None:
     await c.close()
 
 
-async def test_pipelined_and_byte_by_byte(lookupd_factory) -> None:
+async def test_pipelined_and_byte_by_byte(lookupd_factory, connect) -> None:
     d = await lookupd_factory()
-    c = await SocketmapClient.connect(d.listener("socketmap").port)
+    c = await connect(d.listener("socketmap").port)
     wire = b"".join(b"%d:relay_domains d%d.example.org," % (len(f"relay_domains d{i}.example.org"), i)
                     for i in range(50))
     c.writer.write(wire)
@@ -61,9 +61,9 @@ async def test_tcp_table(lookupd_factory) -> None:
         writer.close()
 
 
-async def test_next_lookup_sees_a_committed_change(lookupd_factory) -> None:
+async def test_next_lookup_sees_a_committed_change(lookupd_factory, connect) -> None:
     d = await lookupd_factory()
-    c = await SocketmapClient.connect(d.listener("socketmap").port)
+    c = await connect(d.listener("socketmap").port)
     assert await c.ask("relay_domains", "new.example") == "NOTFOUND "
     async with db.opened(d.config.database.path) as conn:
         for i in range(20):
@@ -79,34 +79,34 @@ async def test_next_lookup_sees_a_committed_change(lookupd_factory) -> None:
     "garbage",
     [b"abc:relay_domains x,", b"5:abcdeX", b"99999999999999:", b"3:abc\n", b"0:,", b"\r\n"],
 )
-async def test_malformed_input_closes_only_that_connection(lookupd_factory, garbage: bytes) -> None:
+async def test_malformed_input_closes_only_that_connection(lookupd_factory, connect, garbage: bytes) -> None:
     d = await lookupd_factory()
     port = d.listener("socketmap").port
-    good = await SocketmapClient.connect(port)
-    bad = await SocketmapClient.connect(port)
+    good = await connect(port)
+    bad = await connect(port)
     bad.writer.write(garbage)
     assert await bad.closed_by_server()
     assert await good.ask("relay_domains", "example.com") == "OK example.com"
     await good.close()
 
 
-async def test_oversized_request_is_refused(lookupd_factory) -> None:
+async def test_oversized_request_is_refused(lookupd_factory, connect) -> None:
     d = await lookupd_factory()
     port = d.listener("socketmap").port
-    bad = await SocketmapClient.connect(port)
+    bad = await connect(port)
     bad.writer.write(b"10001:relay_domains " + b"a" * 9986)
     assert await bad.closed_by_server()
     # the largest allowed request is answered
-    ok = await SocketmapClient.connect(port)
+    ok = await connect(port)
     assert await ok.ask("relay_domains", "a" * (10000 - len("relay_domains "))) == "NOTFOUND "
     await ok.close()
 
 
-async def test_slow_client_is_cut_off_and_others_are_served(lookupd_factory) -> None:
+async def test_slow_client_is_cut_off_and_others_are_served(lookupd_factory, connect) -> None:
     d = await lookupd_factory(request_timeout=0.5)
     port = d.listener("socketmap").port
-    slow = await SocketmapClient.connect(port)
-    fast = await SocketmapClient.connect(port)
+    slow = await connect(port)
+    fast = await connect(port)
     closed = False
     for byte in b"25:relay_domains example.com,"[:10]:   # bounded: at most 10 bytes, ~2 s
         try:
@@ -121,11 +121,11 @@ async def test_slow_client_is_cut_off_and_others_are_served(lookupd_factory) -> 
     await fast.close()
 
 
-async def test_many_idle_connections_do_not_block_others(lookupd_factory) -> None:
+async def test_many_idle_connections_do_not_block_others(lookupd_factory, connect) -> None:
     d = await lookupd_factory()
     port = d.listener("socketmap").port
     idle = [await asyncio.open_connection("127.0.0.1", port) for _ in range(500)]
-    busy = [await SocketmapClient.connect(port) for _ in range(10)]
+    busy = [await connect(port) for _ in range(10)]
     answers = await asyncio.gather(*(c.ask("relay_domains", f"x{i}.example.com") for i, c in enumerate(busy)))
     assert answers == ["OK example.com"] * 10
     assert len(d.connections) == 510
@@ -135,31 +135,31 @@ async def test_many_idle_connections_do_not_block_others(lookupd_factory) -> Non
         await c.close()
 
 
-async def test_idle_connections_are_closed(lookupd_factory) -> None:
+async def test_idle_connections_are_closed(lookupd_factory, connect) -> None:
     d = await lookupd_factory(idle_timeout=0.3)
-    c = await SocketmapClient.connect(d.listener("socketmap").port)
+    c = await connect(d.listener("socketmap").port)
     assert await c.ask("relay_domains", "example.com") == "OK example.com"
     assert await c.closed_by_server()
 
 
-async def test_connection_cap(lookupd_factory) -> None:
+async def test_connection_cap(lookupd_factory, connect) -> None:
     d = await lookupd_factory(max_connections=5)
     port = d.listener("socketmap").port
-    kept = [await SocketmapClient.connect(port) for _ in range(5)]
+    kept = [await connect(port) for _ in range(5)]
     await asyncio.gather(*(c.ask("relay_domains", "example.com") for c in kept))
-    extra = await SocketmapClient.connect(port)
+    extra = await connect(port)
     assert await extra.closed_by_server()
     assert await kept[0].ask("relay_domains", "example.com") == "OK example.com"
     for c in kept:
         await c.close()
 
 
-async def test_concurrent_clients_get_their_own_answers(lookupd_factory) -> None:
+async def test_concurrent_clients_get_their_own_answers(lookupd_factory, connect) -> None:
     d = await lookupd_factory()
     port = d.listener("socketmap").port
 
     async def client(n: int) -> list[str]:
-        c = await SocketmapClient.connect(port)
+        c = await connect(port)
         out = [await c.ask("transport", f"u{n}-{i}@s{n}.example.com" if i % 2 else f"u{n}@x{n}.example.org")
                for i in range(20)]
         await c.close()
@@ -185,9 +185,9 @@ async def test_unix_socket_endpoint(lookupd_factory, tmp_path) -> None:
 # -- faults: TEMP, never NOTFOUND ----------------------------------------------------------------
 
 
-async def test_missing_database_answers_temp(lookupd_factory) -> None:
+async def test_missing_database_answers_temp(lookupd_factory, connect) -> None:
     d = await lookupd_factory()
-    c = await SocketmapClient.connect(d.listener("socketmap").port)
+    c = await connect(d.listener("socketmap").port)
     os.rename(d.config.database.path, str(d.config.database.path) + ".away")
     assert (await c.ask("relay_domains", "example.com")).startswith("TEMP ")
     assert (await c.ask("relay_domains", "nope.example")).startswith("TEMP ")
@@ -196,9 +196,9 @@ async def test_missing_database_answers_temp(lookupd_factory) -> None:
     await c.close()
 
 
-async def test_replaced_by_a_corrupt_file_answers_temp(lookupd_factory, tmp_path) -> None:
+async def test_replaced_by_a_corrupt_file_answers_temp(lookupd_factory, connect, tmp_path) -> None:
     d = await lookupd_factory()
-    c = await SocketmapClient.connect(d.listener("socketmap").port)
+    c = await connect(d.listener("socketmap").port)
     assert await c.ask("relay_domains", "example.com") == "OK example.com"
     path = d.config.database.path
     good = tmp_path / "good.db"
@@ -209,7 +209,7 @@ async def test_replaced_by_a_corrupt_file_answers_temp(lookupd_factory, tmp_path
     os.replace(corrupt, path)
     for key in ("example.com", "nope.example"):
         assert (await c.ask("relay_domains", key)).startswith("TEMP ")
-    tr = await SocketmapClient.connect(d.listener("socketmap").port)
+    tr = await connect(d.listener("socketmap").port)
     assert (await tr.ask("transport", "a@example.com")).startswith("TEMP ")
     os.replace(good, path)
     assert await c.ask("relay_domains", "example.com") == "OK example.com"
@@ -227,10 +227,10 @@ def _hold_exclusive_lock(path) -> sqlite3.Connection:
     return holder
 
 
-async def test_locked_database_answers_temp_after_the_deadline(lookupd_factory) -> None:
+async def test_locked_database_answers_temp_after_the_deadline(lookupd_factory, connect) -> None:
     d = await lookupd_factory(lookup_deadline=0.3)
-    c = await SocketmapClient.connect(d.listener("socketmap").port)
-    other = await SocketmapClient.connect(d.listener("socketmap").port)
+    c = await connect(d.listener("socketmap").port)
+    other = await connect(d.listener("socketmap").port)
     d.service.close()   # make the next lookup open the file while it is locked
     holder = await asyncio.to_thread(_hold_exclusive_lock, d.config.database.path)
     try:
@@ -245,9 +245,9 @@ async def test_locked_database_answers_temp_after_the_deadline(lookupd_factory) 
     await other.close()
 
 
-async def test_lookup_waits_for_a_short_lock(lookupd_factory) -> None:
+async def test_lookup_waits_for_a_short_lock(lookupd_factory, connect) -> None:
     d = await lookupd_factory(lookup_deadline=5)
-    c = await SocketmapClient.connect(d.listener("socketmap").port)
+    c = await connect(d.listener("socketmap").port)
     d.service.close()
     holder = await asyncio.to_thread(_hold_exclusive_lock, d.config.database.path)
     pending = asyncio.ensure_future(c.ask("relay_domains", "example.com"))

@@ -12,13 +12,12 @@ import pytest
 from mrod.operations import checks
 from mrod.infra import db
 from mrod.entities import domains, relays
-from mrod.entities.audit import Actor
+from tests.data import ACTOR
 from tests.conftest import make_config
 from tests.harness import free_port
 from tests.harness.named import Named, start, zone_text
 
 pytestmark = pytest.mark.bind
-ACTOR = Actor("tester", "cli", "local")
 US = "mx2.backup.test"
 
 ZONES = {
@@ -74,7 +73,7 @@ async def setup(tmp_path: Path, named: Named):
     return cfg
 
 
-async def _run(cfg) -> dict[str, checks.DomainCheck]:  # noqa: ANN001
+async def _run(cfg) -> dict[str, checks.DomainCheck]:
     async with db.opened(cfg.database.path) as conn:
         return {r.domain: r for r in await checks.run(cfg, conn)}
 
@@ -103,14 +102,14 @@ def codes(result: checks.DomainCheck) -> set[str]:
     ("txtother.test", "warning", {"txt-mismatch"}),
     ("unserved.example", "warning", {"dns-failure"}),
 ])
-async def test_checks(setup, domain: str, status: str, expected: set[str]) -> None:  # noqa: ANN001
+async def test_checks(setup, domain: str, status: str, expected: set[str]) -> None:
     result = (await _run(setup))[domain]
     assert (result.status, codes(result)) == (status, expected), result.findings
     for finding in result.findings:
         assert finding.message and finding.fix
 
 
-async def test_findings_say_what_to_fix(setup) -> None:  # noqa: ANN001
+async def test_findings_say_what_to_fix(setup) -> None:
     found = await _run(setup)
     [pref] = found["pref.test"].findings
     assert "(mx2.backup.test, MX 10)" in pref.message and "(mail.pref.test, MX 20)" in pref.message
@@ -123,7 +122,7 @@ async def test_findings_say_what_to_fix(setup) -> None:  # noqa: ANN001
     assert f"MX 20 {US}." in nomx.fix
 
 
-async def test_results_are_stored_and_replaced(setup) -> None:  # noqa: ANN001
+async def test_results_are_stored_and_replaced(setup) -> None:
     await _run(setup)
     async with db.opened(setup.database.path) as conn:
         stored = await checks.results(conn)

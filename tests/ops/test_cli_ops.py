@@ -58,7 +58,7 @@ def named(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Named]:
 
 
 @pytest.mark.bind
-def test_check_command(run, named: Named) -> None:  # noqa: ANN001
+def test_check_command(run, named: Named) -> None:
     extra = (f'[checks]\nmx_names = ["mx2.good.test"]\nresolver = "127.0.0.1"\nresolver_port = {named.port}\n'
              'timeout = 3.0\n')
     assert run("relay", "add", "primary", "--host", "mail.good.test", extra=extra)[0] == 0
@@ -74,7 +74,7 @@ def test_check_command(run, named: Named) -> None:  # noqa: ANN001
     assert code == 1 and out == "" and err.strip() == "mrod: error: domain 'nothere.test' does not exist"
 
 
-def test_health_command(run) -> None:  # noqa: ANN001
+def test_health_command(run) -> None:
     sink = SmtpSink("primary")
     run("relay", "add", "primary", "--host", "127.0.0.1", "--port", str(sink.port),
         extra="[health]\ndown_after = 1\nup_after = 1\ntimeout = 2.0\nflush_on_up = false\n")
@@ -92,7 +92,7 @@ def test_health_command(run) -> None:  # noqa: ANN001
     assert (row["name"], row["state"], row["last_ok"], row["starttls"]) == ("primary", "up", True, False)
 
 
-def test_domain_operations_flags(run) -> None:  # noqa: ANN001
+def test_domain_operations_flags(run) -> None:
     run("relay", "add", "primary", "--host", "127.0.0.1")
     code, out, _ = run("domain", "add", "example.com", "--relay", "primary", "--recipients", "verify",
                        "--when-down", "defer", "--quota-messages", "100")
@@ -112,7 +112,7 @@ def test_domain_operations_flags(run) -> None:  # noqa: ANN001
 
 
 @pytest.mark.bind
-def test_domain_list_shows_the_dns_status(run, named: Named) -> None:  # noqa: ANN001
+def test_domain_list_shows_the_dns_status(run, named: Named) -> None:
     extra = (f'[checks]\nmx_names = ["mx2.good.test"]\nresolver = "127.0.0.1"\nresolver_port = {named.port}\n'
              'timeout = 3.0\n')
     run("relay", "add", "primary", "--host", "mail.good.test", extra=extra)

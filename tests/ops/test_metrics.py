@@ -25,7 +25,7 @@ from mrod.operations.metrics import Latency
 from tests.conftest import make_config
 from tests.harness import free_port
 from tests.harness.smtpsink import SmtpSink
-from tests.lookupd.conftest import ACTOR
+from tests.data import ACTOR
 
 
 def samples(text: str | bytes) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -52,7 +52,7 @@ def test_latency_histogram_buckets_are_cumulative() -> None:
     assert got[("x_seconds_count", (("map", "relay_domains"),))] == 1
 
 
-async def test_database_figures(tmp_path: Path, conn) -> None:  # noqa: ANN001
+async def test_database_figures(tmp_path: Path, conn) -> None:
     cfg = make_config(tmp_path)
     await relays.add(conn, ACTOR, name="alpha", host="127.0.0.1")
     await relays.add(conn, ACTOR, name="beta", host="127.0.0.1", port=2525)
@@ -110,11 +110,11 @@ async def test_a_running_lookupd_counts_and_serves_metrics(tmp_path: Path) -> No
     await daemon.start()
     await server.start()
     try:
-        port = daemon.listener("socketmap").server.sockets[0].getsockname()[1]
+        port = daemon.listener("socketmap").port
         replies = await _socketmap(port, [b"relay_domains example.com", b"relay_domains nothere.example",
                                           b"relay_domains example.com", b"no_such_map key", b"other_bad key"])
         assert [r.split(b" ")[0] for r in replies] == [b"OK", b"NOTFOUND", b"OK", b"TEMP", b"TEMP"]
-        policy_port = daemon.listener("policy").server.sockets[0].getsockname()[1]
+        policy_port = daemon.listener("policy").port
         reader, writer = await asyncio.open_connection("127.0.0.1", policy_port)
         writer.write(b"request=smtpd_access_policy\nprotocol_state=RCPT\nrecipient=a@paused.example\n\n")
         assert (await reader.readuntil(b"\n\n")).startswith(b"action=DEFER_IF_PERMIT")

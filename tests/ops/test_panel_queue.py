@@ -13,13 +13,12 @@ from mrod.admin.app import create_app
 from mrod.infra import config as configmod
 from mrod.infra import db
 from mrod.entities import domains, relays, tokens, users
-from mrod.entities.audit import Actor
 from tests.admin.conftest import PASSWORD, Panel
 from tests.conftest import make_config
 from tests.harness import free_port
-from tests.postfix.conftest import payload, seed
+from tests.data import SYSTEM, seed_file
+from tests.postfix.conftest import payload
 
-SYSTEM = Actor.system("test")
 
 
 @pytest.fixture
@@ -46,7 +45,7 @@ async def world(tmp_path: Path):
 class Browsers:
     """A fresh browser (its own cookie jar) per user, on one server of the app."""
 
-    def __init__(self, aiohttp_client, app) -> None:  # noqa: ANN001
+    def __init__(self, aiohttp_client, app) -> None:
         self.aiohttp_client, self.app, self.server = aiohttp_client, app, None
 
     async def signed_in(self, name: str) -> Panel:
@@ -60,7 +59,7 @@ class Browsers:
         return panel
 
 
-async def test_queue_page_and_who_sees_what(aiohttp_client, world) -> None:  # noqa: ANN001
+async def test_queue_page_and_who_sees_what(aiohttp_client, world) -> None:
     cfg, owner_token = world
     browsers = Browsers(aiohttp_client, create_app(cfg))
     boss = await browsers.signed_in("boss")
@@ -91,11 +90,11 @@ async def test_queue_page_and_who_sees_what(aiohttp_client, world) -> None:  # n
 
 
 @pytest.mark.postfix
-async def test_flush_from_the_api_delivers(aiohttp_client, mrod_factory, postfix_factory, smtp_sink_factory) -> None:  # noqa: ANN001
+async def test_flush_from_the_api_delivers(aiohttp_client, mrod_factory, postfix_factory, smtp_sink_factory) -> None:
     primary = smtp_sink_factory("primary", start=False)
     mrod = mrod_factory(start=False)
-    await asyncio.to_thread(seed, mrod.db_path, relay_list=[{"name": "primary", "host": "127.0.0.1", "port": primary.port}],
-         domain_list=[{"name": "example.com", "relay": "primary"}])
+    await seed_file(mrod.db_path, relays=[{"name": "primary", "host": "127.0.0.1", "port": primary.port}],
+                    domains=[{"name": "example.com", "relay": "primary"}])
     mrod.start()
     postfix = postfix_factory(mrod.config, settings={"queue_run_delay": "3600s", "minimal_backoff_time": "3600s",
                                                      "maximal_backoff_time": "3600s"})
@@ -117,7 +116,7 @@ async def test_flush_from_the_api_delivers(aiohttp_client, mrod_factory, postfix
     assert message.rcpt_tos == ("joe@example.com",)
 
 
-async def test_domain_list_marks_dns_problems_and_pauses(aiohttp_client, world) -> None:  # noqa: ANN001
+async def test_domain_list_marks_dns_problems_and_pauses(aiohttp_client, world) -> None:
     cfg, _ = world
     async with db.opened(cfg.database.path) as conn:
         await domains.update(conn, SYSTEM, "mine.example", paused=True, pause_reason="migration")

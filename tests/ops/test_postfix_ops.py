@@ -23,7 +23,8 @@ from mrod.operations import queue
 from mrod.operations.health import HealthMonitor
 from tests.harness import free_port, wait_for_port
 from tests.harness.primary import KnownRecipients, Primary
-from tests.postfix.conftest import ACTOR, payload, seed
+from tests.data import ACTOR, seed_file_sync
+from tests.postfix.conftest import payload
 
 pytestmark = pytest.mark.postfix
 
@@ -42,14 +43,14 @@ def add_sections(mrod: Any, sections: dict[str, dict[str, Any]]) -> configmod.Co
     return mrod.config
 
 
-def start_with_policy(mrod_factory, **sections: dict[str, Any]):  # noqa: ANN001, ANN201
+def start_with_policy(mrod_factory, **sections: dict[str, Any]):
     policy_port = free_port()
     mrod = mrod_factory(start=False, policy=f"127.0.0.1:{policy_port}")
     cfg = add_sections(mrod, {"policy": {"callout_timeout": 5.0}, **sections})
     return mrod, cfg, policy_port
 
 
-def health_round(cfg: configmod.Config) -> list:  # noqa: ANN401
+def health_round(cfg: configmod.Config) -> list:
     return asyncio.run(HealthMonitor(cfg).run_once())
 
 
@@ -64,13 +65,13 @@ def set_domain(cfg: configmod.Config, name: str, **changes: Any) -> None:
 
 
 @pytest.fixture(scope="module")
-def rcpt_setup(module_mrod_factory, module_postfix_factory):  # noqa: ANN001, ANN201
+def rcpt_setup(module_mrod_factory, module_postfix_factory):
     primary = Primary(KnownRecipients({"joe@verify.example", "joe@strict.example"}))
     primary.start()
     mrod, cfg, policy_port = start_with_policy(module_mrod_factory, health={"down_after": 1, "up_after": 1,
                                                                             "timeout": 3.0, "flush_on_up": False})
-    seed(mrod.db_path, relay_list=[{"name": "primary", "host": "127.0.0.1", "port": primary.port}],
-         domain_list=[
+    seed_file_sync(mrod.db_path, relays=[{"name": "primary", "host": "127.0.0.1", "port": primary.port}],
+         domains=[
              {"name": "open.example", "relay": "primary"},
              {"name": "paused.example", "relay": "primary", "paused": True, "pause_reason": "primary migration"},
              {"name": "verify.example", "relay": "primary", "recipients": "verify", "verify_when_down": "accept"},
@@ -84,7 +85,7 @@ def rcpt_setup(module_mrod_factory, module_postfix_factory):  # noqa: ANN001, AN
     primary.stop()
 
 
-def test_a_paused_domain_is_deferred_with_its_reason(rcpt_setup) -> None:  # noqa: ANN001
+def test_a_paused_domain_is_deferred_with_its_reason(rcpt_setup) -> None:
     mrod, cfg, postfix, _, _ = rcpt_setup
     reply = postfix.rcpt_reply("anyone@paused.example")
     assert reply.code == DEFERRED, reply
@@ -99,7 +100,7 @@ def test_a_paused_domain_is_deferred_with_its_reason(rcpt_setup) -> None:  # noq
     assert postfix.rcpt_reply("again@paused.example").code == DEFERRED
 
 
-def test_verify_with_the_primary_up_and_down(rcpt_setup) -> None:  # noqa: ANN001
+def test_verify_with_the_primary_up_and_down(rcpt_setup) -> None:
     mrod, cfg, postfix, primary, _ = rcpt_setup
     primary.start() if primary.controller is None else None
     assert {t.after for t in health_round(cfg)} <= {"up"}
@@ -126,7 +127,7 @@ def test_verify_with_the_primary_up_and_down(rcpt_setup) -> None:  # noqa: ANN00
         health_round(cfg)
 
 
-def test_garbage_on_the_policy_port_closes_that_connection_and_postfix_still_gets_answers(rcpt_setup) -> None:  # noqa: ANN001
+def test_garbage_on_the_policy_port_closes_that_connection_and_postfix_still_gets_answers(rcpt_setup) -> None:
     mrod, cfg, postfix, _, policy_port = rcpt_setup
     with socket.create_connection(("127.0.0.1", policy_port), timeout=5) as s:
         s.sendall(b"\x00\xff not a policy request \x01\n" * 50 + b"=\n\n")
@@ -147,11 +148,11 @@ def queued_deferred(entries: list[dict], count: int) -> bool:
     return len(entries) == count and all(e["queue_name"] == "deferred" for e in entries)
 
 
-def test_a_domain_over_its_quota_is_deferred(mrod_factory, postfix_factory) -> None:  # noqa: ANN001
+def test_a_domain_over_its_quota_is_deferred(mrod_factory, postfix_factory) -> None:
     dead = free_port()
     mrod, cfg, policy_port = start_with_policy(mrod_factory)
-    seed(mrod.db_path, relay_list=[{"name": "primary", "host": "127.0.0.1", "port": dead}],
-         domain_list=[{"name": "full.example", "relay": "primary", "quota_messages": 2, "include_subdomains": True},
+    seed_file_sync(mrod.db_path, relays=[{"name": "primary", "host": "127.0.0.1", "port": dead}],
+         domains=[{"name": "full.example", "relay": "primary", "quota_messages": 2, "include_subdomains": True},
                       {"name": "roomy.example", "relay": "primary"}])
     mrod.start()
     wait_for_port(policy_port)
@@ -176,11 +177,11 @@ def test_a_domain_over_its_quota_is_deferred(mrod_factory, postfix_factory) -> N
 
 
 def test_auto_flush_delivers_within_seconds_of_the_primary_returning(
-        mrod_factory, postfix_factory, smtp_sink_factory) -> None:  # noqa: ANN001
+        mrod_factory, postfix_factory, smtp_sink_factory) -> None:
     primary = smtp_sink_factory("primary", start=False)
     mrod = mrod_factory(start=False)
-    seed(mrod.db_path, relay_list=[{"name": "primary", "host": "127.0.0.1", "port": primary.port}],
-         domain_list=[{"name": "example.com", "relay": "primary", "include_subdomains": True},
+    seed_file_sync(mrod.db_path, relays=[{"name": "primary", "host": "127.0.0.1", "port": primary.port}],
+         domains=[{"name": "example.com", "relay": "primary", "include_subdomains": True},
                       {"name": "elsewhere.example", "relay": "primary"}])
     mrod.start()
     # Postfix would retry only after an hour: a delivery within seconds is the flush's doing.
@@ -205,10 +206,10 @@ def test_auto_flush_delivers_within_seconds_of_the_primary_returning(
     assert first.queue_id and second.queue_id
 
 
-def test_queue_report_from_the_real_instance_and_the_cli(mrod_factory, postfix_factory) -> None:  # noqa: ANN001
+def test_queue_report_from_the_real_instance_and_the_cli(mrod_factory, postfix_factory) -> None:
     mrod = mrod_factory(start=False)
-    seed(mrod.db_path, relay_list=[{"name": "primary", "host": "127.0.0.1", "port": free_port()}],
-         domain_list=[{"name": "example.com", "relay": "primary", "include_subdomains": True}])
+    seed_file_sync(mrod.db_path, relays=[{"name": "primary", "host": "127.0.0.1", "port": free_port()}],
+         domains=[{"name": "example.com", "relay": "primary", "include_subdomains": True}])
     mrod.start()
     postfix = postfix_factory(mrod.config, settings=SLOW_RETRIES)
     cfg = add_sections(mrod, {"postfix": {"config_dir": str(postfix.etc)}})
@@ -233,7 +234,7 @@ def test_queue_report_from_the_real_instance_and_the_cli(mrod_factory, postfix_f
     assert "flush example.com: ok" in flushed.stdout and "flush sub.example.com: ok" in flushed.stdout
 
 
-def test_postfix_down_is_a_clear_error(mrod_factory, postfix_factory) -> None:  # noqa: ANN001
+def test_postfix_down_is_a_clear_error(mrod_factory, postfix_factory) -> None:
     mrod = mrod_factory(start=False)
     postfix = postfix_factory(mrod.config, start=False)
     cfg = add_sections(mrod, {"postfix": {"config_dir": str(postfix.etc)}})

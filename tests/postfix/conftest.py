@@ -1,41 +1,17 @@
-"""Shared pieces of the real-Postfix tests: seeding through the core API, message payloads, and
-the two database faults — a lock held by another process, a corrupt file moved into place.
+"""Shared pieces of the real-Postfix tests: message payloads and the two database faults — a
+lock held by another process, a corrupt file moved into place.
 
 Fixtures (harness: tests/harness/postfix.py, mrodproc.py, smtpsink.py) are used directly by
-the test modules; what lives here is plain helpers.
+the test modules; what lives here is plain helpers. Seeding: tests/data.py.
 """
 
 from __future__ import annotations
 
-import asyncio
 import os
 import sqlite3
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
-
-from mrod.infra import db
-from mrod.entities import domains, recipients, relays
-from mrod.entities.audit import Actor
-
-ACTOR = Actor("postfix-tests", "cli", "local")
-
-
-def seed(path: Path, *, relay_list: list[dict[str, Any]] = (), domain_list: list[dict[str, Any]] = (),
-         recipient_list: list[str] = ()) -> None:
-    """Write relays, domains and recipients with the core API (one process, one connection)."""
-    async def work() -> None:
-        async with db.opened(path) as conn:
-            for relay in relay_list:
-                await relays.add(conn, ACTOR, **relay)
-            for domain in domain_list:
-                spec = dict(domain)
-                await domains.add(conn, ACTOR, spec.pop("name"), **spec)
-            for address in recipient_list:
-                await recipients.add(conn, ACTOR, address)
-
-    asyncio.run(work())
 
 
 def payload(tag: str, to: str) -> bytes:
@@ -99,6 +75,7 @@ class LockHolder:
     def __init__(self, path: Path) -> None:
         self.process = subprocess.Popen([sys.executable, "-c", _HOLD_LOCK, str(path)], stdin=subprocess.PIPE,
                                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        assert self.process.stdout is not None
         self.status = self.process.stdout.readline().strip()   # "locked" or "refused <why>"
         self.locked = self.status == "locked"
         if not self.locked:
@@ -107,6 +84,7 @@ class LockHolder:
     def release(self) -> None:
         """Close our end of the pipe: the holder rolls back, closes and exits 0."""
         if self.process.poll() is None:
+            assert self.process.stdin is not None and self.process.stderr is not None
             self.process.stdin.close()
             code = self.process.wait(10)
             assert code == 0, self.process.stderr.read()
@@ -122,6 +100,7 @@ class LockHolder:
 
     def __exit__(self, *exc: object) -> None:
         if self.process.poll() is None:
+            assert self.process.stdin is not None
             self.process.stdin.close()
             try:
                 self.process.wait(10)

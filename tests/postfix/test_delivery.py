@@ -22,7 +22,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.postfix.conftest import payload, seed, without_received
+from tests.data import seed_file_sync
+from tests.postfix.conftest import payload, without_received
 
 pytestmark = pytest.mark.postfix
 
@@ -123,10 +124,10 @@ def test_tls_requirements_reach_the_smtp_client(mrod_factory, postfix_factory, s
     """A relay that requires STARTTLS (tls_policy) or takes implicit TLS (mrod-smtps transport)
     is never sent mail in the clear: the sinks offer no TLS, so mail waits in the queue."""
     mrod = mrod_factory()
-    seed(mrod.db_path,
-         relay_list=[dict(name="starttls", host="127.0.0.1", port=smtp_sink.port, tls="encrypt"),
+    seed_file_sync(mrod.db_path,
+         relays=[dict(name="starttls", host="127.0.0.1", port=smtp_sink.port, tls="encrypt"),
                      dict(name="implicit", host="127.0.0.1", port=smtp_sink2.port, protocol="smtps")],
-         domain_list=[dict(name="starttls.example", relay="starttls"),
+         domains=[dict(name="starttls.example", relay="starttls"),
                       dict(name="implicit.example", relay="implicit")])
     # One delivery attempt each (no retry while the test looks at the queue).
     postfix = postfix_factory(mrod.config, settings=SLOW_RETRIES)

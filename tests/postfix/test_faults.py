@@ -28,7 +28,8 @@ import time
 
 import pytest
 
-from tests.postfix.conftest import LockHolder, payload, plain_read, replace_with_corrupt, seed
+from tests.data import seed_file_sync
+from tests.postfix.conftest import LockHolder, payload, plain_read, replace_with_corrupt
 
 pytestmark = pytest.mark.postfix
 
@@ -46,13 +47,13 @@ RECIPIENTS = ["joe@example.com", "fresh@example.com", "joe+x@listed.example"]
 
 
 def setup_backup_mx(mrod, postfix_factory, sink):
-    seed(mrod.db_path,
-         relay_list=[dict(name="p1", host="127.0.0.1", port=sink.port),
+    seed_file_sync(mrod.db_path,
+         relays=[dict(name="p1", host="127.0.0.1", port=sink.port),
                      dict(name="secure", host="mx-secure.example.net", tls="encrypt")],
-         domain_list=[dict(name="example.com", relay="p1"),
+         domains=[dict(name="example.com", relay="p1"),
                       dict(name="listed.example", relay="p1", recipients="listed"),
                       dict(name="secure.example", relay="secure")],
-         recipient_list=["joe@listed.example"])
+         recipients=["joe@listed.example"])
     postfix = postfix_factory(mrod.config)
     assert postfix.rcpt_reply("joe@example.com").code == 250
     return postfix

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.postfix.conftest import seed
+from tests.data import seed_file_sync
 
 pytestmark = pytest.mark.postfix
 
@@ -80,15 +80,15 @@ TABLES = ["socketmap", "tcp"]
 @pytest.fixture(scope="module")
 def maps(module_mrod_factory, module_postfix_factory):
     mrod = module_mrod_factory()
-    seed(
+    seed_file_sync(
         mrod.db_path,
-        relay_list=[
+        relays=[
             dict(name="p1", host="mx1.example.net"),
             dict(name="secure", host="mx-secure.example.net", tls="encrypt"),
             dict(name="implicit", host="smtps.example.net", port=465, protocol="smtps"),
             dict(name="checked", host="192.0.2.10", port=2525, tls="verify"),
         ],
-        domain_list=[
+        domains=[
             dict(name="example.com", relay="p1", include_subdomains=True),
             dict(name="nosub.example", relay="p1"),
             dict(name="bücher.example", relay="p1"),
@@ -98,7 +98,7 @@ def maps(module_mrod_factory, module_postfix_factory):
             dict(name="secure.example", relay="implicit"),
             dict(name="override.example", host="198.51.100.7", port=2526, tls="secure"),
         ],
-        recipient_list=["joe@listed.example", '"john doe"@listed.example', "@catchall.example"],
+        recipients=["joe@listed.example", '"john doe"@listed.example', "@catchall.example"],
     )
     postfix = module_postfix_factory(mrod.config, start=False)
     return mrod, postfix

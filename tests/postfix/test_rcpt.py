@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.postfix.conftest import seed
+from tests.data import seed_file_sync
 
 pytestmark = pytest.mark.postfix
 
@@ -21,10 +21,10 @@ UNKNOWN_USER = "Recipient address rejected: User unknown in relay recipient tabl
 @pytest.fixture(scope="module")
 def postfix(module_mrod_factory, module_postfix_factory):
     mrod = module_mrod_factory()
-    seed(
+    seed_file_sync(
         mrod.db_path,
-        relay_list=[dict(name="p1", host="127.0.0.1", port=2)],   # never delivered to here
-        domain_list=[
+        relays=[dict(name="p1", host="127.0.0.1", port=2)],   # never delivered to here
+        domains=[
             dict(name="example.com", relay="p1", include_subdomains=True),
             dict(name="nosub.example", relay="p1"),
             dict(name="bücher.example", relay="p1"),
@@ -32,7 +32,7 @@ def postfix(module_mrod_factory, module_postfix_factory):
             dict(name="listed.example", relay="p1", recipients="listed"),
             dict(name="catchall.example", relay="p1", recipients="listed"),
         ],
-        recipient_list=["joe@listed.example", '"john doe"@listed.example', "@catchall.example"],
+        recipients=["joe@listed.example", '"john doe"@listed.example', "@catchall.example"],
     )
     return module_postfix_factory(mrod.config)
 

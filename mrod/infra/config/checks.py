@@ -11,9 +11,8 @@ import ipaddress
 from typing import Any, Callable
 
 from mrod.infra import endpoints, names
+from mrod.infra.enums import MAPS as ROUTING_MAPS  # issue 9.5: enumerations defined once
 from mrod.infra.errors import InvalidInput
-
-ROUTING_MAPS = ("relay_domains", "transport", "relay_recipients", "tls_policy")
 
 
 def check(fn: Callable[[Any], Any]) -> dict[str, Any]:

@@ -40,6 +40,8 @@ class LookupdConfig:
     # master.cf services named in transport answers (STARTTLS/plain, and implicit TLS).
     relay_transport: str = field(default="relay", metadata=check(v.service_name))
     smtps_transport: str = field(default="mrod-smtps", metadata=check(v.service_name))
+    # issue 14: postmaster@ of every relayed domain is accepted, listed or not (RFC 5321 §4.5.1).
+    accept_postmaster: bool = True
 
 
 @dataclass(frozen=True)
@@ -162,6 +164,10 @@ class PostfixConfig:
     # Postfix's configuration directory, passed as `-c DIR` ("" = Postfix's default).
     config_dir: str = field(default="", metadata=check(v.absolute_or_empty))
     postqueue: str = "postqueue"
+    # issue 14: at `mrod serve` start-up, lookup failures in Postfix's log that its smtpd may
+    # still cache (mrod.operations.postfixcache); "" = Postfix's maillog_file, else /var/log/mail.log.
+    maillog: str = field(default="", metadata=check(v.absolute_or_empty))
+    reload_after_outage: bool = False      # true: `postfix reload` when there are some
 
 
 @dataclass(frozen=True)
