@@ -126,7 +126,7 @@ def plan(wanted: Mapping[str, str], explicit: Mapping[str, str], effective: Mapp
     if policy:
         items = split_list(explicit.get("smtpd_recipient_restrictions", ""))
         check = split_list(policy)     # ["check_policy_service", "inet:127.0.0.1:10102"]
-        pairs = list(zip(items, items[1:]))
+        pairs = list(zip(items, items[1:], strict=False))
         if (check[0], check[1]) not in pairs:
             at = len(items) - 1 if items and items[-1] == "permit" else len(items)
             change("smtpd_recipient_restrictions", _join(items[:at] + [" ".join(check)] + items[at:]),

@@ -50,7 +50,7 @@ def cmd_rm(args: argparse.Namespace, cfg: Config) -> int:
 
 
 def cmd_list(args: argparse.Namespace, cfg: Config) -> int:
-    async def work(conn):  # noqa: ANN001
+    async def work(conn: aiosqlite.Connection) -> tuple[domains.Domain, list[recipients.Recipient]]:
         return await domains.get(conn, args.domain), await recipients.list_for(conn, args.domain)
 
     domain, items = common.with_db(cfg, work)

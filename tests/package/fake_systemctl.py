@@ -12,9 +12,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from mrod.infra import config as configmod  # noqa: E402
-from tests.harness import accepts  # noqa: E402
-from tests.package.debian import Unit  # noqa: E402
+from mrod.infra import config as configmod
+from tests.harness import accepts
+from tests.package.debian import Unit
 
 STATE = Path(os.environ.get("FAKE_SYSTEMD_STATE", "/run/mrod-fake-systemd"))
 

@@ -76,7 +76,7 @@ def test_wheel_and_sdist_are_built_with_the_package(packages: tuple[Path, Path])
 
 
 def test_install_run_upgrade_remove_purge(packages: tuple[Path, Path], tmp_path: Path, postfix_factory,
-                                          smtp_sink) -> None:  # noqa: ANN001
+                                          smtp_sink) -> None:
     v1, v2 = packages
     debian.purge()
     try:
@@ -85,7 +85,7 @@ def test_install_run_upgrade_remove_purge(packages: tuple[Path, Path], tmp_path:
         debian.purge()
 
 
-def _lifecycle(v1: Path, v2: Path, tmp_path: Path, postfix_factory, smtp_sink) -> None:  # noqa: ANN001
+def _lifecycle(v1: Path, v2: Path, tmp_path: Path, postfix_factory, smtp_sink) -> None:
     # -- install ---------------------------------------------------------------------------
     out = debian.apt("install", str(v1)).stdout
     assert debian.installed_version() == v1.name.split("_")[1]

@@ -136,7 +136,7 @@ def test_no_configuration_install_gets_the_minimum(postconf: str, tmp_path: Path
     assert _printed(config_file, directory, capsys)[1:] == ["# nothing to change: Postfix is already set up for mrod"]
 
 
-def test_apply_shows_a_diff_then_starts_or_reloads(config_file: Path, postfix_factory, mrod_factory,  # noqa: ANN001
+def test_apply_shows_a_diff_then_starts_or_reloads(config_file: Path, postfix_factory, mrod_factory,
                                                    capsys: pytest.CaptureFixture[str]) -> None:
     m = mrod_factory()
     instance = postfix_factory(None, start=False)      # hermetic main.cf, none of mrod's settings
