@@ -6,19 +6,30 @@ STAMP  := $(VENV)/.installed
 
 # What the tests start for real: Postfix, BIND, Chromium; PostgreSQL for the benchmarks.
 APT_PACKAGES := postfix postfix-sqlite postfix-pgsql bind9 bind9-utils bind9-dnsutils \
-                chromium chromium-driver postgresql sqlite3 procps
+                chromium chromium-driver postgresql sqlite3 procps fail2ban python3-venv
+# What `make deb` builds with: Debian's dpkg-deb and python3 (the package's venv is made by
+# /usr/bin/python3, so it runs on the Debian it is built on).
+DEB_BUILD_PACKAGES := dpkg python3-venv
+DEB_VERSION ?= $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
 
-.PHONY: run test lint install system-deps bench clean
+.PHONY: run test lint install install-test system-deps deb bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
+# `make run` installs mrod alone; only `make test` adds the test extras (pytest, Playwright…).
 $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet -e .
 	touch $(STAMP)
 
+$(STAMP)-test: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(STAMP)-test
+
 install: $(STAMP)
+
+install-test: $(STAMP)-test
 
 run: install
 	$(BIN)/mrod init
@@ -44,7 +55,7 @@ test: lint system-deps
 # turned back into the repository's in what it prints.
 TYPECHECK := build/typecheck
 
-lint: install
+lint: install-test
 	rm -rf $(TYPECHECK) && mkdir -p $(TYPECHECK)/mrod
 	ln -s $(CURDIR)/mrod/* $(TYPECHECK)/mrod/
 	ln -s $(CURDIR)/lookupd $(TYPECHECK)/mrod/lookupd
@@ -54,8 +65,14 @@ lint: install
 	(cd $(TYPECHECK) && $(CURDIR)/$(BIN)/mypy --config-file $(CURDIR)/pyproject.toml) >$(TYPECHECK)/mypy.out || status=1; \
 	sed -e 's,^mrod/lookupd/,lookupd/,' -e 's,^mrod/admin/,admin/,' $(TYPECHECK)/mypy.out; exit $$status
 
-bench: install system-deps
+# dist/mrod_VERSION_ARCH.deb (+ the wheel and sdist): `apt install ./dist/mrod_*.deb`.
+deb:
+	@$(MAKE) --no-print-directory system-deps APT_PACKAGES="$(DEB_BUILD_PACKAGES)"
+	rm -f dist/mrod_*.deb dist/mrod-*.whl dist/mrod-*.tar.gz
+	packaging/deb/build.sh . $(DEB_VERSION) dist
+
+bench: install-test system-deps
 	$(BIN)/python -m bench.all
 
 clean:
-	rm -rf $(VENV) var build *.egg-info
+	rm -rf $(VENV) var build dist *.egg-info

@@ -144,11 +144,13 @@ async def login(request: web.Request) -> web.StreamResponse:
     conn = await pool.conn(request)
     remote = client_ip(request)
     if await throttle.blocked(conn, remote, name):
+        log.warning("panel sign-in refused (throttled): address=%s user=%r", remote, name)  # fail2ban: contrib/
         await audit_sign_in(request, "refused", name, reason="blocked by the sign-in throttle")
         return await login_page(request, error=BLOCKED_ERROR, name=name, status=429)
     cfg = request.app[CONFIG].admin
     user = await users.authenticate(conn, name, password, cfg.bcrypt_rounds) if name and password else None
     if user is None:
+        log.warning("panel sign-in failed: address=%s user=%r", remote, name)  # fail2ban: contrib/fail2ban
         await audit_sign_in(request, "failed", name, step="password")
         blocks = await throttle.failed(conn, request.app[RULES], remote, name)
         for block in blocks:

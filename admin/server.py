@@ -36,7 +36,7 @@ def announce_first_admin(password: str | None, out=None) -> None:  # noqa: ANN00
 
 
 async def create_first_admin(config: Config) -> str | None:
-    async with db.opened(config.database, create=True) as conn:
+    async with db.opened(config.database) as conn:   # only `mrod init` creates it
         return await users.ensure_first_admin(conn, config.admin.bcrypt_rounds)
 
 
@@ -80,8 +80,8 @@ class AdminServer:
         self.site: web.BaseSite | None = None
 
     async def start(self) -> None:
+        context = ssl_context(self.config)   # a bad certificate stops us before any change
         announce_first_admin(await create_first_admin(self.config))
-        context = ssl_context(self.config)
         endpoint = endpoints.parse(self.config.admin.listen)
         self.runner = web.AppRunner(create_app(self.config), access_log=None)
         await self.runner.setup()

@@ -17,7 +17,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def cmd_admin(args: argparse.Namespace, cfg: Config) -> int:
     from mrod.admin.server import AdminServer  # the CLI is the composition root
-    from mrod.cli.server import prepare_database, run_components
+    from mrod.cli.server import announce, prepare_database, run_components
+
+    announce("admin", cfg)
 
     async def main() -> None:
         await prepare_database(cfg)

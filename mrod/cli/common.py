@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import pwd
 import sys
+from pathlib import Path
 from typing import Any, Awaitable, Callable, Iterable, Sequence, TypeVar
 
 import aiosqlite
@@ -26,7 +29,24 @@ def with_db(cfg: Config, work: Callable[[aiosqlite.Connection], Awaitable[T]], *
         async with db.opened(cfg.database, create=create) as conn:
             return await work(conn)
 
+    warn_if_not_owner(cfg.database.path)
     return asyncio.run(run())
+
+
+def warn_if_not_owner(path: Path) -> None:
+    """root writing the service's database may leave root-owned -wal/-shm files the service
+    cannot open: say how to run as its owner (nothing is refused)."""
+    try:
+        owner = path.stat().st_uid
+    except OSError:
+        return
+    if os.geteuid() == 0 and owner != 0:
+        try:
+            name = pwd.getpwuid(owner).pw_name
+        except KeyError:
+            name = str(owner)
+        print(f"mrod: warning: {path} belongs to {name}; run as that user "
+              f"(runuser -u {name} -- mrod …) so its files stay the service's", file=sys.stderr)
 
 
 def print_json(data: Any) -> None:

@@ -22,6 +22,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     which = p.add_mutually_exclusive_group()
     which.add_argument("--main", action="store_true", help="only main.cf lines")
     which.add_argument("--master", action="store_true", help="only master.cf lines")
+    which.add_argument("--postconf", action="store_true",
+                       help="print postconf commands that merge mrod's settings into your main.cf and master.cf")
+    which.add_argument("--apply", action="store_true",
+                       help="show those changes as a diff, make them, then reload (or start) Postfix")
+    p.add_argument("--postfix-dir", metavar="DIR",
+                   help="Postfix's configuration directory for --postconf/--apply (default: [postfix] config_dir, "
+                        "else /etc/postfix)")
     p.set_defaults(func=cmd_postfix_config)
 
 
@@ -38,6 +45,10 @@ def cmd_init(args: argparse.Namespace, cfg: Config) -> int:
 
 
 def cmd_postfix_config(args: argparse.Namespace, cfg: Config) -> int:
+    if args.postconf or args.apply:
+        from mrod.cli import postconf
+
+        return postconf.run(args, cfg)
     if not args.master:
         sys.stdout.write(postfixconf.main_cf(cfg))
     if not args.main and not args.master:

@@ -16,6 +16,7 @@ import aiosqlite
 from mrod.operations import checks, health, postfixcache, queue
 from mrod.infra import db, names
 from mrod.entities import domains
+from mrod.infra import config as configmod
 from mrod.infra.config import Config
 from mrod.infra.enums import CHECK_STATUSES
 from mrod.infra.errors import DatabaseNotReady, NotFound
@@ -125,6 +126,7 @@ def cmd_check(args: argparse.Namespace, cfg: Config) -> int:
     if args.json:
         common.print_json([r.as_dict() for r in results])
     else:
+        print(configmod.describe(cfg))
         for r in results:
             print(f"{names.to_unicode(r.domain)}: {r.status}")
             for f in r.findings:

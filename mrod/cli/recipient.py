@@ -7,7 +7,7 @@ import argparse
 import aiosqlite
 
 from mrod.infra import db
-from mrod.entities import recipients
+from mrod.entities import domains, recipients
 from mrod.entities.audit import Actor
 from mrod.infra.config import Config
 from mrod.cli import common
@@ -50,9 +50,16 @@ def cmd_rm(args: argparse.Namespace, cfg: Config) -> int:
 
 
 def cmd_list(args: argparse.Namespace, cfg: Config) -> int:
-    items = common.with_db(cfg, lambda c: recipients.list_for(c, args.domain))
+    async def work(conn: aiosqlite.Connection) -> tuple[domains.Domain, list[recipients.Recipient]]:
+        return await domains.get(conn, args.domain), await recipients.list_for(conn, args.domain)
+
+    domain, items = common.with_db(cfg, work)
     if args.json:
         common.print_json([r.address for r in items])
+    elif not items:
+        accepts = ("it accepts every address (recipient policy accept_all)" if domain.recipients == "accept_all"
+                   else "it accepts no address until one is added (mrod recipient add user@DOMAIN)")
+        print(f"no recipients listed for {domain.name}: {accepts}")
     else:
         for r in items:
             print(r.address)

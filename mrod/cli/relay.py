@@ -6,6 +6,7 @@ import argparse
 
 from mrod.entities import relays
 from mrod.entities.audit import Actor
+from mrod.infra.errors import InUse
 from mrod.infra.config import Config
 from mrod.cli import common
 
@@ -73,6 +74,9 @@ def cmd_set(args: argparse.Namespace, cfg: Config) -> int:
 
 
 def cmd_rm(args: argparse.Namespace, cfg: Config) -> int:
-    common.with_db(cfg, lambda c: relays.remove(c, Actor.cli(), args.name, reassign_to=args.reassign))
+    try:
+        common.with_db(cfg, lambda c: relays.remove(c, Actor.cli(), args.name, reassign_to=args.reassign))
+    except InUse as exc:   # say how, in this command's words
+        raise InUse(f"{exc}; to move them: mrod relay rm {args.name} --reassign OTHER_RELAY") from None
     print(f"relay {args.name} removed")
     return 0

@@ -12,6 +12,7 @@ import logging
 from typing import Any
 
 from mrod.infra import db
+from mrod.infra import config as configmod
 from mrod.infra.config import Config
 from mrod.infra.engine import refuse_postgresql_for_lookupd
 
@@ -76,19 +77,26 @@ async def run_components(items: list[Any]) -> None:
 
 
 async def prepare_database(cfg: Config) -> None:
-    """The writer side creates/upgrades the schema; lookupd itself only reads."""
-    async with db.opened(cfg.database, create=True):
+    """The writer side upgrades the schema (only `mrod init` creates a database); lookupd only reads."""
+    async with db.opened(cfg.database):
         pass
+
+
+def announce(command: str, cfg: Config) -> None:
+    """The start-up line: which config and database this process uses."""
+    log.info("mrod %s starting: %s", command, configmod.describe(cfg))
 
 
 def cmd_lookupd(args: argparse.Namespace, cfg: Config) -> int:
     refuse_postgresql_for_lookupd(cfg.database)     # issue 11: until lookupd reads PostgreSQL
+    announce("lookupd", cfg)
     asyncio.run(run_components(components(cfg, admin=False, jobs=False)))
     return 0
 
 
 def cmd_serve(args: argparse.Namespace, cfg: Config) -> int:
     refuse_postgresql_for_lookupd(cfg.database)     # issue 11: until lookupd reads PostgreSQL
+    announce("serve", cfg)
     async def main() -> None:
         await prepare_database(cfg)
         await run_components(components(cfg))

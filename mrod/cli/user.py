@@ -67,7 +67,7 @@ def cmd_add(args: argparse.Namespace, cfg: Config) -> int:
     users.username(args.name)
     password = read_password(args.password_stdin)
     user = common.with_db(cfg, lambda c: users.add(c, Actor.cli(), args.name, password, is_admin=args.admin,
-                                                     perms=args.perm, rounds=cfg.admin.bcrypt_rounds), create=True)
+                                                     perms=args.perm, rounds=cfg.admin.bcrypt_rounds))
     what = "admin" if user.is_admin else ", ".join(sorted(user.permissions)) or "no permissions"
     print(f"user {user.name} added: {what}")
     return 0

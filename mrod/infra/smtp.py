@@ -15,6 +15,8 @@ import time
 from dataclasses import dataclass
 from typing import Awaitable, Callable, TypeVar
 
+from mrod.infra import oserrors
+
 T = TypeVar("T")
 
 MAX_REPLY_LINES = 100
@@ -203,8 +205,8 @@ class Dialogue:
             return f"connection refused: nothing listens on {self.host} port {self.port}"
         if isinstance(exc, socket.gaierror):
             return f"cannot resolve {self.host}: {exc.strerror or exc}"
-        if isinstance(exc, OSError) and exc.strerror:
-            return exc.strerror
+        if isinstance(exc, OSError):      # in words, never "[Errno 113] …" (issue 12.6)
+            return oserrors.describe(exc, f"{self.host} port {self.port}")
         return str(exc) or type(exc).__name__
 
     def _down(self, why: str) -> SmtpClient | None:

@@ -65,14 +65,16 @@ def test_user_commands(mrod) -> None:
     assert result.returncode == 0 and "domains_own, logs" in result.stdout
     assert _check(mrod.config, "alice", "alice password")
     # Refusals say why and change nothing.
-    for args, stdin, why in ((("user", "add", "bob", "--password-stdin"), "short\n", "at least 10"),
-                             (("user", "add", "alice", "--password-stdin"), "another password\n", "already exists"),
-                             (("user", "add", "b c", "--password-stdin"), "another password\n", "letters, digits"),
-                             (("user", "add", "bob"), None, "--password-stdin"),
-                             (("user", "rm", "admin"), None, "no enabled admin"),
-                             (("user", "passwd", "nobody", "--password-stdin"), "another password\n", "does not exist")):
+    # Exit 2: a value given is bad; 1: refused in this state.
+    for args, stdin, why, code in ((("user", "add", "bob", "--password-stdin"), "short\n", "at least 10", 2),
+                                   (("user", "add", "alice", "--password-stdin"), "another password\n", "already exists", 1),
+                                   (("user", "add", "b c", "--password-stdin"), "another password\n", "letters, digits", 2),
+                                   (("user", "add", "bob"), None, "--password-stdin", 2),
+                                   (("user", "rm", "admin"), None, "no enabled admin", 1),
+                                   (("user", "passwd", "nobody", "--password-stdin"), "another password\n",
+                                    "does not exist", 1)):
         result = mrod(*args, input=stdin)
-        assert result.returncode == 1 and why in result.stderr, (args, result.stderr)
+        assert result.returncode == code and why in result.stderr, (args, result.stderr)
         assert result.stderr.startswith("mrod: error: ") and result.stderr.count("\n") == 1
     listed = json.loads(mrod("user", "list", "--json").stdout)
     assert [(u["name"], u["is_admin"], u["permissions"]) for u in listed] == [

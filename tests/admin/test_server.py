@@ -46,6 +46,14 @@ def test_mrod_serve_runs_the_panel_beside_lookupd(tmp_path: Path) -> None:
                       '[health]\nenabled = false\n[queue]\nenabled = false\n[checks]\nenabled = false\n')
     log_path = tmp_path / "serve.log"
     env = {k: v for k, v in os.environ.items() if not k.startswith("MROD_")}
+    refused = subprocess.run([sys.executable, "-m", "mrod", "--config", str(config), "serve"],
+                             capture_output=True, text=True, env=env, timeout=30)
+    # Only `mrod init` creates a database; serve says which config it read.
+    assert refused.returncode == 1 and f"run 'mrod init' first (config {config})" in refused.stderr
+    assert not (tmp_path / "mrod.db").exists()
+    init = subprocess.run([sys.executable, "-m", "mrod", "--config", str(config), "init"],
+                          capture_output=True, text=True, env=env, timeout=30, check=True)
+    assert len(re.findall(r"'admin' with the password: \S+", init.stdout)) == 1
     with open(log_path, "wb") as log:
         proc = subprocess.Popen([sys.executable, "-m", "mrod", "--config", str(config), "serve"],
                                 stdout=log, stderr=subprocess.STDOUT, env=env)
@@ -64,7 +72,8 @@ def test_mrod_serve_runs_the_panel_beside_lookupd(tmp_path: Path) -> None:
         code = proc.wait(15)
     text = log_path.read_text()
     assert code == 0, text
-    assert len(re.findall(r"'admin' with the password: \S+", text)) == 1
+    assert "'admin' with the password" not in text          # init made it
+    assert f"mrod serve starting: config {config}, database {tmp_path / 'mrod.db'}" in text
 
 
 @pytest.fixture
@@ -80,10 +89,12 @@ async def test_https_panel_sets_secure_cookies(tmp_path: Path, certificate: tupl
     port = free_port()
     cfg = make_config(tmp_path, admin={"listen": f"127.0.0.1:{port}", "bcrypt_rounds": 4,
                                        "tls_cert": str(certificate[0]), "tls_key": str(certificate[1])})
+    from mrod.infra import db
+    async with db.opened(cfg.database.path, create=True):   # what `mrod init` does
+        pass
     server = AdminServer(cfg)
     await server.start()
     try:
-        from mrod.infra import db
         from mrod.entities import users
 
         async with db.opened(cfg.database.path) as conn:
@@ -104,13 +115,23 @@ async def test_https_panel_sets_secure_cookies(tmp_path: Path, certificate: tupl
 
 
 async def test_half_a_tls_config_is_refused(tmp_path: Path, certificate: tuple[Path, Path]) -> None:
-    cfg = make_config(tmp_path, admin={"bcrypt_rounds": 4, "tls_cert": str(certificate[0])})
+    # Refused when the config is loaded, before the panel (or anything) starts.
     with pytest.raises(ConfigError, match="give both"):
-        await AdminServer(cfg).start()
-    cfg = make_config(tmp_path, admin={"bcrypt_rounds": 4, "tls_cert": str(tmp_path / "no.crt"),
-                                       "tls_key": str(tmp_path / "no.key")})
+        make_config(tmp_path, admin={"bcrypt_rounds": 4, "tls_cert": str(certificate[0])})
+    with pytest.raises(ConfigError, match="tls_cert"):
+        make_config(tmp_path, admin={"bcrypt_rounds": 4, "tls_cert": str(tmp_path / "no.crt"),
+                                     "tls_key": str(tmp_path / "no.key")})
+    # Files that exist but are no certificate and key: refused at start, before the first admin.
+    cfg = make_config(tmp_path, admin={"bcrypt_rounds": 4, "tls_cert": str(certificate[1]),
+                                       "tls_key": str(certificate[1])})
+    from mrod.infra import db
+    async with db.opened(cfg.database.path, create=True):
+        pass
     with pytest.raises(ConfigError, match="tls_cert"):
         await AdminServer(cfg).start()
+    async with db.opened(cfg.database.path) as conn:
+        async with conn.execute("SELECT count(*) FROM \"user\"") as cur:
+            assert tuple(await cur.fetchone() or ()) == (0,)
 
 
 @pytest.mark.parametrize(("listen", "tls", "warned"), [
@@ -131,6 +152,9 @@ async def test_start_on_loopback_does_not_warn_and_the_warning_names_the_fix(tmp
     from mrod.admin.server import PLAINTEXT_WARNING
 
     cfg = make_config(tmp_path, admin={"listen": f"127.0.0.1:{free_port()}", "bcrypt_rounds": 4})
+    from mrod.infra import db
+    async with db.opened(cfg.database, create=True):      # as `mrod init` would
+        pass
     server = AdminServer(cfg)
     with caplog.at_level("WARNING", logger="mrod.admin"):
         await server.start()

@@ -53,6 +53,15 @@ def mrod(config_file: Path, capsys: pytest.CaptureFixture[str]):
 
 
 @pytest.fixture
+def ready(mrod):
+    """An initialised database with relay 'primary' and domain example.com (with subdomains)."""
+    assert mrod("init").code == 0
+    assert mrod("relay", "add", "primary", "--host", "mx1.example.net", "--tls", "encrypt").code == 0
+    assert mrod("domain", "add", "example.com", "--relay", "primary", "--subdomains").code == 0
+    return mrod
+
+
+@pytest.fixture
 def mrod_proc(config_file: Path):
     """Run the CLI as a real process: mrod_proc(args..., input=...) -> Result."""
 

@@ -102,3 +102,54 @@ def test_bad_environment_names_the_variable(tmp_path: Path) -> None:
 def test_missing_file_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="does not exist"):
         config.load(tmp_path / "absent.toml", env={})
+
+
+@pytest.mark.parametrize(
+    "env,message",
+    [
+        ({"MROD_LOOKUPD_SOCKETMAPP": "x"}, "MROD_LOOKUPD_SOCKETMAPP names no setting"),
+        ({"MROD_NOSUCH": "1"}, "MROD_NOSUCH names no setting"),
+        ({"MROD_LOOKUPD_TCP_TABLE_RELAY_DOMAIN": "127.0.0.1:1"}, "unknown map 'relay_domain'"),
+    ],
+)
+def test_environment_typos_are_errors(tmp_path: Path, env: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        config.load(write(tmp_path, ""), env=env)
+
+
+def test_environment_that_names_settings_is_accepted(tmp_path: Path) -> None:
+    cfg = config.load(write(tmp_path, ""), env={"MROD_CONFIG": "ignored-with-explicit", "PATH": "/bin",
+                                                 "MROD_LOOKUPD_TCP_TABLE_TRANSPORT": "127.0.0.1:10112"})
+    assert cfg.lookupd.tcp_table == {"transport": "127.0.0.1:10112"}
+
+
+@pytest.mark.parametrize(
+    "text,message",
+    [
+        ("[bind]\ncatalog_port = 70000\n", "bind.catalog_port: 70000 is out of range (1 to 65535)"),
+        ("[bind]\nsub_label = 'a.b'\n", "bind.sub_label: 'a.b' must be one DNS label"),
+        ("[bind]\nsub_label = '-x'\n", "bind.sub_label: '-x': label '-x' may hold only"),
+        ("[checks]\nmx_names = ['mx2']\n", "checks.mx_names: 'mx2' needs at least 2 labels"),
+        ("[checks]\nmx_names = ['mx 2.example.net']\n", "checks.mx_names: 'mx 2.example.net' contains white space"),
+        ("[admin]\nbcrypt_rounds = 3\n", "admin.bcrypt_rounds: must be from 4 to 16"),
+        ("[admin]\ncookie_secure = 'sometimes'\n", "admin.cookie_secure: must be one of"),
+        ("[admin]\ntls_key = 'k.pem'\n", "admin.tls_cert and admin.tls_key: give both, or neither"),
+        ("[admin]\ntls_key = 'k.pem'\ntls_cert = 'c.pem'\n", "admin.tls_cert:"),
+    ],
+)
+def test_values_are_checked_at_load(tmp_path: Path, text: str, message: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        config.load(write(tmp_path, text), env={})
+    assert message in str(info.value)
+
+
+def test_names_are_normalised_as_everywhere(tmp_path: Path) -> None:
+    cfg = config.load(write(tmp_path, "[checks]\nmx_names = ['MX2.Example.NET.']\n[bind]\nsub_label = 'MAIL'\n"), env={})
+    assert cfg.checks.mx_names == ("mx2.example.net",) and cfg.bind.sub_label == "mail"
+
+
+def test_tls_files_resolve_against_the_config_directory(tmp_path: Path) -> None:
+    (tmp_path / "c.pem").write_text("x")
+    (tmp_path / "k.pem").write_text("x")
+    cfg = config.load(write(tmp_path, "[admin]\ntls_key = 'k.pem'\ntls_cert = 'c.pem'\n"), env={})
+    assert cfg.admin.tls_cert == "c.pem" and cfg.base_dir == tmp_path

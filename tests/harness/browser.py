@@ -56,7 +56,19 @@ class PanelServer:
     def command(self, *args: str) -> list[str]:
         return [sys.executable, "-m", "mrod", "--config", str(self.config_path), *args]
 
+    def _init(self) -> None:
+        """`mrod init` once (only it creates a database); its output joins the panel's log,
+        where start() reads the first admin's password."""
+        if self.database.exists():
+            return
+        result = subprocess.run(self.command("init"), capture_output=True, text=True, timeout=60, env=_env())
+        if result.returncode != 0:
+            raise AssertionError(f"mrod init exited {result.returncode}: {result.stderr.strip()}")
+        with open(self.output, "a") as out:
+            out.write(result.stdout)
+
     def cli(self, *args: str, input: str | None = None) -> str:
+        self._init()
         result = subprocess.run(self.command(*args), input=input, capture_output=True, text=True, timeout=60,
                                 env=_env())
         if result.returncode != 0:
@@ -70,7 +82,8 @@ class PanelServer:
         self.cli(*args, input=password + "\n")
 
     def start(self) -> "PanelServer":
-        out = open(self.output, "wb")
+        self._init()
+        out = open(self.output, "ab")
         self.process = subprocess.Popen(self.command("admin"), stdin=subprocess.DEVNULL, stdout=out,
                                         stderr=subprocess.STDOUT, env=_env())
         out.close()

@@ -106,7 +106,7 @@ def test_domain_operations_flags(run) -> None:
     code, out, _ = run("domain", "set", "example.com", "--unpause", "--quota-messages", "default")
     assert code == 0 and "PAUSED" not in out and "quota 100" not in out
     code, out, err = run("domain", "set", "example.com", "--quota-messages", "lots")
-    assert code == 1 and "quota_messages" in err
+    assert code == 2 and "quota_messages" in err
     d = json.loads(run("domain", "show", "example.com", "--json")[1])["domain"]
     assert (d["paused"], d["pause_reason"], d["quota_messages"]) == (False, None, None)
 

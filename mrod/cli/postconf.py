@@ -1,0 +1,131 @@
+"""``mrod postfix-config --postconf`` / ``--apply``: mrod's settings merged into a Postfix
+configuration through Postfix's own ``postconf`` (the merge rules: answers/postconfmerge.py).
+
+--postconf prints the ``postconf -e`` commands (nothing changes); --apply shows the same changes
+as a diff, makes them, checks the result with ``postfix check`` and then reloads a running
+Postfix or starts a stopped one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import socket
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from mrod.answers import postconfmerge, postfixconf
+from mrod.infra.config import Config
+from mrod.infra.errors import InvalidInput, MrodError
+
+DEFAULT_DIR = "/etc/postfix"
+
+
+class PostfixCommandFailed(MrodError):
+    pass
+
+
+def _run(argv: list[str], check: bool = True) -> subprocess.CompletedProcess[str]:
+    try:
+        result = subprocess.run(argv, capture_output=True, text=True, timeout=120)
+    except FileNotFoundError:
+        raise PostfixCommandFailed(f"{argv[0]} not found: install Postfix (apt install postfix)") from None
+    if check and result.returncode != 0:
+        last = (result.stderr.strip().splitlines() or ["no message"])[-1]
+        raise PostfixCommandFailed(f"{' '.join(argv)} failed: {last}")
+    return result
+
+
+def _postconf(directory: str, *args: str) -> str:
+    return _run(["postconf", "-c", directory, *args]).stdout
+
+
+def _effective(directory: str, names: list[str]) -> dict[str, str]:
+    return postconfmerge.parse_main_cf(_postconf(directory, *names))
+
+
+def changes_for(cfg: Config, directory: str) -> tuple[list[postconfmerge.Change], list[str], bool]:
+    """(main.cf changes, master.cf services to add, whether main.cf is missing)."""
+    wanted = postconfmerge.parse_main_cf(postfixconf.main_cf(cfg))
+    names = sorted(set(wanted) | {"smtpd_reject_unlisted_recipient"})
+    main_cf = Path(directory) / "main.cf"
+    fresh = not main_cf.exists()
+    if fresh:
+        # Postfix's defaults: postconf on an empty main.cf of our own.
+        with tempfile.TemporaryDirectory() as empty:
+            Path(empty, "main.cf").touch()
+            effective, explicit = _effective(empty, names), {}
+        changes = postconfmerge.minimum(socket.getfqdn())
+    else:
+        effective = _effective(directory, names)
+        explicit = postconfmerge.parse_main_cf(_postconf(directory, "-n"))
+        changes = []
+    changes += postconfmerge.plan(wanted, explicit, effective)
+    service = cfg.lookupd.smtps_transport
+    services = [] if _has_service(Path(directory) / "master.cf", service) else [service]
+    return changes, services, fresh
+
+
+def _has_service(master_cf: Path, service: str) -> bool:
+    try:
+        lines = master_cf.read_text().splitlines()
+    except FileNotFoundError:
+        return False
+    return any(line.split()[:2] == [service, "unix"] for line in lines if line and line[0] not in "# \t")
+
+
+def commands(cfg: Config, directory: str, changes: list[postconfmerge.Change], services: list[str],
+             fresh: bool) -> list[list[str]]:
+    base = ["postconf"] if directory == DEFAULT_DIR else ["postconf", "-c", directory]
+    found: list[list[str]] = []
+    if fresh:
+        found.append(["touch", str(Path(directory) / "main.cf")])
+    found += [[*base, "-e", f"{c.parameter} = {c.new}"] for c in changes]
+    for service in services:
+        found.append([*base, "-M", f"{service}/unix={service} unix - - n - - smtp"])
+        found.append([*base, "-P", f"{service}/unix/smtp_tls_security_level=encrypt",
+                      f"{service}/unix/smtp_tls_wrappermode=yes"])
+    return found
+
+
+def run(args: argparse.Namespace, cfg: Config) -> int:
+    directory = args.postfix_dir or cfg.postfix.config_dir or DEFAULT_DIR
+    if not Path(directory).is_dir():
+        raise InvalidInput("--postfix-dir", f"{directory} is not a directory")
+    changes, services, fresh = changes_for(cfg, directory)
+    todo = commands(cfg, directory, changes, services, fresh)
+    notes = postconfmerge.warnings(postconfmerge.parse_main_cf(postfixconf.main_cf(cfg)),
+                                   _effective(directory, ["recipient_delimiter"]) if not fresh else {})
+    hostname = next((c.new for c in changes if c.parameter == "myhostname"), "")
+    if fresh and "." not in hostname:
+        notes.append(f"this host's name {hostname!r} is not fully qualified: set myhostname to the name "
+                     "your MX records use (postconf -e 'myhostname = mx2.example.net')")
+    out = sys.stdout
+    if not args.apply:
+        out.write(f"# mrod: Postfix settings for {directory}"
+                  + (" (no main.cf yet: Debian's 'No configuration')" if fresh else "") + "\n")
+        for note in notes:
+            out.write(f"# WARNING: {note}\n")
+        for argv in todo:
+            out.write(shlex.join(argv) + "\n")
+        if not todo:
+            out.write("# nothing to change: Postfix is already set up for mrod\n")
+        return 0
+    for note in notes:
+        out.write(f"warning: {note}\n")
+    if not todo:
+        out.write(f"{directory}: nothing to change; Postfix is already set up for mrod\n")
+        return 0
+    out.write(postconfmerge.diff(changes))
+    for service in services:
+        out.write(f"+ master.cf: {service} unix - - n - - smtp (implicit TLS)\n")
+    out.flush()
+    for argv in todo:
+        _run(argv)
+    _run(["postfix", "-c", directory, "check"])
+    running = _run(["postfix", "-c", directory, "status"], check=False).returncode == 0
+    _run(["postfix", "-c", directory, "reload" if running else "start"])
+    out.write(f"{directory}: {len(todo)} change(s) made; Postfix {'reloaded' if running else 'started'}\n")
+    return 0

@@ -1,0 +1,41 @@
+"""mrod's configuration: TOML, typed, checked entirely at load, with MROD_* overrides.
+
+schema.py  one dataclass per section (the place to add a key), Config, SECTIONS
+checks.py  the value validators (names and ports judged by mrod.infra.names)
+loader.py  discovery, reading, environment overrides, every check; describe()
+"""
+
+from mrod.infra.config.loader import (
+    LOCAL_CONFIG,
+    SYSTEM_CONFIG,
+    describe,
+    describe_source,
+    find_config_path,
+    from_dict,
+    load,
+)
+from mrod.infra.config.schema import (
+    BIND_SOURCES,
+    BIND_STRATEGIES,
+    BIND_ZONE_TYPES,
+    ROUTING_MAPS,
+    SECTIONS,
+    AdminConfig,
+    BindConfig,
+    ChecksConfig,
+    Config,
+    DatabaseConfig,
+    HealthConfig,
+    LookupdConfig,
+    MetricsConfig,
+    PolicyConfig,
+    PostfixConfig,
+    QueueConfig,
+)
+
+__all__ = [
+    "LOCAL_CONFIG", "SYSTEM_CONFIG", "describe", "describe_source", "find_config_path", "from_dict", "load",
+    "BIND_SOURCES", "BIND_STRATEGIES", "BIND_ZONE_TYPES", "ROUTING_MAPS", "SECTIONS",
+    "AdminConfig", "BindConfig", "ChecksConfig", "Config", "DatabaseConfig", "HealthConfig",
+    "LookupdConfig", "MetricsConfig", "PolicyConfig", "PostfixConfig", "QueueConfig",
+]

@@ -1,0 +1,227 @@
+"""The configuration's schema: one frozen dataclass per TOML section, every key with its default.
+
+To add a key, add a field to its section (with a comment saying what it is for and, when it
+needs one, ``metadata=check(validator)`` from ``checks``). A section that needs a check across
+its keys defines ``validate(self)`` raising ValueError. A new section is a new dataclass plus
+one line in ``Config``. The loader (loader.py) needs no change for either.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from mrod.infra.config import checks as v
+from mrod.infra.config.checks import ROUTING_MAPS, check  # noqa: F401 - ROUTING_MAPS re-exported
+
+
+@dataclass(frozen=True)
+class DatabaseConfig:
+    path: Path = Path("var/mrod.db")
+    # Issue 11: "postgresql://user@host:port/db?sslmode=verify-full": when set, every part of
+    # mrod uses this PostgreSQL database instead of the SQLite file at `path` (MROD_DATABASE_URL
+    # too). Never echoed: it may carry a password.
+    url: str = field(default="", metadata=check(v.database_url))
+    # A file holding the password (first line); else libpq's PGPASSWORD / ~/.pgpass apply.
+    password_file: str = field(default="", metadata=check(v.absolute_file))
+
+
+@dataclass(frozen=True)
+class LookupdConfig:
+    # "" disables an endpoint.
+    socketmap: str = field(default="127.0.0.1:10101", metadata=check(v.optional_endpoint))
+    policy: str = field(default="127.0.0.1:10102", metadata=check(v.optional_endpoint))
+    tcp_table: dict[str, str] = field(default_factory=dict, metadata=check(v.tcp_tables))
+    # A connection with no request for this long is closed (Postfix reconnects on demand).
+    idle_timeout: float = field(default=300.0, metadata=check(v.positive))
+    # A request must arrive complete within this long once its first byte has (slow clients).
+    request_timeout: float = field(default=10.0, metadata=check(v.positive))
+    # Longest a lookup may wait for a locked database before it answers TEMP.
+    lookup_deadline: float = field(default=5.0, metadata=check(v.positive))
+    max_connections: int = field(default=4000, metadata=check(v.positive))
+    # Postfix's recipient_delimiter: the characters that start an address extension.
+    recipient_delimiter: str = field(default="+", metadata=check(v.delimiter))
+    # master.cf services named in transport answers (STARTTLS/plain, and implicit TLS).
+    relay_transport: str = field(default="relay", metadata=check(v.service_name))
+    smtps_transport: str = field(default="mrod-smtps", metadata=check(v.service_name))
+    # issue 14: postmaster@ of every relayed domain is accepted, listed or not (RFC 5321 §4.5.1).
+    accept_postmaster: bool = True
+
+
+@dataclass(frozen=True)
+class AdminConfig:
+    listen: str = field(default="127.0.0.1:8380", metadata=check(v.endpoint))
+    # Secure cookie flag: "auto" sets it when the request came over HTTPS or through a
+    # trusted proxy that says so (X-Forwarded-Proto: https).
+    cookie_secure: str = field(default="auto", metadata=check(v.one_of("auto", "always", "never")))
+    trust_proxy: bool = False
+    session_hours: float = field(default=12.0, metadata=check(v.positive))
+    # Serve HTTPS directly (both set) instead of behind a TLS proxy; paths to PEM files.
+    tls_cert: str = ""
+    tls_key: str = ""
+    # bcrypt cost for panel passwords (2^rounds); tests use 4, production keeps 12.
+    bcrypt_rounds: int = field(default=12, metadata=check(v.int_range(4, 16)))
+    # Login throttling: this many failures within the window block the IP / the user name.
+    login_window_minutes: float = field(default=15.0, metadata=check(v.positive))
+    login_max_failures_ip: int = field(default=20, metadata=check(v.positive))
+    login_max_failures_user: int = field(default=10, metadata=check(v.positive))
+    login_block_minutes: float = field(default=30.0, metadata=check(v.positive))
+    # Issue 13: who must sign in with a TOTP code too — "none", "admins" or "all". A user it
+    # applies to who has not enrolled yet can reach only the enrolment page after the password.
+    two_factor_required: str = field(default="none", metadata=check(v.one_of("none", "admins", "all")))
+
+    def validate(self, base_dir: Path) -> None:
+        """Checks across keys, run by the loader (ValueError: the message names the keys)."""
+        if bool(self.tls_cert) != bool(self.tls_key):
+            raise ValueError("admin.tls_cert and admin.tls_key: give both, or neither")
+        for key in ("tls_cert", "tls_key"):
+            value = getattr(self, key)
+            if value and not (base_dir / value).is_file():
+                raise ValueError(f"admin.{key}: {base_dir / value} is not a file")
+
+
+@dataclass(frozen=True)
+class PolicyConfig:
+    """The Postfix policy service (check_policy_service on [lookupd] policy)."""
+
+    # Default queue quota per domain (a domain may set its own); 0: no limit.
+    default_quota_messages: int = field(default=0, metadata=check(v.non_negative))
+    default_quota_bytes: int = field(default=0, metadata=check(v.non_negative))
+    # Recipient verification (recipient policy 'verify'): SMTP callouts to the primary.
+    callout_timeout: float = field(default=10.0, metadata=check(v.positive))
+    positive_ttl: float = field(default=7 * 86400.0, metadata=check(v.positive))   # known good: long
+    negative_ttl: float = field(default=3600.0, metadata=check(v.positive))        # known bad: short
+    helo_name: str = "localhost"
+    # Envelope sender of callouts ("" = the null sender <>, as Postfix's verify does).
+    callout_sender: str = ""
+
+
+BIND_SOURCES = ("named.conf", "zone-dir", "catalog")
+BIND_ZONE_TYPES = ("primary", "master", "secondary", "slave")
+BIND_STRATEGIES = ("dns-txt", "dns-dom", "dns-sub")
+
+
+@dataclass(frozen=True)
+class BindConfig:
+    """The BIND importer (mrod/bindimport): which zones become relay domains, routed how."""
+
+    # Only the periodic run inside `mrod serve`; `mrod import-bind` works either way.
+    enabled: bool = False
+    interval: float = field(default=3600.0, metadata=check(v.positive))
+    sources: tuple[str, ...] = field(default=("named.conf",), metadata=check(v.subset(BIND_SOURCES)))
+    named_conf: Path = Path("/etc/bind/named.conf")
+    # "auto": named-checkconf -p when installed, else mrod's own parser.
+    checkconf: str = field(default="auto", metadata=check(v.one_of("auto", "always", "never")))
+    zone_types: tuple[str, ...] = field(default=("primary", "secondary"), metadata=check(v.subset(BIND_ZONE_TYPES)))
+    zone_dirs: tuple[str, ...] = ("/var/cache/bind", "/var/lib/bind")
+    # Zones never imported: exact names or "*.suffix" (the root zone is never imported).
+    skip_zones: tuple[str, ...] = field(
+        default=("localhost", "*.localhost", "localhost.localdomain", "*.arpa", "*.invalid"),
+        metadata=check(v.zone_patterns))
+    catalog_server: str = field(default="127.0.0.1", metadata=check(v.ip_or_empty))
+    catalog_port: int = field(default=53, metadata=check(v.port_number))
+    catalog_zones: tuple[str, ...] = ()
+    strategies: tuple[str, ...] = field(default=("dns-txt", "dns-dom"), metadata=check(v.subset(BIND_STRATEGIES)))
+    txt_prefix: str = field(default="mrodxmailrelay=", metadata=check(v.txt_prefix))
+    # "" = the system resolver (/etc/resolv.conf).
+    resolver: str = field(default="", metadata=check(v.ip_or_empty))
+    resolver_port: int = field(default=53, metadata=check(v.port_number))
+    dns_timeout: float = field(default=3.0, metadata=check(v.positive))
+    dns_concurrency: int = field(default=64, metadata=check(v.positive))
+    sub_label: str = field(default="mail", metadata=check(v.dns_label))
+    sub_port: int = field(default=25, metadata=check(v.port_number))
+    # A domain missing from BIND is disabled at once and deleted after this long.
+    grace_hours: float = field(default=168.0, metadata=check(v.non_negative))
+
+
+@dataclass(frozen=True)
+class HealthConfig:
+    """Primary health: `mrod serve` probes every relay (banner, EHLO, STARTTLS, latency)."""
+
+    enabled: bool = True
+    interval: float = field(default=60.0, metadata=check(v.positive))
+    timeout: float = field(default=10.0, metadata=check(v.positive))
+    # Hysteresis: this many consecutive failed probes mark a relay down, successes mark it up.
+    down_after: int = field(default=3, metadata=check(v.positive))
+    up_after: int = field(default=2, metadata=check(v.positive))
+    concurrency: int = field(default=20, metadata=check(v.positive))
+    helo_name: str = "localhost"
+    # Probe history kept this long.
+    history_hours: float = field(default=168.0, metadata=check(v.positive))
+    # When a relay comes back up, flush the queued mail of its domains at once.
+    flush_on_up: bool = True
+
+
+@dataclass(frozen=True)
+class QueueConfig:
+    """Reading Postfix's queue (`postqueue -j`): per-domain figures for the panel and the quota."""
+
+    enabled: bool = True
+    interval: float = field(default=60.0, metadata=check(v.positive))
+    # Longest a postqueue run may take (a huge queue, a hung Postfix).
+    timeout: float = field(default=120.0, metadata=check(v.positive))
+    # A queue entry (one JSON line) longer than this is skipped and counted as bad.
+    max_line_bytes: int = field(default=16 * 1024 * 1024, metadata=check(v.positive))
+
+
+@dataclass(frozen=True)
+class PostfixConfig:
+    """Which Postfix instance mrod's queue tools talk to."""
+
+    # Postfix's configuration directory, passed as `-c DIR` ("" = Postfix's default).
+    config_dir: str = field(default="", metadata=check(v.absolute_or_empty))
+    postqueue: str = "postqueue"
+    # issue 14: at `mrod serve` start-up, lookup failures in Postfix's log that its smtpd may
+    # still cache (mrod.operations.postfixcache); "" = Postfix's maillog_file, else /var/log/mail.log.
+    maillog: str = field(default="", metadata=check(v.absolute_or_empty))
+    reload_after_outage: bool = False      # true: `postfix reload` when there are some
+
+
+@dataclass(frozen=True)
+class ChecksConfig:
+    """DNS checks of every domain's MX set-up (`mrod check`, and periodically in `mrod serve`)."""
+
+    enabled: bool = True
+    interval: float = field(default=21600.0, metadata=check(v.positive))
+    # This host's names as they appear in domains' MX records.
+    mx_names: tuple[str, ...] = field(default=(), metadata=check(v.host_names))
+    # This host's addresses (for the mail-loop check); empty: the addresses of mx_names.
+    local_addresses: tuple[str, ...] = field(default=(), metadata=check(v.ip_addresses))
+    # "" = the system resolver (/etc/resolv.conf).
+    resolver: str = field(default="", metadata=check(v.ip_or_empty))
+    resolver_port: int = field(default=53, metadata=check(v.port_number))
+    timeout: float = field(default=5.0, metadata=check(v.positive))
+    concurrency: int = field(default=32, metadata=check(v.positive))
+
+
+@dataclass(frozen=True)
+class MetricsConfig:
+    # A standalone Prometheus /metrics endpoint ("host:port"; "" = none; the panel serves
+    # /metrics too when it runs).
+    listen: str = field(default="", metadata=check(v.optional_endpoint))
+
+
+@dataclass(frozen=True)
+class Config:
+    database: DatabaseConfig = field(default_factory=DatabaseConfig)
+    lookupd: LookupdConfig = field(default_factory=LookupdConfig)
+    admin: AdminConfig = field(default_factory=AdminConfig)
+    policy: PolicyConfig = field(default_factory=PolicyConfig)
+    bind: BindConfig = field(default_factory=BindConfig)
+    health: HealthConfig = field(default_factory=HealthConfig)
+    queue: QueueConfig = field(default_factory=QueueConfig)
+    postfix: PostfixConfig = field(default_factory=PostfixConfig)
+    checks: ChecksConfig = field(default_factory=ChecksConfig)
+    metrics: MetricsConfig = field(default_factory=MetricsConfig)
+    # Where the config came from (None: defaults) and the directory relative paths start at.
+    source: Path | None = None
+    base_dir: Path = field(default_factory=Path.cwd)
+
+
+SECTIONS: dict[str, type] = {
+    f.name: typing.get_type_hints(Config)[f.name]
+    for f in dataclasses.fields(Config)
+    if f.name not in ("source", "base_dir")
+}

@@ -1,0 +1,80 @@
+#!/bin/bash
+# Build mrod_VERSION_ARCH.deb (and the wheel + sdist it is made from) from a checkout.
+#   packaging/deb/build.sh [SOURCE_DIR] [DEB_VERSION] [OUT_DIR]
+# mrod goes into its own venv, /opt/mrod/venv, built with Debian's /usr/bin/python3 from the
+# wheel of SOURCE_DIR; pip fetches the dependencies from PyPI here, at build time — installing
+# the .deb needs no network. Needs dpkg-deb and python3-venv (`make deb` installs them).
+set -euo pipefail
+
+SRC=$(cd "${1:-$(dirname "$0")/../..}" && pwd)
+VERSION=${2:-$(sed -n 's/^version = "\(.*\)"/\1/p' "$SRC/pyproject.toml")}
+OUT=$(mkdir -p "${3:-$SRC/dist}" && cd "${3:-$SRC/dist}" && pwd)
+PYTHON=/usr/bin/python3
+PREFIX=/opt/mrod
+VENV=$PREFIX/venv
+ARCH=$(dpkg --print-architecture)
+PYVER=$($PYTHON -c 'import sys; print(f"{sys.version_info[0]}.{sys.version_info[1]}")')
+NEXT=$($PYTHON -c 'import sys; print(f"{sys.version_info[0]}.{sys.version_info[1] + 1}")')
+HERE=$SRC/packaging/deb
+
+WORK=$(mktemp -d /tmp/mrod-deb.XXXXXX)
+trap 'rm -rf "$WORK"' EXIT
+STAGE=$WORK/root
+
+echo "== wheel and sdist of $SRC"
+$PYTHON -m venv "$WORK/tools"
+"$WORK/tools/bin/pip" install --quiet --disable-pip-version-check build
+"$WORK/tools/bin/python" -m build --outdir "$WORK/dist" "$SRC" >"$WORK/build.log" 2>&1 || {
+    tail -n 30 "$WORK/build.log"; exit 1; }
+WHEEL=$(ls "$WORK"/dist/mrod-*.whl)
+
+echo "== venv $VENV"
+$PYTHON -m venv --without-pip "$STAGE$VENV"
+"$WORK/tools/bin/pip" --python "$STAGE$VENV/bin/python" install --quiet --disable-pip-version-check \
+    --no-compile --no-warn-script-location "$WHEEL"
+# The venv was made under $STAGE: point its scripts and records at where it is installed.
+grep -rlI --null -F "$STAGE" "$STAGE$VENV" | xargs -0 -r sed -i "s|$STAGE||g"
+# Byte-code compiled now, naming the installed paths (the service user cannot write there).
+$PYTHON -m compileall -q -j 0 -s "$STAGE" -p / "$STAGE$VENV/lib" >/dev/null
+
+echo "== files"
+install -d "$STAGE/usr/bin" "$STAGE/etc/mrod" "$STAGE/lib/systemd/system" "$STAGE/usr/share/doc/mrod" "$STAGE/DEBIAN"
+ln -s "$VENV/bin/mrod" "$STAGE/usr/bin/mrod"
+install -m 0640 "$HERE/mrod.toml" "$STAGE/etc/mrod/mrod.toml"
+# Every unit in postfix-snippets (mrod.service; a mrod.socket when there is one).
+for unit in "$SRC"/postfix-snippets/mrod*.service "$SRC"/postfix-snippets/mrod*.socket; do
+    [ -e "$unit" ] && install -m 0644 "$unit" "$STAGE/lib/systemd/system/"
+done
+DOC=$STAGE/usr/share/doc/mrod
+install -m 0644 "$SRC/README.md" "$DOC/"
+install -m 0644 "$SRC/LICENSE" "$DOC/copyright"
+cp -r "$SRC/docs" "$SRC/postfix-snippets" "$DOC/"
+cp -r "$SRC/contrib/fail2ban" "$DOC/fail2ban"
+find "$DOC" -type d -exec chmod 0755 {} + ; find "$DOC" -type f -exec chmod 0644 {} +
+
+echo "== control"
+install -m 0755 "$HERE/postinst" "$HERE/prerm" "$HERE/postrm" "$STAGE/DEBIAN/"
+echo "/etc/mrod/mrod.toml" > "$STAGE/DEBIAN/conffiles"
+SIZE=$(du -sk --exclude=DEBIAN "$STAGE" | cut -f1)
+cat > "$STAGE/DEBIAN/control" <<CONTROL
+Package: mrod
+Version: $VERSION
+Architecture: $ARCH
+Maintainer: mrod developers <root@localhost>
+Installed-Size: $SIZE
+Depends: python3 (>= $PYVER), python3 (<< $NEXT), adduser, init-system-helpers (>= 1.52)
+Recommends: postfix, sqlite3
+Suggests: fail2ban
+Section: mail
+Priority: optional
+Homepage: https://github.com/mrod/mrod
+Description: backup-MX manager for Postfix
+ mrod tells Postfix live which domains to relay as a backup MX, to which primary, which
+ recipients are real and which TLS to demand (socketmap/tcp_table/policy lookups answered
+ from SQLite), with an admin panel, a JSON API, health probes and a BIND zone importer.
+CONTROL
+
+DEB=$OUT/mrod_${VERSION}_${ARCH}.deb
+dpkg-deb --root-owner-group -Zxz --build "$STAGE" "$DEB" >/dev/null
+cp "$WORK"/dist/* "$OUT/"
+echo "$DEB"

@@ -1,0 +1,102 @@
+"""Where the config comes from, what a command says it used, and that only `init` creates a
+database (issue 12 point 2, issue 9 point 4): every config check happens before any change."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from mrod.cli import main
+from mrod.infra.config import loader
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def run(args: list[str], cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("MROD_")}
+    clean["PYTHONPATH"] = str(REPO)
+    return subprocess.run([sys.executable, "-m", "mrod", *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=60, env={**clean, **(env or {})})
+
+
+def test_a_command_outside_the_checkout_names_the_config_it_read(tmp_path: Path) -> None:
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "mrod.toml").write_text('[database]\npath = "state/mrod.db"\n')
+    assert run(["init"], site).returncode == 0
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    r = run(["domain", "list"], elsewhere)
+    # No config there (and none in /etc/mrod on the test machine): the hint says so, and
+    # nothing was created where the operator stood.
+    assert r.returncode == 1, r.stderr
+    assert "run 'mrod init' first" in r.stderr and "config: none found" in r.stderr
+    assert list(elsewhere.iterdir()) == []
+    # With $MROD_CONFIG, the same command works from anywhere; relative paths follow the file.
+    r = run(["domain", "list"], elsewhere, {"MROD_CONFIG": str(site / "mrod.toml")})
+    assert r.returncode == 0, r.stderr
+    assert (site / "state" / "mrod.db").exists()
+
+
+@pytest.mark.parametrize("command", [["serve"], ["admin"], ["lookup", "relay_domains", "example.com"],
+                                     ["user", "add", "bob", "--password-stdin"], ["domain", "list"]])
+def test_no_command_but_init_creates_a_database(tmp_path: Path, command: list[str]) -> None:
+    (tmp_path / "mrod.toml").write_text('[database]\npath = "var/mrod.db"\n[lookupd]\nsocketmap = "127.0.0.1:0"\n'
+                                        'policy = ""\n[admin]\nlisten = "127.0.0.1:0"\n')
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MROD_")} | {"PYTHONPATH": str(REPO)}
+    r = subprocess.run([sys.executable, "-m", "mrod", *command], cwd=tmp_path, input="a long password\n",
+                       capture_output=True, text=True, timeout=60, env=env)
+    assert not (tmp_path / "var").exists(), r.stderr
+    assert r.returncode != 0
+    if command[0] != "lookup":     # lookup answers TEMP (what lookupd would say), the others refuse
+        assert f"run 'mrod init' first (config {tmp_path / 'mrod.toml'})" in r.stderr
+
+
+def test_admin_with_half_a_tls_config_exits_2_before_anything(tmp_path: Path) -> None:
+    (tmp_path / "mrod.toml").write_text('[database]\npath = "var/mrod.db"\n'
+                                        '[admin]\nlisten = "127.0.0.1:0"\ntls_cert = "panel.crt"\n')
+    (tmp_path / "panel.crt").write_text("not used\n")
+    r = run(["admin"], tmp_path)
+    assert r.returncode == 2 and r.stdout == ""
+    assert r.stderr.strip() == "mrod: error: admin.tls_cert and admin.tls_key: give both, or neither"
+    assert not (tmp_path / "var").exists()
+
+
+def test_a_misspelt_environment_variable_is_an_error(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "mrod.toml").write_text("")
+    monkeypatch.setenv("MROD_LOOKUPD_SOCKETMAPP", "127.0.0.1:1")
+    assert main(["--config", str(tmp_path / "mrod.toml"), "init"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("mrod: error: environment variable MROD_LOOKUPD_SOCKETMAPP names no setting")
+    assert "did you mean MROD_LOOKUPD_SOCKETMAP" in err and "\n" not in err
+    assert not (tmp_path / "var").exists()
+
+
+def test_system_config_comes_after_the_local_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    system = tmp_path / "etc" / "mrod.toml"
+    system.parent.mkdir()
+    system.write_text('[database]\npath = "/var/lib/mrod/mrod.db"\n')
+    monkeypatch.setattr(loader, "SYSTEM_CONFIG", system)
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    cfg = loader.load(env={})
+    assert cfg.source == system and cfg.database.path == Path("/var/lib/mrod/mrod.db")
+    assert loader.describe(cfg) == f"config {system}, database /var/lib/mrod/mrod.db"
+    (work / "mrod.toml").write_text('[database]\npath = "here.db"\n')
+    cfg = loader.load(env={})
+    assert cfg.source == work / "mrod.toml" and cfg.database.path == work / "here.db"
+
+
+def test_check_names_config_and_database(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "mrod.toml"
+    path.write_text('[database]\npath = "m.db"\n[checks]\nenabled = false\n')
+    assert main(["--config", str(path), "init"]) == 0
+    capsys.readouterr()
+    assert main(["--config", str(path), "check"]) == 0
+    assert capsys.readouterr().out.splitlines()[0] == f"config {path}, database {tmp_path / 'm.db'}"
