@@ -71,6 +71,7 @@ CASES: list[tuple[str, str, dict[str, str], Any, set[str]]] = [
     ("bind_import", "GET", {}, None, {"domains"}),
     ("bind_import_preview", "POST", {}, {}, {"domains"}),     # [bind] named_conf is absent here: a quick error
     ("bind_import_run", "POST", {}, {}, {"domains"}),
+    ("dns_checks", "GET", {}, None, DOM),
     ("queue", "GET", {}, None, {"queue"}),
     ("queue_refresh", "POST", {}, {}, {"queue"}),          # no Postfix config here: a quick error, flashed
     ("queue_flush", "POST", {}, {"domain": "other.example"}, {"queue"}),
