@@ -36,6 +36,10 @@ CASES: list[tuple[str, str, dict[str, str], Any, set[str]]] = [
     ("domain_new", "POST", {}, {"name": ""}, DOM),
     ("domain_bulk", "GET", {}, None, DOM),
     ("domain_bulk", "POST", {}, {"lines": ""}, DOM),
+    ("domain_bulk_edit", "POST", {}, {"domain": "other.example"}, DOM),     # nothing chosen: refused, 400
+    ("domain_export", "GET", {}, None, DOM),
+    ("domain_import", "GET", {}, None, DOM),
+    ("domain_import", "POST", {}, {"csv": ""}, DOM),
     ("domain", "GET", {"name": "other.example"}, None, {"domains"}),
     ("domain", "GET", {"name": "mine.example"}, None, DOM),
     ("domain_edit", "GET", {"name": "other.example"}, None, {"domains"}),
@@ -90,6 +94,9 @@ CASES: list[tuple[str, str, dict[str, str], Any, set[str]]] = [
     ("api_domains", "GET", {}, None, DOM),
     ("api_domains", "POST", {}, {}, DOM),
     ("api_domains_bulk", "POST", {}, {"domains": []}, DOM),
+    ("api_domains_bulk_update", "POST", {}, {"domains": ["mine.example"], "set": {}}, DOM),   # nothing to set: 400
+    ("api_domains_export", "GET", {}, None, DOM),
+    ("api_domains_import", "POST", {}, None, DOM),              # an empty body: 400
     ("api_domain", "GET", {"name": "other.example"}, None, {"domains"}),
     ("api_domain", "GET", {"name": "mine.example"}, None, DOM),
     ("api_domain", "PATCH", {"name": "other.example"}, {}, {"domains"}),
