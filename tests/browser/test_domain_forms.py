@@ -2,12 +2,14 @@
 Chromium and submitted, the effect checked through the CLI (issue 13.1, the domain side):
 bulk add, bulk edit (ticked and "all matching"), CSV export and import with preview, recipients
 add/remove, pause/quota/verify, queue flush from the domain page (real Postfix), BIND import
-preview and run (real named).
+preview and run (real named). One test takes docs/screenshots/dashboard.png and domain.png.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -244,3 +246,76 @@ def test_bind_import_preview_and_run(panel_server, chromium, start_named) -> Non
     page.locator("[data-tile=bind]").click()
     page.wait_for_url(server.url + "/bind-import")
     assert problems == []
+
+
+def test_dashboard_and_domain_page_screenshots(panel_server, chromium) -> None:
+    """Readings as mrod serve stores them (DNS checks, queue, probes, a BIND run), then the
+    pages an operator looks at first — the screenshots in docs/."""
+    server = panel_server()
+    server.cli("relay", "add", "primary", "--host", "mx1.example.net", "--tls", "encrypt")
+    server.cli("relay", "add", "dc2", "--host", "192.0.2.25", "--port", "2525")
+    lines = "".join(f"shop{i:02}.example{' dc2' if i % 4 == 0 else ''}\n" for i in range(30))
+    server.cli("domain", "import", "-", "--relay", "primary", input=lines)
+    server.cli("domain", "set", "shop01.example", "--pause", "mailbox migration")
+    in_thread(asyncio.run, _readings(server.database, server.config_path))
+    page = chromium.new_page()
+    problems = watch_console(page)
+    sign_in(page, server.url, "admin", server.password)
+    assert page.locator("[data-tile=down]").inner_text().endswith("primary down: dc2")
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / "dashboard.png"), full_page=True)
+    page.locator("[data-tile=dns-error]").click()
+    page.wait_for_url("**/dns?status=error")
+    assert page.locator("[data-domain]").count() == 2
+    page.locator("[data-domain='shop04.example'] a").click()
+    assert page.get_by_role("heading", name="shop04.example").is_visible()
+    assert "has no MX records" in page.locator("[data-why=dns]").inner_text()
+    assert "dc2 is down" in page.locator("[data-why=primary]").inner_text()
+    page.screenshot(path=str(SHOTS / "domain.png"), full_page=True)
+    assert (SHOTS / "dashboard.png").stat().st_size > 10_000 and (SHOTS / "domain.png").stat().st_size > 10_000
+    assert problems == []
+
+
+async def _readings(path: Path, config_path: Path) -> None:
+    from mrod.bindimport import runs
+    from mrod.entities import domains
+    from mrod.entities.audit import Actor
+    from mrod.infra import config as configmod
+    from mrod.infra import db
+    from mrod.operations import checks, health, queue
+    from mrod.operations.queueparse import DomainQueue
+
+    system = Actor.system("test")
+    async with db.opened(path) as conn:
+        rows = {d.name: d for d in (await domains.search(conn, limit=None)).domains}
+        results = []
+        for name, d in rows.items():
+            found = []
+            if name in ("shop04.example", "shop09.example"):
+                found = [checks.Finding("error", "no-mx", f"{name} has no MX records: senders deliver to its "
+                                        "address, never here", f"add MX records: the primary with a low preference "
+                                        f"(`{name}. MX 10 mail.{name}.`) and this host with a higher one")]
+            elif name == "shop12.example":
+                found = [checks.Finding("warning", "txt-mismatch", "the TXT record names relay 'dc3'",
+                                        "run the BIND import, or correct the TXT record")]
+            results.append(checks.DomainCheck(d.id, name, found, db.now()))
+        await checks.store(conn, results)
+        report = queue.QueueReport(domains={}, rows={}, messages=0, bytes=0, queues={}, bad_lines=0,
+                                   unknown_fields=[], read_at=db.now())
+        for name, count in (("shop04.example", 12), ("shop08.example", 3)):
+            q = DomainQueue(name)
+            q.messages, q.bytes, q.oldest = count, count * 5300, int(time.time()) - 5 * 3600 - count * 60
+            q.last_reason = "connect to 192.0.2.25[192.0.2.25]:2525: Connection timed out"
+            report.rows[rows[name].id] = q
+        await queue.write_stats(conn, report)
+        cfg = configmod.load(config_path, env={})
+        monitor = health.HealthMonitor(cfg)
+        for relay, ok in ((rows["shop04.example"].relay_id, False), (rows["shop01.example"].relay_id, True)):
+            name = "dc2" if not ok else "primary"
+            for _ in range(cfg.health.down_after if not ok else 1):
+                await monitor.record(conn, [({"id": relay, "name": name},
+                                             health.Probe(ok, 12.5 if ok else None, True if ok else None,
+                                                          "220 mx ESMTP" if ok else "Connection timed out"))])
+        async with db.transaction(conn):
+            await runs.record(conn, system, started_at=db.now(), finished_at=db.now(), duration_ms=840,
+                              counts={"discovered": 31, "added": 30, "problems": 1}, messages=[])
