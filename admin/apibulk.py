@@ -34,7 +34,7 @@ async def bulk_update(request: web.Request) -> web.StreamResponse:
         raise InvalidInput("domains", "must be a list of domain names")
     if filters is not None and not isinstance(filters, dict):
         raise InvalidInput("filter", f"must be an object with any of {', '.join(bulk.FILTERS)}")
-    result = await bulk.apply(await pool.conn(request), actor(request), change, names_=selected,
+    result = await bulk.apply(await pool.conn(request), actor(request), change, domain_names=selected,
                               filters=filters, owner_id=domain_owner_filter(request[USER]))
     return web.json_response(result.as_dict())
 
@@ -60,7 +60,8 @@ async def import_csv(request: web.Request) -> web.StreamResponse:
     user = request[USER]
     try:
         report = await csvio.run(await pool.conn(request), actor(request), text, apply=apply, source="api",
-                                 owner_id=None if user.has("domains") else user.id)
+                                 owner_id=None if user.has("domains") else user.id,
+                                 may_set_quota=user.has("domains"))
     except csvio.CsvRefused as exc:
         return web.json_response({"error": str(exc), "status": 400, **exc.report.as_dict()}, status=400)
     return web.json_response({"applied": apply, **report.as_dict()})

@@ -64,7 +64,7 @@ async def bulk_edit(request: web.Request) -> web.StreamResponse:
             result = await bulk.apply(await pool.conn(request), actor(request), change, filters=filters,
                                       owner_id=owner)
         else:
-            result = await bulk.apply(await pool.conn(request), actor(request), change, names_=selected,
+            result = await bulk.apply(await pool.conn(request), actor(request), change, domain_names=selected,
                                       owner_id=owner)
     except (InvalidInput, NotFound, Conflict) as exc:
         message = exc.message if isinstance(exc, InvalidInput) else str(exc)
@@ -129,7 +129,8 @@ async def import_post(request: web.Request) -> web.StreamResponse:
         if not csv_text.strip():
             raise InvalidInput("csv", "paste CSV text or choose a file (the first row names the columns)")
         report = await csvio.run(await pool.conn(request), actor(request), csv_text, apply=apply,
-                                 owner_id=None if user.has("domains") else user.id)
+                                 owner_id=None if user.has("domains") else user.id,
+                                 may_set_quota=user.has("domains"))
     except csvio.CsvRefused as exc:
         return await _import_page(request, csv_text=csv_text, report=exc.report, status=400,
                                   error=f"{len(exc.report.problems)} problem(s); nothing was imported.")

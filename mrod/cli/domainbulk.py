@@ -43,7 +43,7 @@ def selection(args: argparse.Namespace) -> tuple[list[str] | None, dict[str, Any
 
 
 def set_many(cfg: Config, names: list[str] | None, filters: dict[str, Any] | None, spec: dict[str, Any]) -> int:
-    result = common.with_db(cfg, lambda c: bulk.apply(c, Actor.cli(), spec, names_=names, filters=filters))
+    result = common.with_db(cfg, lambda c: bulk.apply(c, Actor.cli(), spec, domain_names=names, filters=filters))
     for name in result.changed:
         print(f"domain {name} changed")
     print(f"{len(result.changed)} domain(s) changed, {len(result.unchanged)} had these settings already")

@@ -82,21 +82,23 @@ def check_filters(filters: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-async def select(conn: aiosqlite.Connection, *, names_: list[str] | None = None,
+async def select(conn: aiosqlite.Connection, *, domain_names: list[str] | None = None,
                  filters: Mapping[str, Any] | None = None, owner_id: int | None = None) -> list[Domain]:
     """The domains named (each must exist and, with ``owner_id``, belong to that user), or every
     domain matching the filters (only that user's, with ``owner_id``)."""
-    if (names_ is None) == (filters is None):
+    if domain_names is not None and filters is not None:
         raise InvalidInput("domains", "select domains by name or by a filter, not both")
+    if domain_names is None and filters is None:
+        raise InvalidInput("domains", "select domains by name or by a filter")
     if filters is not None:
         page = await domains.search(conn, **check_filters(filters), owner_id=owner_id, limit=None)
         chosen = page.domains
     else:
-        assert names_ is not None
-        if len(names_) > MAX_NAMES:
+        assert domain_names is not None
+        if len(domain_names) > MAX_NAMES:
             raise InvalidInput("domains", f"at most {MAX_NAMES} domains at a time")
         chosen, seen = [], set()
-        for name in names_:
+        for name in domain_names:
             domain = await domains.get(conn, name)
             if owner_id is not None and domain.owner_id != owner_id:
                 raise NotFound(f"domain {domain.name!r}: you may change only your own domains")
@@ -120,13 +122,13 @@ def check_change(change: Mapping[str, Any]) -> dict[str, Any]:
 
 
 async def apply(conn: aiosqlite.Connection, actor: Actor, change: Mapping[str, Any], *,
-                names_: list[str] | None = None, filters: Mapping[str, Any] | None = None,
+                domain_names: list[str] | None = None, filters: Mapping[str, Any] | None = None,
                 owner_id: int | None = None) -> Result:
     """Select, then change every selected domain — one transaction, all or nothing."""
     spec = check_change(change)
     result = Result()
     async with db.transaction(conn):
-        for domain in await select(conn, names_=names_, filters=filters, owner_id=owner_id):
+        for domain in await select(conn, domain_names=domain_names, filters=filters, owner_id=owner_id):
             try:
                 after = await domains.update(conn, actor, domain.name, **spec)
             except InvalidInput as exc:

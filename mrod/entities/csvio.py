@@ -40,17 +40,34 @@ MAX_PROBLEMS = 100
 _YES = {"yes": True, "true": True, "1": True, "no": False, "false": False, "0": False}
 
 
+# A spreadsheet runs a cell that starts with one of these as a formula ("CSV injection"): an
+# exported pause reason such as '=HYPERLINK(...)' is written with a leading ' and read back without.
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cell(value: object) -> str:
+    text = "" if value is None else str(value)
+    return "'" + text if text.startswith(FORMULA_START) else text
+
+
+def _uncell(text: str) -> str:
+    return text[1:] if text.startswith("'") and text[1:].startswith(FORMULA_START) else text
+
+
+def _yes(flag: bool) -> str:
+    return "yes" if flag else "no"
+
+
 def export(rows: Iterable[Domain], owners: dict[int, str]) -> str:
     """The domains as CSV text, a header first."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(COLUMNS)
     for d in rows:
-        yes = lambda flag: "yes" if flag else "no"  # noqa: E731
-        writer.writerow([
+        writer.writerow(_cell(v) for v in [
             d.name, d.relay_name or "", d.host or "", d.port if d.host else "", d.protocol if d.host else "",
-            d.tls or "" if d.relay_id is None else "", yes(d.route_kind == "mx"), yes(d.enabled),
-            yes(d.include_subdomains), d.recipients, yes(d.paused), d.pause_reason or "",
+            d.tls or "" if d.relay_id is None else "", _yes(d.route_kind == "mx"), _yes(d.enabled),
+            _yes(d.include_subdomains), d.recipients, _yes(d.paused), d.pause_reason or "",
             "" if d.quota_messages is None else d.quota_messages, "" if d.quota_bytes is None else d.quota_bytes,
             d.verify_when_down, owners.get(d.owner_id, "") if d.owner_id is not None else "", d.source])
     return out.getvalue()
@@ -96,7 +113,7 @@ def _rows(text: str) -> Iterable[tuple[int, dict[str, str]]]:
             continue
         if len(row) != len(header):
             raise InvalidInput("csv", f"line {number}: {len(row)} values for {len(header)} columns")
-        yield number, {k: v.strip() for k, v in zip(header, row)}
+        yield number, {k: _uncell(v.strip()) for k, v in zip(header, row)}
 
 
 def _flag(row: dict[str, str], key: str) -> bool | None:
@@ -153,9 +170,11 @@ async def _spec(conn: aiosqlite.Connection, row: dict[str, str], current: Domain
 
 
 async def run(conn: aiosqlite.Connection, actor: Actor, text: str, *, apply: bool, owner_id: int | None = None,
-              source: str = "manual") -> Report:
+              source: str = "manual", may_set_quota: bool = True) -> Report:
     """Import (apply=True) or preview CSV text. ``owner_id``: a domains_own user — only their own
-    domains may be changed, and what they add is theirs (the owner column is ignored)."""
+    domains may be changed, and what they add is theirs (the owner column is ignored).
+    ``may_set_quota`` False: a row that would set a queue quota is refused (quotas guard the
+    disk every domain shares; see admin/access.py)."""
     report = Report()
     try:
         async with db.transaction(conn):
@@ -166,7 +185,8 @@ async def run(conn: aiosqlite.Connection, actor: Actor, text: str, *, apply: boo
             seen: dict[str, int] = {}
             for number, row in rows:
                 try:
-                    await _one(conn, actor, row, report, owner_ids, owner_id, source, seen, number)
+                    await _one(conn, actor, row, report, owner_ids, owner_id, source, seen, number,
+                               may_set_quota)
                 except (InvalidInput, NotFound, Conflict) as exc:
                     message = exc.message if isinstance(exc, InvalidInput) else str(exc)
                     where = f"{row.get('name', '')}: " if row.get("name") else ""
@@ -185,7 +205,7 @@ async def run(conn: aiosqlite.Connection, actor: Actor, text: str, *, apply: boo
 
 async def _one(conn: aiosqlite.Connection, actor: Actor, row: dict[str, str], report: Report,
                owner_ids: dict[str, int], owner_id: int | None, source: str, seen: dict[str, int],
-               number: int) -> None:
+               number: int, may_set_quota: bool) -> None:
     name = names.domain(row["name"])
     if name in seen:
         raise Conflict(f"{name} is listed twice (line {seen[name]})")
@@ -197,6 +217,9 @@ async def _one(conn: aiosqlite.Connection, actor: Actor, row: dict[str, str], re
     if current is not None and owner_id is not None and current.owner_id != owner_id:
         raise NotFound(f"domain {name!r}: you may change only your own domains")
     spec = await _spec(conn, row, current, owner_ids, may_set_owner=owner_id is None)
+    for key in ("quota_messages", "quota_bytes"):
+        if not may_set_quota and key in spec and (current is not None or spec[key] is not None):
+            raise InvalidInput(key, "setting a queue quota needs the permission domains")
     if current is None:
         spec.setdefault("source", source)
         if owner_id is not None:

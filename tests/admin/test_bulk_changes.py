@@ -116,3 +116,18 @@ async def test_api_bulk_update_export_and_import(client, app_conn, make_user) ->
     assert report["applied"] and report["added"] == ["fresh.example"]
     assert report["changed"] == [{"domain": "d1.example", "fields": ["paused"]}]
     assert (await domains.get(app_conn, "fresh.example")).source == "api"
+
+
+async def test_domains_own_imports_only_their_own_and_no_quotas(new_panel, app_conn, make_user) -> None:
+    await _world(app_conn, make_user)
+    olga = await new_panel()
+    await olga.login("olga")
+    before = await snapshot(app_conn)
+    status, page, _ = await olga.post("/domains/import", {"action": "apply",
+                                                          "csv": "name,quota_bytes\nd0.example,100\n"})
+    assert status == 400 and "needs the permission domains" in page
+    status, page, _ = await olga.post("/domains/import", {"action": "apply", "csv": "name,enabled\nd1.example,no\n"})
+    assert status == 400 and "only your own domains" in page
+    assert await snapshot(app_conn) == before
+    response = await olga.client.get("/domains/export")
+    assert [line.split(",")[0] for line in (await response.text()).splitlines()] == ["name", "d0.example"]

@@ -26,7 +26,7 @@ async def many(conn: aiosqlite.Connection, actor: Actor) -> aiosqlite.Connection
 async def test_apply_by_names_changes_each_and_audits_once_more(many, actor) -> None:
     result = await bulk.apply(many, actor, {"relay": "new", "recipients": "listed", "paused": True,
                                             "pause_reason": "migration", "include_subdomains": True},
-                              names_=["d1.example", "D2.example", "d1.example"])
+                              domain_names=["d1.example", "D2.example", "d1.example"])
     assert result.changed == ["d1.example", "d2.example"] and result.unchanged == []
     d2 = await domains.get(many, "d2.example")
     assert (d2.relay_name, d2.recipients, d2.paused, d2.pause_reason, d2.include_subdomains) == \
@@ -46,13 +46,13 @@ async def test_apply_by_filter_and_unchanged_ones(many, actor) -> None:
 async def test_one_refusal_changes_nothing(many, actor) -> None:
     before = await snapshot(many)
     with pytest.raises(NotFound):
-        await bulk.apply(many, actor, {"enabled": False}, names_=["d1.example", "missing.example"])
+        await bulk.apply(many, actor, {"enabled": False}, domain_names=["d1.example", "missing.example"])
     with pytest.raises(InvalidInput, match="quota_messages"):
-        await bulk.apply(many, actor, {"quota_messages": "lots"}, names_=["d1.example", "d2.example"])
+        await bulk.apply(many, actor, {"quota_messages": "lots"}, domain_names=["d1.example", "d2.example"])
     with pytest.raises(InvalidInput, match="nothing to change"):
-        await bulk.apply(many, actor, {}, names_=["d1.example"])
+        await bulk.apply(many, actor, {}, domain_names=["d1.example"])
     with pytest.raises(InvalidInput, match="not a field"):
-        await bulk.apply(many, actor, {"source": "bind"}, names_=["d1.example"])
+        await bulk.apply(many, actor, {"source": "bind"}, domain_names=["d1.example"])
     with pytest.raises(InvalidInput, match="no domain matches"):
         await bulk.apply(many, actor, {"enabled": False}, filters={"q": "nothing-like-this"})
     with pytest.raises(InvalidInput, match="KEY=VALUE"):
@@ -60,7 +60,7 @@ async def test_one_refusal_changes_nothing(many, actor) -> None:
     # A domains_own user: only their own domains, by name or by filter.
     olga = (await users.get(many, "olga")).id
     with pytest.raises(NotFound, match="only your own"):
-        await bulk.apply(many, actor, {"enabled": False}, names_=["d0.example", "d1.example"], owner_id=olga)
+        await bulk.apply(many, actor, {"enabled": False}, domain_names=["d0.example", "d1.example"], owner_id=olga)
     assert await snapshot(many) == before
     result = await bulk.apply(many, actor, {"enabled": False}, filters={}, owner_id=olga)
     assert result.changed == ["d0.example"]
@@ -117,3 +117,26 @@ async def test_csv_import_is_all_or_nothing_with_every_problem_named(many, actor
         with pytest.raises(InvalidInput):
             await csvio.run(many, actor, bad, apply=True)
     assert await snapshot(many) == before
+
+
+async def test_csv_cells_a_spreadsheet_would_run_are_escaped_and_read_back(many, actor) -> None:
+    await domains.update(many, actor, "d1.example", paused=True, pause_reason="=HYPERLINK(\"http://x\")")
+    page = await domains.search(many, q="d1", limit=None)
+    text = csvio.export(page.domains, {})
+    assert ',"\'=HYPERLINK(""http://x"")",' in text
+    before = await snapshot(many)
+    report = await csvio.run(many, actor, text, apply=True)
+    assert (report.changed, report.unchanged) == ([], 1) and await snapshot(many) == before
+
+
+async def test_csv_import_refuses_quotas_without_the_permission(many, actor) -> None:
+    olga = (await users.get(many, "olga")).id
+    text = "name,relay,quota_messages\nd0.example,old,5\n"
+    with pytest.raises(csvio.CsvRefused, match="needs the permission domains"):
+        await csvio.run(many, actor, text, apply=True, owner_id=olga, may_set_quota=False)
+    # An export of their own read back (quota unchanged), and a new domain at the default: fine.
+    ok = "name,relay,quota_messages\nd0.example,old,\nolga.example,old,\n"
+    report = await csvio.run(many, actor, ok, apply=True, owner_id=olga, may_set_quota=False)
+    assert report.added == ["olga.example"] and (await domains.get(many, "olga.example")).owner_id == olga
+    with pytest.raises(csvio.CsvRefused, match="only your own"):
+        await csvio.run(many, actor, "name,enabled\nd1.example,no\n", apply=True, owner_id=olga)
