@@ -273,6 +273,11 @@ def test_dashboard_and_domain_page_screenshots(panel_server, chromium) -> None:
     assert "dc2 is down" in page.locator("[data-why=primary]").inner_text()
     page.screenshot(path=str(SHOTS / "domain.png"), full_page=True)
     assert (SHOTS / "dashboard.png").stat().st_size > 10_000 and (SHOTS / "domain.png").stat().st_size > 10_000
+    # On a phone-sized screen none of these pages is wider than the screen (tables scroll).
+    page.set_viewport_size({"width": 390, "height": 844})
+    for path in ("/", "/dns", "/dns?status=warning", "/domains", "/domains/shop04.example", "/domains/import"):
+        page.goto(server.url + path)
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390, path
     assert problems == []
 
 
