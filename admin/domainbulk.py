@@ -110,7 +110,7 @@ async def import_form(request: web.Request) -> web.StreamResponse:
 
 async def _uploaded(form: Mapping[str, Any]) -> str:
     upload = form.get("file")
-    if upload is not None and not isinstance(upload, str) and getattr(upload, "filename", ""):
+    if isinstance(upload, web.FileField) and upload.filename:
         try:
             return upload.file.read().decode("utf-8-sig")
         except UnicodeDecodeError as exc:

@@ -146,19 +146,18 @@ async def _spec(conn: aiosqlite.Connection, row: dict[str, str], current: Domain
     elif current is None:
         raise InvalidInput("route", "give a relay, a host, or mx=yes")
     for key in ("enabled", "include_subdomains", "paused"):
-        value = _flag(row, key)
-        if value is not None and (current is None or getattr(current, key) != value):
-            spec[key] = value
+        flag = _flag(row, key)
+        if flag is not None and (current is None or getattr(current, key) != flag):
+            spec[key] = flag
     for key in ("recipients", "verify_when_down", "source"):
-        value = row.get(key, "")
-        if value and (current is None or getattr(current, key) != value.lower()):
-            spec[key] = value
+        word = row.get(key, "")
+        if word and (current is None or getattr(current, key) != word.lower()):
+            spec[key] = word
     for key in ("pause_reason", "quota_messages", "quota_bytes"):
         if key in row:
-            value: Any = row[key] or None
-            if current is None or str(getattr(current, key) if getattr(current, key) is not None else "") \
-                    != (value or ""):
-                spec[key] = value
+            stored = getattr(current, key) if current is not None else None
+            if current is None or ("" if stored is None else str(stored)) != row[key]:
+                spec[key] = row[key] or None
     if "owner" in row and may_set_owner:
         owner = row["owner"]
         if owner and owner.lower() not in owner_ids:

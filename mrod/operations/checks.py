@@ -309,7 +309,8 @@ STATUSES = ("error", "warning", "ok")
 
 
 def _where(owner_id: int | None, status: str | None, q: str | None) -> tuple[str, list[Any]]:
-    clauses, args = [], []
+    clauses: list[str] = []
+    args: list[Any] = []
     if owner_id is not None:
         clauses.append("d.owner_id = ?")
         args.append(owner_id)
@@ -334,7 +335,8 @@ async def page(conn: aiosqlite.Connection, *, owner_id: int | None = None, statu
         rows = await cur.fetchall()
     async with conn.execute(f"SELECT count(*) FROM domain_check c JOIN domain d ON d.id = c.domain_id {where}",
                             args) as cur:
-        total = int((await cur.fetchone())[0])
+        row = await cur.fetchone()
+    total = int(row[0]) if row else 0
     return ([{"id": r[0], "domain": r[1], "status": r[2], "findings": json.loads(r[3]), "checked_at": r[4]}
              for r in rows], total)
 

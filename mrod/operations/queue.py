@@ -307,13 +307,15 @@ async def totals(conn: aiosqlite.Connection, *, owner_id: int | None = None) -> 
     async with conn.execute(
         "SELECT coalesce(sum(q.messages), 0), coalesce(sum(q.bytes), 0), count(*), min(q.oldest),"
         f" max(q.updated_at) FROM queue_stat q JOIN domain d ON d.id = q.domain_id {where}", args) as cur:
-        messages, size, domains, oldest, updated_at = await cur.fetchone()
+        row = await cur.fetchone()
+    messages, size, domains, oldest, updated_at = row if row else (0, 0, 0, None, None)
     oldest_domain = None
     if oldest is not None:
         extra = " AND d.owner_id = ?" if owner_id is not None else ""
         async with conn.execute("SELECT d.name FROM queue_stat q JOIN domain d ON d.id = q.domain_id"
                                 f" WHERE q.oldest = ?{extra} ORDER BY d.name LIMIT 1", (oldest, *args)) as cur:
-            oldest_domain = (await cur.fetchone())[0]
+            found = await cur.fetchone()
+        oldest_domain = found[0] if found else None
     return {"messages": messages, "bytes": size, "domains": domains, "oldest": oldest, "age": age(oldest),
             "oldest_at": arrived(oldest),
             "oldest_domain": oldest_domain, "updated_at": updated_at}
