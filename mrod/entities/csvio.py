@@ -113,7 +113,7 @@ def _rows(text: str) -> Iterable[tuple[int, dict[str, str]]]:
             continue
         if len(row) != len(header):
             raise InvalidInput("csv", f"line {number}: {len(row)} values for {len(header)} columns")
-        yield number, {k: _uncell(v.strip()) for k, v in zip(header, row)}
+        yield number, {k: _uncell(v.strip()) for k, v in zip(header, row, strict=True)}
 
 
 def _flag(row: dict[str, str], key: str) -> bool | None:

@@ -296,7 +296,7 @@ async def stat_for(conn: aiosqlite.Connection, domain_id: int) -> dict[str, Any]
         row = await cur.fetchone()
     if row is None:
         return None
-    return dict(zip(("messages", "bytes", "oldest", "last_reason", "updated_at"), row)) | {
+    return dict(zip(("messages", "bytes", "oldest", "last_reason", "updated_at"), row, strict=True)) | {
         "age": age(row[2]), "oldest_at": arrived(row[2])}
 
 

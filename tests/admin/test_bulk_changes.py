@@ -10,7 +10,7 @@ from tests.core.test_entities import snapshot
 SYSTEM = Actor.system("test")
 
 
-async def _world(conn, make_user) -> int:  # noqa: ANN001
+async def _world(conn, make_user) -> int:
     olga = await make_user("olga", "domains_own")
     await relays.add(conn, SYSTEM, name="old", host="mx1.example.net")
     await relays.add(conn, SYSTEM, name="new", host="mx2.example.net")

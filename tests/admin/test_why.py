@@ -17,7 +17,7 @@ from mrod.operations.queueparse import DomainQueue
 SYSTEM = Actor.system("test")
 
 
-async def _readings(conn, cfg) -> None:  # noqa: ANN001
+async def _readings(conn, cfg) -> None:
     await relays.add(conn, SYSTEM, name="primary", host="127.0.0.1", port=9)
     await relays.add(conn, SYSTEM, name="second", host="127.0.0.1", port=9)
     shop = await domains.add(conn, SYSTEM, "shop.example", relay="primary")

@@ -25,13 +25,13 @@ REPO = Path(__file__).resolve().parents[2]
 SHOTS = REPO / "docs" / "screenshots"
 
 
-def in_thread(function, *args, **kwargs):  # noqa: ANN001, ANN201
+def in_thread(function, *args, **kwargs):
     """Run asyncio code beside Playwright's sync API (which keeps an event loop in this thread)."""
     with ThreadPoolExecutor(1) as pool:
         return pool.submit(function, *args, **kwargs).result()
 
 
-def domains_of(server) -> dict[str, dict]:  # noqa: ANN001
+def domains_of(server) -> dict[str, dict]:
     return {d["name"]: d for d in json.loads(server.cli("domain", "list", "--json"))}
 
 

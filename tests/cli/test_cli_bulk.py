@@ -21,7 +21,7 @@ def many(mrod):
     return mrod
 
 
-def listed(mrod) -> dict[str, dict]:  # noqa: ANN001
+def listed(mrod) -> dict[str, dict]:
     return {d["name"]: d for d in json.loads(mrod("domain", "list", "--json").out)}
 
 

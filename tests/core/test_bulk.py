@@ -32,6 +32,7 @@ async def test_apply_by_names_changes_each_and_audits_once_more(many, actor) -> 
     assert (d2.relay_name, d2.recipients, d2.paused, d2.pause_reason, d2.include_subdomains) == \
         ("new", "listed", True, "migration", True)
     [summary] = await audit.entries(many, action="bulk-update")
+    assert summary.after is not None
     assert summary.after["changed"] == ["d1.example", "d2.example"] and summary.after["set"]["relay"] == "new"
     assert len(await audit.entries(many, action="update", entity="domain")) == 2
 
