@@ -1,16 +1,18 @@
 """The DNS checks page (issue 13.4): every domain's last DNS check with its findings and what to
 fix, worst first, filtered by status and name, a page at a time. ``domains_own`` holders see
 their own domains only. The checks themselves run in mrod serve (or `mrod check`); this page
-reads the stored results (mrod.operations.checks)."""
+reads the stored results (mrod.operations.checks). /api/v1/checks gives the same as JSON."""
 
 from __future__ import annotations
 
 from aiohttp import web
 
+from mrod.infra.errors import InvalidInput
 from mrod.operations import checks
 
 from mrod.admin import pool
 from mrod.admin.access import DOMAIN_PERMS, domain_owner_filter
+from mrod.admin.api import page_args
 from mrod.admin.auth import needs
 from mrod.admin.keys import USER
 from mrod.admin.render import int_arg, render
@@ -37,3 +39,17 @@ async def listing(request: web.Request) -> web.StreamResponse:
         "rows": rows, "total": total, "page": page, "per_page": PER_PAGE, "query": query,
         "status": status, "q": q, "statuses": checks.STATUSES,
         "summary": await checks.summary(conn, owner_id=owner)})
+
+
+@needs(*DOMAIN_PERMS)
+async def api_listing(request: web.Request) -> web.StreamResponse:
+    """The same results for scripts: GET /api/v1/checks?status=&q=&limit=&offset=."""
+    limit, offset = page_args(request)
+    status = request.query.get("status", "")
+    if status and status not in checks.STATUSES:
+        raise InvalidInput("status", f"{status!r} is not one of {', '.join(checks.STATUSES)}")
+    rows, total = await checks.page(await pool.conn(request), owner_id=domain_owner_filter(request[USER]),
+                                    status=status or None, q=request.query.get("q", "").strip()[:253] or None,
+                                    limit=limit, offset=offset)
+    return web.json_response({"total": total, "limit": limit, "offset": offset,
+                              "items": [{k: v for k, v in r.items() if k != "id"} for r in rows]})

@@ -227,6 +227,18 @@ PATHS: Schema = {
                                                             if k != "name"}}, params=[USER]),
         "delete": _op("Delete a user", "usermgr", params=[USER])},
     "/audit": {"get": _op("The audit log, newest first", "logs", _ref("AuditPage"), params=AUDIT_FILTERS)},
+    "/checks": {"get": _op(
+        "The last DNS check of each domain, worst first, each finding with what to fix",
+        "domains or domains_own (own only)",
+        {"type": "object", "properties": {
+            "total": {"type": "integer"}, "limit": {"type": "integer"}, "offset": {"type": "integer"},
+            "items": {"type": "array", "items": {"type": "object", "properties": {
+                "domain": {"type": "string"}, "status": {"enum": ["error", "warning", "ok"]},
+                "checked_at": {"type": "string"},
+                "findings": {"type": "array", "items": {"type": "object", "properties": {
+                    "level": {"enum": ["error", "warning", "info"]}, "code": {"type": "string"},
+                    "message": {"type": "string"}, "fix": {"type": "string"}}}}}}}}},
+        params=[_query("status", "error, warning or ok"), _query("q", "name contains"), *PAGE])},
     # Operating the backup MX (admin/queue.py).
     "/queue": {"get": _op(
         "Mail waiting in Postfix's queue per domain, as last read (messages, bytes, oldest arrival, last delay reason)",

@@ -96,6 +96,7 @@ API_ROUTES: list[tuple[str, str, dict[str, Handler]]] = [
     ("api_users", "/users", {"GET": api.user_list, "POST": api.user_create}),
     ("api_user", "/users/{user}", {"GET": api.user_get, "PATCH": api.user_update, "DELETE": api.user_delete}),
     ("api_audit", "/audit", {"GET": api.audit_list}),
+    ("api_checks", "/checks", {"GET": dnschecks.api_listing}),
     ("api_queue", "/queue", {"GET": operations.api_queue}),
     ("api_queue_flush", "/queue/{name}/flush", {"POST": operations.api_flush}),
     ("api_metrics", "/metrics", {"GET": operations.metrics_page}),

@@ -117,6 +117,7 @@ CASES: list[tuple[str, str, dict[str, str], Any, set[str]]] = [
     ("api_user", "GET", {"user": "victim"}, None, {"usermgr"}),
     ("api_user", "PATCH", {"user": "victim"}, {}, {"usermgr"}),
     ("api_audit", "GET", {}, None, {"logs"}),
+    ("api_checks", "GET", {}, None, DOM),
     ("api_queue", "GET", {}, None, {"queue"}),
     ("api_queue_flush", "POST", {"name": "other.example"}, None, {"queue"}),
     ("api_metrics", "GET", {}, None, {"queue"}),

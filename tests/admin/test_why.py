@@ -119,3 +119,28 @@ async def test_dns_page_is_paginated_filtered_and_owner_limited(new_panel, make_
     await mine.login("olga")
     _, page = await mine.get("/dns")
     assert page.count("data-domain=") == 3 and "d03.example" not in page
+
+
+async def test_api_checks_paginated_filtered_and_owner_limited(client, make_user, app_conn) -> None:
+    from mrod.entities import tokens
+
+    owner = await make_user("olga", "domains_own")
+    root = await make_user("root", admin=True)
+    await relays.add(app_conn, SYSTEM, name="primary", host="127.0.0.1", port=9)
+    results = []
+    for i in range(5):
+        d = await domains.add(app_conn, SYSTEM, f"d{i}.example", relay="primary", owner_id=owner.id if i < 2 else None)
+        found = [checks.Finding("error", "no-mx", f"d{i}.example has no MX", "add MX")] if i % 2 == 0 else []
+        results.append(checks.DomainCheck(d.id, d.name, found, db.now()))
+    await checks.store(app_conn, results)
+    secret, _ = await tokens.create(app_conn, SYSTEM, root.id, "t")
+    olga_secret, _ = await tokens.create(app_conn, SYSTEM, owner.id, "t")
+    response = await client.get("/api/v1/checks?status=error&limit=2", headers={"Authorization": f"Bearer {secret}"})
+    data = await response.json()
+    assert data["total"] == 3 and [i["domain"] for i in data["items"]] == ["d0.example", "d2.example"]
+    assert data["items"][0]["findings"] == [{"level": "error", "code": "no-mx", "message": "d0.example has no MX",
+                                             "fix": "add MX"}]
+    response = await client.get("/api/v1/checks?status=bad", headers={"Authorization": f"Bearer {secret}"})
+    assert response.status == 400 and (await response.json())["field"] == "status"
+    response = await client.get("/api/v1/checks", headers={"Authorization": f"Bearer {olga_secret}"})
+    assert [i["domain"] for i in (await response.json())["items"]] == ["d0.example", "d1.example"]
