@@ -4,10 +4,9 @@ same core functions (mrod.entities.bulk, csvio), all or nothing, owner limits ke
 from __future__ import annotations
 
 from mrod.entities import domains, relays, tokens
-from mrod.entities.audit import Actor
 from tests.core.test_entities import snapshot
+from tests.data import SYSTEM
 
-SYSTEM = Actor.system("test")
 
 
 async def _world(conn, make_user) -> int:

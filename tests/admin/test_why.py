@@ -9,12 +9,11 @@ import re
 
 from mrod.bindimport import runs
 from mrod.entities import domains, relays
-from mrod.entities.audit import Actor
 from mrod.infra import db
 from mrod.operations import checks, health, queue
 from mrod.operations.queueparse import DomainQueue
+from tests.data import SYSTEM
 
-SYSTEM = Actor.system("test")
 
 
 async def _readings(conn, cfg) -> None:

@@ -17,7 +17,8 @@ import pytest
 
 from tests.browser.test_panel import nav, sign_in, watch_console
 from tests.harness.named import zone_text
-from tests.postfix.conftest import payload, seed
+from tests.data import seed_file_sync
+from tests.postfix.conftest import payload
 
 pytestmark = pytest.mark.browser
 
@@ -192,8 +193,8 @@ def test_queue_read_and_flush_from_the_domain_page(panel_server, chromium, mrod_
                                                    smtp_sink_factory) -> None:
     primary = smtp_sink_factory("primary", start=False)
     mrod = mrod_factory(start=False)
-    in_thread(seed, mrod.db_path, relay_list=[{"name": "primary", "host": "127.0.0.1", "port": primary.port}],
-         domain_list=[{"name": "example.com", "relay": "primary"}])
+    in_thread(seed_file_sync, mrod.db_path, relays=[{"name": "primary", "host": "127.0.0.1", "port": primary.port}],
+              domains=[{"name": "example.com", "relay": "primary"}])
     mrod.start()
     postfix = postfix_factory(mrod.config, settings={"queue_run_delay": "3600s", "minimal_backoff_time": "3600s",
                                                      "maximal_backoff_time": "3600s"})
