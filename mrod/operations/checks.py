@@ -305,7 +305,7 @@ async def statuses(conn: aiosqlite.Connection, ids: list[int] | None = None) -> 
 
 # -- reading results for the panel (issue 13.4: the why, where the operator looks) -----------------
 
-STATUSES = ("error", "warning", "ok")
+STATUSES = CHECK_STATUSES[::-1]        # worst first: the DNS checks page's order
 
 
 def _where(owner_id: int | None, status: str | None, q: str | None) -> tuple[str, list[Any]]:
