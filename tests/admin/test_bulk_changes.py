@@ -39,6 +39,8 @@ async def test_bulk_edit_selected_and_all_matching(admin_panel, app_conn, make_u
 
 async def test_bulk_edit_refused_changes_nothing(admin_panel, new_panel, app_conn, make_user) -> None:
     await _world(app_conn, make_user)
+    olga = await new_panel()
+    await olga.login("olga")                # (before the snapshot: a sign-in is audited)
     before = await snapshot(app_conn)
     status, page, _ = await admin_panel.post("/domains/bulk-edit", {"domain": "d1.example"})
     assert status == 400 and "Nothing was changed: nothing to change" in page
@@ -48,8 +50,6 @@ async def test_bulk_edit_refused_changes_nothing(admin_panel, new_panel, app_con
                                                                     ("domain", "gone.example"),
                                                                     ("set_enabled", "no")])
     assert status == 400 and "gone.example" in page and 'value="d1.example" form="bulk-edit"' in page
-    olga = await new_panel()
-    await olga.login("olga")
     status, page, _ = await olga.post("/domains/bulk-edit", [("domain", "d0.example"), ("domain", "d1.example"),
                                                              ("set_enabled", "no")])
     assert status == 400 and "only your own domains" in page

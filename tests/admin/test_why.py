@@ -43,7 +43,7 @@ async def test_domain_page_shows_findings_queue_and_primary(admin_panel, app_con
     assert status == 200
     assert "shop.example has no MX records" in page and "add MX records: MX 10 mail" in page
     assert re.search(r'data-queue="messages">3 \(4096 bytes\)', page)
-    assert "2023-11-14 22:13:20 UTC" in page                     # the oldest message's arrival
+    assert '<time datetime="2023-11-14T22:13:20Z">2023-11-14 22:13 UTC</time>' in page    # the oldest's arrival
     assert "connect to primary: Connection refused" in page
     assert 'name="back" value="domain"' in page                 # a flush button (admin holds queue)
     assert re.search(r'class="state down"[^>]*>down</span>', page)
@@ -75,7 +75,7 @@ async def test_dashboard_sums_up_with_links(admin_panel, app_conn, panel_cfg) ->
     assert re.search(r'data-tile="dns-error" href="/dns\?status=error"><span class="num">1</span> DNS error<', page)
     assert re.search(r'data-tile="dns-warning" href="/dns\?status=warning"><span class="num">0</span>', page)
     assert re.search(r'data-tile="bind" href="/bind-import"><span class="num">ok</span> last BIND import, '
-                     r'[0-9-]+ [0-9:]+ UTC: 7 added, 2 problems', page)
+                     r'<time datetime="[0-9TZ:-]+">[0-9-]+ [0-9:]+ UTC</time>: 7 added, 2 problems', page)
 
 
 async def test_dashboard_shows_each_part_only_with_its_permission(new_panel, make_user, app_conn,
