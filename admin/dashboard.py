@@ -1,4 +1,6 @@
-"""The dashboard: counts, relays and recent changes — each shown only to those who may see it."""
+"""The dashboard: counts, relays and recent changes, and what needs attention — primaries down,
+mail waiting, DNS problems, the last BIND import — each linking to the page that explains it and
+shown only to those who may see that page."""
 
 from __future__ import annotations
 
@@ -6,7 +8,7 @@ from aiohttp import web
 
 from mrod.entities import audit, domains, relays, users
 
-from mrod.admin import pool
+from mrod.admin import pool, why
 from mrod.admin.access import domain_owner_filter, relay_owner_filter
 from mrod.admin.auth import needs
 from mrod.admin.keys import USER
@@ -28,4 +30,5 @@ async def show(request: web.Request) -> web.StreamResponse:
         context["recent"] = await audit.entries(conn, limit=RECENT)
     if user.has("usermgr"):
         context["user_count"] = await users.count(conn)
+    context.update(await why.for_dashboard(conn, user))
     return await render(request, "dashboard.html", context)

@@ -48,26 +48,33 @@ def list_query(query: Mapping[str, str]) -> dict[str, Any]:
 
 @needs(*DOMAIN_PERMS)
 async def listing(request: web.Request) -> web.StreamResponse:
+    return await list_page(request, request.query)
+
+
+async def list_page(request: web.Request, query: Mapping[str, str], *, status: int = 200,
+                    bulk: dict[str, Any] | None = None) -> web.Response:
+    """The list for these filters; ``bulk``: a refused bulk change's values and error, shown again."""
     user = request[USER]
     conn = await pool.conn(request)
-    filters = list_query(request.query)
-    per_page = int_arg(request.query.get("per_page"), 50, 1, 200)
+    filters = list_query(query)
+    per_page = int_arg(query.get("per_page"), 50, 1, 200)
     per_page = per_page if per_page in PER_PAGE else 50
-    page = int_arg(request.query.get("page"), 1, 1, 1_000_000)
+    page = int_arg(query.get("page"), 1, 1, 1_000_000)
     result = await core.search(conn, **filters, owner_id=domain_owner_filter(user), limit=per_page,
                                offset=(page - 1) * per_page)
     if not result.domains and page > 1 and result.total:       # past the end: show the last page
         page = (result.total + per_page - 1) // per_page
         result = await core.search(conn, **filters, owner_id=domain_owner_filter(user), limit=per_page,
                                    offset=(page - 1) * per_page)
-    keep = {k: v for k, v in request.query.items() if k in ("q", "enabled", "source", "relay", "recipients",
-                                                              "sort", "dir", "per_page") and v}
+    keep = {k: v for k, v in query.items() if k in ("q", "enabled", "source", "relay", "recipients",
+                                                      "sort", "dir", "per_page") and v}
     return await render(request, "domains/list.html", {
         "result": result, "filters": filters, "query": keep, "page": page, "per_page": per_page,
         "per_page_choices": PER_PAGE, "relays": await relaycore.list_all(conn),
         "sources": core.SOURCES, "policies": core.RECIPIENT_POLICIES,
         "dns": await checks.statuses(conn, [d.id for d in result.domains]),
-    })
+        "bulk": bulk or {"values": {}, "error": None, "selected": []},
+    }, status=status)
 
 
 # -- add / edit -------------------------------------------------------------------------------
@@ -244,8 +251,9 @@ async def delete(request: web.Request) -> web.StreamResponse:
 async def bulk_form(request: web.Request) -> web.StreamResponse:
     conn = await pool.conn(request)
     return await render(request, "domains/bulk.html", {
-        "relays": await relaycore.list_all(conn), "values": {"lines": "", "relay": "", "skip_existing": True},
-        "errors": {}, "report": None})
+        "relays": await relaycore.list_all(conn), "policies": core.RECIPIENT_POLICIES,
+        "values": {"lines": "", "relay": "", "skip_existing": True, "recipients": "accept_all",
+                   "include_subdomains": False}, "errors": {}, "report": None})
 
 
 @needs(*DOMAIN_PERMS)
@@ -253,9 +261,12 @@ async def bulk(request: web.Request) -> web.StreamResponse:
     form = await request.post()
     conn = await pool.conn(request)
     lines = str(form.get("lines", "")).splitlines()
-    values: dict[str, Any] = {"lines": str(form.get("lines", "")), "relay": text(form, "relay", 64),
-                              "skip_existing": checked(form, "skip_existing")}
-    context: dict[str, Any] = {"relays": await relaycore.list_all(conn), "values": values, "errors": {}, "report": None}
+    values: dict[str, Any] = {
+        "lines": str(form.get("lines", "")), "relay": text(form, "relay", 64),
+        "skip_existing": checked(form, "skip_existing"), "recipients": text(form, "recipients") or "accept_all",
+        "include_subdomains": checked(form, "include_subdomains")}
+    context: dict[str, Any] = {"relays": await relaycore.list_all(conn), "policies": core.RECIPIENT_POLICIES,
+                               "values": values, "errors": {}, "report": None}
     if len(lines) > BULK_LIMIT:
         context["errors"] = {"lines": f"at most {BULK_LIMIT} lines at a time"}
         return await render(request, "domains/bulk.html", context, status=400)
@@ -263,9 +274,12 @@ async def bulk(request: web.Request) -> web.StreamResponse:
     try:
         report = await domainimport.bulk_add(conn, actor(request), lines, relay=values["relay"] or None,
                                              skip_existing=values["skip_existing"], strict=False,
-                                             owner_id=None if user.has("domains") else user.id)
+                                             owner_id=None if user.has("domains") else user.id,
+                                             recipients=values["recipients"],
+                                             include_subdomains=values["include_subdomains"])
     except (InvalidInput, NotFound) as exc:
-        context["errors"] = {"relay": exc.message if isinstance(exc, InvalidInput) else str(exc)}
+        field = "recipients" if isinstance(exc, InvalidInput) and exc.field == "recipients" else "relay"
+        context["errors"] = {field: exc.message if isinstance(exc, InvalidInput) else str(exc)}
         return await render(request, "domains/bulk.html", context, status=400)
     context["report"] = report
     if report.added:

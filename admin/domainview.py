@@ -1,5 +1,6 @@
 """One domain: its settings, "what Postfix is told" — the exact answers lookupd gives,
-computed by mrod.answers.routing (never re-implemented here) — and its listed recipients."""
+computed by mrod.answers.routing (never re-implemented here) —, its listed recipients, and why
+mail may not flow: DNS check findings, mail queued for it, its primary's health (admin/why.py)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from mrod.answers import routing
 from mrod.infra.errors import Conflict, InvalidInput, NotFound
 from mrod.answers import oneshot
 
-from mrod.admin import pool
+from mrod.admin import pool, why
 from mrod.admin.access import DOMAIN_PERMS, load_domain as load
 from mrod.admin.auth import actor, flash, needs
 from mrod.admin.keys import CONFIG, USER
@@ -51,6 +52,7 @@ async def _page(request: web.Request, *, status: int = 200, errors: dict[str, st
     recipient, probe_error = probe_recipient(request.query.get("recipient", ""))
     conn = await pool.conn(request)
     return await render(request, "domains/show.html", {
+        "why": await why.for_domain(conn, request[USER], domain),
         "domain": domain, "told": await told(request, domain.name, recipient),
         "recipient": request.query.get("recipient", "")[:MAX_PROBE_ADDRESS], "probe_error": probe_error,
         "recipients": await rcptcore.list_for(conn, domain.name), "errors": errors or {},

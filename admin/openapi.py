@@ -99,6 +99,25 @@ SCHEMAS: Schema = {
         "added": {"type": "array", "items": {"type": "string"}},
         "skipped": {"type": "array", "items": {"type": "object"}},
         "refused": {"type": "array", "items": {"type": "object"}}}},
+    "BulkUpdate": {"type": "object", "required": ["set"], "description": "domains or filter, not both",
+                   "properties": {
+                       "domains": {"type": "array", "items": {"type": "string"}, "description": "names to change"},
+                       "filter": {"type": "object", "description": "or: every domain matching the list's filters",
+                                  "properties": {"q": {"type": "string"}, "enabled": {"type": "boolean"},
+                                                 "source": {"enum": list(domains.SOURCES)},
+                                                 "relay": {"type": "string"},
+                                                 "recipients": {"enum": list(domains.RECIPIENT_POLICIES)}}},
+                       "set": {**_ref("DomainChange"), "description": "the settings to change (owner_id excluded)"}}},
+    "BulkUpdateResult": {"type": "object", "properties": {
+        "changed": {"type": "array", "items": {"type": "string"}},
+        "unchanged": {"type": "array", "items": {"type": "string"}}}},
+    "CsvReport": {"type": "object", "properties": {
+        "applied": {"type": "boolean"}, "added": {"type": "array", "items": {"type": "string"}},
+        "changed": {"type": "array", "items": {"type": "object", "properties": {
+            "domain": {"type": "string"}, "fields": {"type": "array", "items": {"type": "string"}}}}},
+        "unchanged": {"type": "integer"},
+        "problems": {"type": "array", "items": {"type": "object", "properties": {
+            "line": {"type": "integer"}, "why": {"type": "string"}}}}}},
     "Told": {"type": "array", "items": {"type": "object", "properties": {
         "map": {"type": "string"}, "key": {"type": "string"}, "status": {"enum": ["OK", "NOTFOUND", "TEMP"]},
         "value": {"type": "string"}, "why": {"type": "string"}}}},
@@ -154,6 +173,21 @@ PATHS: Schema = {
         "post": _op("Add a domain", "domains or domains_own", _ref("Domain"), body=_ref("DomainInput"), status="201")},
     "/domains/bulk": {"post": _op("Add many domains in one transaction; refused lines are reported",
                                   "domains or domains_own", _ref("BulkReport"), body=_ref("BulkInput"))},
+    "/domains/bulk-update": {"post": _op(
+        "Change many domains (named, or all matching a filter) in one audited transaction; one refusal "
+        "refuses all", "domains or domains_own (own only)", _ref("BulkUpdateResult"), body=_ref("BulkUpdate"))},
+    "/domains/export": {"get": {**_op("Every field of the domains as CSV (the list's filters apply)",
+                                      "domains or domains_own (own only)", params=DOMAIN_FILTERS[:5]),
+                                "responses": {"200": {"description": "CSV with a header row",
+                                                      "content": {"text/csv": {"schema": {"type": "string"}}}},
+                                              "401": {"description": "no valid token", **_json(_ref("Error"))},
+                                              "403": {"description": "not permitted", **_json(_ref("Error"))}}}},
+    "/domains/import": {"post": {**_op(
+        "Import CSV (the export's columns; only name required): adds new domains, changes existing ones where "
+        "a value differs; all or nothing. Without ?apply=true a preview: the same report, nothing written",
+        "domains or domains_own (own only)", _ref("CsvReport"),
+        params=[_query("apply", "true: import; otherwise preview only", {"type": "boolean"})]),
+        "requestBody": {"required": True, "content": {"text/csv": {"schema": {"type": "string"}}}}}},
     "/domains/{name}": {
         "get": _op("One domain", "domains or domains_own (own)", _ref("Domain"), params=[DOMAIN]),
         "patch": _op("Change a domain", "domains or domains_own (own)", _ref("Domain"), body=_ref("DomainChange"),
@@ -193,6 +227,18 @@ PATHS: Schema = {
                                                             if k != "name"}}, params=[USER]),
         "delete": _op("Delete a user", "usermgr", params=[USER])},
     "/audit": {"get": _op("The audit log, newest first", "logs", _ref("AuditPage"), params=AUDIT_FILTERS)},
+    "/checks": {"get": _op(
+        "The last DNS check of each domain, worst first, each finding with what to fix",
+        "domains or domains_own (own only)",
+        {"type": "object", "properties": {
+            "total": {"type": "integer"}, "limit": {"type": "integer"}, "offset": {"type": "integer"},
+            "items": {"type": "array", "items": {"type": "object", "properties": {
+                "domain": {"type": "string"}, "status": {"enum": ["error", "warning", "ok"]},
+                "checked_at": {"type": "string"},
+                "findings": {"type": "array", "items": {"type": "object", "properties": {
+                    "level": {"enum": ["error", "warning", "info"]}, "code": {"type": "string"},
+                    "message": {"type": "string"}, "fix": {"type": "string"}}}}}}}}},
+        params=[_query("status", "error, warning or ok"), _query("q", "name contains"), *PAGE])},
     # Operating the backup MX (admin/queue.py).
     "/queue": {"get": _op(
         "Mail waiting in Postfix's queue per domain, as last read (messages, bytes, oldest arrival, last delay reason)",

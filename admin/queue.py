@@ -3,8 +3,8 @@
 * The page shows what waits in Postfix's queue per domain, as the last reading saw it (`mrod
   serve` reads the queue every [queue] interval; "Read the queue now" reads it at once), with a
   Flush button per domain (``postqueue -s`` for the domain and its subdomains with mail queued).
-  Beside it: the primaries' health for relay holders, and the domains whose DNS check found a
-  problem for domain holders.
+  Beside it: the primaries' health for relay holders, and how many domains' DNS checks found a
+  problem for domain holders (the findings themselves: the DNS checks page, admin/dnschecks.py).
 * A user who holds ``domains_own`` but not ``domains`` sees and flushes only their own domains.
 * /metrics (and /api/v1/metrics with a bearer token, for Prometheus) needs ``queue`` and no
   owner restriction: the figures name every domain.
@@ -23,7 +23,7 @@ from mrod.infra.errors import MrodError
 from mrod.entities.users import User
 
 from mrod.admin import pool
-from mrod.admin.access import check_domain, relay_owner_filter
+from mrod.admin.access import check_domain, domain_owner_filter, relay_owner_filter
 from mrod.admin.auth import flash, needs, require
 from mrod.admin.keys import CONFIG, USER
 from mrod.admin.render import render, text
@@ -46,7 +46,7 @@ async def page(request: web.Request) -> web.StreamResponse:
         if user.has("relay") or user.has("relay_own") else None
     problems = None
     if user.has("domains") or user.has("domains_own"):
-        problems = [r for r in await checks.results(conn, owner_id=owner) if r["status"] != "ok"]
+        problems = await checks.summary(conn, owner_id=domain_owner_filter(user))
     return await render(request, "queue.html", {
         "rows": rows, "primaries": primaries, "problems": problems, "settings": request.app[CONFIG].queue,
         "updated_at": max((r["updated_at"] for r in rows), default=None),
@@ -85,6 +85,8 @@ async def flush(request: web.Request) -> web.StreamResponse:
     else:
         await flash(request, "success", "Flush requested for " + ", ".join(names.to_unicode(r.domain) for r in results)
                     + ": Postfix delivers the waiting mail now.")
+    if text(form, "back") == "domain":      # the button on the domain's own page
+        raise web.HTTPSeeOther(request.app.router["domain"].url_for(name=names.domain(text(form, "domain", 300))))
     raise web.HTTPSeeOther(request.app.router["queue"].url_for())
 
 

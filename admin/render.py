@@ -32,6 +32,7 @@ NAV = [
     ("logs", "Audit log", ("logs",)),
     ("blocklist", "Blocklist", ("blocklist",)),
     ("bind_import", "BIND import", ("domains",)),
+    ("dns_checks", "DNS checks", ("domains", "domains_own")),
     ("queue", "Queue", ("queue",)),
     ("profile", "Profile", ()),
 ]

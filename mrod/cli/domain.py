@@ -12,7 +12,7 @@ from mrod.answers import routing
 from mrod.entities.audit import Actor
 from mrod.infra.config import Config
 from mrod.answers import oneshot
-from mrod.cli import common
+from mrod.cli import common, domainbulk
 
 
 def _route_options(p: argparse.ArgumentParser, *, adding: bool) -> None:
@@ -45,8 +45,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     a.add_argument("--disabled", action="store_true", help="add it disabled")
     a.set_defaults(func=cmd_add)
 
-    s = ds.add_parser("set", help="change a domain")
-    s.add_argument("domain")
+    s = ds.add_parser("set", help="change one domain, or many at once (one transaction)")
+    s.add_argument("domains", nargs="*", metavar="DOMAIN", help="one or more domains; '-' reads names from stdin")
+    s.add_argument("--filter", action="append", default=[], metavar="KEY=VALUE", help=domainbulk.FILTER_HELP)
     _route_options(s, adding=False)
     common.bool_flag(s, "subdomains", "relay its subdomains too", "only the domain itself", dest="subdomains")
     state = s.add_mutually_exclusive_group()
@@ -85,6 +86,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     im.add_argument("--mx", action="store_true", help="lines that name no relay route by MX")
     im.add_argument("--skip-existing", action="store_true", help="skip domains that exist instead of refusing")
     im.set_defaults(func=cmd_import)
+    domainbulk.register(ds)
 
 
 def _spec(args: argparse.Namespace) -> dict:
@@ -122,7 +124,10 @@ def cmd_set(args: argparse.Namespace, cfg: Config) -> int:
     if not spec:
         common.error("nothing to change (see mrod domain set --help)")
         return 2
-    d = common.with_db(cfg, lambda c: domains.update(c, Actor.cli(), args.domain, **spec))
+    names, filters = domainbulk.selection(args)
+    if filters is not None or names is None or len(names) != 1:
+        return domainbulk.set_many(cfg, names, filters, spec)
+    d = common.with_db(cfg, lambda c: domains.update(c, Actor.cli(), names[0], **spec))
     print(f"domain {d.name}: {describe(d)}")
     return 0
 

@@ -303,3 +303,59 @@ async def statuses(conn: aiosqlite.Connection, ids: list[int] | None = None) -> 
         sql, args = f"{sql} WHERE domain_id IN ({', '.join('?' * len(ids))})", tuple(ids)
     async with conn.execute(sql, args) as cur:
         return {r[0]: r[1] for r in await cur.fetchall()}
+
+
+# -- reading results for the panel (issue 13.4: the why, where the operator looks) -----------------
+
+STATUSES = CHECK_STATUSES[::-1]        # worst first: the DNS checks page's order
+
+
+def _where(owner_id: int | None, status: str | None, q: str | None) -> tuple[str, list[Any]]:
+    clauses: list[str] = []
+    args: list[Any] = []
+    if owner_id is not None:
+        clauses.append("d.owner_id = ?")
+        args.append(owner_id)
+    if status in STATUSES:
+        clauses.append("c.status = ?")
+        args.append(status)
+    if q:
+        clauses.append("d.name LIKE ? ESCAPE '\\'")
+        args.append("%" + q.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%")
+    return ("WHERE " + " AND ".join(clauses)) if clauses else "", args
+
+
+async def page(conn: aiosqlite.Connection, *, owner_id: int | None = None, status: str | None = None,
+               q: str | None = None, limit: int = 50, offset: int = 0) -> tuple[list[dict[str, Any]], int]:
+    """One page of stored results (worst first, then by name) and how many match in all."""
+    where, args = _where(owner_id, status, q)
+    async with conn.execute(
+        "SELECT d.id, d.name, c.status, c.findings, c.checked_at FROM domain_check c"
+        f" JOIN domain d ON d.id = c.domain_id {where}"
+        " ORDER BY CASE c.status WHEN 'error' THEN 0 WHEN 'warning' THEN 1 ELSE 2 END, d.name LIMIT ? OFFSET ?",
+        (*args, limit, offset)) as cur:
+        rows = await cur.fetchall()
+    async with conn.execute(f"SELECT count(*) FROM domain_check c JOIN domain d ON d.id = c.domain_id {where}",
+                            args) as cur:
+        row = await cur.fetchone()
+    total = int(row[0]) if row else 0
+    return ([{"id": r[0], "domain": r[1], "status": r[2], "findings": json.loads(r[3]), "checked_at": r[4]}
+             for r in rows], total)
+
+
+async def result_for(conn: aiosqlite.Connection, domain_id: int) -> dict[str, Any] | None:
+    """The last check of one domain, or None if it was never checked."""
+    async with conn.execute("SELECT status, findings, checked_at FROM domain_check WHERE domain_id = ?",
+                            (domain_id,)) as cur:
+        row = await cur.fetchone()
+    return None if row is None else {"status": row[0], "findings": json.loads(row[1]), "checked_at": row[2]}
+
+
+async def summary(conn: aiosqlite.Connection, *, owner_id: int | None = None) -> dict[str, int]:
+    """How many domains' last check ended in each status ({'error': n, 'warning': n, 'ok': n})."""
+    where, args = _where(owner_id, None, None)
+    async with conn.execute(
+        f"SELECT c.status, count(*) FROM domain_check c JOIN domain d ON d.id = c.domain_id {where}"
+        " GROUP BY c.status", args) as cur:
+        found = {r[0]: int(r[1]) for r in await cur.fetchall()}
+    return {s: found.get(s, 0) for s in STATUSES}

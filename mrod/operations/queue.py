@@ -287,3 +287,40 @@ async def _run(argv: list[str], timeout: float) -> tuple[int, bytes]:
         await _kill(proc)
         raise QueueUnavailable(f"{' '.join(argv)} did not finish within {timeout:g}s") from None
     return proc.returncode or 0, stderr[:STDERR_LIMIT]
+
+
+async def stat_for(conn: aiosqlite.Connection, domain_id: int) -> dict[str, Any] | None:
+    """One domain's figures from the last reading (None: nothing queued for it then)."""
+    async with conn.execute("SELECT messages, bytes, oldest, last_reason, updated_at FROM queue_stat"
+                            " WHERE domain_id = ?", (domain_id,)) as cur:
+        row = await cur.fetchone()
+    if row is None:
+        return None
+    return dict(zip(("messages", "bytes", "oldest", "last_reason", "updated_at"), row, strict=True)) | {
+        "age": age(row[2]), "oldest_at": arrived(row[2])}
+
+
+async def totals(conn: aiosqlite.Connection, *, owner_id: int | None = None) -> dict[str, Any]:
+    """The whole reading in one row: messages, bytes, domains with mail, the oldest message's
+    arrival (and the domain it waits for), when it was read."""
+    where, args = ("WHERE d.owner_id = ?", (owner_id,)) if owner_id is not None else ("", ())
+    async with conn.execute(
+        "SELECT coalesce(sum(q.messages), 0), coalesce(sum(q.bytes), 0), count(*), min(q.oldest),"
+        f" max(q.updated_at) FROM queue_stat q JOIN domain d ON d.id = q.domain_id {where}", args) as cur:
+        row = await cur.fetchone()
+    messages, size, domains, oldest, updated_at = row if row else (0, 0, 0, None, None)
+    oldest_domain = None
+    if oldest is not None:
+        extra = " AND d.owner_id = ?" if owner_id is not None else ""
+        async with conn.execute("SELECT d.name FROM queue_stat q JOIN domain d ON d.id = q.domain_id"
+                                f" WHERE q.oldest = ?{extra} ORDER BY d.name LIMIT 1", (oldest, *args)) as cur:
+            found = await cur.fetchone()
+        oldest_domain = found[0] if found else None
+    return {"messages": messages, "bytes": size, "domains": domains, "oldest": oldest, "age": age(oldest),
+            "oldest_at": arrived(oldest),
+            "oldest_domain": oldest_domain, "updated_at": updated_at}
+
+
+def arrived(oldest: int | None) -> str | None:
+    """A queue arrival time (epoch seconds, as postqueue -j gives it) as a stored timestamp."""
+    return None if oldest is None else db.stamp(datetime.fromtimestamp(oldest, timezone.utc))

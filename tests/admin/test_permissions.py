@@ -36,6 +36,10 @@ CASES: list[tuple[str, str, dict[str, str], Any, set[str]]] = [
     ("domain_new", "POST", {}, {"name": ""}, DOM),
     ("domain_bulk", "GET", {}, None, DOM),
     ("domain_bulk", "POST", {}, {"lines": ""}, DOM),
+    ("domain_bulk_edit", "POST", {}, {"domain": "other.example"}, DOM),     # nothing chosen: refused, 400
+    ("domain_export", "GET", {}, None, DOM),
+    ("domain_import", "GET", {}, None, DOM),
+    ("domain_import", "POST", {}, {"csv": ""}, DOM),
     ("domain", "GET", {"name": "other.example"}, None, {"domains"}),
     ("domain", "GET", {"name": "mine.example"}, None, DOM),
     ("domain_edit", "GET", {"name": "other.example"}, None, {"domains"}),
@@ -71,6 +75,7 @@ CASES: list[tuple[str, str, dict[str, str], Any, set[str]]] = [
     ("bind_import", "GET", {}, None, {"domains"}),
     ("bind_import_preview", "POST", {}, {}, {"domains"}),     # [bind] named_conf is absent here: a quick error
     ("bind_import_run", "POST", {}, {}, {"domains"}),
+    ("dns_checks", "GET", {}, None, DOM),
     ("queue", "GET", {}, None, {"queue"}),
     ("queue_refresh", "POST", {}, {}, {"queue"}),          # no Postfix config here: a quick error, flashed
     ("queue_flush", "POST", {}, {"domain": "other.example"}, {"queue"}),
@@ -89,6 +94,9 @@ CASES: list[tuple[str, str, dict[str, str], Any, set[str]]] = [
     ("api_domains", "GET", {}, None, DOM),
     ("api_domains", "POST", {}, {}, DOM),
     ("api_domains_bulk", "POST", {}, {"domains": []}, DOM),
+    ("api_domains_bulk_update", "POST", {}, {"domains": ["mine.example"], "set": {}}, DOM),   # nothing to set: 400
+    ("api_domains_export", "GET", {}, None, DOM),
+    ("api_domains_import", "POST", {}, None, DOM),              # an empty body: 400
     ("api_domain", "GET", {"name": "other.example"}, None, {"domains"}),
     ("api_domain", "GET", {"name": "mine.example"}, None, DOM),
     ("api_domain", "PATCH", {"name": "other.example"}, {}, {"domains"}),
@@ -109,6 +117,7 @@ CASES: list[tuple[str, str, dict[str, str], Any, set[str]]] = [
     ("api_user", "GET", {"user": "victim"}, None, {"usermgr"}),
     ("api_user", "PATCH", {"user": "victim"}, {}, {"usermgr"}),
     ("api_audit", "GET", {}, None, {"logs"}),
+    ("api_checks", "GET", {}, None, DOM),
     ("api_queue", "GET", {}, None, {"queue"}),
     ("api_queue_flush", "POST", {"name": "other.example"}, None, {"queue"}),
     ("api_metrics", "GET", {}, None, {"queue"}),

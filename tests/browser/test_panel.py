@@ -130,7 +130,7 @@ def test_domain_list_and_screenshot(panel_server, chromium) -> None:
     assert page.locator("table.domains tbody tr").count() == 15
     page.get_by_role("link", name="Domain ↑").click()        # sorted by name: now descending
     page.wait_for_url("**dir=desc**")
-    assert page.locator("table.domains tbody tr").first.inner_text().startswith("shop56.example")
+    assert page.locator("table.domains tbody tr").first.inner_text().strip().startswith("shop56.example")
     page.goto(server.url + "/domains?per_page=25")
     SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOT), full_page=True)
@@ -161,7 +161,7 @@ def test_domains_own_user_sees_only_their_domains(panel_server, chromium) -> Non
     page.get_by_role("button", name="Add domain").click()
     nav(page, "Domains").click()
     rows = page.locator("table.domains tbody tr")
-    assert rows.count() == 1 and rows.first.inner_text().startswith("mine.example")
+    assert rows.count() == 1 and rows.first.inner_text().strip().startswith("mine.example")
     response = page.goto(server.url + "/domains/theirs.example")
     assert response.status == 403 and "not yours" in page.locator("main").inner_text()
     response = page.goto(server.url + "/users")

@@ -1,6 +1,6 @@
 """Real headless Chromium driving the real panel (a pytest plugin).
 
-``panel_server(database=None, **admin)`` starts ``python -m mrod --config F admin`` — the
+``panel_server(database=None, sections=None, **admin)`` starts ``python -m mrod --config F admin`` — the
 command an operator runs — on 127.0.0.1 and a free port, reads the first admin's password
 from its stdout when it creates one, and stops it (SIGTERM, clean exit) at teardown:
 
@@ -39,7 +39,8 @@ STOP_TIMEOUT = 10.0
 
 
 class PanelServer:
-    def __init__(self, directory: Path, database: Path | None = None, **admin: Any) -> None:
+    def __init__(self, directory: Path, database: Path | None = None, sections: dict[str, dict[str, Any]] | None = None,
+                 **admin: Any) -> None:
         self.directory = directory
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -48,6 +49,8 @@ class PanelServer:
         settings = {"listen": f"127.0.0.1:{self.port}", "bcrypt_rounds": 4, **admin}
         lines = ["[database]", f'path = "{self.database}"', "[lookupd]", 'socketmap = ""', 'policy = ""', "[admin]"]
         lines += [f"{k} = {_toml(v)}" for k, v in settings.items()]
+        for section, values in (sections or {}).items():      # e.g. {"postfix": {"config_dir": ...}}
+            lines += [f"[{section}]", *(f"{k} = {_toml(v)}" for k, v in values.items())]
         self.config_path.write_text("\n".join(lines) + "\n")
         self.output = directory / "panel.out"
         self.password: str | None = None
@@ -141,9 +144,10 @@ def _env() -> dict[str, str]:
 def panel_server(tmp_path: Path) -> Iterator[Callable[..., PanelServer]]:
     made: list[PanelServer] = []
 
-    def start(database: Path | None = None, **admin: Any) -> PanelServer:
+    def start(database: Path | None = None, sections: dict[str, dict[str, Any]] | None = None,
+              **admin: Any) -> PanelServer:
         directory = Path(tempfile.mkdtemp(prefix="panel-", dir=tmp_path))
-        server = PanelServer(directory, database, **admin)
+        server = PanelServer(directory, database, sections, **admin)
         made.append(server)
         return server.start()
     yield start

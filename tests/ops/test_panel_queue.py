@@ -71,7 +71,9 @@ async def test_queue_page_and_who_sees_what(aiohttp_client, world) -> None:
     owner = await browsers.signed_in("owner")
     status, page = await owner.get("/queue")
     assert status == 200 and "mine.example" in page and "theirs.example" not in page
-    assert "mine.example has no MX records" in page and "fix:" in page
+    assert "1 domain with DNS errors" in page                           # the findings: the DNS checks page
+    status, page = await owner.get("/dns?status=error")
+    assert status == 200 and "mine.example has no MX records" in page and "fix:" in page
     status, _, _ = await owner.post("/queue/flush", {"domain": "theirs.example"})
     assert status == 403
     assert (await owner.get("/metrics"))[0] == 403                      # metrics name every domain

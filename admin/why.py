@@ -1,0 +1,60 @@
+"""The "why" beside the settings (issue 13.4): what the DNS checks found, the mail waiting, the
+primary's health — on a domain's page and, summed up, on the dashboard. Everything is read from
+the operations modules' stored readings (mrod serve writes them), never measured here, so a
+page costs a few indexed queries.
+
+Who sees what: a domain's own readings go to whoever may see the domain; a relay's probe detail
+(its banner, which names the host) only to relay holders, as on the relay pages.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import aiosqlite
+
+from mrod.bindimport import runs
+from mrod.entities import audit
+from mrod.entities.domains import Domain
+from mrod.entities.users import User
+from mrod.operations import checks, health, queue
+
+from mrod.admin.access import domain_owner_filter, relay_owner_filter
+
+TRANSITIONS = 5
+
+
+async def for_domain(conn: aiosqlite.Connection, user: User, domain: Domain) -> dict[str, Any]:
+    primary = None
+    transitions: list[audit.AuditEntry] = []
+    if domain.relay_id is not None:
+        primary = next((r for r in await health.status(conn) if r["id"] == domain.relay_id
+                        and r["last_probe_at"] is not None), None)     # None: never probed
+        transitions = await audit.entries(conn, entity="relay", key=domain.relay_name, action="state",
+                                          limit=TRANSITIONS)
+    return {
+        "check": await checks.result_for(conn, domain.id),
+        "queued": await queue.stat_for(conn, domain.id),
+        "primary": primary, "transitions": transitions,
+        "may_flush": user.has("queue"),
+        "probe_detail": user.has("relay") or user.has("relay_own"),
+    }
+
+
+async def for_dashboard(conn: aiosqlite.Connection, user: User) -> dict[str, Any]:
+    """Each part only for those who hold the permission of the page that explains it."""
+    domains_holder = user.has("domains") or user.has("domains_own")
+    out: dict[str, Any] = {"down": None, "queue": None, "dns": None, "bind_run": None}
+    if user.has("relay") or user.has("relay_own"):
+        out["down"] = [r for r in await health.status(conn, owner_id=relay_owner_filter(user))
+                       if r["state"] == "down"]
+    if user.has("queue"):
+        # The Queue page's own rule: domains_own without domains sees only its own domains.
+        owner = user.id if user.has("domains_own") and not user.has("domains") else None
+        out["queue"] = await queue.totals(conn, owner_id=owner)
+    if domains_holder:
+        out["dns"] = await checks.summary(conn, owner_id=domain_owner_filter(user))
+    if user.has("domains"):
+        recent = await runs.recent(conn, limit=1)
+        out["bind_run"] = recent[0] if recent else None
+    return out
