@@ -92,8 +92,8 @@ class Lookupd:
                 conn.transport.abort()
         for item in self.listeners:
             await item.stop()
-        self.service.close()
-        self.policy.close()
+        self.service.shutdown()
+        self.policy.shutdown()
 
 
 def raise_fd_limit(wanted: int) -> None:

@@ -36,7 +36,7 @@ class LookupService:
         self.db_path = Path(db_path)
         self.options = options
         self.deadline = deadline
-        self._stores = StoreHolder(self.db_path, RouteStore)
+        self._stores = StoreHolder(self.db_path, RouteStore, snapshot=True)
         self._faults = RateLimitedLog(log)
         # (map, status) -> count, and latency by map; read by the metrics endpoint. Map names
         # from clients are not trusted as labels: unknown ones count as "other" (bounded memory).
@@ -44,7 +44,18 @@ class LookupService:
         self.latency = Latency()
 
     def close(self) -> None:
+        """Close the database (and drop the snapshot); the next lookup opens it again."""
         self._stores.close()
+
+    def shutdown(self) -> None:
+        self._stores.shutdown()
+
+    @property
+    def snapshot_domains(self) -> int | None:
+        """How many domains the in-memory snapshot holds; None while lookups are answered from
+        the database (loading, reloading, or a database without the change journal)."""
+        snap = self._stores.snapshot
+        return None if snap is None else len(snap)
 
     # -- answering ------------------------------------------------------------------------
 

@@ -17,7 +17,7 @@ from typing import Any, Iterable, Mapping
 import aiosqlite
 
 from mrod.entities import audit, relays
-from mrod.infra import db, names
+from mrod.infra import db, journal, names
 from mrod.entities.audit import Actor
 from mrod.infra.errors import Conflict, InvalidInput, MrodError, NotFound
 
@@ -301,6 +301,7 @@ async def add(conn: aiosqlite.Connection, actor: Actor, name: str, **spec: Any) 
             )
         except sqlite3.IntegrityError as exc:
             raise _integrity(exc, key) from None
+        await journal.domains_added(conn, [key])   # lookupd's snapshot (issue 10)
         domain = await get_by_id(conn, cur.lastrowid)
         await audit.record(conn, actor, "add", "domain", key, None, audited(domain))
     return domain
@@ -368,6 +369,7 @@ async def add_many(conn: aiosqlite.Connection, actor: Actor,
                     f"INSERT INTO domain ({names_sql}) VALUES ({', '.join('?' * (len(columns) + 3))})", rows)
             except sqlite3.IntegrityError as exc:
                 raise _integrity(exc, rows[0][0]) from None
+        await journal.domains_added(conn, keys)   # lookupd's snapshot (issue 10)
         added: list[Domain] = []
         for start in range(0, len(keys), 500):
             part = keys[start:start + 500]
@@ -526,6 +528,7 @@ async def bulk_add(
                 for name, (_line, relay_id) in wanted.items()
             ),
         )
+        await journal.domains_added(conn, wanted)   # lookupd's snapshot (issue 10)
         await audit.record_many(
             conn, actor, "add", "domain",
             [(name, {"relay": relay_names.get(relay_id), "source": source, "enabled": enabled})
