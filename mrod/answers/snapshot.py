@@ -57,9 +57,7 @@ class RouteSnapshot:
         try:
             snap.position = journal.position(conn)
             snap._set_relays(conn.execute(f"SELECT {_RELAY_COLUMNS} FROM relay"))
-            put = snap._put
-            for row in conn.execute(f"SELECT {_DOMAIN_COLUMNS} FROM domain"):
-                put(row)
+            snap._load_domains(conn.execute(f"SELECT {_DOMAIN_COLUMNS} FROM domain"))
         finally:
             conn.execute("COMMIT")
         return snap
@@ -83,6 +81,19 @@ class RouteSnapshot:
             self._set_relays(relays)
         self.position = changes[-1].seq
 
+    def _load_domains(self, rows: Iterable[tuple]) -> None:
+        """_put for every row, inlined: at 1M rows the per-row call is a third of the load."""
+        domains, shapes, shape_ids, overrides = self._domains, self._shapes, self._shape_ids, self._overrides
+        for did, name, relay_id, host, port, protocol, tls, enabled, subdomains, recipients in rows:
+            shape = (relay_id, host, port, protocol, tls, enabled == 1, subdomains == 1, recipients)
+            index = shape_ids.get(shape)
+            if index is None:
+                index = shape_ids[shape] = len(shapes)
+                shapes.append(shape)
+            domains[name] = index << _ID_BITS | did
+            if relay_id is None and host is not None:
+                overrides.setdefault((host, port), {})[name] = (did, tls, protocol)
+
     def _set_relays(self, rows: Iterable[tuple]) -> None:
         for rid, name, host, port, protocol, tls in rows:
             self._relays[rid] = (name, host, port, protocol, tls)
@@ -93,7 +104,7 @@ class RouteSnapshot:
 
     def _put(self, row: tuple) -> None:
         did, name, relay_id, host, port, protocol, tls, enabled, subdomains, recipients = row
-        shape: Shape = (relay_id, host, port, protocol, tls, bool(enabled), bool(subdomains), recipients)
+        shape: Shape = (relay_id, host, port, protocol, tls, enabled == 1, subdomains == 1, recipients)
         index = self._shape_ids.get(shape)
         if index is None:
             index = self._shape_ids[shape] = len(self._shapes)
