@@ -172,6 +172,14 @@ class Lookupd(ServerProcess):
 class Floor(ServerProcess):
     """bench.floor: answers NOTFOUND to everything, doing no work (the protocol floor)."""
 
+    uvloop = False
+
     @property
     def command(self) -> list[str]:
-        return [env.PYTHON, "-m", "bench.floor", "--listen", self.endpoint]
+        return [env.PYTHON, "-m", "bench.floor", "--listen", self.endpoint, *(["--uvloop"] if self.uvloop else [])]
+
+
+class UvloopFloor(Floor):
+    """The floor on uvloop: the ceiling for lookupd, which runs on uvloop when installed."""
+
+    uvloop = True

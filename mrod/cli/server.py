@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 from typing import Any
 
 from mrod.infra import db
@@ -103,13 +104,22 @@ def cmd_lookupd(args: argparse.Namespace, cfg: Config) -> int:
 def cmd_serve(args: argparse.Namespace, cfg: Config) -> int:
     from mrod.cli import supervisor
 
+    shared = os.environ.pop(supervisor.METRICS_VARIABLE, "")
     if args.role == "lookupd":
-        # [metrics] listen lives here: lookupd's counters are in this process.
+        # [metrics] listen lives here: lookupd's counters are in this process; the panel
+        # process reads them through a private socket for its own /metrics.
         from mrod.lookupd import eventloop
+        from mrod.lookupd.metricsserver import LookupdMetricsSocket
 
-        eventloop.run(run_components(components(cfg, admin=False, jobs=False, metrics=True)))
+        items = components(cfg, admin=False, jobs=False, metrics=True)
+        eventloop.run(run_components(items + ([LookupdMetricsSocket(shared)] if shared else [])))
         return 0
     if args.role == "panel":
+        if shared:
+            from mrod.lookupd.metricsserver import remote_source
+            from mrod.operations import metrics
+
+            metrics.register("lookupd", remote_source(shared))
         asyncio.run(run_components(components(cfg, lookupd=False, metrics=False)))
         return 0
     asyncio.run(prepare_database(cfg))

@@ -22,10 +22,12 @@ from __future__ import annotations
 import logging
 import os
 import select
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from typing import Any
 
@@ -35,6 +37,7 @@ from mrod.infra.config import Config
 log = logging.getLogger("mrod")
 
 READY_VARIABLE = "MROD_READY_FD"
+METRICS_VARIABLE = "MROD_LOOKUPD_METRICS"   # the private socket of lookupd's counters
 READY_TIMEOUT = 60.0
 STOP_TIMEOUT = 12.0          # systemd's TimeoutStopSec is 15 s
 MAX_RESTARTS = 5             # per RESTART_WINDOW seconds, per child
@@ -145,6 +148,8 @@ def serve(cfg: Config, argv: list[str]) -> int:
     """Run until SIGTERM/SIGINT. ``argv``: the command line that runs a child (``--role`` added)."""
     signal.pthread_sigmask(signal.SIG_BLOCK, _SIGNALS)
     held = acquire_sockets(cfg)
+    private = tempfile.mkdtemp(prefix="mrod-serve-")
+    os.environ[METRICS_VARIABLE] = os.path.join(private, "lookupd-metrics.sock")
     children = [Child("lookupd", argv, held), Child("panel", argv, {})]
     try:
         for child in children:
@@ -159,6 +164,7 @@ def serve(cfg: Config, argv: list[str]) -> int:
             child.stop()
         for sock in held.values():
             sock.close()
+        shutil.rmtree(private, ignore_errors=True)
 
 
 def _supervise(children: list[Child]) -> int:

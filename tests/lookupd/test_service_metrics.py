@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 
+import pytest
+
 from mrod.lookupd.service import LATENCY_SAMPLE
 from tests.lookupd.conftest import SocketmapClient
 
@@ -53,4 +55,28 @@ async def test_a_lookup_that_waited_is_always_timed(lookupd_factory) -> None:
         holder.execute("ROLLBACK")
         holder.close()
     await asyncio.sleep(0)
+    await c.close()
+
+
+async def test_the_panel_process_reads_lookupds_counters_through_its_socket(lookupd_factory, tmp_path) -> None:
+    # `mrod serve`: lookupd and the panel are separate processes; the panel's /metrics reads
+    # lookupd's in-memory families from a private unix socket.
+    from mrod.lookupd.metricsserver import LookupdMetricsSocket, remote_source
+
+    d = await lookupd_factory()
+    c = await SocketmapClient.connect(d.listener("socketmap").port)
+    for _ in range(3):
+        assert await c.ask("relay_domains", "example.com") == "OK example.com"
+    path = str(tmp_path / "lookupd-metrics.sock")
+    server = LookupdMetricsSocket(path)
+    await server.start()
+    try:
+        families = await asyncio.to_thread(remote_source(path))
+    finally:
+        await server.stop()
+    samples = {(s.name, tuple(sorted(s.labels.items()))): s.value for f in families for s in f.samples}
+    assert samples[("mrod_lookups_total", (("answer", "OK"), ("map", "relay_domains")))] == 3
+    assert ("mrod_lookupd_connections", ()) in samples
+    with pytest.raises(OSError):
+        remote_source(str(tmp_path / "nothing.sock"))()
     await c.close()

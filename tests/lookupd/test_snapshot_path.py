@@ -13,7 +13,7 @@ from mrod.entities import domains, relays
 from mrod.infra import db
 from mrod.lookupd import freshness
 from mrod.lookupd.daemon import Lookupd
-from tests.lookupd.conftest import ACTOR, SocketmapClient
+from tests.lookupd.conftest import ACTOR, SocketmapClient, seed
 
 
 async def until_snapshot(d: Lookupd, c: SocketmapClient) -> int:
@@ -83,12 +83,11 @@ async def test_a_file_moved_away_or_replaced_is_never_answered_from_memory(looku
     await c.close()
 
 
-async def test_without_shm_header_or_inotify_freshness_still_holds(lookupd_factory, monkeypatch) -> None:
+async def test_without_shm_header_or_inotify_freshness_still_holds(lookupd_factory, monkeypatch, tmp_path) -> None:
     # No inotify: a stat per lookup. Not in WAL mode at start: no -shm, PRAGMA data_version.
     monkeypatch.setattr(freshness, "_inotify_on", lambda directory: -1)
-    d = await lookupd_factory()
-    await d.stop()
-    path = d.config.database.path
+    path = tmp_path / "mrod.db"
+    await seed(path)
     with sqlite3.connect(path) as raw:
         raw.execute("PRAGMA journal_mode = DELETE")
     assert not Path(f"{path}-shm").exists()
