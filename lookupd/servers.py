@@ -162,6 +162,21 @@ class RequestConnection(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self._closed:
             return
+        whole = getattr(self.decoder, "whole", None)
+        if whole is not None and not (self._waiting or self._write_paused or self._partial is not None):
+            # Fast path: one complete request in one read (Postfix's way), no buffering.
+            request = whole(data)
+            if request is not None:
+                try:
+                    reply = self.handle_now(request)
+                except ProtocolError as exc:
+                    self._protocol_error(exc)
+                    return
+                if reply is None:
+                    self._wait_for(request)
+                else:
+                    self._send(reply)
+                return
         self.decoder.feed(data)
         self._process()
 
