@@ -67,33 +67,71 @@ class CommitMark:
 
 
 class EntryWatch:
-    """``pending()`` is True when the path may name another file than before (check it)."""
+    """``pending()`` is True when the path may name another file than before (check it).
+
+    One inotify instance per directory and process, shared by every holder (the lookup and the
+    policy service): instances are a scarce per-user resource (128 by default)."""
 
     def __init__(self, db_path: Path) -> None:
-        self._fd = _inotify_on(Path(db_path).absolute().parent)
-        self._count = bytearray(4)
+        directory = Path(db_path).absolute().parent
+        watch = _watches.get(directory)
+        if watch is None:
+            watch = _watches[directory] = _DirectoryWatch(directory)
+        watch.users += 1
+        self._watch = watch
+        self._seen = watch.generation
 
     @property
     def uses_inotify(self) -> bool:
-        return self._fd >= 0
+        return self._watch.fd >= 0
 
     def pending(self) -> bool:
-        if self._fd < 0:
+        watch = self._watch
+        if watch.fd < 0:
             return True
-        fcntl.ioctl(self._fd, termios.FIONREAD, self._count)
-        if self._count == _NONE_PENDING:
+        generation = watch.poll()
+        if generation == self._seen:
             return False
-        try:
-            while os.read(self._fd, 65536):
-                pass
-        except BlockingIOError:
-            pass
+        self._seen = generation
         return True
 
     def close(self) -> None:
-        if self._fd >= 0:
-            os.close(self._fd)
-            self._fd = -1
+        watch, self._watch = self._watch, _CLOSED
+        if watch is _CLOSED:
+            return
+        watch.users -= 1
+        if watch.users == 0:
+            _watches.pop(watch.directory, None)
+            watch.close()
+
+
+class _DirectoryWatch:
+    def __init__(self, directory: Path | None) -> None:
+        self.directory = directory
+        self.fd = -1 if directory is None else _inotify_on(directory)
+        self.generation = 0      # bumped whenever events were read
+        self.users = 0
+        self._count = bytearray(4)
+
+    def poll(self) -> int:
+        fcntl.ioctl(self.fd, termios.FIONREAD, self._count)
+        if self._count != _NONE_PENDING:
+            try:
+                while os.read(self.fd, 65536):
+                    pass
+            except BlockingIOError:
+                pass
+            self.generation += 1
+        return self.generation
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+
+_watches: dict[Path, _DirectoryWatch] = {}
+_CLOSED = _DirectoryWatch(None)
 
 
 _libc: ctypes.CDLL | None = None

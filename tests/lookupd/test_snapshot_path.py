@@ -126,3 +126,19 @@ async def test_a_database_without_the_journal_is_answered_from_sql(lookupd_facto
     assert d.service.snapshot_domains is None
     raw.close()
     await c.close()
+
+
+def test_one_inotify_instance_per_directory_serves_every_holder(tmp_path) -> None:
+    a, b = freshness.EntryWatch(tmp_path / "x.db"), freshness.EntryWatch(tmp_path / "x.db")
+    shared = a._watch
+    assert shared is b._watch and a.uses_inotify
+    assert not a.pending() and not b.pending()
+    (tmp_path / "x.db").write_text("")
+    assert a.pending()
+    assert b.pending()            # a read the events; b still learns that something happened
+    assert not a.pending() and not b.pending()
+    os.rename(tmp_path / "x.db", tmp_path / "y.db")
+    assert b.pending() and a.pending()
+    a.close()
+    b.close()
+    assert shared.fd == -1 and b.pending()     # closed: every call says "check"
