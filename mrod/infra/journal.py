@@ -50,11 +50,13 @@ def position(conn: sqlite3.Connection) -> int:
 
 def since(conn: sqlite3.Connection, seq: int, limit: int) -> list[Change] | None:
     """The changes after ``seq`` in order, or None when the reader must reload everything:
-    an 'all' row, more than ``limit`` rows, or a gap (rows pruned past the reader's position)."""
+    an 'all' row, more than ``limit`` rows, a gap (rows pruned past the reader's position), or
+    a journal that ends before it (an older copy of the database restored into the file)."""
     rows = conn.execute(
         "SELECT seq, entity, key FROM change WHERE seq > ? ORDER BY seq LIMIT ?", (seq, limit + 1)).fetchall()
     if not rows:
-        return []
+        # Behind the reader's position: the file was restored from an older copy in place.
+        return None if position(conn) < seq else []
     if len(rows) > limit or rows[0][0] != seq + 1:
         return None
     changes = [Change(*row) for row in rows]

@@ -109,3 +109,14 @@ async def test_a_gap_in_the_journal_means_reload(path: Path) -> None:
         assert journal.since(sql.conn, last - 1, 1000) == [journal.Change(last, "relay", str(relay_id))]
     finally:
         sql.close()
+
+
+async def test_a_journal_behind_the_reader_means_reload(path: Path) -> None:
+    # An older copy restored into the same file: its journal ends before the reader's position.
+    sql = RouteStore.open(path)
+    try:
+        last = journal.position(sql.conn)
+        assert journal.since(sql.conn, last, 1000) == []
+        assert journal.since(sql.conn, last + 5, 1000) is None
+    finally:
+        sql.close()
