@@ -146,6 +146,10 @@ class StoreHolder(Generic[S]):
         elif changes:
             try:
                 snap.apply(sql.conn, changes)
+            except sqlite3.OperationalError as exc:
+                if not db.is_busy(exc):     # busy: apply reads before it changes anything
+                    self._drop_snapshot("a change could not be applied")
+                raise
             except BaseException:
                 self._drop_snapshot("a change could not be applied")
                 raise
@@ -172,6 +176,8 @@ class StoreHolder(Generic[S]):
             conn = db.open_readonly(self.db_path, busy_timeout_ms=5000)
             try:
                 if self._identity_now() != identity:
+                    if generation == self._generation:
+                        self._loading = False
                     return     # replaced meanwhile: the holder reopens and loads again
                 snap = RouteSnapshot.load(conn)
             finally:
@@ -192,12 +198,16 @@ class StoreHolder(Generic[S]):
         self._loading = False
         snap = loaded[1]
         snap.sql = sql
-        changes = journal.since(sql.conn, snap.position, MAX_CHANGES)
-        if changes is None:
-            self._drop_snapshot("changed while loading")
-            return
-        if changes:
-            snap.apply(sql.conn, changes)
+        try:
+            changes = journal.since(sql.conn, snap.position, MAX_CHANGES)
+            if changes is None:
+                self._drop_snapshot("changed while loading")
+                return
+            if changes:
+                snap.apply(sql.conn, changes)
+        except BaseException:
+            self._loaded = loaded      # try again on the next lookup (SQL answers meanwhile)
+            raise
         self._snapshot = snap
 
 
