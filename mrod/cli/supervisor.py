@@ -32,6 +32,7 @@ import time
 from typing import Any
 
 from mrod.infra import endpoints
+from mrod.infra.errors import MrodError
 from mrod.infra.config import Config
 
 log = logging.getLogger("mrod")
@@ -66,7 +67,14 @@ def acquire_sockets(cfg: Config) -> dict[str, socket.socket]:
     held = {}
     for name, ep in listener_endpoints(cfg).items():
         sock = handover.pick(name, ep, available)
-        held[name] = sock if sock is not None else handover.bind(ep)
+        if sock is None:
+            try:
+                sock = handover.bind(ep)
+            except OSError as exc:
+                for other in held.values():
+                    other.close()
+                raise MrodError(f"cannot listen on {ep} ({name.replace('.', ' ')}): {exc.strerror or exc}") from None
+        held[name] = sock
     for name, sock in available:
         log.warning("systemd passed a socket mrod does not use (%s): closed", name or sock.getsockname())
         sock.close()

@@ -79,3 +79,20 @@ def test_lookups_are_answered_while_the_panel_is_frozen(tmp_path: Path) -> None:
         proc.send_signal(signal.SIGTERM)
         code = proc.wait(20)
     assert code == 0, log_path.read_text()
+
+
+def test_a_busy_lookupd_port_is_a_one_line_error(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        config = tmp_path / "mrod.toml"
+        config.write_text(f'[database]\npath = "{tmp_path / "mrod.db"}"\n'
+                          f'[lookupd]\nsocketmap = "127.0.0.1:{port}"\npolicy = ""\n'
+                          f'[admin]\nlisten = "127.0.0.1:{free_port()}"\n')
+        env = {k: v for k, v in os.environ.items() if not k.startswith("MROD_")}
+        result = subprocess.run([sys.executable, "-m", "mrod", "--config", str(config), "serve"],
+                                capture_output=True, text=True, timeout=60, env=env)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"mrod: error: cannot listen on 127.0.0.1:{port} (socketmap): Address already in use")
