@@ -9,7 +9,7 @@ first delivery attempt of each message meets the closed port and defers it; retr
 off (backoff 300 s) so they do not mix in. Variants are interleaved, medians of ``--runs``.
 (pgsql: maps are not in this benchmark yet.)
 
-    .venv/bin/python -m bench.throughput [--domains 1000] [--messages 2000] [--sessions 10] [--runs 3]
+    .venv/bin/python -m bench.throughput [--domains 1000] [--messages 2000] [--sessions 10] [--runs 3] [--baseline TREE]
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from mrod.answers import postfixconf
 from mrod.entities import domains, relays
 from mrod.infra import config as configmod
 from mrod.infra import db
@@ -85,13 +86,15 @@ def queued(instance: PostfixInstance) -> int:
     return len(instance.queue())
 
 
-def run(domain_count: int, messages: int, sessions: int, runs: int) -> dict[str, Any]:
+def run(domain_count: int, messages: int, sessions: int, runs: int, baseline: Path | None = None) -> dict[str, Any]:
+    """baseline: another source tree whose lookupd serves a third Postfix (before/after)."""
     env.require_tools()
     work = env.scratch("throughput")
     dead_port = env.free_port()       # nobody listens: the primary is down
     db_path = work / "mrod.db"
     asyncio.run(build(db_path, domain_count, dead_port))
     lookupd = Lookupd(work, db_path)
+    before = Lookupd(work, db_path, tree=baseline) if baseline else None
     instances: dict[str, PostfixInstance] = {}
     result: dict[str, Any] = {
         "command": f".venv/bin/python -m bench.throughput --domains {domain_count} --messages {messages}"
@@ -101,8 +104,12 @@ def run(domain_count: int, messages: int, sessions: int, runs: int) -> dict[str,
         lookupd.start(probe_key=domain(0))
         cfg = configmod.load(lookupd.config, env={})
         instances["mrod socketmap"] = PostfixInstance(cfg, settings=QUIET_QUEUE)
+        if before is not None:
+            before.start(probe_key=domain(0))
+            instances[f"mrod socketmap, lookupd from {baseline}"] = PostfixInstance(
+                configmod.load(before.config, env={}), settings=QUIET_QUEUE)
         plain = PostfixInstance(None, settings=QUIET_QUEUE)
-        mrod_lines = parse_main_cf(__import__("mrod.answers.postfixconf", fromlist=["x"]).main_cf(cfg))
+        mrod_lines = parse_main_cf(postfixconf.main_cf(cfg))
         settings = hash_settings(plain.directory, mrod_lines, domain_count, dead_port,
                                  lambda args: plain.run(*args))
         plain.settings.update(settings)
@@ -116,27 +123,33 @@ def run(domain_count: int, messages: int, sessions: int, runs: int) -> dict[str,
         for instance in instances.values():
             instance.start()
         seconds: dict[str, list[float]] = {name: [] for name in instances}
-        cpu: list[float] = []
+        servers = {"mrod socketmap": lookupd}
+        if before is not None:
+            servers[f"mrod socketmap, lookupd from {baseline}"] = before
+        cpu: dict[str, list[float]] = {name: [] for name in servers}
         for _ in range(runs):
             for name, instance in instances.items():      # interleaved
                 instance.delete_queue()
-                before = lookupd.cpu_seconds()
+                server = servers.get(name)
+                cpu_before = server.cpu_seconds() if server else 0.0
                 seconds[name].append(send(instance.port, messages, sessions))
-                if name == "mrod socketmap":
-                    cpu.append(lookupd.cpu_seconds() - before)
+                if server:
+                    cpu[name].append(server.cpu_seconds() - cpu_before)
                 if queued(instance) < messages:
                     raise RuntimeError(f"{name}: only {queued(instance)} of {messages} messages queued")
         result["messages_per_s"] = {name: round(messages / env.median(v)) for name, v in seconds.items()}
         result["seconds"] = {name: [round(x, 2) for x in v] for name, v in seconds.items()}
         result["ratio_mrod_vs_hash"] = round(result["messages_per_s"]["mrod socketmap"]
                                              / result["messages_per_s"]["hash:"], 2)
-        result["lookupd_cpu_us_per_message"] = round(env.median(cpu) / messages * 1e6)
+        result["lookupd_cpu_us_per_message"] = {name: round(env.median(v) / messages * 1e6) for name, v in cpu.items()}
         result["load_average_after"] = env.load_average()
     finally:
         for instance in instances.values():
             instance.stop()
             instance.remove()
         lookupd.stop()
+        if before is not None:
+            before.stop()
         shutil.rmtree(work, ignore_errors=True)
     return result
 
@@ -147,8 +160,10 @@ def main() -> None:
     ap.add_argument("--messages", type=int, default=2000)
     ap.add_argument("--sessions", type=int, default=10)
     ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--baseline", type=Path, metavar="TREE", help="also measure the lookupd of this source tree")
     args = ap.parse_args()
-    print(json.dumps(run(args.domains, args.messages, args.sessions, args.runs), indent=2))
+    baseline = args.baseline.resolve() if args.baseline else None
+    print(json.dumps(run(args.domains, args.messages, args.sessions, args.runs, baseline), indent=2))
 
 
 if __name__ == "__main__":
