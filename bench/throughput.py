@@ -98,7 +98,7 @@ def run(domain_count: int, messages: int, sessions: int, runs: int, baseline: Pa
     instances: dict[str, PostfixInstance] = {}
     result: dict[str, Any] = {
         "command": f".venv/bin/python -m bench.throughput --domains {domain_count} --messages {messages}"
-                   f" --sessions {sessions} --runs {runs}",
+                   f" --sessions {sessions} --runs {runs}" + (f" --baseline {baseline}" if baseline else ""),
         "load_average_before": env.load_average()}
     try:
         lookupd.start(probe_key=domain(0))
