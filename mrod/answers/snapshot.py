@@ -36,6 +36,7 @@ class RouteSnapshot:
     def __init__(self, sql: RouteStore | None = None) -> None:
         self.sql = sql                     # for listed recipients; set by the holder
         self.position = 0                  # the journal seq this snapshot includes
+        self.max_id = 0                    # the highest domain id it has seen
         self._domains: dict[str, int] = {}
         self._shapes: list[Shape] = []
         self._shape_ids: dict[Shape, int] = {}
@@ -57,6 +58,7 @@ class RouteSnapshot:
         try:
             snap.position = journal.position(conn)
             snap._set_relays(conn.execute(f"SELECT {_RELAY_COLUMNS} FROM relay"))
+            snap.max_id = conn.execute("SELECT coalesce(max(id), 0) FROM domain").fetchone()[0]
             snap._load_domains(conn.execute(f"SELECT {_DOMAIN_COLUMNS} FROM domain"))
         finally:
             conn.execute("COMMIT")
@@ -94,6 +96,24 @@ class RouteSnapshot:
             if relay_id is None and host is not None:
                 overrides.setdefault((host, port), {})[name] = (did, tls, protocol)
 
+    def unjournaled(self, conn: sqlite3.Connection, limit: int) -> bool:
+        """Take in domains inserted without a journal row (a writer outside mrod's write paths):
+        rows with an id above any seen. False when there are more than ``limit`` (reload).
+        (Missed: such an insert that reuses the id of a domain removed since the last check.)"""
+        newest = conn.execute("SELECT coalesce(max(id), 0) FROM domain").fetchone()[0]
+        if newest <= self.max_id:
+            # The newest domains were removed: SQLite gives their ids to the next inserts.
+            self.max_id = newest
+            return True
+        rows = conn.execute(f"SELECT {_DOMAIN_COLUMNS} FROM domain WHERE id > ? ORDER BY id LIMIT ?",
+                            (self.max_id, limit + 1)).fetchall()
+        if len(rows) > limit:
+            return False
+        for row in rows:
+            self._remove(row[1])
+            self._put(row)
+        return True
+
     def _set_relays(self, rows: Iterable[tuple]) -> None:
         for rid, name, host, port, protocol, tls in rows:
             self._relays[rid] = (name, host, port, protocol, tls)
@@ -110,6 +130,8 @@ class RouteSnapshot:
             index = self._shape_ids[shape] = len(self._shapes)
             self._shapes.append(shape)
         self._domains[name] = index << _ID_BITS | did
+        if did > self.max_id:
+            self.max_id = did
         if relay_id is None and host is not None:
             self._overrides.setdefault((host, port), {})[name] = (did, tls, protocol)
 

@@ -13,8 +13,10 @@
 -- Who writes the rows: UPDATE/DELETE of domains and every change of a relay by the triggers
 -- below (any writer, even a raw SQL session); INSERT of domains by mrod's write paths
 -- (journal.domains_added) because a per-row INSERT trigger doubled a 100k-line import —
--- even one whose WHEN clause is false (BENCHMARKS.md). A writer outside mrod that inserts
--- domains must add a row itself: INSERT INTO change (entity) VALUES ('all').
+-- even one whose WHEN clause is false (BENCHMARKS.md). lookupd also takes in domain ids above
+-- any it has seen at every commit, so a writer outside mrod that inserts domains is seen too,
+-- unless it reuses a removed domain's id: such a writer should add INSERT INTO change (entity)
+-- VALUES ('all').
 --
 -- The same table serves PostgreSQL (issue 11): seq becomes a bigint identity, a statement
 -- trigger on change sends NOTIFY, and a node catches up with seq > last. There seq values are
