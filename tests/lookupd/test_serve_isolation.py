@@ -26,7 +26,8 @@ def children(pid: int) -> dict[str, int]:
     found = {}
     for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split():
         argv = Path(f"/proc/{child}/cmdline").read_bytes().split(b"\0")
-        found[argv[argv.index(b"--role") + 1].decode()] = int(child)
+        if b"--role" in argv:      # (not yet: forked, not yet exec'd)
+            found[argv[argv.index(b"--role") + 1].decode()] = int(child)
     return found
 
 
