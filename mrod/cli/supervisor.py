@@ -43,6 +43,7 @@ READY_TIMEOUT = 60.0
 STOP_TIMEOUT = 12.0          # systemd's TimeoutStopSec is 15 s
 MAX_RESTARTS = 5             # per RESTART_WINDOW seconds, per child
 RESTART_WINDOW = 60.0
+PANEL_NICE = 10              # the panel and jobs run at a lower CPU priority than lookupd
 _SIGNALS = {signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGCHLD}
 
 
@@ -82,8 +83,9 @@ def acquire_sockets(cfg: Config) -> dict[str, socket.socket]:
 
 
 class Child:
-    def __init__(self, role: str, argv: list[str], sockets: dict[str, socket.socket]) -> None:
+    def __init__(self, role: str, argv: list[str], sockets: dict[str, socket.socket], nice: int = 0) -> None:
         self.role = role
+        self.nice = nice
         self.argv = argv
         self.sockets = sockets
         self.proc: subprocess.Popen[bytes] | None = None
@@ -102,7 +104,7 @@ class Child:
         self.starts = [t for t in self.starts if time.monotonic() - t < RESTART_WINDOW] + [time.monotonic()]
         try:
             self.proc = subprocess.Popen([*self.argv, "--role", self.role], env=env, pass_fds=fds,
-                                         preexec_fn=_unblock_signals)
+                                         preexec_fn=lambda: _child_setup(self.nice))
         finally:
             os.close(write_end)
         try:
@@ -126,8 +128,10 @@ class Child:
         return len([t for t in self.starts if time.monotonic() - t < RESTART_WINDOW]) >= MAX_RESTARTS
 
 
-def _unblock_signals() -> None:
+def _child_setup(nice: int) -> None:
     signal.pthread_sigmask(signal.SIG_SETMASK, set())
+    if nice:
+        os.nice(nice)
 
 
 def _wait_ready(fd: int, proc: subprocess.Popen[bytes], timeout: float) -> bool:
@@ -158,7 +162,9 @@ def serve(cfg: Config, argv: list[str]) -> int:
     held = acquire_sockets(cfg)
     private = tempfile.mkdtemp(prefix="mrod-serve-")
     os.environ[METRICS_VARIABLE] = os.path.join(private, "lookupd-metrics.sock")
-    children = [Child("lookupd", argv, held), Child("panel", argv, {})]
+    # The panel process yields the CPU to lookupd: on a small machine a page being rendered
+    # otherwise delays lookups by competing for the cores (bench.isolation).
+    children = [Child("lookupd", argv, held), Child("panel", argv, {}, nice=PANEL_NICE)]
     try:
         for child in children:
             if not child.start():

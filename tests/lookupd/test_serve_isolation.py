@@ -57,6 +57,9 @@ def test_lookups_are_answered_while_the_panel_is_frozen(tmp_path: Path) -> None:
                 pass
             time.sleep(0.1)
         roles = children(proc.pid)
+        # The panel (and jobs) yield the CPU to lookupd.
+        assert (os.getpriority(os.PRIO_PROCESS, roles["panel"])
+                - os.getpriority(os.PRIO_PROCESS, roles["lookupd"])) == 10
         frozen = roles["panel"]
         os.kill(frozen, signal.SIGSTOP)
         with socket.create_connection(("127.0.0.1", panel), timeout=2) as s:   # the backlog accepts...
