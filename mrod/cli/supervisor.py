@@ -3,7 +3,8 @@
 * the **lookupd** child: the socketmap / tcp_table / policy listeners (and ``[metrics] listen``)
   on uvloop — nothing else runs on its event loop, so a slow panel page, a BIND import or a
   job never delays a lookup;
-* the **panel** child: the admin panel and API, the background jobs, the BIND importer.
+* the **panel** child: the admin panel and API, the background jobs, the BIND importer — at
+  nice 10, so on a small machine it yields the CPU to lookupd.
 
 The supervisor binds the lookupd sockets once (or takes them from systemd: ``mrod.socket``)
 and hands them to every lookupd child it starts, so restarts never refuse Postfix:
