@@ -69,12 +69,14 @@ def serve_config(mrod) -> None:
                 '[health]\nenabled = false\n[queue]\nenabled = false\n[checks]\nenabled = false\n')
 
 
-def setup(mrod_factory, postfix_factory, smtp_sink):
+def setup(mrod_factory, smtp_sink):
+    """The configured mrod; the caller binds its ports before starting Postfix (the ports
+    were chosen free, and the sooner they are taken the less another process can take them)."""
     mrod = mrod_factory(start=False)
     seed(mrod.db_path, relay_list=[dict(name="p1", host="127.0.0.1", port=smtp_sink.port)],
          domain_list=[dict(name=d, relay="p1") for d in DOMAINS])
     serve_config(mrod)
-    return mrod, postfix_factory(mrod.config)
+    return mrod
 
 
 def children(pid: int) -> set[int]:
@@ -102,13 +104,15 @@ def assert_delivered(postfix, smtp_sink, tag: str) -> None:
 
 
 def test_sighup_restarts_lookupd_without_a_deferral(mrod_factory, postfix_factory, smtp_sink) -> None:
-    mrod, postfix = setup(mrod_factory, postfix_factory, smtp_sink)
+    mrod = setup(mrod_factory, smtp_sink)
     log = mrod.directory / "serve.log"
     with open(log, "wb") as out:
         proc = subprocess.Popen(mrod.command("serve"), stdout=out, stderr=out, env=mrod._env())
-    stream = Stream(postfix)
+    stream = None
     try:
-        wait_until(lambda: len(children(proc.pid)) == 2, 30, "mrod serve did not start its two processes")
+        wait_until(lambda: len(children(proc.pid)) == 2, 30, f"mrod serve did not start:\n{log.read_text()}")
+        postfix = postfix_factory(mrod.config)
+        stream = Stream(postfix)
         wait_until(lambda: postfix.rcpt_reply(f"first@{DOMAINS[0]}").code == 250, 30, "no answer from mrod")
         stream.start()
         stream.wait_for(20)
@@ -125,7 +129,8 @@ def test_sighup_restarts_lookupd_without_a_deferral(mrod_factory, postfix_factor
         assert stream.sessions >= 20 * (RESTARTS + 1)
         assert_delivered(postfix, smtp_sink, "after-sighup")
     finally:
-        stream.stop.set()
+        if stream is not None:
+            stream.stop.set()
         stop(proc, log)
     assert proc.returncode == 0
 
@@ -141,11 +146,20 @@ os.execv(sys.argv[3], sys.argv[3:])
 
 
 def test_socket_activated_restarts_without_a_deferral(mrod_factory, postfix_factory, smtp_sink) -> None:
-    mrod, postfix = setup(mrod_factory, postfix_factory, smtp_sink)
+    mrod = setup(mrod_factory, smtp_sink)
     # The sockets systemd would hold for mrod.socket; unnamed, so mrod matches them by address.
     eps = [endpoints.parse(f"127.0.0.1:{mrod.socketmap_port}")]
     eps += [endpoints.parse(f"127.0.0.1:{p}") for p in mrod.tcp_ports.values()]
     held = [handover.bind(ep) for ep in eps]
+    try:
+        postfix = postfix_factory(mrod.config)
+        run_activated(mrod, postfix, smtp_sink, held)
+    finally:
+        for s in held:
+            s.close()
+
+
+def run_activated(mrod, postfix, smtp_sink, held: list[socket.socket]) -> None:
     log = mrod.directory / "serve.log"
     stream = Stream(postfix)
 
@@ -173,5 +187,3 @@ def test_socket_activated_restarts_without_a_deferral(mrod_factory, postfix_fact
     finally:
         stream.stop.set()
         stop(proc, log)
-        for s in held:
-            s.close()
