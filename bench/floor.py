@@ -3,7 +3,7 @@ request, straight from ``asyncio.Protocol.data_received``. No Python socketmap d
 faster than this on the same machine; what lookupd costs above it is its own work (decoding,
 limits, routing, SQLite). Its answers are not checked (they are wrong on purpose).
 
-    .venv/bin/python -m bench.floor --listen 127.0.0.1:PORT | unix:/path
+    .venv/bin/python -m bench.floor --listen 127.0.0.1:PORT | unix:/path [--uvloop]
 """
 
 from __future__ import annotations
@@ -18,8 +18,7 @@ REPLY = b"9:NOTFOUND ,"
 
 class FloorProtocol(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        self.transport = transport  # type: ignore[assignment] - uvloop's are no asyncio.Transport
 
     def data_received(self, data: bytes) -> None:
         # Postfix sends one request and waits for its reply: one reply per read is enough
@@ -46,7 +45,14 @@ async def serve(listen: str) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--listen", required=True)
-    asyncio.run(serve(ap.parse_args().listen))
+    ap.add_argument("--uvloop", action="store_true", help="run on uvloop (as lookupd does when installed)")
+    args = ap.parse_args()
+    if args.uvloop:
+        import uvloop
+
+        uvloop.run(serve(args.listen))
+    else:
+        asyncio.run(serve(args.listen))
 
 
 if __name__ == "__main__":

@@ -151,8 +151,10 @@ class Lookupd(ServerProcess):
     """The real lookupd serving ``db_path`` on a socketmap at 127.0.0.1:PORT (or a unix socket)."""
 
     def __init__(self, workdir: Path, db_path: Path, *, unix: bool = False,
-                 extra: dict[str, Any] | None = None, tree: Path | None = None) -> None:
+                 extra: dict[str, Any] | None = None, tree: Path | None = None,
+                 log_level: str = "WARNING") -> None:
         super().__init__(workdir, unix, tree)
+        self.log_level = log_level
         self.config = workdir / f"mrod-{self.port}.toml"
         lines = ["[database]", f'path = "{Path(db_path).resolve()}"', "[lookupd]",
                  f'socketmap = "{self.endpoint}"', 'policy = ""']
@@ -162,7 +164,10 @@ class Lookupd(ServerProcess):
 
     @property
     def command(self) -> list[str]:
-        return [env.PYTHON, "-m", "mrod", "--config", str(self.config), "--log-level", "WARNING", "lookupd"]
+        return [env.PYTHON, "-m", "mrod", "--config", str(self.config), "--log-level", self.log_level, "lookupd"]
+
+    def log_text(self) -> str:
+        return (self.workdir / f"{type(self).__name__.lower()}.log").read_text(errors="replace")
 
     def check_reply(self, key: str, reply: str) -> None:
         if not reply.startswith("OK "):
@@ -172,6 +177,14 @@ class Lookupd(ServerProcess):
 class Floor(ServerProcess):
     """bench.floor: answers NOTFOUND to everything, doing no work (the protocol floor)."""
 
+    uvloop = False
+
     @property
     def command(self) -> list[str]:
-        return [env.PYTHON, "-m", "bench.floor", "--listen", self.endpoint]
+        return [env.PYTHON, "-m", "bench.floor", "--listen", self.endpoint, *(["--uvloop"] if self.uvloop else [])]
+
+
+class UvloopFloor(Floor):
+    """The floor on uvloop: the ceiling for lookupd, which runs on uvloop when installed."""
+
+    uvloop = True

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from . import dataset, env, pg, postmap
-from .lookupd_proc import Floor, Lookupd, ServerProcess
+from .lookupd_proc import Floor, Lookupd, ServerProcess, UvloopFloor
 
 
 # sequential: one postmap, processes where the scheduler puts them; pinned: the same with
@@ -47,6 +47,7 @@ PGSQL_TCP = "pgsql:, TCP 127.0.0.1"
 PGSQL_UNIX = "pgsql:, unix socket"
 FLOOR_TCP = "floor (no-op socketmap), TCP 127.0.0.1"
 FLOOR_UNIX = "floor (no-op socketmap), unix socket"
+FLOOR_UVLOOP = "floor (no-op socketmap) on uvloop, TCP 127.0.0.1"
 
 
 @contextmanager
@@ -94,7 +95,7 @@ def run(domains: int = 100_000, keys: int = 100_000, clients: int = 16, runs: in
     cluster = pg.Cluster(work)
     lookupd = Lookupd(work, db_path, extra=lookupd_settings)
     lookupd_unix = Lookupd(work, db_path, unix=True, extra=lookupd_settings)
-    floors = [Floor(work), Floor(work, unix=True)]
+    floors = [Floor(work), Floor(work, unix=True), UvloopFloor(work)]
     others = [Lookupd(work, db_path, extra=lookupd_settings, tree=tree) for tree in baselines or []]
     servers: list[ServerProcess] = [lookupd, lookupd_unix, *floors, *others]
     try:
@@ -111,9 +112,10 @@ def run(domains: int = 100_000, keys: int = 100_000, clients: int = 16, runs: in
             (postmap.pgsql(work, str(cluster.sockdir), cluster.port, pg.DBNAME, pg.USER, PGSQL_UNIX), None),
             (postmap.socketmap(floors[0].endpoint, FLOOR_TCP), floors[0]),
             (postmap.socketmap(floors[1].endpoint, FLOOR_UNIX), floors[1]),
+            (postmap.socketmap(floors[2].endpoint, FLOOR_UVLOOP), floors[2]),
             *((postmap.socketmap(o.endpoint, f"lookupd from {o.tree}, TCP 127.0.0.1"), o) for o in others),
         ]
-        unchecked = {FLOOR_TCP, FLOOR_UNIX}
+        unchecked = {FLOOR_TCP, FLOOR_UNIX, FLOOR_UVLOOP}
         locked = {m.label: 0 for m, _ in rows}
 
         def server_pids(m: postmap.Map, server: ServerProcess | None) -> list[int]:
@@ -194,9 +196,10 @@ def targets(result: dict[str, Any]) -> dict[str, Any]:
     found: dict[str, Any] = {}
     for ours, theirs, floor, transport in ((LOOKUPD_TCP, PGSQL_TCP, FLOOR_TCP, "tcp"),
                                            (LOOKUPD_UNIX, PGSQL_UNIX, FLOOR_UNIX, "unix")):
-        for mode, key, target in (("sequential", "sequential_lookups_per_s", 1.5),
-                                  ("pinned", "pinned_lookups_per_s", 1.5),
-                                  ("concurrent", "concurrent_lookups_per_s", 2.0)):
+        # issue 10's targets: sequential >= 1.2x pgsql:, 16 clients >= 1.5x.
+        for mode, key, target in (("sequential", "sequential_lookups_per_s", 1.2),
+                                  ("pinned", "pinned_lookups_per_s", 1.2),
+                                  ("concurrent", "concurrent_lookups_per_s", 1.5)):
             ratio = maps[ours][key] / maps[theirs][key]
             floor_ratio = maps[floor][key] / maps[theirs][key]
             found[f"{mode}_{transport}"] = {

@@ -6,6 +6,7 @@ import asyncio
 import logging
 import resource
 import signal
+import socket
 from functools import partial
 
 from mrod.operations import metrics
@@ -22,14 +23,18 @@ from mrod.lookupd.servers import (
     TcpTableConnection,
 )
 from mrod.lookupd.service import LookupService
+from mrod.lookupd import sockets as handover
 
 log = logging.getLogger("mrod.lookupd")
 
 
 class Lookupd:
-    def __init__(self, config: Config, verifier=None) -> None:  # noqa: ANN001 - tests pass their own
+    def __init__(self, config: Config, verifier=None,  # noqa: ANN001 - tests pass their own
+                 sockets: list[tuple[str, socket.socket]] | None = None) -> None:
         lk = config.lookupd
         self.config = config
+        # Listening sockets handed over by systemd or `mrod serve` (lookupd/sockets.py).
+        self.handed = list(sockets or [])
         options = routing.Options.from_config(config)
         self.service = LookupService(config.database.path, options, lk.lookup_deadline)
         self.policy = PolicyService(config.database.path, config.policy, options,
@@ -63,8 +68,13 @@ class Lookupd:
         started = []
         try:
             for item in self.listeners:
-                await item.start()
+                await item.start(handover.pick(item.name, item.endpoint, self.handed))
                 started.append(item)
+            for name, sock in self.handed:
+                log.warning("a listening socket was handed over that no listener uses (%s %s): closed",
+                            name or "unnamed", sock.getsockname())
+                sock.close()
+            self.handed = []
         except OSError:
             for item in started:
                 await item.stop()
@@ -80,10 +90,9 @@ class Lookupd:
         for item in self.listeners:
             if item.server is not None:
                 item.server.close()
-        # Let replies in flight go out, then close what is left.
+        # Idle connections close now; one with a request in hand closes once its reply is out.
         for conn in list(self.connections):
-            if conn.transport is not None:
-                conn.transport.close()
+            conn.drain()
         deadline = asyncio.get_running_loop().time() + grace
         while self.connections and asyncio.get_running_loop().time() < deadline:  # noqa: ASYNC110 - bounded drain at stop
             await asyncio.sleep(0.05)
@@ -92,8 +101,8 @@ class Lookupd:
                 conn.transport.abort()
         for item in self.listeners:
             await item.stop()
-        self.service.close()
-        self.policy.close()
+        self.service.shutdown()
+        self.policy.shutdown()
 
 
 def raise_fd_limit(wanted: int) -> None:

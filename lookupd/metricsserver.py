@@ -9,10 +9,13 @@ without the admin panel (``mrod lookupd``), or beside it.
 from __future__ import annotations
 
 import logging
+import socket
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
+from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.parser import text_string_to_metric_families
 
 from mrod.infra import endpoints
 from mrod.operations import metrics
@@ -46,6 +49,61 @@ def lookupd_families(daemon: "Lookupd") -> list[Metric]:
     connections = GaugeMetricFamily("mrod_lookupd_connections", "open client connections (all listeners)")
     connections.add_metric([], len(daemon.connections))
     return [lookups, temp, latency, decisions, connections]
+
+
+class LookupdMetricsSocket:
+    """`mrod serve`'s lookupd process: its in-memory families (lookups, latency, policy,
+    connections) on a private unix socket, for the panel process's /metrics (issue 10)."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.runner: web.AppRunner | None = None
+
+    async def start(self) -> None:
+        app = web.Application()
+        app.router.add_get("/metrics", handle_memory_metrics)
+        self.runner = web.AppRunner(app, access_log=None)
+        await self.runner.setup()
+        await web.UnixSite(self.runner, self.path).start()
+
+    async def stop(self) -> None:
+        if self.runner is not None:
+            await self.runner.cleanup()
+            self.runner = None
+
+
+async def handle_memory_metrics(request: web.Request) -> web.Response:
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(_Families(metrics.memory_families()))
+    return web.Response(body=generate_latest(registry), headers={"Content-Type": metrics.CONTENT_TYPE_LATEST})
+
+
+class _Families:
+    def __init__(self, families: list[Metric]) -> None:
+        self.families = families
+
+    def collect(self) -> list[Metric]:
+        return self.families
+
+
+def remote_source(path: str, timeout: float = 1.0) -> "metrics.Source":
+    """A metrics source (for mrod.operations.metrics.register) reading a LookupdMetricsSocket:
+    the panel's /metrics shows lookupd's counters although lookupd runs in another process."""
+
+    def read() -> list[Metric]:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.settimeout(timeout)
+            sock.connect(path)
+            sock.sendall(b"GET /metrics HTTP/1.0\r\nHost: lookupd\r\n\r\n")
+            chunks = []
+            while chunk := sock.recv(65536):
+                chunks.append(chunk)
+        head, _, body = b"".join(chunks).partition(b"\r\n\r\n")
+        if not head.startswith(b"HTTP/1.1 200") and not head.startswith(b"HTTP/1.0 200"):
+            raise ConnectionError(f"lookupd metrics: {head[:40]!r}")
+        return list(text_string_to_metric_families(body.decode()))
+
+    return read
 
 
 class MetricsServer:

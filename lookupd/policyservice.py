@@ -41,6 +41,9 @@ class PolicyService:
     def close(self) -> None:
         self._stores.close()
 
+    def shutdown(self) -> None:
+        self._stores.shutdown()
+
     def evaluate(self, request: Mapping[str, str]) -> policy.Decision | policy.Callout | None:
         """A decision, a callout to run, or None on an internal fault (then: close, no reply)."""
         try:

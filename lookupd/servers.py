@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import socket
 import stat
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -49,11 +50,18 @@ class Listener:
         self.connections = connections
         self.server: asyncio.Server | None = None
         self.problems = RateLimitedLog(log)
+        self.inherited = False   # the socket came from systemd or the supervisor: never unlink it
 
-    async def start(self) -> None:
+    async def start(self, sock: socket.socket | None = None) -> None:
         loop = asyncio.get_running_loop()
         ep = self.endpoint
-        if ep.is_unix:
+        if sock is not None:
+            self.inherited = True
+            if ep.is_unix:
+                self.server = await loop.create_unix_server(lambda: self.factory(self), sock=sock)
+            else:
+                self.server = await loop.create_server(lambda: self.factory(self), sock=sock, backlog=1024)
+        elif ep.is_unix:
             assert ep.path is not None
             _remove_stale_socket(ep.path)
             self.server = await loop.create_unix_server(lambda: self.factory(self), ep.path)
@@ -83,7 +91,7 @@ class Listener:
         if self.server is not None:
             self.server.close()
             await self.server.wait_closed()
-        if self.endpoint.is_unix and self.endpoint.path:
+        if self.endpoint.is_unix and self.endpoint.path and not self.inherited:
             try:
                 os.unlink(self.endpoint.path)
             except FileNotFoundError:
@@ -122,12 +130,14 @@ class RequestConnection(asyncio.Protocol):
         self._active_at = 0.0           # loop time of the last reply (or of the connection)
         self._partial: asyncio.TimerHandle | None = None
         self._task: asyncio.Task | None = None
+        self._draining = False
 
     # -- asyncio.Protocol ---------------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # No isinstance(transport, asyncio.Transport): uvloop's transports are not subclasses
+        # (the check dropped every connection on uvloop). They have the same methods.
+        self.transport = transport  # type: ignore[assignment]
         peer = transport.get_extra_info("peername")
         self.peer = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else "unix"
         conns = self.listener.connections
@@ -153,8 +163,32 @@ class RequestConnection(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self._closed:
             return
+        whole = getattr(self.decoder, "whole", None)
+        if whole is not None and not (self._waiting or self._write_paused or self._partial is not None):
+            # Fast path: one complete request in one read (Postfix's way), no buffering.
+            request = whole(data)
+            if request is not None:
+                try:
+                    reply = self.handle_now(request)
+                except ProtocolError as exc:
+                    self._protocol_error(exc)
+                    return
+                if reply is None:
+                    self._wait_for(request)
+                else:
+                    self._send(reply)
+                return
         self.decoder.feed(data)
         self._process()
+
+    def drain(self) -> None:
+        """Stop after the request in hand: close now when idle, else once its reply is sent.
+        (A request still unread is lost with the connection; Postfix's socketmap and tcp
+        clients reconnect and ask again — on another process holding the same socket.)"""
+        self._draining = True
+        if not self._waiting and self.transport is not None and not self._closed:
+            self._closed = True
+            self.transport.close()
 
     def eof_received(self) -> bool:
         return False  # close our side too
@@ -199,6 +233,9 @@ class RequestConnection(asyncio.Protocol):
         if self._closed:
             return
         self._send(reply)
+        if self._draining:
+            self.drain()
+            return
         self._sync_reading()
         self._process()
 

@@ -31,6 +31,20 @@ class NetstringDecoder:
         """True while a partial netstring is buffered."""
         return bool(self._buf)
 
+    def whole(self, data: bytes) -> bytes | None:
+        """The payload when ``data`` is exactly one well-formed netstring and nothing is
+        buffered — how Postfix sends (one request, then it waits for the reply) — else None:
+        feed() and next() then do it the long way, with every check and error."""
+        if self._buf:
+            return None
+        colon = data.find(b":", 0, _MAX_DIGITS + 1)
+        if colon <= 0 or data[-1] != 0x2C:
+            return None
+        digits = data[:colon]
+        if not digits.isdigit() or int(digits) != len(data) - colon - 2 or int(digits) > self.max_length:
+            return None
+        return data[colon + 1:-1]
+
     def next(self) -> bytes | None:
         if self._length is None:
             colon = self._buf.find(b":", 0, _MAX_DIGITS + 1)

@@ -1,7 +1,12 @@
-"""``mrod serve`` (lookupd + panel + background jobs in one process) and ``mrod lookupd``.
+"""``mrod serve`` (lookupd + panel + background jobs under one command) and ``mrod lookupd``.
 
 The composition root: ``components(cfg)`` lists what runs; each has ``async start()`` and
 ``async stop()``. Areas add their component here (lookupd and admin never import each other).
+
+``mrod serve`` is a supervisor (mrod/cli/supervisor.py) of two processes, which it runs as
+``mrod serve --role lookupd`` (lookupd and ``[metrics] listen``, on uvloop) and
+``mrod serve --role panel`` (panel, API, jobs, BIND importer): lookups never wait behind the
+panel or the jobs, and the lookupd sockets stay open across restarts.
 """
 
 from __future__ import annotations
@@ -9,6 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 from typing import Any
 
 from mrod.infra import db
@@ -18,21 +24,28 @@ from mrod.infra.engine import refuse_postgresql_for_lookupd
 
 log = logging.getLogger("mrod")
 
+ROLES = ("lookupd", "panel")
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("serve", help="run lookupd, the admin panel and background jobs")
+    # Internal: the supervisor runs its two children as `mrod serve --role ROLE`.
+    p.add_argument("--role", choices=ROLES, help=argparse.SUPPRESS)
     p.set_defaults(func=cmd_serve)
     p = sub.add_parser("lookupd", help="run only the Postfix lookup daemon")
     p.set_defaults(func=cmd_lookupd)
 
 
 def lookupd_component(cfg: Config) -> Any:
+    from mrod.lookupd import sockets
     from mrod.lookupd.daemon import Lookupd
 
-    return Lookupd(cfg)
+    # Sockets handed over by systemd (mrod.socket) or by `mrod serve`'s supervisor.
+    return Lookupd(cfg, sockets=sockets.inherited())
 
 
-def components(cfg: Config, *, lookupd: bool = True, admin: bool = True, jobs: bool = True) -> list[Any]:
+def components(cfg: Config, *, lookupd: bool = True, admin: bool = True, jobs: bool = True,
+               metrics: bool | None = None) -> list[Any]:
     found: list[Any] = []
     if lookupd:
         found.append(lookupd_component(cfg))
@@ -47,7 +60,9 @@ def components(cfg: Config, *, lookupd: bool = True, admin: bool = True, jobs: b
         from mrod.operations.postfixcache import PostfixCacheCheck   # issue 14: after lookupd listens
 
         found.append(PostfixCacheCheck(cfg))
-    if cfg.metrics.listen and (lookupd or jobs):
+    if metrics is None:
+        metrics = lookupd or jobs
+    if cfg.metrics.listen and metrics:
         from mrod.lookupd.metricsserver import MetricsServer
 
         found.append(MetricsServer(cfg))
@@ -59,6 +74,7 @@ def components(cfg: Config, *, lookupd: bool = True, admin: bool = True, jobs: b
 
 
 async def run_components(items: list[Any]) -> None:
+    from mrod.cli.supervisor import notify_ready
     from mrod.lookupd.daemon import wait_for_signal
 
     started: list[Any] = []
@@ -66,6 +82,7 @@ async def run_components(items: list[Any]) -> None:
         for item in items:
             await item.start()
             started.append(item)
+        notify_ready()
         await wait_for_signal()
     finally:
         log.info("stopping")
@@ -90,16 +107,34 @@ def announce(command: str, cfg: Config) -> None:
 def cmd_lookupd(args: argparse.Namespace, cfg: Config) -> int:
     refuse_postgresql_for_lookupd(cfg.database)     # issue 11: until lookupd reads PostgreSQL
     announce("lookupd", cfg)
-    asyncio.run(run_components(components(cfg, admin=False, jobs=False)))
+    from mrod.lookupd import eventloop
+
+    eventloop.run(run_components(components(cfg, admin=False, jobs=False)))
     return 0
 
 
 def cmd_serve(args: argparse.Namespace, cfg: Config) -> int:
     refuse_postgresql_for_lookupd(cfg.database)     # issue 11: until lookupd reads PostgreSQL
-    announce("serve", cfg)
-    async def main() -> None:
-        await prepare_database(cfg)
-        await run_components(components(cfg))
+    from mrod.cli import supervisor
 
-    asyncio.run(main())
-    return 0
+    shared = os.environ.pop(supervisor.METRICS_VARIABLE, "")
+    if args.role == "lookupd":
+        # [metrics] listen lives here: lookupd's counters are in this process; the panel
+        # process reads them through a private socket for its own /metrics.
+        from mrod.lookupd import eventloop
+        from mrod.lookupd.metricsserver import LookupdMetricsSocket
+
+        items = components(cfg, admin=False, jobs=False, metrics=True)
+        eventloop.run(run_components(items + ([LookupdMetricsSocket(shared)] if shared else [])))
+        return 0
+    if args.role == "panel":
+        if shared:
+            from mrod.lookupd.metricsserver import remote_source
+            from mrod.operations import metrics
+
+            metrics.register("lookupd", remote_source(shared))
+        asyncio.run(run_components(components(cfg, lookupd=False, metrics=False)))
+        return 0
+    announce("serve", cfg)
+    asyncio.run(prepare_database(cfg))
+    return supervisor.serve(cfg, supervisor.child_argv())

@@ -17,7 +17,7 @@ from typing import Any, Iterable, Mapping
 import aiosqlite
 
 from mrod.entities import audit, relays
-from mrod.infra import db, names
+from mrod.infra import db, journal, names
 from mrod.entities.audit import Actor
 from mrod.infra.enums import RECIPIENT_POLICIES, ROUTES, SOURCES, VERIFY_WHEN_DOWN
 from mrod.infra.errors import Conflict, InvalidInput, MrodError, NotFound
@@ -323,6 +323,7 @@ async def insert(conn: aiosqlite.Connection, actor: Actor, rows: list[tuple[str,
                 f"INSERT INTO domain ({listed}) VALUES ({', '.join('?' * (len(columns) + 3))})", values)
         except sqlite3.IntegrityError as exc:
             raise _integrity(exc, values[0][0]) from None
+    await journal.domains_added(conn, [key for key, _ in rows])   # lookupd's snapshot (issue 10)
     added: list[Domain] = []
     for start in range(0, len(rows), 500):      # read back and audit in parts: bounded memory
         part = [key for key, _ in rows[start:start + 500]]

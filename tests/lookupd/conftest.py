@@ -94,3 +94,11 @@ class SocketmapClient:
             await self.writer.wait_closed()
         except (ConnectionError, OSError):
             pass
+
+
+# Every lookupd test runs on the stdlib event loop and on uvloop (what `mrod lookupd` uses
+# when it is installed, issue 10).
+def pytest_asyncio_loop_factories(config: pytest.Config, item: pytest.Item) -> dict[str, Any]:
+    import uvloop
+
+    return {"asyncio": asyncio.new_event_loop, "uvloop": uvloop.new_event_loop}

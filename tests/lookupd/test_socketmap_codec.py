@@ -117,3 +117,15 @@ def test_oversized_reply_becomes_temp() -> None:
 def test_temp_reason_is_cut_to_what_postfix_logs() -> None:
     [payload] = decode_all(socketmap.encode_reply("TEMP", "r" * 500), 4096)
     assert payload == b"TEMP " + b"r" * 200
+
+
+def test_whole_takes_exactly_one_complete_netstring() -> None:
+    d = socketmap.NetstringDecoder(max_length=100)
+    assert d.whole(b"25:relay_domains example.com,") == b"relay_domains example.com"
+    assert d.whole(b"0:,") == b""
+    # Anything else goes the long way (feed/next), which buffers or raises the right error.
+    for data in (b"25:relay_domains example.com", b"5:hello,5:world,", b"3:abcd,", b"x:abc,",
+                 b"200:" + b"a" * 200 + b",", b":,", b"25:relay_domains example.comX"):
+        assert d.whole(data) is None, data
+    d.feed(b"5:he")
+    assert d.whole(b"5:hello,") is None       # something is buffered already

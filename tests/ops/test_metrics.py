@@ -133,7 +133,8 @@ async def test_a_running_lookupd_counts_and_serves_metrics(tmp_path: Path) -> No
     # Map names from clients never become labels of their own.
     assert got[("mrod_lookups_total", (("answer", "TEMP"), ("map", "other")))] == 2
     assert got[("mrod_lookup_temp_answers_total", (("map", "other"),))] == 2
-    assert got[("mrod_lookup_duration_seconds_count", (("map", "relay_domains"),))] >= 3
+    # A sampled histogram (one lookup in LATENCY_SAMPLE, the first included): see lookupd/service.py.
+    assert got[("mrod_lookup_duration_seconds_count", (("map", "relay_domains"),))] >= 1
     assert got[("mrod_policy_decisions_total", (("decision", "paused"),))] == 1
     assert got[("mrod_relay_up", (("relay", "primary"),))] == 0
     assert ("mrod_lookupd_connections", ()) in got
