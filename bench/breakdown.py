@@ -29,7 +29,7 @@ import shutil
 import subprocess
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, cast
 
 from mrod.lookupd import socketmap
 from mrod.lookupd.servers import Limits, Listener, SocketmapConnection
@@ -37,6 +37,7 @@ from mrod.lookupd.service import LookupService
 from mrod.infra import names
 from mrod.answers import routing
 from mrod.answers.routestore import RouteStore
+from mrod.answers.snapshot import RouteSnapshot
 
 from . import dataset, env
 
@@ -124,7 +125,7 @@ async def _measure(db_path: Path, keys: list[str], repeats: int) -> dict[str, fl
         **({
             "freshness check + store (StoreHolder.get)": lambda: [service._stores.get() for _ in keys],
             "routing.answer over the snapshot": lambda: [
-                routing.answer(service._stores.snapshot, "relay_domains", k) for k in keys],
+                routing.answer(cast(RouteSnapshot, service._stores.snapshot), "relay_domains", k) for k in keys],
         } if hasattr(service, "snapshot_domains") else {}),
         "socketmap codec (decode + encode)": codec,
         "whole request: SocketmapConnection.data_received": handler,

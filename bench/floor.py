@@ -12,13 +12,14 @@ import argparse
 import asyncio
 import os
 import signal
+from typing import cast
 
 REPLY = b"9:NOTFOUND ,"
 
 
 class FloorProtocol(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment] - uvloop's are no asyncio.Transport
+        self.transport = cast(asyncio.Transport, transport)   # uvloop's are no asyncio.Transport
 
     def data_received(self, data: bytes) -> None:
         # Postfix sends one request and waits for its reply: one reply per read is enough

@@ -21,7 +21,6 @@ import signal
 import socket
 import sqlite3
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -57,7 +56,8 @@ jar = http.cookiejar.CookieJar()
 opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
 page = opener.open(base + "/login").read().decode()
 token = re.search(r'name="csrf_token" value="([^"]*)"', page).group(1)
-opener.open(base + "/login", urllib.parse.urlencode({"name": "bench", "password": password, "csrf_token": token}).encode())
+form = {"name": "bench", "password": password, "csrf_token": token}
+opener.open(base + "/login", urllib.parse.urlencode(form).encode())
 count, end = 0, time.monotonic() + seconds
 while time.monotonic() < end:
     body = opener.open(base + "/domains?page=" + sys.argv[4]).read()
@@ -83,9 +83,9 @@ def serve(work: Path, db_path: Path, tree: Path | None) -> tuple[subprocess.Pope
             socket.create_connection(("127.0.0.1", panel), timeout=1).close()
             socket.create_connection(("127.0.0.1", socketmap), timeout=1).close()
             break
-        except OSError:
+        except OSError as exc:
             if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"mrod serve did not start: {(work / log.name).read_text()[-2000:]}")
+                raise RuntimeError(f"mrod serve did not start: {(work / log.name).read_text()[-2000:]}") from exc
             time.sleep(0.1)
     time.sleep(5)   # let the snapshot load (after) and start-up settle
     return proc, socketmap, panel
@@ -154,4 +154,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

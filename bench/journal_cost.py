@@ -15,6 +15,7 @@ import json
 import shutil
 import sqlite3
 import time
+from pathlib import Path
 
 from mrod.infra import db
 
@@ -24,7 +25,7 @@ TRIGGER = ("CREATE TRIGGER bench_domain_insert AFTER INSERT ON domain {when} BEG
            " INSERT INTO change (entity, key) VALUES ('domain', NEW.name); END")
 
 
-def one(work, way: str, rows: int) -> float:
+def one(work: Path, way: str, rows: int) -> float:
     path = work / f"{way}.db"
     for suffix in ("", "-wal", "-shm"):
         (work / f"{way}.db{suffix}").unlink(missing_ok=True)
@@ -63,7 +64,7 @@ def main() -> None:
     work = env.scratch("journal-cost")
     ways = ("one 'all' row", "row trigger", "muted trigger")
     try:
-        found = {w: [] for w in ways}
+        found: dict[str, list[float]] = {w: [] for w in ways}
         for _ in range(args.repeat):
             for way in ways:     # interleaved
                 found[way].append(one(work, way, args.rows))

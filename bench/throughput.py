@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from mrod.answers import postfixconf
-from mrod.entities import domains, relays
+from mrod.entities import domainimport, relays
 from mrod.infra import config as configmod
 from mrod.infra import db
 from tests.harness.postfix import PostfixInstance
@@ -46,7 +46,7 @@ def domain(i: int) -> str:
 async def build(path: Path, count: int, dead_port: int) -> None:
     async with db.opened(path, create=True) as conn:
         await relays.add(conn, ACTOR, name="down", host="127.0.0.1", port=dead_port)
-        await domains.bulk_add(conn, ACTOR, [domain(i) for i in range(count)], relay="down", source="api")
+        await domainimport.bulk_add(conn, ACTOR, [domain(i) for i in range(count)], relay="down", source="api")
 
 
 def hash_settings(instance_dir: Path, mrod_settings: dict[str, str], count: int, dead_port: int,

@@ -101,7 +101,8 @@ class EntryWatch:
             return
         watch.users -= 1
         if watch.users == 0:
-            _watches.pop(watch.directory, None)
+            if watch.directory is not None:
+                _watches.pop(watch.directory, None)
             watch.close()
 
 

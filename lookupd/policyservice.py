@@ -13,7 +13,7 @@ import logging
 import sqlite3
 from collections import Counter
 from pathlib import Path
-from typing import Awaitable, Callable, Mapping
+from typing import Awaitable, Callable, Mapping, cast
 
 from mrod.answers import policy, routing
 from mrod.infra.config import PolicyConfig
@@ -47,7 +47,8 @@ class PolicyService:
     def evaluate(self, request: Mapping[str, str]) -> policy.Decision | policy.Callout | None:
         """A decision, a callout to run, or None on an internal fault (then: close, no reply)."""
         try:
-            return policy.evaluate(self._stores.get(), request, self.settings, self.options)
+            # No snapshot for the policy (StoreHolder without snapshot=True): always a PolicyStore.
+            return policy.evaluate(cast(policy.PolicyStore, self._stores.get()), request, self.settings, self.options)
         except Exception:  # noqa: BLE001 - never a decision from a broken state
             self._stores.close()
             self._faults.exception("policy request failed; closing so Postfix applies its default action")

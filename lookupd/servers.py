@@ -14,7 +14,7 @@ import os
 import socket
 import stat
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, cast
 
 from mrod.infra import endpoints
 from mrod.answers.policy import Callout
@@ -137,7 +137,7 @@ class RequestConnection(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # No isinstance(transport, asyncio.Transport): uvloop's transports are not subclasses
         # (the check dropped every connection on uvloop). They have the same methods.
-        self.transport = transport  # type: ignore[assignment]
+        self.transport = cast(asyncio.Transport, transport)   # duck-typed: uvloop's are no subclass
         peer = transport.get_extra_info("peername")
         self.peer = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else "unix"
         conns = self.listener.connections
@@ -146,7 +146,7 @@ class RequestConnection(asyncio.Protocol):
                 "%s: connection limit (%d) reached; refusing %s",
                 self.listener.name, self.listener.limits.max_connections, self.peer)
             self._closed = True
-            transport.abort()
+            self.transport.abort()
             return
         conns.add(self)
         self._arm_idle()

@@ -35,8 +35,8 @@ def inherited(environ: MutableMapping[str, str] = os.environ) -> list[tuple[str,
     if own:
         found = []
         for item in own.split(","):
-            name, _, fd = item.rpartition("=")
-            found.append((name, socket.socket(fileno=int(fd))))
+            name, _, number = item.rpartition("=")
+            found.append((name, socket.socket(fileno=int(number))))
         return found
     pid, count = environ.pop("LISTEN_PID", ""), environ.pop("LISTEN_FDS", "")
     names = environ.pop("LISTEN_FDNAMES", "").split(":")
@@ -62,7 +62,7 @@ def pick(listener_name: str, endpoint: endpoints.Endpoint,
          available: list[tuple[str, socket.socket]]) -> socket.socket | None:
     """Take (remove from ``available``) the socket for this listener, by name, else by address."""
     wanted = key(listener_name)
-    for i, (name, sock) in enumerate(available):
+    for i, (name, _sock) in enumerate(available):
         if name == wanted:
             return available.pop(i)[1]
     for i, (_name, sock) in enumerate(available):
@@ -81,7 +81,7 @@ def bound_to(sock: socket.socket, ep: endpoints.Endpoint) -> bool:
     if sock.family not in (socket.AF_INET, socket.AF_INET6) or address[1] != ep.port:
         return False
     try:
-        return ipaddress.ip_address(address[0]) == ipaddress.ip_address(ep.host)
+        return ipaddress.ip_address(address[0]) == ipaddress.ip_address(ep.host or "")
     except ValueError:
         return True   # a host name in the config: the port decides
 

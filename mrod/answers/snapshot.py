@@ -16,7 +16,7 @@ a change twice, or one that a later commit superseded, converges on the database
 from __future__ import annotations
 
 import sqlite3
-from typing import Iterable
+from typing import Any, Iterable, cast
 
 from mrod.answers.routestore import DomainRoute, RouteStore
 from mrod.infra import journal
@@ -68,7 +68,7 @@ class RouteSnapshot:
         """Re-read what the changes name; read everything first, then change memory."""
         names = list({c.key for c in changes if c.entity == journal.DOMAIN and c.key is not None})
         relay_ids = {int(c.key) for c in changes if c.entity == journal.RELAY and c.key is not None}
-        rows = []
+        rows: list[tuple[Any, ...]] = []
         for start in range(0, len(names), _CHUNK):
             part = names[start:start + _CHUNK]
             rows.extend(conn.execute(
@@ -140,7 +140,7 @@ class RouteSnapshot:
         if packed is None:
             return
         relay_id, host, port = self._shapes[packed >> _ID_BITS][:3]
-        if relay_id is None and host is not None:
+        if relay_id is None and host is not None and port is not None:
             at = self._overrides.get((host, port))
             if at is not None:
                 at.pop(name, None)
@@ -176,9 +176,10 @@ class RouteSnapshot:
 
     def tls_levels_for(self, host: str, port: int) -> list[tuple[str, str, str]]:
         """As RouteStore.tls_levels_for: relays first, then domain overrides, each by id."""
-        found = [(r[4], r[3], f"relay {r[0]}") for r in (self._relays[i] for i in self._relays_at.get((host, port), ()))]
+        at = self._relays_at.get((host, port), ())
+        found = [(r[4], r[3], f"relay {r[0]}") for r in (self._relays[i] for i in at)]
         overrides = self._overrides.get((host, port))
         if overrides:
-            for did, name, tls, protocol in sorted((v[0], k, v[1], v[2]) for k, v in overrides.items()):
-                found.append((tls or "may", protocol, f"domain {name}"))
+            for _did, name, tls, protocol in sorted((v[0], k, v[1], v[2]) for k, v in overrides.items()):
+                found.append((tls or "may", cast(str, protocol), f"domain {name}"))  # as the SQL returns it
         return found

@@ -66,7 +66,7 @@ def acquire_sockets(cfg: Config) -> dict[str, socket.socket]:
     from mrod.lookupd import sockets as handover
 
     available = handover.inherited()
-    held = {}
+    held: dict[str, socket.socket] = {}
     for name, ep in listener_endpoints(cfg).items():
         sock = handover.pick(name, ep, available)
         if sock is None:
@@ -171,8 +171,8 @@ def serve(cfg: Config, argv: list[str]) -> int:
             if not child.start():
                 log.error("the %s process did not start", child.role)
                 return 1
-        log.info("mrod serve: lookupd (pid %d) and panel (pid %d) running", children[0].proc.pid,
-                 children[1].proc.pid)
+        pids = [child.proc.pid if child.proc else 0 for child in children]
+        log.info("mrod serve: lookupd (pid %d) and panel (pid %d) running", *pids)
         return _supervise(children)
     finally:
         for child in reversed(children):

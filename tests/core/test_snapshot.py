@@ -13,7 +13,8 @@ from mrod.answers.routestore import RouteStore
 from mrod.answers.snapshot import RouteSnapshot
 from mrod.entities import domains, recipients, relays
 from mrod.infra import db, journal
-from tests.core.test_routing import ACTOR, CASES, build
+from tests.core.test_routing import CASES, DATA
+from tests.data import ACTOR, seed_file
 
 KEYS = sorted({(m, k) for m, k, _, _ in CASES}) + [
     ("relay_domains", "new.example"), ("transport", "a@new.example"), ("relay_domains", "renamed.example"),
@@ -29,7 +30,7 @@ def answers(store: routing.Store) -> list[routing.Answer]:
 @pytest.fixture
 async def path(tmp_path: Path) -> Path:
     p = tmp_path / "r.db"
-    await build(p)
+    await seed_file(p, **DATA)
     return p
 
 

@@ -13,7 +13,8 @@ from mrod.entities import domains, relays
 from mrod.infra import db
 from mrod.lookupd import freshness
 from mrod.lookupd.daemon import Lookupd
-from tests.lookupd.conftest import ACTOR, SocketmapClient, seed
+from tests.data import ACTOR, seed_file
+from tests.lookupd.conftest import DATA, SocketmapClient
 
 
 async def until_snapshot(d: Lookupd, c: SocketmapClient) -> int:
@@ -91,7 +92,7 @@ async def test_without_shm_header_or_inotify_freshness_still_holds(lookupd_facto
     # No inotify: a stat per lookup. Not in WAL mode at start: no -shm, PRAGMA data_version.
     monkeypatch.setattr(freshness, "_inotify_on", lambda directory: -1)
     path = tmp_path / "mrod.db"
-    await seed(path)
+    await seed_file(path, **DATA)
     with sqlite3.connect(path) as raw:
         raw.execute("PRAGMA journal_mode = DELETE")
     assert not Path(f"{path}-shm").exists()

@@ -11,7 +11,6 @@ while mrod restarts five times — and not one RCPT is deferred.
 
 from __future__ import annotations
 
-import os
 import signal
 import socket
 import subprocess
@@ -25,7 +24,8 @@ import pytest
 from mrod.infra import endpoints
 from mrod.lookupd import sockets as handover
 from tests.harness import free_port
-from tests.postfix.conftest import payload, seed
+from tests.data import seed_file_sync
+from tests.postfix.conftest import payload
 
 pytestmark = pytest.mark.postfix
 
@@ -73,8 +73,8 @@ def setup(mrod_factory, smtp_sink):
     """The configured mrod; the caller binds its ports before starting Postfix (the ports
     were chosen free, and the sooner they are taken the less another process can take them)."""
     mrod = mrod_factory(start=False)
-    seed(mrod.db_path, relay_list=[dict(name="p1", host="127.0.0.1", port=smtp_sink.port)],
-         domain_list=[dict(name=d, relay="p1") for d in DOMAINS])
+    seed_file_sync(mrod.db_path, relays=[dict(name="p1", host="127.0.0.1", port=smtp_sink.port)],
+         domains=[dict(name=d, relay="p1") for d in DOMAINS])
     serve_config(mrod)
     return mrod
 
@@ -120,7 +120,7 @@ def test_sighup_restarts_lookupd_without_a_deferral(mrod_factory, postfix_factor
             before = children(proc.pid)
             proc.send_signal(signal.SIGHUP)
             # Both children are replaced (lookupd first: new one up, then the old one stops).
-            wait_until(lambda: not (children(proc.pid) & before) and len(children(proc.pid)) == 2, 60,
+            wait_until(lambda before=before: not (children(proc.pid) & before) and len(children(proc.pid)) == 2, 60,
                        f"the children were not replaced:\n{log.read_text()}")
             stream.wait_for(20)
         stream.stop.set()
