@@ -99,16 +99,24 @@ async def _copy_table(source: aiosqlite.Connection, target: pgconn.Connection, t
         columns = [d[0] for d in cur.description]
         rows = list(await cur.fetchall())
     names = ", ".join(f'"{c}"' for c in columns)
+    # The journal's triggers (migration 0005) stay off while rows are copied: the source's
+    # journal is copied as it is, and a relay's insert trigger would add rows to it (clashing
+    # with the copied seqs). ALTER TABLE in the transaction: a failure rolls it back too.
+    await target.execute(f'ALTER TABLE "{table}" DISABLE TRIGGER USER')
     async with target.raw.cursor() as pg:
         async with pg.copy(f'COPY "{table}" ({names}) FROM STDIN'.encode()) as feed:
             for row in rows:
                 await feed.write_row(tuple(row))
+    await target.execute(f'ALTER TABLE "{table}" ENABLE TRIGGER USER')
     async with target.execute(f'SELECT count(*) FROM "{table}"') as check:
         counted = await check.fetchone()
     copied = int(counted[0]) if counted else -1
     if copied != len(rows):
         raise CopyRefused(f"table {table}: {len(rows)} rows read but {copied} copied; nothing was written")
-    if "id" in columns:     # the next id the identity column hands out follows the copied ones
-        await target.execute(f"SELECT setval(pg_get_serial_sequence('\"{table}\"', 'id'),"
-                             f' coalesce((SELECT max(id) FROM "{table}"), 0) + 1, false)')
+    async with target.execute("SELECT attname FROM pg_attribute WHERE attrelid = ?::regclass"
+                              " AND attidentity <> ''", (f'"{table}"',)) as cur:
+        identity = [r[0] for r in await cur.fetchall()]
+    for column in identity:   # the next value the identity hands out follows the copied ones (id, change.seq)
+        await target.execute(f"SELECT setval(pg_get_serial_sequence('\"{table}\"', '{column}'),"
+                             f' coalesce((SELECT max("{column}") FROM "{table}"), 0) + 1, false)')
     return copied

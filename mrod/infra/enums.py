@@ -19,5 +19,7 @@ HEALTH_STATES = ("unknown", "up", "down")
 CHECK_STATUSES = ("ok", "warning", "error")
 RUN_STATUSES = ("ok", "failed")
 BLOCK_KINDS = ("ip", "user")
+# change.entity: what a journal row is about (mrod/infra/journal.py, migration 0005).
+CHANGE_ENTITIES = ("domain", "relay", "all")
 # The maps lookupd serves Postfix (socketmap names, tcp_table endpoints).
 MAPS = ("relay_domains", "transport", "relay_recipients", "tls_policy")

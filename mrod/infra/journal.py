@@ -16,7 +16,9 @@ from typing import Iterable, NamedTuple
 
 import aiosqlite
 
-DOMAIN, RELAY, ALL = "domain", "relay", "all"
+from mrod.infra.enums import CHANGE_ENTITIES
+
+DOMAIN, RELAY, ALL = CHANGE_ENTITIES
 BULK = 1000   # more added names than this: one 'all' row (the reader reloads everything)
 
 

@@ -18,9 +18,10 @@
 -- unless it reuses a removed domain's id: such a writer should add INSERT INTO change (entity)
 -- VALUES ('all').
 --
--- The same table serves PostgreSQL (issue 11): seq becomes a bigint identity, a statement
--- trigger on change sends NOTIFY, and a node catches up with seq > last. There seq values are
--- not committed in order, so a reader must not simply trust "last seq": it re-reads a window
+-- PostgreSQL has the same table and the same triggers as PL/pgSQL functions in
+-- 0005_journal.postgresql.sql (seq a bigint identity): the same rows for the same changes.
+-- There seq values are not committed in order (and a rolled-back insert leaves a hole), so a
+-- reader must not simply trust "last seq" or take a hole for pruning: it re-reads a window
 -- behind its position or serialises writers on the journal (decided in issue 11).
 CREATE TABLE change (
     seq    INTEGER PRIMARY KEY AUTOINCREMENT,

@@ -88,6 +88,12 @@ def test_an_sqlite_installation_moves_to_postgresql_with_every_row(
     # New rows get new ids: the identity counters were moved past the copied ones.
     assert on_pg("domain", "add", "new.example", "--relay", "primary")[0] == 0
     assert on_pg("relay", "add", "second", "--host", "192.0.2.7")[0] == 0
+    # The journal was copied as it was (no trigger ran during the copy) and goes on after it.
+    copied = max(seq for seq, _entity, _key in rows["change"])
+    with psycopg.connect(server.url(name), password=server.password) as pg:
+        after = [tuple(r) for r in pg.execute("SELECT seq, entity, key FROM change WHERE seq > %s ORDER BY seq",
+                                              (copied,))]
+    assert after == [(copied + 1, "domain", "new.example"), (copied + 2, "relay", "2")]
 
     again = mrod("migrate-to", server.url(name), "--password-file", str(server.password_file))
     assert again.code == 1 and again.err.count("\n") == 1 and "is not empty" in again.err

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from mrod.answers import routing
 from mrod.entities import domains, relays, users
-from mrod.infra import config, db, enums
+from mrod.infra import config, db, enums, journal
 
 # table -> {column: the tuple the code validates with}.
 TABLES: dict[str, dict[str, tuple[str, ...]]] = {
@@ -22,6 +22,7 @@ TABLES: dict[str, dict[str, tuple[str, ...]]] = {
     "domain_check": {"status": enums.CHECK_STATUSES},
     "import_run": {"status": enums.RUN_STATUSES},
     "login_block": {"kind": enums.BLOCK_KINDS},
+    "change": {"entity": enums.CHANGE_ENTITIES},
 }
 EXPECTED = {(table, column): values for table, columns in TABLES.items() for column, values in columns.items()}
 _IN_LIST = re.compile(r"\b(\w+)\s+IN\s*\(([^)]*)\)", re.IGNORECASE)
@@ -54,6 +55,7 @@ def test_the_modules_use_the_one_definition() -> None:
     assert relays.PROTOCOLS is enums.PROTOCOLS and relays.TLS_LEVELS is enums.TLS_LEVELS
     assert domains.ROUTES is enums.ROUTES and domains.SOURCES is enums.SOURCES
     assert domains.RECIPIENT_POLICIES is enums.RECIPIENT_POLICIES and users.PERMISSIONS is enums.PERMISSIONS
+    assert (journal.DOMAIN, journal.RELAY, journal.ALL) == enums.CHANGE_ENTITIES
     assert routing.MAPS is enums.MAPS and config.ROUTING_MAPS is enums.MAPS
     # routing ranks TLS levels by their order in the one tuple, weakest first.
     assert sorted(routing.TLS_ORDER, key=lambda level: routing.TLS_ORDER[level]) == list(enums.TLS_LEVELS)

@@ -1,6 +1,7 @@
 """The migrations build the same schema on both engines: tables, columns (type, NOT NULL,
 default, case-insensitive collation), keys, unique and foreign-key constraints, CHECK
-constraints and indexes — from one set of migration files (mrod.migrations)."""
+constraints, indexes, and triggers (name, table, timing, event, UPDATE OF columns; and the
+rows they write: the change journal of 0005) — from one set of migration files (mrod.migrations)."""
 
 from __future__ import annotations
 
@@ -20,6 +21,9 @@ from tests.harness.postgres import Cluster
 TYPES = {"INTEGER": "bigint", "TEXT": "text", "REAL": "double precision"}
 ON_DELETE = {"a": "NO ACTION", "r": "RESTRICT", "c": "CASCADE", "n": "SET NULL", "d": "SET DEFAULT"}
 VERSION_TABLES = {"schema_migration"}   # PostgreSQL's version record (SQLite: PRAGMA user_version)
+PARTS = ("columns", "key", "unique", "foreign", "indexes", "checks", "triggers")
+_TRIGGER = re.compile(r"CREATE\s+TRIGGER\s+(\w+)\s+(BEFORE|AFTER|INSTEAD\s+OF)\s+(INSERT|UPDATE|DELETE)"
+                      r"(?:\s+OF\s+(.*?))?\s+ON\s+(\w+)", re.IGNORECASE | re.DOTALL)
 
 
 def sqlite_schema(path: Path) -> dict[str, Any]:
@@ -48,7 +52,14 @@ def sqlite_schema(path: Path) -> dict[str, Any]:
                 indexes[name] = (cols, " WHERE " in index_sql.upper())
             checks = len(re.findall(r"\bCHECK\s*\(", sql, re.IGNORECASE))
             schema[table] = {"columns": columns, "key": keys, "unique": unique, "foreign": foreign,
-                             "indexes": indexes, "checks": checks}
+                             "indexes": indexes, "checks": checks, "triggers": {}}
+        # (SQLite's triggers are all FOR EACH ROW; the event is read from the statement itself)
+        for (trigger_sql,) in conn.execute("SELECT sql FROM sqlite_master WHERE type = 'trigger'"):
+            found = _TRIGGER.match(trigger_sql)
+            assert found is not None, trigger_sql
+            name, timing, event, columns_of, table = found.groups()
+            of = frozenset(c.strip() for c in columns_of.split(",")) if columns_of else frozenset()
+            schema[table]["triggers"][name] = (timing.upper(), event.upper(), "ROW", of)
         return schema
     finally:
         conn.close()
@@ -97,8 +108,18 @@ def postgresql_schema(url: str, password: str) -> dict[str, Any]:
                 assert cols is not None
                 indexes[name] = (tuple(c.strip().strip('"') for c in cols.group(1).split(",")),
                                  " WHERE " in definition)
+            triggers = {}
+            for name, timing, event, orientation in conn.execute(
+                    "SELECT trigger_name, action_timing, event_manipulation, action_orientation"
+                    " FROM information_schema.triggers WHERE trigger_schema = current_schema()"
+                    " AND event_object_table = %s", (table,)):
+                of = frozenset(r[0] for r in conn.execute(
+                    "SELECT event_object_column FROM information_schema.triggered_update_columns"
+                    " WHERE trigger_schema = current_schema() AND trigger_name = %s AND event_object_table = %s",
+                    (name, table)))
+                triggers[name] = (timing, event, orientation, of)
             schema[table] = {"columns": columns, "key": keys, "unique": unique, "foreign": foreign,
-                             "indexes": indexes, "checks": checks}
+                             "indexes": indexes, "checks": checks, "triggers": triggers}
         return schema
 
 
@@ -119,9 +140,13 @@ def test_both_engines_build_the_same_schema(tmp_path: Path, pg_empty_database: t
     assert sorted(lite) == sorted(pg)
     assert "user" in lite and "domain" in lite       # the comparison compares something
     for table in lite:
-        for part in ("columns", "key", "unique", "foreign", "indexes", "checks"):
+        for part in PARTS:
             assert lite[table][part] == pg[table][part], (table, part)
     assert lite["user"]["columns"]["name"][3] and lite["relay"]["checks"] >= 3
+    assert lite["relay"]["triggers"]["change_relay_update"] == ("AFTER", "UPDATE", "ROW",
+                                                                {"name", "host", "port", "protocol", "tls"})
+    assert {t for t in lite if lite[t]["triggers"]} == {"change", "domain", "relay"}
+    assert "totp_secret" in pg["user"]["columns"] and "cleared_at" in pg["login_failure"]["columns"]
     # Migrating again changes nothing on either engine.
     assert asyncio.run(_migrate(tmp_path / "mrod.db")) == (db.SCHEMA_VERSION, db.SCHEMA_VERSION)
     assert asyncio.run(_migrate(target)) == (db.SCHEMA_VERSION, db.SCHEMA_VERSION)
@@ -161,3 +186,58 @@ def test_a_migration_pair_runs_each_engine_its_own_file() -> None:
 ])
 def test_shared_sql_is_translated_outside_literals_and_comments(shared: str, expected: str) -> None:
     assert pgschema.translate(shared) == expected
+
+
+# The same changes on both engines; the journal rows they leave (seq, entity, key). An UPDATE
+# that sets no answer column writes nothing; explicit seqs at the end exercise the pruning.
+JOURNALED = (
+    "INSERT INTO relay (name, host, created_at, updated_at) VALUES ('r1', 'mx.example', 't', 't')",
+    "INSERT INTO domain (name, relay_id, created_at, updated_at) VALUES ('a.example', 1, 't', 't')",
+    "UPDATE domain SET updated_at = 'u', paused = 1, quota_messages = 5",
+    "UPDATE domain SET enabled = 0",
+    "UPDATE domain SET enabled = 0, recipients = 'listed'",
+    "UPDATE domain SET name = 'b.example'",
+    "UPDATE domain SET name = 'B.example'",
+    "UPDATE relay SET updated_at = 'u'",
+    "UPDATE relay SET port = 2525",
+    "UPDATE domain SET relay_id = NULL, host = 'mx2.example'",
+    "DELETE FROM domain",
+    "DELETE FROM relay",
+    "INSERT INTO change (entity) VALUES ('all')",
+)
+PRUNED = (
+    "INSERT INTO change (seq, entity) VALUES (150001, 'all')",   # not a multiple of 1000: nothing pruned
+    "INSERT INTO change (seq, entity) VALUES (200000, 'all')",   # removes seq <= 100000
+)
+EXPECTED = [
+    (1, "relay", "1"), (2, "domain", "a.example"), (3, "domain", "a.example"),
+    (4, "domain", "a.example"), (5, "domain", "b.example"), (6, "domain", "b.example"),
+    (7, "domain", "B.example"), (8, "relay", "1"), (9, "domain", "B.example"),
+    (10, "domain", "B.example"), (11, "relay", "1"), (12, "all", None),
+]
+
+
+def test_both_engines_journal_the_same_rows_for_the_same_changes(
+        tmp_path: Path, pg_database: tuple[Cluster, str]) -> None:
+    server, name = pg_database
+    asyncio.run(_migrate(tmp_path / "mrod.db"))
+    lite = sqlite3.connect(tmp_path / "mrod.db")
+    try:
+        def sqlite_rows(statements: tuple[str, ...]) -> list[tuple[Any, ...]]:
+            for statement in statements:
+                lite.execute(statement)
+            lite.commit()
+            return lite.execute("SELECT seq, entity, key FROM change ORDER BY seq").fetchall()
+
+        lite_journal, lite_pruned = sqlite_rows(JOURNALED), sqlite_rows(PRUNED)
+    finally:
+        lite.close()
+    with psycopg.connect(server.url(name), password=server.password, autocommit=True) as pg:
+        def pg_rows(statements: tuple[str, ...]) -> list[tuple[Any, ...]]:
+            for statement in statements:
+                pg.execute(statement.encode())   # fixed test SQL, no input
+            return [tuple(r) for r in pg.execute("SELECT seq, entity, key FROM change ORDER BY seq")]
+
+        pg_journal, pg_pruned = pg_rows(JOURNALED), pg_rows(PRUNED)
+    assert lite_journal == pg_journal == EXPECTED
+    assert lite_pruned == pg_pruned == [(150001, "all", None), (200000, "all", None)]
