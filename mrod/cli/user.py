@@ -42,7 +42,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     r.set_defaults(func=cmd_rm)
 
     t = us.add_parser("2fa-reset", help="remove a user's two-factor sign-in (a lost app); ends their sessions")
-    t.add_argument("name")
+    t.add_argument("name", help="the user whose two-factor sign-in is removed")
     t.set_defaults(func=cmd_2fa_reset)
 
     ls = us.add_parser("list", help="list users")

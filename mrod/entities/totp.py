@@ -62,7 +62,7 @@ async def state(conn: aiosqlite.Connection, user_id: int) -> TwoFactor:
     async with conn.execute(
             "SELECT totp_secret, totp_enabled_at, totp_pending,"
             " (SELECT count(*) FROM totp_recovery r WHERE r.user_id = u.id AND r.used_at IS NULL)"
-            " FROM user u WHERE id = ?", (user_id,)) as cur:
+            " FROM \"user\" u WHERE id = ?", (user_id,)) as cur:
         row = await cur.fetchone()
     if row is None:
         return TwoFactor(False, None, 0, None)
@@ -70,14 +70,14 @@ async def state(conn: aiosqlite.Connection, user_id: int) -> TwoFactor:
 
 
 async def enabled(conn: aiosqlite.Connection, user_id: int) -> bool:
-    async with conn.execute("SELECT totp_secret IS NOT NULL FROM user WHERE id = ?", (user_id,)) as cur:
+    async with conn.execute("SELECT totp_secret IS NOT NULL FROM \"user\" WHERE id = ?", (user_id,)) as cur:
         row = await cur.fetchone()
     return bool(row and row[0])
 
 
 async def enrolled_ids(conn: aiosqlite.Connection) -> set[int]:
     """The users who sign in with a code (for user lists)."""
-    async with conn.execute("SELECT id FROM user WHERE totp_secret IS NOT NULL") as cur:
+    async with conn.execute("SELECT id FROM \"user\" WHERE totp_secret IS NOT NULL") as cur:
         return {row[0] for row in await cur.fetchall()}
 
 
@@ -93,7 +93,7 @@ async def pending_secret(conn: aiosqlite.Connection, user_id: int) -> str:
         return current.pending
     secret = pyotp.random_base32()
     async with db.transaction(conn):
-        await conn.execute("UPDATE user SET totp_pending = ? WHERE id = ?", (secret, user_id))
+        await conn.execute("UPDATE \"user\" SET totp_pending = ? WHERE id = ?", (secret, user_id))
     return secret
 
 
@@ -134,7 +134,7 @@ async def confirm(conn: aiosqlite.Connection, actor: Actor, user_id: int, code: 
     codes = [new_recovery_code() for _ in range(RECOVERY_CODES)]
     async with db.transaction(conn):
         user = await users.get(conn, user_id)
-        await conn.execute("UPDATE user SET totp_secret = totp_pending, totp_pending = NULL, totp_enabled_at = ?,"
+        await conn.execute("UPDATE \"user\" SET totp_secret = totp_pending, totp_pending = NULL, totp_enabled_at = ?,"
                            " totp_last_step = ? WHERE id = ?", (db.now(), step, user_id))
         await conn.execute("DELETE FROM totp_recovery WHERE user_id = ?", (user_id,))
         await conn.executemany("INSERT INTO totp_recovery (user_id, code_hash) VALUES (?, ?)",
@@ -149,7 +149,7 @@ async def check(conn: aiosqlite.Connection, user_id: int, typed: str) -> str | N
     recovery code is then used up), else None. A code is accepted once."""
     typed = typed.strip()[:64]
     async with db.transaction(conn):
-        async with conn.execute("SELECT totp_secret, totp_last_step FROM user WHERE id = ?", (user_id,)) as cur:
+        async with conn.execute("SELECT totp_secret, totp_last_step FROM \"user\" WHERE id = ?", (user_id,)) as cur:
             row = await cur.fetchone()
         if row is None or row[0] is None:
             return None
@@ -158,7 +158,7 @@ async def check(conn: aiosqlite.Connection, user_id: int, typed: str) -> str | N
             step = _matching_step(row[0], code, time.time(), row[1])
             if step is None:
                 return None
-            await conn.execute("UPDATE user SET totp_last_step = ? WHERE id = ?", (step, user_id))
+            await conn.execute("UPDATE \"user\" SET totp_last_step = ? WHERE id = ?", (step, user_id))
             return "code"
         normal = _normal_recovery(typed)
         if not normal:
@@ -169,7 +169,7 @@ async def check(conn: aiosqlite.Connection, user_id: int, typed: str) -> str | N
 
 
 async def _clear(conn: aiosqlite.Connection, user_id: int) -> None:
-    await conn.execute("UPDATE user SET totp_secret = NULL, totp_pending = NULL, totp_enabled_at = NULL,"
+    await conn.execute("UPDATE \"user\" SET totp_secret = NULL, totp_pending = NULL, totp_enabled_at = NULL,"
                        " totp_last_step = NULL WHERE id = ?", (user_id,))
     await conn.execute("DELETE FROM totp_recovery WHERE user_id = ?", (user_id,))
 

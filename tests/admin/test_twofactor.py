@@ -185,13 +185,14 @@ async def test_switching_off_needs_password_and_code(new_panel, make_user, app_c
 
 
 async def test_cli_2fa_reset_lets_a_locked_out_user_in_with_the_password(new_panel, make_user, app_conn,
-                                                                         panel_cfg, tmp_path) -> None:
+                                                                         database, tmp_path) -> None:
     await make_user("alice", "domains")
     panel = await new_panel()
     await panel.login("alice")
     await enrol(panel)
     config = tmp_path / "mrod.toml"
-    config.write_text(f'[database]\npath = "{panel_cfg.database.path}"\n[lookupd]\nsocketmap = ""\npolicy = ""\n')
+    section = "".join(f'{key} = "{value}"\n' for key, value in database.items())   # either engine
+    config.write_text(f'[database]\n{section}[lookupd]\nsocketmap = ""\npolicy = ""\n')
     env = {k: v for k, v in os.environ.items() if not k.startswith("MROD_")}
 
     def cli(*args: str) -> subprocess.CompletedProcess[str]:

@@ -123,6 +123,7 @@ def test_journal_formatter_prefixes_every_line() -> None:
     assert [logsetup.priority(n) for n in (10, 20, 30, 40, 50)] == [7, 6, 4, 3, 2]
 
 
+@pytest.mark.parametrize("engine", ["sqlite"])    # a database file's owner: SQLite's
 def test_root_on_the_services_database_is_told_to_run_as_its_owner(ready, config_file: Path) -> None:
     database = config_file.parent / "var" / "mrod.db"
     assert "warning" not in ready("domain", "list").err          # root's own database: quiet

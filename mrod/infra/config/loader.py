@@ -26,7 +26,9 @@ from mrod.infra.errors import ConfigError
 SYSTEM_CONFIG = Path("/etc/mrod/mrod.toml")
 LOCAL_CONFIG = Path("mrod.toml")
 # MROD_* variables that are not settings.
-NOT_SETTINGS = frozenset({"MROD_CONFIG"})
+# MROD_* variables that are not settings: the config's path, and what `mrod serve`'s supervisor
+# hands its lookupd and panel processes (mrod/cli/supervisor.py, lookupd/sockets.py).
+NOT_SETTINGS = frozenset({"MROD_CONFIG", "MROD_LISTEN_FDS", "MROD_READY_FD", "MROD_LOOKUPD_METRICS"})
 
 
 def find_config_path(explicit: str | os.PathLike[str] | None, env: Mapping[str, str]) -> Path | None:
