@@ -41,6 +41,7 @@ def test_lookups_are_answered_while_the_panel_is_frozen(tmp_path: Path) -> None:
     mrod = [sys.executable, "-m", "mrod", "--config", str(config)]
     env = {k: v for k, v in os.environ.items() if not k.startswith("MROD_")}
     log_path = tmp_path / "serve.log"
+    subprocess.run([*mrod, "init"], capture_output=True, timeout=60, env=env, check=True)
     with open(log_path, "wb") as log:
         proc = subprocess.Popen([*mrod, "serve"], stdout=log, stderr=subprocess.STDOUT, env=env)
     frozen = None
@@ -95,6 +96,8 @@ def test_a_busy_lookupd_port_is_a_one_line_error(tmp_path: Path) -> None:
                           f'[lookupd]\nsocketmap = "127.0.0.1:{port}"\npolicy = ""\n'
                           f'[admin]\nlisten = "127.0.0.1:{free_port()}"\n')
         env = {k: v for k, v in os.environ.items() if not k.startswith("MROD_")}
+        subprocess.run([sys.executable, "-m", "mrod", "--config", str(config), "init"],
+                       capture_output=True, timeout=60, env=env, check=True)
         result = subprocess.run([sys.executable, "-m", "mrod", "--config", str(config), "serve"],
                                 capture_output=True, text=True, timeout=60, env=env)
     assert result.returncode == 1
