@@ -22,6 +22,20 @@ def error(message: str) -> None:
     print(f"mrod: error: {message}", file=sys.stderr)
 
 
+def read_input(path: str, *, encoding: str = "utf-8", newline: str | None = None) -> str | None:
+    """The text of FILE (``-``: standard input), or None after a one-line error."""
+    try:
+        if path == "-":
+            return sys.stdin.read()
+        with open(path, encoding=encoding, newline=newline) as fh:
+            return fh.read()
+    except OSError as exc:
+        error(f"{path}: {exc.strerror}")
+    except UnicodeDecodeError as exc:
+        error(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})")
+    return None
+
+
 def with_db(cfg: Config, work: Callable[[aiosqlite.Connection], Awaitable[T]], *, create: bool = False) -> T:
     """Open the database (schema brought up to date), run ``work``, close."""
 

@@ -181,18 +181,10 @@ def cmd_show(args: argparse.Namespace, cfg: Config) -> int:
 
 
 def cmd_import(args: argparse.Namespace, cfg: Config) -> int:
-    if args.file == "-":
-        lines = sys.stdin.read().splitlines()
-    else:
-        try:
-            with open(args.file, encoding="utf-8") as fh:
-                lines = fh.read().splitlines()
-        except OSError as exc:
-            common.error(f"{args.file}: {exc.strerror}")
-            return 1
-        except UnicodeDecodeError as exc:
-            common.error(f"{args.file}: not UTF-8 text ({exc.reason} at byte {exc.start})")
-            return 1
+    text = common.read_input(args.file)
+    if text is None:
+        return 1
+    lines = text.splitlines()
     try:
         report = common.with_db(cfg, lambda c: domainimport.bulk_add(
             c, Actor.cli(), lines, relay=args.relay, mx=args.mx, skip_existing=args.skip_existing))

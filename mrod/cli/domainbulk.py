@@ -62,17 +62,8 @@ def cmd_export(args: argparse.Namespace, cfg: Config) -> int:
 
 
 def cmd_import_csv(args: argparse.Namespace, cfg: Config) -> int:
-    try:
-        if args.file == "-":
-            text = sys.stdin.read()
-        else:
-            with open(args.file, encoding="utf-8-sig", newline="") as fh:
-                text = fh.read()
-    except OSError as exc:
-        common.error(f"{args.file}: {exc.strerror}")
-        return 1
-    except UnicodeDecodeError as exc:
-        common.error(f"{args.file}: not UTF-8 text ({exc.reason} at byte {exc.start})")
+    text = common.read_input(args.file, encoding="utf-8-sig", newline="")
+    if text is None:
         return 1
     try:
         report = common.with_db(cfg, lambda c: csvio.run(c, Actor.cli(), text, apply=not args.preview))
