@@ -12,6 +12,7 @@ from functools import partial
 from mrod.operations import metrics
 from mrod.answers import routing
 from mrod.infra.config import Config
+from mrod.infra.engine import Target
 
 from mrod.lookupd.metricsserver import lookupd_families
 from mrod.lookupd.policyservice import PolicyService, default_verifier
@@ -27,6 +28,9 @@ from mrod.lookupd import sockets as handover
 
 log = logging.getLogger("mrod.lookupd")
 
+SNAPSHOT_FILE = "lookupd-snapshot.json"
+FIRST_LOAD_WAIT = 10.0   # seconds lookupd's start waits for a first snapshot from PostgreSQL
+
 
 class Lookupd:
     def __init__(self, config: Config, verifier=None,  # noqa: ANN001 - tests pass their own
@@ -36,8 +40,12 @@ class Lookupd:
         # Listening sockets handed over by systemd or `mrod serve` (lookupd/sockets.py).
         self.handed = list(sockets or [])
         options = routing.Options.from_config(config)
-        self.service = LookupService(config.database.path, options, lk.lookup_deadline)
-        self.policy = PolicyService(config.database.path, config.policy, options,
+        database = Target.of(config.database)
+        # PostgreSQL: the routing snapshot is also kept on local disk, beside the SQLite path
+        # this node would use (its state directory), for a restart while the database is gone.
+        self.service = LookupService(database, options, lk.lookup_deadline,
+                                     snapshot_file=config.database.path.with_name(SNAPSHOT_FILE))
+        self.policy = PolicyService(database, config.policy, options,
                                     verifier or default_verifier(config.policy), lk.lookup_deadline)
         self.limits = Limits(lk.idle_timeout, lk.request_timeout, lk.max_connections)
         self.connections: set = set()
@@ -80,6 +88,7 @@ class Lookupd:
                 await item.stop()
             raise
         metrics.register("lookupd", self._metrics)
+        await self.service.settle(FIRST_LOAD_WAIT)
         # Open the database early so a problem shows at start (lookups still answer TEMP).
         first = self.service.answer_now("relay_domains", b"mrod-startup-check.invalid")
         if first is not None and first.status == routing.TEMP:

@@ -48,7 +48,14 @@ def lookupd_families(daemon: "Lookupd") -> list[Metric]:
         decisions.add_metric([reason], count)
     connections = GaugeMetricFamily("mrod_lookupd_connections", "open client connections (all listeners)")
     connections.add_metric([], len(daemon.connections))
-    return [lookups, temp, latency, decisions, connections]
+    found = [lookups, temp, latency, decisions, connections]
+    staleness = service.staleness()
+    if staleness is not None:   # PostgreSQL only: SQLite's snapshot is never behind
+        age = GaugeMetricFamily("mrod_lookupd_snapshot_staleness_seconds",
+                                "seconds since lookupd's routing snapshot last synced with PostgreSQL")
+        age.add_metric([], staleness)
+        found.append(age)
+    return found
 
 
 class LookupdMetricsSocket:

@@ -19,6 +19,8 @@ from mrod.answers import policy, routing
 from mrod.infra.config import PolicyConfig
 
 from mrod.lookupd.ratelog import RateLimitedLog
+from mrod.infra.engine import Target
+from mrod.lookupd.pgpolicy import PgPolicyStores, record_on_postgresql
 from mrod.lookupd.storeholder import StoreHolder
 
 log = logging.getLogger("mrod.policy")
@@ -27,14 +29,16 @@ Verifier = Callable[[policy.Callout], Awaitable[bool | None]]
 
 
 class PolicyService:
-    def __init__(self, db_path: Path, settings: PolicyConfig, options: routing.Options,
+    def __init__(self, database: Path | str | Target, settings: PolicyConfig, options: routing.Options,
                  verifier: Verifier, deadline: float = 5.0) -> None:
-        self.db_path = Path(db_path)
+        self.target = Target.of(database)
+        self.db_path = self.target.path or Path()
         self.settings = settings
         self.options = options
         self.verifier = verifier
         self.deadline = deadline
-        self._stores = StoreHolder(self.db_path, policy.PolicyStore)
+        self._stores: StoreHolder[policy.PolicyStore] | PgPolicyStores = (
+            PgPolicyStores(self.target) if self.target.url else StoreHolder(self.db_path, policy.PolicyStore))
         self._faults = RateLimitedLog(log)
         self.decisions: Counter[str] = Counter()   # reason -> count, for metrics
 
@@ -66,6 +70,9 @@ class PolicyService:
             return None
 
     def _record(self, entry: tuple[str, int, str, str]) -> None:
+        if self.target.url:
+            record_on_postgresql(self.target, entry, self.deadline)
+            return
         conn = sqlite3.connect(self.db_path, isolation_level=None, timeout=self.deadline)
         try:
             conn.execute("PRAGMA journal_mode")  # fails fast on a file that is not a database

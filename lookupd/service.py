@@ -34,6 +34,8 @@ from mrod.answers.routestore import RouteStore
 from mrod.answers.routing import NOTFOUND, TEMP, Answer
 
 from mrod.lookupd.ratelog import RateLimitedLog
+from mrod.infra.engine import Target
+from mrod.lookupd.pgholder import PgStoreHolder
 from mrod.lookupd.storeholder import StoreHolder
 
 log = logging.getLogger("mrod.lookupd")
@@ -43,11 +45,16 @@ _STATUSES = (routing.OK, NOTFOUND, TEMP)
 
 
 class LookupService:
-    def __init__(self, db_path: Path, options: routing.Options, deadline: float = 5.0) -> None:
-        self.db_path = Path(db_path)
+    def __init__(self, database: Path | str | Target, options: routing.Options, deadline: float = 5.0,
+                 snapshot_file: Path | None = None) -> None:
+        target = Target.of(database)
+        self.db_path = target.path or Path()
         self.options = options
         self.deadline = deadline
-        self._stores = StoreHolder(self.db_path, RouteStore, snapshot=True)
+        # PostgreSQL: the snapshot fed by LISTEN/NOTIFY, kept on disk at snapshot_file (issue 11).
+        self._stores: StoreHolder[RouteStore] | PgStoreHolder = (
+            PgStoreHolder(target, snapshot_file) if target.url
+            else StoreHolder(self.db_path, RouteStore, snapshot=True))
         self._faults = RateLimitedLog(log)
         # map label -> answer status -> count. Map names from clients are not trusted as
         # labels: unknown ones count as "other" (bounded memory).
@@ -67,6 +74,26 @@ class LookupService:
 
     def shutdown(self) -> None:
         self._stores.shutdown()
+
+    async def settle(self, timeout: float) -> None:
+        """On PostgreSQL: start following the database and wait (bounded) for a first snapshot,
+        so the first lookups are not TEMP for want of one. Nothing to wait for on SQLite."""
+        stores = self._stores
+        if not isinstance(stores, PgStoreHolder):
+            return
+        stores.start()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                stores.get()
+                return
+            except DatabaseNotReady:
+                await asyncio.sleep(0.05)
+
+    def staleness(self) -> float | None:
+        """Seconds since the snapshot last synced with PostgreSQL; None on SQLite (always
+        current) or before a first sync."""
+        return self._stores.staleness() if isinstance(self._stores, PgStoreHolder) else None
 
     @property
     def snapshot_domains(self) -> int | None:

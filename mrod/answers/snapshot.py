@@ -16,9 +16,9 @@ a change twice, or one that a later commit superseded, converges on the database
 from __future__ import annotations
 
 import sqlite3
-from typing import Any, Iterable, cast
+from typing import Any, Iterable, NamedTuple, Protocol, cast
 
-from mrod.answers.routestore import DomainRoute, RouteStore
+from mrod.answers.routestore import DomainRoute
 from mrod.infra import journal
 
 _ID_BITS = 32
@@ -32,8 +32,36 @@ Shape = tuple[int | None, str | None, int | None, str | None, str | None, bool, 
 Relay = tuple[str, str, int, str, str]   # name, host, port, protocol, tls
 
 
+class Pending(NamedTuple):
+    """What journal rows named, as read from the database: to ``install`` into a snapshot."""
+
+    names: list[str]                     # domains to drop, then put back from ``rows``
+    rows: list[tuple[Any, ...]]          # their current rows (absent: removed)
+    relays: list[tuple[Any, ...]] | None  # every relay, when a relay changed
+    position: int
+
+
+def read_changes(conn: Any, changes: list[journal.Change], position: int | None = None) -> Pending:
+    """Read the current rows the changes name (``conn``: sqlite3's or pgread's)."""
+    names = list({c.key for c in changes if c.entity == journal.DOMAIN and c.key is not None})
+    relay_ids = {int(c.key) for c in changes if c.entity == journal.RELAY and c.key is not None}
+    rows: list[tuple[Any, ...]] = []
+    for start in range(0, len(names), _CHUNK):
+        part = names[start:start + _CHUNK]
+        rows.extend(tuple(r) for r in conn.execute(
+            f"SELECT {_DOMAIN_COLUMNS} FROM domain WHERE name IN ({', '.join('?' * len(part))})", part))
+    relays = [tuple(r) for r in conn.execute(f"SELECT {_RELAY_COLUMNS} FROM relay")] if relay_ids else None
+    if position is None:
+        position = changes[-1].seq if changes else 0
+    return Pending(names, rows, relays, position)
+
+
+class Recipients(Protocol):
+    def listed_recipient(self, domain_id: int, candidates: list[str]) -> str | None: ...
+
+
 class RouteSnapshot:
-    def __init__(self, sql: RouteStore | None = None) -> None:
+    def __init__(self, sql: Recipients | None = None) -> None:
         self.sql = sql                     # for listed recipients; set by the holder
         self.position = 0                  # the journal seq this snapshot includes
         self.max_id = 0                    # the highest domain id it has seen
@@ -51,37 +79,59 @@ class RouteSnapshot:
     # -- building -----------------------------------------------------------------------------
 
     @classmethod
-    def load(cls, conn: sqlite3.Connection) -> "RouteSnapshot":
-        """Everything, as of one moment (one read transaction)."""
+    def load(cls, conn: sqlite3.Connection, transaction: bool = True) -> "RouteSnapshot":
+        """Everything, as of one moment (one read transaction; ``transaction=False``: the
+        caller's, e.g. PostgreSQL's REPEATABLE READ)."""
         snap = cls()
-        conn.execute("BEGIN")
+        if transaction:
+            conn.execute("BEGIN")
         try:
             snap.position = journal.position(conn)
             snap._set_relays(conn.execute(f"SELECT {_RELAY_COLUMNS} FROM relay"))
             snap.max_id = conn.execute("SELECT coalesce(max(id), 0) FROM domain").fetchone()[0]
             snap._load_domains(conn.execute(f"SELECT {_DOMAIN_COLUMNS} FROM domain"))
         finally:
-            conn.execute("COMMIT")
+            if transaction:
+                conn.execute("COMMIT")
         return snap
 
     def apply(self, conn: sqlite3.Connection, changes: list[journal.Change]) -> None:
         """Re-read what the changes name; read everything first, then change memory."""
-        names = list({c.key for c in changes if c.entity == journal.DOMAIN and c.key is not None})
-        relay_ids = {int(c.key) for c in changes if c.entity == journal.RELAY and c.key is not None}
-        rows: list[tuple[Any, ...]] = []
-        for start in range(0, len(names), _CHUNK):
-            part = names[start:start + _CHUNK]
-            rows.extend(conn.execute(
-                f"SELECT {_DOMAIN_COLUMNS} FROM domain WHERE name IN ({', '.join('?' * len(part))})", part))
-        relays = list(conn.execute(f"SELECT {_RELAY_COLUMNS} FROM relay")) if relay_ids else None
-        for name in names:
+        self.install(read_changes(conn, changes))
+
+    def install(self, pending: Pending) -> None:
+        """Put rows read by ``read_changes`` into memory (no I/O: lookupd on PostgreSQL reads
+        in its sync thread and installs on the event loop, between two lookups)."""
+        for name in pending.names:
             self._remove(name)
-        for row in rows:
+        for row in pending.rows:
             self._put(row)
-        if relays is not None:
+        if pending.relays is not None:
             self._relays.clear()
-            self._set_relays(relays)
-        self.position = changes[-1].seq
+            self._set_relays(pending.relays)
+        self.position = max(self.position, pending.position)
+
+    def state(self) -> dict[str, Any]:
+        """Everything, as plain data (copies: safe to serialise in another thread)."""
+        return {"position": self.position, "max_id": self.max_id, "domains": dict(self._domains),
+                "shapes": [list(s) for s in self._shapes],
+                "relays": [[rid, *r] for rid, r in self._relays.items()]}
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> "RouteSnapshot":
+        """The snapshot ``state()`` described (a KeyError/TypeError/ValueError if malformed)."""
+        snap = cls()
+        snap.position, snap.max_id = int(state["position"]), int(state["max_id"])
+        snap._shapes = [cast(Shape, tuple(s)) for s in state["shapes"]]
+        snap._shape_ids = {shape: i for i, shape in enumerate(snap._shapes)}
+        snap._set_relays(tuple(r) for r in state["relays"])
+        for name, packed in state["domains"].items():
+            packed = int(packed)
+            relay_id, host, port, protocol, tls = snap._shapes[packed >> _ID_BITS][:5]
+            snap._domains[str(name)] = packed
+            if relay_id is None and host is not None and port is not None:
+                snap._overrides.setdefault((host, port), {})[name] = (packed & _ID_MASK, tls, protocol)
+        return snap
 
     def _load_domains(self, rows: Iterable[tuple]) -> None:
         """_put for every row, inlined: at 1M rows the per-row call is a third of the load."""

@@ -20,7 +20,6 @@ from typing import Any
 from mrod.infra import db
 from mrod.infra import config as configmod
 from mrod.infra.config import Config
-from mrod.infra.engine import refuse_postgresql_for_lookupd
 
 log = logging.getLogger("mrod")
 
@@ -105,7 +104,6 @@ def announce(command: str, cfg: Config) -> None:
 
 
 def cmd_lookupd(args: argparse.Namespace, cfg: Config) -> int:
-    refuse_postgresql_for_lookupd(cfg.database)     # issue 11: until lookupd reads PostgreSQL
     announce("lookupd", cfg)
     from mrod.lookupd import eventloop
 
@@ -114,7 +112,6 @@ def cmd_lookupd(args: argparse.Namespace, cfg: Config) -> int:
 
 
 def cmd_serve(args: argparse.Namespace, cfg: Config) -> int:
-    refuse_postgresql_for_lookupd(cfg.database)     # issue 11: until lookupd reads PostgreSQL
     from mrod.cli import supervisor
 
     shared = os.environ.pop(supervisor.METRICS_VARIABLE, "")

@@ -72,14 +72,3 @@ class Target:
         except OSError as exc:
             raise DatabaseNotReady(
                 f"database.password_file {self.password_file} cannot be read: {exc.strerror}") from None
-
-
-def refuse_postgresql_for_lookupd(where: Path | str | DatabaseConfig | Target) -> None:
-    """lookupd and the policy service still read the SQLite file directly (their in-memory
-    path and its PostgreSQL feed are the rest of issue 11): starting them on a PostgreSQL
-    configuration would answer TEMP to every lookup, so refuse with a clear error instead."""
-    target = Target.of(where)
-    if target.url:
-        raise DatabaseNotReady(
-            f"lookupd cannot use PostgreSQL ({target.describe()}) yet: it reads only SQLite's [database] path;"
-            " run `mrod admin` on a PostgreSQL node, lookupd on SQLite")

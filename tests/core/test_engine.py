@@ -164,14 +164,6 @@ def test_a_lost_server_is_database_not_ready(tmp_path: Path) -> None:
         asyncio.run(attempt())
 
 
-@pytest.mark.parametrize("command", ["lookupd", "serve"])
-def test_lookupd_refuses_a_postgresql_configuration_instead_of_answering_temp(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str], command: str) -> None:
-    code, out, err = _run(_write_config(tmp_path, "postgresql://mrod:pw@127.0.0.1/mrod"), capsys, command)
-    assert code == 1 and err.startswith("mrod: error: lookupd cannot use PostgreSQL (postgresql://mrod@127.0.0.1/mrod)")
-    assert err.count("\n") == 1
-
-
 def test_an_sqlite_installation_needs_no_psycopg(tmp_path: Path) -> None:
     """psycopg (and libpq under it) load only for a PostgreSQL URL."""
     config = tmp_path / "mrod.toml"

@@ -117,6 +117,8 @@ def postgresql_schema(url: str, password: str) -> dict[str, Any]:
                     "SELECT event_object_column FROM information_schema.triggered_update_columns"
                     " WHERE trigger_schema = current_schema() AND trigger_name = %s AND event_object_table = %s",
                     (name, table)))
+                if name == "change_notify":     # PostgreSQL only (0008_notify.postgresql.sql)
+                    continue
                 triggers[name] = (timing, event, orientation, of)
             schema[table] = {"columns": columns, "key": keys, "unique": unique, "foreign": foreign,
                              "indexes": indexes, "checks": checks, "triggers": triggers}
@@ -163,7 +165,7 @@ def test_two_nodes_migrating_at_once_apply_each_migration_once(pg_empty_database
     assert results == [(0, db.SCHEMA_VERSION), (db.SCHEMA_VERSION, db.SCHEMA_VERSION)]
     with psycopg.connect(target.url, password=server.password) as conn:
         applied = [r[0] for r in conn.execute("SELECT version FROM schema_migration ORDER BY version")]
-    assert applied == list(range(1, db.SCHEMA_VERSION + 1))
+    assert applied == [v for v, _, _ in db.migrations("postgresql")]   # every one, once
 
 
 def test_a_migration_pair_runs_each_engine_its_own_file() -> None:

@@ -68,17 +68,30 @@ class Cluster:
             os.chown(self.sock, owner.pw_uid, owner.pw_gid)
         self._as_postgres(str(self.bin / "initdb"), "-D", str(self.data), "-U", USER, "--no-sync",
                           "-E", "UTF8", "--locale", "C", "--auth-local", "trust", "--auth-host", "scram-sha-256")
+        self._run_server()
+        self.admin(f"CREATE ROLE {ROLE} LOGIN PASSWORD '{self.password}'")
+        self.password_file.write_text(self.password + "\n")
+        self.admin(f"CREATE DATABASE mrod_empty OWNER {ROLE}")
+        self.admin(f"CREATE DATABASE mrod_ready OWNER {ROLE}")
+        asyncio.run(_migrate(self.url("mrod_ready"), str(self.password_file)))
+
+    def _run_server(self) -> None:
         options = (f"-p {self.port} -k {self.sock} -c listen_addresses=127.0.0.1 -c fsync=off"
                    " -c synchronous_commit=off -c full_page_writes=off -c max_connections=200")
         self._as_postgres(str(self.bin / "pg_ctl"), "-D", str(self.data), "-l", str(self.dir / "postgres.log"),
                           "-o", options, "-w", "-t", "60", "start")
         self._admin = psycopg.connect(host=str(self.sock), port=self.port, user=USER, dbname="postgres",
                                       autocommit=True)
-        self.admin(f"CREATE ROLE {ROLE} LOGIN PASSWORD '{self.password}'")
-        self.password_file.write_text(self.password + "\n")
-        self.admin(f"CREATE DATABASE mrod_empty OWNER {ROLE}")
-        self.admin(f"CREATE DATABASE mrod_ready OWNER {ROLE}")
-        asyncio.run(_migrate(self.url("mrod_ready"), str(self.password_file)))
+
+    def pause(self) -> None:
+        """Stop the server, keeping its data (an outage); ``resume`` starts it again."""
+        if self._admin is not None:
+            self._admin.close()
+            self._admin = None
+        self._as_postgres(str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop")
+
+    def resume(self) -> None:
+        self._run_server()
 
     def admin(self, sql: str) -> list[tuple[Any, ...]]:
         assert self._admin is not None

@@ -1,0 +1,307 @@
+"""lookupd's routing snapshot on PostgreSQL (issue 11): fed by LISTEN/NOTIFY and the change
+journal, kept on local disk, answered from when the database is gone.
+
+A sync thread owns the database connection: it LISTENs on ``mrod_change`` (0008_notify: a
+commit that wrote journal rows notifies), reads the journal rows it has not seen and the rows
+they name, and posts them to an inbox that the event loop drains between two lookups (one
+deque check per lookup): memory is only changed on the loop, so a lookup never sees a domain
+half-replaced. It catches up every ``POLL`` seconds even without a notification, and after a
+reconnect from where it was (the journal by seq), not by reloading everything.
+
+seq values are not committed in seq order on PostgreSQL (an identity is taken at insert, the
+commit comes later) and a rollback leaves a hole, so "the next row must be position + 1" (the
+SQLite reader's gap rule) does not hold. The cursor re-reads a window of ``WINDOW`` seqs
+behind the highest seen and takes the rows it has not seen yet: a row committed late is
+applied when it appears, a hole costs nothing. mrod's own writers take one advisory lock per
+writing transaction (pgconn's BEGIN IMMEDIATE), so among them seq order is commit order; the
+window covers writers outside mrod that commit less than ``WINDOW`` journal rows late.
+(pg_current_xact_id/xid8 would order by commit exactly but needs a column and a snapshot
+comparison per read; a reload on every gap would reload on every rolled-back write.)
+
+When the database is unreachable the snapshot stays (never NOTFOUND because of an outage);
+with no snapshot at all lookups answer TEMP. The snapshot is written to ``cache`` (JSON,
+atomically, at most every ``PERSIST_EVERY`` seconds after a change and at shutdown), with its
+journal cursor and the time of the last sync, so a node restarted during an outage answers
+from it and, once the database is back, catches up from the journal. ``staleness()`` is the
+number of seconds since the last successful sync.
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import logging
+import os
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+from mrod.answers.routestore import RouteStore
+from mrod.answers.snapshot import Pending, RouteSnapshot, read_changes
+from mrod.infra import journal
+from mrod.infra.engine import Target
+from mrod.infra.errors import DatabaseNotReady
+from mrod.infra.pgread import ReadConnection
+
+log = logging.getLogger("mrod.lookupd")
+
+CHANNEL = "mrod_change"
+WINDOW = 1000         # seqs behind the highest seen that are read again (late commits)
+MAX_CHANGES = 2000    # more new rows at once: reload everything
+POLL = 2.0            # seconds: catch up even without a notification
+RETRY = 1.0           # seconds between connection attempts while the database is gone
+PERSIST_EVERY = 5.0   # seconds: at most one snapshot file write per this
+
+
+class JournalCursor:
+    """Which journal rows a snapshot includes: the highest seq seen and the seen seqs behind it."""
+
+    def __init__(self, high: int = 0, seen: set[int] | None = None) -> None:
+        self.high = high
+        self.seen = seen or set()
+
+    @classmethod
+    def at(cls, conn: ReadConnection) -> JournalCursor:
+        """The journal as the current transaction sees it (read with the snapshot)."""
+        high = int(_value(conn, "SELECT coalesce(max(seq), 0) FROM change"))
+        seen = {int(r[0]) for r in conn.execute("SELECT seq FROM change WHERE seq > ?", (high - WINDOW,))}
+        return cls(high, seen)
+
+    def fresh(self, conn: ReadConnection, limit: int) -> list[journal.Change] | None:
+        """The rows not seen yet, in seq order, or None when the reader must reload: an 'all'
+        row, more than ``limit`` new rows, rows pruned past the cursor, or a journal that ends
+        before it (an older copy of the database restored)."""
+        low = self.high - WINDOW
+        rows = conn.execute("SELECT seq, entity, key FROM change WHERE seq > ? ORDER BY seq LIMIT ?",
+                            (low, WINDOW + limit + 1)).fetchall()
+        if len(rows) > WINDOW + limit or (self.high and (not rows or rows[-1][0] < self.high)):
+            return None
+        oldest = _value(conn, "SELECT min(seq) FROM change")
+        if oldest is not None and oldest > self.high + 1 and self.high:
+            return None      # pruned past the cursor: what lay between is gone
+        new = [journal.Change(int(s), e, k) for s, e, k in rows if s not in self.seen]
+        if len(new) > limit or any(c.entity == journal.ALL for c in new):
+            return None
+        if new:
+            self.seen.update(c.seq for c in new)
+            self.high = max(self.high, new[-1].seq)
+            self.seen = {s for s in self.seen if s > self.high - WINDOW}
+        return new
+
+
+class PgStoreHolder:
+    """``get()`` per lookup: the snapshot (DatabaseNotReady while there is none: TEMP)."""
+
+    def __init__(self, target: Target, cache: Path | None = None) -> None:
+        self.target = target
+        self.cache = cache
+        self.synced_at: float | None = None   # wall-clock time of the last sync with the database
+        self.connected = False
+        self._snapshot: RouteSnapshot | None = None
+        self._inbox: collections.deque[tuple[Any, ...]] = collections.deque()
+        self._cursor: JournalCursor | None = None    # the sync thread's (restored from the file)
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+        self._recipients: RouteStore | None = None
+        self._installed: tuple[int, list[int]] = (0, [])   # the cursor of what the loop installed
+        self._dirty = False
+        self._persisted_at = 0.0
+        self._restore()
+
+    # -- per lookup (event loop) ----------------------------------------------------------------
+
+    def get(self) -> RouteSnapshot:
+        if self._inbox:
+            self._drain()
+        if self._thread is None:
+            self.start()
+        snap = self._snapshot
+        if snap is None:
+            raise DatabaseNotReady(f"no routing snapshot yet from {self.target.describe()}")
+        return snap
+
+    @property
+    def snapshot(self) -> RouteSnapshot | None:
+        return self._snapshot
+
+    def staleness(self) -> float | None:
+        """Seconds since the last sync with the database (None: never synced)."""
+        return None if self.synced_at is None else max(0.0, time.time() - self.synced_at)
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="mrod-pgsync", daemon=True)
+            self._thread.start()
+
+    def close(self) -> None:
+        """After a fault: drop the recipients connection (the snapshot stays: it is the answer)."""
+        if self._recipients is not None:
+            try:
+                self._recipients.close()
+            except psycopg.Error:
+                pass
+            self._recipients = None
+
+    def shutdown(self) -> None:
+        self._stop.set()
+        if self._inbox:
+            self._drain()
+        if self._dirty:
+            self._persist(self._export())
+        self.close()
+        if self._thread is not None:
+            self._thread.join(timeout=RETRY + 3)
+
+    def _drain(self) -> None:
+        while self._inbox:
+            item = self._inbox.popleft()
+            kind, thing, cursor = item
+            if kind == "load":
+                thing.sql = self
+                self._snapshot = thing
+            elif self._snapshot is not None:
+                self._snapshot.install(thing)
+            self._installed = cursor
+            self._dirty = True
+        if self.cache is not None and time.monotonic() - self._persisted_at >= PERSIST_EVERY:
+            state = self._export()
+            threading.Thread(target=self._persist, args=(state,), name="mrod-snapshot-file", daemon=True).start()
+
+    # -- listed recipients (the snapshot's ``sql``): always asked of the database ---------------
+
+    def listed_recipient(self, domain_id: int, candidates: list[str]) -> str | None:
+        if not self.connected:
+            raise DatabaseNotReady(f"database {self.target.describe()} is unreachable (recipient lists)")
+        if self._recipients is None:
+            self._recipients = RouteStore(ReadConnection.open(self.target, timeout_s=2))  # type: ignore[arg-type]
+        return self._recipients.listed_recipient(domain_id, candidates)
+
+    # -- the sync thread ------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        lost = False
+        while not self._stop.is_set():
+            try:
+                raw = self._connect()
+            except (psycopg.Error, DatabaseNotReady, OSError) as exc:
+                if not lost:
+                    log.warning("database %s unreachable: answering from the routing snapshot (%s)",
+                                self.target.describe(), " ".join(str(exc).split()))
+                    lost = True
+                self._stop.wait(RETRY)
+                continue
+            try:
+                if lost:
+                    log.info("database %s reachable again: catching up from the change journal",
+                             self.target.describe())
+                lost = False
+                self._follow(raw)
+            except (psycopg.Error, DatabaseNotReady, OSError) as exc:
+                log.warning("lost database %s: answering from the routing snapshot (%s)",
+                            self.target.describe(), " ".join(str(exc).split()))
+                lost = True
+            finally:
+                self.connected = False
+                raw.close()
+
+    def _connect(self) -> psycopg.Connection[Any]:
+        extra: dict[str, Any] = {}
+        password = self.target.password()
+        if password:
+            extra["password"] = password
+        raw = psycopg.connect(self.target.url, autocommit=True, connect_timeout=3,
+                              application_name="mrod-lookupd", **extra)
+        raw.execute(f"LISTEN {CHANNEL}")     # before reading: no commit falls between the two
+        return raw
+
+    def _follow(self, raw: psycopg.Connection[Any]) -> None:
+        conn = ReadConnection(raw, self.target.describe())
+        conn.execute("SET default_transaction_read_only = on")
+        self.connected = True
+        while not self._stop.is_set():
+            changes = self._cursor.fresh(conn, MAX_CHANGES) if self._cursor is not None else None
+            if changes is None:
+                self._load(conn)
+            elif changes:
+                self._post("apply", read_changes(conn, changes, self._cursor.high))  # type: ignore[union-attr]
+            self.synced_at = time.time()
+            for _ in raw.notifies(timeout=POLL, stop_after=1):
+                pass
+
+    def _load(self, conn: ReadConnection) -> None:
+        started = time.monotonic()
+        conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ")    # the rows and the cursor of one moment
+        try:
+            snap = RouteSnapshot.load(conn, transaction=False)  # type: ignore[arg-type]
+            cursor = JournalCursor.at(conn)
+        finally:
+            conn.execute("COMMIT")
+        snap.position = cursor.high
+        self._cursor = cursor
+        self._post("load", snap)
+        log.info("routing snapshot loaded from %s: %d domains in %.2fs",
+                 self.target.describe(), len(snap), time.monotonic() - started)
+
+    def _post(self, kind: str, item: RouteSnapshot | Pending) -> None:
+        cursor = self._cursor
+        assert cursor is not None
+        # With the cursor as of this item: what the file says was seen is what was installed.
+        self._inbox.append((kind, item, (cursor.high, sorted(cursor.seen))))
+
+    # -- the file on local disk -----------------------------------------------------------------
+
+    def _export(self) -> dict[str, Any] | None:
+        self._dirty = False
+        self._persisted_at = time.monotonic()
+        snap = self._snapshot
+        if snap is None:
+            return None
+        high, seen = self._installed
+        state = snap.state()
+        state.update(synced_at=self.synced_at, database=self.target.describe(), cursor={"high": high, "seen": seen})
+        return state
+
+    def _persist(self, state: dict[str, Any] | None) -> None:
+        if state is None or self.cache is None:
+            return
+        tmp = self.cache.with_name(f".{self.cache.name}.{os.getpid()}.tmp")
+        try:
+            with open(tmp, "w", encoding="utf-8") as fh:
+                os.fchmod(fh.fileno(), 0o600)
+                json.dump(state, fh, separators=(",", ":"))
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, self.cache)
+        except OSError as exc:
+            log.warning("could not write the routing snapshot to %s: %s", self.cache, exc)
+            tmp.unlink(missing_ok=True)
+
+    def _restore(self) -> None:
+        if self.cache is None or not self.cache.exists():
+            return
+        try:
+            with open(self.cache, encoding="utf-8") as fh:
+                state = json.load(fh)
+            if state.get("database") != self.target.describe():
+                log.info("routing snapshot file %s is of another database: not used", self.cache)
+                return
+            snap = RouteSnapshot.from_state(state)
+            cursor = JournalCursor(int(state["cursor"]["high"]), {int(s) for s in state["cursor"]["seen"]})
+        except (OSError, ValueError, KeyError, TypeError, IndexError) as exc:
+            log.warning("routing snapshot file %s not used: %s", self.cache, exc)
+            return
+        snap.sql = self
+        self._snapshot, self._cursor = snap, cursor
+        self._installed = (cursor.high, sorted(cursor.seen))
+        synced = state.get("synced_at")
+        self.synced_at = float(synced) if synced is not None else None
+        log.info("routing snapshot restored from %s: %d domains (synced %s)", self.cache, len(snap),
+                 time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(self.synced_at)) if self.synced_at else "never")
+
+
+def _value(conn: ReadConnection, sql: str) -> Any:
+    row = conn.execute(sql).fetchone()
+    return None if row is None else row[0]

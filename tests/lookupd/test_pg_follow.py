@@ -1,0 +1,180 @@
+"""lookupd on PostgreSQL (issue 11 points 2 and 3): a change by any writer is answered through
+LISTEN/NOTIFY and the journal; PostgreSQL stopped, lookupd answers from its snapshot (in
+memory, then from the file on disk after a restart) and reports how stale it is; PostgreSQL
+back, it catches up by itself. Real PostgreSQL servers; every wait is bounded."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from pathlib import Path
+from typing import Any, AsyncIterator, Callable, Iterator
+
+import psycopg
+import pytest
+
+from mrod.entities import domains as domaincore
+from mrod.infra import db
+from mrod.infra.engine import Target
+from mrod.infra.pgread import ReadConnection
+from mrod.lookupd import pgholder
+from mrod.lookupd.daemon import SNAPSHOT_FILE, Lookupd
+from mrod.lookupd.metricsserver import lookupd_families
+from tests.conftest import make_config
+from tests.data import ACTOR, seed
+from tests.harness import postgres
+from tests.lookupd.conftest import SocketmapClient
+
+WAIT = 20.0   # seconds: the bound of every wait below (a change is normally answered in ms)
+
+
+@pytest.fixture
+def private_cluster() -> Iterator[postgres.Cluster]:
+    """A PostgreSQL of this test's own, which the test may stop and start (an outage)."""
+    postgres.cluster()   # skips (or fails under CI) where the session's cannot start either
+    bindir = postgres.pg_bin()
+    assert bindir is not None
+    server = postgres.Cluster(bindir)
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
+
+
+def _target(server: postgres.Cluster, name: str) -> Target:
+    return Target(url=server.url(name), password_file=str(server.password_file))
+
+
+async def _write(target: Target, **data: Any) -> None:
+    async with db.opened(target) as conn:
+        await seed(conn, **data)
+
+
+async def _remove(target: Target, name: str) -> None:
+    async with db.opened(target) as conn:
+        await domaincore.remove(conn, ACTOR, name)
+
+
+async def _start(tmp_path: Path, target: Target) -> Lookupd:
+    cfg = make_config(tmp_path, database={"url": target.url, "password_file": target.password_file},
+                      lookupd={"socketmap": "127.0.0.1:0", "policy": ""})
+    daemon = Lookupd(cfg)
+    await daemon.start()
+    return daemon
+
+
+async def _until(ask: Callable[[], Any], wanted: str) -> str:
+    deadline = time.monotonic() + WAIT
+    while True:
+        got = await ask()
+        if got.startswith(wanted) or time.monotonic() > deadline:
+            return str(got)
+        await asyncio.sleep(0.05)
+
+
+@pytest.fixture
+async def clients() -> AsyncIterator[list[SocketmapClient]]:
+    made: list[SocketmapClient] = []
+    yield made
+    for client in made:
+        await client.close()
+
+
+async def _client(daemon: Lookupd, made: list[SocketmapClient]) -> SocketmapClient:
+    client = await SocketmapClient.connect(daemon.listener("socketmap").port)
+    made.append(client)
+    return client
+
+
+async def test_a_change_by_any_writer_is_answered(
+        tmp_path: Path, pg_database: tuple[postgres.Cluster, str], clients: list[SocketmapClient]) -> None:
+    target = _target(*pg_database)
+    await _write(target, relays=[dict(name="primary", host="mx1.example.net")],
+                 domains=[dict(name="old.example", relay="primary")])
+    daemon = await _start(tmp_path, target)
+    try:
+        client = await _client(daemon, clients)
+        assert await client.ask("relay_domains", "old.example") == "OK old.example"
+        assert await client.ask("relay_domains", "new.example") == "NOTFOUND "
+        await _write(target, domains=[dict(name="new.example", relay="primary")])    # another process's write
+        assert await _until(lambda: client.ask("relay_domains", "new.example"), "OK") == "OK new.example"
+        await _remove(target, "old.example")
+        assert await _until(lambda: client.ask("relay_domains", "old.example"), "NOTFOUND") == "NOTFOUND "
+        # The snapshot answered (not a per-lookup SQL query), and it was synced just now.
+        assert daemon.service.snapshot_domains == 1
+        staleness = daemon.service.staleness()
+        assert staleness is not None and staleness < WAIT
+    finally:
+        await daemon.stop()
+
+
+def test_a_journal_row_committed_after_a_later_one_is_not_missed(pg_database: tuple[postgres.Cluster, str]) -> None:
+    """seq values commit out of order on PostgreSQL: the cursor still takes the earlier row
+    when its transaction commits (SQLite's "next must be position + 1" rule would reload or
+    skip it)."""
+    server, name = pg_database
+    url = server.url(name)
+    with psycopg.connect(url, password=server.password, autocommit=True) as reader_raw, \
+            psycopg.connect(url, password=server.password) as slow, \
+            psycopg.connect(url, password=server.password, autocommit=True) as fast:
+        reader = ReadConnection(reader_raw, "test")
+        cursor = pgholder.JournalCursor.at(reader)
+        slow.execute("INSERT INTO change (entity, key) VALUES ('domain', 'slow.example')")   # takes seq n
+        fast.execute("INSERT INTO change (entity, key) VALUES ('domain', 'fast.example')")   # seq n+1, committed
+        first = cursor.fresh(reader, 100)
+        assert first is not None and [c.key for c in first] == ["fast.example"]
+        slow.commit()
+        second = cursor.fresh(reader, 100)
+        assert second is not None and [c.key for c in second] == ["slow.example"]
+        assert second[0].seq < first[0].seq
+        assert cursor.fresh(reader, 100) == []       # nothing is taken twice
+        slow.execute("INSERT INTO change (entity, key) VALUES ('domain', 'gone.example')")
+        slow.rollback()                               # a hole in seq: costs nothing
+        fast.execute("INSERT INTO change (entity, key) VALUES ('domain', 'after.example')")
+        third = cursor.fresh(reader, 100)
+        assert third is not None and [c.key for c in third] == ["after.example"]
+
+
+async def test_an_outage_is_answered_from_the_snapshot_then_caught_up(
+        tmp_path: Path, private_cluster: postgres.Cluster, clients: list[SocketmapClient]) -> None:
+    server = private_cluster
+    target = _target(server, server.new_database())
+    await _write(target, relays=[dict(name="primary", host="mx1.example.net")],
+                 domains=[dict(name="known.example", relay="primary")])
+    daemon = await _start(tmp_path, target)
+    snapshot_file = daemon.config.database.path.with_name(SNAPSHOT_FILE)   # the node's state directory
+    try:
+        client = await _client(daemon, clients)
+        assert await client.ask("relay_domains", "known.example") == "OK known.example"
+        server.pause()
+        # The database is gone: known domains are still answered, unknown ones still NOTFOUND
+        # (the snapshot is complete as of its last sync), and the staleness grows.
+        deadline = time.monotonic() + WAIT
+        while (daemon.service.staleness() or 0) < pgholder.POLL + 1 and time.monotonic() < deadline:
+            assert await client.ask("relay_domains", "known.example") == "OK known.example"
+            await asyncio.sleep(0.1)
+        assert await client.ask("relay_domains", "known.example") == "OK known.example"
+        assert await client.ask("transport", "joe@known.example") == "OK relay:[mx1.example.net]:25"
+        assert await client.ask("relay_domains", "other.example") == "NOTFOUND "
+        [age] = [f for f in lookupd_families(daemon) if f.name == "mrod_lookupd_snapshot_staleness_seconds"]
+        assert age.samples[0].value >= pgholder.POLL + 1
+    finally:
+        await daemon.stop()
+    # The snapshot was kept on local disk; a lookupd started during the outage answers from it.
+    assert "known.example" in json.loads(snapshot_file.read_text())["domains"]
+    restarted = await _start(tmp_path, target)
+    try:
+        client = await _client(restarted, clients)
+        assert await client.ask("relay_domains", "known.example") == "OK known.example"
+        staleness = restarted.service.staleness()
+        assert staleness is not None and staleness >= pgholder.POLL + 1
+        # The database returns: lookupd reconnects and a change made now is answered.
+        server.resume()
+        await _write(target, domains=[dict(name="later.example", relay="primary")])
+        assert await _until(lambda: client.ask("relay_domains", "later.example"), "OK") == "OK later.example"
+        assert await client.ask("relay_domains", "known.example") == "OK known.example"
+        assert (restarted.service.staleness() or 0) < pgholder.POLL + 1
+    finally:
+        await restarted.stop()
