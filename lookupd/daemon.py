@@ -73,6 +73,9 @@ class Lookupd:
 
     async def start(self) -> None:
         raise_fd_limit(self.limits.max_connections + 64)
+        # PostgreSQL: a first snapshot (from disk, or loaded) before serving, bounded — meanwhile
+        # Postfix's connections wait in the backlog of handed-over sockets instead of getting TEMP.
+        await self.service.settle(FIRST_LOAD_WAIT)
         started = []
         try:
             for item in self.listeners:
@@ -88,7 +91,6 @@ class Lookupd:
                 await item.stop()
             raise
         metrics.register("lookupd", self._metrics)
-        await self.service.settle(FIRST_LOAD_WAIT)
         # Open the database early so a problem shows at start (lookups still answer TEMP).
         first = self.service.answer_now("relay_domains", b"mrod-startup-check.invalid")
         if first is not None and first.status == routing.TEMP:

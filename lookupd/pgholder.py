@@ -10,13 +10,16 @@ reconnect from where it was (the journal by seq), not by reloading everything.
 
 seq values are not committed in seq order on PostgreSQL (an identity is taken at insert, the
 commit comes later) and a rollback leaves a hole, so "the next row must be position + 1" (the
-SQLite reader's gap rule) does not hold. The cursor re-reads a window of ``WINDOW`` seqs
-behind the highest seen and takes the rows it has not seen yet: a row committed late is
-applied when it appears, a hole costs nothing. mrod's own writers take one advisory lock per
-writing transaction (pgconn's BEGIN IMMEDIATE), so among them seq order is commit order; the
-window covers writers outside mrod that commit less than ``WINDOW`` journal rows late.
-(pg_current_xact_id/xid8 would order by commit exactly but needs a column and a snapshot
-comparison per read; a reload on every gap would reload on every rolled-back write.)
+SQLite reader's gap rule) does not hold. The cursor keeps the highest seq seen and the seqs
+below it that it has not seen ("gaps"), and asks each time for the rows after the highest plus
+any gap that has committed since: a row committed late is applied when it appears; a gap is
+given up after ``GAP_WAIT`` seconds (a rolled-back insert never appears). mrod's own writers
+take one advisory lock per writing transaction (pgconn's BEGIN IMMEDIATE), so among them seq
+order is commit order and gaps come from rollbacks; the wait covers writers outside mrod whose
+transaction stays open less than a minute after writing the journal. (Re-reading a fixed
+window of seqs cost 10 ms per change at 1,000 rows; pg_current_xact_id/xid8 would order by
+commit exactly but needs a column and a snapshot comparison per read; a reload on every gap
+would reload after every rolled-back write.)
 
 When the database is unreachable the snapshot stays (never NOTFOUND because of an outage);
 with no snapshot at all lookups answer TEMP. The snapshot is written to ``cache`` (JSON,
@@ -35,7 +38,7 @@ import os
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 import psycopg
 
@@ -49,7 +52,8 @@ from mrod.infra.pgread import ReadConnection
 log = logging.getLogger("mrod.lookupd")
 
 CHANNEL = "mrod_change"
-WINDOW = 1000         # seqs behind the highest seen that are read again (late commits)
+WINDOW = 1000         # at a load: the seqs behind the newest that may still commit
+GAP_WAIT = 60.0       # seconds a missing seq is looked for again (a commit that late is missed)
 MAX_CHANGES = 2000    # more new rows at once: reload everything
 POLL = 2.0            # seconds: catch up even without a notification
 RETRY = 1.0           # seconds between connection attempts while the database is gone
@@ -57,38 +61,51 @@ PERSIST_EVERY = 5.0   # seconds: at most one snapshot file write per this
 
 
 class JournalCursor:
-    """Which journal rows a snapshot includes: the highest seq seen and the seen seqs behind it."""
+    """Which journal rows a snapshot includes: the highest seq seen, and the seqs below it not
+    seen yet ("gaps": a transaction still open, or a rolled-back insert), each with the time it
+    was first missed; a gap is looked for again until it is ``GAP_WAIT`` seconds old."""
 
-    def __init__(self, high: int = 0, seen: set[int] | None = None) -> None:
+    def __init__(self, high: int = 0, gaps: Iterable[int] = ()) -> None:
         self.high = high
-        self.seen = seen or set()
+        now = time.monotonic()
+        self.gaps = {int(s): now for s in gaps}
 
     @classmethod
     def at(cls, conn: ReadConnection) -> JournalCursor:
-        """The journal as the current transaction sees it (read with the snapshot)."""
-        high = int(_value(conn, "SELECT coalesce(max(seq), 0) FROM change"))
-        seen = {int(r[0]) for r in conn.execute("SELECT seq FROM change WHERE seq > ?", (high - WINDOW,))}
-        return cls(high, seen)
+        """The journal as the current transaction sees it (read with the snapshot): the seqs
+        missing just behind the newest may belong to transactions that commit later."""
+        seqs = {int(r[0]) for r in conn.execute(
+            "SELECT seq FROM change WHERE seq > (SELECT coalesce(max(seq), 0) FROM change) - ?", (WINDOW,))}
+        high = max(seqs, default=0)
+        return cls(high, (s for s in range(max(1, high - WINDOW + 1), high) if s not in seqs))
 
     def fresh(self, conn: ReadConnection, limit: int) -> list[journal.Change] | None:
         """The rows not seen yet, in seq order, or None when the reader must reload: an 'all'
         row, more than ``limit`` new rows, rows pruned past the cursor, or a journal that ends
         before it (an older copy of the database restored)."""
-        low = self.high - WINDOW
-        rows = conn.execute("SELECT seq, entity, key FROM change WHERE seq > ? ORDER BY seq LIMIT ?",
-                            (low, WINDOW + limit + 1)).fetchall()
-        if len(rows) > WINDOW + limit or (self.high and (not rows or rows[-1][0] < self.high)):
+        now = time.monotonic()
+        self.gaps = {s: t for s, t in self.gaps.items() if now - t < GAP_WAIT}
+        # One round trip: the newest seen row (still there?), the rows after it, the gaps that
+        # have committed since; each with the oldest seq still kept.
+        rows = conn.execute("SELECT seq, entity, key, (SELECT min(seq) FROM change) FROM change"
+                            " WHERE seq >= ? OR seq = ANY(?) ORDER BY seq LIMIT ?",
+                            (self.high, sorted(self.gaps), limit + 2)).fetchall()
+        if len(rows) > limit + 1:
             return None
-        oldest = _value(conn, "SELECT min(seq) FROM change")
-        if oldest is not None and oldest > self.high + 1 and self.high:
-            return None      # pruned past the cursor: what lay between is gone
-        new = [journal.Change(int(s), e, k) for s, e, k in rows if s not in self.seen]
+        if self.high and (not rows or rows[-1][0] < self.high or rows[0][3] > self.high):
+            return None      # restored from an older copy, or pruned past the cursor
+        new = [journal.Change(int(s), e, k) for s, e, k, _ in rows if s > self.high or s in self.gaps]
         if len(new) > limit or any(c.entity == journal.ALL for c in new):
             return None
         if new:
-            self.seen.update(c.seq for c in new)
-            self.high = max(self.high, new[-1].seq)
-            self.seen = {s for s in self.seen if s > self.high - WINDOW}
+            found = {c.seq for c in new}
+            for seq in found:
+                self.gaps.pop(seq, None)
+            newest = max(found)
+            for seq in range(self.high + 1, newest):
+                if seq not in found:
+                    self.gaps[seq] = now
+            self.high = max(self.high, newest)
         return new
 
 
@@ -249,7 +266,7 @@ class PgStoreHolder:
         cursor = self._cursor
         assert cursor is not None
         # With the cursor as of this item: what the file says was seen is what was installed.
-        self._inbox.append((kind, item, (cursor.high, sorted(cursor.seen))))
+        self._inbox.append((kind, item, (cursor.high, sorted(cursor.gaps))))
 
     # -- the file on local disk -----------------------------------------------------------------
 
@@ -259,9 +276,9 @@ class PgStoreHolder:
         snap = self._snapshot
         if snap is None:
             return None
-        high, seen = self._installed
+        high, gaps = self._installed
         state = snap.state()
-        state.update(synced_at=self.synced_at, database=self.target.describe(), cursor={"high": high, "seen": seen})
+        state.update(synced_at=self.synced_at, database=self.target.describe(), cursor={"high": high, "gaps": gaps})
         return state
 
     def _persist(self, state: dict[str, Any] | None) -> None:
@@ -289,13 +306,13 @@ class PgStoreHolder:
                 log.info("routing snapshot file %s is of another database: not used", self.cache)
                 return
             snap = RouteSnapshot.from_state(state)
-            cursor = JournalCursor(int(state["cursor"]["high"]), {int(s) for s in state["cursor"]["seen"]})
+            cursor = JournalCursor(int(state["cursor"]["high"]), (int(s) for s in state["cursor"]["gaps"]))
         except (OSError, ValueError, KeyError, TypeError, IndexError) as exc:
             log.warning("routing snapshot file %s not used: %s", self.cache, exc)
             return
         snap.sql = self
         self._snapshot, self._cursor = snap, cursor
-        self._installed = (cursor.high, sorted(cursor.seen))
+        self._installed = (cursor.high, sorted(cursor.gaps))
         synced = state.get("synced_at")
         self.synced_at = float(synced) if synced is not None else None
         log.info("routing snapshot restored from %s: %d domains (synced %s)", self.cache, len(snap),

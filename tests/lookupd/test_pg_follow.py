@@ -135,6 +135,14 @@ def test_a_journal_row_committed_after_a_later_one_is_not_missed(pg_database: tu
         fast.execute("INSERT INTO change (entity, key) VALUES ('domain', 'after.example')")
         third = cursor.fresh(reader, 100)
         assert third is not None and [c.key for c in third] == ["after.example"]
+        assert list(cursor.gaps) == [third[0].seq - 1]   # looked for again until GAP_WAIT
+        # A snapshot loaded while a journal row is uncommitted takes it when it commits.
+        slow.execute("INSERT INTO change (entity, key) VALUES ('domain', 'open.example')")
+        fast.execute("INSERT INTO change (entity, key) VALUES ('domain', 'done.example')")
+        loaded = pgholder.JournalCursor.at(reader)
+        slow.commit()
+        late = loaded.fresh(reader, 100)
+        assert late is not None and [c.key for c in late] == ["open.example"]
 
 
 async def test_an_outage_is_answered_from_the_snapshot_then_caught_up(
