@@ -58,7 +58,7 @@ async def test_policy_decisions_and_callout_results_on_postgresql(
         assert await ask(r, w, "nobody@verify.example") == "550 5.1.1 User unknown at the primary mail server"
         server, name = pg_database
         with psycopg.connect(server.url(name), password=server.password) as conn:
-            cached = dict(conn.execute("SELECT address, valid FROM verify_cache").fetchall())
+            cached: dict[str, int] = dict(conn.execute("SELECT address, valid FROM verify_cache").fetchall())
         assert cached == {"joe@verify.example": 1, "nobody@verify.example": 0}
         assert await ask(r, w, "joe@verify.example") == "DUNNO"       # from the shared cache
         assert handler.asked == ["joe@verify.example", "nobody@verify.example"]
