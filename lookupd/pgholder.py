@@ -31,6 +31,7 @@ number of seconds since the last successful sync.
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import json
 import logging
@@ -126,6 +127,10 @@ class PgStoreHolder:
         self._installed: tuple[int, list[int]] = (0, [])   # the cursor of what the loop installed
         self._dirty = False
         self._persisted_at = 0.0
+        self._attempt = 0.0
+        self._persist_lock = threading.Lock()      # one file writer at a time
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._timer: asyncio.TimerHandle | None = None
         self._restore()
 
     # -- per lookup (event loop) ----------------------------------------------------------------
@@ -148,7 +153,11 @@ class PgStoreHolder:
         """Seconds since the last sync with the database (None: never synced)."""
         return None if self.synced_at is None else max(0.0, time.time() - self.synced_at)
 
-    def start(self) -> None:
+    def start(self, loop: asyncio.AbstractEventLoop | None = None) -> None:
+        """Follow the database from now on. With the event loop that answers lookups, changes
+        are installed (and the file written) as they come, not only at the next lookup."""
+        if loop is not None:
+            self._loop = loop
         if self._thread is None:
             self._thread = threading.Thread(target=self._run, name="mrod-pgsync", daemon=True)
             self._thread.start()
@@ -164,9 +173,13 @@ class PgStoreHolder:
 
     def shutdown(self) -> None:
         self._stop.set()
+        self._loop = None
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         if self._inbox:
             self._drain()
-        if self._dirty:
+        if self.cache is not None:      # also when nothing changed: the time of the last sync did
             self._persist(self._export())
         self.close()
         if self._thread is not None:
@@ -183,9 +196,18 @@ class PgStoreHolder:
                 self._snapshot.install(thing)
             self._installed = cursor
             self._dirty = True
-        if self.cache is not None and time.monotonic() - self._persisted_at >= PERSIST_EVERY:
+        if self.cache is None or not self._dirty:
+            return
+        due = self._persisted_at + PERSIST_EVERY - time.monotonic()
+        if due <= 0:
             state = self._export()
             threading.Thread(target=self._persist, args=(state,), name="mrod-snapshot-file", daemon=True).start()
+        elif self._loop is not None and self._timer is None:
+            self._timer = self._loop.call_later(due, self._persist_due)
+
+    def _persist_due(self) -> None:
+        self._timer = None
+        self._drain()
 
     # -- listed recipients (the snapshot's ``sql``): always asked of the database ---------------
 
@@ -239,12 +261,13 @@ class PgStoreHolder:
         conn.execute("SET default_transaction_read_only = on")
         self.connected = True
         while not self._stop.is_set():
+            self._attempt = time.time()     # what is read from now on is as of this time or later
             changes = self._cursor.fresh(conn, MAX_CHANGES) if self._cursor is not None else None
             if changes is None:
                 self._load(conn)
             elif changes:
                 self._post("apply", read_changes(conn, changes, self._cursor.high))  # type: ignore[union-attr]
-            self.synced_at = time.time()
+            self.synced_at = self._attempt
             for _ in raw.notifies(timeout=POLL, stop_after=1):
                 pass
 
@@ -265,8 +288,15 @@ class PgStoreHolder:
     def _post(self, kind: str, item: RouteSnapshot | Pending) -> None:
         cursor = self._cursor
         assert cursor is not None
+        self.synced_at = self._attempt     # before the loop can install (and write) it
         # With the cursor as of this item: what the file says was seen is what was installed.
         self._inbox.append((kind, item, (cursor.high, sorted(cursor.gaps))))
+        loop = self._loop
+        if loop is not None:
+            try:
+                loop.call_soon_threadsafe(self._drain)
+            except RuntimeError:     # the loop is closed: lookupd is stopping
+                pass
 
     # -- the file on local disk -----------------------------------------------------------------
 
@@ -284,16 +314,20 @@ class PgStoreHolder:
     def _persist(self, state: dict[str, Any] | None) -> None:
         if state is None or self.cache is None:
             return
-        tmp = self.cache.with_name(f".{self.cache.name}.{os.getpid()}.tmp")
+        with self._persist_lock:
+            self._write(state, self.cache)
+
+    def _write(self, state: dict[str, Any], cache: Path) -> None:
+        tmp = cache.with_name(f".{cache.name}.{os.getpid()}.tmp")
         try:
             with open(tmp, "w", encoding="utf-8") as fh:
                 os.fchmod(fh.fileno(), 0o600)
                 json.dump(state, fh, separators=(",", ":"))
                 fh.flush()
                 os.fsync(fh.fileno())
-            os.replace(tmp, self.cache)
+            os.replace(tmp, cache)
         except OSError as exc:
-            log.warning("could not write the routing snapshot to %s: %s", self.cache, exc)
+            log.warning("could not write the routing snapshot to %s: %s", cache, exc)
             tmp.unlink(missing_ok=True)
 
     def _restore(self) -> None:

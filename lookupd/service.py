@@ -81,7 +81,7 @@ class LookupService:
         stores = self._stores
         if not isinstance(stores, PgStoreHolder):
             return
-        stores.start()
+        stores.start(asyncio.get_running_loop())
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             try:

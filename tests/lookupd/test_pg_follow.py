@@ -184,5 +184,10 @@ async def test_an_outage_is_answered_from_the_snapshot_then_caught_up(
         assert await _until(lambda: client.ask("relay_domains", "later.example"), "OK") == "OK later.example"
         assert await client.ask("relay_domains", "known.example") == "OK known.example"
         assert (restarted.service.staleness() or 0) < pgholder.POLL + 1
+        # The file on disk follows (written from the event loop, without waiting for a stop).
+        deadline = time.monotonic() + WAIT
+        while "later.example" not in json.loads(snapshot_file.read_text())["domains"]:
+            assert time.monotonic() < deadline, "the snapshot file did not take the change"
+            await asyncio.sleep(0.1)
     finally:
         await restarted.stop()
