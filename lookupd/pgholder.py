@@ -71,6 +71,11 @@ class JournalCursor:
         now = time.monotonic()
         self.gaps = {int(s): now for s in gaps}
 
+    def copy(self) -> JournalCursor:
+        twin = JournalCursor(self.high)
+        twin.gaps = dict(self.gaps)
+        return twin
+
     @classmethod
     def at(cls, conn: ReadConnection) -> JournalCursor:
         """The journal as the current transaction sees it (read with the snapshot): the seqs
@@ -242,6 +247,9 @@ class PgStoreHolder:
                 log.warning("lost database %s: answering from the routing snapshot (%s)",
                             self.target.describe(), " ".join(str(exc).split()))
                 lost = True
+            except Exception:   # a bug must not end the sync for good: log it, retry
+                log.exception("following database %s failed; retrying", self.target.describe())
+                self._stop.wait(RETRY)
             finally:
                 self.connected = False
                 raw.close()
@@ -262,11 +270,16 @@ class PgStoreHolder:
         self.connected = True
         while not self._stop.is_set():
             self._attempt = time.time()     # what is read from now on is as of this time or later
-            changes = self._cursor.fresh(conn, MAX_CHANGES) if self._cursor is not None else None
+            # On a copy: a connection lost before the rows are read leaves the cursor as it was.
+            trial = self._cursor.copy() if self._cursor is not None else None
+            changes = trial.fresh(conn, MAX_CHANGES) if trial is not None else None
             if changes is None:
                 self._load(conn)
             elif changes:
-                self._post("apply", read_changes(conn, changes, self._cursor.high))  # type: ignore[union-attr]
+                assert trial is not None
+                pending = read_changes(conn, changes, trial.high)
+                self._cursor = trial
+                self._post("apply", pending)
             self.synced_at = self._attempt
             for _ in raw.notifies(timeout=POLL, stop_after=1):
                 pass
