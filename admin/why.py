@@ -24,17 +24,18 @@ from mrod.admin.access import domain_owner_filter, relay_owner_filter
 TRANSITIONS = 5
 
 
-async def for_domain(conn: aiosqlite.Connection, user: User, domain: Domain) -> dict[str, Any]:
+async def for_domain(conn: aiosqlite.Connection, user: User, domain: Domain, node: str) -> dict[str, Any]:
+    """The domain's DNS check, queue and primary as this node (the panel's, [node] name) sees them."""
     primary = None
     transitions: list[audit.AuditEntry] = []
     if domain.relay_id is not None:
-        primary = next((r for r in await health.status(conn) if r["id"] == domain.relay_id
+        primary = next((r for r in await health.status(conn, node=node) if r["id"] == domain.relay_id
                         and r["last_probe_at"] is not None), None)     # None: never probed
         transitions = await audit.entries(conn, entity="relay", key=domain.relay_name, action="state",
                                           limit=TRANSITIONS)
     return {
-        "check": await checks.result_for(conn, domain.id),
-        "queued": await queue.stat_for(conn, domain.id),
+        "check": await checks.result_for(conn, domain.id, node),
+        "queued": await queue.stat_for(conn, domain.id, node),
         "primary": primary, "transitions": transitions,
         "may_flush": user.has("queue"),
         "probe_detail": user.has("relay") or user.has("relay_own"),
