@@ -14,7 +14,6 @@ import pytest
 from mrod.admin.app import create_app
 from mrod.answers import policy, routing
 from mrod.entities import domains, relays, users
-from mrod.infra import config as configmod
 from mrod.infra import db
 from mrod.infra.config import Config
 from mrod.infra.db import Target
