@@ -5,6 +5,7 @@ mail another node holds becomes a request that node takes."""
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from pathlib import Path
 from typing import Any, cast
@@ -162,3 +163,49 @@ async def test_panel_shows_both_nodes_and_a_flush_reaches_the_node_holding_the_m
     # A bad node name is refused and stores nothing.
     status, _, _ = await panel.post("/queue/flush", {"domain": "shop.example", "node": "no such node"})
     assert status == 400 and await flushrequests.pending(conn) == []
+
+
+def _config_file(cfg: Config, name: str) -> Path:
+    """A config file for node ``name`` on the test's database (either engine)."""
+    path = Path(cfg.base_dir) / f"{name}.toml"
+    where = (f'url = "{cfg.database.url}"\npassword_file = "{cfg.database.password_file}"\n' if cfg.database.url
+             else f'path = "{cfg.database.path}"\n')
+    path.write_text(f'[database]\n{where}[lookupd]\nsocketmap = "127.0.0.1:0"\npolicy = ""\n[node]\nname = "{name}"\n')
+    return path
+
+
+def test_cli_shows_this_node_and_every_node_on_request(cfg: Config, capsys: pytest.CaptureFixture[str]) -> None:
+    import asyncio
+
+    from mrod.cli import main
+
+    async def seed() -> None:
+        async with db.opened(cfg.database) as conn:
+            relay = await relays.add(conn, SYSTEM, name="primary", host="127.0.0.1", port=9)
+            shop = await domains.add(conn, SYSTEM, "shop.example", relay="primary")
+            for name, probe in (("mx-a", Probe(False, None, None, "refused")), ("mx-b", Probe(True, 2.0, None, "220"))):
+                monitor = HealthMonitor(_node(cfg, name))
+                for _ in range(cfg.health.down_after):
+                    await monitor.record(conn, [({"id": relay.id, "name": relay.name}, probe)])
+            await queue.write_stats(conn, _report({shop.id: ("shop.example", 3)}), "mx-b")
+
+    asyncio.run(seed())
+    a, b = _config_file(cfg, "mx-a"), _config_file(cfg, "mx-b")
+
+    def mrod(*args: str) -> tuple[int, str, str]:
+        capsys.readouterr()
+        code = main(["--config", str(args[0]), *args[1:]])
+        out = capsys.readouterr()
+        return code, out.out, out.err
+
+    code, out, _ = mrod(str(a), "health")
+    assert code == 1 and "mx-a" in out and "down" in out and "mx-b" not in out
+    code, out, _ = mrod(str(b), "health", "--json")
+    assert code == 0 and [(r["node"], r["state"]) for r in json.loads(out)] == [("mx-b", "up")]
+    code, out, _ = mrod(str(b), "health", "--all-nodes")
+    assert code == 1 and "mx-a" in out and "mx-b" in out
+    code, out, _ = mrod(str(a), "queue", "--all-nodes", "--json")
+    assert code == 0 and [(r["node"], r["domain"], r["messages"]) for r in json.loads(out)] == [
+        ("mx-b", "shop.example", 3)]
+    code, _, err = mrod(str(a), "queue", "--all-nodes", "--flush")
+    assert code == 2 and "this node's queue only" in err and len(err.strip().splitlines()) == 1
