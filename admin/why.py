@@ -42,12 +42,13 @@ async def for_domain(conn: aiosqlite.Connection, user: User, domain: Domain, nod
     }
 
 
-async def for_dashboard(conn: aiosqlite.Connection, user: User) -> dict[str, Any]:
-    """Each part only for those who hold the permission of the page that explains it."""
+async def for_dashboard(conn: aiosqlite.Connection, user: User, node: str) -> dict[str, Any]:
+    """Each part only for those who hold the permission of the page that explains it; the
+    primaries down as this node sees them (the tile links to the relays list, this node's view)."""
     domains_holder = user.has("domains") or user.has("domains_own")
     out: dict[str, Any] = {"down": None, "queue": None, "dns": None, "bind_run": None}
     if user.has("relay") or user.has("relay_own"):
-        out["down"] = [r for r in await health.status(conn, owner_id=relay_owner_filter(user))
+        out["down"] = [r for r in await health.status(conn, owner_id=relay_owner_filter(user), node=node)
                        if r["state"] == "down"]
     if user.has("queue"):
         # The Queue page's own rule: domains_own without domains sees only its own domains.
