@@ -216,3 +216,40 @@ def test_cli_shows_this_node_and_every_node_on_request(cfg: Config, capsys: pyte
         ("mx-b", "shop.example", 3)]
     code, _, err = mrod(str(a), "queue", "--all-nodes", "--flush")
     assert code == 2 and "this node's queue only" in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("engine", ["sqlite"])
+async def test_readings_from_before_migration_0007_are_kept_as_node_empty_then_replaced(
+        tmp_path: Path, engine: str) -> None:
+    """SQLite rebuilds the three keyed tables (PostgreSQL alters them in place; test_schema
+    checks both end the same): the rows survive with node '' and a node's next write replaces them."""
+    path = tmp_path / "old.db"
+    raw = sqlite3.connect(path)
+    raw.execute("PRAGMA foreign_keys = ON")
+    for version, _name, sql in db.migrations():
+        if version < 7:
+            raw.executescript(sql)
+            raw.execute(f"PRAGMA user_version = {version}")
+    raw.execute("INSERT INTO relay (id, name, host, port, created_at, updated_at)"
+                " VALUES (1, 'primary', '127.0.0.1', 9, 'x', 'x')")
+    raw.execute("INSERT INTO domain (id, name, relay_id, created_at, updated_at)"
+                " VALUES (1, 'shop.example', 1, 'x', 'x')")
+    raw.execute("INSERT INTO queue_stat (domain_id, messages, bytes, updated_at) VALUES (1, 4, 400, 'x')")
+    raw.execute("INSERT INTO relay_health (relay_id, state) VALUES (1, 'down')")
+    raw.execute("INSERT INTO domain_check (domain_id, status, findings, checked_at) VALUES (1, 'ok', '[]', 'x')")
+    raw.commit()
+    raw.close()
+    async with db.opened(path) as conn:
+        assert (await db.migrate(conn))[1] >= 7
+        assert [(r["node"], r["messages"]) for r in await queue.stats(conn)] == [("", 4)]
+        assert [(r["node"], r["state"]) for r in await health.status(conn)] == [("", "down")]
+        await queue.write_stats(conn, _report({1: ("shop.example", 1)}), "mx-a")
+        await checks.store(conn, [checks.DomainCheck(1, "shop.example", [], db.now())], "mx-a")
+        await HealthMonitor(make_config(tmp_path, node={"name": "mx-a"})).record(
+            conn, [({"id": 1, "name": "primary"}, Probe(True, 1.0, None, "220"))])
+        assert [(r["node"], r["messages"]) for r in await queue.stats(conn)] == [("mx-a", 1)]
+        assert [r["node"] for r in (await checks.page(conn))[0]] == ["mx-a"]
+        assert [(r["node"], r["state"]) for r in await health.status(conn)] == [("mx-a", "up")]
+        async with conn.execute("DELETE FROM domain WHERE id = 1"):     # the keys still cascade
+            pass
+        assert await queue.stats(conn) == [] and (await checks.page(conn))[1] == 0
