@@ -129,7 +129,7 @@ def _public(row: dict[str, Any]) -> dict[str, Any]:
 
 @needs("queue")
 async def api_flush(request: web.Request) -> web.StreamResponse:
-    results = await _flush(request, request.match_info["name"])
+    results = await _flush(request, request.match_info["name"], request.query.get("node", ""))
     # 200 either way: the request was handled; "ok" says whether Postfix took every flush.
     return web.json_response({"ok": all(r.ok for r in results), "flushed": [r.__dict__ for r in results]})
 

@@ -14,7 +14,7 @@ import pytest
 
 from mrod.admin.app import create_app
 from mrod.answers import policy, routing
-from mrod.entities import domains, relays, users
+from mrod.entities import domains, relays, tokens, users
 from mrod.infra import db
 from mrod.infra.config import Config
 from mrod.infra.db import Target
@@ -127,7 +127,7 @@ async def test_health_and_dns_checks_are_per_node(cfg: Config, conn: Any) -> Non
 async def test_panel_shows_both_nodes_and_a_flush_reaches_the_node_holding_the_mail(
         cfg: Config, conn: Any, aiohttp_client: Any) -> None:
     a, b = _node(cfg, "mx-a"), _node(cfg, "mx-b")
-    await users.add(conn, SYSTEM, "boss", PASSWORD, perms=("queue", "relay", "domains"), rounds=4)
+    boss = await users.add(conn, SYSTEM, "boss", PASSWORD, perms=("queue", "relay", "domains"), rounds=4)
     await relays.add(conn, SYSTEM, name="primary", host="127.0.0.1", port=9)
     shop = await domains.add(conn, SYSTEM, "shop.example", relay="primary")
     await queue.write_stats(conn, _report({shop.id: ("shop.example", 4)}), "mx-a")
@@ -167,6 +167,13 @@ async def test_panel_shows_both_nodes_and_a_flush_reaches_the_node_holding_the_m
     await flushrequests.take(b, flusher)
     assert asked == [("mx-b", {shop.id: "shop.example"})]
     assert await flushrequests.pending(conn) == []
+    # The API takes the node too.
+    token, _ = await tokens.create(conn, SYSTEM, boss.id, "t")
+    response = await panel.client.post("/api/v1/queue/shop.example/flush?node=mx-b",
+                                       headers={"Authorization": f"Bearer {token}"})
+    assert response.status == 200 and (await response.json())["ok"]
+    assert [r["node"] for r in await flushrequests.pending(conn)] == ["mx-b"]
+    await flushrequests.take(b, flusher)
     # A bad node name is refused and stores nothing.
     status, _, _ = await panel.post("/queue/flush", {"domain": "shop.example", "node": "no such node"})
     assert status == 400 and await flushrequests.pending(conn) == []
