@@ -9,7 +9,7 @@ from aiohttp import web
 
 from mrod.entities import throttle
 from mrod.infra.config import Config
-from mrod.infra.errors import Conflict, InUse, InvalidInput, MrodError, NotFound
+from mrod.infra.errors import Conflict, DatabaseNotReady, InUse, InvalidInput, MrodError, NotFound
 
 from mrod.admin import auth, pool, render, security
 from mrod.admin.keys import CONFIG, POOL, RULES
@@ -40,10 +40,12 @@ async def _database(app: web.Application):  # noqa: ANN202 - an async generator 
     await database.close()
 
 
-_STATUS = ((NotFound, 404), (InvalidInput, 400), (Conflict, 409), (InUse, 409))
+# A database that cannot be used (unreachable, no schema) is the server's trouble, not the
+# request's: 503, so a proxy or an API client retries instead of taking it as a refusal.
+_STATUS = ((NotFound, 404), (InvalidInput, 400), (Conflict, 409), (InUse, 409), (DatabaseNotReady, 503))
 TITLES = {400: "Bad request", 401: "Sign-in required", 403: "Forbidden", 404: "Not found",
           405: "Method not allowed", 409: "Conflict", 413: "Too large", 429: "Too many requests",
-          500: "Internal error"}
+          500: "Internal error", 503: "Database unavailable"}
 
 
 @web.middleware

@@ -11,7 +11,7 @@ from mrod.entities import audit, domains, relays, users
 from mrod.admin import pool, why
 from mrod.admin.access import domain_owner_filter, relay_owner_filter
 from mrod.admin.auth import needs
-from mrod.admin.keys import USER
+from mrod.admin.keys import CONFIG, USER
 from mrod.admin.render import render
 
 RECENT = 10
@@ -30,5 +30,5 @@ async def show(request: web.Request) -> web.StreamResponse:
         context["recent"] = await audit.entries(conn, limit=RECENT)
     if user.has("usermgr"):
         context["user_count"] = await users.count(conn)
-    context.update(await why.for_dashboard(conn, user))
+    context.update(await why.for_dashboard(conn, user, request.app[CONFIG].node.name))
     return await render(request, "dashboard.html", context)

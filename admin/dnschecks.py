@@ -14,7 +14,7 @@ from mrod.admin import pool
 from mrod.admin.access import DOMAIN_PERMS, domain_owner_filter
 from mrod.admin.api import page_args
 from mrod.admin.auth import needs
-from mrod.admin.keys import USER
+from mrod.admin.keys import CONFIG, USER
 from mrod.admin.render import int_arg, render
 
 PER_PAGE = 25
@@ -35,7 +35,10 @@ async def listing(request: web.Request) -> web.StreamResponse:
         rows, total = await checks.page(conn, owner_id=owner, status=status or None, q=q or None,
                                         limit=PER_PAGE, offset=(page - 1) * PER_PAGE)
     query = {k: v for k, v in (("status", status), ("q", q)) if v}
+    # Several nodes (issue 11): each checks from its own network view; say which node saw what.
+    several = bool({r["node"] for r in rows} - {request.app[CONFIG].node.name})
     return await render(request, "dnschecks.html", {
+        "several_nodes": several,
         "rows": rows, "total": total, "page": page, "per_page": PER_PAGE, "query": query,
         "status": status, "q": q, "statuses": checks.STATUSES,
         "summary": await checks.summary(conn, owner_id=owner)})

@@ -249,7 +249,8 @@ PATHS: Schema = {
         "Postfix took every flush", "queue (domains_own without domains: own domains only)",
         {"type": "object", "properties": {"ok": {"type": "boolean"}, "flushed": {"type": "array",
                                                                              "items": {"type": "object"}}}},
-        params=[DOMAIN])},
+        params=[DOMAIN, _query("node", "the node holding the mail (several nodes, one database): another node"
+                               " than this one is asked through the database and flushes at its next queue reading")])},
     "/metrics": {"get": {**_op("Prometheus metrics (text exposition format)", "queue (no owner restriction)"),
                          "responses": {"200": {"description": "metrics",
                                                "content": {"text/plain": {"schema": {"type": "string"}}}},

@@ -6,6 +6,10 @@
   Beside it: the primaries' health for relay holders, and how many domains' DNS checks found a
   problem for domain holders (the findings themselves: the DNS checks page, admin/dnschecks.py).
 * A user who holds ``domains_own`` but not ``domains`` sees and flushes only their own domains.
+* Several nodes over one database (issue 11): the page shows every node's reading and every
+  node's view of the primaries (a Node column when there is more than one). Flush acts on the
+  node that holds the mail: this node's at once; another node's through a flush_request row
+  that node's queue job takes at its next reading (mrod.operations.flushrequests).
 * /metrics (and /api/v1/metrics with a bearer token, for Prometheus) needs ``queue`` and no
   owner restriction: the figures name every domain.
 """
@@ -16,15 +20,16 @@ from typing import Any
 
 from aiohttp import web
 
-from mrod.operations import checks, health, metrics, queue
+from mrod.operations import checks, flushrequests, health, metrics, queue
 from mrod.entities import domains
 from mrod.infra import names
-from mrod.infra.errors import MrodError
+from mrod.infra.config.checks import node_name
+from mrod.infra.errors import InvalidInput, MrodError
 from mrod.entities.users import User
 
 from mrod.admin import pool
 from mrod.admin.access import check_domain, domain_owner_filter, relay_owner_filter
-from mrod.admin.auth import flash, needs, require
+from mrod.admin.auth import actor, flash, needs, require
 from mrod.admin.keys import CONFIG, USER
 from mrod.admin.render import render, text
 
@@ -47,8 +52,12 @@ async def page(request: web.Request) -> web.StreamResponse:
     problems = None
     if user.has("domains") or user.has("domains_own"):
         problems = await checks.summary(conn, owner_id=domain_owner_filter(user))
+    here = request.app[CONFIG].node.name
+    nodes = {r["node"] for r in rows} | {p["node"] for p in primaries or () if p["node"] is not None}
     return await render(request, "queue.html", {
         "rows": rows, "primaries": primaries, "problems": problems, "settings": request.app[CONFIG].queue,
+        "node": here, "several_nodes": bool(nodes - {here}),
+        "requests": await flushrequests.pending(conn),
         "updated_at": max((r["updated_at"] for r in rows), default=None),
         "totals": {"messages": sum(r["messages"] for r in rows), "bytes": sum(r["bytes"] for r in rows)}})
 
@@ -65,11 +74,23 @@ async def refresh(request: web.Request) -> web.StreamResponse:
     raise web.HTTPSeeOther(request.app.router["queue"].url_for())
 
 
-async def _flush(request: web.Request, name: str) -> list[queue.FlushResult]:
-    domain = await domains.get(await pool.conn(request), name)
+async def _flush(request: web.Request, name: str, node: str = "") -> list[queue.FlushResult]:
+    conn = await pool.conn(request)
+    domain = await domains.get(conn, name)
     owner = queue_owner(request[USER])
     if owner is not None:
         check_domain(request[USER], domain)
+    cfg = request.app[CONFIG]
+    if node:
+        try:
+            node = node_name(node)
+        except ValueError as exc:
+            raise InvalidInput("node", str(exc)) from None
+    if node and node != cfg.node.name:
+        # Another node holds this mail: only its own postqueue can flush it.
+        await flushrequests.ask(conn, node, domain.id, actor(request).name)
+        return [queue.FlushResult(domain.name, True, f"flush requested on node {node}: it acts at its next"
+                                  f" queue reading (every {cfg.queue.interval:g}s)")]
     await pool.release(request)
     results = await queue.flush_rows(request.app[CONFIG], {domain.id: domain.name})
     return results or [queue.FlushResult(domain.name, True, "nothing queued")]
@@ -78,10 +99,13 @@ async def _flush(request: web.Request, name: str) -> list[queue.FlushResult]:
 @needs("queue")
 async def flush(request: web.Request) -> web.StreamResponse:
     form = await request.post()
-    results = await _flush(request, text(form, "domain", 300))
+    node = text(form, "node", 300)
+    results = await _flush(request, text(form, "domain", 300), node)
     failed = [r for r in results if not r.ok]
     if failed:
         await flash(request, "error", "; ".join(f"{r.domain}: {r.detail}" for r in failed))
+    elif node and node != request.app[CONFIG].node.name:
+        await flash(request, "success", f"{names.to_unicode(results[0].domain)}: {results[0].detail}.")
     else:
         await flash(request, "success", "Flush requested for " + ", ".join(names.to_unicode(r.domain) for r in results)
                     + ": Postfix delivers the waiting mail now.")
@@ -105,7 +129,7 @@ def _public(row: dict[str, Any]) -> dict[str, Any]:
 
 @needs("queue")
 async def api_flush(request: web.Request) -> web.StreamResponse:
-    results = await _flush(request, request.match_info["name"])
+    results = await _flush(request, request.match_info["name"], request.query.get("node", ""))
     # 200 either way: the request was handled; "ok" says whether Postfix took every flush.
     return web.json_response({"ok": all(r.ok for r in results), "flushed": [r.__dict__ for r in results]})
 
@@ -117,6 +141,6 @@ async def api_flush(request: web.Request) -> web.StreamResponse:
 async def metrics_page(request: web.Request) -> web.StreamResponse:
     require(request, queue_owner(request[USER]) is None, "the metrics name every domain; "
             "this needs the permission queue without an owner restriction")
-    metrics.use_database(request.app[CONFIG].database)
+    metrics.use_database(request.app[CONFIG].database, request.app[CONFIG].node.name)
     body = await metrics.render_async()
     return web.Response(body=body, headers={"Content-Type": metrics.CONTENT_TYPE_LATEST})

@@ -17,7 +17,7 @@ from mrod.infra.errors import Conflict, InUse, InvalidInput, NotFound
 from mrod.admin import pool
 from mrod.admin.access import RELAY_PERMS, check_relay, relay_owner_filter
 from mrod.admin.auth import actor, flash, needs
-from mrod.admin.keys import USER
+from mrod.admin.keys import CONFIG, USER
 from mrod.admin.render import all_field_errors, field_errors, render, text
 
 FIELDS = ("name", "host", "port", "protocol", "tls", "owner")
@@ -25,8 +25,10 @@ PROBE_TIMEOUT = 10.0
 
 
 async def health_of(request: web.Request) -> dict[int, dict[str, Any]]:
-    """{relay id: its health row} for the relays this user may see (the Queue page's reading)."""
-    rows = await health.status(await pool.conn(request), owner_id=relay_owner_filter(request[USER]))
+    """{relay id: its health row} for the relays this user may see, as this node ([node] name)
+    probes them (the Queue page shows every node's view)."""
+    rows = await health.status(await pool.conn(request), owner_id=relay_owner_filter(request[USER]),
+                               node=request.app[CONFIG].node.name)
     return {row["id"]: row for row in rows}
 
 

@@ -24,29 +24,31 @@ from mrod.admin.access import domain_owner_filter, relay_owner_filter
 TRANSITIONS = 5
 
 
-async def for_domain(conn: aiosqlite.Connection, user: User, domain: Domain) -> dict[str, Any]:
+async def for_domain(conn: aiosqlite.Connection, user: User, domain: Domain, node: str) -> dict[str, Any]:
+    """The domain's DNS check, queue and primary as this node (the panel's, [node] name) sees them."""
     primary = None
     transitions: list[audit.AuditEntry] = []
     if domain.relay_id is not None:
-        primary = next((r for r in await health.status(conn) if r["id"] == domain.relay_id
+        primary = next((r for r in await health.status(conn, node=node) if r["id"] == domain.relay_id
                         and r["last_probe_at"] is not None), None)     # None: never probed
         transitions = await audit.entries(conn, entity="relay", key=domain.relay_name, action="state",
                                           limit=TRANSITIONS)
     return {
-        "check": await checks.result_for(conn, domain.id),
-        "queued": await queue.stat_for(conn, domain.id),
+        "check": await checks.result_for(conn, domain.id, node),
+        "queued": await queue.stat_for(conn, domain.id, node),
         "primary": primary, "transitions": transitions,
         "may_flush": user.has("queue"),
         "probe_detail": user.has("relay") or user.has("relay_own"),
     }
 
 
-async def for_dashboard(conn: aiosqlite.Connection, user: User) -> dict[str, Any]:
-    """Each part only for those who hold the permission of the page that explains it."""
+async def for_dashboard(conn: aiosqlite.Connection, user: User, node: str) -> dict[str, Any]:
+    """Each part only for those who hold the permission of the page that explains it; the
+    primaries down as this node sees them (the tile links to the relays list, this node's view)."""
     domains_holder = user.has("domains") or user.has("domains_own")
     out: dict[str, Any] = {"down": None, "queue": None, "dns": None, "bind_run": None}
     if user.has("relay") or user.has("relay_own"):
-        out["down"] = [r for r in await health.status(conn, owner_id=relay_owner_filter(user))
+        out["down"] = [r for r in await health.status(conn, owner_id=relay_owner_filter(user), node=node)
                        if r["state"] == "down"]
     if user.has("queue"):
         # The Queue page's own rule: domains_own without domains sees only its own domains.

@@ -69,8 +69,10 @@ class PolicyStore(RouteStore):
         ).fetchone()
         return DomainPolicy(bool(row[0]), row[1], row[2], row[3], row[4])
 
-    def queued(self, domain_id: int) -> tuple[int, int]:
-        row = self.conn.execute("SELECT messages, bytes FROM queue_stat WHERE domain_id = ?", (domain_id,)).fetchone()
+    def queued(self, domain_id: int, node: str) -> tuple[int, int]:
+        """What waits for the domain in this node's queue (each node has its own Postfix)."""
+        row = self.conn.execute("SELECT messages, bytes FROM queue_stat WHERE node = ? AND domain_id = ?",
+                                (node, domain_id)).fetchone()
         return (row[0], row[1]) if row else (0, 0)
 
     def verified(self, address: str, now: str) -> bool | None:
@@ -79,12 +81,13 @@ class PolicyStore(RouteStore):
         ).fetchone()
         return None if row is None else bool(row[0])
 
-    def relay_state(self, relay_name: str | None) -> str:
+    def relay_state(self, relay_name: str | None, node: str) -> str:
+        """The primary's state as this node's probes see it."""
         if relay_name is None:
             return "unknown"
         row = self.conn.execute(
-            "SELECT h.state FROM relay_health h JOIN relay r ON r.id = h.relay_id WHERE r.name = ?", (relay_name,)
-        ).fetchone()
+            "SELECT h.state FROM relay_health h JOIN relay r ON r.id = h.relay_id WHERE h.node = ? AND r.name = ?",
+            (node, relay_name)).fetchone()
         return row[0] if row else "unknown"
 
 
@@ -107,7 +110,7 @@ def evaluate(store: PolicyStore, request: Mapping[str, str], settings: PolicyCon
         why = f": {policy.pause_reason}" if policy.pause_reason else ""
         return Decision(f"DEFER_IF_PERMIT Mail for {row.name} is paused on this backup MX{why}", "paused")
     size_text = request.get("size", "")
-    over = _over_quota(store, row, policy, settings, int(size_text) if size_text.isdigit() else 0)
+    over = _over_quota(store, row, policy, settings, int(size_text) if size_text.isdigit() else 0, options.node)
     if over:
         return Decision(f"DEFER_IF_PERMIT Queue for {row.name} is full ({over}); try again later", "quota")
     if row.recipients != "verify":
@@ -116,12 +119,12 @@ def evaluate(store: PolicyStore, request: Mapping[str, str], settings: PolicyCon
 
 
 def _over_quota(store: PolicyStore, row: DomainRoute, policy: DomainPolicy, settings: PolicyConfig,
-                size: int) -> str | None:
+                size: int, node: str) -> str | None:
     limit_messages = settings.default_quota_messages if policy.quota_messages is None else policy.quota_messages
     limit_bytes = settings.default_quota_bytes if policy.quota_bytes is None else policy.quota_bytes
     if not limit_messages and not limit_bytes:
         return None
-    messages, size_queued = store.queued(row.id)
+    messages, size_queued = store.queued(row.id, node)
     if limit_messages and messages >= limit_messages:
         return f"{messages} messages waiting, limit {limit_messages}"
     # A message larger than the whole quota is still accepted into an empty queue, or it could
@@ -143,7 +146,7 @@ def _verify(store: PolicyStore, row: DomainRoute, policy: DomainPolicy, recipien
     known = store.verified(address, db.stamp(now))
     if known:
         return Decision(DUNNO, "verified")
-    state = store.relay_state(row.relay_name)
+    state = store.relay_state(row.relay_name, options.node)
     if known is False and state != "down":
         return _rejected()
     if state == "down" or row.host is None:

@@ -48,11 +48,14 @@ class Options:
     relay_transport: str = "relay"
     smtps_transport: str = "mrod-smtps"
     accept_postmaster: bool = True
+    # [node] name: the policy's quota and primary state read this node's readings (issue 11).
+    node: str = ""
 
     @classmethod
     def from_config(cls, config: "Config") -> "Options":
         lk = config.lookupd
-        return cls(lk.recipient_delimiter, lk.relay_transport, lk.smtps_transport, lk.accept_postmaster)
+        return cls(lk.recipient_delimiter, lk.relay_transport, lk.smtps_transport, lk.accept_postmaster,
+                   config.node.name)
 
 
 class Store(Protocol):

@@ -19,7 +19,7 @@ from mrod.entities import domains
 from mrod.infra import config as configmod
 from mrod.infra.config import Config
 from mrod.infra.enums import CHECK_STATUSES
-from mrod.infra.errors import DatabaseNotReady, NotFound
+from mrod.infra.errors import DatabaseNotReady, InvalidInput, NotFound
 from mrod.operations.queueparse import DomainQueue
 from mrod.cli import common
 
@@ -29,6 +29,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--domain", metavar="D", help="only this domain (with its subdomains if it includes them)")
     p.add_argument("--flush", action="store_true",
                    help="deliver now: the domain's queued mail (postqueue -s), or everything (postqueue -f)")
+    p.add_argument("--all-nodes", action="store_true",
+                   help="every node's last stored reading (several nodes, one database) instead of this"
+                        " node's queue read now")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_queue)
 
@@ -40,6 +43,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("health", help="the primaries' health as the probes saw it")
     p.add_argument("--probe", action="store_true",
                    help="probe every relay now (as `mrod serve` does: recorded, audited, flushes on up)")
+    p.add_argument("--all-nodes", action="store_true",
+                   help="every node's view (several nodes, one database); default: this node's ([node] name)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_health)
 
@@ -49,7 +54,28 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def cmd_queue(args: argparse.Namespace, cfg: Config) -> int:
     target = names.domain(args.domain, min_labels=1) if args.domain else None
+    if args.all_nodes:
+        if args.flush:
+            raise InvalidInput("--all-nodes", "--flush acts on this node's queue only; leave it out")
+        return _all_nodes(args, cfg, target)
     return asyncio.run(_queue(args, cfg, target))
+
+
+def _all_nodes(args: argparse.Namespace, cfg: Config, target: str | None) -> int:
+    """Every node's stored reading (what `mrod serve` last read on each), largest first."""
+    async def work(conn: aiosqlite.Connection) -> list[dict[str, Any]]:
+        return await queue.stats(conn)
+
+    rows = [r for r in common.with_db(cfg, work) if target is None or r["domain"] == target]
+    if args.json:
+        common.print_json([{k: v for k, v in r.items() if k != "owner_id"} for r in rows])
+    elif rows:
+        common.print_table(["node", "domain", "messages", "bytes", "oldest", "last reason", "read at"],
+                           [(r["node"], names.to_unicode(r["domain"]), r["messages"], r["bytes"],
+                             queue.age(r["oldest"]), (r["last_reason"] or "")[:60], r["updated_at"]) for r in rows])
+    else:
+        print("no node has stored a queue reading with mail waiting")
+    return 0
 
 
 async def _row_id(cfg: Config, name: str) -> int | None:
@@ -142,7 +168,7 @@ def cmd_check(args: argparse.Namespace, cfg: Config) -> int:
 
 def cmd_health(args: argparse.Namespace, cfg: Config) -> int:
     async def work(conn: aiosqlite.Connection) -> list[dict[str, Any]]:
-        return await health.status(conn)
+        return await health.status(conn, node=None if args.all_nodes else cfg.node.name)
 
     if args.probe:
         transitions = asyncio.run(health.HealthMonitor(cfg).run_once())
@@ -156,8 +182,8 @@ def cmd_health(args: argparse.Namespace, cfg: Config) -> int:
             print(f"postfix: {cached.message()}", file=sys.stderr)
     else:
         common.print_table(
-            ["relay", "nexthop", "state", "since", "last probe", "latency", "starttls", "detail"],
-            [(r["name"], f"{r['protocol']}:[{r['host']}]:{r['port']}", r["state"], r["since"] or "",
+            ["node", "relay", "nexthop", "state", "since", "last probe", "latency", "starttls", "detail"],
+            [(r["node"] or "", r["name"], f"{r['protocol']}:[{r['host']}]:{r['port']}", r["state"], r["since"] or "",
               r["last_probe_at"] or "never", "" if r["last_latency_ms"] is None else f"{r['last_latency_ms']:g} ms",
               {None: "", True: "yes", False: "no"}[r["starttls"]], (r["last_detail"] or "")[:60]) for r in rows])
         if cached is not None:

@@ -15,7 +15,8 @@ For a domain, against the resolver of [checks] (the system's by default):
   the one the domain uses.
 
 A DNS failure (timeout, SERVFAIL) is a warning that says so, never a verdict. Results go to the
-domain_check table: status ``error`` / ``warning`` / ``ok`` and the findings as JSON.
+domain_check table: status ``error`` / ``warning`` / ``ok`` and the findings as JSON, under the
+checking node's ``[node] name`` (each node resolves from its own network view; issue 11).
 """
 
 from __future__ import annotations
@@ -266,43 +267,53 @@ async def run(cfg: Config, conn: aiosqlite.Connection, domain: str | None = None
             return await checker.check(row, relays)
 
     results = list(await asyncio.gather(*(one(r) for r in rows)))
-    await store(conn, results)
+    await store(conn, results, cfg.node.name)
     return results
 
 
-async def store(conn: aiosqlite.Connection, results: list[DomainCheck]) -> None:
+async def store(conn: aiosqlite.Connection, results: list[DomainCheck], node: str) -> None:
+    """Keep each result as ``node``'s last check of the domain (each node resolves from its own
+    network view; issue 11). A result from before migration 0007 (node '') is replaced."""
     async with db.transaction(conn):
+        if results:
+            await conn.executemany("DELETE FROM domain_check WHERE node = '' AND domain_id = ?",
+                                   [(r.domain_id,) for r in results])
         await conn.executemany(
-            "INSERT INTO domain_check (domain_id, status, findings, checked_at)"
-            " SELECT ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM domain WHERE id = ?)"
-            " ON CONFLICT (domain_id) DO UPDATE SET status = excluded.status, findings = excluded.findings,"
+            "INSERT INTO domain_check (node, domain_id, status, findings, checked_at)"
+            " SELECT ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM domain WHERE id = ?)"
+            " ON CONFLICT (node, domain_id) DO UPDATE SET status = excluded.status, findings = excluded.findings,"
             " checked_at = excluded.checked_at",
-            [(r.domain_id, r.status, json.dumps([asdict(f) for f in r.findings]), r.checked_at, r.domain_id)
+            [(node, r.domain_id, r.status, json.dumps([asdict(f) for f in r.findings]), r.checked_at, r.domain_id)
              for r in results])
 
 
 async def results(conn: aiosqlite.Connection, *, owner_id: int | None = None) -> list[dict[str, Any]]:
-    """The stored results (the last check of each domain), worst first."""
+    """The stored results (each node's last check of each domain), worst first."""
     where, args = ("WHERE d.owner_id = ?", (owner_id,)) if owner_id is not None else ("", ())
     async with conn.execute(
-        "SELECT d.id, d.name, c.status, c.findings, c.checked_at FROM domain_check c"
+        "SELECT d.id, d.name, c.status, c.findings, c.checked_at, c.node FROM domain_check c"
         f" JOIN domain d ON d.id = c.domain_id {where}"
-        " ORDER BY CASE c.status WHEN 'error' THEN 0 WHEN 'warning' THEN 1 ELSE 2 END, d.name", args) as cur:
+        " ORDER BY CASE c.status WHEN 'error' THEN 0 WHEN 'warning' THEN 1 ELSE 2 END, d.name, c.node", args) as cur:
         rows = await cur.fetchall()
-    return [{"id": r[0], "domain": r[1], "status": r[2], "findings": json.loads(r[3]), "checked_at": r[4]}
-            for r in rows]
+    return [{"id": r[0], "domain": r[1], "status": r[2], "findings": json.loads(r[3]), "checked_at": r[4],
+             "node": r[5]} for r in rows]
 
 
 async def statuses(conn: aiosqlite.Connection, ids: list[int] | None = None) -> dict[int, str]:
-    """domain id -> its last check's status, for a column in domain lists (only ``ids``: one page)."""
+    """domain id -> its last check's status, for a column in domain lists (only ``ids``: one page);
+    checked by several nodes, the worst of their statuses."""
     args: tuple[int, ...]
     sql, args = "SELECT domain_id, status FROM domain_check", ()
     if ids is not None:
         if not ids:
             return {}       # PostgreSQL refuses an empty IN ()
         sql, args = f"{sql} WHERE domain_id IN ({', '.join('?' * len(ids))})", tuple(ids)
+    worst: dict[int, str] = {}
     async with conn.execute(sql, args) as cur:
-        return {r[0]: r[1] for r in await cur.fetchall()}
+        for domain_id, status in await cur.fetchall():
+            if domain_id not in worst or STATUSES.index(status) < STATUSES.index(worst[domain_id]):
+                worst[domain_id] = status
+    return worst
 
 
 # -- reading results for the panel (issue 13.4: the why, where the operator looks) -----------------
@@ -330,32 +341,34 @@ async def page(conn: aiosqlite.Connection, *, owner_id: int | None = None, statu
     """One page of stored results (worst first, then by name) and how many match in all."""
     where, args = _where(owner_id, status, q)
     async with conn.execute(
-        "SELECT d.id, d.name, c.status, c.findings, c.checked_at FROM domain_check c"
+        "SELECT d.id, d.name, c.status, c.findings, c.checked_at, c.node FROM domain_check c"
         f" JOIN domain d ON d.id = c.domain_id {where}"
-        " ORDER BY CASE c.status WHEN 'error' THEN 0 WHEN 'warning' THEN 1 ELSE 2 END, d.name LIMIT ? OFFSET ?",
+        " ORDER BY CASE c.status WHEN 'error' THEN 0 WHEN 'warning' THEN 1 ELSE 2 END, d.name, c.node"
+        " LIMIT ? OFFSET ?",
         (*args, limit, offset)) as cur:
         rows = await cur.fetchall()
     async with conn.execute(f"SELECT count(*) FROM domain_check c JOIN domain d ON d.id = c.domain_id {where}",
                             args) as cur:
         row = await cur.fetchone()
     total = int(row[0]) if row else 0
-    return ([{"id": r[0], "domain": r[1], "status": r[2], "findings": json.loads(r[3]), "checked_at": r[4]}
-             for r in rows], total)
+    return ([{"id": r[0], "domain": r[1], "status": r[2], "findings": json.loads(r[3]), "checked_at": r[4],
+              "node": r[5]} for r in rows], total)
 
 
-async def result_for(conn: aiosqlite.Connection, domain_id: int) -> dict[str, Any] | None:
-    """The last check of one domain, or None if it was never checked."""
-    async with conn.execute("SELECT status, findings, checked_at FROM domain_check WHERE domain_id = ?",
-                            (domain_id,)) as cur:
+async def result_for(conn: aiosqlite.Connection, domain_id: int, node: str) -> dict[str, Any] | None:
+    """The node's last check of one domain, or None if it never checked it."""
+    async with conn.execute("SELECT status, findings, checked_at FROM domain_check WHERE node = ? AND domain_id = ?",
+                            (node, domain_id)) as cur:
         row = await cur.fetchone()
     return None if row is None else {"status": row[0], "findings": json.loads(row[1]), "checked_at": row[2]}
 
 
 async def summary(conn: aiosqlite.Connection, *, owner_id: int | None = None) -> dict[str, int]:
-    """How many domains' last check ended in each status ({'error': n, 'warning': n, 'ok': n})."""
+    """How many domains' last check ended in each status ({'error': n, 'warning': n, 'ok': n});
+    a domain counts once per status some node found (an error seen from one node is an error)."""
     where, args = _where(owner_id, None, None)
     async with conn.execute(
-        f"SELECT c.status, count(*) FROM domain_check c JOIN domain d ON d.id = c.domain_id {where}"
+        f"SELECT c.status, count(DISTINCT c.domain_id) FROM domain_check c JOIN domain d ON d.id = c.domain_id {where}"
         " GROUP BY c.status", args) as cur:
         found = {r[0]: int(r[1]) for r in await cur.fetchall()}
     return {s: found.get(s, 0) for s in STATUSES}

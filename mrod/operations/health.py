@@ -19,6 +19,10 @@ the mail queued for that relay's domains is flushed (``postqueue -s``, through
 mrod.operations.queue.flush_rows: only the recipient domains that have mail queued, subdomains
 included).
 Postfix would otherwise wait for its next retry, up to maximal_backoff_time (4000 s).
+
+Per node (issue 11): every node probes from its own network and flushes its own Postfix, so
+states, streaks and history are stored under ``[node] name``; a node's transitions (and so its
+auto-flush) follow its own probes only. ``status(node=None)`` lists every node's view.
 """
 
 from __future__ import annotations
@@ -104,6 +108,7 @@ class HealthMonitor:
     def __init__(self, cfg: Config, flusher: Flusher | None = None) -> None:
         self.cfg = cfg
         self.settings = cfg.health
+        self.node = cfg.node.name
         self.flusher = flusher or queue.flush_rows
         self.last_flush: list[queue.FlushResult] = []
 
@@ -133,32 +138,37 @@ class HealthMonitor:
         transitions = []
         async with db.transaction(conn):
             for relay, result in results:
-                current = await _state(conn, relay["id"])
+                current = await _state(conn, relay["id"], self.node)
                 new = next_state(current, result.ok, down_after=self.settings.down_after,
                                  up_after=self.settings.up_after, now=now)
                 await conn.execute(
-                    "INSERT INTO health_probe (relay_id, at, ok, latency_ms, starttls, detail)"
-                    " VALUES (?, ?, ?, ?, ?, ?)",
-                    (relay["id"], now, int(result.ok), result.latency_ms, _bool(result.starttls), result.detail))
+                    "INSERT INTO health_probe (node, relay_id, at, ok, latency_ms, starttls, detail)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (self.node, relay["id"], now, int(result.ok), result.latency_ms, _bool(result.starttls),
+                     result.detail))
                 await conn.execute(
-                    "INSERT INTO relay_health (relay_id, state, since, ok_streak, fail_streak, last_probe_at, last_ok,"
-                    " last_latency_ms, last_detail, starttls) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-                    " ON CONFLICT (relay_id) DO UPDATE SET state = excluded.state, since = excluded.since,"
+                    "INSERT INTO relay_health (node, relay_id, state, since, ok_streak, fail_streak, last_probe_at,"
+                    " last_ok, last_latency_ms, last_detail, starttls) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                    " ON CONFLICT (node, relay_id) DO UPDATE SET state = excluded.state, since = excluded.since,"
                     " ok_streak = excluded.ok_streak, fail_streak = excluded.fail_streak,"
                     " last_probe_at = excluded.last_probe_at, last_ok = excluded.last_ok,"
                     " last_latency_ms = excluded.last_latency_ms, last_detail = excluded.last_detail,"
                     " starttls = excluded.starttls",
-                    (relay["id"], new.state, new.since, new.ok_streak, new.fail_streak, now, int(result.ok),
+                    (self.node, relay["id"], new.state, new.since, new.ok_streak, new.fail_streak, now, int(result.ok),
                      result.latency_ms, result.detail, _bool(result.starttls)))
                 if new.state != current.state:
                     t = Transition(relay["id"], relay["name"], current.state, new.state, result.detail)
                     transitions.append(t)
                     streak = new.ok_streak if new.state == "up" else new.fail_streak
                     await audit.record(conn, ACTOR, "state", "relay", relay["name"], {"state": current.state},
-                                       {"state": new.state, "probes": streak, "detail": result.detail})
+                                       {"state": new.state, "probes": streak, "detail": result.detail,
+                                        "node": self.node})
                     (log.info if new.state == "up" else log.warning)(
-                        "relay %s is %s (was %s): %s", relay["name"], new.state, current.state, result.detail)
+                        "relay %s is %s from node %s (was %s): %s", relay["name"], new.state, self.node,
+                        current.state, result.detail)
             await conn.execute("DELETE FROM health_probe WHERE at < ?", (cutoff,))
+            # States from before migration 0007 (node ''): this node's own now replace them.
+            await conn.execute("DELETE FROM relay_health WHERE node = ''")
         return transitions
 
 
@@ -171,9 +181,9 @@ async def _relays(conn: aiosqlite.Connection) -> list[dict[str, Any]]:
         return [dict(r) for r in await cur.fetchall()]
 
 
-async def _state(conn: aiosqlite.Connection, relay_id: int) -> State:
-    async with conn.execute("SELECT state, since, ok_streak, fail_streak FROM relay_health WHERE relay_id = ?",
-                            (relay_id,)) as cur:
+async def _state(conn: aiosqlite.Connection, relay_id: int, node: str) -> State:
+    async with conn.execute("SELECT state, since, ok_streak, fail_streak FROM relay_health"
+                            " WHERE node = ? AND relay_id = ?", (node, relay_id)) as cur:
         row = await cur.fetchone()
     return State(*row) if row else State()
 
@@ -189,14 +199,20 @@ async def _domains_of(conn: aiosqlite.Connection, relay_ids: set[int]) -> dict[i
 # -- reading it back --------------------------------------------------------------------------------
 
 
-async def status(conn: aiosqlite.Connection, *, owner_id: int | None = None) -> list[dict[str, Any]]:
-    """Every relay with its current health (state 'unknown' until first probed)."""
-    where, args = ("WHERE r.owner_id = ?", (owner_id,)) if owner_id is not None else ("", ())
+async def status(conn: aiosqlite.Connection, *, owner_id: int | None = None, node: str | None = None
+                 ) -> list[dict[str, Any]]:
+    """Every relay with its current health (state 'unknown' until first probed) as ``node``
+    sees it; with node None, one row per relay and node that probed it (node None: never)."""
+    on, args = ("AND h.node = ?", (node,)) if node is not None else ("", ())
+    where = ""
+    if owner_id is not None:
+        where, args = "WHERE r.owner_id = ?", (*args, owner_id)
     async with conn.execute(
         "SELECT r.id, r.name, r.host, r.port, r.protocol, r.tls, coalesce(h.state, 'unknown') AS state, h.since,"
         " h.ok_streak, h.fail_streak, h.last_probe_at, h.last_ok, h.last_latency_ms, h.last_detail, h.starttls,"
-        " (SELECT count(*) FROM domain d WHERE d.relay_id = r.id) AS domains"
-        f" FROM relay r LEFT JOIN relay_health h ON h.relay_id = r.id {where} ORDER BY r.name", args) as cur:
+        " (SELECT count(*) FROM domain d WHERE d.relay_id = r.id) AS domains, h.node"
+        f" FROM relay r LEFT JOIN relay_health h ON h.relay_id = r.id {on} {where} ORDER BY r.name, h.node",
+        args) as cur:
         rows = [dict(r) for r in await cur.fetchall()]
     for row in rows:
         for key in ("last_ok", "starttls"):
@@ -204,8 +220,11 @@ async def status(conn: aiosqlite.Connection, *, owner_id: int | None = None) -> 
     return rows
 
 
-async def history(conn: aiosqlite.Connection, relay_id: int, limit: int = 50) -> list[dict[str, Any]]:
+async def history(conn: aiosqlite.Connection, relay_id: int, limit: int = 50, *, node: str | None = None
+                  ) -> list[dict[str, Any]]:
+    """The relay's latest probes, newest first: one node's, or every node's (node None)."""
+    on, args = (" AND node = ?", (node,)) if node is not None else ("", ())
     async with conn.execute(
-        "SELECT at, ok, latency_ms, starttls, detail FROM health_probe WHERE relay_id = ? ORDER BY id DESC LIMIT ?",
-        (relay_id, limit)) as cur:
+        f"SELECT at, ok, latency_ms, starttls, detail, node FROM health_probe WHERE relay_id = ?{on}"
+        " ORDER BY id DESC LIMIT ?", (relay_id, *args, limit)) as cur:
         return [dict(r) for r in await cur.fetchall()]

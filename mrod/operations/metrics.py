@@ -42,6 +42,7 @@ BUCKETS = (0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 
 Source = Callable[[], Iterable[Metric]]
 _sources: dict[str, Source] = {}
 _database: Target | None = None
+_node: str | None = None
 
 
 class Latency:
@@ -86,10 +87,13 @@ def unregister(name: str, source: Source | None = None) -> None:
         _sources.pop(name, None)
 
 
-def use_database(where: db.Where | None) -> None:
-    """Where the database figures come from (None: none): a [database] config, path or URL."""
-    global _database
+def use_database(where: db.Where | None, node: str | None = None) -> None:
+    """Where the database figures come from (None: none): a [database] config, path or URL; with
+    ``node`` ([node] name), only that node's health, queue and DNS-check readings (issue 11: a
+    scrape of node A describes node A). None: every row, as with a single node."""
+    global _database, _node
     _database = None if where is None else Target.of(where)
+    _node = node
 
 
 class _Static:
@@ -118,7 +122,7 @@ def memory_families() -> list[Metric]:
 
 async def render_async() -> bytes:
     families = memory_families()
-    families += await asyncio.to_thread(database_families, _database)
+    families += await asyncio.to_thread(database_families, _database, _node)
     return _encode(families)
 
 
@@ -132,7 +136,7 @@ def _scrape_error(source: str, exc: BaseException) -> Metric:
 # -- from the database --------------------------------------------------------------------------------
 
 
-def database_families(where: db.Where | None) -> list[Metric]:
+def database_families(where: db.Where | None, node: str | None = None) -> list[Metric]:
     if where is None:
         return []
     target = Target.of(where)
@@ -147,7 +151,7 @@ def database_families(where: db.Where | None) -> list[Metric]:
     except (DatabaseNotReady, sqlite3.Error) as exc:
         return [_scrape_error("database", exc)]
     try:
-        return _relays(conn) + _queue(conn) + _checks(conn) + _imports(conn)
+        return _relays(conn, node) + _queue(conn, node) + _checks(conn, node) + _imports(conn)
     except Exception as exc:
         psycopg = sys.modules.get("psycopg")
         if not isinstance(exc, sqlite3.Error) and not (psycopg and isinstance(exc, psycopg.Error)):
@@ -157,7 +161,7 @@ def database_families(where: db.Where | None) -> list[Metric]:
         conn.close()
 
 
-def _relays(conn: sqlite3.Connection) -> list[Metric]:
+def _relays(conn: sqlite3.Connection, node: str | None) -> list[Metric]:
     up = GaugeMetricFamily("mrod_relay_up", "1 when the relay (a primary) is up, 0 when down or not yet known",
                            labels=["relay"])
     latency = GaugeMetricFamily("mrod_relay_probe_latency_seconds", "latency of the last successful probe",
@@ -165,7 +169,8 @@ def _relays(conn: sqlite3.Connection) -> list[Metric]:
     states = dict.fromkeys(HEALTH_STATES, 0)
     for name, state, ms in conn.execute(
             "SELECT r.name, coalesce(h.state, 'unknown'), h.last_latency_ms FROM relay r"
-            " LEFT JOIN relay_health h ON h.relay_id = r.id ORDER BY r.name"):
+            " LEFT JOIN relay_health h ON h.relay_id = r.id" + (" AND h.node = ?" if node is not None else "")
+            + " ORDER BY r.name", (node,) if node is not None else ()):
         up.add_metric([name], 1 if state == "up" else 0)
         if ms is not None:
             latency.add_metric([name], ms / 1000)
@@ -176,7 +181,7 @@ def _relays(conn: sqlite3.Connection) -> list[Metric]:
     return [up, count, latency]
 
 
-def _queue(conn: sqlite3.Connection) -> list[Metric]:
+def _queue(conn: sqlite3.Connection, node: str | None) -> list[Metric]:
     labels = ["domain"]
     messages = GaugeMetricFamily("mrod_queue_messages", "messages queued for the domain (last queue reading)",
                                  labels=labels)
@@ -186,7 +191,8 @@ def _queue(conn: sqlite3.Connection) -> list[Metric]:
     now = time.time()
     for name, n, b, first in conn.execute(
             "SELECT d.name, q.messages, q.bytes, q.oldest FROM queue_stat q JOIN domain d ON d.id = q.domain_id"
-            " ORDER BY d.name"):
+            + (" WHERE q.node = ?" if node is not None else "") + " ORDER BY d.name",
+            (node,) if node is not None else ()):
         messages.add_metric([name], n)
         size.add_metric([name], b)
         if first is not None:
@@ -194,10 +200,12 @@ def _queue(conn: sqlite3.Connection) -> list[Metric]:
     return [messages, size, oldest]
 
 
-def _checks(conn: sqlite3.Connection) -> list[Metric]:
+def _checks(conn: sqlite3.Connection, node: str | None) -> list[Metric]:
     family = GaugeMetricFamily("mrod_domain_checks", "domains by the status of their last DNS check",
                                labels=["status"])
-    found = dict(conn.execute("SELECT status, count(*) FROM domain_check GROUP BY status").fetchall())
+    found = dict(conn.execute("SELECT status, count(*) FROM domain_check"
+                              + (" WHERE node = ?" if node is not None else "") + " GROUP BY status",
+                              (node,) if node is not None else ()).fetchall())
     for status in CHECK_STATUSES:
         family.add_metric([status], found.get(status, 0))
     return [family]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from typing import Awaitable, Callable
 
-from mrod.operations import checks, queue
+from mrod.operations import checks, flushrequests, queue
 from mrod.infra import db
 from mrod.infra.config import Config
 from mrod.infra.errors import MrodError
@@ -50,6 +50,8 @@ def jobs(cfg: Config) -> list[PeriodicJob]:
                                      first_delay=2.0))
     if cfg.queue.enabled:
         async def refresh() -> None:
+            # Flushes other nodes' panels asked of this node first: the reading then shows the result.
+            await flushrequests.take(cfg)
             await queue.refresh(cfg)
         found.append(PeriodicJob("queue", cfg.queue.interval, _Quiet("queue", refresh), first_delay=1.0))
     if cfg.checks.enabled:

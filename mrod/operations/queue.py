@@ -4,7 +4,8 @@
   mrod domain row (routing.match: a subdomain counts for the domain that relays it). A queue of
   any size is read in bounded memory; bad lines are counted, not fatal.
 * ``refresh(cfg)`` also writes the ``queue_stat`` table, which the policy service's per-domain
-  quota reads.
+  quota reads. Rows are per node (``[node] name``, issue 11): each node has its own Postfix
+  queue, writes only its own rows, and its quota reads only them.
 * ``flush(cfg, names)`` runs ``postqueue -s DOMAIN`` for each name: Postfix's flush service
   then delivers the mail deferred for that domain at once, instead of at its next backoff.
 
@@ -166,40 +167,53 @@ def _failure(what: str, code: int, stderr: bytes) -> str:
 # -- queue_stat: what the policy quota reads ------------------------------------------------------
 
 
-async def write_stats(conn: aiosqlite.Connection, report: QueueReport) -> None:
-    """Replace queue_stat with the report's per-row figures (one transaction)."""
-    rows = [(domain_id, q.messages, q.bytes, q.oldest, q.last_reason, report.read_at)
+async def write_stats(conn: aiosqlite.Connection, report: QueueReport, node: str) -> None:
+    """Replace this node's queue_stat rows with the report's per-row figures (one transaction);
+    other nodes' rows stay. Rows from before migration 0007 (node '') go too."""
+    rows = [(node, domain_id, q.messages, q.bytes, q.oldest, q.last_reason, report.read_at)
             for domain_id, q in report.rows.items()]
     async with db.transaction(conn):
-        await conn.execute("DELETE FROM queue_stat")
+        await conn.execute("DELETE FROM queue_stat WHERE node IN (?, '')", (node,))
         # A row deleted since the queue was read is skipped (its id no longer exists).
         await conn.executemany(
-            "INSERT INTO queue_stat (domain_id, messages, bytes, oldest, last_reason, updated_at)"
-            " SELECT ?, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM domain WHERE id = ?)",
-            [(*row, row[0]) for row in rows])
+            "INSERT INTO queue_stat (node, domain_id, messages, bytes, oldest, last_reason, updated_at)"
+            " SELECT ?, ?, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM domain WHERE id = ?)",
+            [(*row, row[1]) for row in rows])
 
 
 async def refresh(cfg: Config) -> QueueReport:
     """Read the queue and store the per-domain figures for the quota."""
     report = await read(cfg)
     async with db.opened(cfg.database) as conn:
-        await write_stats(conn, report)
+        await write_stats(conn, report, cfg.node.name)
     return report
 
 
-async def stats(conn: aiosqlite.Connection, *, owner_id: int | None = None) -> list[dict[str, Any]]:
+async def stats(conn: aiosqlite.Connection, *, owner_id: int | None = None, node: str | None = None
+                ) -> list[dict[str, Any]]:
     """The stored per-domain figures (as the last refresh saw them), largest first; with
-    ``owner_id``, only that user's domains (permission domains_own)."""
-    sql = ("SELECT d.id, d.name, d.owner_id, q.messages, q.bytes, q.oldest, q.last_reason, q.updated_at"
+    ``owner_id``, only that user's domains (permission domains_own); with ``node``, only that
+    node's queue (None: every node's, one row per node and domain)."""
+    sql = ("SELECT d.id, d.name, d.owner_id, q.messages, q.bytes, q.oldest, q.last_reason, q.updated_at, q.node"
            " FROM queue_stat q JOIN domain d ON d.id = q.domain_id")
-    args: tuple[Any, ...] = ()
-    if owner_id is not None:
-        sql += " WHERE d.owner_id = ?"
-        args = (owner_id,)
-    async with conn.execute(sql + " ORDER BY q.messages DESC, d.name", args) as cur:
+    where, args = _filters(owner_id, node)
+    async with conn.execute(sql + where + " ORDER BY q.messages DESC, d.name, q.node", args) as cur:
         rows = await cur.fetchall()
-    keys = ("id", "domain", "owner_id", "messages", "bytes", "oldest", "last_reason", "updated_at")
+    keys = ("id", "domain", "owner_id", "messages", "bytes", "oldest", "last_reason", "updated_at", "node")
     return [dict(zip(keys, row, strict=True)) for row in rows]
+
+
+def _filters(owner_id: int | None, node: str | None) -> tuple[str, tuple[Any, ...]]:
+    """' WHERE …' for queue_stat q joined with domain d, and its arguments."""
+    terms: list[str] = []
+    args: list[Any] = []
+    if owner_id is not None:
+        terms.append("d.owner_id = ?")
+        args.append(owner_id)
+    if node is not None:
+        terms.append("q.node = ?")
+        args.append(node)
+    return (" WHERE " + " AND ".join(terms) if terms else ""), tuple(args)
 
 
 def age(oldest: int | None, now: datetime | None = None) -> str:
@@ -289,10 +303,10 @@ async def _run(argv: list[str], timeout: float) -> tuple[int, bytes]:
     return proc.returncode or 0, stderr[:STDERR_LIMIT]
 
 
-async def stat_for(conn: aiosqlite.Connection, domain_id: int) -> dict[str, Any] | None:
-    """One domain's figures from the last reading (None: nothing queued for it then)."""
+async def stat_for(conn: aiosqlite.Connection, domain_id: int, node: str) -> dict[str, Any] | None:
+    """One domain's figures from the node's last reading (None: nothing queued for it then)."""
     async with conn.execute("SELECT messages, bytes, oldest, last_reason, updated_at FROM queue_stat"
-                            " WHERE domain_id = ?", (domain_id,)) as cur:
+                            " WHERE node = ? AND domain_id = ?", (node, domain_id)) as cur:
         row = await cur.fetchone()
     if row is None:
         return None
@@ -300,20 +314,21 @@ async def stat_for(conn: aiosqlite.Connection, domain_id: int) -> dict[str, Any]
         "age": age(row[2]), "oldest_at": arrived(row[2])}
 
 
-async def totals(conn: aiosqlite.Connection, *, owner_id: int | None = None) -> dict[str, Any]:
+async def totals(conn: aiosqlite.Connection, *, owner_id: int | None = None, node: str | None = None
+                 ) -> dict[str, Any]:
     """The whole reading in one row: messages, bytes, domains with mail, the oldest message's
-    arrival (and the domain it waits for), when it was read."""
-    where, args = ("WHERE d.owner_id = ?", (owner_id,)) if owner_id is not None else ("", ())
+    arrival (and the domain it waits for), when it was read; one node's, or every node's."""
+    where, args = _filters(owner_id, node)
     async with conn.execute(
         "SELECT coalesce(sum(q.messages), 0), coalesce(sum(q.bytes), 0), count(*), min(q.oldest),"
-        f" max(q.updated_at) FROM queue_stat q JOIN domain d ON d.id = q.domain_id {where}", args) as cur:
+        f" max(q.updated_at) FROM queue_stat q JOIN domain d ON d.id = q.domain_id{where}", args) as cur:
         row = await cur.fetchone()
     messages, size, domains, oldest, updated_at = row if row else (0, 0, 0, None, None)
     oldest_domain = None
     if oldest is not None:
-        extra = " AND d.owner_id = ?" if owner_id is not None else ""
+        extra = (where + " AND" if where else " WHERE") + " q.oldest = ?"
         async with conn.execute("SELECT d.name FROM queue_stat q JOIN domain d ON d.id = q.domain_id"
-                                f" WHERE q.oldest = ?{extra} ORDER BY d.name LIMIT 1", (oldest, *args)) as cur:
+                                f"{extra} ORDER BY d.name LIMIT 1", (*args, oldest)) as cur:
             found = await cur.fetchone()
         oldest_domain = found[0] if found else None
     return {"messages": messages, "bytes": size, "domains": domains, "oldest": oldest, "age": age(oldest),

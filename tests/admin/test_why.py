@@ -22,12 +22,12 @@ async def _readings(conn, cfg) -> None:
     shop = await domains.add(conn, SYSTEM, "shop.example", relay="primary")
     await domains.add(conn, SYSTEM, "calm.example", relay="second")
     finding = checks.Finding("error", "no-mx", "shop.example has no MX records", "add MX records: MX 10 mail")
-    await checks.store(conn, [checks.DomainCheck(shop.id, shop.name, [finding], db.now())])
+    await checks.store(conn, [checks.DomainCheck(shop.id, shop.name, [finding], db.now())], cfg.node.name)
     q = DomainQueue("shop.example")
     q.messages, q.bytes, q.oldest, q.last_reason = 3, 4096, 1_700_000_000, "connect to primary: Connection refused"
     report = queue.QueueReport(domains={}, rows={shop.id: q}, messages=3, bytes=4096, queues={}, bad_lines=0,
                                unknown_fields=[], read_at=db.now())
-    await queue.write_stats(conn, report)
+    await queue.write_stats(conn, report, cfg.node.name)
     monitor = health.HealthMonitor(cfg)
     relay = {"id": shop.relay_id, "name": "primary"}
     for _ in range(cfg.health.down_after + 1):
@@ -100,7 +100,7 @@ async def test_dns_page_is_paginated_filtered_and_owner_limited(new_panel, make_
         level = ("error", "warning", None)[i % 3]
         found = [checks.Finding(level, "x", f"problem of d{i:02}", "fix it")] if level else []
         results.append(checks.DomainCheck(d.id, d.name, found, db.now()))
-    await checks.store(app_conn, results)
+    await checks.store(app_conn, results, "mx1")
     panel = await new_panel()
     await panel.login("dom")
     status, page = await panel.get("/dns")
@@ -131,7 +131,7 @@ async def test_api_checks_paginated_filtered_and_owner_limited(client, make_user
         d = await domains.add(app_conn, SYSTEM, f"d{i}.example", relay="primary", owner_id=owner.id if i < 2 else None)
         found = [checks.Finding("error", "no-mx", f"d{i}.example has no MX", "add MX")] if i % 2 == 0 else []
         results.append(checks.DomainCheck(d.id, d.name, found, db.now()))
-    await checks.store(app_conn, results)
+    await checks.store(app_conn, results, "mx1")
     secret, _ = await tokens.create(app_conn, SYSTEM, root.id, "t")
     olga_secret, _ = await tokens.create(app_conn, SYSTEM, owner.id, "t")
     response = await client.get("/api/v1/checks?status=error&limit=2", headers={"Authorization": f"Bearer {secret}"})

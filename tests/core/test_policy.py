@@ -33,7 +33,9 @@ async def build(path: Path) -> None:
     with sqlite3.connect(path) as raw:
         ids = dict(raw.execute("SELECT name, id FROM domain"))
         rid = dict(raw.execute("SELECT name, id FROM relay"))
-        raw.execute("INSERT INTO queue_stat VALUES (?, 3, 500, 0, 'connection refused', 'x')", (ids["quota.example"],))
+        # Node '': the readings of routing.DEFAULT_OPTIONS's node.
+        raw.execute("INSERT INTO queue_stat (domain_id, messages, bytes, oldest, last_reason, updated_at)"
+                    " VALUES (?, 3, 500, 0, 'connection refused', 'x')", (ids["quota.example"],))
         raw.execute("INSERT INTO relay_health (relay_id, state) VALUES (?, 'up')", (rid["up"],))
         raw.execute("INSERT INTO relay_health (relay_id, state) VALUES (?, 'down')", (rid["down"],))
         future, past = db.stamp(NOW + timedelta(days=1)), db.stamp(NOW - timedelta(seconds=1))

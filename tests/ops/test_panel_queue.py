@@ -33,10 +33,12 @@ async def world(tmp_path: Path):
         theirs = await domains.add(conn, SYSTEM, "theirs.example", relay="primary", owner_id=boss.id)
         for d, n in ((mine, 2), (theirs, 5)):
             await conn.execute(
-                "INSERT INTO queue_stat (domain_id, messages, bytes, oldest, last_reason, updated_at)"
-                " VALUES (?, ?, ?, 1700000000, 'connect to primary: Connection refused', ?)", (d.id, n, n * 1000, db.now()))
-        await conn.execute("INSERT INTO domain_check (domain_id, status, findings, checked_at) VALUES (?, 'error', ?, ?)",
-                           (mine.id, '[{"level": "error", "code": "no-mx", "message": "mine.example has no MX records",'
+                "INSERT INTO queue_stat (node, domain_id, messages, bytes, oldest, last_reason, updated_at)"
+                " VALUES (?, ?, ?, ?, 1700000000, 'connect to primary: Connection refused', ?)",
+                (cfg.node.name, d.id, n, n * 1000, db.now()))
+        await conn.execute("INSERT INTO domain_check (node, domain_id, status, findings, checked_at)"
+                           " VALUES (?, ?, 'error', ?, ?)",
+                           (cfg.node.name, mine.id, '[{"level": "error", "code": "no-mx", "message": "mine.example has no MX records",'
                                      ' "fix": "add MX records"}]', db.now()))
         secret, _ = await tokens.create(conn, SYSTEM, owner.id, "t")
     return cfg, secret

@@ -8,6 +8,7 @@ mrod.infra.names, as everywhere else in mrod.
 from __future__ import annotations
 
 import ipaddress
+import re
 from typing import Any, Callable
 
 from mrod.infra import endpoints, names
@@ -128,6 +129,18 @@ def dns_label(value: str) -> str:
     if "." in value:
         raise ValueError(f"{value!r} must be one DNS label such as 'mail'")
     return str(_names(names.domain, value, min_labels=1))
+
+
+def node_name(value: str) -> str:
+    # Host-name labels: letters, digits, '-' (not at either end), dots between labels.
+    text = value.strip().lower().rstrip(".")
+    labels = text.split(".")
+    if not text or len(text) > 253 or not all(_HOST_LABEL.fullmatch(label) for label in labels):
+        raise ValueError(f"{value!r} must be a host name such as 'mx2' or 'mx2.example.net'")
+    return text
+
+
+_HOST_LABEL = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
 
 
 def host_names(value: tuple[str, ...]) -> tuple[str, ...]:

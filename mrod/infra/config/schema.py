@@ -9,6 +9,7 @@ one line in ``Config``. The loader (loader.py) needs no change for either.
 from __future__ import annotations
 
 import dataclasses
+import socket
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +27,18 @@ class DatabaseConfig:
     url: str = field(default="", metadata=check(v.database_url))
     # A file holding the password (first line); else libpq's PGPASSWORD / ~/.pgpass apply.
     password_file: str = field(default="", metadata=check(v.absolute_file))
+
+
+def _host_name() -> str:
+    return socket.gethostname().lower().rstrip(".") or "localhost"
+
+
+@dataclass(frozen=True)
+class NodeConfig:
+    # Issue 11: this node's name; health, queue and DNS-check readings are stored under it, so
+    # nodes sharing one PostgreSQL keep their own (each has its own Postfix and network view).
+    # Host-name labels ("mx2" or "mx2.example.net"); default: the machine's host name.
+    name: str = field(default_factory=_host_name, metadata=check(v.node_name))
 
 
 @dataclass(frozen=True)
@@ -206,6 +219,7 @@ class MetricsConfig:
 @dataclass(frozen=True)
 class Config:
     database: DatabaseConfig = field(default_factory=DatabaseConfig)
+    node: NodeConfig = field(default_factory=NodeConfig)
     lookupd: LookupdConfig = field(default_factory=LookupdConfig)
     admin: AdminConfig = field(default_factory=AdminConfig)
     policy: PolicyConfig = field(default_factory=PolicyConfig)
