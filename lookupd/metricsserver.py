@@ -123,7 +123,7 @@ class MetricsServer:
         self.port: int | None = None
 
     async def start(self) -> None:
-        metrics.use_database(self.cfg.database.path)
+        metrics.use_database(self.cfg.database, self.cfg.node.name)   # this node's readings (issue 11)
         app = web.Application()
         app.router.add_get("/metrics", handle_metrics)
         self.runner = web.AppRunner(app, access_log=None)
