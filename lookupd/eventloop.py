@@ -13,7 +13,7 @@ log = logging.getLogger("mrod.lookupd")
 def name() -> str:
     """'uvloop' or 'asyncio': the loop ``run`` uses."""
     try:
-        import uvloop  # noqa: F401
+        import uvloop  # noqa: F401 - imported only to learn whether it is installed
     except ImportError:
         return "asyncio"
     return "uvloop"

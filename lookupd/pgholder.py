@@ -220,7 +220,7 @@ class PgStoreHolder:
         if not self.connected:
             raise DatabaseNotReady(f"database {self.target.describe()} is unreachable (recipient lists)")
         if self._recipients is None:
-            self._recipients = RouteStore(ReadConnection.open(self.target, timeout_s=2))  # type: ignore[arg-type]
+            self._recipients = RouteStore(ReadConnection.open(self.target, timeout_s=2))  # type: ignore[arg-type]  # ReadConnection answers as sqlite3.Connection
         return self._recipients.listed_recipient(domain_id, candidates)
 
     # -- the sync thread ------------------------------------------------------------------------
@@ -288,7 +288,7 @@ class PgStoreHolder:
         started = time.monotonic()
         conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ")    # the rows and the cursor of one moment
         try:
-            snap = RouteSnapshot.load(conn, transaction=False)  # type: ignore[arg-type]
+            snap = RouteSnapshot.load(conn, transaction=False)  # type: ignore[arg-type]  # duck-typed sqlite3.Connection
             cursor = JournalCursor.at(conn)
         finally:
             conn.execute("COMMIT")

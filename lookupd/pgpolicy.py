@@ -30,7 +30,7 @@ class PgPolicyStores:
 
     def get(self) -> policy.PolicyStore:
         if self._store is None:
-            self._store = policy.PolicyStore(ReadConnection.open(self.target, timeout_s=2))  # type: ignore[arg-type]
+            self._store = policy.PolicyStore(ReadConnection.open(self.target, timeout_s=2))  # type: ignore[arg-type]  # duck-typed sqlite3.Connection
         return self._store
 
     def close(self) -> None:
@@ -55,6 +55,6 @@ def record_on_postgresql(target: Target, entry: tuple[str, int, str, str], timeo
         with psycopg.connect(target.url, autocommit=True, connect_timeout=max(2, int(timeout_s)),
                              application_name="mrod-policy", **extra) as raw:
             # ReadConnection only translates SQLite's placeholders; this one may write.
-            policy.record_callout(ReadConnection(raw, target.describe()), entry)  # type: ignore[arg-type]
+            policy.record_callout(ReadConnection(raw, target.describe()), entry)  # type: ignore[arg-type]  # duck-typed sqlite3.Connection
     except psycopg.OperationalError as exc:
         raise DatabaseNotReady(f"database {target.describe()} is unreachable: {' '.join(str(exc).split())}") from None

@@ -53,7 +53,7 @@ def set_many(cfg: Config, names: list[str] | None, filters: dict[str, Any] | Non
 def cmd_export(args: argparse.Namespace, cfg: Config) -> int:
     filters = bulk.parse_filters(args.filter)
 
-    async def work(conn):  # noqa: ANN001, ANN202
+    async def work(conn):  # noqa: ANN001, ANN202 - local callback, typed by with_db
         page = await domains.search(conn, **filters, limit=None)
         return csvio.export(page.domains, {u.id: u.name for u in await users.list_all(conn)})
 

@@ -112,7 +112,7 @@ def cmd_2fa_reset(args: argparse.Namespace, cfg: Config) -> int:
 def cmd_list(args: argparse.Namespace, cfg: Config) -> int:
     from mrod.entities import totp
 
-    async def read(conn):  # noqa: ANN001, ANN202
+    async def read(conn):  # noqa: ANN001, ANN202 - local callback, typed by with_db
         return await users.list_all(conn), await totp.enrolled_ids(conn)
 
     items, two_factor = common.with_db(cfg, read)

@@ -98,7 +98,7 @@ class _IntFromBool(Dumper):
 
 class _StrWithoutNul(StrDumperUnknown):
     def dump(self, obj: str) -> bytes:
-        return super().dump(obj.replace("\x00", "\ufffd") if "\x00" in obj else obj)  # type: ignore[return-value]
+        return super().dump(obj.replace("\x00", "\ufffd") if "\x00" in obj else obj)  # type: ignore[return-value]  # psycopg stubs type dump loosely
 
 
 class _NumberFromNumeric(Loader):

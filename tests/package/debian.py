@@ -88,7 +88,7 @@ class Unit:
     @classmethod
     def read(cls, path: Path = UNIT) -> "Unit":
         parser = configparser.ConfigParser(strict=False, interpolation=None, delimiters=("=",))
-        parser.optionxform = str      # type: ignore[assignment, method-assign]
+        parser.optionxform = str      # type: ignore[assignment, method-assign]  # keep unit keys case
         parser.read_string(path.read_text())
         service = dict(parser["Service"])
         env = dict(pair.split("=", 1) for pair in shlex.split(service.get("Environment", "")))
