@@ -43,7 +43,6 @@ from typing import Any, Iterable
 
 import psycopg
 
-from mrod.answers.routestore import RouteStore
 from mrod.answers.snapshot import Pending, RouteSnapshot, read_changes
 from mrod.infra import journal
 from mrod.infra.engine import Target
@@ -128,7 +127,6 @@ class PgStoreHolder:
         self._cursor: JournalCursor | None = None    # the sync thread's (restored from the file)
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
-        self._recipients: RouteStore | None = None
         self._installed: tuple[int, list[int]] = (0, [])   # the cursor of what the loop installed
         self._dirty = False
         self._persisted_at = 0.0
@@ -168,13 +166,8 @@ class PgStoreHolder:
             self._thread.start()
 
     def close(self) -> None:
-        """After a fault: drop the recipients connection (the snapshot stays: it is the answer)."""
-        if self._recipients is not None:
-            try:
-                self._recipients.close()
-            except psycopg.Error:
-                pass
-            self._recipients = None
+        """After a fault: nothing to drop (lookups never touch the database; the snapshot,
+        listed recipients included, is the answer)."""
 
     def shutdown(self) -> None:
         self._stop.set()
@@ -195,7 +188,6 @@ class PgStoreHolder:
             item = self._inbox.popleft()
             kind, thing, cursor = item
             if kind == "load":
-                thing.sql = self
                 self._snapshot = thing
             elif self._snapshot is not None:
                 self._snapshot.install(thing)
@@ -213,15 +205,6 @@ class PgStoreHolder:
     def _persist_due(self) -> None:
         self._timer = None
         self._drain()
-
-    # -- listed recipients (the snapshot's ``sql``): always asked of the database ---------------
-
-    def listed_recipient(self, domain_id: int, candidates: list[str]) -> str | None:
-        if not self.connected:
-            raise DatabaseNotReady(f"database {self.target.describe()} is unreachable (recipient lists)")
-        if self._recipients is None:
-            self._recipients = RouteStore(ReadConnection.open(self.target, timeout_s=2))  # type: ignore[arg-type]  # ReadConnection answers as sqlite3.Connection
-        return self._recipients.listed_recipient(domain_id, candidates)
 
     # -- the sync thread ------------------------------------------------------------------------
 
@@ -255,12 +238,7 @@ class PgStoreHolder:
                 raw.close()
 
     def _connect(self) -> psycopg.Connection[Any]:
-        extra: dict[str, Any] = {}
-        password = self.target.password()
-        if password:
-            extra["password"] = password
-        raw = psycopg.connect(self.target.url, autocommit=True, connect_timeout=3,
-                              application_name="mrod-lookupd", **extra)
+        raw = psycopg.connect(self.target.url, autocommit=True, **self.target.connect_options("mrod-lookupd", 3))  # type: ignore[arg-type]  # libpq options as keywords
         raw.execute(f"LISTEN {CHANNEL}")     # before reading: no commit falls between the two
         return raw
 
@@ -277,7 +255,7 @@ class PgStoreHolder:
                 self._load(conn)
             elif changes:
                 assert trial is not None
-                pending = read_changes(conn, changes, trial.high)
+                pending = read_changes(conn, changes, trial.high, recipients=True)
                 self._cursor = trial
                 self._post("apply", pending)
             self.synced_at = self._attempt
@@ -288,15 +266,15 @@ class PgStoreHolder:
         started = time.monotonic()
         conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ")    # the rows and the cursor of one moment
         try:
-            snap = RouteSnapshot.load(conn, transaction=False)  # type: ignore[arg-type]  # duck-typed sqlite3.Connection
+            snap = RouteSnapshot.load(conn, transaction=False, recipients=True)  # type: ignore[arg-type]  # duck-typed sqlite3.Connection
             cursor = JournalCursor.at(conn)
         finally:
             conn.execute("COMMIT")
         snap.position = cursor.high
         self._cursor = cursor
         self._post("load", snap)
-        log.info("routing snapshot loaded from %s: %d domains in %.2fs",
-                 self.target.describe(), len(snap), time.monotonic() - started)
+        log.info("routing snapshot loaded from %s: %d domains, %d listed recipients in %.2fs",
+                 self.target.describe(), len(snap), snap.recipients_in_memory or 0, time.monotonic() - started)
 
     def _post(self, kind: str, item: RouteSnapshot | Pending) -> None:
         cursor = self._cursor
@@ -352,12 +330,14 @@ class PgStoreHolder:
             if state.get("database") != self.target.describe():
                 log.info("routing snapshot file %s is of another database: not used", self.cache)
                 return
+            if "recipients" not in state:
+                log.info("routing snapshot file %s is from an older mrod (no listed recipients): not used", self.cache)
+                return
             snap = RouteSnapshot.from_state(state)
             cursor = JournalCursor(int(state["cursor"]["high"]), (int(s) for s in state["cursor"]["gaps"]))
         except (OSError, ValueError, KeyError, TypeError, IndexError) as exc:
             log.warning("routing snapshot file %s not used: %s", self.cache, exc)
             return
-        snap.sql = self
         self._snapshot, self._cursor = snap, cursor
         self._installed = (cursor.high, sorted(cursor.gaps))
         synced = state.get("synced_at")

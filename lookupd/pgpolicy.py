@@ -4,13 +4,16 @@ connection, its callout results written through a short-lived one.
 The policy reads what changes all the time (queue readings, the verify cache, relay state),
 so it keeps no snapshot: each decision asks the database (one round trip on the event loop —
 loopback or a LAN; the policy service sees far fewer requests than the lookup maps). When the
-database is unreachable a decision fails, and the policy service closes the connection
-without a reply, which Postfix turns into its default action (a 4xx, never a rejection).
+database is unreachable ``get()`` raises DatabaseNotReady, and the policy service answers as
+``[policy] when_database_unreachable`` says (policyservice.py). After a failed connection it
+does not try again for ``RETRY`` seconds, so during an outage (or a partition, where every
+attempt would wait for the connect timeout) each decision is answered at once.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import threading
+import time
 
 import psycopg
 
@@ -20,22 +23,67 @@ from mrod.infra.errors import DatabaseNotReady
 from mrod.infra.pgread import ReadConnection
 
 
+RETRY = 1.0   # seconds after a failed connection before the next attempt
+
+
 class PgPolicyStores:
     """StoreHolder's surface for the policy service: ``get()`` a PolicyStore, ``close()`` it
-    after a fault (the next request reconnects)."""
+    after a fault (the next request reconnects, at most once per ``RETRY`` seconds).
+
+    Called from the policy service's worker threads (a decision is a round trip that may hang:
+    never on the event loop). psycopg serialises the threads' queries on the one connection;
+    one thread connects at a time, the others answer "unreachable" meanwhile. ``abandon()``
+    drops a connection a decision hung on (the thread still in it finishes or fails alone)."""
 
     def __init__(self, target: Target) -> None:
         self.target = target
         self._store: policy.PolicyStore | None = None
+        self._failed: tuple[float, str] | None = None    # (monotonic time, why) of the last failed attempt
+        self._lock = threading.Lock()
 
     def get(self) -> policy.PolicyStore:
-        if self._store is None:
-            self._store = policy.PolicyStore(ReadConnection.open(self.target, timeout_s=2))  # type: ignore[arg-type]  # duck-typed sqlite3.Connection
-        return self._store
+        store = self._store
+        if store is not None:
+            return store
+        if not self._lock.acquire(blocking=False):
+            raise DatabaseNotReady(f"database {self.target.describe()}: connecting")
+        try:
+            if self._store is not None:
+                return self._store
+            if self._failed is not None and time.monotonic() - self._failed[0] < RETRY:
+                raise DatabaseNotReady(self._failed[1])
+            try:
+                conn = ReadConnection.open(self.target, timeout_s=2, application="mrod-policy")
+            except DatabaseNotReady as exc:
+                self._failed = (time.monotonic(), str(exc))
+                raise
+            self._failed = None
+            self._store = policy.PolicyStore(conn)  # type: ignore[arg-type]  # duck-typed sqlite3.Connection
+            return self._store
+        finally:
+            self._lock.release()
 
     def close(self) -> None:
         store, self._store = self._store, None
         if store is not None:
+            try:
+                store.conn.close()
+            except psycopg.Error:
+                pass
+
+    def abandon(self, why: str) -> None:
+        """A decision waited too long: forget the connection without touching it (a thread is
+        still blocked in it: ``done`` closes it there) and answer "unreachable" for ``RETRY``
+        seconds."""
+        self._store = None
+        self._failed = (time.monotonic(), why)
+
+    def done(self, store: policy.PolicyStore, broken: bool = False) -> None:
+        """A worker thread is through with ``store``: close it if it was abandoned meanwhile,
+        or if it failed (the next decision connects again)."""
+        if broken and store is self._store:
+            self._store = None
+        if store is not self._store:
             try:
                 store.conn.close()
             except psycopg.Error:
@@ -47,13 +95,8 @@ class PgPolicyStores:
 
 def record_on_postgresql(target: Target, entry: tuple[str, int, str, str], timeout_s: float) -> None:
     """policy.record_callout on PostgreSQL (from a worker thread; the same SQL, translated)."""
-    extra: dict[str, Any] = {}
-    password = target.password()
-    if password:
-        extra["password"] = password
     try:
-        with psycopg.connect(target.url, autocommit=True, connect_timeout=max(2, int(timeout_s)),
-                             application_name="mrod-policy", **extra) as raw:
+        with psycopg.connect(target.url, autocommit=True, **target.connect_options("mrod-policy", timeout_s)) as raw:  # type: ignore[arg-type]  # libpq options as keywords
             # ReadConnection only translates SQLite's placeholders; this one may write.
             policy.record_callout(ReadConnection(raw, target.describe()), entry)  # type: ignore[arg-type]  # duck-typed sqlite3.Connection
     except psycopg.OperationalError as exc:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, cast
 
 from mrod.infra import endpoints
-from mrod.answers.policy import Callout
+from mrod.answers.policy import Callout, Decision
 from mrod.answers.routing import Answer
 
 from mrod.lookupd import delegation as policy_codec
@@ -372,7 +372,12 @@ class PolicyConnection(RequestConnection):
         self._callout: Callout | None = None
 
     def handle_now(self, request: dict[str, str]) -> bytes | object | None:
-        result = self.service.evaluate(request)
+        if self.service.off_loop:      # PostgreSQL: decided in a worker thread (handle_later)
+            return None
+        return self._reply(self.service.evaluate(request))
+
+    def _reply(self, result: Decision | Callout | None) -> bytes | object | None:
+        """The reply to send, or None when a callout must run first (``self._callout``)."""
         if result is None:
             return CLOSE
         if isinstance(result, Callout):
@@ -381,6 +386,10 @@ class PolicyConnection(RequestConnection):
         return policy_codec.encode_action(self.service.count(result).action)
 
     async def handle_later(self, request: dict[str, str]) -> bytes | object:
+        if self._callout is None:      # not decided yet: the off-loop decision
+            reply = self._reply(await self.service.evaluate_off_loop(request))
+            if reply is not None:
+                return reply
         callout, self._callout = self._callout, None
         assert callout is not None
         decision = await self.service.run_callout(callout)

@@ -172,6 +172,14 @@ def when_primary_unreachable(domain: str, choice: str) -> Decision:
     return Decision(DUNNO, "unverified-accept")
 
 
+def when_database_unreachable(choice: str) -> Decision:
+    """The shared database is unreachable (issue 11): ``[policy] when_database_unreachable``."""
+    if choice == "defer":
+        return Decision("DEFER_IF_PERMIT The backup MX cannot reach its database; try again later",
+                        "database-unreachable-defer")
+    return Decision(DUNNO, "database-unreachable")
+
+
 def after_callout(callout: Callout, result: bool | None) -> Decision:
     """result: True accepted by the primary, False refused (5xx), None inconclusive."""
     if result is True:

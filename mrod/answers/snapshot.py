@@ -5,8 +5,12 @@ mrod.routing decides exactly as it does over SQL. It is compact: a domain is one
 name -> int (its id, and the index of its "shape": relay, override, flags — shared by all
 domains routed alike), which keeps 1M domains near 150 MB where row objects took 313 MB.
 
-Recipients of ``listed`` domains stay in SQLite (they can be many): ``listed_recipient`` asks
-the database through ``sql``, an indexed query that is always current.
+Recipients of ``listed`` domains: on SQLite they stay in the file (they can be many), and
+``listed_recipient`` asks it through ``sql``, an indexed query that is always current. On
+PostgreSQL (``recipients=True``) they are in memory too, by domain id, so a lookup never waits
+for a round trip and the snapshot answers them while the database is gone; a recipient added
+or removed writes a journal row for its domain (``journal.domain_changed``), and re-reading a
+domain re-reads its recipients.
 
 ``load`` reads everything and the journal position in one read transaction; ``apply`` brings
 the snapshot up to date with journal rows by re-reading the current rows they name (so applying
@@ -39,21 +43,30 @@ class Pending(NamedTuple):
     rows: list[tuple[Any, ...]]          # their current rows (absent: removed)
     relays: list[tuple[Any, ...]] | None  # every relay, when a relay changed
     position: int
+    recipients: list[tuple[int, str]] | None = None   # (domain id, address) of the named domains
 
 
-def read_changes(conn: Any, changes: list[journal.Change], position: int | None = None) -> Pending:
-    """Read the current rows the changes name (``conn``: sqlite3's or pgread's)."""
+def read_changes(conn: Any, changes: list[journal.Change], position: int | None = None,
+                 recipients: bool = False) -> Pending:
+    """Read the current rows the changes name (``conn``: sqlite3's or pgread's), with the named
+    domains' recipients when ``recipients``."""
     names = list({c.key for c in changes if c.entity == journal.DOMAIN and c.key is not None})
     relay_ids = {int(c.key) for c in changes if c.entity == journal.RELAY and c.key is not None}
     rows: list[tuple[Any, ...]] = []
+    listed: list[tuple[int, str]] | None = [] if recipients else None
     for start in range(0, len(names), _CHUNK):
         part = names[start:start + _CHUNK]
+        marks = ", ".join("?" * len(part))
         rows.extend(tuple(r) for r in conn.execute(
-            f"SELECT {_DOMAIN_COLUMNS} FROM domain WHERE name IN ({', '.join('?' * len(part))})", part))
+            f"SELECT {_DOMAIN_COLUMNS} FROM domain WHERE name IN ({marks})", part))
+        if listed is not None:
+            listed.extend((int(r[0]), r[1]) for r in conn.execute(
+                f"SELECT r.domain_id, r.address FROM recipient r JOIN domain d ON d.id = r.domain_id"
+                f" WHERE d.name IN ({marks})", part))
     relays = [tuple(r) for r in conn.execute(f"SELECT {_RELAY_COLUMNS} FROM relay")] if relay_ids else None
     if position is None:
         position = changes[-1].seq if changes else 0
-    return Pending(names, rows, relays, position)
+    return Pending(names, rows, relays, position, listed)
 
 
 class Recipients(Protocol):
@@ -61,8 +74,10 @@ class Recipients(Protocol):
 
 
 class RouteSnapshot:
-    def __init__(self, sql: Recipients | None = None) -> None:
-        self.sql = sql                     # for listed recipients; set by the holder
+    def __init__(self, sql: Recipients | None = None, recipients: bool = False) -> None:
+        self.sql = sql                     # for listed recipients not in memory; set by the holder
+        # domain id -> its listed addresses (PostgreSQL), or None: ask ``sql``
+        self._recipients: dict[int, set[str]] | None = {} if recipients else None
         self.position = 0                  # the journal seq this snapshot includes
         self.max_id = 0                    # the highest domain id it has seen
         self._domains: dict[str, int] = {}
@@ -78,11 +93,17 @@ class RouteSnapshot:
 
     # -- building -----------------------------------------------------------------------------
 
+    @property
+    def recipients_in_memory(self) -> int | None:
+        """How many listed recipients memory holds (None: they are asked of ``sql``)."""
+        return None if self._recipients is None else sum(len(s) for s in self._recipients.values())
+
     @classmethod
-    def load(cls, conn: sqlite3.Connection, transaction: bool = True) -> "RouteSnapshot":
+    def load(cls, conn: sqlite3.Connection, transaction: bool = True, recipients: bool = False) -> "RouteSnapshot":
         """Everything, as of one moment (one read transaction; ``transaction=False``: the
-        caller's, e.g. PostgreSQL's REPEATABLE READ)."""
-        snap = cls()
+        caller's, e.g. PostgreSQL's REPEATABLE READ), with every listed recipient when
+        ``recipients``."""
+        snap = cls(recipients=recipients)
         if transaction:
             conn.execute("BEGIN")
         try:
@@ -90,6 +111,8 @@ class RouteSnapshot:
             snap._set_relays(conn.execute(f"SELECT {_RELAY_COLUMNS} FROM relay"))
             snap.max_id = conn.execute("SELECT coalesce(max(id), 0) FROM domain").fetchone()[0]
             snap._load_domains(conn.execute(f"SELECT {_DOMAIN_COLUMNS} FROM domain"))
+            if snap._recipients is not None:
+                snap._add_recipients(conn.execute("SELECT domain_id, address FROM recipient"))
         finally:
             if transaction:
                 conn.execute("COMMIT")
@@ -102,6 +125,14 @@ class RouteSnapshot:
     def install(self, pending: Pending) -> None:
         """Put rows read by ``read_changes`` into memory (no I/O: lookupd on PostgreSQL reads
         in its sync thread and installs on the event loop, between two lookups)."""
+        if self._recipients is not None and pending.recipients is not None:
+            for name in pending.names:
+                packed = self._domains.get(name)
+                if packed is not None:
+                    self._recipients.pop(packed & _ID_MASK, None)
+            for row in pending.rows:
+                self._recipients.pop(row[0], None)
+            self._add_recipients(pending.recipients)
         for name in pending.names:
             self._remove(name)
         for row in pending.rows:
@@ -113,15 +144,20 @@ class RouteSnapshot:
 
     def state(self) -> dict[str, Any]:
         """Everything, as plain data (copies: safe to serialise in another thread)."""
-        return {"position": self.position, "max_id": self.max_id, "domains": dict(self._domains),
-                "shapes": [list(s) for s in self._shapes],
-                "relays": [[rid, *r] for rid, r in self._relays.items()]}
+        state: dict[str, Any] = {
+            "position": self.position, "max_id": self.max_id, "domains": dict(self._domains),
+            "shapes": [list(s) for s in self._shapes], "relays": [[rid, *r] for rid, r in self._relays.items()]}
+        if self._recipients is not None:
+            state["recipients"] = {str(did): sorted(found) for did, found in self._recipients.items()}
+        return state
 
     @classmethod
     def from_state(cls, state: dict[str, Any]) -> "RouteSnapshot":
         """The snapshot ``state()`` described (a KeyError/TypeError/ValueError if malformed)."""
-        snap = cls()
+        snap = cls(recipients="recipients" in state)
         snap.position, snap.max_id = int(state["position"]), int(state["max_id"])
+        if snap._recipients is not None:
+            snap._add_recipients((int(did), str(a)) for did, found in state["recipients"].items() for a in found)
         snap._shapes = [cast(Shape, tuple(s)) for s in state["shapes"]]
         snap._shape_ids = {shape: i for i, shape in enumerate(snap._shapes)}
         snap._set_relays(tuple(r) for r in state["relays"])
@@ -163,6 +199,16 @@ class RouteSnapshot:
             self._remove(row[1])
             self._put(row)
         return True
+
+    def _add_recipients(self, rows: Iterable[tuple]) -> None:
+        assert self._recipients is not None
+        recipients = self._recipients
+        for did, address in rows:
+            found = recipients.get(did)
+            if found is None:
+                recipients[did] = {address}
+            else:
+                found.add(address)
 
     def _set_relays(self, rows: Iterable[tuple]) -> None:
         for rid, name, host, port, protocol, tls in rows:
@@ -220,6 +266,13 @@ class RouteSnapshot:
         return DomainRoute(did, name, enabled, subdomains, recipients, rname, rhost, rport, rprotocol, rtls, True)
 
     def listed_recipient(self, domain_id: int, candidates: list[str]) -> str | None:
+        if self._recipients is not None:
+            found = self._recipients.get(domain_id)
+            if found:
+                for candidate in candidates:
+                    if candidate in found:
+                        return candidate
+            return None
         if self.sql is None:
             raise RuntimeError("snapshot without a database for recipients")
         return self.sql.listed_recipient(domain_id, candidates)

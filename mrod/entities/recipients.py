@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import aiosqlite
 
 from mrod.entities import audit, domains
-from mrod.infra import db, names
+from mrod.infra import db, journal, names
 from mrod.entities.audit import Actor
 from mrod.infra.errors import Conflict, NotFound
 
@@ -53,6 +53,7 @@ async def add(conn: aiosqlite.Connection, actor: Actor, address: str) -> Recipie
             recipient_id = await db.returned_id(cur)
         except sqlite3.IntegrityError:
             raise Conflict(f"recipient {key!r} is listed already") from None
+        await journal.domain_changed(conn, domain.name)
         await audit.record(conn, actor, "add", "recipient", key, None, {"domain": domain.name, "address": key})
     return Recipient(recipient_id, domain.name, key, stamp)
 
@@ -67,6 +68,7 @@ async def remove(conn: aiosqlite.Connection, actor: Actor, address: str) -> None
         if row is None:
             raise NotFound(f"recipient {key!r} is not listed")
         await conn.execute("DELETE FROM recipient WHERE id = ?", (row[0],))
+        await journal.domain_changed(conn, row[1])
         await audit.record(conn, actor, "remove", "recipient", key, {"domain": row[1], "address": key}, None)
 
 

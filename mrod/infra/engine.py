@@ -24,6 +24,13 @@ if TYPE_CHECKING:
 # pg_advisory_xact_lock key taken by every writing transaction on PostgreSQL ("mrod" in ASCII).
 WRITE_LOCK_KEY = 0x6D726F64
 
+# libpq options for connections that must notice a vanished server (a partition sends no
+# reset): keepalives probe an idle connection; tcp_user_timeout fails a query whose data the
+# server's host stops acknowledging. Without them a blocked read waits for the kernel's own
+# retransmission limit (about 15 minutes). A URL's own values win.
+LIVENESS = {"keepalives": 1, "keepalives_idle": 10, "keepalives_interval": 5, "keepalives_count": 3,
+            "tcp_user_timeout": 15000}
+
 _URL_PASSWORD = re.compile(r"(://[^/@:?]*):[^/@?]*@")
 _QUERY_PASSWORD = re.compile(r"(?i)([?&]password=)[^&]*")
 
@@ -61,6 +68,16 @@ class Target:
     def describe(self) -> str:
         """How messages name this database (never with a password)."""
         return redact(self.url) if self.url else str(self.path)
+
+    def connect_options(self, application: str, timeout_s: float) -> dict[str, object]:
+        """Keyword arguments for psycopg's connect: the password (if configured), a connect
+        timeout, an application name, and LIVENESS where the URL does not set them."""
+        found: dict[str, object] = {k: v for k, v in LIVENESS.items() if f"{k}=" not in self.url}
+        found.update(connect_timeout=max(2, int(timeout_s)), application_name=application)
+        password = self.password()
+        if password:
+            found["password"] = password
+        return found
 
     def password(self) -> str | None:
         """The password from ``password_file`` (its first line), if one is configured."""

@@ -1,7 +1,8 @@
 """The change journal (migration 0005): what changed in the data lookupd answers from memory.
 
 Writers: triggers record updates and deletions of domains and every relay change; mrod's own
-write paths record added domains with ``domains_added`` (one call, inside their transaction):
+write paths record added domains with ``domains_added`` and a domain's listed recipients
+added or removed with ``domain_changed`` (one call, inside their transaction):
 up to ``BULK`` names one row each, more as one 'all' row, so a bulk import costs one row, not
 one trigger run per domain.
 
@@ -37,6 +38,12 @@ async def domains_added(conn: aiosqlite.Connection, names: Iterable[str]) -> Non
         await conn.execute("INSERT INTO change (entity) VALUES ('all')")
     else:
         await conn.executemany("INSERT INTO change (entity, key) VALUES ('domain', ?)", [(n,) for n in listed])
+
+
+async def domain_changed(conn: aiosqlite.Connection, name: str) -> None:
+    """Record a change to a domain no trigger sees (its listed recipients); call inside the
+    transaction that made it. Readers re-read the domain (and, on PostgreSQL, its recipients)."""
+    await conn.execute("INSERT INTO change (entity, key) VALUES ('domain', ?)", (name,))
 
 
 async def reload_all(conn: aiosqlite.Connection) -> None:

@@ -24,18 +24,16 @@ class ReadConnection:
         self.where = where
 
     @classmethod
-    def open(cls, target: Target, timeout_s: float = 5.0) -> ReadConnection:
-        extra: dict[str, Any] = {}
-        password = target.password()
-        if password:
-            extra["password"] = password
+    def open(cls, target: Target, timeout_s: float = 5.0, application: str = "mrod") -> ReadConnection:
         try:
-            conn = psycopg.connect(target.url, autocommit=True, connect_timeout=max(2, int(timeout_s)),
-                                   application_name="mrod", **extra)
+            conn = psycopg.connect(target.url, autocommit=True, **target.connect_options(application, timeout_s))  # type: ignore[arg-type]  # psycopg's connect takes libpq options as keywords
+        except psycopg.Error as exc:
+            raise _unusable(target, exc) from None
+        try:
             conn.execute("SET default_transaction_read_only = on")
         except psycopg.Error as exc:
-            raise DatabaseNotReady(f"database {target.describe()} cannot be used: {' '.join(str(exc).split())}") \
-                from None
+            conn.close()
+            raise _unusable(target, exc) from None
         return cls(conn, target.describe())
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> psycopg.Cursor[Any]:
@@ -47,3 +45,7 @@ class ReadConnection:
 
     def close(self) -> None:
         self._conn.close()
+
+
+def _unusable(target: Target, exc: psycopg.Error) -> DatabaseNotReady:
+    return DatabaseNotReady(f"database {target.describe()} cannot be used: {' '.join(str(exc).split())}")

@@ -20,6 +20,7 @@ import os
 import pwd
 import secrets
 import shutil
+import signal
 import subprocess
 import tempfile
 from pathlib import Path
@@ -93,6 +94,36 @@ class Cluster:
     def resume(self) -> None:
         self._run_server()
 
+    def _processes(self) -> list[int]:
+        """The postmaster and its children (every backend)."""
+        master = int((self.data / "postmaster.pid").read_text().split()[0])
+        found = [master]
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit():
+                try:
+                    # /proc/PID/stat: "pid (comm) state ppid ..."; comm may hold spaces, not ")"
+                    ppid = int((entry / "stat").read_text().rpartition(")")[2].split()[1])
+                except (OSError, ValueError, IndexError):
+                    continue
+                if ppid == master:
+                    found.append(int(entry.name))
+        return found
+
+    def freeze(self) -> None:
+        """A hung server (SIGSTOP to every process): connections stay open, nothing answers —
+        what a partition looks like to a client. ``thaw`` lets it go on."""
+        self._signal(signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        self._signal(signal.SIGCONT)
+
+    def _signal(self, signum: int) -> None:
+        for pid in self._processes():
+            try:
+                os.kill(pid, signum)
+            except ProcessLookupError:    # a backend that ended meanwhile
+                pass
+
     def admin(self, sql: str) -> list[tuple[Any, ...]]:
         assert self._admin is not None
         cur = self._admin.execute(sql.encode())  # harness-made SQL, no input
@@ -117,6 +148,7 @@ class Cluster:
             self._admin.close()
             self._admin = None
         if (self.data / "postmaster.pid").exists():
+            self.thaw()     # a frozen server cannot stop
             self._as_postgres(str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "-w", "stop")
         shutil.rmtree(self.dir, ignore_errors=True)
 
@@ -166,6 +198,20 @@ def pg_database() -> Iterator[tuple[Cluster, str]]:
         yield server, name
     finally:
         server.drop_database(name)
+
+
+@pytest.fixture
+def private_cluster() -> Iterator[Cluster]:
+    """A PostgreSQL of this test's own, which the test may stop, pause and start (an outage)."""
+    cluster()   # skips (or fails under CI) where the session's cannot start either
+    bindir = pg_bin()
+    assert bindir is not None
+    server = Cluster(bindir)
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
 
 
 @pytest.fixture

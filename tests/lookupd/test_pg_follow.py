@@ -9,12 +9,13 @@ import asyncio
 import json
 import time
 from pathlib import Path
-from typing import Any, AsyncIterator, Callable, Iterator
+from typing import Any, AsyncIterator, Callable
 
 import psycopg
 import pytest
 
 from mrod.entities import domains as domaincore
+from mrod.entities import recipients as recipientcore
 from mrod.infra import db
 from mrod.infra.engine import Target
 from mrod.infra.pgread import ReadConnection
@@ -27,20 +28,6 @@ from tests.harness import postgres
 from tests.lookupd.conftest import SocketmapClient
 
 WAIT = 20.0   # seconds: the bound of every wait below (a change is normally answered in ms)
-
-
-@pytest.fixture
-def private_cluster() -> Iterator[postgres.Cluster]:
-    """A PostgreSQL of this test's own, which the test may stop and start (an outage)."""
-    postgres.cluster()   # skips (or fails under CI) where the session's cannot start either
-    bindir = postgres.pg_bin()
-    assert bindir is not None
-    server = postgres.Cluster(bindir)
-    try:
-        server.start()
-        yield server
-    finally:
-        server.stop()
 
 
 def _target(server: postgres.Cluster, name: str) -> Target:
@@ -110,6 +97,42 @@ async def test_a_change_by_any_writer_is_answered(
         await daemon.stop()
 
 
+def _in_memory(daemon: Lookupd) -> int | None:
+    """How many listed recipients the snapshot lookups read holds (None: asked of SQL)."""
+    snapshot = daemon.service._stores.snapshot   # what lookups read
+    assert snapshot is not None
+    return snapshot.recipients_in_memory
+
+
+async def test_listed_recipients_are_answered_from_memory_and_follow_changes(
+        tmp_path: Path, pg_database: tuple[postgres.Cluster, str], clients: list[SocketmapClient]) -> None:
+    target = _target(*pg_database)
+    await _write(target, relays=[dict(name="primary", host="mx1.example.net")],
+                 domains=[dict(name="listed.example", relay="primary", recipients="listed",
+                               include_subdomains=True)],
+                 recipients=["joe@listed.example", "@sub.listed.example"])
+    daemon = await _start(tmp_path, target)
+    try:
+        client = await _client(daemon, clients)
+        assert _in_memory(daemon) == 2
+        assert await client.ask("relay_recipients", "joe@listed.example") == "OK joe@listed.example"
+        assert await client.ask("relay_recipients", "any@sub.listed.example") == "OK @sub.listed.example"
+        assert await client.ask("relay_recipients", "ann@listed.example") == "NOTFOUND "
+        async with db.opened(target) as conn:      # another node's writes, through the core API
+            await recipientcore.add(conn, ACTOR, "ann@listed.example")
+            await recipientcore.remove(conn, ACTOR, "joe@listed.example")
+        assert await _until(lambda: client.ask("relay_recipients", "ann@listed.example"), "OK") == \
+            "OK ann@listed.example"
+        assert await _until(lambda: client.ask("relay_recipients", "joe@listed.example"), "NOTFOUND") == "NOTFOUND "
+        assert await client.ask("relay_recipients", "any@sub.listed.example") == "OK @sub.listed.example"
+        assert _in_memory(daemon) == 2
+        await _remove(target, "listed.example")       # the domain goes, its recipients with it
+        assert await _until(lambda: client.ask("relay_recipients", "ann@listed.example"), "NOTFOUND") == "NOTFOUND "
+        assert _in_memory(daemon) == 0
+    finally:
+        await daemon.stop()
+
+
 def test_a_journal_row_committed_after_a_later_one_is_not_missed(pg_database: tuple[postgres.Cluster, str]) -> None:
     """seq values commit out of order on PostgreSQL: the cursor still takes the earlier row
     when its transaction commits (SQLite's "next must be position + 1" rule would reload or
@@ -150,12 +173,15 @@ async def test_an_outage_is_answered_from_the_snapshot_then_caught_up(
     server = private_cluster
     target = _target(server, server.new_database())
     await _write(target, relays=[dict(name="primary", host="mx1.example.net")],
-                 domains=[dict(name="known.example", relay="primary")])
+                 domains=[dict(name="known.example", relay="primary"),
+                          dict(name="listed.example", relay="primary", recipients="listed")],
+                 recipients=["joe@listed.example"])
     daemon = await _start(tmp_path, target)
     snapshot_file = daemon.config.database.path.with_name(SNAPSHOT_FILE)   # the node's state directory
     try:
         client = await _client(daemon, clients)
         assert await client.ask("relay_domains", "known.example") == "OK known.example"
+        assert await client.ask("relay_recipients", "joe@listed.example") == "OK joe@listed.example"
         server.pause()
         # The database is gone: known domains are still answered, unknown ones still NOTFOUND
         # (the snapshot is complete as of its last sync), and the staleness grows.
@@ -166,6 +192,9 @@ async def test_an_outage_is_answered_from_the_snapshot_then_caught_up(
         assert await client.ask("relay_domains", "known.example") == "OK known.example"
         assert await client.ask("transport", "joe@known.example") == "OK relay:[mx1.example.net]:25"
         assert await client.ask("relay_domains", "other.example") == "NOTFOUND "
+        # Listed recipients too: from memory, not TEMP (a hung server must not hold lookups).
+        assert await client.ask("relay_recipients", "joe@listed.example") == "OK joe@listed.example"
+        assert await client.ask("relay_recipients", "ann@listed.example") == "NOTFOUND "
         [age] = [f for f in lookupd_families(daemon) if f.name == "mrod_lookupd_snapshot_staleness_seconds"]
         assert age.samples[0].value >= pgholder.POLL + 1
     finally:
@@ -176,6 +205,7 @@ async def test_an_outage_is_answered_from_the_snapshot_then_caught_up(
     try:
         client = await _client(restarted, clients)
         assert await client.ask("relay_domains", "known.example") == "OK known.example"
+        assert await client.ask("relay_recipients", "joe@listed.example") == "OK joe@listed.example"
         staleness = restarted.service.staleness()
         assert staleness is not None and staleness >= pgholder.POLL + 1
         # The database returns: lookupd reconnects and a change made now is answered.

@@ -109,6 +109,10 @@ class PolicyConfig:
     helo_name: str = "localhost"
     # Envelope sender of callouts ("" = the null sender <>, as Postfix's verify does).
     callout_sender: str = ""
+    # PostgreSQL unreachable (docs/cluster.md): "accept" answers DUNNO (pause, quota and verify
+    # are not applied until it returns; the lookup maps still decide from their snapshot),
+    # "defer" answers DEFER_IF_PERMIT (a 4xx: the sender retries).
+    when_database_unreachable: str = field(default="accept", metadata=check(v.one_of("accept", "defer")))
 
 
 BIND_SOURCES = ("named.conf", "zone-dir", "catalog")
