@@ -15,7 +15,9 @@ and one tcp_table endpoint per map on free 127.0.0.1 ports, the policy service o
     m.start()                                  # again, same ports and database
 
 ``mrod_factory(*, start=True, socketmap=True, tcp_tables=ROUTING_MAPS, lookup_deadline=1.0,
-allow_errors=False, **other_lookupd_settings)`` is function-scoped; ``module_mrod_factory``
+allow_errors=False, database=None, node=None, init=True, **other_lookupd_settings)`` is
+function-scoped (``database={"url": ..., "password_file": ...}``, ``node="mx-a"``, ``init=False``:
+a node of a shared PostgreSQL that another node initialised); ``module_mrod_factory``
 shares instances across a module (for tests that only read). Every process is stopped at
 teardown, and fails the test if lookupd logged an ERROR or a traceback (an internal fault, even
 one answered TEMP) unless ``allow_errors``; lookupd's stderr is shown when a test fails
@@ -54,7 +56,8 @@ def _toml_value(value: Any) -> str:
 
 class MrodProcess:
     def __init__(self, directory: Path, *, socketmap: bool = True, tcp_tables: tuple[str, ...] = ROUTING_MAPS,
-                 lookup_deadline: float = 1.0, allow_errors: bool = False, **lookupd: Any) -> None:
+                 lookup_deadline: float = 1.0, allow_errors: bool = False, database: dict[str, str] | None = None,
+                 node: str | None = None, init: bool = True, **lookupd: Any) -> None:
         self.directory = Path(directory)
         # An ERROR or a traceback in lookupd's log is an internal fault (a bug) even when the
         # lookup still answered TEMP: stop() fails on one unless the test expects it.
@@ -71,7 +74,13 @@ class MrodProcess:
             "lookup_deadline": lookup_deadline,
             **lookupd,
         }
-        lines = ["[database]", f"path = {_toml_value(self.db_path)}", "", "[lookupd]"]
+        # database: more [database] keys (url, password_file: a node of a PostgreSQL cluster,
+        # whose path's directory still holds its own state: the routing snapshot file).
+        lines = ["[database]", f"path = {_toml_value(self.db_path)}"]
+        lines += [f"{key} = {_toml_value(value)}" for key, value in (database or {}).items()]
+        if node is not None:
+            lines += ["", "[node]", f"name = {_toml_value(node)}"]
+        lines += ["", "[lookupd]"]
         lines += [f"{key} = {_toml_value(value)}" for key, value in settings.items()]
         lines += ["", "[lookupd.tcp_table]"]
         lines += [f"{name} = \"127.0.0.1:{port}\"" for name, port in self.tcp_ports.items()]
@@ -79,7 +88,8 @@ class MrodProcess:
         self.config = configmod.load(self.config_path, env={})
         self.process: subprocess.Popen[bytes] | None = None
         self._stderr: Any = None
-        self.cli("init")
+        if init:     # not for a second node of a shared database: the first made it
+            self.cli("init")
 
     # -- the CLI ---------------------------------------------------------------------------
 

@@ -1,0 +1,120 @@
+"""Two backup MX nodes on one PostgreSQL, as an operator runs them (issue 11 point 5).
+
+Two mrod nodes (their own configs, ports, state directories and node names; the real
+`mrod lookupd` with the policy service on), two private Postfix instances each configured from
+its own node's config (`postfixconf`: what `mrod postfix-config` gives), one private
+PostgreSQL, the primary an SMTP sink on loopback. Node A made the database (`mrod init`); node
+B only points at it (docs/cluster.md "Adding a node").
+
+1. A domain and a listed recipient added through node A's CLI are relayed by node B's Postfix.
+2. PostgreSQL stopped (and the primary down): both Postfix instances still accept and queue
+   mail for the known domains — the lookups and the policy answer without the database —, and
+   still refuse what they refused before (an unknown recipient, an unknown domain).
+3. Node B restarted during the outage answers from its snapshot on disk.
+4. The primary back: the queued mail of both nodes is delivered.
+5. PostgreSQL back: a change made on A (its CLI) reaches B's Postfix, with no restart.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import pytest
+
+from tests.harness import free_port
+from tests.harness.mrodproc import MrodProcess
+from tests.harness.postfix import PostfixInstance, SmtpRejected
+from tests.harness.postgres import Cluster
+from tests.postfix.conftest import payload
+from tests.postfix.test_delivery import SLOW_RETRIES, deferred_for
+
+pytestmark = pytest.mark.postfix
+
+WAIT = 20.0   # seconds: the bound of every wait (a change reaches the other node in milliseconds)
+
+
+def _until(probe: Callable[[], Any], wanted: Any, what: str) -> None:
+    deadline = time.monotonic() + WAIT
+    while (got := probe()) != wanted:
+        assert time.monotonic() < deadline, f"{what}: still {got!r} after {WAIT:g}s"
+        time.sleep(0.05)
+
+
+def _relayed(postfix: PostfixInstance, node: MrodProcess, name: str) -> str:
+    """What this Postfix is told for the domain (relay_domains through its node's socketmap)."""
+    return postfix.postmap_q(name, node.socketmap_table("relay_domains"))[1]
+
+
+def _refused(postfix: PostfixInstance, recipient: str) -> int:
+    try:
+        return postfix.rcpt_reply(recipient).code
+    except SmtpRejected as exc:
+        return exc.code
+
+
+def test_two_nodes_on_one_postgresql(tmp_path: Path, private_cluster: Cluster, mrod_factory, postfix_factory,
+                                     smtp_sink_factory) -> None:
+    server = private_cluster
+    database = {"url": server.url(server.new_database(migrated=False)), "password_file": str(server.password_file)}
+    node_a = mrod_factory(database=database, node="mx-a", policy=f"127.0.0.1:{free_port()}")   # runs `mrod init`
+    node_b = mrod_factory(database=database, node="mx-b", policy=f"127.0.0.1:{free_port()}", init=False)
+    primary = smtp_sink_factory("primary")
+    postfix_a = postfix_factory(node_a.config, settings=SLOW_RETRIES)
+    postfix_b = postfix_factory(node_b.config, settings=SLOW_RETRIES)
+    assert "check_policy_service" in postfix_b.postconf("smtpd_recipient_restrictions")
+
+    # 1. A change through node A's CLI is relayed by node B's Postfix.
+    node_a.cli("relay", "add", "primary", "--host", "127.0.0.1", "--port", str(primary.port))
+    node_a.cli("domain", "add", "one.example", "--relay", "primary")
+    node_a.cli("domain", "add", "listed.example", "--relay", "primary", "--recipients", "listed")
+    node_a.cli("recipient", "add", "joe@listed.example")
+    _until(lambda: _relayed(postfix_b, node_b, "one.example"), "one.example", "node B learns one.example")
+    assert postfix_b.smtp(["ann@one.example"], payload("b-up", "ann@one.example")).code == 250
+    assert [m.rcpt_tos for m in primary.wait_for(1)] == [("ann@one.example",)]
+    _until(lambda: _refused(postfix_b, "joe@listed.example"), 250, "node B learns joe@listed.example")
+    assert _refused(postfix_b, "bob@listed.example") == 550
+
+    # 2. PostgreSQL gone (and the primary down): both nodes accept and queue for known domains.
+    primary.stop()
+    server.pause()
+    sent: dict[str, list[str]] = {"a": [], "b": []}
+    for key, postfix in (("a", postfix_a), ("b", postfix_b)):
+        for rcpt in ("ann@one.example", "joe@listed.example"):
+            reply = postfix.smtp([rcpt], payload(f"outage-{key}-{rcpt}", rcpt))
+            assert reply.code == 250, (key, rcpt, reply)
+            sent[key].append(rcpt)
+        # What was refused before still is: the snapshot is complete, not "accept anything".
+        assert _refused(postfix, "bob@listed.example") == 550
+        assert _refused(postfix, "x@unknown.example") == 554
+        postfix.wait_for_queue(lambda q: len(q) == 2 and deferred_for(q, "Connection refused"))
+    for node in (node_a, node_b):    # the policy answered as configured (accept), not by closing
+        assert "when_database_unreachable = 'accept'" in node.stderr_text()
+
+    # 3. Node B restarted during the outage answers from the snapshot it kept on disk.
+    node_b.stop()
+    node_b.start()
+    assert _relayed(postfix_b, node_b, "one.example") == "one.example"
+    reply = postfix_b.smtp(["joe@listed.example"], payload("outage-b-restarted", "joe@listed.example"))
+    assert reply.code == 250
+    sent["b"].append("joe@listed.example")
+    assert _refused(postfix_b, "bob@listed.example") == 550
+
+    # 4. The primary back: everything queued on both nodes is delivered.
+    primary.start()
+    postfix_a.flush()
+    postfix_b.flush()
+    delivered = primary.wait_for(1 + len(sent["a"]) + len(sent["b"]))[1:]
+    assert sorted(m.rcpt_tos[0] for m in delivered) == sorted(sent["a"] + sent["b"])
+    postfix_a.wait_for_queue(lambda q: q == [])
+    postfix_b.wait_for_queue(lambda q: q == [])
+
+    # 5. PostgreSQL back: a change made on A now reaches B by itself (no restart).
+    server.resume()
+    node_a.cli("domain", "add", "two.example", "--relay", "primary")
+    node_a.cli("recipient", "rm", "joe@listed.example")
+    _until(lambda: _relayed(postfix_b, node_b, "two.example"), "two.example", "node B learns two.example")
+    _until(lambda: _refused(postfix_b, "joe@listed.example"), 550, "node B forgets joe@listed.example")
+    assert postfix_b.smtp(["ann@two.example"], payload("b-after", "ann@two.example")).code == 250
+    assert primary.wait_for(len(delivered) + 2)[-1].rcpt_tos == ("ann@two.example",)
