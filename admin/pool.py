@@ -4,17 +4,26 @@ One connection cannot serve concurrent requests: a transaction of one request wo
 the statements of another. Each request borrows a connection for its whole life (lazily, on
 first use) and gives it back at the end; WAL lets the readers run side by side, and writers
 queue on SQLite's lock (BEGIN IMMEDIATE + busy timeout, waited in aiosqlite's thread).
+
+A slot may hold no connection (None): a shared PostgreSQL that was unreachable when the panel
+started, or a session the server dropped. Such a slot connects when it is next borrowed (and
+the first connection upgrades the schema, as ``open`` does); until the database answers, the
+request gets DatabaseNotReady — a 503 page — and the panel itself keeps running (issue 11).
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 
 import aiosqlite
 from aiohttp import web
 
 from mrod.infra import db
 from mrod.infra.engine import Target
+from mrod.infra.errors import DatabaseUnreachable
+
+log = logging.getLogger("mrod.admin")
 
 CONN = web.RequestKey("conn", aiosqlite.Connection)
 
@@ -23,13 +32,21 @@ class Pool:
     def __init__(self, where: db.Where, size: int = 4) -> None:
         self.path = Target.of(where)   # the SQLite file or the PostgreSQL URL
         self.size = size
-        self._idle: asyncio.Queue[aiosqlite.Connection] = asyncio.Queue()
+        self._idle: asyncio.Queue[aiosqlite.Connection | None] = asyncio.Queue()
         self._all: list[aiosqlite.Connection] = []
+        self._migrated = False
 
     async def open(self) -> None:
-        first = await db.connect(self.path, create=True)
+        try:
+            first = await db.connect(self.path, create=True)
+        except DatabaseUnreachable as exc:
+            log.warning("%s; the panel answers 503 until it is back", exc)
+            for _ in range(self.size):
+                self._idle.put_nowait(None)
+            return
         self._all.append(first)
         await db.migrate(first)
+        self._migrated = True
         for _ in range(self.size - 1):
             self._all.append(await db.connect(self.path))
         for conn in self._all:
@@ -42,13 +59,19 @@ class Pool:
 
     async def acquire(self) -> aiosqlite.Connection:
         conn = await self._idle.get()
-        if getattr(conn, "closed", False):      # a PostgreSQL session the server dropped
+        if conn is None or getattr(conn, "closed", False):      # none yet, or a session the server dropped
             try:
                 fresh = await db.connect(self.path)
+                if not self._migrated:
+                    await db.migrate(fresh)
+                    self._migrated = True
             except BaseException:
                 self._idle.put_nowait(conn)     # keep the slot: the next request tries again
                 raise
-            self._all[self._all.index(conn)] = fresh
+            if conn is None:
+                self._all.append(fresh)
+            else:
+                self._all[self._all.index(conn)] = fresh
             conn = fresh
         return conn
 

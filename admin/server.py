@@ -18,7 +18,7 @@ from aiohttp import web
 from mrod.infra import db, endpoints
 from mrod.entities import users
 from mrod.infra.config import Config
-from mrod.infra.errors import ConfigError
+from mrod.infra.errors import ConfigError, DatabaseUnreachable
 
 from mrod.admin.app import create_app
 
@@ -36,8 +36,11 @@ def announce_first_admin(password: str | None, out=None) -> None:  # noqa: ANN00
 
 
 async def create_first_admin(config: Config) -> str | None:
-    async with db.opened(config.database) as conn:   # only `mrod init` creates it
-        return await users.ensure_first_admin(conn, config.admin.bcrypt_rounds)
+    try:
+        async with db.opened(config.database) as conn:   # only `mrod init` creates it
+            return await users.ensure_first_admin(conn, config.admin.bcrypt_rounds)
+    except DatabaseUnreachable:     # a shared PostgreSQL in an outage: the pool says so (503s)
+        return None
 
 
 def ssl_context(config: Config) -> ssl.SSLContext | None:

@@ -93,9 +93,17 @@ async def run_components(items: list[Any]) -> None:
 
 
 async def prepare_database(cfg: Config) -> None:
-    """The writer side upgrades the schema (only `mrod init` creates a database); lookupd only reads."""
-    async with db.opened(cfg.database):
-        pass
+    """The writer side upgrades the schema (only `mrod init` creates a database); lookupd only
+    reads. A shared PostgreSQL that cannot be reached does not keep a node from starting: its
+    lookupd answers from the snapshot on disk and the rest waits for the database (issue 11)."""
+    from mrod.infra.errors import DatabaseUnreachable
+
+    try:
+        async with db.opened(cfg.database):
+            pass
+    except DatabaseUnreachable as exc:
+        log.warning("%s; starting anyway: lookupd answers from its routing snapshot file (if this node has one),"
+                    " the panel and jobs wait for the database", exc)
 
 
 def announce(command: str, cfg: Config) -> None:

@@ -35,3 +35,9 @@ class ConfigError(MrodError):
 
 class DatabaseNotReady(MrodError):
     """The database is missing or its schema is older/newer than this code."""
+
+
+class DatabaseUnreachable(DatabaseNotReady):
+    """A (PostgreSQL) database server that cannot be reached now — refused, timed out, going
+    down or starting up — as opposed to one that refuses this configuration (a wrong password,
+    a database that does not exist): an outage to ride out, not a mistake to report and stop."""

@@ -38,7 +38,7 @@ from psycopg.pq import TransactionStatus
 from psycopg.types.string import StrDumperUnknown
 
 from mrod.infra.engine import WRITE_LOCK_KEY
-from mrod.infra.errors import DatabaseNotReady
+from mrod.infra.errors import DatabaseNotReady, DatabaseUnreachable
 
 _TOKEN = re.compile(r"""'(?:[^']|'')*'|"(?:[^"]|"")*"|--[^\n]*|::|\?|:[A-Za-z_]\w*|%""")
 _BEGIN_IMMEDIATE = re.compile(r"\s*BEGIN\s+IMMEDIATE\s*;?\s*$", re.IGNORECASE)
@@ -203,7 +203,8 @@ class Connection:
                 conninfo, autocommit=True, row_factory=_row_factory, connect_timeout=10,
                 application_name="mrod", **extra)
         except psycopg.Error as exc:
-            raise DatabaseNotReady(f"database {where} cannot be used: {_reason(exc)}") from None
+            kind = DatabaseUnreachable if unreachable(exc) else DatabaseNotReady
+            raise kind(f"database {where} cannot be used: {_reason(exc)}") from None
         conn.adapters.register_dumper(bool, _IntFromBool)
         conn.adapters.register_dumper(str, _StrWithoutNul)
         conn.adapters.register_loader("numeric", _NumberFromNumeric)
@@ -251,7 +252,7 @@ class Connection:
         if isinstance(exc, psycopg.IntegrityError):
             return _integrity(exc)
         if isinstance(exc, psycopg.OperationalError) and self._conn.closed:
-            return DatabaseNotReady(f"database {self.where} is unreachable: {_reason(exc)}")
+            return DatabaseUnreachable(f"database {self.where} is unreachable: {_reason(exc)}")
         return exc
 
     async def commit(self) -> None:
@@ -260,6 +261,26 @@ class Connection:
 
     async def close(self) -> None:
         await self._conn.close()
+
+
+def unreachable(exc: psycopg.Error) -> bool:
+    """Whether a failed connection is the server's absence rather than its refusal: no answer
+    from a server (refused, timed out, a name not resolved: libpq's own words, no SQLSTATE), a
+    connection exception (08), or a server going down or starting up (57P01-57P03). A server
+    that answers with a FATAL refusal — a wrong password, a database that does not exist — is
+    a configuration to fix, not an outage. (psycopg gives no SQLSTATE for errors while
+    connecting, so the server's FATAL is recognised in the message.)"""
+    state = exc.sqlstate
+    if state is not None:
+        return state.startswith("08") or state in ("57P01", "57P02", "57P03")
+    text = str(exc)
+    return "FATAL:" not in text or any(phrase in text for phrase in _GOING_OR_COMING)
+
+
+# The server's words for 57P01-57P03 while connecting (it is going down or not up yet).
+_GOING_OR_COMING = ("the database system is starting up", "the database system is shutting down",
+                    "the database system is in recovery mode", "the database system is not yet accepting",
+                    "terminating connection due to administrator command")
 
 
 def _reason(exc: BaseException) -> str:

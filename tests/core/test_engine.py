@@ -17,7 +17,7 @@ from mrod.entities.audit import Actor
 from mrod.infra import config as configmod
 from mrod.infra import db, pgconn
 from mrod.infra.engine import Target, redact
-from mrod.infra.errors import ConfigError, Conflict, DatabaseNotReady
+from mrod.infra.errors import ConfigError, Conflict, DatabaseNotReady, DatabaseUnreachable
 from tests.harness import free_port
 from tests.harness.postgres import Cluster
 
@@ -199,3 +199,26 @@ async def test_lists_sort_alike_on_both_engines(conn, actor, engine: str) -> Non
     by_name = await domains.search(conn)
     assert [d.name for d in by_name.domains] == ["a-b.example", "ab.example", "c.example"]
     assert [r.name for r in await relays.list_all(conn)] == ["Alpha", "beta"]
+
+
+def test_an_absent_server_is_an_outage_a_refusal_is_a_mistake(tmp_path: Path, pg_database: tuple[Cluster, str]
+                                                              ) -> None:
+    """`mrod serve` rides out the first (a node restarted during an outage still answers) and
+    stops on the second (a wrong password or database name is a configuration to fix)."""
+    server, name = pg_database
+
+    async def attempt(url: str, password: str | None = None) -> None:
+        await pgconn.Connection.open(url, redact(url), password)
+
+    with pytest.raises(DatabaseUnreachable):
+        asyncio.run(attempt(f"postgresql://mrod@127.0.0.1:{free_port()}/mrod"))
+    for url, password in ((server.url(name), "not-the-password-4711"), (server.url("nosuchdb"), server.password)):
+        with pytest.raises(DatabaseNotReady) as refused:
+            asyncio.run(attempt(url, password))
+        assert not isinstance(refused.value, DatabaseUnreachable)
+    wrong = tmp_path / "wrong-password"
+    wrong.write_text("not-the-password-4711\n")
+    serve = subprocess.run([sys.executable, "-m", "mrod", "--config", str(_write_config(tmp_path, server.url(name),
+                                                                                        str(wrong))), "serve"],
+                           capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    assert serve.returncode == 1 and "password authentication failed" in serve.stderr

@@ -17,7 +17,8 @@ and one tcp_table endpoint per map on free 127.0.0.1 ports, the policy service o
 ``mrod_factory(*, start=True, socketmap=True, tcp_tables=ROUTING_MAPS, lookup_deadline=1.0,
 allow_errors=False, database=None, node=None, init=True, **other_lookupd_settings)`` is
 function-scoped (``database={"url": ..., "password_file": ...}``, ``node="mx-a"``, ``init=False``:
-a node of a shared PostgreSQL that another node initialised); ``module_mrod_factory``
+a node of a shared PostgreSQL that another node initialised; ``serve=True``: `mrod serve` with the
+panel on ``admin_port``; ``add_section("postfix", config_dir=...)`` before starting); ``module_mrod_factory``
 shares instances across a module (for tests that only read). Every process is stopped at
 teardown, and fails the test if lookupd logged an ERROR or a traceback (an internal fault, even
 one answered TEMP) unless ``allow_errors``; lookupd's stderr is shown when a test fails
@@ -57,7 +58,7 @@ def _toml_value(value: Any) -> str:
 class MrodProcess:
     def __init__(self, directory: Path, *, socketmap: bool = True, tcp_tables: tuple[str, ...] = ROUTING_MAPS,
                  lookup_deadline: float = 1.0, allow_errors: bool = False, database: dict[str, str] | None = None,
-                 node: str | None = None, init: bool = True, **lookupd: Any) -> None:
+                 node: str | None = None, init: bool = True, serve: bool = False, **lookupd: Any) -> None:
         self.directory = Path(directory)
         # An ERROR or a traceback in lookupd's log is an internal fault (a bug) even when the
         # lookup still answered TEMP: stop() fails on one unless the test expects it.
@@ -84,12 +85,26 @@ class MrodProcess:
         lines += [f"{key} = {_toml_value(value)}" for key, value in settings.items()]
         lines += ["", "[lookupd.tcp_table]"]
         lines += [f"{name} = \"127.0.0.1:{port}\"" for name, port in self.tcp_ports.items()]
+        # serve: `mrod serve` (lookupd, panel and jobs) instead of `mrod lookupd`; the panel on a
+        # port of its own, the DNS checks off (they would ask the world's name servers).
+        self.serve = serve
+        self.admin_port = free_port() if serve else None
+        if serve:
+            lines += ["", "[admin]", f'listen = "127.0.0.1:{self.admin_port}"', "", "[checks]", "enabled = false"]
         self.config_path.write_text("\n".join(lines) + "\n")
         self.config = configmod.load(self.config_path, env={})
         self.process: subprocess.Popen[bytes] | None = None
         self._stderr: Any = None
         if init:     # not for a second node of a shared database: the first made it
             self.cli("init")
+
+    def add_section(self, section: str, **settings: Any) -> None:
+        """Append a ``[section]`` to the config (before ``start``: e.g. ``postfix``, once the
+        Postfix instance that reads this config exists)."""
+        lines = ["", f"[{section}]", *(f"{key} = {_toml_value(value)}" for key, value in settings.items())]
+        with open(self.config_path, "a") as fh:
+            fh.write("\n".join(lines) + "\n")
+        self.config = configmod.load(self.config_path, env={})
 
     # -- the CLI ---------------------------------------------------------------------------
 
@@ -120,7 +135,7 @@ class MrodProcess:
         return f"tcp:127.0.0.1:{self.tcp_ports[map_name]}"
 
     def ports(self) -> list[int]:
-        return [p for p in (self.socketmap_port, *self.tcp_ports.values()) if p is not None]
+        return [p for p in (self.socketmap_port, *self.tcp_ports.values(), self.admin_port) if p is not None]
 
     # -- the daemon -------------------------------------------------------------------------
 
@@ -128,7 +143,8 @@ class MrodProcess:
         if self.process is not None:
             return self
         self._stderr = open(self.stderr_path, "ab")
-        self.process = subprocess.Popen(self.command("--log-level", "DEBUG", "lookupd"), stdin=subprocess.DEVNULL,
+        self.process = subprocess.Popen(self.command("--log-level", "DEBUG", "serve" if self.serve else "lookupd"),
+                                        stdin=subprocess.DEVNULL,
                                         stdout=self._stderr, stderr=self._stderr, env=self._env())
         diagnostics.watch(self)
         deadline = time.monotonic() + START_TIMEOUT

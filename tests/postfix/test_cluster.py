@@ -1,7 +1,8 @@
 """Two backup MX nodes on one PostgreSQL, as an operator runs them (issue 11 point 5).
 
-Two mrod nodes (their own configs, ports, state directories and node names; the real
-`mrod lookupd` with the policy service on), two private Postfix instances each configured from
+Two mrod nodes (their own configs, ports, state directories and node names; node A the real
+`mrod lookupd`, node B all of `mrod serve` — lookupd, panel, jobs reading its own Postfix —,
+both with the policy service on), two private Postfix instances each configured from
 its own node's config (`postfixconf`: what `mrod postfix-config` gives), one private
 PostgreSQL, the primary an SMTP sink on loopback. Node A made the database (`mrod init`); node
 B only points at it (docs/cluster.md "Adding a node").
@@ -10,7 +11,8 @@ B only points at it (docs/cluster.md "Adding a node").
 2. PostgreSQL stopped (and the primary down): both Postfix instances still accept and queue
    mail for the known domains — the lookups and the policy answer without the database —, and
    still refuse what they refused before (an unknown recipient, an unknown domain).
-3. Node B restarted during the outage answers from its snapshot on disk.
+3. Node B restarted during the outage answers from its snapshot on disk (`mrod serve` starts
+   without the database; its panel answers 503 until it is back).
 4. The primary back: the queued mail of both nodes is delivered.
 5. PostgreSQL back: a change made on A (its CLI) reaches B's Postfix, with no restart.
 """
@@ -18,6 +20,8 @@ B only points at it (docs/cluster.md "Adding a node").
 from __future__ import annotations
 
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 from typing import Any, Callable
 
@@ -47,6 +51,17 @@ def _relayed(postfix: PostfixInstance, node: MrodProcess, name: str) -> str:
     return postfix.postmap_q(name, node.socketmap_table("relay_domains"))[1]
 
 
+def _api_status(node: MrodProcess) -> int:
+    """The panel's API answer to a token it must look up in the database."""
+    request = urllib.request.Request(f"http://127.0.0.1:{node.admin_port}/api/v1/metrics",
+                                     headers={"Authorization": "Bearer mrod_0000_not-a-real-token"})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as exc:
+        return exc.code
+
+
 def _refused(postfix: PostfixInstance, recipient: str) -> int:
     try:
         return postfix.rcpt_reply(recipient).code
@@ -59,10 +74,16 @@ def test_two_nodes_on_one_postgresql(tmp_path: Path, private_cluster: Cluster, m
     server = private_cluster
     database = {"url": server.url(server.new_database(migrated=False)), "password_file": str(server.password_file)}
     node_a = mrod_factory(database=database, node="mx-a", policy=f"127.0.0.1:{free_port()}")   # runs `mrod init`
-    node_b = mrod_factory(database=database, node="mx-b", policy=f"127.0.0.1:{free_port()}", init=False)
+    # Node B is a whole node (`mrod serve`: lookupd, panel, jobs reading its own Postfix).
+    node_b = mrod_factory(database=database, node="mx-b", policy=f"127.0.0.1:{free_port()}", init=False,
+                          serve=True, start=False)
     primary = smtp_sink_factory("primary")
     postfix_a = postfix_factory(node_a.config, settings=SLOW_RETRIES)
     postfix_b = postfix_factory(node_b.config, settings=SLOW_RETRIES)
+    node_b.add_section("postfix", config_dir=str(postfix_b.etc))
+    node_b.add_section("health", interval=1.0)
+    node_b.add_section("queue", interval=1.0)
+    node_b.start()
     assert "check_policy_service" in postfix_b.postconf("smtpd_recipient_restrictions")
 
     # 1. A change through node A's CLI is relayed by node B's Postfix.
@@ -91,10 +112,13 @@ def test_two_nodes_on_one_postgresql(tmp_path: Path, private_cluster: Cluster, m
         postfix.wait_for_queue(lambda q: len(q) == 2 and deferred_for(q, "Connection refused"))
     for node in (node_a, node_b):    # the policy answered as configured (accept), not by closing
         assert "when_database_unreachable = 'accept'" in node.stderr_text()
+    assert _api_status(node_b) == 503        # the panel runs, and says the database is gone
 
-    # 3. Node B restarted during the outage answers from the snapshot it kept on disk.
+    # 3. Node B restarted during the outage (all of `mrod serve`) answers from the snapshot it
+    # kept on disk; its panel starts too, and answers 503 until the database is back.
     node_b.stop()
     node_b.start()
+    assert _api_status(node_b) == 503
     assert _relayed(postfix_b, node_b, "one.example") == "one.example"
     reply = postfix_b.smtp(["joe@listed.example"], payload("outage-b-restarted", "joe@listed.example"))
     assert reply.code == 250
@@ -117,4 +141,5 @@ def test_two_nodes_on_one_postgresql(tmp_path: Path, private_cluster: Cluster, m
     _until(lambda: _relayed(postfix_b, node_b, "two.example"), "two.example", "node B learns two.example")
     _until(lambda: _refused(postfix_b, "joe@listed.example"), 550, "node B forgets joe@listed.example")
     assert postfix_b.smtp(["ann@two.example"], payload("b-after", "ann@two.example")).code == 250
+    _until(lambda: _api_status(node_b), 401, "node B's panel reaches the database again")
     assert primary.wait_for(len(delivered) + 2)[-1].rcpt_tos == ("ann@two.example",)
