@@ -23,7 +23,10 @@ server binaries. Each benchmark is also a module of its own with ``--help``:
 
 Other areas keep their own benchmarks here too: ``bench.panel_list``, ``bench.cli_import`` and
 ``bench.bind_import``, which ``bench.all`` runs after the lookup ones (``--only`` picks), and
-``bench.metrics_cost``, run on its own.
+``bench.metrics_cost``, run on its own. Several nodes on PostgreSQL (issue 11), each run on its
+own: ``bench.pg_propagation`` (a committed change reaching another node's lookupd) and
+``bench.pg_lookup`` (lookup speed on PostgreSQL vs SQLite, also with the server frozen or
+stopped and while a writer commits).
 
 Everything runs on loopback only (free ports), in a scratch directory under ``bench/out/``
 (git-ignored), and is bounded in time. The data is built with mrod's own code
