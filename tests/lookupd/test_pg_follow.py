@@ -9,7 +9,7 @@ import asyncio
 import json
 import time
 from pathlib import Path
-from typing import Any, AsyncIterator, Callable, Iterator
+from typing import Any, AsyncIterator, Callable
 
 import psycopg
 import pytest
@@ -27,20 +27,6 @@ from tests.harness import postgres
 from tests.lookupd.conftest import SocketmapClient
 
 WAIT = 20.0   # seconds: the bound of every wait below (a change is normally answered in ms)
-
-
-@pytest.fixture
-def private_cluster() -> Iterator[postgres.Cluster]:
-    """A PostgreSQL of this test's own, which the test may stop and start (an outage)."""
-    postgres.cluster()   # skips (or fails under CI) where the session's cannot start either
-    bindir = postgres.pg_bin()
-    assert bindir is not None
-    server = postgres.Cluster(bindir)
-    try:
-        server.start()
-        yield server
-    finally:
-        server.stop()
 
 
 def _target(server: postgres.Cluster, name: str) -> Target:
