@@ -169,3 +169,32 @@ def test_health_all_nodes_lists_every_nodes_lookupd(cfg: Config, capsys: pytest.
     assert re.search(r"^node mx-b: lookupd's routing snapshot is 40\d s stale \(database unreachable\)", err, re.M)
     code, out, _ = mrod("health")               # this node only: the others' rows are not its business
     assert "mx-b" not in out
+
+
+# -- the panel's dashboard --------------------------------------------------------------------------
+
+
+async def test_the_dashboard_shows_the_nodes_to_queue_holders_only(cfg: Config, conn: Any, aiohttp_client: Any) -> None:
+    from mrod.admin.app import create_app
+    from mrod.entities import users
+    from tests.admin.conftest import PASSWORD, Panel
+    from tests.data import SYSTEM
+
+    here = make_config(Path(cfg.base_dir), node={"name": "mx-a"}, admin={"bcrypt_rounds": 4})
+    await users.add(conn, SYSTEM, "ops", PASSWORD, perms=("queue",), rounds=4)
+    await users.add(conn, SYSTEM, "editor", PASSWORD, perms=("domains", "relay"), rounds=4)
+    ops = Panel(await aiohttp_client(create_app(here)))
+    editor = Panel(await aiohttp_client(ops.client.server))
+    assert (await ops.login("ops")).status == 303 and (await editor.login("editor")).status == 303
+    status, page = await ops.get("/")
+    assert status == 200 and 'id="nodes-heading"' not in page       # no node has reported: nothing to show
+    await nodestatus.upsert(conn, "mx-b", time.time() - 312, False)
+    await nodestatus.upsert(conn, "mx-c", time.time() - 3, True)
+    status, page = await ops.get("/")
+    assert status == 200 and 'id="nodes-heading"' in page
+    assert '<tr data-node="mx-b" class="stale">' in page and '<tr data-node="mx-c">' in page
+    assert re.search(r'id="stale-nodes">\s*<p>Node <strong>mx-b</strong>: lookupd\'s routing snapshot is 31\d s'
+                     r" stale \(database unreachable\)", page)
+    assert "<strong>mx-c</strong>" not in page
+    status, page = await editor.get("/")
+    assert status == 200 and 'id="nodes-heading"' not in page and "mx-b" not in page
