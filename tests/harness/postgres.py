@@ -9,7 +9,6 @@ installation does it; the harness itself administers over the unix socket (trust
 Each test that asks for PostgreSQL gets a fresh database copied from a template
 (CREATE DATABASE … TEMPLATE: milliseconds, not a migration run), dropped afterwards.
 ``mrod_ready`` holds the migrated schema; ``template0``-like ``mrod_empty`` has nothing.
-``private_cluster`` is a server of the test's own, which it may stop and start (an outage).
 Without Debian's postgresql the tests skip, except under CI (tests.harness.require).
 """
 
@@ -171,7 +170,7 @@ def pg_database() -> Iterator[tuple[Cluster, str]]:
 
 @pytest.fixture
 def private_cluster() -> Iterator[Cluster]:
-    """A PostgreSQL of this test's own, which the test may stop and start (an outage)."""
+    """A PostgreSQL of this test's own, which the test may stop, pause and start (an outage)."""
     cluster()   # skips (or fails under CI) where the session's cannot start either
     bindir = pg_bin()
     assert bindir is not None
