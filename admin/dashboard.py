@@ -1,12 +1,18 @@
 """The dashboard: counts, relays and recent changes, and what needs attention — primaries down,
 mail waiting, DNS problems, the last BIND import — each linking to the page that explains it and
-shown only to those who may see that page."""
+shown only to those who may see that page; and, with several nodes (PostgreSQL), every node's
+lookupd and how stale its routing snapshot is (permission ``queue``, like the Queue page)."""
 
 from __future__ import annotations
 
+import asyncio
+
+import aiosqlite
 from aiohttp import web
 
 from mrod.entities import audit, domains, relays, users
+from mrod.infra.config import Config
+from mrod.operations import nodestatus, syncstatus
 
 from mrod.admin import pool, why
 from mrod.admin.access import domain_owner_filter, relay_owner_filter
@@ -31,4 +37,13 @@ async def show(request: web.Request) -> web.StreamResponse:
     if user.has("usermgr"):
         context["user_count"] = await users.count(conn)
     context.update(await why.for_dashboard(conn, user, request.app[CONFIG].node.name))
+    context["nodes"] = await _nodes(conn, request.app[CONFIG]) if user.has("queue") else []
+    context["here"] = request.app[CONFIG].node.name
     return await render(request, "dashboard.html", context)
+
+
+async def _nodes(conn: aiosqlite.Connection, cfg: Config) -> list[nodestatus.NodeView]:
+    """Every node's reported lookupd status; this node's read from its file just now."""
+    path = syncstatus.path_for(cfg)
+    live = await asyncio.to_thread(syncstatus.read, path) if path is not None else None
+    return nodestatus.view(await nodestatus.rows(conn), cfg.node.name, live)

@@ -9,7 +9,7 @@ import signal
 import socket
 from functools import partial
 
-from mrod.operations import metrics
+from mrod.operations import metrics, syncstatus
 from mrod.answers import routing
 from mrod.infra.config import Config
 from mrod.infra.engine import Target
@@ -42,9 +42,11 @@ class Lookupd:
         options = routing.Options.from_config(config)
         database = Target.of(config.database)
         # PostgreSQL: the routing snapshot is also kept on local disk, beside the SQLite path
-        # this node would use (its state directory), for a restart while the database is gone.
+        # this node would use (its state directory), for a restart while the database is gone;
+        # and its sync status, for `mrod health` and the panel (mrod.operations.syncstatus).
         self.service = LookupService(database, options, lk.lookup_deadline,
-                                     snapshot_file=config.database.path.with_name(SNAPSHOT_FILE))
+                                     snapshot_file=config.database.path.with_name(SNAPSHOT_FILE),
+                                     status_file=syncstatus.path_for(config), node=config.node.name)
         self.policy = PolicyService(database, config.policy, options,
                                     verifier or default_verifier(config.policy), lk.lookup_deadline)
         self.limits = Limits(lk.idle_timeout, lk.request_timeout, lk.max_connections)

@@ -26,7 +26,9 @@ with no snapshot at all lookups answer TEMP. The snapshot is written to ``cache`
 atomically, at most every ``PERSIST_EVERY`` seconds after a change and at shutdown), with its
 journal cursor and the time of the last sync, so a node restarted during an outage answers
 from it and, once the database is back, catches up from the journal. ``staleness()`` is the
-number of seconds since the last successful sync.
+number of seconds since the last successful sync; the sync thread also writes it, with whether
+the database is reachable, to a small status file (lookupd/syncfile.py) that ``mrod health``
+and the panel read without the database.
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ from mrod.infra import journal
 from mrod.infra.engine import Target
 from mrod.infra.errors import DatabaseNotReady
 from mrod.infra.pgread import ReadConnection
+from mrod.lookupd.syncfile import SyncReporter
 
 log = logging.getLogger("mrod.lookupd")
 
@@ -117,9 +120,12 @@ class JournalCursor:
 class PgStoreHolder:
     """``get()`` per lookup: the snapshot (DatabaseNotReady while there is none: TEMP)."""
 
-    def __init__(self, target: Target, cache: Path | None = None) -> None:
+    def __init__(self, target: Target, cache: Path | None = None, status: Path | None = None,
+                 node: str = "") -> None:
         self.target = target
         self.cache = cache
+        # The sync status file (None: not written): the sync thread's after each sync.
+        self.status = SyncReporter(status, node, target.describe()) if status is not None else None
         self.synced_at: float | None = None   # wall-clock time of the last sync with the database
         self.connected = False
         self._snapshot: RouteSnapshot | None = None
@@ -182,6 +188,13 @@ class PgStoreHolder:
         self.close()
         if self._thread is not None:
             self._thread.join(timeout=RETRY + 3)
+        self._report(running=False)
+
+    def _report(self, *, running: bool = True) -> None:
+        if self.status is not None and (not running or not self._stop.is_set()):
+            snap = self._snapshot
+            self.status.report(self.synced_at, self.connected and running, None if snap is None else len(snap),
+                               running=running)
 
     def _drain(self) -> None:
         while self._inbox:
@@ -218,6 +231,7 @@ class PgStoreHolder:
                     log.warning("database %s unreachable: answering from the routing snapshot (%s)",
                                 self.target.describe(), " ".join(str(exc).split()))
                     lost = True
+                self._report()      # connected false, and lookupd alive: the file stays current
                 self._stop.wait(RETRY)
                 continue
             try:
@@ -236,6 +250,8 @@ class PgStoreHolder:
             finally:
                 self.connected = False
                 raw.close()
+                if not self._stop.is_set():
+                    self._report()
 
     def _connect(self) -> psycopg.Connection[Any]:
         raw = psycopg.connect(self.target.url, autocommit=True, **self.target.connect_options("mrod-lookupd", 3))  # type: ignore[arg-type]  # libpq options as keywords
@@ -259,6 +275,7 @@ class PgStoreHolder:
                 self._cursor = trial
                 self._post("apply", pending)
             self.synced_at = self._attempt
+            self._report()
             for _ in raw.notifies(timeout=POLL, stop_after=1):
                 pass
 

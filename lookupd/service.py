@@ -46,14 +46,15 @@ _STATUSES = (routing.OK, NOTFOUND, TEMP)
 
 class LookupService:
     def __init__(self, database: Path | str | Target, options: routing.Options, deadline: float = 5.0,
-                 snapshot_file: Path | None = None) -> None:
+                 snapshot_file: Path | None = None, status_file: Path | None = None, node: str = "") -> None:
         target = Target.of(database)
         self.db_path = target.path or Path()
         self.options = options
         self.deadline = deadline
-        # PostgreSQL: the snapshot fed by LISTEN/NOTIFY, kept on disk at snapshot_file (issue 11).
+        # PostgreSQL: the snapshot fed by LISTEN/NOTIFY, kept on disk at snapshot_file, its sync
+        # status (how stale it is, as node ``node``) written to status_file (issue 11).
         self._stores: StoreHolder[RouteStore] | PgStoreHolder = (
-            PgStoreHolder(target, snapshot_file) if target.url
+            PgStoreHolder(target, snapshot_file, status_file, node) if target.url
             else StoreHolder(self.db_path, RouteStore, snapshot=True))
         self._faults = RateLimitedLog(log)
         # map label -> answer status -> count. Map names from clients are not trusted as

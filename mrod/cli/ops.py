@@ -1,7 +1,8 @@
 """``mrod queue``, ``mrod check`` and ``mrod health``: operating a backup MX from the shell.
 
 Exit status: 0 fine; 1 the queue could not be read or a flush failed, a DNS check found an
-error, or (``mrod health``) a relay is down.
+error, or (``mrod health``) a relay is down or, on PostgreSQL, lookupd's routing snapshot is
+stale (this node's; with --all-nodes any node's).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Any
 
 import aiosqlite
 
-from mrod.operations import checks, health, postfixcache, queue
+from mrod.operations import checks, health, nodestatus, postfixcache, queue, syncstatus
 from mrod.infra import db, names
 from mrod.entities import domains
 from mrod.infra import config as configmod
@@ -167,28 +168,58 @@ def cmd_check(args: argparse.Namespace, cfg: Config) -> int:
 
 
 def cmd_health(args: argparse.Namespace, cfg: Config) -> int:
-    async def work(conn: aiosqlite.Connection) -> list[dict[str, Any]]:
-        return await health.status(conn, node=None if args.all_nodes else cfg.node.name)
+    # The JSON on stdout stays the list of relays; every other finding goes to stderr then.
+    notes = sys.stderr if args.json else sys.stdout
+    live = _lookupd_status(cfg, notes)    # read from a file, before the database: told in an outage too
+
+    async def work(conn: aiosqlite.Connection) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        rows = await health.status(conn, node=None if args.all_nodes else cfg.node.name)
+        return rows, await nodestatus.rows(conn) if args.all_nodes else []
 
     if args.probe:
         transitions = asyncio.run(health.HealthMonitor(cfg).run_once())
         for t in transitions:
             print(f"relay {t.relay}: {t.before} -> {t.after} ({t.detail})")
-    rows = common.with_db(cfg, work)
+    rows, stored = common.with_db(cfg, work)
     cached = _cached_failures(cfg)
     if args.json:
         common.print_json(rows)
-        if cached is not None:      # the JSON stays the list of relays; the finding goes to stderr
-            print(f"postfix: {cached.message()}", file=sys.stderr)
     else:
         common.print_table(
             ["node", "relay", "nexthop", "state", "since", "last probe", "latency", "starttls", "detail"],
             [(r["node"] or "", r["name"], f"{r['protocol']}:[{r['host']}]:{r['port']}", r["state"], r["since"] or "",
               r["last_probe_at"] or "never", "" if r["last_latency_ms"] is None else f"{r['last_latency_ms']:g} ms",
               {None: "", True: "yes", False: "no"}[r["starttls"]], (r["last_detail"] or "")[:60]) for r in rows])
-        if cached is not None:
-            print(f"postfix: {cached.message()}")
-    return 1 if any(r["state"] == "down" for r in rows) else 0
+    if cached is not None:
+        print(f"postfix: {cached.message()}", file=notes)
+    nodes = nodestatus.view(stored, cfg.node.name, live) if args.all_nodes else []
+    if nodes:
+        _print_nodes(nodes, notes)
+    stale = (live is not None and live.verdict == syncstatus.STALE) or any(n.stale for n in nodes)
+    return 1 if stale or any(r["state"] == "down" for r in rows) else 0
+
+
+def _lookupd_status(cfg: Config, out: Any) -> syncstatus.SyncStatus | None:
+    """This node's lookupd sync status, printed (PostgreSQL only; SQLite has no snapshot to age)."""
+    path = syncstatus.path_for(cfg)
+    if path is None:
+        return None
+    status = syncstatus.read(path)
+    print(f"lookupd: {status.line()}", file=out, flush=True)
+    return status
+
+
+def _print_nodes(nodes: list[nodestatus.NodeView], out: Any) -> None:
+    """Every node's lookupd, as each last reported it (this node: from its file)."""
+    if out is sys.stdout:
+        print()
+        common.print_table(
+            ["node", "lookupd last sync", "database", "reported at", "status"],
+            [(n.node, n.age_text(), "reachable" if n.connected else "unreachable",
+              "live" if n.live else syncstatus.when(n.reported_at), "STALE" if n.stale else "ok") for n in nodes])
+    for n in nodes:
+        if n.stale or out is not sys.stdout:
+            print(n.warning() if n.stale else f"node {n.node}: lookupd last sync {n.age_text()}", file=out)
 
 
 def _cached_failures(cfg: Config) -> postfixcache.Finding | None:

@@ -1,6 +1,7 @@
 """The background jobs of operating a backup MX, for ``mrod serve``: primary health (with
 auto-flush; next hops of host-override and MX routes too, nexthops.py), queue refresh (which
-feeds the policy's per-domain quota), DNS checks.
+feeds the policy's per-domain quota), DNS checks, and on PostgreSQL this node's lookupd sync
+status into the shared database (nodestatus.py).
 
 An expected trouble — Postfix down or not installed, the database not there yet — is logged
 as one warning when it starts and one line when it ends, not a traceback every interval.
@@ -11,7 +12,7 @@ from __future__ import annotations
 import logging
 from typing import Awaitable, Callable
 
-from mrod.operations import checks, flushrequests, queue
+from mrod.operations import checks, flushrequests, nodestatus, queue
 from mrod.infra import db
 from mrod.infra.config import Config
 from mrod.infra.errors import MrodError
@@ -64,4 +65,7 @@ def jobs(cfg: Config) -> list[PeriodicJob]:
         # Not at once: a restart should not hit every domain's name servers before anything else.
         found.append(PeriodicJob("checks", cfg.checks.interval, _Quiet("checks", run_checks),
                                  first_delay=min(60.0, cfg.checks.interval)))
+    if cfg.database.url:     # several nodes: every node's panel shows this node's lookupd staleness
+        found.append(PeriodicJob("nodestatus", nodestatus.REPORT_EVERY,
+                                 _Quiet("node status", lambda: nodestatus.report(cfg)), first_delay=2.0))
     return found

@@ -149,6 +149,11 @@ def test_both_engines_build_the_same_schema(tmp_path: Path, pg_empty_database: t
                                                                 {"name", "host", "port", "protocol", "tls"})
     assert {t for t in lite if lite[t]["triggers"]} == {"change", "domain", "relay"}
     assert "totp_secret" in pg["user"]["columns"] and "cleared_at" in pg["login_failure"]["columns"]
+    # 0009_node_status, a pair: every node's lookupd sync status.
+    assert lite["node_status"]["key"] == ["node"] and lite["node_status"]["checks"] == 1
+    assert lite["node_status"]["columns"] == {
+        "node": ("text", True, None, False), "lookupd_synced_at": ("text", False, None, False),
+        "lookupd_connected": ("bigint", False, None, False), "reported_at": ("text", True, None, False)}
     # Migrating again changes nothing on either engine.
     assert asyncio.run(_migrate(tmp_path / "mrod.db")) == (db.SCHEMA_VERSION, db.SCHEMA_VERSION)
     assert asyncio.run(_migrate(target)) == (db.SCHEMA_VERSION, db.SCHEMA_VERSION)

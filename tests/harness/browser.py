@@ -1,7 +1,8 @@
 """Real headless Chromium driving the real panel (a pytest plugin).
 
 ``panel_server(database=None, sections=None, **admin)`` starts ``python -m mrod --config F admin`` — the
-command an operator runs — on 127.0.0.1 and a free port, reads the first admin's password
+command an operator runs — on 127.0.0.1 and a free port (``sections`` add keys to the config,
+e.g. ``{"database": {"url": …}}`` for PostgreSQL), reads the first admin's password
 from its stdout when it creates one, and stops it (SIGTERM, clean exit) at teardown:
 
     def test_x(panel_server, chromium):
@@ -46,12 +47,17 @@ class PanelServer:
         self.url = f"http://127.0.0.1:{self.port}"
         self.config_path = directory / "panel.toml"
         self.database = database or directory / "mrod.db"
-        settings = {"listen": f"127.0.0.1:{self.port}", "bcrypt_rounds": 4, **admin}
-        lines = ["[database]", f'path = "{self.database}"', "[lookupd]", 'socketmap = ""', 'policy = ""', "[admin]"]
-        lines += [f"{k} = {_toml(v)}" for k, v in settings.items()]
-        for section, values in (sections or {}).items():      # e.g. {"postfix": {"config_dir": ...}}
+        settings: dict[str, dict[str, Any]] = {
+            "database": {"path": str(self.database)}, "lookupd": {"socketmap": "", "policy": ""},
+            "admin": {"listen": f"127.0.0.1:{self.port}", "bcrypt_rounds": 4, **admin}}
+        # e.g. {"postfix": {"config_dir": ...}}; {"database": {"url": ...}} adds to [database]
+        for section, values in (sections or {}).items():
+            settings.setdefault(section, {}).update(values)
+        lines = []
+        for section, values in settings.items():
             lines += [f"[{section}]", *(f"{k} = {_toml(v)}" for k, v in values.items())]
         self.config_path.write_text("\n".join(lines) + "\n")
+        self._initialised = False
         self.output = directory / "panel.out"
         self.password: str | None = None
         self.process: subprocess.Popen[bytes] | None = None
@@ -62,13 +68,14 @@ class PanelServer:
     def _init(self) -> None:
         """`mrod init` once (only it creates a database); its output joins the panel's log,
         where start() reads the first admin's password."""
-        if self.database.exists():
+        if self._initialised or self.database.exists():
             return
         result = subprocess.run(self.command("init"), capture_output=True, text=True, timeout=60, env=_env())
         if result.returncode != 0:
             raise AssertionError(f"mrod init exited {result.returncode}: {result.stderr.strip()}")
         with open(self.output, "a") as out:
             out.write(result.stdout)
+        self._initialised = True      # (a PostgreSQL database leaves no file to look for)
 
     def cli(self, *args: str, input: str | None = None) -> str:
         self._init()
