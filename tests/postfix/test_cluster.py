@@ -113,6 +113,10 @@ def test_two_nodes_on_one_postgresql(tmp_path: Path, private_cluster: Cluster, m
     for node in (node_a, node_b):    # the policy answered as configured (accept), not by closing
         assert "when_database_unreachable = 'accept'" in node.stderr_text()
     assert _api_status(node_b) == 503        # the panel runs, and says the database is gone
+    # `mrod health` on a node tells how old its snapshot is, from local disk, then the error.
+    health = node_b.cli("health", check=False)
+    assert health.returncode == 1 and health.stdout.startswith("lookupd: routing snapshot"), health
+    assert "database unreachable" in health.stdout and "cannot be used" in health.stderr
 
     # 3. Node B restarted during the outage (all of `mrod serve`) answers from the snapshot it
     # kept on disk; its panel starts too, and answers 503 until the database is back.
@@ -142,4 +146,6 @@ def test_two_nodes_on_one_postgresql(tmp_path: Path, private_cluster: Cluster, m
     _until(lambda: _refused(postfix_b, "joe@listed.example"), 550, "node B forgets joe@listed.example")
     assert postfix_b.smtp(["ann@two.example"], payload("b-after", "ann@two.example")).code == 250
     _until(lambda: _api_status(node_b), 401, "node B's panel reaches the database again")
+    health = node_a.cli("health", check=False)
+    assert health.returncode == 0 and "(database reachable)" in health.stdout, health
     assert primary.wait_for(len(delivered) + 2)[-1].rcpt_tos == ("ann@two.example",)
