@@ -66,15 +66,21 @@ PERSIST_EVERY = 5.0   # seconds: at most one snapshot file write per this
 class JournalCursor:
     """Which journal rows a snapshot includes: the highest seq seen, and the seqs below it not
     seen yet ("gaps": a transaction still open, or a rolled-back insert), each with the time it
-    was first missed; a gap is looked for again until it is ``GAP_WAIT`` seconds old."""
+    was first missed; a gap is looked for again until it is ``GAP_WAIT`` seconds old.
 
-    def __init__(self, high: int = 0, gaps: Iterable[int] = ()) -> None:
+    ``mark`` is what the row at ``high`` said (entity, key): a journal whose row at that seq is
+    gone or says something else is not the one this snapshot followed — a database restored
+    from a backup, or a failover to a standby that had not received the last commits and has
+    since handed out the same seqs to other changes — and the reader reloads."""
+
+    def __init__(self, high: int = 0, gaps: Iterable[int] = (), mark: tuple[str, str | None] | None = None) -> None:
         self.high = high
+        self.mark = mark
         now = time.monotonic()
         self.gaps = {int(s): now for s in gaps}
 
     def copy(self) -> JournalCursor:
-        twin = JournalCursor(self.high)
+        twin = JournalCursor(self.high, mark=self.mark)
         twin.gaps = dict(self.gaps)
         return twin
 
@@ -82,10 +88,11 @@ class JournalCursor:
     def at(cls, conn: ReadConnection) -> JournalCursor:
         """The journal as the current transaction sees it (read with the snapshot): the seqs
         missing just behind the newest may belong to transactions that commit later."""
-        seqs = {int(r[0]) for r in conn.execute(
-            "SELECT seq FROM change WHERE seq > (SELECT coalesce(max(seq), 0) FROM change) - ?", (WINDOW,))}
-        high = max(seqs, default=0)
-        return cls(high, (s for s in range(max(1, high - WINDOW + 1), high) if s not in seqs))
+        rows = {int(r[0]): (r[1], r[2]) for r in conn.execute(
+            "SELECT seq, entity, key FROM change WHERE seq > (SELECT coalesce(max(seq), 0) FROM change) - ?",
+            (WINDOW,))}
+        high = max(rows, default=0)
+        return cls(high, (s for s in range(max(1, high - WINDOW + 1), high) if s not in rows), rows.get(high))
 
     def fresh(self, conn: ReadConnection, limit: int) -> list[journal.Change] | None:
         """The rows not seen yet, in seq order, or None when the reader must reload: an 'all'
@@ -100,8 +107,12 @@ class JournalCursor:
                             (self.high, sorted(self.gaps), limit + 2)).fetchall()
         if len(rows) > limit + 1:
             return None
-        if self.high and (not rows or rows[-1][0] < self.high or rows[0][3] > self.high):
-            return None      # restored from an older copy, or pruned past the cursor
+        if self.high:
+            at_high = next((r for r in rows if r[0] == self.high), None)
+            if at_high is None or rows[0][3] > self.high:
+                return None      # restored from an older copy, or pruned past the cursor
+            if self.mark is not None and (at_high[1], at_high[2]) != tuple(self.mark):
+                return None      # another journal under the same seqs (a lossy failover)
         new = [journal.Change(int(s), e, k) for s, e, k, _ in rows if s > self.high or s in self.gaps]
         if len(new) > limit or any(c.entity == journal.ALL for c in new):
             return None
@@ -113,7 +124,9 @@ class JournalCursor:
             for seq in range(self.high + 1, newest):
                 if seq not in found:
                     self.gaps[seq] = now
-            self.high = max(self.high, newest)
+            if newest > self.high:
+                self.high = newest
+                self.mark = (new[-1].entity, new[-1].key)     # new is in seq order
         return new
 
 
@@ -133,7 +146,8 @@ class PgStoreHolder:
         self._cursor: JournalCursor | None = None    # the sync thread's (restored from the file)
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
-        self._installed: tuple[int, list[int]] = (0, [])   # the cursor of what the loop installed
+        # the cursor of what the loop installed: high, gaps, mark
+        self._installed: tuple[int, list[int], tuple[str, str | None] | None] = (0, [], None)
         self._dirty = False
         self._persisted_at = 0.0
         self._attempt = 0.0
@@ -298,7 +312,7 @@ class PgStoreHolder:
         assert cursor is not None
         self.synced_at = self._attempt     # before the loop can install (and write) it
         # With the cursor as of this item: what the file says was seen is what was installed.
-        self._inbox.append((kind, item, (cursor.high, sorted(cursor.gaps))))
+        self._inbox.append((kind, item, (cursor.high, sorted(cursor.gaps), cursor.mark)))
         loop = self._loop
         if loop is not None:
             try:
@@ -314,9 +328,10 @@ class PgStoreHolder:
         snap = self._snapshot
         if snap is None:
             return None
-        high, gaps = self._installed
+        high, gaps, mark = self._installed
         state = snap.state()
-        state.update(synced_at=self.synced_at, database=self.target.describe(), cursor={"high": high, "gaps": gaps})
+        state.update(synced_at=self.synced_at, database=self.target.describe(),
+                     cursor={"high": high, "gaps": gaps, "mark": mark})
         return state
 
     def _persist(self, state: dict[str, Any] | None) -> None:
@@ -351,12 +366,14 @@ class PgStoreHolder:
                 log.info("routing snapshot file %s is from an older mrod (no listed recipients): not used", self.cache)
                 return
             snap = RouteSnapshot.from_state(state)
-            cursor = JournalCursor(int(state["cursor"]["high"]), (int(s) for s in state["cursor"]["gaps"]))
+            mark = state["cursor"].get("mark")
+            cursor = JournalCursor(int(state["cursor"]["high"]), (int(s) for s in state["cursor"]["gaps"]),
+                                   (str(mark[0]), None if mark[1] is None else str(mark[1])) if mark else None)
         except (OSError, ValueError, KeyError, TypeError, IndexError) as exc:
             log.warning("routing snapshot file %s not used: %s", self.cache, exc)
             return
         self._snapshot, self._cursor = snap, cursor
-        self._installed = (cursor.high, sorted(cursor.gaps))
+        self._installed = (cursor.high, sorted(cursor.gaps), cursor.mark)
         synced = state.get("synced_at")
         self.synced_at = float(synced) if synced is not None else None
         log.info("routing snapshot restored from %s: %d domains (synced %s)", self.cache, len(snap),

@@ -100,3 +100,36 @@ def test_check_names_config_and_database(tmp_path: Path, capsys: pytest.CaptureF
     capsys.readouterr()
     assert main(["--config", str(path), "check"]) == 0
     assert capsys.readouterr().out.splitlines()[0] == f"config {path}, database {tmp_path / 'm.db'}"
+
+
+def test_a_directory_the_user_may_not_look_into_is_passed_over(tmp_path: Path) -> None:
+    """`runuser -u mrod -- mrod …` typed in root's home: ./mrod.toml cannot even be looked for
+    there; mrod goes on to the next place instead of failing with a traceback. (A child
+    process that stands in root's private directory, then becomes nobody.)"""
+    if os.geteuid() != 0:
+        pytest.skip("needs root to become another user")
+    import pwd
+
+    private = tmp_path / "private"
+    private.mkdir(mode=0o700)
+    (private / "mrod.toml").write_text("this is not read\n")
+    nobody = pwd.getpwnam("nobody")
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:      # the child: never returns into pytest
+        try:
+            os.chdir(private)
+            os.setgroups([])
+            os.setgid(nobody.pw_gid)
+            os.setuid(nobody.pw_uid)
+            found = loader.find_config_path(None, {})
+            os.write(write, f"found {found}".encode())
+        except BaseException as exc:  # noqa: BLE001 - reported to the parent
+            os.write(write, f"raised {type(exc).__name__}: {exc}".encode())
+        finally:
+            os._exit(0)
+    os.close(write)
+    with os.fdopen(read) as fh:
+        said = fh.read()
+    os.waitpid(pid, 0)
+    assert said == f"found {loader.SYSTEM_CONFIG if loader.SYSTEM_CONFIG.is_file() else None}"

@@ -60,7 +60,9 @@ class Cluster:
         command = [*(["runuser", "-u", USER, "--"] if os.geteuid() == 0 else []), *args]
         subprocess.run(command, check=True, cwd=self.dir, capture_output=True, timeout=120)
 
-    def start(self) -> None:
+    def start(self, prepared: bool = True) -> None:
+        """initdb and start; ``prepared``: also the role ``mrod`` (password in ``password_file``)
+        and the template databases tests copy (without: a bare server, as an operator finds it)."""
         os.chmod(self.dir, 0o755)
         self.sock.mkdir()
         if os.geteuid() == 0:
@@ -70,6 +72,8 @@ class Cluster:
         self._as_postgres(str(self.bin / "initdb"), "-D", str(self.data), "-U", USER, "--no-sync",
                           "-E", "UTF8", "--locale", "C", "--auth-local", "trust", "--auth-host", "scram-sha-256")
         self._run_server()
+        if not prepared:
+            return
         self.admin(f"CREATE ROLE {ROLE} LOGIN PASSWORD '{self.password}'")
         self.password_file.write_text(self.password + "\n")
         self.admin(f"CREATE DATABASE mrod_empty OWNER {ROLE}")

@@ -168,6 +168,27 @@ def test_a_journal_row_committed_after_a_later_one_is_not_missed(pg_database: tu
         assert late is not None and [c.key for c in late] == ["open.example"]
 
 
+def test_another_journal_under_the_same_seqs_means_reload(pg_database: tuple[postgres.Cluster, str]) -> None:
+    """A failover to a standby that had not received the last commits hands out the seqs a
+    node already saw to other changes: the node must reload, not skip them as seen."""
+    server, name = pg_database
+    with psycopg.connect(server.url(name), password=server.password, autocommit=True) as raw:
+        reader = ReadConnection(raw, "test")
+        raw.execute("INSERT INTO change (entity, key) VALUES ('domain', 'seen.example')")
+        cursor = pgholder.JournalCursor.at(reader)
+        assert cursor.mark == ("domain", "seen.example")
+        raw.execute("INSERT INTO change (entity, key) VALUES ('domain', 'next.example')")
+        twin = cursor.copy()
+        found = twin.fresh(reader, 100)
+        assert found is not None and [c.key for c in found] == ["next.example"]    # the same journal: go on
+        assert twin.mark == ("domain", "next.example")
+        # The lossy failover: the row at the cursor's seq now says something else.
+        raw.execute("UPDATE change SET key = 'other.example' WHERE seq = %s", (cursor.high,))
+        assert cursor.fresh(reader, 100) is None
+        raw.execute("DELETE FROM change WHERE seq = %s", (cursor.high,))      # or is gone
+        assert pgholder.JournalCursor(cursor.high, mark=cursor.mark).fresh(reader, 100) is None
+
+
 async def test_an_outage_is_answered_from_the_snapshot_then_caught_up(
         tmp_path: Path, private_cluster: postgres.Cluster, clients: list[SocketmapClient]) -> None:
     server = private_cluster

@@ -19,7 +19,9 @@ REPO = Path(__file__).resolve().parents[2]
 UNIT = Path("/lib/systemd/system/mrod.service")
 # The PATH systemd gives services (systemd.exec(5)): postqueue lives in /usr/sbin.
 SYSTEMD_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-APT_ENV = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+# Without MROD_* (MROD_PACKAGE_TESTS among them): the maintainer scripts run mrod, which takes
+# an unknown MROD_ variable for a misspelt setting and stops.
+APT_ENV = {**{k: v for k, v in os.environ.items() if not k.startswith("MROD_")}, "DEBIAN_FRONTEND": "noninteractive"}
 
 
 def require_packaging() -> None:

@@ -25,7 +25,6 @@ from mrod.infra.errors import ConfigError
 
 SYSTEM_CONFIG = Path("/etc/mrod/mrod.toml")
 LOCAL_CONFIG = Path("mrod.toml")
-# MROD_* variables that are not settings.
 # MROD_* variables that are not settings: the config's path, and what `mrod serve`'s supervisor
 # hands its lookupd and panel processes (mrod/cli/supervisor.py, lookupd/sockets.py).
 NOT_SETTINGS = frozenset({"MROD_CONFIG", "MROD_LISTEN_FDS", "MROD_READY_FD", "MROD_LOOKUPD_METRICS"})
@@ -37,8 +36,13 @@ def find_config_path(explicit: str | os.PathLike[str] | None, env: Mapping[str, 
     if env.get("MROD_CONFIG"):
         return Path(env["MROD_CONFIG"])
     for candidate in (LOCAL_CONFIG, SYSTEM_CONFIG):
-        if candidate.is_file():
-            return candidate
+        try:
+            if candidate.is_file():
+                return candidate
+        except PermissionError:
+            # `runuser -u mrod -- mrod …` from a directory mrod may not look into (root's home):
+            # no ./mrod.toml there for this user, so on to the system's.
+            continue
     return None
 
 
