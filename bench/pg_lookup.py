@@ -49,7 +49,6 @@ import os
 import random
 import select
 import shutil
-import signal
 import socket
 import struct
 import subprocess
@@ -234,27 +233,12 @@ async def _writer(spec: dict[str, Any]) -> dict[str, Any]:
 # -- the PostgreSQL server's processes --------------------------------------------------------
 
 
-def pg_pids(server: postgres.Cluster) -> list[int]:
-    """The postmaster and its children (backends, checkpointer, walwriter…)."""
-    master = int((server.data / "postmaster.pid").read_text().split()[0])
-    found = [master]
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                stat = Path(f"/proc/{entry}/stat").read_text()
-            except OSError:
-                continue
-            if int(stat.rpartition(")")[2].split()[1]) == master:
-                found.append(int(entry))
-    return found
-
-
 def pg_cpu(server: postgres.Cluster) -> dict[int, float]:
     """CPU seconds used so far by each of the server's processes (empty while it is stopped)."""
     if not (server.data / "postmaster.pid").exists():
         return {}
     cpu = {}
-    for pid in pg_pids(server):
+    for pid in server.processes():
         try:
             cpu[pid] = env.cpu_seconds(pid)
         except OSError:
@@ -270,19 +254,6 @@ def probe(server: postgres.Cluster, timeout: float = 0.5) -> bool:
             return s.recv(1) in (b"S", b"N")
     except OSError:
         return False
-
-
-def freeze(pids: list[int]) -> None:
-    for pid in pids:      # the postmaster first: it forks no new backend while stopped
-        os.kill(pid, signal.SIGSTOP)
-
-
-def thaw(pids: list[int]) -> None:
-    for pid in reversed(pids):
-        try:
-            os.kill(pid, signal.SIGCONT)
-        except ProcessLookupError:
-            pass
 
 
 def lookupd_connected(server: postgres.Cluster, timeout: float = 20.0) -> None:
@@ -430,7 +401,7 @@ def run(domains: int, clients: int, seconds: float, rounds: int, writes: float, 
         os.sched_setaffinity(0, allowed - node_cpus)    # inherited by PostgreSQL and the writer
     work = env.scratch("pg_lookup")
     server = postgres.Cluster(bindir)
-    frozen: list[int] = []
+    frozen = False
     nodes: list[Lookupd] = []
     result: dict[str, Any] = {
         "command": f".venv/bin/python -m bench.pg_lookup --domains {domains} --clients {clients}"
@@ -476,8 +447,8 @@ def run(domains: int, clients: int, seconds: float, rounds: int, writes: float, 
                                   {"url": target.url, "password_file": target.password_file})
                 if name == "postgresql, server frozen":
                     answered_before = probe(server)
-                    frozen = pg_pids(server)
-                    freeze(frozen)
+                    server.freeze()
+                    frozen = True
                     probes.append({"answered_before": answered_before, "answered_frozen": probe(server)})
                 elif name == "postgresql, server stopped":
                     server.pause()
@@ -486,8 +457,8 @@ def run(domains: int, clients: int, seconds: float, rounds: int, writes: float, 
                                                node_cpus))
                 finally:
                     if frozen:
-                        thaw(frozen)
-                        frozen = []
+                        server.thaw()
+                        frozen = False
                     elif name == "postgresql, server stopped":
                         server.resume()
                         lookupd_connected(server)
@@ -499,9 +470,7 @@ def run(domains: int, clients: int, seconds: float, rounds: int, writes: float, 
                       writes_per_s=writes)
         return result
     finally:
-        if frozen:
-            thaw(frozen)
-        for node in nodes:
+        for node in nodes:      # server.stop() thaws a frozen server first
             node.stop()
         server.stop()
         shutil.rmtree(work, ignore_errors=True)

@@ -98,8 +98,8 @@ class Cluster:
     def resume(self) -> None:
         self._run_server()
 
-    def _processes(self) -> list[int]:
-        """The postmaster and its children (every backend)."""
+    def processes(self) -> list[int]:
+        """The postmaster (first) and its children (backends, checkpointer, walwriter…)."""
         master = int((self.data / "postmaster.pid").read_text().split()[0])
         found = [master]
         for entry in Path("/proc").iterdir():
@@ -114,15 +114,16 @@ class Cluster:
         return found
 
     def freeze(self) -> None:
-        """A hung server (SIGSTOP to every process): connections stay open, nothing answers —
-        what a partition looks like to a client. ``thaw`` lets it go on."""
+        """A hung server (SIGSTOP to every process, the postmaster first: it forks no new
+        backend while stopped): the kernel still accepts connections, nothing answers — what
+        a partition looks like to a client. ``thaw`` lets it go on."""
         self._signal(signal.SIGSTOP)
 
     def thaw(self) -> None:
         self._signal(signal.SIGCONT)
 
     def _signal(self, signum: int) -> None:
-        for pid in self._processes():
+        for pid in self.processes():
             try:
                 os.kill(pid, signum)
             except ProcessLookupError:    # a backend that ended meanwhile
