@@ -10,7 +10,7 @@ import socket
 from functools import partial
 
 from mrod.operations import metrics, syncstatus
-from mrod.answers import routing
+from mrod.answers import routing, snapshot
 from mrod.infra.config import Config
 from mrod.infra.engine import Target
 
@@ -28,7 +28,7 @@ from mrod.lookupd import sockets as handover
 
 log = logging.getLogger("mrod.lookupd")
 
-SNAPSHOT_FILE = "lookupd-snapshot.json"
+SNAPSHOT_FILE = snapshot.FILE      # the name tests and docs use
 FIRST_LOAD_WAIT = 10.0   # seconds lookupd's start waits for a first snapshot from PostgreSQL
 
 

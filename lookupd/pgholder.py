@@ -45,7 +45,7 @@ from typing import Any, Iterable
 
 import psycopg
 
-from mrod.answers.snapshot import Pending, RouteSnapshot, read_changes
+from mrod.answers.snapshot import Pending, RouteSnapshot, read_changes, read_file
 from mrod.infra import journal
 from mrod.infra.engine import Target
 from mrod.infra.errors import DatabaseNotReady
@@ -357,19 +357,11 @@ class PgStoreHolder:
         if self.cache is None or not self.cache.exists():
             return
         try:
-            with open(self.cache, encoding="utf-8") as fh:
-                state = json.load(fh)
-            if state.get("database") != self.target.describe():
-                log.info("routing snapshot file %s is of another database: not used", self.cache)
-                return
-            if "recipients" not in state:
-                log.info("routing snapshot file %s is from an older mrod (no listed recipients): not used", self.cache)
-                return
-            snap = RouteSnapshot.from_state(state)
+            snap, state = read_file(self.cache, self.target.describe())
             mark = state["cursor"].get("mark")
             cursor = JournalCursor(int(state["cursor"]["high"]), (int(s) for s in state["cursor"]["gaps"]),
                                    (str(mark[0]), None if mark[1] is None else str(mark[1])) if mark else None)
-        except (OSError, ValueError, KeyError, TypeError, IndexError) as exc:
+        except (OSError, ValueError, KeyError, TypeError, IndexError) as exc:   # UnusableFile is a ValueError
             log.warning("routing snapshot file %s not used: %s", self.cache, exc)
             return
         self._snapshot, self._cursor = snap, cursor

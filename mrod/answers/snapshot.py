@@ -19,11 +19,18 @@ a change twice, or one that a later commit superseded, converges on the database
 
 from __future__ import annotations
 
+import json
+import os
 import sqlite3
+from pathlib import Path
 from typing import Any, Iterable, NamedTuple, Protocol, cast
 
 from mrod.answers.routestore import DomainRoute
 from mrod.infra import journal
+
+# lookupd on PostgreSQL keeps its snapshot in this file, in the node's state directory (the
+# directory of [database] path): lookupd/pgholder.py writes it; ``read_file`` reads it.
+FILE = "lookupd-snapshot.json"
 
 _ID_BITS = 32
 _ID_MASK = (1 << _ID_BITS) - 1
@@ -67,6 +74,48 @@ def read_changes(conn: Any, changes: list[journal.Change], position: int | None 
     if position is None:
         position = changes[-1].seq if changes else 0
     return Pending(names, rows, relays, position, listed)
+
+
+def file_for(database_path: Path) -> Path:
+    """Where a node whose [database] path is ``database_path`` keeps lookupd's snapshot."""
+    return database_path.with_name(FILE)
+
+
+class UnusableFile(ValueError):
+    """A snapshot file that is not lookupd's for this database; the message says why."""
+
+
+def read_file(path: Path, database: str) -> tuple["RouteSnapshot", dict[str, Any]]:
+    """The snapshot in ``path`` and the whole state read from it (journal cursor, last sync),
+    for the database ``database`` names (Target.describe()). Raises OSError when it cannot be
+    read, UnusableFile when it is not one to answer from."""
+    with open(path, encoding="utf-8") as fh:
+        try:
+            state = json.load(fh)
+        except ValueError as exc:
+            raise UnusableFile(f"not JSON: {exc}") from None
+    if not isinstance(state, dict) or state.get("database") != database:
+        raise UnusableFile("it is of another database")
+    if "recipients" not in state:
+        raise UnusableFile("it is from an older mrod (no listed recipients)")
+    try:
+        return RouteSnapshot.from_state(state), state
+    except (ValueError, KeyError, TypeError, IndexError) as exc:
+        raise UnusableFile(f"malformed: {exc!r}") from None
+
+
+_cached: tuple[tuple[str, str, int, int], "RouteSnapshot"] | None = None
+
+
+def read_file_cached(path: Path, database: str) -> "RouteSnapshot":
+    """``read_file``'s snapshot, read again only when the file changed (size or time): for
+    the jobs that route from it while the database is gone, every interval."""
+    global _cached
+    info = os.stat(path)
+    key = (str(path), database, info.st_mtime_ns, info.st_size)
+    if _cached is None or _cached[0] != key:
+        _cached = (key, read_file(path, database)[0])
+    return _cached[1]
 
 
 class Recipients(Protocol):
@@ -264,6 +313,19 @@ class RouteSnapshot:
             return DomainRoute(did, name, enabled, subdomains, recipients, None, host, port, protocol, tls, True)
         rname, rhost, rport, rprotocol, rtls = relay
         return DomainRoute(did, name, enabled, subdomains, recipients, rname, rhost, rport, rprotocol, rtls, True)
+
+    def relay_rows(self) -> list[dict[str, Any]]:
+        """Every relay as the health monitor reads them from SQL (id, name, host, port,
+        protocol, tls), by name."""
+        rows = [dict(id=rid, name=r[0], host=r[1], port=r[2], protocol=r[3], tls=r[4])
+                for rid, r in self._relays.items()]
+        return sorted(rows, key=lambda r: r["name"])
+
+    def domains_routed_by(self, relay_ids: set[int]) -> dict[int, str]:
+        """id -> name of the domains routed through these relays (a full scan: for the rare
+        "a relay is back" while the database is gone)."""
+        shapes = {i for i, shape in enumerate(self._shapes) if shape[0] in relay_ids}
+        return {packed & _ID_MASK: name for name, packed in self._domains.items() if packed >> _ID_BITS in shapes}
 
     def listed_recipient(self, domain_id: int, candidates: list[str]) -> str | None:
         if self._recipients is not None:

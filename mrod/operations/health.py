@@ -23,6 +23,13 @@ Postfix would otherwise wait for its next retry, up to maximal_backoff_time (400
 Per node (issue 11): every node probes from its own network and flushes its own Postfix, so
 states, streaks and history are stored under ``[node] name``; a node's transitions (and so its
 auto-flush) follow its own probes only. ``status(node=None)`` lists every node's view.
+
+While a shared PostgreSQL is unreachable (issue 11) the monitor goes on from what it knows —
+the relays and this node's states as of its last round, or, after a restart, the relays in
+lookupd's snapshot file — and flushes a relay that comes back, finding its domains in that
+snapshot: a primary that returns during a database outage gets its mail at once, not at
+Postfix's next retry. The states it reached meanwhile are written (and audited, from the
+stored state to the new one) at the first round that reaches the database again.
 """
 
 from __future__ import annotations
@@ -35,8 +42,11 @@ from typing import Any, Awaitable, Callable
 
 import aiosqlite
 
+from mrod.answers import snapshot
 from mrod.entities import audit
 from mrod.infra import db
+from mrod.infra.engine import Target
+from mrod.infra.errors import DatabaseUnreachable
 from mrod.operations import queue
 from mrod.entities.audit import Actor
 from mrod.infra.config import Config
@@ -111,10 +121,31 @@ class HealthMonitor:
         self.node = cfg.node.name
         self.flusher = flusher or queue.flush_rows
         self.last_flush: list[queue.FlushResult] = []
+        self._relays: list[dict[str, Any]] = []     # as of the last round that reached the database
+        self._states: dict[int, State] = {}         # this node's, as stored then
+        self._offline: dict[int, State] = {}        # reached while the database was gone, not stored yet
 
     async def run_once(self) -> list[Transition]:
-        async with db.opened(self.cfg.database) as conn:
-            relays = await _relays(conn)
+        try:
+            async with db.opened(self.cfg.database) as conn:
+                relays = await _relays(conn)
+        except DatabaseUnreachable as exc:
+            relays = self._relays or self._snapshot_relays(exc)
+            return await self._offline_round(relays, await self._probe_all(relays), exc)
+        probes = await self._probe_all(relays)
+        try:
+            async with db.opened(self.cfg.database) as conn:
+                transitions = await self.record(conn, list(zip(relays, probes, strict=True)))
+                back = {t.relay_id for t in transitions if t.after == "up"}
+                rows = await _domains_of(conn, back) if back and self.settings.flush_on_up else {}
+        except DatabaseUnreachable as exc:      # lost between the two: the probes still count
+            return await self._offline_round(relays, probes, exc)
+        self._relays = relays
+        if rows:
+            self.last_flush = await self.flusher(self.cfg, rows)
+        return transitions
+
+    async def _probe_all(self, relays: list[dict[str, Any]]) -> list[Probe]:
         gate = asyncio.Semaphore(self.settings.concurrency)
 
         async def one(relay: dict[str, Any]) -> Probe:
@@ -122,13 +153,39 @@ class HealthMonitor:
                 return await probe(relay["host"], relay["port"], protocol=relay["protocol"], tls=relay["tls"],
                                    timeout=self.settings.timeout, helo=self.settings.helo_name)
 
-        probes = await asyncio.gather(*(one(r) for r in relays))
-        async with db.opened(self.cfg.database) as conn:
-            transitions = await self.record(conn, list(zip(relays, probes, strict=True)))
-            back = {t.relay_id for t in transitions if t.after == "up"}
-            rows = await _domains_of(conn, back) if back and self.settings.flush_on_up else {}
-        if rows:
-            self.last_flush = await self.flusher(self.cfg, rows)
+        return list(await asyncio.gather(*(one(r) for r in relays)))
+
+    def _snapshot(self, why: DatabaseUnreachable) -> snapshot.RouteSnapshot:
+        target = Target.of(self.cfg.database)
+        try:
+            return snapshot.read_file_cached(snapshot.file_for(self.cfg.database.path), target.describe())
+        except (OSError, ValueError) as exc:
+            raise DatabaseUnreachable(f"{why}; no routing snapshot to go on from ({exc})") from None
+
+    def _snapshot_relays(self, why: DatabaseUnreachable) -> list[dict[str, Any]]:
+        return self._snapshot(why).relay_rows()
+
+    async def _offline_round(self, relays: list[dict[str, Any]], probes: list[Probe], why: DatabaseUnreachable
+                             ) -> list[Transition]:
+        """A round without the database: states in memory, a relay back flushed through the
+        routing snapshot lookupd keeps on disk."""
+        now = db.now()
+        transitions = []
+        for relay, result in zip(relays, probes, strict=True):
+            current = self._offline.get(relay["id"]) or self._states.get(relay["id"], State())
+            new = next_state(current, result.ok, down_after=self.settings.down_after,
+                             up_after=self.settings.up_after, now=now)
+            self._offline[relay["id"]] = new
+            if new.state != current.state:
+                transitions.append(Transition(relay["id"], relay["name"], current.state, new.state, result.detail))
+                (log.info if new.state == "up" else log.warning)(
+                    "relay %s is %s from node %s (was %s): %s (database unreachable: stored when it is back)",
+                    relay["name"], new.state, self.node, current.state, result.detail)
+        back = {t.relay_id for t in transitions if t.after == "up"}
+        if back and self.settings.flush_on_up:
+            rows = self._snapshot(why).domains_routed_by(back)
+            if rows:
+                self.last_flush = await self.flusher(self.cfg, rows)
         return transitions
 
     async def record(self, conn: aiosqlite.Connection, results: list[tuple[dict[str, Any], Probe]]
@@ -138,9 +195,14 @@ class HealthMonitor:
         transitions = []
         async with db.transaction(conn):
             for relay, result in results:
-                current = await _state(conn, relay["id"], self.node)
+                stored = await _state(conn, relay["id"], self.node)
+                # Where it got to while the database was gone, if it was probed then; the
+                # transition (audit, flush) is from what was stored.
+                current = self._offline.pop(relay["id"], stored)
                 new = next_state(current, result.ok, down_after=self.settings.down_after,
                                  up_after=self.settings.up_after, now=now)
+                self._states[relay["id"]] = new
+                current = stored
                 await conn.execute(
                     "INSERT INTO health_probe (node, relay_id, at, ok, latency_ms, starttls, detail)"
                     " VALUES (?, ?, ?, ?, ?, ?, ?)",

@@ -25,7 +25,8 @@ from typing import Any, Hashable, Iterable
 import aiosqlite
 
 from mrod.infra import db, names
-from mrod.answers import routing
+from mrod.answers import routing, snapshot
+from mrod.infra.engine import Target
 from mrod.infra.config import Config
 from mrod.infra.errors import DatabaseNotReady, MrodError
 from mrod.operations.queueparse import Aggregator, DomainQueue, QueueParser
@@ -78,14 +79,29 @@ def _classifier(cfg: Config):  # noqa: ANN202 - returns (classify, close)
     try:
         store = routesource.open_store(cfg.database, busy_timeout_ms=int(cfg.lookupd.lookup_deadline * 1000))
     except DatabaseNotReady:
-        return None, lambda: None
+        # A shared PostgreSQL that is gone: the routing snapshot lookupd keeps on disk decides
+        # as well (what lookupd itself answers from meanwhile).
+        snap = _snapshot_of(cfg) if cfg.database.url else None
+        if snap is None:
+            return None, lambda: None
+        return _classify_with(snap), lambda: None
+    return _classify_with(store), store.close
 
+
+def _classify_with(store: routing.Store):  # noqa: ANN202 - returns classify
     def classify(domain: str) -> tuple[Hashable, str] | None:
         name = names.lookup_domain(domain)
         found = routing.match(store, name) if name else None
         return (found[0].id, found[0].name) if found else None
 
-    return classify, store.close
+    return classify
+
+
+def _snapshot_of(cfg: Config) -> snapshot.RouteSnapshot | None:
+    try:
+        return snapshot.read_file_cached(snapshot.file_for(cfg.database.path), Target.of(cfg.database).describe())
+    except (OSError, ValueError):
+        return None
 
 
 async def read(cfg: Config, *, classify_rows: bool = True) -> QueueReport:
