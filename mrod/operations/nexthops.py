@@ -30,9 +30,10 @@ from typing import Awaitable, Callable
 import dns.asyncresolver
 
 from mrod.answers import routing
-from mrod.answers.routestore import RouteStore
 from mrod.infra import db
 from mrod.infra.config import Config
+from mrod.infra.engine import Target
+from mrod.infra.errors import DatabaseNotReady
 from mrod.infra.resolver import DnsLookupFailed, make_resolver, query
 from mrod.operations import health, queue
 
@@ -98,11 +99,14 @@ class NextHopMonitor:
     async def run_once(self) -> list[HopTransition]:
         """Raises queue.QueueUnavailable when the queue cannot be read (the job logs it)."""
         report = await queue.read(self.cfg, classify_rows=False)
-        store = RouteStore.open(self.cfg.database.path, busy_timeout_ms=5000)
+        found = queue.routes(self.cfg)     # the configured engine's (was: always the SQLite path)
+        if found is None:
+            raise DatabaseNotReady(f"database {Target.of(self.cfg.database).describe()} cannot be used")
+        store, close = found
         try:
             hops = waiting_hops(sorted(report.domains), store)
         finally:
-            store.close()
+            close()
         self.states = {hop: state for hop, state in self.states.items() if hop in hops}
         gate = asyncio.Semaphore(self.settings.concurrency)
 

@@ -20,7 +20,7 @@ import asyncio
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Hashable, Iterable
+from typing import Any, Callable, Hashable, Iterable
 
 import aiosqlite
 
@@ -72,20 +72,26 @@ def command(cfg: Config, *args: str) -> list[str]:
     return [pf.postqueue, *(["-c", pf.config_dir] if pf.config_dir else []), *args]
 
 
-def _classifier(cfg: Config):  # noqa: ANN202 - returns (classify, close)
-    """routing.match against the database: recipient domain -> (domain id, name) or None.
-    The store stays open for the whole queue listing (one per message would be slow); it waits
-    for a busy database as long as a lookup does."""
+def routes(cfg: Config) -> tuple[routing.Store, Callable[[], None]] | None:
+    """What decides routes for the jobs that read the queue: the database (waiting for a busy
+    SQLite as long as a lookup does), or — a shared PostgreSQL that is gone — the routing
+    snapshot lookupd keeps on disk (what lookupd itself answers from meanwhile). With ``close``;
+    None when neither can be had."""
     try:
         store = routesource.open_store(cfg.database, busy_timeout_ms=int(cfg.lookupd.lookup_deadline * 1000))
     except DatabaseNotReady:
-        # A shared PostgreSQL that is gone: the routing snapshot lookupd keeps on disk decides
-        # as well (what lookupd itself answers from meanwhile).
         snap = _snapshot_of(cfg) if cfg.database.url else None
-        if snap is None:
-            return None, lambda: None
-        return _classify_with(snap), lambda: None
-    return _classify_with(store), store.close
+        return None if snap is None else (snap, lambda: None)
+    return store, store.close
+
+
+def _classifier(cfg: Config):  # noqa: ANN202 - returns (classify, close)
+    """routing.match against ``routes``: recipient domain -> (domain id, name) or None. The
+    store stays open for the whole queue listing (one per message would be slow)."""
+    found = routes(cfg)
+    if found is None:
+        return None, lambda: None
+    return _classify_with(found[0]), found[1]
 
 
 def _classify_with(store: routing.Store):  # noqa: ANN202 - returns classify

@@ -92,11 +92,14 @@ def test_two_nodes_on_one_postgresql(tmp_path: Path, private_cluster: Cluster, m
     node_a.cli("domain", "add", "one.example", "--relay", "primary")
     node_a.cli("domain", "add", "listed.example", "--relay", "primary", "--recipients", "listed")
     node_a.cli("recipient", "add", "joe@listed.example")
+    # Routed by its own host override: watched by the next-hop monitor, not the relay's.
+    node_a.cli("domain", "add", "own.example", "--host", "127.0.0.1", "--port", str(primary.port))
     _until(lambda: _relayed(postfix_b, node_b, "one.example"), "one.example", "node B learns one.example")
     assert postfix_b.smtp(["ann@one.example"], payload("b-up", "ann@one.example")).code == 250
     assert [m.rcpt_tos for m in primary.wait_for(1)] == [("ann@one.example",)]
     _until(lambda: _refused(postfix_b, "joe@listed.example"), 250, "node B learns joe@listed.example")
     assert _refused(postfix_b, "bob@listed.example") == 550
+    _until(lambda: _relayed(postfix_b, node_b, "own.example"), "own.example", "node B knows own.example")
 
     # 2. PostgreSQL gone (and the primary down): both nodes accept and queue for known domains.
     primary.stop()
@@ -119,6 +122,10 @@ def test_two_nodes_on_one_postgresql(tmp_path: Path, private_cluster: Cluster, m
     assert health.returncode == 1 and health.stdout.startswith("lookupd: routing snapshot"), health
     assert "database unreachable" in health.stdout and "cannot be used" in health.stderr
 
+    reply = postfix_b.smtp(["ann@own.example"], payload("outage-b-own", "ann@own.example"))
+    assert reply.code == 250
+    sent["b"].append("ann@own.example")
+
     # 3. Node B restarted during the outage (all of `mrod serve`) answers from the snapshot it
     # kept on disk; its panel starts too, and answers 503 until the database is back.
     node_b.stop()
@@ -131,9 +138,10 @@ def test_two_nodes_on_one_postgresql(tmp_path: Path, private_cluster: Cluster, m
     assert _refused(postfix_b, "bob@listed.example") == 550
 
     # 4. The primary back: everything queued on both nodes is delivered — on node B by mrod's own
-    # auto-flush (its health monitor, still without the database: the relay known from its
-    # snapshot file, the queued domains routed through that snapshot), on node A, which runs
-    # lookupd alone, by the operator's flush.
+    # auto-flush, still without the database (the relay's health monitor: the relay known from
+    # its snapshot file, the queued domains routed through that snapshot; the next-hop monitor
+    # for own.example's host override, routed the same way), on node A, which runs lookupd
+    # alone, by the operator's flush.
     primary.start()
     postfix_a.flush()
     delivered = primary.wait_for(1 + len(sent["a"]) + len(sent["b"]), timeout=WAIT)[1:]
