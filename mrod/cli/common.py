@@ -43,7 +43,8 @@ def with_db(cfg: Config, work: Callable[[aiosqlite.Connection], Awaitable[T]], *
         async with db.opened(cfg.database, create=create) as conn:
             return await work(conn)
 
-    warn_if_not_owner(cfg.database.path)
+    if not cfg.database.url:      # PostgreSQL: no file of the service's to leave root-owned
+        warn_if_not_owner(cfg.database.path)
     return asyncio.run(run())
 
 

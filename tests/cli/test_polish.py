@@ -133,3 +133,16 @@ def test_root_on_the_services_database_is_told_to_run_as_its_owner(ready, config
     assert r.code == 0 and "example.com" in r.out
     assert r.err.strip().startswith(f"mrod: warning: {database} belongs to nobody; run as that user "
                                     "(runuser -u nobody -- mrod …)")
+
+
+@pytest.mark.parametrize("engine", ["postgresql"])
+def test_root_on_a_postgresql_node_is_not_warned_about_a_local_file(ready, config_file: Path) -> None:
+    """On PostgreSQL the file at [database] path is not the store (a package's first SQLite
+    database may still lie there, owned by the service): nothing to warn about."""
+    require_root("giving the file to another user")
+    database = config_file.parent / "var" / "mrod.db"
+    database.parent.mkdir(exist_ok=True)
+    database.write_bytes(b"")
+    os.chown(database, 65534, 65534)
+    r = ready("domain", "list")
+    assert r.code == 0 and "example.com" in r.out and "warning" not in r.err
