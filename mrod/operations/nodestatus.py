@@ -18,8 +18,11 @@ from typing import Any
 
 import aiosqlite
 
+from mrod.entities import audit
+from mrod.entities.audit import Actor
 from mrod.infra import db
 from mrod.infra.config import Config
+from mrod.infra.errors import InvalidInput, NotFound
 from mrod.operations import syncstatus
 from mrod.operations.syncstatus import STALE_AFTER, SyncStatus
 
@@ -43,6 +46,29 @@ async def rows(conn: aiosqlite.Connection) -> list[dict[str, Any]]:
                             " ORDER BY node") as cur:
         return [{"node": r[0], "synced_at": _epoch(r[1]), "connected": bool(r[2]), "reported_at": _epoch(r[3])}
                 for r in await cur.fetchall()]
+
+
+# Everything stored under a node's name (migrations 0007, 0009).
+NODE_TABLES = ("node_status", "queue_stat", "relay_health", "health_probe", "domain_check", "flush_request")
+
+
+async def forget(conn: aiosqlite.Connection, actor: Actor, node: str, here: str) -> dict[str, int]:
+    """Remove a node taken out of service: its status and every reading stored under its name
+    (rows removed, by table). NotFound when nothing is stored under that name; refused for this
+    node (it would report again at once)."""
+    if node == here:
+        raise InvalidInput("node", f"{node!r} is this node ([node] name): forget it from another node, "
+                           "once it is out of service")
+    removed: dict[str, int] = {}
+    async with db.transaction(conn):
+        for table in NODE_TABLES:
+            cur = await conn.execute(f"DELETE FROM {table} WHERE node = ?", (node,))
+            if cur.rowcount:
+                removed[table] = cur.rowcount
+        if not removed:
+            raise NotFound(f"nothing is stored for node {node!r}")
+        await audit.record(conn, actor, "remove", "node", node, removed, None)
+    return removed
 
 
 async def report(cfg: Config) -> SyncStatus | None:
