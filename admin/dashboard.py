@@ -44,6 +44,5 @@ async def show(request: web.Request) -> web.StreamResponse:
 
 async def _nodes(conn: aiosqlite.Connection, cfg: Config) -> list[nodestatus.NodeView]:
     """Every node's reported lookupd status; this node's read from its file just now."""
-    path = syncstatus.path_for(cfg)
-    live = await asyncio.to_thread(syncstatus.read, path) if path is not None else None
+    live = await asyncio.to_thread(syncstatus.read_for, cfg)
     return nodestatus.view(await nodestatus.rows(conn), cfg.node.name, live)

@@ -37,7 +37,6 @@ import asyncio
 import collections
 import json
 import logging
-import os
 import threading
 import time
 from pathlib import Path
@@ -49,6 +48,7 @@ from mrod.answers.snapshot import Pending, RouteSnapshot, read_changes, read_fil
 from mrod.infra import journal
 from mrod.infra.engine import Target
 from mrod.infra.errors import DatabaseNotReady
+from mrod.infra.files import replace_atomically
 from mrod.infra.pgread import ReadConnection
 from mrod.lookupd.syncfile import SyncReporter
 
@@ -341,17 +341,11 @@ class PgStoreHolder:
             self._write(state, self.cache)
 
     def _write(self, state: dict[str, Any], cache: Path) -> None:
-        tmp = cache.with_name(f".{cache.name}.{os.getpid()}.tmp")
         try:
-            with open(tmp, "w", encoding="utf-8") as fh:
-                os.fchmod(fh.fileno(), 0o600)
-                json.dump(state, fh, separators=(",", ":"))
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, cache)
+            replace_atomically(cache, lambda fh: json.dump(state, fh, separators=(",", ":")), mode=0o600,
+                               durable=True)
         except OSError as exc:
             log.warning("could not write the routing snapshot to %s: %s", cache, exc)
-            tmp.unlink(missing_ok=True)
 
     def _restore(self) -> None:
         if self.cache is None or not self.cache.exists():

@@ -201,10 +201,9 @@ def cmd_health(args: argparse.Namespace, cfg: Config) -> int:
 
 def _lookupd_status(cfg: Config, out: Any) -> syncstatus.SyncStatus | None:
     """This node's lookupd sync status, printed (PostgreSQL only; SQLite has no snapshot to age)."""
-    path = syncstatus.path_for(cfg)
-    if path is None:
+    status = syncstatus.read_for(cfg)
+    if status is None:
         return None
-    status = syncstatus.read(path)
     print(f"lookupd: {status.line()}", file=out, flush=True)
     return status
 

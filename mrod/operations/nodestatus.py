@@ -73,10 +73,9 @@ async def forget(conn: aiosqlite.Connection, actor: Actor, node: str, here: str)
 
 async def report(cfg: Config) -> SyncStatus | None:
     """The node status job: this node's lookupd status file into its row (None on SQLite)."""
-    path = syncstatus.path_for(cfg)
-    if path is None:
+    status = await asyncio.to_thread(syncstatus.read_for, cfg)
+    if status is None:
         return None
-    status = await asyncio.to_thread(syncstatus.read, path)
     async with db.opened(cfg.database) as conn:
         # A lookupd that stopped or hung says nothing about the database now: not connected.
         await upsert(conn, cfg.node.name, status.synced_at, status.connected and status.alive)

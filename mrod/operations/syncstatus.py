@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from mrod.infra.config import Config
+from mrod.infra.files import replace_atomically
 
 FILE = "lookupd-sync.json"
 STALE_AFTER = 30.0     # seconds: a sync (or a write of the file) older than this is stale
@@ -38,23 +39,19 @@ def path_for(cfg: Config) -> Path | None:
     return cfg.database.path.with_name(FILE)
 
 
+def read_for(cfg: Config) -> SyncStatus | None:
+    """This node's lookupd sync status (None on SQLite)."""
+    path = path_for(cfg)
+    return None if path is None else read(path)
+
+
 def write(path: Path, *, node: str, database: str, synced_at: float | None, connected: bool,
           domains: int | None, running: bool = True, now: float | None = None) -> None:
     """Replace the file atomically (a reader never sees half of it). Raises OSError."""
     data = {"node": node, "database": database, "synced_at": synced_at, "connected": connected,
             "domains": domains, "running": running, "pid": os.getpid(),
             "written_at": time.time() if now is None else now}
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "w", encoding="utf-8") as fh:
-            fh.write(json.dumps(data, separators=(",", ":")))
-        os.replace(tmp, path)
-    except OSError:
-        try:
-            tmp.unlink(missing_ok=True)
-        except OSError:
-            pass
-        raise
+    replace_atomically(path, lambda fh: fh.write(json.dumps(data, separators=(",", ":"))))
 
 
 @dataclasses.dataclass(frozen=True)
