@@ -28,7 +28,6 @@ from mrod.lookupd import sockets as handover
 
 log = logging.getLogger("mrod.lookupd")
 
-SNAPSHOT_FILE = snapshot.FILE      # the name tests and docs use
 FIRST_LOAD_WAIT = 10.0   # seconds lookupd's start waits for a first snapshot from PostgreSQL
 
 
@@ -45,7 +44,7 @@ class Lookupd:
         # this node would use (its state directory), for a restart while the database is gone;
         # and its sync status, for `mrod health` and the panel (mrod.operations.syncstatus).
         self.service = LookupService(database, options, lk.lookup_deadline,
-                                     snapshot_file=config.database.path.with_name(SNAPSHOT_FILE),
+                                     snapshot_file=snapshot.file_for(config.database.path),
                                      status_file=syncstatus.path_for(config), node=config.node.name)
         self.policy = PolicyService(database, config.policy, options,
                                     verifier or default_verifier(config.policy), lk.lookup_deadline)

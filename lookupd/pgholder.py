@@ -111,7 +111,7 @@ class JournalCursor:
             at_high = next((r for r in rows if r[0] == self.high), None)
             if at_high is None or rows[0][3] > self.high:
                 return None      # restored from an older copy, or pruned past the cursor
-            if self.mark is not None and (at_high[1], at_high[2]) != tuple(self.mark):
+            if self.mark is not None and (at_high[1], at_high[2]) != self.mark:
                 return None      # another journal under the same seqs (a lossy failover)
         new = [journal.Change(int(s), e, k) for s, e, k, _ in rows if s > self.high or s in self.gaps]
         if len(new) > limit or any(c.entity == journal.ALL for c in new):

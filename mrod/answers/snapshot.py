@@ -23,10 +23,14 @@ import json
 import os
 import sqlite3
 from pathlib import Path
-from typing import Any, Iterable, NamedTuple, Protocol, cast
+from typing import TYPE_CHECKING, Any, Iterable, NamedTuple, Protocol, cast
 
 from mrod.answers.routestore import DomainRoute
 from mrod.infra import journal
+from mrod.infra.engine import Target
+
+if TYPE_CHECKING:
+    from mrod.infra.config import DatabaseConfig
 
 # lookupd on PostgreSQL keeps its snapshot in this file, in the node's state directory (the
 # directory of [database] path): lookupd/pgholder.py writes it; ``read_file`` reads it.
@@ -102,6 +106,12 @@ def read_file(path: Path, database: str) -> tuple["RouteSnapshot", dict[str, Any
         return RouteSnapshot.from_state(state), state
     except (ValueError, KeyError, TypeError, IndexError) as exc:
         raise UnusableFile(f"malformed: {exc!r}") from None
+
+
+def of_node(database: DatabaseConfig) -> "RouteSnapshot":
+    """This node's lookupd snapshot, from its file (``read_file_cached``): what the jobs route
+    from while a shared PostgreSQL is gone. Raises OSError or UnusableFile."""
+    return read_file_cached(file_for(database.path), Target.of(database).describe())
 
 
 _cached: tuple[tuple[str, str, int, int], "RouteSnapshot"] | None = None

@@ -45,7 +45,6 @@ import aiosqlite
 from mrod.answers import snapshot
 from mrod.entities import audit
 from mrod.infra import db
-from mrod.infra.engine import Target
 from mrod.infra.errors import DatabaseUnreachable
 from mrod.operations import queue
 from mrod.entities.audit import Actor
@@ -130,7 +129,7 @@ class HealthMonitor:
             async with db.opened(self.cfg.database) as conn:
                 relays = await _relays(conn)
         except DatabaseUnreachable as exc:
-            relays = self._relays or self._snapshot_relays(exc)
+            relays = self._relays or self._snapshot(exc).relay_rows()
             return await self._offline_round(relays, await self._probe_all(relays), exc)
         probes = await self._probe_all(relays)
         try:
@@ -156,14 +155,10 @@ class HealthMonitor:
         return list(await asyncio.gather(*(one(r) for r in relays)))
 
     def _snapshot(self, why: DatabaseUnreachable) -> snapshot.RouteSnapshot:
-        target = Target.of(self.cfg.database)
         try:
-            return snapshot.read_file_cached(snapshot.file_for(self.cfg.database.path), target.describe())
+            return snapshot.of_node(self.cfg.database)
         except (OSError, ValueError) as exc:
             raise DatabaseUnreachable(f"{why}; no routing snapshot to go on from ({exc})") from None
-
-    def _snapshot_relays(self, why: DatabaseUnreachable) -> list[dict[str, Any]]:
-        return self._snapshot(why).relay_rows()
 
     async def _offline_round(self, relays: list[dict[str, Any]], probes: list[Probe], why: DatabaseUnreachable
                              ) -> list[Transition]:
@@ -196,13 +191,11 @@ class HealthMonitor:
         async with db.transaction(conn):
             for relay, result in results:
                 stored = await _state(conn, relay["id"], self.node)
-                # Where it got to while the database was gone, if it was probed then; the
-                # transition (audit, flush) is from what was stored.
-                current = self._offline.pop(relay["id"], stored)
-                new = next_state(current, result.ok, down_after=self.settings.down_after,
-                                 up_after=self.settings.up_after, now=now)
+                # On from where it got to while the database was gone (if it was probed then);
+                # the transition (audit, flush) is from what was stored.
+                new = next_state(self._offline.pop(relay["id"], stored), result.ok,
+                                 down_after=self.settings.down_after, up_after=self.settings.up_after, now=now)
                 self._states[relay["id"]] = new
-                current = stored
                 await conn.execute(
                     "INSERT INTO health_probe (node, relay_id, at, ok, latency_ms, starttls, detail)"
                     " VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -218,16 +211,16 @@ class HealthMonitor:
                     " starttls = excluded.starttls",
                     (self.node, relay["id"], new.state, new.since, new.ok_streak, new.fail_streak, now, int(result.ok),
                      result.latency_ms, result.detail, _bool(result.starttls)))
-                if new.state != current.state:
-                    t = Transition(relay["id"], relay["name"], current.state, new.state, result.detail)
+                if new.state != stored.state:
+                    t = Transition(relay["id"], relay["name"], stored.state, new.state, result.detail)
                     transitions.append(t)
                     streak = new.ok_streak if new.state == "up" else new.fail_streak
-                    await audit.record(conn, ACTOR, "state", "relay", relay["name"], {"state": current.state},
+                    await audit.record(conn, ACTOR, "state", "relay", relay["name"], {"state": stored.state},
                                        {"state": new.state, "probes": streak, "detail": result.detail,
                                         "node": self.node})
                     (log.info if new.state == "up" else log.warning)(
                         "relay %s is %s from node %s (was %s): %s", relay["name"], new.state, self.node,
-                        current.state, result.detail)
+                        stored.state, result.detail)
             await conn.execute("DELETE FROM health_probe WHERE at < ?", (cutoff,))
             # States from before migration 0007 (node ''): this node's own now replace them.
             await conn.execute("DELETE FROM relay_health WHERE node = ''")

@@ -26,7 +26,6 @@ import aiosqlite
 
 from mrod.infra import db, names
 from mrod.answers import routing, snapshot
-from mrod.infra.engine import Target
 from mrod.infra.config import Config
 from mrod.infra.errors import DatabaseNotReady, MrodError
 from mrod.operations.queueparse import Aggregator, DomainQueue, QueueParser
@@ -105,7 +104,7 @@ def _classify_with(store: routing.Store):  # noqa: ANN202 - returns classify
 
 def _snapshot_of(cfg: Config) -> snapshot.RouteSnapshot | None:
     try:
-        return snapshot.read_file_cached(snapshot.file_for(cfg.database.path), Target.of(cfg.database).describe())
+        return snapshot.of_node(cfg.database)
     except (OSError, ValueError):
         return None
 

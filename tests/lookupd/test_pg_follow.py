@@ -20,7 +20,8 @@ from mrod.infra import db
 from mrod.infra.engine import Target
 from mrod.infra.pgread import ReadConnection
 from mrod.lookupd import pgholder
-from mrod.lookupd.daemon import SNAPSHOT_FILE, Lookupd
+from mrod.answers import snapshot
+from mrod.lookupd.daemon import Lookupd
 from mrod.lookupd.metricsserver import lookupd_families
 from tests.conftest import make_config
 from tests.data import ACTOR, seed
@@ -198,7 +199,7 @@ async def test_an_outage_is_answered_from_the_snapshot_then_caught_up(
                           dict(name="listed.example", relay="primary", recipients="listed")],
                  recipients=["joe@listed.example"])
     daemon = await _start(tmp_path, target)
-    snapshot_file = daemon.config.database.path.with_name(SNAPSHOT_FILE)   # the node's state directory
+    snapshot_file = snapshot.file_for(daemon.config.database.path)   # the node's state directory
     try:
         client = await _client(daemon, clients)
         assert await client.ask("relay_domains", "known.example") == "OK known.example"

@@ -17,7 +17,8 @@ from typing import Any
 
 from mrod.infra import config as configmod
 from mrod.infra.engine import Target
-from mrod.lookupd.daemon import SNAPSHOT_FILE, Lookupd
+from mrod.answers import snapshot
+from mrod.lookupd.daemon import Lookupd
 from mrod.operations import syncstatus
 from tests.harness import postgres
 from tests.lookupd.test_pg_syncstatus import seed_domains, target_of, until_status
@@ -90,10 +91,10 @@ async def test_mrod_health_reports_the_snapshot_and_still_does_while_the_databas
     # An hour into the outage, lookupd restarted: it answers from its snapshot file, and says
     # how old it is. (The hour is the snapshot file's own record of its last sync, set back:
     # the state a node restarted an hour into an outage finds on its disk.)
-    snapshot = cfg.database.path.with_name(SNAPSHOT_FILE)
-    state: dict[str, Any] = json.loads(snapshot.read_text())
+    snapshot_file = snapshot.file_for(cfg.database.path)
+    state: dict[str, Any] = json.loads(snapshot_file.read_text())
     state["synced_at"] = time.time() - 3600
-    snapshot.write_text(json.dumps(state))
+    snapshot_file.write_text(json.dumps(state))
     restarted = Lookupd(cfg)
     started = time.time()
     await restarted.start()
