@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import Any, AsyncIterator, Awaitable, Callable
+from typing import Any, AsyncIterator, Awaitable, Callable, Iterator
 
 import pytest
 
@@ -12,6 +12,7 @@ from mrod.lookupd import socketmap
 from mrod.lookupd.daemon import Lookupd
 from tests.conftest import make_config
 from tests.data import seed_file
+from tests.harness.primary import KnownRecipients, Primary
 
 DATA = dict(
     relays=[dict(name="primary", host="mx1.example.net", tls="encrypt")],
@@ -102,3 +103,13 @@ def pytest_asyncio_loop_factories(config: pytest.Config, item: pytest.Item) -> d
     import uvloop
 
     return {"asyncio": asyncio.new_event_loop, "uvloop": uvloop.new_event_loop}
+
+
+@pytest.fixture
+def primary() -> Iterator[tuple[Primary, KnownRecipients]]:
+    """A primary on loopback that knows one recipient (the policy tests' callouts)."""
+    handler = KnownRecipients({"joe@verify.example"})
+    server = Primary(handler)
+    server.start()
+    yield server, handler
+    server.stop()

@@ -17,18 +17,8 @@ from mrod.lookupd.daemon import Lookupd
 from tests.conftest import make_config
 from tests.data import seed
 from tests.harness import postgres
-from tests.harness.primary import KnownRecipients, Primary
 from tests.lookupd.conftest import SocketmapClient
 from tests.lookupd.test_policy_listener import ask
-
-
-@pytest.fixture
-def primary() -> Any:
-    handler = KnownRecipients({"joe@verify.example"})
-    server = Primary(handler)
-    server.start()
-    yield server, handler
-    server.stop()
 
 
 @pytest.fixture

@@ -12,17 +12,7 @@ from mrod.lookupd.daemon import Lookupd
 from mrod.infra import db
 from mrod.entities import domains
 from tests.conftest import make_config
-from tests.harness.primary import KnownRecipients, Primary
 from tests.data import ACTOR, seed_file
-
-
-@pytest.fixture
-def primary():
-    handler = KnownRecipients({"joe@verify.example"})
-    server = Primary(handler)
-    server.start()
-    yield server, handler
-    server.stop()
 
 
 @pytest.fixture
