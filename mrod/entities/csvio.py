@@ -30,7 +30,7 @@ from mrod.entities import domains, users
 from mrod.entities.audit import Actor
 from mrod.entities.domains import Domain
 from mrod.infra import db, names
-from mrod.infra.errors import Conflict, InvalidInput, MrodError, NotFound
+from mrod.infra.errors import Conflict, InvalidInput, NothingImported, NotFound
 
 COLUMNS = ("name", "relay", "host", "port", "protocol", "tls", "mx", "enabled", "include_subdomains",
            "recipients", "paused", "pause_reason", "quota_messages", "quota_bytes", "verify_when_down",
@@ -85,11 +85,10 @@ class Report:
                 "unchanged": self.unchanged, "problems": [{"line": n, "why": w} for n, w in self.problems]}
 
 
-class CsvRefused(MrodError):
+class CsvRefused(NothingImported):
     def __init__(self, report: Report) -> None:
-        first = report.problems[0]
-        more = f" (and {len(report.problems) - 1} more)" if len(report.problems) > 1 else ""
-        super().__init__(f"line {first[0]}: {first[1]}{more}; nothing was imported")
+        line, why = report.problems[0]
+        super().__init__(line, why, len(report.problems))
         self.report = report
 
 

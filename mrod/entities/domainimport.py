@@ -13,7 +13,7 @@ import aiosqlite
 from mrod.entities import domains, relays
 from mrod.entities.audit import Actor
 from mrod.infra import db, names
-from mrod.infra.errors import InvalidInput, MrodError
+from mrod.infra.errors import InvalidInput, NothingImported
 
 
 @dataclass
@@ -24,11 +24,10 @@ class ImportReport:
     refused: list[tuple[int, str, str]] = dataclasses.field(default_factory=list)
 
 
-class ImportRefused(MrodError):
+class ImportRefused(NothingImported):
     def __init__(self, report: ImportReport) -> None:
-        first = report.refused[0]
-        more = f" (and {len(report.refused) - 1} more)" if len(report.refused) > 1 else ""
-        super().__init__(f"line {first[0]}: {first[2]}{more}; nothing was imported")
+        line, _, why = report.refused[0]
+        super().__init__(line, why, len(report.refused))
         self.report = report
 
 

@@ -41,3 +41,11 @@ class DatabaseUnreachable(DatabaseNotReady):
     """A (PostgreSQL) database server that cannot be reached now — refused, timed out, going
     down or starting up — as opposed to one that refuses this configuration (a wrong password,
     a database that does not exist): an outage to ride out, not a mistake to report and stop."""
+
+
+class NothingImported(MrodError):
+    """An all-or-nothing import refused: the first problem by its line, how many more."""
+
+    def __init__(self, line: int, why: str, problems: int) -> None:
+        more = f" (and {problems - 1} more)" if problems > 1 else ""
+        super().__init__(f"line {line}: {why}{more}; nothing was imported")
