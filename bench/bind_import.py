@@ -21,7 +21,6 @@ import os
 import platform
 import shutil
 import statistics
-import sys
 import tempfile
 import time
 from collections.abc import Awaitable
@@ -29,18 +28,17 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TypeVar
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from mrod import bindimport
+from mrod.infra import config as configmod, db
+from mrod.entities import relays
+from mrod.entities.audit import Actor
+from mrod.bindimport import sources
+from mrod.bindimport.routes import RouteFinder
+from tests.harness.named import start, zone_text
 
-from mrod import bindimport  # noqa: E402
-from mrod.infra import config as configmod, db  # noqa: E402
-from mrod.entities import relays  # noqa: E402
-from mrod.entities.audit import Actor  # noqa: E402
-from mrod.bindimport import sources  # noqa: E402
-from mrod.bindimport.routes import RouteFinder  # noqa: E402
-from tests.harness.named import start, zone_text  # noqa: E402
+from . import env
 
-OUT = ROOT / "bench" / "out"
+OUT = env.ROOT / "bench" / "out"
 STRATEGIES = ("dns-txt", "dns-dom", "dns-sub")
 
 
