@@ -49,6 +49,7 @@ from mrod.infra import journal
 from mrod.infra.engine import Target
 from mrod.infra.errors import DatabaseNotReady
 from mrod.infra.files import replace_atomically
+from mrod.infra.pgconn import reason
 from mrod.infra.pgread import ReadConnection
 from mrod.lookupd.syncfile import SyncReporter
 
@@ -243,7 +244,7 @@ class PgStoreHolder:
             except (psycopg.Error, DatabaseNotReady, OSError) as exc:
                 if not lost:
                     log.warning("database %s unreachable: answering from the routing snapshot (%s)",
-                                self.target.describe(), " ".join(str(exc).split()))
+                                self.target.describe(), reason(exc))
                     lost = True
                 self._report()      # connected false, and lookupd alive: the file stays current
                 self._stop.wait(RETRY)
@@ -256,7 +257,7 @@ class PgStoreHolder:
                 self._follow(raw)
             except (psycopg.Error, DatabaseNotReady, OSError) as exc:
                 log.warning("lost database %s: answering from the routing snapshot (%s)",
-                            self.target.describe(), " ".join(str(exc).split()))
+                            self.target.describe(), reason(exc))
                 lost = True
             except Exception:   # a bug must not end the sync for good: log it, retry
                 log.exception("following database %s failed; retrying", self.target.describe())

@@ -20,6 +20,7 @@ import psycopg
 from mrod.answers import policy
 from mrod.infra.engine import Target
 from mrod.infra.errors import DatabaseNotReady
+from mrod.infra.pgconn import reason
 from mrod.infra.pgread import ReadConnection
 
 
@@ -100,4 +101,4 @@ def record_on_postgresql(target: Target, entry: tuple[str, int, str, str], timeo
             # ReadConnection only translates SQLite's placeholders; this one may write.
             policy.record_callout(ReadConnection(raw, target.describe()), entry)  # type: ignore[arg-type]  # duck-typed sqlite3.Connection
     except psycopg.OperationalError as exc:
-        raise DatabaseNotReady(f"database {target.describe()} is unreachable: {' '.join(str(exc).split())}") from None
+        raise DatabaseNotReady(f"database {target.describe()} is unreachable: {reason(exc)}") from None

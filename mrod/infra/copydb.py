@@ -88,7 +88,7 @@ async def copy(source_path: Path, target: Target) -> Copied:
                 await source.execute("ROLLBACK")
         except (psycopg.Error, pgconn.IntegrityError) as exc:
             raise CopyRefused(f"copy to {target.describe()} failed, nothing was written: "
-                              f"{' '.join(str(exc).split())}") from None
+                              f"{pgconn.reason(exc)}") from None
         finally:
             await conn.close()
     return Copied(counts, db.SCHEMA_VERSION)

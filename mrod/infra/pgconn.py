@@ -203,8 +203,7 @@ class Connection:
                 conninfo, autocommit=True, row_factory=_row_factory, connect_timeout=10,
                 application_name="mrod", **extra)
         except psycopg.Error as exc:
-            kind = DatabaseUnreachable if unreachable(exc) else DatabaseNotReady
-            raise kind(f"database {where} cannot be used: {_reason(exc)}") from None
+            raise connect_failure(where, exc) from None
         conn.adapters.register_dumper(bool, _IntFromBool)
         conn.adapters.register_dumper(str, _StrWithoutNul)
         conn.adapters.register_loader("numeric", _NumberFromNumeric)
@@ -252,7 +251,7 @@ class Connection:
         if isinstance(exc, psycopg.IntegrityError):
             return _integrity(exc)
         if isinstance(exc, psycopg.OperationalError) and self._conn.closed:
-            return DatabaseUnreachable(f"database {self.where} is unreachable: {_reason(exc)}")
+            return DatabaseUnreachable(f"database {self.where} is unreachable: {reason(exc)}")
         return exc
 
     async def commit(self) -> None:
@@ -283,7 +282,14 @@ _GOING_OR_COMING = ("the database system is starting up", "the database system i
                     "terminating connection due to administrator command")
 
 
-def _reason(exc: BaseException) -> str:
+def connect_failure(where: str, exc: psycopg.Error) -> DatabaseNotReady:
+    """The error for a connection to ``where`` that failed: DatabaseUnreachable for an
+    absent server (``unreachable``), else DatabaseNotReady (a refusal: fix the config)."""
+    kind = DatabaseUnreachable if unreachable(exc) else DatabaseNotReady
+    return kind(f"database {where} cannot be used: {reason(exc)}")
+
+
+def reason(exc: BaseException) -> str:
     """libpq's message on one line (it never contains the password)."""
     text = " ".join(str(exc).split())
     return text or type(exc).__name__

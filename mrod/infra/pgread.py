@@ -15,7 +15,7 @@ import psycopg
 
 from mrod.infra.engine import Target
 from mrod.infra.errors import DatabaseNotReady
-from mrod.infra.pgconn import translate
+from mrod.infra.pgconn import connect_failure, reason, translate
 
 
 class ReadConnection:
@@ -28,12 +28,12 @@ class ReadConnection:
         try:
             conn = psycopg.connect(target.url, autocommit=True, **target.connect_options(application, timeout_s))  # type: ignore[arg-type]  # psycopg's connect takes libpq options as keywords
         except psycopg.Error as exc:
-            raise _unusable(target, exc) from None
+            raise connect_failure(target.describe(), exc) from None
         try:
             conn.execute("SET default_transaction_read_only = on")
         except psycopg.Error as exc:
             conn.close()
-            raise _unusable(target, exc) from None
+            raise connect_failure(target.describe(), exc) from None
         return cls(conn, target.describe())
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> psycopg.Cursor[Any]:
@@ -41,11 +41,7 @@ class ReadConnection:
         try:
             return self._conn.execute(translate(sql), tuple(params))
         except psycopg.OperationalError as exc:
-            raise DatabaseNotReady(f"database {self.where} is unreachable: {' '.join(str(exc).split())}") from None
+            raise DatabaseNotReady(f"database {self.where} is unreachable: {reason(exc)}") from None
 
     def close(self) -> None:
         self._conn.close()
-
-
-def _unusable(target: Target, exc: psycopg.Error) -> DatabaseNotReady:
-    return DatabaseNotReady(f"database {target.describe()} cannot be used: {' '.join(str(exc).split())}")
