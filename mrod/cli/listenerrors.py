@@ -1,7 +1,9 @@
 """A listening socket that cannot be opened, said in one line naming the setting.
 
 ``mrod serve`` / ``lookupd`` / ``admin`` bind the endpoints of several settings; asyncio's
-OSError names only an address. This maps it back to the setting(s) configured with it.
+OSError names only an address. This maps it back to the setting(s) configured with it; the
+serve supervisor, which binds lookupd's sockets itself and knows the setting, says it in the
+same words (``sentence``).
 """
 
 from __future__ import annotations
@@ -46,5 +48,10 @@ def explain(exc: OSError, cfg: Config) -> str | None:
             keys.append((key, ep))
     if not keys:
         return None
-    where = " and ".join(k for k, _ in keys)
-    return f"{where}: cannot listen on {keys[0][1]}: {why}"
+    return sentence(" and ".join(k for k, _ in keys), keys[0][1], exc)
+
+
+def sentence(where: str, endpoint: str, exc: OSError) -> str:
+    """The one line for ``where`` (the setting or settings) failing to listen on ``endpoint``."""
+    why = WHY.get(exc.errno or 0) or exc.strerror or str(exc)
+    return f"{where}: cannot listen on {endpoint}: {why}"

@@ -32,6 +32,7 @@ import tempfile
 import time
 from typing import Any
 
+from mrod.cli import listenerrors
 from mrod.infra import endpoints
 from mrod.infra.errors import MrodError
 from mrod.infra.config import Config
@@ -75,7 +76,7 @@ def acquire_sockets(cfg: Config) -> dict[str, socket.socket]:
             except OSError as exc:
                 for other in held.values():
                     other.close()
-                raise MrodError(f"cannot listen on {ep} ({name.replace('.', ' ')}): {exc.strerror or exc}") from None
+                raise MrodError(listenerrors.sentence(f"lookupd.{name}", str(ep), exc)) from None
         held[name] = sock
     for name, sock in available:
         log.warning("systemd passed a socket mrod does not use (%s): closed", name or sock.getsockname())

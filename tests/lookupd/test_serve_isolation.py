@@ -102,4 +102,5 @@ def test_a_busy_lookupd_port_is_a_one_line_error(tmp_path: Path) -> None:
                                 capture_output=True, text=True, timeout=60, env=env)
     assert result.returncode == 1
     assert result.stderr.strip().splitlines()[-1] == (
-        f"mrod: error: cannot listen on 127.0.0.1:{port} (socketmap): Address already in use")
+        f"mrod: error: lookupd.socketmap: cannot listen on 127.0.0.1:{port}: already in use "
+        "(another program, or another mrod, listens there)")     # as `mrod lookupd` says it
