@@ -40,11 +40,11 @@ class Lookupd:
         self.handed = list(sockets or [])
         options = routing.Options.from_config(config)
         database = Target.of(config.database)
-        # PostgreSQL: the routing snapshot is also kept on local disk, beside the SQLite path
-        # this node would use (its state directory), for a restart while the database is gone;
-        # and its sync status, for `mrod health` and the panel (mrod.operations.syncstatus).
+        # PostgreSQL: the routing snapshot is also kept on local disk, in this node's state
+        # directory ([node] state_dir), for a restart while the database is gone; and its sync
+        # status, for `mrod health` and the panel (mrod.operations.syncstatus).
         self.service = LookupService(database, options, lk.lookup_deadline,
-                                     snapshot_file=snapshot.file_for(config.database.path),
+                                     snapshot_file=snapshot.file_for(config),
                                      status_file=syncstatus.path_for(config), node=config.node.name)
         self.policy = PolicyService(database, config.policy, options,
                                     verifier or default_verifier(config.policy), lk.lookup_deadline)

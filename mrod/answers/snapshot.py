@@ -30,7 +30,7 @@ from mrod.infra import journal
 from mrod.infra.engine import Target
 
 if TYPE_CHECKING:
-    from mrod.infra.config import DatabaseConfig
+    from mrod.infra.config import Config
 
 # lookupd on PostgreSQL keeps its snapshot in this file, in the node's state directory (the
 # directory of [database] path): lookupd/pgholder.py writes it; ``read_file`` reads it.
@@ -80,9 +80,9 @@ def read_changes(conn: Any, changes: list[journal.Change], position: int | None 
     return Pending(names, rows, relays, position, listed)
 
 
-def file_for(database_path: Path) -> Path:
-    """Where a node whose [database] path is ``database_path`` keeps lookupd's snapshot."""
-    return database_path.with_name(FILE)
+def file_for(cfg: Config) -> Path:
+    """Where this node keeps lookupd's snapshot: its state directory ([node] state_dir)."""
+    return cfg.state_dir / FILE
 
 
 class UnusableFile(ValueError):
@@ -108,10 +108,10 @@ def read_file(path: Path, database: str) -> tuple["RouteSnapshot", dict[str, Any
         raise UnusableFile(f"malformed: {exc!r}") from None
 
 
-def of_node(database: DatabaseConfig) -> "RouteSnapshot":
+def of_node(cfg: Config) -> "RouteSnapshot":
     """This node's lookupd snapshot, from its file (``read_file_cached``): what the jobs route
     from while a shared PostgreSQL is gone. Raises OSError or UnusableFile."""
-    return read_file_cached(file_for(database.path), Target.of(database).describe())
+    return read_file_cached(file_for(cfg), Target.of(cfg.database).describe())
 
 
 _cached: tuple[tuple[str, str, int, int], "RouteSnapshot"] | None = None

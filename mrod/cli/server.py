@@ -17,7 +17,7 @@ import logging
 import os
 from typing import Any
 
-from mrod.infra import db
+from mrod.infra import db, statedir
 from mrod.infra import config as configmod
 from mrod.infra.config import Config
 
@@ -112,6 +112,7 @@ def announce(command: str, cfg: Config) -> None:
 
 
 def cmd_lookupd(args: argparse.Namespace, cfg: Config) -> int:
+    statedir.prepare(cfg)      # before anything starts: refused in one line (StateDirUnusable)
     announce("lookupd", cfg)
     from mrod.lookupd import eventloop
 
@@ -140,6 +141,7 @@ def cmd_serve(args: argparse.Namespace, cfg: Config) -> int:
             metrics.register("lookupd", remote_source(shared))
         asyncio.run(run_components(components(cfg, lookupd=False, metrics=False)))
         return 0
+    statedir.prepare(cfg)      # made by the supervisor, as the user both children run as
     announce("serve", cfg)
     asyncio.run(prepare_database(cfg))
     return supervisor.serve(cfg, supervisor.child_argv())

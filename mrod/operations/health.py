@@ -156,7 +156,7 @@ class HealthMonitor:
 
     def _snapshot(self, why: DatabaseUnreachable) -> snapshot.RouteSnapshot:
         try:
-            return snapshot.of_node(self.cfg.database)
+            return snapshot.of_node(self.cfg)
         except (OSError, ValueError) as exc:
             raise DatabaseUnreachable(f"{why}; no routing snapshot to go on from ({exc})") from None
 

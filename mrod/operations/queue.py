@@ -104,7 +104,7 @@ def _classify_with(store: routing.Store):  # noqa: ANN202 - returns classify
 
 def _snapshot_of(cfg: Config) -> snapshot.RouteSnapshot | None:
     try:
-        return snapshot.of_node(cfg.database)
+        return snapshot.of_node(cfg)
     except (OSError, ValueError):
         return None
 

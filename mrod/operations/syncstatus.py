@@ -36,7 +36,7 @@ def path_for(cfg: Config) -> Path | None:
     lookupd reads the database file itself)."""
     if not cfg.database.url:
         return None
-    return cfg.database.path.with_name(FILE)
+    return cfg.state_dir / FILE
 
 
 def read_for(cfg: Config) -> SyncStatus | None:

@@ -15,9 +15,10 @@ and one tcp_table endpoint per map on free 127.0.0.1 ports, the policy service o
     m.start()                                  # again, same ports and database
 
 ``mrod_factory(*, start=True, socketmap=True, tcp_tables=ROUTING_MAPS, lookup_deadline=1.0,
-allow_errors=False, database=None, node=None, init=True, **other_lookupd_settings)`` is
-function-scoped (``database={"url": ..., "password_file": ...}``, ``node="mx-a"``, ``init=False``:
-a node of a shared PostgreSQL that another node initialised; ``serve=True``: `mrod serve` with the
+allow_errors=False, database=None, node=None, init=True, database_path=True, **other_lookupd_settings)``
+is function-scoped (``database={"url": ..., "password_file": ...}``, ``node="mx-a"``, ``init=False``:
+a node of a shared PostgreSQL that another node initialised; ``database_path=False``: no
+``[database] path`` in its config; ``serve=True``: `mrod serve` with the
 panel on ``admin_port``; ``add_section("postfix", config_dir=...)`` before starting); ``module_mrod_factory``
 shares instances across a module (for tests that only read). Every process is stopped at
 teardown, and fails the test if lookupd logged an ERROR or a traceback (an internal fault, even
@@ -58,7 +59,8 @@ def _toml_value(value: Any) -> str:
 class MrodProcess:
     def __init__(self, directory: Path, *, socketmap: bool = True, tcp_tables: tuple[str, ...] = ROUTING_MAPS,
                  lookup_deadline: float = 1.0, allow_errors: bool = False, database: dict[str, str] | None = None,
-                 node: str | None = None, init: bool = True, serve: bool = False, **lookupd: Any) -> None:
+                 node: str | None = None, init: bool = True, serve: bool = False, database_path: bool = True,
+                 **lookupd: Any) -> None:
         self.directory = Path(directory)
         # An ERROR or a traceback in lookupd's log is an internal fault (a bug) even when the
         # lookup still answered TEMP: stop() fails on one unless the test expects it.
@@ -76,8 +78,10 @@ class MrodProcess:
             **lookupd,
         }
         # database: more [database] keys (url, password_file: a node of a PostgreSQL cluster,
-        # whose path's directory still holds its own state: the routing snapshot file).
-        lines = ["[database]", f"path = {_toml_value(self.db_path)}"]
+        # whose path's directory holds its own state — the routing snapshot file — unless
+        # [node] state_dir says otherwise). database_path=False leaves `path` out, as a
+        # PostgreSQL node's config may: its state directory is then var/ beside the config.
+        lines = ["[database]"] + ([f"path = {_toml_value(self.db_path)}"] if database_path else [])
         lines += [f"{key} = {_toml_value(value)}" for key, value in (database or {}).items()]
         if node is not None:
             lines += ["", "[node]", f"name = {_toml_value(node)}"]

@@ -199,7 +199,7 @@ async def test_an_outage_is_answered_from_the_snapshot_then_caught_up(
                           dict(name="listed.example", relay="primary", recipients="listed")],
                  recipients=["joe@listed.example"])
     daemon = await _start(tmp_path, target)
-    snapshot_file = snapshot.file_for(daemon.config.database.path)   # the node's state directory
+    snapshot_file = snapshot.file_for(daemon.config)   # the node's state directory
     try:
         client = await _client(daemon, clients)
         assert await client.ask("relay_domains", "known.example") == "OK known.example"

@@ -91,7 +91,7 @@ async def test_mrod_health_reports_the_snapshot_and_still_does_while_the_databas
     # An hour into the outage, lookupd restarted: it answers from its snapshot file, and says
     # how old it is. (The hour is the snapshot file's own record of its last sync, set back:
     # the state a node restarted an hour into an outage finds on its disk.)
-    snapshot_file = snapshot.file_for(cfg.database.path)
+    snapshot_file = snapshot.file_for(cfg)
     state: dict[str, Any] = json.loads(snapshot_file.read_text())
     state["synced_at"] = time.time() - 3600
     snapshot_file.write_text(json.dumps(state))

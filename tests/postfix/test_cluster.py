@@ -1,6 +1,7 @@
 """Two backup MX nodes on one PostgreSQL, as an operator runs them (issue 11 point 5).
 
-Two mrod nodes (their own configs, ports, state directories and node names; node A the real
+Two mrod nodes (their own configs, ports, state directories and node names; their configs
+have a `[database] url` and no `path`, as docs/cluster.md's first example; node A the real
 `mrod lookupd`, node B all of `mrod serve` — lookupd, panel, jobs reading its own Postfix —,
 both with the policy service on), two private Postfix instances each configured from
 its own node's config (`postfixconf`: what `mrod postfix-config` gives), one private
@@ -12,7 +13,8 @@ B only points at it (docs/cluster.md "Adding a node").
    mail for the known domains — the lookups and the policy answer without the database —, and
    still refuse what they refused before (an unknown recipient, an unknown domain).
 3. Node B restarted during the outage answers from its snapshot on disk (`mrod serve` starts
-   without the database; its panel answers 503 until it is back).
+   without the database; its panel answers 503 until it is back) — the snapshot in var/ beside
+   its config, the default state directory, which its start made.
 4. The primary back: the queued mail of both nodes is delivered (node B flushes by itself,
    without the database).
 5. PostgreSQL back: a change made on A (its CLI) reaches B's Postfix, with no restart.
@@ -74,10 +76,13 @@ def test_two_nodes_on_one_postgresql(tmp_path: Path, private_cluster: Cluster, m
                                      smtp_sink_factory) -> None:
     server = private_cluster
     database = {"url": server.url(server.new_database(migrated=False)), "password_file": str(server.password_file)}
-    node_a = mrod_factory(database=database, node="mx-a", policy=f"127.0.0.1:{free_port()}")   # runs `mrod init`
+    node_a = mrod_factory(database=database, node="mx-a", policy=f"127.0.0.1:{free_port()}",   # runs `mrod init`
+                          database_path=False)
     # Node B is a whole node (`mrod serve`: lookupd, panel, jobs reading its own Postfix).
     node_b = mrod_factory(database=database, node="mx-b", policy=f"127.0.0.1:{free_port()}", init=False,
-                          serve=True, start=False)
+                          serve=True, start=False, database_path=False)
+    for node in (node_a, node_b):    # the default state directory: var/ beside the config
+        assert node.config.state_dir == node.directory / "var"
     primary = smtp_sink_factory("primary")
     postfix_a = postfix_factory(node_a.config, settings=SLOW_RETRIES)
     postfix_b = postfix_factory(node_b.config, settings=SLOW_RETRIES)
@@ -129,6 +134,7 @@ def test_two_nodes_on_one_postgresql(tmp_path: Path, private_cluster: Cluster, m
     # 3. Node B restarted during the outage (all of `mrod serve`) answers from the snapshot it
     # kept on disk; its panel starts too, and answers 503 until the database is back.
     node_b.stop()
+    assert (node_b.directory / "var" / "lookupd-snapshot.json").is_file()
     node_b.start()
     assert _api_status(node_b) == 503
     assert _relayed(postfix_b, node_b, "one.example") == "one.example"

@@ -39,6 +39,10 @@ class NodeConfig:
     # nodes sharing one PostgreSQL keep their own (each has its own Postfix and network view).
     # Host-name labels ("mx2" or "mx2.example.net"); default: the machine's host name.
     name: str = field(default_factory=_host_name, metadata=check(v.node_name))
+    # Where this node keeps its own files: lookupd's routing snapshot and sync status (on
+    # PostgreSQL, what lookupd answers from while the database is gone). "" = the directory of
+    # [database] path; relative paths follow the config file. Made at start by lookupd.
+    state_dir: str = ""
 
 
 @dataclass(frozen=True)
@@ -236,6 +240,14 @@ class Config:
     # Where the config came from (None: defaults) and the directory relative paths start at.
     source: Path | None = None
     base_dir: Path = field(default_factory=Path.cwd)
+
+    @property
+    def state_dir(self) -> Path:
+        """This node's state directory: [node] state_dir, else beside [database] path (an
+        absolute state_dir stays as it is: ``base_dir / "/x"`` is ``/x``)."""
+        if self.node.state_dir:
+            return self.base_dir / self.node.state_dir
+        return self.database.path.parent
 
 
 SECTIONS: dict[str, type] = {
