@@ -14,6 +14,14 @@ DEB_VERSION ?= $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
 
 .PHONY: run test lint install install-test system-deps deb bench clean
 
+# A checkout never touches an installed service (its /etc/mrod/mrod.toml, its database, its
+# ports): `make run` names ./mrod.toml explicitly (the first run writes it from
+# contrib/checkout.toml: data in var/, ports of its own), a checkout's mrod never discovers
+# /etc/mrod/mrod.toml by itself (mrod/infra/config/loader.py), and no MROD_* variable of the
+# caller's shell (MROD_CONFIG, MROD_DATABASE_PATH…) reaches a recipe. MROD_KEEP_POSTFIX is a
+# test option (tests/harness/postfix.py), not a setting.
+unexport $(filter-out MROD_KEEP_POSTFIX,$(filter MROD_%,$(.VARIABLES)))
+
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
@@ -31,9 +39,12 @@ install: $(STAMP)
 
 install-test: $(STAMP)-test
 
-run: install
-	$(BIN)/mrod init
-	$(BIN)/mrod serve
+mrod.toml:
+	cp contrib/checkout.toml $@
+
+run: install mrod.toml
+	$(BIN)/mrod --config mrod.toml init
+	$(BIN)/mrod --config mrod.toml serve
 
 # Installs the distribution packages the tests use when run as root (as CI is); otherwise
 # says what is missing and the tests that need it are skipped (outside CI only).

@@ -26,7 +26,8 @@ AREAS = [setup, server, admin, relay, domain, recipient, lookup, bind, user, ops
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mrod", description="Backup-MX manager for Postfix.")
     parser.add_argument("--config", metavar="FILE", help="TOML config (default: $MROD_CONFIG, else ./mrod.toml, "
-                        "else /etc/mrod/mrod.toml, else built-in defaults)")
+                        "else /etc/mrod/mrod.toml for an installed mrod — never for a checkout's —,"
+                        " else built-in defaults)")
     parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     parser.add_argument("--version", action="version", version=f"mrod {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)

@@ -13,7 +13,8 @@ from typing import Any, Awaitable, Callable, Iterable, Sequence, TypeVar
 import aiosqlite
 
 from mrod.infra import db
-from mrod.infra.config import Config
+from mrod.infra.config import Config, loader
+from mrod.infra.engine import Target
 
 T = TypeVar("T")
 
@@ -45,7 +46,38 @@ def with_db(cfg: Config, work: Callable[[aiosqlite.Connection], Awaitable[T]], *
 
     if not cfg.database.url:      # PostgreSQL: no file of the service's to leave root-owned
         warn_if_not_owner(cfg.database.path)
-    return asyncio.run(run())
+    try:
+        return asyncio.run(run())
+    finally:
+        name_foreign_database(cfg)
+
+
+def name_foreign_database(cfg: Config) -> None:
+    """A checkout's mrod working on a database that is not the checkout's — the system config
+    named on purpose, or a file owned by someone else (root in a checkout, on the service's
+    database) — says which one it used, last, so what it wrote is not taken for a test's."""
+    if loader.CHECKOUT is None:
+        return
+    whose = ""
+    if cfg.source is not None and cfg.source == loader.SYSTEM_CONFIG.resolve():
+        whose = "the installed service's database"
+    elif not cfg.database.url:
+        try:
+            owner = cfg.database.path.stat().st_uid
+        except OSError:
+            return
+        if owner != os.geteuid():
+            whose = f"it belongs to {_user_name(owner)}"
+    if whose:
+        print(f"mrod: note: this command used database {Target.of(cfg.database).describe()}"
+              f" ({loader.describe_source(cfg)}): {whose}, not this checkout's ({loader.CHECKOUT})", file=sys.stderr)
+
+
+def _user_name(uid: int) -> str:
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return str(uid)
 
 
 def warn_if_not_owner(path: Path) -> None:
@@ -56,10 +88,7 @@ def warn_if_not_owner(path: Path) -> None:
     except OSError:
         return
     if os.geteuid() == 0 and owner != 0:
-        try:
-            name = pwd.getpwuid(owner).pw_name
-        except KeyError:
-            name = str(owner)
+        name = _user_name(owner)
         print(f"mrod: warning: {path} belongs to {name}; run as that user "
               f"(runuser -u {name} -- mrod …) so its files stay the service's", file=sys.stderr)
 

@@ -4,8 +4,10 @@ database (issue 12 point 2, issue 9 point 4): every config check happens before 
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -31,8 +33,8 @@ def test_a_command_outside_the_checkout_names_the_config_it_read(tmp_path: Path)
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     r = run(["domain", "list"], elsewhere)
-    # No config there (and none in /etc/mrod on the test machine): the hint says so, and
-    # nothing was created where the operator stood.
+    # No config there (and /etc/mrod/mrod.toml, installed or not, is not read by a checkout's
+    # mrod): the hint says so, and nothing was created where the operator stood.
     assert r.returncode == 1, r.stderr
     assert "run 'mrod init' first" in r.stderr and "config: none found" in r.stderr
     assert list(elsewhere.iterdir()) == []
@@ -82,6 +84,7 @@ def test_system_config_comes_after_the_local_one(tmp_path: Path, monkeypatch: py
     system.parent.mkdir()
     system.write_text('[database]\npath = "/var/lib/mrod/mrod.db"\n')
     monkeypatch.setattr(loader, "SYSTEM_CONFIG", system)
+    monkeypatch.setattr(loader, "CHECKOUT", None)          # an installed mrod
     work = tmp_path / "work"
     work.mkdir()
     monkeypatch.chdir(work)
@@ -102,7 +105,7 @@ def test_check_names_config_and_database(tmp_path: Path, capsys: pytest.CaptureF
     assert capsys.readouterr().out.splitlines()[0] == f"config {path}, database {tmp_path / 'm.db'}"
 
 
-def test_a_directory_the_user_may_not_look_into_is_passed_over(tmp_path: Path) -> None:
+def test_a_directory_the_user_may_not_look_into_is_passed_over(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """`runuser -u mrod -- mrod …` typed in root's home: ./mrod.toml cannot even be looked for
     there; mrod goes on to the next place instead of failing with a traceback. (A child
     process that stands in root's private directory, then becomes nobody.)"""
@@ -114,6 +117,11 @@ def test_a_directory_the_user_may_not_look_into_is_passed_over(tmp_path: Path) -
     private.mkdir(mode=0o700)
     (private / "mrod.toml").write_text("this is not read\n")
     nobody = pwd.getpwnam("nobody")
+    system = Path(tempfile.mkdtemp(prefix="mrod-etc-")) / "mrod.toml"   # a system config nobody can read
+    system.write_text("")
+    os.chmod(system.parent, 0o755)
+    monkeypatch.setattr(loader, "SYSTEM_CONFIG", system)
+    monkeypatch.setattr(loader, "CHECKOUT", None)          # an installed mrod
     read, write = os.pipe()
     pid = os.fork()
     if pid == 0:      # the child: never returns into pytest
@@ -132,4 +140,87 @@ def test_a_directory_the_user_may_not_look_into_is_passed_over(tmp_path: Path) -
     with os.fdopen(read) as fh:
         said = fh.read()
     os.waitpid(pid, 0)
-    assert said == f"found {loader.SYSTEM_CONFIG if loader.SYSTEM_CONFIG.is_file() else None}"
+    shutil.rmtree(system.parent)
+    assert said == f"found {system}"
+
+
+# -- a checkout never takes over an installed service ---------------------------------------------
+
+
+@pytest.fixture
+def installed_service(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An installed mrod's /etc/mrod/mrod.toml and its database with one domain, under a tmp
+    root (discovery's SYSTEM_CONFIG pointed there: the real /etc/mrod belongs to the package)."""
+    system = tmp_path / "etc" / "mrod" / "mrod.toml"
+    system.parent.mkdir(parents=True)
+    system.write_text(f'[database]\npath = "{tmp_path / "var" / "lib" / "mrod" / "mrod.db"}"\n')
+    monkeypatch.setattr(loader, "SYSTEM_CONFIG", system)
+    assert main(["--config", str(system), "init"]) == 0
+    assert main(["--config", str(system), "domain", "add", "production.example", "--host", "mx.example.net"]) == 0
+    return system
+
+
+def test_the_tests_run_a_checkout_s_mrod_and_an_installed_one_is_not() -> None:
+    assert loader.CHECKOUT == REPO
+    site = REPO / "build" / "not-a-checkout" / "site-packages"       # a wheel's layout: no pyproject.toml above
+    assert loader._checkout_root(site / "mrod" / "infra" / "config" / "loader.py") is None
+
+
+def test_a_checkout_s_mrod_never_reads_the_installed_service_s_config(
+        installed_service: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    checkout_dir = tmp_path / "work"
+    checkout_dir.mkdir()
+    monkeypatch.chdir(checkout_dir)
+    capsys.readouterr()
+    # The very case reported: `mrod domain list` in a checkout without ./mrod.toml listed the
+    # production database. Now it finds no config, says why, and lists nothing.
+    assert main(["domain", "list"]) == 1
+    out, err = capsys.readouterr()
+    assert "production.example" not in out
+    assert err.strip() == (f"mrod: error: database {checkout_dir / 'var' / 'mrod.db'} does not exist; run 'mrod init'"
+                           f" first (config: none found (built-in defaults; no ./mrod.toml in {checkout_dir};"
+                           f" {installed_service} is not read by the mrod of the checkout {REPO}))")
+    assert loader.load(env={}).source is None
+    # An installed mrod, in the same place, does read it.
+    monkeypatch.setattr(loader, "CHECKOUT", None)
+    assert loader.load(env={}).source == installed_service
+    assert main(["domain", "list"]) == 0 and "production.example" in capsys.readouterr().out
+
+
+def test_a_checkout_s_mrod_told_to_use_the_service_s_database_names_it(
+        installed_service: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    capsys.readouterr()
+    assert main(["--config", str(installed_service), "domain", "add", "oops.example", "--host", "mx.example.net"]) == 0
+    database = installed_service.parents[2] / "var" / "lib" / "mrod" / "mrod.db"
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        f"mrod: note: this command used database {database} (config {installed_service}): the installed"
+        f" service's database, not this checkout's ({REPO})")
+
+
+def test_root_on_a_database_of_another_user_from_a_checkout_is_named(tmp_path: Path,
+                                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("needs root to own a file as another user")
+    import pwd
+
+    config = tmp_path / "mrod.toml"
+    config.write_text('[database]\npath = "service.db"\n')
+    assert main(["--config", str(config), "init"]) == 0
+    nobody = pwd.getpwnam("nobody")
+    os.chown(tmp_path / "service.db", nobody.pw_uid, nobody.pw_gid)
+    capsys.readouterr()
+    assert main(["--config", str(config), "domain", "add", "oops.example", "--host", "mx.example.net"]) == 0
+    err = capsys.readouterr().err.splitlines()
+    assert err[0].startswith(f"mrod: warning: {tmp_path / 'service.db'} belongs to nobody; run as that user")
+    assert err[-1] == (f"mrod: note: this command used database {tmp_path / 'service.db'} (config {config}):"
+                       f" it belongs to nobody, not this checkout's ({REPO})")
+
+
+def test_a_checkout_s_own_database_gets_no_note(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = tmp_path / "mrod.toml"
+    config.write_text('[database]\npath = "mine.db"\n')
+    assert main(["--config", str(config), "init"]) == 0
+    capsys.readouterr()
+    assert main(["--config", str(config), "domain", "add", "fine.example", "--host", "mx.example.net"]) == 0
+    assert "note" not in capsys.readouterr().err

@@ -6,6 +6,7 @@ loader.py  discovery, reading, environment overrides, every check; describe()
 """
 
 from mrod.infra.config.loader import (
+    CHECKOUT,
     LOCAL_CONFIG,
     SYSTEM_CONFIG,
     describe,
@@ -34,7 +35,7 @@ from mrod.infra.config.schema import (
 )
 
 __all__ = [
-    "LOCAL_CONFIG", "SYSTEM_CONFIG", "describe", "describe_source", "find_config_path", "from_dict", "load",
+    "CHECKOUT", "LOCAL_CONFIG", "SYSTEM_CONFIG", "describe", "describe_source", "find_config_path", "from_dict", "load",
     "BIND_SOURCES", "BIND_STRATEGIES", "BIND_ZONE_TYPES", "ROUTING_MAPS", "SECTIONS",
     "AdminConfig", "BindConfig", "ChecksConfig", "Config", "DatabaseConfig", "HealthConfig",
     "LookupdConfig", "MetricsConfig", "PolicyConfig", "PostfixConfig", "QueueConfig",

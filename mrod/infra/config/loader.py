@@ -1,7 +1,9 @@
 """Finding, reading and checking the configuration.
 
-Discovery: ``--config FILE``, else ``$MROD_CONFIG``, else ``./mrod.toml`` if present, else
-``/etc/mrod/mrod.toml`` if present, else built-in defaults. Relative paths in a config file
+Discovery: ``--config FILE``, else ``$MROD_CONFIG``, else ``./mrod.toml`` if present, else —
+for an installed mrod only — ``/etc/mrod/mrod.toml`` if present, else built-in defaults. An
+mrod run from a checkout (``make run``, ``make test``, the checkout's ``.venv/bin/mrod``) never
+finds the installed service's config by itself: it would work on the service's database. Relative paths in a config file
 resolve against that file's directory (the working directory when there is no file), so the
 system config uses absolute paths. ``MROD_<SECTION>_<KEY>`` overrides a key
 (``MROD_LOOKUPD_TCP_TABLE_<MAP>`` a table entry); any other ``MROD_*`` variable except
@@ -25,6 +27,20 @@ from mrod.infra.errors import ConfigError
 
 SYSTEM_CONFIG = Path("/etc/mrod/mrod.toml")
 LOCAL_CONFIG = Path("mrod.toml")
+
+
+def _checkout_root(here: Path) -> Path | None:
+    """The source tree this mrod runs from (mrod/infra/config/loader.py three levels down from
+    a pyproject.toml naming mrod), or None for an installed mrod (a wheel in site-packages)."""
+    root = here.resolve().parents[3]
+    try:
+        return root if 'name = "mrod"' in (root / "pyproject.toml").read_text(encoding="utf-8") else None
+    except OSError:
+        return None
+
+
+# Set for a checkout: discovery then passes over SYSTEM_CONFIG (tests set both).
+CHECKOUT = _checkout_root(Path(__file__))
 # MROD_* variables that are not settings: the config's path, and what `mrod serve`'s supervisor
 # hands its lookupd and panel processes (mrod/cli/supervisor.py, lookupd/sockets.py).
 NOT_SETTINGS = frozenset({"MROD_CONFIG", "MROD_LISTEN_FDS", "MROD_READY_FD", "MROD_LOOKUPD_METRICS"})
@@ -35,7 +51,7 @@ def find_config_path(explicit: str | os.PathLike[str] | None, env: Mapping[str, 
         return Path(explicit)
     if env.get("MROD_CONFIG"):
         return Path(env["MROD_CONFIG"])
-    for candidate in (LOCAL_CONFIG, SYSTEM_CONFIG):
+    for candidate in (LOCAL_CONFIG,) if CHECKOUT is not None else (LOCAL_CONFIG, SYSTEM_CONFIG):
         try:
             if candidate.is_file():
                 return candidate
@@ -71,6 +87,9 @@ def describe_source(cfg: Config) -> str:
     """'config FILE' or what was looked for: named by the "run mrod init" hint."""
     if cfg.source is not None:
         return f"config {cfg.source}"
+    if CHECKOUT is not None:
+        return (f"config: none found (built-in defaults; no ./{LOCAL_CONFIG} in {cfg.base_dir};"
+                f" {SYSTEM_CONFIG} is not read by the mrod of the checkout {CHECKOUT})")
     return f"config: none found (built-in defaults; no ./{LOCAL_CONFIG} in {cfg.base_dir}, no {SYSTEM_CONFIG})"
 
 
