@@ -23,7 +23,7 @@ def cmd_admin(args: argparse.Namespace, cfg: Config) -> int:
 
     async def main() -> None:
         await prepare_database(cfg)
-        await run_components([AdminServer(cfg)])
+        await run_components([AdminServer(cfg)], "mrod admin")
 
     asyncio.run(main())
     return 0

@@ -51,8 +51,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     _route_options(s, adding=False)
     common.bool_flag(s, "subdomains", "relay its subdomains too", "only the domain itself", dest="subdomains")
     state = s.add_mutually_exclusive_group()
-    state.add_argument("--enable", dest="enabled", action="store_const", const=True)
-    state.add_argument("--disable", dest="enabled", action="store_const", const=False)
+    state.add_argument("--enable", dest="enabled", action="store_const", const=True, help="relay it again")
+    state.add_argument("--disable", dest="enabled", action="store_const", const=False,
+                       help="stop relaying it (mail already queued for it still reaches its primary)")
     pause = s.add_mutually_exclusive_group()
     pause.add_argument("--pause", metavar="REASON", nargs="?", const="",
                        help="defer new mail for the domain (DEFER_IF_PERMIT, with the reason)")
@@ -70,8 +71,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     ls.add_argument("--source", choices=domains.SOURCES)
     ls.add_argument("--recipients", choices=domains.RECIPIENT_POLICIES)
     state = ls.add_mutually_exclusive_group()
-    state.add_argument("--enabled", dest="enabled", action="store_const", const=True)
-    state.add_argument("--disabled", dest="enabled", action="store_const", const=False)
+    state.add_argument("--enabled", dest="enabled", action="store_const", const=True, help="only enabled domains")
+    state.add_argument("--disabled", dest="enabled", action="store_const", const=False, help="only disabled domains")
     ls.set_defaults(enabled=None, func=cmd_list)
 
     sh = ds.add_parser("show", help="a domain and what Postfix is told about it")

@@ -2,7 +2,9 @@
 
 Area modules write help beside their options; this fills what they leave unsaid with the
 wording shared by many commands (``--json``, a NAME or DOMAIN argument), and adds the
-examples shown under ``mrod COMMAND --help``. A test walks the parser: nothing goes without help.
+examples shown under ``mrod COMMAND --help``. A test walks the parser: nothing goes without help,
+and no two options of one command share a text (options that set one value — --enable and
+--disable — say each what it does, beside it, not here by their shared dest).
 """
 
 from __future__ import annotations
@@ -37,8 +39,6 @@ BY_COMMAND = {
     ("user passwd", "name"): "the user whose password changes",
     ("user set", "name"): "the user to change",
     ("user rm", "name"): "the user to remove",
-    ("domain set", "enabled"): "relay it again / stop relaying it (queued mail still reaches its primary)",
-    ("domain list", "enabled"): "only enabled / only disabled domains",
     ("check", "domain"): "only this domain (default: every domain)",
     ("recipient list", "domain"): "the domain (its recipient policy should be 'listed')",
 }

@@ -72,7 +72,10 @@ def components(cfg: Config, *, lookupd: bool = True, admin: bool = True, jobs: b
     return found
 
 
-async def run_components(items: list[Any]) -> None:
+async def run_components(items: list[Any], name: str) -> None:
+    """Start ``items``, serve until SIGTERM/SIGINT, stop them. ``name`` is the process in the
+    "stopping" and "stopped" lines ("mrod lookupd", "the panel process of mrod serve"…): under
+    `mrod serve` three processes stop at once and each says which it is."""
     from mrod.cli.supervisor import notify_ready
     from mrod.lookupd.daemon import wait_for_signal
 
@@ -84,12 +87,13 @@ async def run_components(items: list[Any]) -> None:
         notify_ready()
         await wait_for_signal()
     finally:
-        log.info("stopping")
+        log.info("%s stopping", name)
         for item in reversed(started):
             try:
                 await item.stop()
             except Exception:  # stop the rest regardless
                 log.exception("error while stopping %s", type(item).__name__)
+        log.info("%s stopped", name)
 
 
 async def prepare_database(cfg: Config) -> None:
@@ -116,7 +120,7 @@ def cmd_lookupd(args: argparse.Namespace, cfg: Config) -> int:
     announce("lookupd", cfg)
     from mrod.lookupd import eventloop
 
-    eventloop.run(run_components(components(cfg, admin=False, jobs=False)))
+    eventloop.run(run_components(components(cfg, admin=False, jobs=False), "mrod lookupd"))
     return 0
 
 
@@ -131,7 +135,8 @@ def cmd_serve(args: argparse.Namespace, cfg: Config) -> int:
         from mrod.lookupd.metricsserver import LookupdMetricsSocket
 
         items = components(cfg, admin=False, jobs=False, metrics=True)
-        eventloop.run(run_components(items + ([LookupdMetricsSocket(shared)] if shared else [])))
+        eventloop.run(run_components(items + ([LookupdMetricsSocket(shared)] if shared else []),
+                                     "the lookupd process of mrod serve"))
         return 0
     if args.role == "panel":
         if shared:
@@ -139,7 +144,7 @@ def cmd_serve(args: argparse.Namespace, cfg: Config) -> int:
             from mrod.operations import metrics
 
             metrics.register("lookupd", remote_source(shared))
-        asyncio.run(run_components(components(cfg, lookupd=False, metrics=False)))
+        asyncio.run(run_components(components(cfg, lookupd=False, metrics=False), "the panel process of mrod serve"))
         return 0
     statedir.prepare(cfg)      # made by the supervisor, as the user both children run as
     announce("serve", cfg)

@@ -174,13 +174,15 @@ def serve(cfg: Config, argv: list[str]) -> int:
                 return 1
         pids = [child.proc.pid if child.proc else 0 for child in children]
         log.info("mrod serve: lookupd (pid %d) and panel (pid %d) running", *pids)
-        return _supervise(children)
+        status = _supervise(children)
     finally:
         for child in reversed(children):
             child.stop()
         for sock in held.values():
             sock.close()
         shutil.rmtree(private, ignore_errors=True)
+    log.info("mrod serve stopped")
+    return status
 
 
 def _supervise(children: list[Child]) -> int:
@@ -188,7 +190,7 @@ def _supervise(children: list[Child]) -> int:
         info: Any = signal.sigtimedwait(_SIGNALS, 1.0)
         signo = info.si_signo if info is not None else None
         if signo in (signal.SIGTERM, signal.SIGINT):
-            log.info("stopping")
+            log.info("mrod serve stopping (%s): the lookupd and panel processes", signal.Signals(signo).name)
             return 0
         if signo == signal.SIGHUP:
             log.info("restarting the lookupd and panel processes (SIGHUP)")

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from typing import Awaitable, Callable
 
-from mrod.operations import checks, flushrequests, nodestatus, queue
+from mrod.operations import checks, flushrequests, nodestatus, queue, syncstatus
 from mrod.infra import db
 from mrod.infra.config import Config
 from mrod.infra.errors import MrodError
@@ -24,15 +24,16 @@ log = logging.getLogger("mrod.jobs")
 
 
 class _Quiet:
-    def __init__(self, name: str, run: Callable[[], Awaitable[object]]) -> None:
+    def __init__(self, name: str, run: Callable[[], Awaitable[object]], interval: float) -> None:
         self.name, self.run, self.trouble = name, run, ""
+        self.interval = interval      # for the warning: how soon the operator sees it tried again
 
     async def __call__(self) -> None:
         try:
             await self.run()
         except MrodError as exc:
             if str(exc) != self.trouble:
-                log.warning("%s: %s (retrying every interval)", self.name, exc)
+                log.warning("%s: %s (retrying every %s)", self.name, exc, syncstatus.seconds(self.interval))
             self.trouble = str(exc)
             return
         if self.trouble:
@@ -40,21 +41,26 @@ class _Quiet:
             self.trouble = ""
 
 
+def _quiet_job(name: str, interval: float, run: Callable[[], Awaitable[object]], *, first_delay: float = 0.0,
+               said: str = "") -> PeriodicJob:
+    """A PeriodicJob whose expected trouble is logged the _Quiet way (``said``: its name there)."""
+    return PeriodicJob(name, interval, _Quiet(said or name, run, interval), first_delay=first_delay)
+
+
 def jobs(cfg: Config) -> list[PeriodicJob]:
     found = []
     if cfg.health.enabled:
         monitor = HealthMonitor(cfg)
-        found.append(PeriodicJob("health", cfg.health.interval, _Quiet("health", monitor.run_once)))
+        found.append(_quiet_job("health", cfg.health.interval, monitor.run_once))
         if cfg.health.flush_on_up:   # issue 14: host-override and MX routes are flushed too
             hops = NextHopMonitor(cfg)
-            found.append(PeriodicJob("nexthops", cfg.health.interval, _Quiet("nexthops", hops.run_once),
-                                     first_delay=2.0))
+            found.append(_quiet_job("nexthops", cfg.health.interval, hops.run_once, first_delay=2.0))
     if cfg.queue.enabled:
         async def refresh() -> None:
             # Flushes other nodes' panels asked of this node first: the reading then shows the result.
             await flushrequests.take(cfg)
             await queue.refresh(cfg)
-        found.append(PeriodicJob("queue", cfg.queue.interval, _Quiet("queue", refresh), first_delay=1.0))
+        found.append(_quiet_job("queue", cfg.queue.interval, refresh, first_delay=1.0))
     if cfg.checks.enabled:
         async def run_checks() -> None:
             async with db.opened(cfg.database) as conn:
@@ -63,9 +69,8 @@ def jobs(cfg: Config) -> list[PeriodicJob]:
             if bad:
                 log.warning("DNS checks: %d domain(s) with errors (mrod check): %s", len(bad), ", ".join(bad[:10]))
         # Not at once: a restart should not hit every domain's name servers before anything else.
-        found.append(PeriodicJob("checks", cfg.checks.interval, _Quiet("checks", run_checks),
-                                 first_delay=min(60.0, cfg.checks.interval)))
+        found.append(_quiet_job("checks", cfg.checks.interval, run_checks, first_delay=min(60.0, cfg.checks.interval)))
     if cfg.database.url:     # several nodes: every node's panel shows this node's lookupd staleness
-        found.append(PeriodicJob("nodestatus", nodestatus.REPORT_EVERY,
-                                 _Quiet("node status", lambda: nodestatus.report(cfg)), first_delay=2.0))
+        found.append(_quiet_job("nodestatus", nodestatus.REPORT_EVERY, lambda: nodestatus.report(cfg),
+                                first_delay=2.0, said="node status"))
     return found

@@ -228,7 +228,8 @@ def test_lookupd_serves_and_stops_cleanly_on_sigterm(tmp_path: Path, mrod_proc, 
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=10)
         assert proc.returncode == 0, err
-        assert "socketmap listening on 127.0.0.1" in err and "stopping" in err
+        assert "socketmap listening on 127.0.0.1" in err
+        assert err.rstrip().endswith("mrod lookupd stopped") and "mrod lookupd stopping" in err
         assert f"mrod lookupd starting: config {config_file}, database {config_file.parent / 'var' / 'mrod.db'}" in err
         s.close()
     finally:

@@ -59,8 +59,20 @@ def test_make_run_uses_the_checkout_s_config_and_none_of_the_shell_s(tmp_path: P
         said = log.read_text()
         assert run.poll() is None, said
     finally:
+        # What `systemctl stop` does (KillMode=control-group): SIGTERM to every process at once.
         os.killpg(run.pid, signal.SIGTERM)
         run.wait(timeout=WAIT)
+    deadline = time.monotonic() + WAIT
+    while "mrod serve stopped" not in log.read_text():
+        assert time.monotonic() < deadline, log.read_text()
+        time.sleep(0.1)
+    # Each of the three processes says which it is as it stops, and that it has.
+    ends = [line.split(" mrod: ", 1)[1] for line in log.read_text().splitlines()
+            if " INFO mrod: " in line and (line.endswith("stopped") or " stopping" in line)]
+    assert sorted(ends) == ["mrod serve stopped", "mrod serve stopping (SIGTERM): the lookupd and panel processes",
+                            "the lookupd process of mrod serve stopped", "the lookupd process of mrod serve stopping",
+                            "the panel process of mrod serve stopped", "the panel process of mrod serve stopping"]
+    assert ends[-1] == "mrod serve stopped"
     assert f"{VENV}/bin/mrod --config mrod.toml init" in said
     assert f"mrod serve starting: config {work / 'mrod.toml'}, database {work / 'var' / 'mrod.db'}" in said
     assert (work / "var" / "mrod.db").is_file()

@@ -39,6 +39,19 @@ def test_every_command_and_option_has_help() -> None:
     assert missing == []
 
 
+def test_no_two_options_of_a_command_say_the_same() -> None:
+    """`mrod domain set --help` once gave --enable and --disable one text (their shared dest's)."""
+    seen: dict[tuple[str, str], object] = {}
+    same = []
+    for path, what, text in _walk(build_parser()):
+        if what is None or text is None:
+            continue
+        if (path, text) in seen:
+            same.append((path, seen[(path, text)], what, text))
+        seen[(path, text)] = what
+    assert same == []
+
+
 @pytest.mark.parametrize("command", ["relay add", "domain add", "recipient add", "user add", "lookup", "init"])
 def test_common_commands_show_an_example(command: str, capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as info:
