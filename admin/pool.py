@@ -16,24 +16,24 @@ from __future__ import annotations
 import asyncio
 import logging
 
-import aiosqlite
 from aiohttp import web
 
+from mrod.infra.dbapi import Connection
 from mrod.infra import db
 from mrod.infra.engine import Target
 from mrod.infra.errors import DatabaseUnreachable
 
 log = logging.getLogger("mrod.admin")
 
-CONN = web.RequestKey("conn", aiosqlite.Connection)
+CONN = web.RequestKey("conn", Connection)
 
 
 class Pool:
     def __init__(self, where: db.Where, size: int = 4) -> None:
         self.path = Target.of(where)   # the SQLite file or the PostgreSQL URL
         self.size = size
-        self._idle: asyncio.Queue[aiosqlite.Connection | None] = asyncio.Queue()
-        self._all: list[aiosqlite.Connection] = []
+        self._idle: asyncio.Queue[Connection | None] = asyncio.Queue()
+        self._all: list[Connection] = []
         self._migrated = False
 
     async def open(self) -> None:
@@ -57,7 +57,7 @@ class Pool:
             await conn.close()
         self._all.clear()
 
-    async def acquire(self) -> aiosqlite.Connection:
+    async def acquire(self) -> Connection:
         conn = await self._idle.get()
         if conn is None or getattr(conn, "closed", False):      # none yet, or a session the server dropped
             try:
@@ -75,7 +75,7 @@ class Pool:
             conn = fresh
         return conn
 
-    async def release(self, conn: aiosqlite.Connection) -> None:
+    async def release(self, conn: Connection) -> None:
         if getattr(conn, "closed", False):
             self._idle.put_nowait(conn)         # replaced on its next acquire
             return
@@ -84,7 +84,7 @@ class Pool:
         self._idle.put_nowait(conn)
 
 
-async def conn(request: web.Request) -> aiosqlite.Connection:
+async def conn(request: web.Request) -> Connection:
     """This request's connection (borrowed on first use, returned by ``middleware``)."""
     if CONN not in request:
         from mrod.admin.keys import POOL

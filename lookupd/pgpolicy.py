@@ -20,8 +20,7 @@ import psycopg
 from mrod.answers import policy
 from mrod.infra.engine import Target
 from mrod.infra.errors import DatabaseNotReady
-from mrod.infra.pgconn import reason
-from mrod.infra.pgread import ReadConnection
+from mrod.infra.pgread import PgSyncConnection
 
 
 RETRY = 1.0   # seconds after a failed connection before the next attempt
@@ -54,12 +53,12 @@ class PgPolicyStores:
             if self._failed is not None and time.monotonic() - self._failed[0] < RETRY:
                 raise DatabaseNotReady(self._failed[1])
             try:
-                conn = ReadConnection.open(self.target, timeout_s=2, application="mrod-policy")
+                conn = PgSyncConnection.open(self.target, timeout_s=2, application="mrod-policy")
             except DatabaseNotReady as exc:
                 self._failed = (time.monotonic(), str(exc))
                 raise
             self._failed = None
-            self._store = policy.PolicyStore(conn)  # type: ignore[arg-type]  # duck-typed sqlite3.Connection
+            self._store = policy.PolicyStore(conn)
             return self._store
         finally:
             self._lock.release()
@@ -96,9 +95,8 @@ class PgPolicyStores:
 
 def record_on_postgresql(target: Target, entry: tuple[str, int, str, str], timeout_s: float) -> None:
     """policy.record_callout on PostgreSQL (from a worker thread; the same SQL, translated)."""
+    conn = PgSyncConnection.open(target, timeout_s, "mrod-policy", read_only=False)
     try:
-        with psycopg.connect(target.url, autocommit=True, **target.connect_options("mrod-policy", timeout_s)) as raw:  # type: ignore[arg-type]  # libpq options as keywords
-            # ReadConnection only translates SQLite's placeholders; this one may write.
-            policy.record_callout(ReadConnection(raw, target.describe()), entry)  # type: ignore[arg-type]  # duck-typed sqlite3.Connection
-    except psycopg.OperationalError as exc:
-        raise DatabaseNotReady(f"database {target.describe()} is unreachable: {reason(exc)}") from None
+        policy.record_callout(conn, entry)
+    finally:
+        conn.close()

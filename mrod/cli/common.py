@@ -10,8 +10,8 @@ import sys
 from pathlib import Path
 from typing import Any, Awaitable, Callable, Iterable, Sequence, TypeVar
 
-import aiosqlite
 
+from mrod.infra.dbapi import Connection
 from mrod.infra import db
 from mrod.infra.config import Config
 
@@ -36,7 +36,7 @@ def read_input(path: str, *, encoding: str = "utf-8", newline: str | None = None
     return None
 
 
-def with_db(cfg: Config, work: Callable[[aiosqlite.Connection], Awaitable[T]], *, create: bool = False) -> T:
+def with_db(cfg: Config, work: Callable[[Connection], Awaitable[T]], *, create: bool = False) -> T:
     """Open the database (schema brought up to date), run ``work``, close."""
 
     async def run() -> T:

@@ -1,4 +1,5 @@
-"""PostgreSQL behind the connection API the repository modules already use (aiosqlite's).
+"""The PostgreSQL adapter of ``dbapi.Connection`` (psycopg 3), and the one function every
+PostgreSQL connection of mrod is opened with (``connect_async`` / ``connect_sync``).
 
 Repository code calls ``conn.execute(sql, params)`` (awaited, or as ``async with``),
 ``fetchone``/``fetchall``, ``rowcount``, ``executemany``, ``in_transaction`` and ``close``, with
@@ -17,19 +18,24 @@ What is translated, and why:
   stored name is validated without control characters, so a NUL only arrives in a probe (a
   sign-in name, a search) or a log-like record, where the replacement keeps its meaning;
 - ``numeric`` results (sum, avg) come back as int or float, not Decimal;
-- integrity errors are raised as ``IntegrityError``, a subclass of ``sqlite3.IntegrityError``
-  whose message has SQLite's wording ("UNIQUE constraint failed"), which is what repository
-  code catches and inspects;
-- a lost or refused connection is a ``DatabaseNotReady`` with a one-line reason.
+- integrity errors are raised as mrod's UniqueViolation / ForeignKeyViolation /
+  IntegrityViolation, as the SQLite adapter raises them;
+- a lost connection is a ``DatabaseUnreachable``, a refused one a ``DatabaseNotReady``, with a
+  one-line reason.
+
+Every connection (the panel's, the CLI's, a job's, lookupd's) is opened with
+``Target.connect_options``: a connect timeout, and TCP keepalives plus ``tcp_user_timeout`` so
+that a session whose server vanished (a partition sends no reset) fails within seconds
+instead of waiting for the kernel's retransmission limit (about 15 minutes).
 """
 
 from __future__ import annotations
 
 import re
-import sqlite3
 from decimal import Decimal
 from functools import lru_cache
-from typing import Any, Generator, Iterable, Mapping, Sequence
+from functools import partial
+from typing import Any, Iterable, Sequence
 
 import psycopg
 from psycopg import errors as pgerrors
@@ -37,8 +43,10 @@ from psycopg.adapt import Dumper, Loader
 from psycopg.pq import TransactionStatus
 from psycopg.types.string import StrDumperUnknown
 
-from mrod.infra.engine import WRITE_LOCK_KEY
-from mrod.infra.errors import DatabaseNotReady, DatabaseUnreachable
+from mrod.infra.dbapi import Params, Pending
+from mrod.infra.engine import WRITE_LOCK_KEY, Target
+from mrod.infra.errors import DatabaseNotReady, DatabaseUnreachable, ForeignKeyViolation, IntegrityViolation, \
+    UniqueViolation
 
 _TOKEN = re.compile(r"""'(?:[^']|'')*'|"(?:[^"]|"")*"|--[^\n]*|::|\?|:[A-Za-z_]\w*|%""")
 _BEGIN_IMMEDIATE = re.compile(r"\s*BEGIN\s+IMMEDIATE\s*;?\s*$", re.IGNORECASE)
@@ -107,22 +115,19 @@ class _NumberFromNumeric(Loader):
         return int(value) if value == value.to_integral_value() else float(value)
 
 
-class IntegrityError(sqlite3.IntegrityError):
-    """A PostgreSQL constraint violation, worded as SQLite words it."""
-
-
-def _integrity(exc: psycopg.IntegrityError) -> IntegrityError:
+def _integrity(exc: psycopg.IntegrityError) -> IntegrityViolation:
+    """mrod's error for a constraint PostgreSQL reports (worded as the SQLite adapter's)."""
     diag = exc.diag
     where = diag.constraint_name or f"{diag.table_name}.{diag.column_name}"
     if isinstance(exc, pgerrors.UniqueViolation):
-        return IntegrityError(f"UNIQUE constraint failed: {where}")
+        return UniqueViolation(f"UNIQUE constraint failed: {where}", where)
     if isinstance(exc, pgerrors.ForeignKeyViolation):
-        return IntegrityError("FOREIGN KEY constraint failed")
+        return ForeignKeyViolation("FOREIGN KEY constraint failed", where)
     if isinstance(exc, pgerrors.NotNullViolation):
-        return IntegrityError(f"NOT NULL constraint failed: {diag.table_name}.{diag.column_name}")
+        return IntegrityViolation(f"NOT NULL constraint failed: {diag.table_name}.{diag.column_name}", where)
     if isinstance(exc, pgerrors.CheckViolation):
-        return IntegrityError(f"CHECK constraint failed: {where}")
-    return IntegrityError(str(exc).splitlines()[0])
+        return IntegrityViolation(f"CHECK constraint failed: {where}", where)
+    return IntegrityViolation(str(exc).splitlines()[0], where)
 
 
 class Cursor:
@@ -167,25 +172,6 @@ class Cursor:
         await self._cursor.close()
 
 
-class _Pending:
-    """``conn.execute(...)``: awaitable (→ Cursor) and an async context manager, as in aiosqlite."""
-
-    def __init__(self, conn: Connection, sql: str, params: Any) -> None:
-        self._conn, self._sql, self._params = conn, sql, params
-        self._cursor: Cursor | None = None
-
-    def __await__(self) -> Generator[Any, None, Cursor]:
-        return self._conn._run(self._sql, self._params).__await__()
-
-    async def __aenter__(self) -> Cursor:
-        self._cursor = await self._conn._run(self._sql, self._params)
-        return self._cursor
-
-    async def __aexit__(self, *exc: object) -> None:
-        if self._cursor is not None:
-            await self._cursor.close()
-
-
 class Connection:
     """One PostgreSQL session in autocommit mode; transactions are explicit BEGIN/COMMIT, as
     mrod's SQLite connections (isolation_level=None) have them."""
@@ -196,18 +182,12 @@ class Connection:
         self.engine = "postgresql"
 
     @classmethod
-    async def open(cls, conninfo: str, where: str, password: str | None = None) -> Connection:
-        extra: dict[str, Any] = {"password": password} if password else {}
-        try:
-            conn = await psycopg.AsyncConnection.connect(
-                conninfo, autocommit=True, row_factory=_row_factory, connect_timeout=10,
-                application_name="mrod", **extra)
-        except psycopg.Error as exc:
-            raise connect_failure(where, exc) from None
+    async def open(cls, target: Target, application: str = "mrod", timeout_s: float = 10) -> Connection:
+        conn = await connect_async(target, application, timeout_s)
         conn.adapters.register_dumper(bool, _IntFromBool)
         conn.adapters.register_dumper(str, _StrWithoutNul)
         conn.adapters.register_loader("numeric", _NumberFromNumeric)
-        return cls(conn, where)
+        return cls(conn, target.describe())
 
     @property
     def in_transaction(self) -> bool:
@@ -224,10 +204,10 @@ class Connection:
         """The psycopg connection, for engine-specific work (migrations, COPY)."""
         return self._conn
 
-    def execute(self, sql: str, params: Sequence[Any] | Mapping[str, Any] | None = None) -> _Pending:
-        return _Pending(self, sql, params)
+    def execute(self, sql: str, params: Params | None = None, /) -> Pending[Cursor]:
+        return Pending(partial(self._run, sql, params))
 
-    async def executemany(self, sql: str, rows: Iterable[Sequence[Any] | Mapping[str, Any]]) -> None:
+    async def executemany(self, sql: str, rows: Iterable[Params], /) -> None:
         try:
             async with self._conn.cursor() as cur:
                 await cur.executemany(translate(sql), list(rows))
@@ -254,12 +234,29 @@ class Connection:
             return DatabaseUnreachable(f"database {self.where} is unreachable: {reason(exc)}")
         return exc
 
-    async def commit(self) -> None:
-        if self.in_transaction:
-            await self._run("COMMIT", None)
-
     async def close(self) -> None:
         await self._conn.close()
+
+
+async def connect_async(target: Target, application: str, timeout_s: float) -> psycopg.AsyncConnection[Any]:
+    """An autocommit async session to ``target`` (rows read like sqlite3.Row): the async half of
+    the one PostgreSQL connect path, with ``Target.connect_options``."""
+    try:
+        return await psycopg.AsyncConnection.connect(
+            target.url, autocommit=True, row_factory=_row_factory,
+            **target.connect_options(application, timeout_s))  # type: ignore[arg-type]  # psycopg's connect takes libpq options as keywords
+    except psycopg.Error as exc:
+        raise connect_failure(target.describe(), exc) from None
+
+
+def connect_sync(target: Target, application: str, timeout_s: float) -> psycopg.Connection[Any]:
+    """An autocommit synchronous session to ``target`` (plain tuples): the other half of the one
+    connect path, for lookupd's follower and policy and the synchronous readers."""
+    try:
+        return psycopg.connect(target.url, autocommit=True,
+                               **target.connect_options(application, timeout_s))  # type: ignore[arg-type]  # psycopg's connect takes libpq options as keywords
+    except psycopg.Error as exc:
+        raise connect_failure(target.describe(), exc) from None
 
 
 def unreachable(exc: psycopg.Error) -> bool:
