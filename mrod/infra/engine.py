@@ -47,6 +47,7 @@ class Target:
     path: Path | None = None
     url: str = ""
     password_file: str = ""
+    answer_timeout: float = 30.0     # [database] answer_timeout
 
     @classmethod
     def of(cls, where: Path | str | DatabaseConfig | Target) -> Target:
@@ -58,7 +59,7 @@ class Target:
                 return cls(url=text)
             return cls(path=Path(where))
         if where.url:
-            return cls(url=where.url, password_file=where.password_file)
+            return cls(url=where.url, password_file=where.password_file, answer_timeout=where.answer_timeout)
         return cls(path=where.path)
 
     @property

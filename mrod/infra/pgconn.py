@@ -31,11 +31,12 @@ instead of waiting for the kernel's retransmission limit (about 15 minutes).
 
 from __future__ import annotations
 
+import asyncio
 import re
 from decimal import Decimal
 from functools import lru_cache
 from functools import partial
-from typing import Any, Iterable, Sequence
+from typing import Any, Coroutine, Iterable, Sequence, TypeVar
 
 import psycopg
 from psycopg import errors as pgerrors
@@ -47,6 +48,8 @@ from mrod.infra.dbapi import Params, Pending
 from mrod.infra.engine import WRITE_LOCK_KEY, Target
 from mrod.infra.errors import DatabaseNotReady, DatabaseUnreachable, ForeignKeyViolation, IntegrityViolation, \
     UniqueViolation
+
+T = TypeVar("T")
 
 _TOKEN = re.compile(r"""'(?:[^']|'')*'|"(?:[^"]|"")*"|--[^\n]*|::|\?|:[A-Za-z_]\w*|%""")
 _BEGIN_IMMEDIATE = re.compile(r"\s*BEGIN\s+IMMEDIATE\s*;?\s*$", re.IGNORECASE)
@@ -176,18 +179,20 @@ class Connection:
     """One PostgreSQL session in autocommit mode; transactions are explicit BEGIN/COMMIT, as
     mrod's SQLite connections (isolation_level=None) have them."""
 
-    def __init__(self, conn: psycopg.AsyncConnection[Any], where: str) -> None:
+    def __init__(self, conn: psycopg.AsyncConnection[Any], where: str, answer_timeout: float = 30.0) -> None:
         self._conn = conn
         self.where = where          # the URL without its password, for messages
-        self.engine = "postgresql"
+        self.answer_timeout = answer_timeout
 
     @classmethod
-    async def open(cls, target: Target, application: str = "mrod", timeout_s: float = 10) -> Connection:
-        conn = await connect_async(target, application, timeout_s)
+    async def open(cls, target: Target, application: str = "mrod") -> Connection:
+        """A session whose connection attempt and every statement are bounded by the target's
+        ``answer_timeout``."""
+        conn = await connect_async(target, application, target.answer_timeout)
         conn.adapters.register_dumper(bool, _IntFromBool)
         conn.adapters.register_dumper(str, _StrWithoutNul)
         conn.adapters.register_loader("numeric", _NumberFromNumeric)
-        return cls(conn, target.describe())
+        return cls(conn, target.describe(), target.answer_timeout)
 
     @property
     def in_transaction(self) -> bool:
@@ -210,7 +215,7 @@ class Connection:
     async def executemany(self, sql: str, rows: Iterable[Params], /) -> None:
         try:
             async with self._conn.cursor() as cur:
-                await cur.executemany(translate(sql), list(rows))
+                await self._answered(cur.executemany(translate(sql), list(rows)))
         except psycopg.Error as exc:
             raise self._fault(exc) from None
 
@@ -221,11 +226,31 @@ class Connection:
         cur = self._conn.cursor()
         try:
             # Always with parameters (maybe none): psycopg then turns the escaped %% back into %.
-            await cur.execute(translate(sql), params if params is not None else ())
+            await self._answered(cur.execute(translate(sql), params if params is not None else ()))
         except psycopg.Error as exc:
             await cur.close()
             raise self._fault(exc) from None
+        except DatabaseUnreachable:
+            await cur.close()
+            raise
         return Cursor(cur)
+
+    async def _answered(self, work: Coroutine[Any, Any, T]) -> T:
+        """``work``'s result if the server answers within ``answer_timeout``; else the session
+        is closed (the pool opens a new one) and DatabaseUnreachable raised. Not a plain
+        cancellation: psycopg would then ask the hung server to cancel, waiting seconds more."""
+        task = asyncio.ensure_future(work)
+        try:
+            done, _ = await asyncio.wait({task}, timeout=self.answer_timeout)
+        except asyncio.CancelledError:
+            task.cancel()
+            raise
+        if done:
+            return task.result()
+        await self._conn.close()
+        task.cancel()               # fails at once on the closed session, asking nothing
+        task.add_done_callback(_retrieved)
+        raise DatabaseUnreachable(f"database {self.where} did not answer within {self.answer_timeout:g}s")
 
     def _fault(self, exc: psycopg.Error) -> Exception:
         if isinstance(exc, psycopg.IntegrityError):
@@ -257,6 +282,12 @@ def connect_sync(target: Target, application: str, timeout_s: float) -> psycopg.
                                **target.connect_options(application, timeout_s))  # type: ignore[arg-type]  # psycopg's connect takes libpq options as keywords
     except psycopg.Error as exc:
         raise connect_failure(target.describe(), exc) from None
+
+
+def _retrieved(task: asyncio.Future[Any]) -> None:
+    """The abandoned statement's outcome, consumed (it failed with the closed session)."""
+    if not task.cancelled():
+        task.exception()
 
 
 def unreachable(exc: psycopg.Error) -> bool:
