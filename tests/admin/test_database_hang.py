@@ -22,7 +22,7 @@ DEADLINE = 2.0     # [database] answer_timeout for this test (the default is 30 
 
 
 async def test_a_hung_server_is_a_503_within_the_deadline(tmp_path: Path, private_cluster: postgres.Cluster,
-                                                          aiohttp_client) -> None:  # noqa: ANN001 - pytest-aiohttp's factory
+                                                          aiohttp_client) -> None:
     server = private_cluster
     cfg = make_config(tmp_path, database={"url": server.url(server.new_database()),
                                           "password_file": str(server.password_file),
