@@ -40,7 +40,8 @@ import logging
 import threading
 import time
 from pathlib import Path
-from typing import Any, Iterable
+from contextlib import contextmanager
+from typing import Any, Iterable, Iterator
 
 import psycopg
 
@@ -185,6 +186,23 @@ class PgStoreHolder:
         if self._thread is None:
             self._thread = threading.Thread(target=self._run, name="mrod-pgsync", daemon=True)
             self._thread.start()
+
+    @contextmanager
+    def waiting(self, deadline: float) -> Iterator[RouteSnapshot]:
+        """The snapshot: lookups never wait for PostgreSQL."""
+        yield self.get()
+
+    async def settle(self, timeout: float) -> None:
+        """Start following the database and wait (bounded) for a first snapshot, so the first
+        lookups are not TEMP for want of one."""
+        self.start(asyncio.get_running_loop())
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                self.get()
+                return
+            except DatabaseNotReady:
+                await asyncio.sleep(0.05)
 
     def close(self) -> None:
         """After a fault: nothing to drop (lookups never touch the database; the snapshot,

@@ -19,7 +19,7 @@ import psycopg
 
 from mrod.answers import policy
 from mrod.infra.engine import Target
-from mrod.infra.errors import DatabaseNotReady
+from mrod.infra.errors import DatabaseNotReady, DatabaseUnreachable
 from mrod.infra.pgread import PgSyncConnection
 
 
@@ -27,13 +27,16 @@ RETRY = 1.0   # seconds after a failed connection before the next attempt
 
 
 class PgPolicyStores:
-    """StoreHolder's surface for the policy service: ``get()`` a PolicyStore, ``close()`` it
-    after a fault (the next request reconnects, at most once per ``RETRY`` seconds).
+    """stores.PolicyStores on PostgreSQL: ``get()`` a PolicyStore, ``close()`` it after a fault
+    (the next request reconnects, at most once per ``RETRY`` seconds). Any failure to get one
+    is a DatabaseUnreachable: the policy then decides without the database.
 
     Called from the policy service's worker threads (a decision is a round trip that may hang:
     never on the event loop). psycopg serialises the threads' queries on the one connection;
     one thread connects at a time, the others answer "unreachable" meanwhile. ``abandon()``
     drops a connection a decision hung on (the thread still in it finishes or fails alone)."""
+
+    off_loop = True
 
     def __init__(self, target: Target) -> None:
         self.target = target
@@ -46,17 +49,17 @@ class PgPolicyStores:
         if store is not None:
             return store
         if not self._lock.acquire(blocking=False):
-            raise DatabaseNotReady(f"database {self.target.describe()}: connecting")
+            raise DatabaseUnreachable(f"database {self.target.describe()}: connecting")
         try:
             if self._store is not None:
                 return self._store
             if self._failed is not None and time.monotonic() - self._failed[0] < RETRY:
-                raise DatabaseNotReady(self._failed[1])
+                raise DatabaseUnreachable(self._failed[1])
             try:
                 conn = PgSyncConnection.open(self.target, timeout_s=2, application="mrod-policy")
-            except DatabaseNotReady as exc:
+            except DatabaseNotReady as exc:    # a refusal too: the policy cannot read the database now
                 self._failed = (time.monotonic(), str(exc))
-                raise
+                raise DatabaseUnreachable(str(exc)) from None
             self._failed = None
             self._store = policy.PolicyStore(conn)
             return self._store
@@ -91,6 +94,10 @@ class PgPolicyStores:
 
     def shutdown(self) -> None:
         self.close()
+
+    def record(self, entry: tuple[str, int, str, str], timeout_s: float) -> None:
+        """policy.record_callout on a short-lived session of its own (a worker thread's)."""
+        record_on_postgresql(self.target, entry, timeout_s)
 
 
 def record_on_postgresql(target: Target, entry: tuple[str, int, str, str], timeout_s: float) -> None:

@@ -43,8 +43,9 @@ def with_db(cfg: Config, work: Callable[[Connection], Awaitable[T]], *, create: 
         async with db.opened(cfg.database, create=create) as conn:
             return await work(conn)
 
-    if not cfg.database.url:      # PostgreSQL: no file of the service's to leave root-owned
-        warn_if_not_owner(cfg.database.path)
+    local = db.local_file(cfg.database)
+    if local is not None:      # a database server: no file of the service's to leave root-owned
+        warn_if_not_owner(local)
     return asyncio.run(run())
 
 

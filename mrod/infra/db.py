@@ -164,13 +164,10 @@ def has_table(conn: SyncConnection, name: str) -> bool:
     return conn.execute(sql, (name,)).fetchone() is not None
 
 
-def files(where: Where) -> list[Path]:
-    """The files the database lives in on this machine (SQLite's file and its WAL companions;
-    none for a database server), e.g. for an installer to give to the service's user."""
-    target = Target.of(where)
-    if target.path is None:
-        return []
-    return [target.path, *(target.path.with_name(target.path.name + s) for s in ("-wal", "-shm"))]
+def local_file(where: Where) -> Path | None:
+    """The file the database lives in on this machine (SQLite's; its -wal/-shm beside it), or
+    None for a database server."""
+    return Target.of(where).path
 
 
 # A fetched row is typed as optional; these two say where it cannot be.

@@ -66,6 +66,14 @@ class Target:
     def engine(self) -> str:
         return "postgresql" if self.url else "sqlite"
 
+    @property
+    def shared(self) -> bool:
+        """Several nodes may share this store (a database server, not a file of this node's):
+        lookupd then answers from a snapshot that follows it (kept on disk, its age reported in
+        the sync status file), and each node reports its status for the others' panels. What
+        callers ask instead of which engine it is."""
+        return bool(self.url)
+
     def describe(self) -> str:
         """How messages name this database (never with a password)."""
         return redact(self.url) if self.url else str(self.path)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from typing import Awaitable, Callable
 
+from mrod.infra.engine import Target
 from mrod.operations import checks, flushrequests, nodestatus, queue
 from mrod.infra import db
 from mrod.infra.config import Config
@@ -65,7 +66,7 @@ def jobs(cfg: Config) -> list[PeriodicJob]:
         # Not at once: a restart should not hit every domain's name servers before anything else.
         found.append(PeriodicJob("checks", cfg.checks.interval, _Quiet("checks", run_checks),
                                  first_delay=min(60.0, cfg.checks.interval)))
-    if cfg.database.url:     # several nodes: every node's panel shows this node's lookupd staleness
+    if Target.of(cfg.database).shared:     # several nodes: every node's panel shows this node's lookupd staleness
         found.append(PeriodicJob("nodestatus", nodestatus.REPORT_EVERY,
                                  _Quiet("node status", lambda: nodestatus.report(cfg)), first_delay=2.0))
     return found

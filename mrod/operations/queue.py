@@ -23,6 +23,7 @@ from datetime import datetime, timezone
 from typing import Any, Callable, Hashable, Iterable
 
 
+from mrod.infra.engine import Target
 from mrod.infra.dbapi import Connection
 from mrod.infra import db, names
 from mrod.answers import routing, snapshot
@@ -79,7 +80,7 @@ def routes(cfg: Config) -> tuple[routing.Store, Callable[[], None]] | None:
     try:
         store = routesource.open_store(cfg.database, busy_timeout_ms=int(cfg.lookupd.lookup_deadline * 1000))
     except DatabaseNotReady:
-        snap = _snapshot_of(cfg) if cfg.database.url else None
+        snap = _snapshot_of(cfg) if Target.of(cfg.database).shared else None
         return None if snap is None else (snap, lambda: None)
     return store, store.close
 
