@@ -5,7 +5,9 @@ Repository code calls ``conn.execute(sql, params)`` (awaited, or as ``async with
 ``fetchone``/``fetchall``, ``rowcount``, ``executemany``, ``in_transaction`` and ``close``, with
 SQLite's ``?`` and ``:name`` placeholders, and reads rows by index or column name. This module
 gives a psycopg 3 connection exactly that surface, so one repository module serves both
-engines; the SQL itself is written to run on both (see docs/cluster.md).
+engines; the SQL itself is written to run on both (see docs/cluster.md). Keeping one SQL text
+with SQLite's placeholders, translated here (the one adapter that needs it; the translation
+is tested in tests/core/test_engine.py), costs less than a second spelling of every statement.
 
 What is translated, and why:
 - placeholders ``?`` → ``%s`` and ``:name`` → ``%(name)s``, outside string literals, quoted
@@ -26,7 +28,9 @@ What is translated, and why:
 Every connection (the panel's, the CLI's, a job's, lookupd's) is opened with
 ``Target.connect_options``: a connect timeout, and TCP keepalives plus ``tcp_user_timeout`` so
 that a session whose server vanished (a partition sends no reset) fails within seconds
-instead of waiting for the kernel's retransmission limit (about 15 minutes).
+instead of waiting for the kernel's retransmission limit (about 15 minutes); and every
+statement of a ``Connection`` is bounded by ``[database] answer_timeout``, which a hung server
+(which still acknowledges packets) would otherwise outlast.
 """
 
 from __future__ import annotations
