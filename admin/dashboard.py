@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import asyncio
 
-import aiosqlite
 from aiohttp import web
 
+from mrod.infra.dbapi import Connection
 from mrod.entities import audit, domains, relays, users
 from mrod.infra.config import Config
 from mrod.operations import nodestatus, syncstatus
@@ -42,7 +42,7 @@ async def show(request: web.Request) -> web.StreamResponse:
     return await render(request, "dashboard.html", context)
 
 
-async def _nodes(conn: aiosqlite.Connection, cfg: Config) -> list[nodestatus.NodeView]:
+async def _nodes(conn: Connection, cfg: Config) -> list[nodestatus.NodeView]:
     """Every node's reported lookupd status; this node's read from its file just now."""
     live = await asyncio.to_thread(syncstatus.read_for, cfg)
     return nodestatus.view(await nodestatus.rows(conn), cfg.node.name, live)

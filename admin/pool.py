@@ -8,7 +8,10 @@ queue on SQLite's lock (BEGIN IMMEDIATE + busy timeout, waited in aiosqlite's th
 A slot may hold no connection (None): a shared PostgreSQL that was unreachable when the panel
 started, or a session the server dropped. Such a slot connects when it is next borrowed (and
 the first connection upgrades the schema, as ``open`` does); until the database answers, the
-request gets DatabaseNotReady — a 503 page — and the panel itself keeps running (issue 11).
+request gets DatabaseNotReady — a 503 page — and the panel itself keeps running. A server
+that stops answering (hung, partitioned) fails the request's statement after ``[database]
+answer_timeout`` (pgconn closes the session; its slot reconnects), so a request is answered
+503 within that deadline rather than held for the kernel's ~15 minutes.
 """
 
 from __future__ import annotations
@@ -16,29 +19,29 @@ from __future__ import annotations
 import asyncio
 import logging
 
-import aiosqlite
 from aiohttp import web
 
+from mrod.infra.dbapi import Connection
 from mrod.infra import db
 from mrod.infra.engine import Target
 from mrod.infra.errors import DatabaseUnreachable
 
 log = logging.getLogger("mrod.admin")
 
-CONN = web.RequestKey("conn", aiosqlite.Connection)
+CONN = web.RequestKey("conn", Connection)
 
 
 class Pool:
     def __init__(self, where: db.Where, size: int = 4) -> None:
-        self.path = Target.of(where)   # the SQLite file or the PostgreSQL URL
+        self.target = Target.of(where)   # the SQLite file or the PostgreSQL URL
         self.size = size
-        self._idle: asyncio.Queue[aiosqlite.Connection | None] = asyncio.Queue()
-        self._all: list[aiosqlite.Connection] = []
+        self._idle: asyncio.Queue[Connection | None] = asyncio.Queue()
+        self._all: list[Connection] = []
         self._migrated = False
 
     async def open(self) -> None:
         try:
-            first = await db.connect(self.path, create=True)
+            first = await db.connect(self.target, create=True)
         except DatabaseUnreachable as exc:
             log.warning("%s; the panel answers 503 until it is back", exc)
             for _ in range(self.size):
@@ -48,7 +51,7 @@ class Pool:
         await db.migrate(first)
         self._migrated = True
         for _ in range(self.size - 1):
-            self._all.append(await db.connect(self.path))
+            self._all.append(await db.connect(self.target))
         for conn in self._all:
             self._idle.put_nowait(conn)
 
@@ -57,11 +60,11 @@ class Pool:
             await conn.close()
         self._all.clear()
 
-    async def acquire(self) -> aiosqlite.Connection:
+    async def acquire(self) -> Connection:
         conn = await self._idle.get()
-        if conn is None or getattr(conn, "closed", False):      # none yet, or a session the server dropped
+        if conn is None or conn.closed:      # none yet, or a session the server dropped (or timed out)
             try:
-                fresh = await db.connect(self.path)
+                fresh = await db.connect(self.target)
                 if not self._migrated:
                     await db.migrate(fresh)
                     self._migrated = True
@@ -75,8 +78,8 @@ class Pool:
             conn = fresh
         return conn
 
-    async def release(self, conn: aiosqlite.Connection) -> None:
-        if getattr(conn, "closed", False):
+    async def release(self, conn: Connection) -> None:
+        if conn.closed:
             self._idle.put_nowait(conn)         # replaced on its next acquire
             return
         if conn.in_transaction:     # a handler died inside a transaction: never lend it on
@@ -84,7 +87,7 @@ class Pool:
         self._idle.put_nowait(conn)
 
 
-async def conn(request: web.Request) -> aiosqlite.Connection:
+async def conn(request: web.Request) -> Connection:
     """This request's connection (borrowed on first use, returned by ``middleware``)."""
     if CONN not in request:
         from mrod.admin.keys import POOL

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
-import aiosqlite
 
+from mrod.infra.dbapi import Connection
 from mrod.bindimport import runs
 from mrod.entities import audit
 from mrod.entities.domains import Domain
@@ -24,7 +24,7 @@ from mrod.admin.access import domain_owner_filter, relay_owner_filter
 TRANSITIONS = 5
 
 
-async def for_domain(conn: aiosqlite.Connection, user: User, domain: Domain, node: str) -> dict[str, Any]:
+async def for_domain(conn: Connection, user: User, domain: Domain, node: str) -> dict[str, Any]:
     """The domain's DNS check, queue and primary as this node (the panel's, [node] name) sees them."""
     primary = None
     transitions: list[audit.AuditEntry] = []
@@ -42,7 +42,7 @@ async def for_domain(conn: aiosqlite.Connection, user: User, domain: Domain, nod
     }
 
 
-async def for_dashboard(conn: aiosqlite.Connection, user: User, node: str) -> dict[str, Any]:
+async def for_dashboard(conn: Connection, user: User, node: str) -> dict[str, Any]:
     """Each part only for those who hold the permission of the page that explains it; the
     primaries down as this node sees them (the tile links to the relays list, this node's view)."""
     domains_holder = user.has("domains") or user.has("domains_own")

@@ -20,9 +20,10 @@ import fcntl
 import logging
 import mmap
 import os
-import sqlite3
 import termios
 from pathlib import Path
+
+from mrod.infra.dbapi import SyncConnection
 
 log = logging.getLogger("mrod.lookupd")
 
@@ -36,7 +37,7 @@ _NONE_PENDING = bytes(4)
 class CommitMark:
     """``read()`` returns a value that changes whenever a transaction is committed."""
 
-    def __init__(self, db_path: Path, conn: sqlite3.Connection) -> None:
+    def __init__(self, db_path: Path, conn: SyncConnection) -> None:
         self.conn = conn
         self._map: mmap.mmap | None = None
         try:

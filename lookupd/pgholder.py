@@ -40,7 +40,8 @@ import logging
 import threading
 import time
 from pathlib import Path
-from typing import Any, Iterable
+from contextlib import contextmanager
+from typing import Any, Iterable, Iterator
 
 import psycopg
 
@@ -50,7 +51,7 @@ from mrod.infra.engine import Target
 from mrod.infra.errors import DatabaseNotReady
 from mrod.infra.files import replace_atomically
 from mrod.infra.pgconn import reason
-from mrod.infra.pgread import ReadConnection
+from mrod.infra.pgread import PgSyncConnection
 from mrod.lookupd.syncfile import SyncReporter
 
 log = logging.getLogger("mrod.lookupd")
@@ -86,7 +87,7 @@ class JournalCursor:
         return twin
 
     @classmethod
-    def at(cls, conn: ReadConnection) -> JournalCursor:
+    def at(cls, conn: PgSyncConnection) -> JournalCursor:
         """The journal as the current transaction sees it (read with the snapshot): the seqs
         missing just behind the newest may belong to transactions that commit later."""
         rows = {int(r[0]): (r[1], r[2]) for r in conn.execute(
@@ -95,7 +96,7 @@ class JournalCursor:
         high = max(rows, default=0)
         return cls(high, (s for s in range(max(1, high - WINDOW + 1), high) if s not in rows), rows.get(high))
 
-    def fresh(self, conn: ReadConnection, limit: int) -> list[journal.Change] | None:
+    def fresh(self, conn: PgSyncConnection, limit: int) -> list[journal.Change] | None:
         """The rows not seen yet, in seq order, or None when the reader must reload: an 'all'
         row, more than ``limit`` new rows, rows pruned past the cursor, or a journal that ends
         before it (an older copy of the database restored)."""
@@ -186,6 +187,23 @@ class PgStoreHolder:
             self._thread = threading.Thread(target=self._run, name="mrod-pgsync", daemon=True)
             self._thread.start()
 
+    @contextmanager
+    def waiting(self, deadline: float) -> Iterator[RouteSnapshot]:
+        """The snapshot: lookups never wait for PostgreSQL."""
+        yield self.get()
+
+    async def settle(self, timeout: float) -> None:
+        """Start following the database and wait (bounded) for a first snapshot, so the first
+        lookups are not TEMP for want of one."""
+        self.start(asyncio.get_running_loop())
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                self.get()
+                return
+            except DatabaseNotReady:
+                await asyncio.sleep(0.05)
+
     def close(self) -> None:
         """After a fault: nothing to drop (lookups never touch the database; the snapshot,
         listed recipients included, is the answer)."""
@@ -240,7 +258,7 @@ class PgStoreHolder:
         lost = False
         while not self._stop.is_set():
             try:
-                raw = self._connect()
+                conn = self._connect()
             except (psycopg.Error, DatabaseNotReady, OSError) as exc:
                 if not lost:
                     log.warning("database %s unreachable: answering from the routing snapshot (%s)",
@@ -254,7 +272,7 @@ class PgStoreHolder:
                     log.info("database %s reachable again: catching up from the change journal",
                              self.target.describe())
                 lost = False
-                self._follow(raw)
+                self._follow(conn)
             except (psycopg.Error, DatabaseNotReady, OSError) as exc:
                 log.warning("lost database %s: answering from the routing snapshot (%s)",
                             self.target.describe(), reason(exc))
@@ -264,17 +282,17 @@ class PgStoreHolder:
                 self._stop.wait(RETRY)
             finally:
                 self.connected = False
-                raw.close()
+                conn.close()
                 if not self._stop.is_set():
                     self._report()
 
-    def _connect(self) -> psycopg.Connection[Any]:
-        raw = psycopg.connect(self.target.url, autocommit=True, **self.target.connect_options("mrod-lookupd", 3))  # type: ignore[arg-type]  # libpq options as keywords
-        raw.execute(f"LISTEN {CHANNEL}")     # before reading: no commit falls between the two
-        return raw
+    def _connect(self) -> PgSyncConnection:
+        conn = PgSyncConnection.open(self.target, 3, "mrod-lookupd", read_only=False)
+        conn.execute(f"LISTEN {CHANNEL}")     # before reading: no commit falls between the two
+        return conn
 
-    def _follow(self, raw: psycopg.Connection[Any]) -> None:
-        conn = ReadConnection(raw, self.target.describe())
+    def _follow(self, conn: PgSyncConnection) -> None:
+        raw = conn.raw
         conn.execute("SET default_transaction_read_only = on")
         self.connected = True
         while not self._stop.is_set():
@@ -294,11 +312,11 @@ class PgStoreHolder:
             for _ in raw.notifies(timeout=POLL, stop_after=1):
                 pass
 
-    def _load(self, conn: ReadConnection) -> None:
+    def _load(self, conn: PgSyncConnection) -> None:
         started = time.monotonic()
         conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ")    # the rows and the cursor of one moment
         try:
-            snap = RouteSnapshot.load(conn, transaction=False, recipients=True)  # type: ignore[arg-type]  # duck-typed sqlite3.Connection
+            snap = RouteSnapshot.load(conn, transaction=False, recipients=True)
             cursor = JournalCursor.at(conn)
         finally:
             conn.execute("COMMIT")
@@ -367,6 +385,3 @@ class PgStoreHolder:
                  time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(self.synced_at)) if self.synced_at else "never")
 
 
-def _value(conn: ReadConnection, sql: str) -> Any:
-    row = conn.execute(sql).fetchone()
-    return None if row is None else row[0]

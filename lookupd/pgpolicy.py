@@ -19,22 +19,24 @@ import psycopg
 
 from mrod.answers import policy
 from mrod.infra.engine import Target
-from mrod.infra.errors import DatabaseNotReady
-from mrod.infra.pgconn import reason
-from mrod.infra.pgread import ReadConnection
+from mrod.infra.errors import DatabaseNotReady, DatabaseUnreachable
+from mrod.infra.pgread import PgSyncConnection
 
 
 RETRY = 1.0   # seconds after a failed connection before the next attempt
 
 
 class PgPolicyStores:
-    """StoreHolder's surface for the policy service: ``get()`` a PolicyStore, ``close()`` it
-    after a fault (the next request reconnects, at most once per ``RETRY`` seconds).
+    """stores.PolicyStores on PostgreSQL: ``get()`` a PolicyStore, ``close()`` it after a fault
+    (the next request reconnects, at most once per ``RETRY`` seconds). Any failure to get one
+    is a DatabaseUnreachable: the policy then decides without the database.
 
     Called from the policy service's worker threads (a decision is a round trip that may hang:
     never on the event loop). psycopg serialises the threads' queries on the one connection;
     one thread connects at a time, the others answer "unreachable" meanwhile. ``abandon()``
     drops a connection a decision hung on (the thread still in it finishes or fails alone)."""
+
+    off_loop = True
 
     def __init__(self, target: Target) -> None:
         self.target = target
@@ -47,19 +49,19 @@ class PgPolicyStores:
         if store is not None:
             return store
         if not self._lock.acquire(blocking=False):
-            raise DatabaseNotReady(f"database {self.target.describe()}: connecting")
+            raise DatabaseUnreachable(f"database {self.target.describe()}: connecting")
         try:
             if self._store is not None:
                 return self._store
             if self._failed is not None and time.monotonic() - self._failed[0] < RETRY:
-                raise DatabaseNotReady(self._failed[1])
+                raise DatabaseUnreachable(self._failed[1])
             try:
-                conn = ReadConnection.open(self.target, timeout_s=2, application="mrod-policy")
-            except DatabaseNotReady as exc:
+                conn = PgSyncConnection.open(self.target, timeout_s=2, application="mrod-policy")
+            except DatabaseNotReady as exc:    # a refusal too: the policy cannot read the database now
                 self._failed = (time.monotonic(), str(exc))
-                raise
+                raise DatabaseUnreachable(str(exc)) from None
             self._failed = None
-            self._store = policy.PolicyStore(conn)  # type: ignore[arg-type]  # duck-typed sqlite3.Connection
+            self._store = policy.PolicyStore(conn)
             return self._store
         finally:
             self._lock.release()
@@ -93,12 +95,15 @@ class PgPolicyStores:
     def shutdown(self) -> None:
         self.close()
 
+    def record(self, entry: tuple[str, int, str, str], timeout_s: float) -> None:
+        """policy.record_callout on a short-lived session of its own (a worker thread's)."""
+        record_on_postgresql(self.target, entry, timeout_s)
+
 
 def record_on_postgresql(target: Target, entry: tuple[str, int, str, str], timeout_s: float) -> None:
     """policy.record_callout on PostgreSQL (from a worker thread; the same SQL, translated)."""
+    conn = PgSyncConnection.open(target, timeout_s, "mrod-policy", read_only=False)
     try:
-        with psycopg.connect(target.url, autocommit=True, **target.connect_options("mrod-policy", timeout_s)) as raw:  # type: ignore[arg-type]  # libpq options as keywords
-            # ReadConnection only translates SQLite's placeholders; this one may write.
-            policy.record_callout(ReadConnection(raw, target.describe()), entry)  # type: ignore[arg-type]  # duck-typed sqlite3.Connection
-    except psycopg.OperationalError as exc:
-        raise DatabaseNotReady(f"database {target.describe()} is unreachable: {reason(exc)}") from None
+        policy.record_callout(conn, entry)
+    finally:
+        conn.close()

@@ -1,14 +1,15 @@
 """The policy service: one Postfix policy request -> one action, over mrod.policy.
 
-On SQLite, decisions read the database on the event loop (microseconds). On PostgreSQL a
-decision is a round trip that may hang (a stopped server, a partition), so it runs in a worker
-thread of the policy's own, bounded by the deadline; the lookups on the event loop never wait
-for it. A recipient callout to a primary runs as a task of that connection, and its result is
+Its stores (lookupd/stores.py) say where decisions run: on SQLite they read the database on
+the event loop (microseconds); on PostgreSQL a decision is a round trip that may hang (a
+stopped server, a partition), so the stores are ``off_loop`` and it runs in a worker thread of
+the policy's own, bounded by the deadline; the lookups on the event loop never wait for it.
+A recipient callout to a primary runs as a task of that connection, and its result is
 stored from a worker thread.
 On any internal fault the service sends nothing and closes the connection (the policy
 protocol's rule): Postfix then applies its default action, a 4xx — never a rejection.
 
-One fault is not internal: a shared PostgreSQL that is unreachable (issue 11). A backup MX
+One fault is not internal: a shared database that is unreachable (DatabaseUnreachable). A backup MX
 must keep accepting then, so the service answers as ``[policy] when_database_unreachable``
 says — ``accept``: DUNNO (pause, quota and verification wait for the database; the lookup
 maps still decide from their snapshot which domains are relayed), ``defer``: DEFER_IF_PERMIT.
@@ -19,20 +20,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import sqlite3
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Awaitable, Callable, Mapping, cast
+from typing import Awaitable, Callable, Mapping
 
 from mrod.answers import policy, routing
 from mrod.infra.config import PolicyConfig
-from mrod.infra.errors import DatabaseNotReady
+from mrod.infra.errors import DatabaseNotReady, DatabaseUnreachable
 
 from mrod.lookupd.ratelog import RateLimitedLog
 from mrod.infra.engine import Target
-from mrod.lookupd.pgpolicy import PgPolicyStores, record_on_postgresql
-from mrod.lookupd.storeholder import StoreHolder
+from mrod.lookupd.stores import policy_stores
 
 log = logging.getLogger("mrod.policy")
 
@@ -43,19 +42,17 @@ class PolicyService:
     def __init__(self, database: Path | str | Target, settings: PolicyConfig, options: routing.Options,
                  verifier: Verifier, deadline: float = 5.0) -> None:
         self.target = Target.of(database)
-        self.db_path = self.target.path or Path()
         self.settings = settings
         self.options = options
         self.verifier = verifier
         self.deadline = deadline
-        self._stores: StoreHolder[policy.PolicyStore] | PgPolicyStores = (
-            PgPolicyStores(self.target) if self.target.url else StoreHolder(self.db_path, policy.PolicyStore))
+        self._stores = policy_stores(self.target)
         self._faults = RateLimitedLog(log)
         self.decisions: Counter[str] = Counter()   # reason -> count, for metrics
-        self.outage = False                         # deciding without the (PostgreSQL) database
-        # PostgreSQL: decisions off the event loop, in threads of their own (a hung one must
-        # not take the threads other work uses).
-        self._threads = ThreadPoolExecutor(4, "mrod-policy") if self.target.url else None
+        self.outage = False                         # deciding without the (shared) database
+        # Stores a decision may hang on: decisions off the event loop, in threads of their own
+        # (a hung one must not take the threads other work uses).
+        self._threads = ThreadPoolExecutor(4, "mrod-policy") if self._stores.off_loop else None
 
     @property
     def off_loop(self) -> bool:
@@ -71,7 +68,6 @@ class PolicyService:
             return await asyncio.wait_for(loop.run_in_executor(self._threads, self.evaluate, request), self.deadline)
         except TimeoutError:
             why = f"database {self.target.describe()} did not answer within {self.deadline:g}s"
-            assert isinstance(self._stores, PgPolicyStores)
             self._stores.abandon(why)
             return self._unreachable(why)
 
@@ -84,29 +80,22 @@ class PolicyService:
             self._threads.shutdown(wait=False, cancel_futures=True)
 
     def evaluate(self, request: Mapping[str, str]) -> policy.Decision | policy.Callout | None:
-        """A decision, a callout to run, or None on an internal fault (then: close, no reply)."""
-        if isinstance(self._stores, PgPolicyStores):
-            return self._evaluate_postgresql(self._stores, request)
-        try:
-            # No snapshot for the policy (StoreHolder without snapshot=True): always a PolicyStore.
-            return policy.evaluate(cast(policy.PolicyStore, self._stores.get()), request, self.settings, self.options)
-        except Exception:  # noqa: BLE001 - never a decision from a broken state
-            self._stores.close()
-            self._faults.exception("policy request failed; closing so Postfix applies its default action")
-            return None
-
-    def _evaluate_postgresql(self, stores: PgPolicyStores, request: Mapping[str, str]
-                             ) -> policy.Decision | policy.Callout | None:
-        """As ``evaluate``, in a worker thread; an unreachable database is not a fault."""
+        """A decision, a callout to run, or None on an internal fault (then: close, no reply).
+        An unreachable database is not a fault: the configured answer for it."""
+        stores = self._stores
         try:
             store = stores.get()
-        except DatabaseNotReady as exc:
+        except DatabaseUnreachable as exc:
             return self._unreachable(str(exc))
+        except Exception:  # noqa: BLE001 - never a decision from a broken state
+            stores.close()
+            self._faults.exception("policy request failed; closing so Postfix applies its default action")
+            return None
         broken = True
         try:
             decision = policy.evaluate(store, request, self.settings, self.options)
             broken = False
-        except DatabaseNotReady as exc:
+        except DatabaseUnreachable as exc:
             return self._unreachable(str(exc))
         except Exception:  # noqa: BLE001 - never a decision from a broken state
             self._faults.exception("policy request failed; closing so Postfix applies its default action")
@@ -140,15 +129,7 @@ class PolicyService:
             return None
 
     def _record(self, entry: tuple[str, int, str, str]) -> None:
-        if self.target.url:
-            record_on_postgresql(self.target, entry, self.deadline)
-            return
-        conn = sqlite3.connect(self.db_path, isolation_level=None, timeout=self.deadline)
-        try:
-            conn.execute("PRAGMA journal_mode")  # fails fast on a file that is not a database
-            policy.record_callout(conn, entry)
-        finally:
-            conn.close()
+        self._stores.record(entry, self.deadline)
 
     def count(self, decision: policy.Decision) -> policy.Decision:
         self.decisions[decision.reason] += 1

@@ -30,13 +30,11 @@ from mrod.infra import db
 from mrod.answers import routing
 from mrod.operations.metrics import Latency
 from mrod.infra.errors import DatabaseNotReady
-from mrod.answers.routestore import RouteStore
 from mrod.answers.routing import NOTFOUND, TEMP, Answer
 
 from mrod.lookupd.ratelog import RateLimitedLog
 from mrod.infra.engine import Target
-from mrod.lookupd.pgholder import PgStoreHolder
-from mrod.lookupd.storeholder import StoreHolder
+from mrod.lookupd.stores import route_stores
 
 log = logging.getLogger("mrod.lookupd")
 
@@ -47,15 +45,11 @@ _STATUSES = (routing.OK, NOTFOUND, TEMP)
 class LookupService:
     def __init__(self, database: Path | str | Target, options: routing.Options, deadline: float = 5.0,
                  snapshot_file: Path | None = None, status_file: Path | None = None, node: str = "") -> None:
-        target = Target.of(database)
-        self.db_path = target.path or Path()
         self.options = options
         self.deadline = deadline
-        # PostgreSQL: the snapshot fed by LISTEN/NOTIFY, kept on disk at snapshot_file, its sync
-        # status (how stale it is, as node ``node``) written to status_file (issue 11).
-        self._stores: StoreHolder[RouteStore] | PgStoreHolder = (
-            PgStoreHolder(target, snapshot_file, status_file, node) if target.url
-            else StoreHolder(self.db_path, RouteStore, snapshot=True))
+        # A shared database: the snapshot that follows it, kept on disk at snapshot_file, its
+        # sync status (how stale it is, as node ``node``) written to status_file.
+        self._stores = route_stores(Target.of(database), snapshot_file, status_file, node)
         self._faults = RateLimitedLog(log)
         # map label -> answer status -> count. Map names from clients are not trusted as
         # labels: unknown ones count as "other" (bounded memory).
@@ -77,24 +71,14 @@ class LookupService:
         self._stores.shutdown()
 
     async def settle(self, timeout: float) -> None:
-        """On PostgreSQL: start following the database and wait (bounded) for a first snapshot,
-        so the first lookups are not TEMP for want of one. Nothing to wait for on SQLite."""
-        stores = self._stores
-        if not isinstance(stores, PgStoreHolder):
-            return
-        stores.start(asyncio.get_running_loop())
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                stores.get()
-                return
-            except DatabaseNotReady:
-                await asyncio.sleep(0.05)
+        """Wait (bounded) until the first lookups can be answered (a shared database: the first
+        snapshot from it), so they are not TEMP for want of one."""
+        await self._stores.settle(timeout)
 
     def staleness(self) -> float | None:
-        """Seconds since the snapshot last synced with PostgreSQL; None on SQLite (always
-        current) or before a first sync."""
-        return self._stores.staleness() if isinstance(self._stores, PgStoreHolder) else None
+        """Seconds since the answers last synced with a shared database; None when they are
+        always current (read from the file) or before a first sync."""
+        return self._stores.staleness()
 
     @property
     def snapshot_domains(self) -> int | None:
@@ -161,11 +145,8 @@ class LookupService:
 
     def _answer_blocking(self, map_name: str, text: str) -> Answer:
         started = time.monotonic()
-        store = RouteStore.open(self.db_path, busy_timeout_ms=int(self.deadline * 1000))
-        try:
+        with self._stores.waiting(self.deadline) as store:
             result = routing.answer(store, map_name, text, self.options)
-        finally:
-            store.close()
         log.debug("lookup waited %.3fs for the database", time.monotonic() - started)
         return result
 
@@ -175,7 +156,7 @@ class LookupService:
 
     def _fault(self, map_name: str, exc: BaseException) -> Answer:
         self.close()  # reopen on the next lookup: the file may have been fixed or replaced
-        if isinstance(exc, (sqlite3.Error, DatabaseNotReady, TimeoutError, OSError)):
+        if isinstance(exc, (*db.driver_errors(), DatabaseNotReady, TimeoutError, OSError)):
             reason = f"database unavailable: {exc}"
             self._faults.warning("lookup %s answered TEMP: %s", map_name, reason)
         else:

@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 from typing import Generic, TypeVar
 
+from mrod.infra.dbapi import SyncConnection
 from mrod.answers.routestore import RouteStore
 from mrod.answers.snapshot import RouteSnapshot
 from mrod.infra import db, journal
@@ -218,5 +219,5 @@ class StoreHolder(Generic[S]):
         self._snapshot = snap
 
 
-def _has_journal(conn: sqlite3.Connection) -> bool:
+def _has_journal(conn: SyncConnection) -> bool:
     return conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'change'").fetchone() is not None

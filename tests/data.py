@@ -17,8 +17,8 @@ import asyncio
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-import aiosqlite
 
+from mrod.infra.dbapi import Connection
 from mrod.entities import domains as domaincore
 from mrod.entities import recipients as recipientcore
 from mrod.entities import relays as relaycore
@@ -29,7 +29,7 @@ ACTOR = Actor("tester", "cli", "local")          # an operator at the CLI
 SYSTEM = Actor.system("test")                     # set-up done by the test itself
 
 
-async def seed(conn: aiosqlite.Connection, *, relays: Iterable[Mapping[str, Any]] = (),
+async def seed(conn: Connection, *, relays: Iterable[Mapping[str, Any]] = (),
                domains: Iterable[Mapping[str, Any]] = (), recipients: Iterable[str] = (),
                actor: Actor = ACTOR) -> None:
     """Relays (relays.add fields), domains (a ``name`` plus domains.add fields), recipients."""

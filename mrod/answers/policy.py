@@ -17,11 +17,11 @@ Anything else -> DUNNO (the other restrictions decide). Reading the database is 
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Mapping
 
+from mrod.infra.dbapi import SyncConnection
 from mrod.infra import db, names
 from mrod.answers import routing
 from mrod.infra.config import PolicyConfig
@@ -197,7 +197,7 @@ def cache_entry(callout: Callout, result: bool, settings: PolicyConfig, now: dat
     return callout.address, int(result), db.stamp(now), db.stamp(now + timedelta(seconds=ttl))
 
 
-def record_callout(conn: sqlite3.Connection, entry: tuple[str, int, str, str]) -> None:
+def record_callout(conn: SyncConnection, entry: tuple[str, int, str, str]) -> None:
     """Store a callout result (sync: lookupd runs it in a worker thread)."""
     conn.execute(
         "INSERT INTO verify_cache (address, valid, checked_at, expires_at) VALUES (?, ?, ?, ?)"

@@ -6,11 +6,11 @@ Nothing here decides anything; mrod.routing does.
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Self
 
+from mrod.infra.dbapi import SyncConnection
 from mrod.infra import db
 
 
@@ -39,7 +39,7 @@ _SQL_BY_COUNT = [_DOMAINS_SQL.format(", ".join("?" * n)) for n in range(0, 130)]
 
 
 class RouteStore:
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: SyncConnection) -> None:
         self.conn = conn
 
     @classmethod

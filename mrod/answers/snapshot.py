@@ -21,10 +21,10 @@ from __future__ import annotations
 
 import json
 import os
-import sqlite3
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, NamedTuple, Protocol, cast
 
+from mrod.infra.dbapi import SyncConnection
 from mrod.answers.routestore import DomainRoute
 from mrod.infra import journal
 from mrod.infra.engine import Target
@@ -158,7 +158,7 @@ class RouteSnapshot:
         return None if self._recipients is None else sum(len(s) for s in self._recipients.values())
 
     @classmethod
-    def load(cls, conn: sqlite3.Connection, transaction: bool = True, recipients: bool = False) -> "RouteSnapshot":
+    def load(cls, conn: SyncConnection, transaction: bool = True, recipients: bool = False) -> "RouteSnapshot":
         """Everything, as of one moment (one read transaction; ``transaction=False``: the
         caller's, e.g. PostgreSQL's REPEATABLE READ), with every listed recipient when
         ``recipients``."""
@@ -177,7 +177,7 @@ class RouteSnapshot:
                 conn.execute("COMMIT")
         return snap
 
-    def apply(self, conn: sqlite3.Connection, changes: list[journal.Change]) -> None:
+    def apply(self, conn: SyncConnection, changes: list[journal.Change]) -> None:
         """Re-read what the changes name; read everything first, then change memory."""
         self.install(read_changes(conn, changes))
 
@@ -241,7 +241,7 @@ class RouteSnapshot:
             if relay_id is None and host is not None:
                 overrides.setdefault((host, port), {})[name] = (did, tls, protocol)
 
-    def unjournaled(self, conn: sqlite3.Connection, limit: int) -> bool:
+    def unjournaled(self, conn: SyncConnection, limit: int) -> bool:
         """Take in domains inserted without a journal row (a writer outside mrod's write paths):
         rows with an id above any seen. False when there are more than ``limit`` (reload).
         (Missed: such an insert that reuses the id of a domain removed since the last check.)"""

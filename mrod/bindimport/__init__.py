@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING
 
-import aiosqlite
 
+from mrod.infra.dbapi import Connection
 from mrod.infra import db
 from mrod.entities.audit import Actor
 from mrod.infra.errors import MrodError
@@ -74,7 +74,7 @@ def importer_actor(starter: Actor) -> Actor:
     return Actor(name=ACTOR_NAME, origin="bind", remote=remote, user_id=starter.user_id)
 
 
-async def _routes(conn: aiosqlite.Connection, cfg: "Config", discovery: Discovery) -> dict[str, Route | NoRoute]:
+async def _routes(conn: Connection, cfg: "Config", discovery: Discovery) -> dict[str, Route | NoRoute]:
     wanted = planner.needs_route(discovery.zones, await applier.current_state(conn))
     return await RouteFinder(cfg.bind).find_all(wanted)
 
@@ -84,7 +84,7 @@ def _messages(discovery: Discovery, plan: Plan) -> list[str]:
 
 
 async def run(
-    conn: aiosqlite.Connection,
+    conn: Connection,
     cfg: "Config",
     actor: Actor,
     *,
@@ -126,7 +126,7 @@ async def run(
         raise exc from None
 
 
-async def _record_failure(conn: aiosqlite.Connection, actor: Actor, started_at: str, t0: float, error: str) -> None:
+async def _record_failure(conn: Connection, actor: Actor, started_at: str, t0: float, error: str) -> None:
     try:
         async with db.transaction(conn):
             await runs.record(conn, actor, started_at=started_at, finished_at=db.now(),
@@ -135,7 +135,7 @@ async def _record_failure(conn: aiosqlite.Connection, actor: Actor, started_at: 
         log.exception("could not record the failed BIND import run")
 
 
-async def preview(conn: aiosqlite.Connection, cfg: "Config", actor: Actor | None = None) -> Result:
+async def preview(conn: Connection, cfg: "Config", actor: Actor | None = None) -> Result:
     """What a run would do now; writes nothing."""
     return await run(conn, cfg, actor or Actor.system(ACTOR_NAME), dry_run=True)
 

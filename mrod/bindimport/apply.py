@@ -6,14 +6,14 @@ from __future__ import annotations
 
 import json
 
-import aiosqlite
 
+from mrod.infra.dbapi import Connection
 from mrod.entities import audit, domains
 from mrod.entities.audit import Actor
 from mrod.bindimport.planner import Current, Plan, RelayRef
 
 
-async def current_state(conn: aiosqlite.Connection) -> dict[str, Current]:
+async def current_state(conn: Connection) -> dict[str, Current]:
     """Every domain, as the planner sees it (manual ones too: they must be left alone)."""
     async with conn.execute(
         "SELECT name, source, enabled, route, relay_id, host, port, manual_fields, missing_since,"
@@ -30,12 +30,12 @@ async def current_state(conn: aiosqlite.Connection) -> dict[str, Current]:
     }
 
 
-async def relay_refs(conn: aiosqlite.Connection) -> list[RelayRef]:
+async def relay_refs(conn: Connection) -> list[RelayRef]:
     async with conn.execute("SELECT id, name FROM relay") as cur:
         return [RelayRef(r[0], r[1]) for r in await cur.fetchall()]
 
 
-async def apply(conn: aiosqlite.Connection, plan: Plan, actor: Actor, stamp: str) -> None:
+async def apply(conn: Connection, plan: Plan, actor: Actor, stamp: str) -> None:
     """Carry out every action. Any error propagates: the caller's transaction rolls back."""
     adds = [(a.name, a.spec) for a in plan.actions if a.kind == "add"]
     if adds:

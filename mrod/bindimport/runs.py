@@ -11,8 +11,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-import aiosqlite
 
+from mrod.infra.dbapi import Connection, Row
 from mrod.entities import audit
 from mrod.entities.audit import Actor
 from mrod.infra import db
@@ -46,7 +46,7 @@ class Run:
 
 
 async def record(
-    conn: aiosqlite.Connection,
+    conn: Connection,
     actor: Actor,
     *,
     started_at: str,
@@ -73,7 +73,7 @@ async def record(
     return run_id
 
 
-def _run(row: aiosqlite.Row) -> Run:
+def _run(row: Row) -> Run:
     return Run(
         id=row["id"], started_at=row["started_at"], finished_at=row["finished_at"],
         duration_ms=row["duration_ms"], status=row["status"], actor=row["actor"], origin=row["origin"],
@@ -82,7 +82,7 @@ def _run(row: aiosqlite.Row) -> Run:
     )
 
 
-async def recent(conn: aiosqlite.Connection, limit: int = 20, offset: int = 0) -> list[Run]:
+async def recent(conn: Connection, limit: int = 20, offset: int = 0) -> list[Run]:
     """The latest runs, newest first."""
     async with conn.execute("SELECT * FROM import_run ORDER BY id DESC LIMIT ? OFFSET ?", (limit, offset)) as cur:
         return [_run(r) for r in await cur.fetchall()]

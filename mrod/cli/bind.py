@@ -6,8 +6,8 @@ import argparse
 import sys
 from typing import Any
 
-import aiosqlite
 
+from mrod.infra.dbapi import Connection
 from mrod import bindimport
 from mrod.entities.audit import Actor
 from mrod.bindimport import runs
@@ -28,7 +28,7 @@ def cmd_import_bind(args: argparse.Namespace, cfg: Config) -> int:
     if args.history:
         return _history(args, cfg)
 
-    async def work(conn: aiosqlite.Connection) -> bindimport.Result:
+    async def work(conn: Connection) -> bindimport.Result:
         return await bindimport.run(conn, cfg, Actor.cli(), dry_run=args.dry_run)
 
     result = common.with_db(cfg, work)

@@ -10,8 +10,8 @@ import sys
 from pathlib import Path
 from typing import Any, Awaitable, Callable, Iterable, Sequence, TypeVar
 
-import aiosqlite
 
+from mrod.infra.dbapi import Connection
 from mrod.infra import db
 from mrod.infra.config import Config, loader
 from mrod.infra.engine import Target
@@ -37,15 +37,16 @@ def read_input(path: str, *, encoding: str = "utf-8", newline: str | None = None
     return None
 
 
-def with_db(cfg: Config, work: Callable[[aiosqlite.Connection], Awaitable[T]], *, create: bool = False) -> T:
+def with_db(cfg: Config, work: Callable[[Connection], Awaitable[T]], *, create: bool = False) -> T:
     """Open the database (schema brought up to date), run ``work``, close."""
 
     async def run() -> T:
         async with db.opened(cfg.database, create=create) as conn:
             return await work(conn)
 
-    if not cfg.database.url:      # PostgreSQL: no file of the service's to leave root-owned
-        warn_if_not_owner(cfg.database.path)
+    local = db.local_file(cfg.database)
+    if local is not None:      # a database server: no file of the service's to leave root-owned
+        warn_if_not_owner(local)
     try:
         return asyncio.run(run())
     finally:
@@ -61,9 +62,9 @@ def name_foreign_database(cfg: Config) -> None:
     whose = ""
     if cfg.source is not None and cfg.source == loader.SYSTEM_CONFIG.resolve():
         whose = "the installed service's database"
-    elif not cfg.database.url:
+    elif (local := db.local_file(cfg.database)) is not None:
         try:
-            owner = cfg.database.path.stat().st_uid
+            owner = local.stat().st_uid
         except OSError:
             return
         if owner != os.geteuid():

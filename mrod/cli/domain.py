@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-import aiosqlite
 
+from mrod.infra.dbapi import Connection
 from mrod.entities import domainimport, domains, relays
 from mrod.answers import routing
 from mrod.entities.audit import Actor
@@ -134,7 +134,7 @@ def cmd_set(args: argparse.Namespace, cfg: Config) -> int:
 
 
 def cmd_rm(args: argparse.Namespace, cfg: Config) -> int:
-    async def work(conn: aiosqlite.Connection) -> list[domains.Domain]:
+    async def work(conn: Connection) -> list[domains.Domain]:
         from mrod.infra import db
         async with db.transaction(conn):
             return [await domains.remove(conn, Actor.cli(), name) for name in args.domains]
@@ -145,7 +145,7 @@ def cmd_rm(args: argparse.Namespace, cfg: Config) -> int:
 
 
 def cmd_list(args: argparse.Namespace, cfg: Config) -> int:
-    async def work(conn: aiosqlite.Connection) -> tuple[domains.Page, dict[int, str]]:
+    async def work(conn: Connection) -> tuple[domains.Page, dict[int, str]]:
         from mrod.operations import checks
         page = await domains.search(conn, q=args.search, relay=args.relay, source=args.source,
                                     recipients=args.recipients, enabled=args.enabled, limit=None)

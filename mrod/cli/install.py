@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-import aiosqlite
 
+from mrod.infra.dbapi import Connection
 from mrod.infra import db
 from mrod.answers import postfixconf
 from mrod.entities import users
@@ -33,7 +33,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_init(args: argparse.Namespace, cfg: Config) -> int:
-    async def work(conn: aiosqlite.Connection) -> tuple[int, str | None]:
+    async def work(conn: Connection) -> tuple[int, str | None]:
         return await db.schema_version(conn), await users.ensure_first_admin(conn, cfg.admin.bcrypt_rounds)
 
     version, password = common.with_db(cfg, work, create=True)

@@ -12,8 +12,8 @@ import asyncio
 import sys
 from typing import Any
 
-import aiosqlite
 
+from mrod.infra.dbapi import Connection
 from mrod.operations import checks, health, nodestatus, postfixcache, queue, syncstatus
 from mrod.infra import db, names
 from mrod.entities import domains
@@ -64,7 +64,7 @@ def cmd_queue(args: argparse.Namespace, cfg: Config) -> int:
 
 def _all_nodes(args: argparse.Namespace, cfg: Config, target: str | None) -> int:
     """Every node's stored reading (what `mrod serve` last read on each), largest first."""
-    async def work(conn: aiosqlite.Connection) -> list[dict[str, Any]]:
+    async def work(conn: Connection) -> list[dict[str, Any]]:
         return await queue.stats(conn)
 
     rows = [r for r in common.with_db(cfg, work) if target is None or r["domain"] == target]
@@ -143,7 +143,7 @@ def _print_queue(report: queue.QueueReport, shown: list[DomainQueue], others: li
 
 
 def cmd_check(args: argparse.Namespace, cfg: Config) -> int:
-    async def work(conn: aiosqlite.Connection) -> list[checks.DomainCheck]:
+    async def work(conn: Connection) -> list[checks.DomainCheck]:
         name = None
         if args.domain:
             name = (await domains.get(conn, args.domain)).name   # NotFound: a clear error
@@ -172,7 +172,7 @@ def cmd_health(args: argparse.Namespace, cfg: Config) -> int:
     notes = sys.stderr if args.json else sys.stdout
     live = _lookupd_status(cfg, notes)    # read from a file, before the database: told in an outage too
 
-    async def work(conn: aiosqlite.Connection) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    async def work(conn: Connection) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         rows = await health.status(conn, node=None if args.all_nodes else cfg.node.name)
         return rows, await nodestatus.rows(conn) if args.all_nodes else []
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-import aiosqlite
 
+from mrod.infra.dbapi import Connection
 from mrod.infra import db
 from mrod.entities import domains, recipients
 from mrod.entities.audit import Actor
@@ -29,7 +29,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_add(args: argparse.Namespace, cfg: Config) -> int:
-    async def work(conn: aiosqlite.Connection) -> list[recipients.Recipient]:
+    async def work(conn: Connection) -> list[recipients.Recipient]:
         async with db.transaction(conn):  # all or nothing
             return [await recipients.add(conn, Actor.cli(), a) for a in args.addresses]
 
@@ -39,7 +39,7 @@ def cmd_add(args: argparse.Namespace, cfg: Config) -> int:
 
 
 def cmd_rm(args: argparse.Namespace, cfg: Config) -> int:
-    async def work(conn: aiosqlite.Connection) -> None:
+    async def work(conn: Connection) -> None:
         async with db.transaction(conn):
             for a in args.addresses:
                 await recipients.remove(conn, Actor.cli(), a)
@@ -50,7 +50,7 @@ def cmd_rm(args: argparse.Namespace, cfg: Config) -> int:
 
 
 def cmd_list(args: argparse.Namespace, cfg: Config) -> int:
-    async def work(conn: aiosqlite.Connection) -> tuple[domains.Domain, list[recipients.Recipient]]:
+    async def work(conn: Connection) -> tuple[domains.Domain, list[recipients.Recipient]]:
         return await domains.get(conn, args.domain), await recipients.list_for(conn, args.domain)
 
     domain, items = common.with_db(cfg, work)

@@ -12,8 +12,8 @@ import os
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-import aiosqlite
 
+from mrod.infra.dbapi import Connection, Row
 from mrod.infra import db
 
 ORIGINS = ("cli", "panel", "api", "bind", "system")
@@ -61,7 +61,7 @@ class AuditEntry:
 
 
 async def record(
-    conn: aiosqlite.Connection,
+    conn: Connection,
     actor: Actor,
     action: str,
     entity: str,
@@ -77,7 +77,7 @@ async def record(
 
 
 async def record_many(
-    conn: aiosqlite.Connection, actor: Actor, action: str, entity: str, rows: list[tuple[str, Mapping[str, Any] | None]]
+    conn: Connection, actor: Actor, action: str, entity: str, rows: list[tuple[str, Mapping[str, Any] | None]]
 ) -> None:
     """One audit row per (key, after) — for bulk imports."""
     at = db.now()
@@ -93,7 +93,7 @@ def _json(value: Mapping[str, Any] | None) -> str | None:
 
 
 async def entries(
-    conn: aiosqlite.Connection,
+    conn: Connection,
     *,
     entity: str | None = None,
     key: str | None = None,
@@ -112,7 +112,7 @@ async def entries(
     return [_entry(r) for r in rows]
 
 
-async def count(conn: aiosqlite.Connection, **filters: str | None) -> int:
+async def count(conn: Connection, **filters: str | None) -> int:
     where, args = _filters(**filters)
     async with conn.execute(f"SELECT count(*) FROM audit {where}", args) as cur:
         row = await db.one_row(cur)
@@ -147,7 +147,7 @@ def like_escape(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def _entry(row: aiosqlite.Row) -> AuditEntry:
+def _entry(row: Row) -> AuditEntry:
     return AuditEntry(
         id=row["id"],
         at=row["at"],

@@ -13,8 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
 
-import aiosqlite
 
+from mrod.infra.dbapi import Connection
 from mrod.entities import audit, domains
 from mrod.entities.audit import Actor
 from mrod.entities.domains import Domain
@@ -82,7 +82,7 @@ def check_filters(filters: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-async def select(conn: aiosqlite.Connection, *, domain_names: list[str] | None = None,
+async def select(conn: Connection, *, domain_names: list[str] | None = None,
                  filters: Mapping[str, Any] | None = None, owner_id: int | None = None) -> list[Domain]:
     """The domains named (each must exist and, with ``owner_id``, belong to that user), or every
     domain matching the filters (only that user's, with ``owner_id``)."""
@@ -121,7 +121,7 @@ def check_change(change: Mapping[str, Any]) -> dict[str, Any]:
     return spec
 
 
-async def apply(conn: aiosqlite.Connection, actor: Actor, change: Mapping[str, Any], *,
+async def apply(conn: Connection, actor: Actor, change: Mapping[str, Any], *,
                 domain_names: list[str] | None = None, filters: Mapping[str, Any] | None = None,
                 owner_id: int | None = None) -> Result:
     """Select, then change every selected domain — one transaction, all or nothing."""

@@ -24,8 +24,8 @@ import io
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
-import aiosqlite
 
+from mrod.infra.dbapi import Connection
 from mrod.entities import domains, users
 from mrod.entities.audit import Actor
 from mrod.entities.domains import Domain
@@ -124,7 +124,7 @@ def _flag(row: dict[str, str], key: str) -> bool | None:
     return _YES[value.lower()]
 
 
-async def _spec(conn: aiosqlite.Connection, row: dict[str, str], current: Domain | None,
+async def _spec(conn: Connection, row: dict[str, str], current: Domain | None,
                 owner_ids: dict[str, int], may_set_owner: bool) -> dict[str, Any]:
     """What domains.add / update takes: for an existing domain, only what differs."""
     spec: dict[str, Any] = {}
@@ -167,7 +167,7 @@ async def _spec(conn: aiosqlite.Connection, row: dict[str, str], current: Domain
     return spec
 
 
-async def run(conn: aiosqlite.Connection, actor: Actor, text: str, *, apply: bool, owner_id: int | None = None,
+async def run(conn: Connection, actor: Actor, text: str, *, apply: bool, owner_id: int | None = None,
               source: str = "manual", may_set_quota: bool = True) -> Report:
     """Import (apply=True) or preview CSV text. ``owner_id``: a domains_own user — only their own
     domains may be changed, and what they add is theirs (the owner column is ignored).
@@ -201,7 +201,7 @@ async def run(conn: aiosqlite.Connection, actor: Actor, text: str, *, apply: boo
     return report
 
 
-async def _one(conn: aiosqlite.Connection, actor: Actor, row: dict[str, str], report: Report,
+async def _one(conn: Connection, actor: Actor, row: dict[str, str], report: Report,
                owner_ids: dict[str, int], owner_id: int | None, source: str, seen: dict[str, int],
                number: int, may_set_quota: bool) -> None:
     name = names.domain(row["name"])

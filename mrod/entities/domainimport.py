@@ -8,8 +8,8 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any, Iterable
 
-import aiosqlite
 
+from mrod.infra.dbapi import Connection
 from mrod.entities import domains, relays
 from mrod.entities.audit import Actor
 from mrod.infra import db, names
@@ -42,7 +42,7 @@ def parse_lines(lines: Iterable[str]) -> Iterable[tuple[int, str, str | None]]:
 
 
 async def bulk_add(
-    conn: aiosqlite.Connection,
+    conn: Connection,
     actor: Actor,
     lines: Iterable[str],
     *,

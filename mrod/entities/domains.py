@@ -10,17 +10,17 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import sqlite3
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
 
-import aiosqlite
 
+from mrod.infra.dbapi import Connection, Row
 from mrod.entities import audit, relays
 from mrod.infra import db, journal, names
 from mrod.entities.audit import Actor
 from mrod.infra.enums import RECIPIENT_POLICIES, ROUTES, SOURCES, VERIFY_WHEN_DOWN
-from mrod.infra.errors import Conflict, InvalidInput, MrodError, NotFound
+from mrod.infra.errors import Conflict, ForeignKeyViolation, IntegrityViolation, InvalidInput, MrodError, NotFound, \
+    UniqueViolation
 
 MAX_QUOTA = 2**63 - 1       # the largest SQLite INTEGER: a larger quota would fail at the write, as a 500
 SORTABLE = ("name", "relay", "enabled", "source", "recipients", "created_at", "updated_at")
@@ -79,14 +79,14 @@ _SELECT = (
 )
 
 
-def _domain(row: aiosqlite.Row | tuple) -> Domain:
+def _domain(row: Row | tuple) -> Domain:
     values = list(row)
     for index in (9, 10, 16):   # enabled, include_subdomains, paused
         values[index] = bool(values[index])
     return Domain(*values)
 
 
-async def get(conn: aiosqlite.Connection, name: str) -> Domain:
+async def get(conn: Connection, name: str) -> Domain:
     key = names.domain(name)
     async with conn.execute(f"{_SELECT} WHERE d.name = ?", (key,)) as cur:
         row = await cur.fetchone()
@@ -95,7 +95,7 @@ async def get(conn: aiosqlite.Connection, name: str) -> Domain:
     return _domain(row)
 
 
-async def get_by_id(conn: aiosqlite.Connection, domain_id: int) -> Domain:
+async def get_by_id(conn: Connection, domain_id: int) -> Domain:
     async with conn.execute(f"{_SELECT} WHERE d.id = ?", (domain_id,)) as cur:
         row = await cur.fetchone()
     if row is None:
@@ -110,7 +110,7 @@ class Page:
 
 
 async def search(
-    conn: aiosqlite.Connection,
+    conn: Connection,
     *,
     q: str | None = None,
     enabled: bool | None = None,
@@ -171,7 +171,7 @@ async def search(
     return Page([_domain(r) for r in rows], total)
 
 
-async def count(conn: aiosqlite.Connection, *, owner_id: int | None = None) -> dict[str, int]:
+async def count(conn: Connection, *, owner_id: int | None = None) -> dict[str, int]:
     where, args = ("WHERE owner_id = ?", (owner_id,)) if owner_id is not None else ("", ())
     async with conn.execute(
         f"SELECT count(*), coalesce(sum(enabled), 0) FROM domain {where}", args
@@ -183,7 +183,7 @@ async def count(conn: aiosqlite.Connection, *, owner_id: int | None = None) -> d
 # -- changes -------------------------------------------------------------------------------
 
 
-async def _route_fields(conn: aiosqlite.Connection, spec: Mapping[str, Any], current: Domain | None) -> dict[str, Any]:
+async def _route_fields(conn: Connection, spec: Mapping[str, Any], current: Domain | None) -> dict[str, Any]:
     """Turn route input (relay | host [+port/protocol/tls] | mx) into columns.
 
     Returns only the columns that change. Exactly one of relay/host/mx may be given.
@@ -288,14 +288,14 @@ def _check_known(spec: Mapping[str, Any]) -> None:
             raise InvalidInput(key, "is not a domain field")
 
 
-async def add(conn: aiosqlite.Connection, actor: Actor, name: str, **spec: Any) -> Domain:
+async def add(conn: Connection, actor: Actor, name: str, **spec: Any) -> Domain:
     """Add a domain. spec: relay | host (+port, protocol, tls) | mx, and the flags."""
     async with db.transaction(conn):
         [domain] = await insert(conn, actor, [await _new_fields(conn, name, spec)])
     return domain
 
 
-async def _new_fields(conn: aiosqlite.Connection, name: str, spec: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
+async def _new_fields(conn: Connection, name: str, spec: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
     """A new domain's key and columns from add()'s input, validated."""
     _check_known(spec)
     key = names.domain(name)
@@ -306,7 +306,7 @@ async def _new_fields(conn: aiosqlite.Connection, name: str, spec: Mapping[str, 
     return key, fields
 
 
-async def insert(conn: aiosqlite.Connection, actor: Actor, rows: list[tuple[str, dict[str, Any]]], *,
+async def insert(conn: Connection, actor: Actor, rows: list[tuple[str, dict[str, Any]]], *,
                  returning: bool = True) -> list[Domain]:
     """The one write path for new domains (add, add_many, the line import): INSERT each
     (key, validated columns) — one statement per column set — and audit each as add() does,
@@ -321,7 +321,7 @@ async def insert(conn: aiosqlite.Connection, actor: Actor, rows: list[tuple[str,
         try:
             await conn.executemany(
                 f"INSERT INTO domain ({listed}) VALUES ({', '.join('?' * (len(columns) + 3))})", values)
-        except sqlite3.IntegrityError as exc:
+        except IntegrityViolation as exc:
             raise _integrity(exc, values[0][0]) from None
     await journal.domains_added(conn, [key for key, _ in rows])   # lookupd's snapshot (issue 10)
     added: list[Domain] = []
@@ -336,7 +336,7 @@ async def insert(conn: aiosqlite.Connection, actor: Actor, rows: list[tuple[str,
     return added
 
 
-async def update(conn: aiosqlite.Connection, actor: Actor, name: str, **spec: Any) -> Domain:
+async def update(conn: Connection, actor: Actor, name: str, **spec: Any) -> Domain:
     _check_known(spec)
     async with db.transaction(conn):
         before = await get(conn, name)
@@ -355,7 +355,7 @@ async def update(conn: aiosqlite.Connection, actor: Actor, name: str, **spec: An
                 f"UPDATE domain SET {assignments}, updated_at = ? WHERE id = ?",
                 (*changed.values(), db.now(), before.id),
             )
-        except sqlite3.IntegrityError as exc:
+        except IntegrityViolation as exc:
             raise _integrity(exc, before.name) from None
         if actor.origin in OPERATOR_ORIGINS:
             await _mark_manual(conn, before.id, changed)
@@ -364,7 +364,7 @@ async def update(conn: aiosqlite.Connection, actor: Actor, name: str, **spec: An
     return after
 
 
-async def add_many(conn: aiosqlite.Connection, actor: Actor,
+async def add_many(conn: Connection, actor: Actor,
                    items: Iterable[tuple[str, Mapping[str, Any]]]) -> list[Domain]:
     """Add many domains at once (an importer's first run), each validated as add() validates
     it and written and audited by the same insert, in one transaction. Any refusal refuses
@@ -386,7 +386,7 @@ async def add_many(conn: aiosqlite.Connection, actor: Actor,
         return await insert(conn, actor, rows)
 
 
-async def remove(conn: aiosqlite.Connection, actor: Actor, name: str) -> Domain:
+async def remove(conn: Connection, actor: Actor, name: str) -> Domain:
     async with db.transaction(conn):
         domain = await get(conn, name)
         await conn.execute("DELETE FROM domain WHERE id = ?", (domain.id,))
@@ -398,7 +398,7 @@ async def remove(conn: aiosqlite.Connection, actor: Actor, name: str) -> Domain:
 OPERATOR_ORIGINS = ("cli", "panel", "api")
 
 
-async def _mark_manual(conn: aiosqlite.Connection, domain_id: int, changed: Mapping[str, Any]) -> None:
+async def _mark_manual(conn: Connection, domain_id: int, changed: Mapping[str, Any]) -> None:
     """Remember which columns an operator set (domain.manual_fields, a JSON list), and that a
     hand-set `enabled` is no longer the importer's doing (disabled_by_import)."""
     async with conn.execute("SELECT manual_fields FROM domain WHERE id = ?", (domain_id,)) as cur:
@@ -410,13 +410,12 @@ async def _mark_manual(conn: aiosqlite.Connection, domain_id: int, changed: Mapp
                        (json.dumps(sorted(fields)), domain_id))
 
 
-def _integrity(exc: sqlite3.IntegrityError, key: str) -> MrodError:
-    text = str(exc)
-    if "UNIQUE" in text:
+def _integrity(exc: IntegrityViolation, key: str) -> MrodError:
+    if isinstance(exc, UniqueViolation):
         return Conflict(f"domain {key!r} already exists")
-    if "FOREIGN KEY" in text:
+    if isinstance(exc, ForeignKeyViolation):
         return InvalidInput("owner", "no such user")
-    return InvalidInput("domain", f"refused by the database: {text}")
+    return InvalidInput("domain", f"refused by the database: {exc}")
 
 
 def audited(domain: Domain) -> dict[str, Any]:
@@ -426,7 +425,7 @@ def audited(domain: Domain) -> dict[str, Any]:
     return data
 
 
-async def existing_names(conn: aiosqlite.Connection, candidates: list[str]) -> list[str]:
+async def existing_names(conn: Connection, candidates: list[str]) -> list[str]:
     """Which of these domain names exist already."""
     found: list[str] = []
     chunk = 500

@@ -7,15 +7,14 @@ subdomains.
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass
 
-import aiosqlite
 
+from mrod.infra.dbapi import Connection
 from mrod.entities import audit, domains
 from mrod.infra import db, journal, names
 from mrod.entities.audit import Actor
-from mrod.infra.errors import Conflict, NotFound
+from mrod.infra.errors import Conflict, NotFound, UniqueViolation
 
 
 @dataclass(frozen=True)
@@ -26,7 +25,7 @@ class Recipient:
     created_at: str
 
 
-async def owning_domain(conn: aiosqlite.Connection, address: str) -> domains.Domain:
+async def owning_domain(conn: Connection, address: str) -> domains.Domain:
     """The domain an (already normalised) address belongs to."""
     dom = address.rpartition("@")[2]
     candidates = [dom, *names.parent_domains(dom)]
@@ -41,7 +40,7 @@ async def owning_domain(conn: aiosqlite.Connection, address: str) -> domains.Dom
     raise NotFound(f"no domain here accepts mail for {dom!r}; add the domain first")
 
 
-async def add(conn: aiosqlite.Connection, actor: Actor, address: str) -> Recipient:
+async def add(conn: Connection, actor: Actor, address: str) -> Recipient:
     key = names.address(address)
     async with db.transaction(conn):
         domain = await owning_domain(conn, key)
@@ -51,14 +50,14 @@ async def add(conn: aiosqlite.Connection, actor: Actor, address: str) -> Recipie
                 "INSERT INTO recipient (domain_id, address, created_at) VALUES (?, ?, ?) RETURNING id",
                 (domain.id, key, stamp))
             recipient_id = await db.returned_id(cur)
-        except sqlite3.IntegrityError:
+        except UniqueViolation:
             raise Conflict(f"recipient {key!r} is listed already") from None
         await journal.domain_changed(conn, domain.name)
         await audit.record(conn, actor, "add", "recipient", key, None, {"domain": domain.name, "address": key})
     return Recipient(recipient_id, domain.name, key, stamp)
 
 
-async def remove(conn: aiosqlite.Connection, actor: Actor, address: str) -> None:
+async def remove(conn: Connection, actor: Actor, address: str) -> None:
     key = names.address(address)
     async with db.transaction(conn):
         async with conn.execute(
@@ -72,7 +71,7 @@ async def remove(conn: aiosqlite.Connection, actor: Actor, address: str) -> None
         await audit.record(conn, actor, "remove", "recipient", key, {"domain": row[1], "address": key}, None)
 
 
-async def list_for(conn: aiosqlite.Connection, domain_name: str) -> list[Recipient]:
+async def list_for(conn: Connection, domain_name: str) -> list[Recipient]:
     domain = await domains.get(conn, domain_name)
     async with conn.execute(
         "SELECT id, address, created_at FROM recipient WHERE domain_id = ? ORDER BY address", (domain.id,)

@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import dataclasses
-import sqlite3
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-import aiosqlite
 
+from mrod.infra.dbapi import Connection, Row
 from mrod.entities import audit
 from mrod.infra import db, names
 from mrod.entities.audit import Actor
 from mrod.infra.enums import PROTOCOLS, TLS_LEVELS
-from mrod.infra.errors import Conflict, InUse, InvalidInput, NotFound
+from mrod.infra.errors import Conflict, ForeignKeyViolation, InUse, InvalidInput, NotFound, UniqueViolation
 
 EDITABLE = ("name", "host", "port", "protocol", "tls", "owner_id")
 
@@ -73,11 +72,11 @@ _SELECT = (
 )
 
 
-def _relay(row: aiosqlite.Row) -> Relay:
+def _relay(row: Row) -> Relay:
     return Relay(**{k: row[k] for k in row.keys()})
 
 
-async def get(conn: aiosqlite.Connection, ref: str | int) -> Relay:
+async def get(conn: Connection, ref: str | int) -> Relay:
     """By name (case-insensitive) or numeric id."""
     arg: int | str
     if isinstance(ref, int) or (isinstance(ref, str) and ref.isdigit()):
@@ -91,7 +90,7 @@ async def get(conn: aiosqlite.Connection, ref: str | int) -> Relay:
     return _relay(row)
 
 
-async def list_all(conn: aiosqlite.Connection, *, owner_id: int | None = None) -> list[Relay]:
+async def list_all(conn: Connection, *, owner_id: int | None = None) -> list[Relay]:
     args: tuple[int, ...]
     sql, args = _SELECT, ()
     if owner_id is not None:
@@ -101,7 +100,7 @@ async def list_all(conn: aiosqlite.Connection, *, owner_id: int | None = None) -
 
 
 async def add(
-    conn: aiosqlite.Connection,
+    conn: Connection,
     actor: Actor,
     *,
     name: str,
@@ -120,16 +119,16 @@ async def add(
                 " VALUES (:name, :host, :port, :protocol, :tls, :owner_id, :stamp, :stamp) RETURNING id",
                 {**fields, "stamp": stamp},
             )
-        except sqlite3.IntegrityError as exc:
-            if "UNIQUE" in str(exc):
+        except UniqueViolation:
                 raise Conflict(f"relay {fields['name']!r} already exists") from None
+        except ForeignKeyViolation:
             raise InvalidInput("owner", "no such user") from None
         relay = await get(conn, await db.returned_id(cur))
         await audit.record(conn, actor, "add", "relay", relay.name, None, _audited(relay))
     return relay
 
 
-async def update(conn: aiosqlite.Connection, actor: Actor, ref: str | int, changes: Mapping[str, Any]) -> Relay:
+async def update(conn: Connection, actor: Actor, ref: str | int, changes: Mapping[str, Any]) -> Relay:
     fields = validate(changes)
     async with db.transaction(conn):
         before = await get(conn, ref)
@@ -141,16 +140,16 @@ async def update(conn: aiosqlite.Connection, actor: Actor, ref: str | int, chang
                 f"UPDATE relay SET {assignments}, updated_at = :stamp WHERE id = :id",
                 {**fields, "stamp": db.now(), "id": before.id},
             )
-        except sqlite3.IntegrityError as exc:
-            if "UNIQUE" in str(exc):
+        except UniqueViolation:
                 raise Conflict(f"relay {fields.get('name')!r} already exists") from None
+        except ForeignKeyViolation:
             raise InvalidInput("owner", "no such user") from None
         after = await get(conn, before.id)
         await audit.record(conn, actor, "update", "relay", after.name, _audited(before), _audited(after))
     return after
 
 
-async def remove(conn: aiosqlite.Connection, actor: Actor, ref: str | int, *, reassign_to: str | None = None) -> None:
+async def remove(conn: Connection, actor: Actor, ref: str | int, *, reassign_to: str | None = None) -> None:
     """Delete a relay. Refused while domains use it, unless they are moved to ``reassign_to``."""
     async with db.transaction(conn):
         relay = await get(conn, ref)

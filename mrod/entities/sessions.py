@@ -12,8 +12,8 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-import aiosqlite
 
+from mrod.infra.dbapi import Connection
 from mrod.infra import db
 
 # last_seen is written at most this often per session (a write per page view is waste).
@@ -37,7 +37,7 @@ def digest(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8", "replace")).hexdigest()
 
 
-async def create(conn: aiosqlite.Connection, user_id: int, hours: float, *, remote: str | None = None,
+async def create(conn: Connection, user_id: int, hours: float, *, remote: str | None = None,
                  user_agent: str | None = None) -> tuple[str, Session]:
     """A new session: (the token for the cookie, the session)."""
     token = secrets.token_urlsafe(32)
@@ -53,7 +53,7 @@ async def create(conn: aiosqlite.Connection, user_id: int, hours: float, *, remo
     return token, Session(session_id, *row[1:])
 
 
-async def lookup(conn: aiosqlite.Connection, token: str | None) -> Session | None:
+async def lookup(conn: Connection, token: str | None) -> Session | None:
     """The live session for a cookie token (None: unknown, expired, or its user is disabled)."""
     if not token or len(token) > 200:
         return None
@@ -75,26 +75,26 @@ async def lookup(conn: aiosqlite.Connection, token: str | None) -> Session | Non
     return session
 
 
-async def end(conn: aiosqlite.Connection, session_id: int) -> None:
+async def end(conn: Connection, session_id: int) -> None:
     async with db.transaction(conn):
         await conn.execute("DELETE FROM session WHERE id = ?", (session_id,))
 
 
-async def end_all(conn: aiosqlite.Connection, user_id: int, *, except_id: int | None = None) -> int:
+async def end_all(conn: Connection, user_id: int, *, except_id: int | None = None) -> int:
     async with db.transaction(conn):
         cur = await conn.execute("DELETE FROM session WHERE user_id = ? AND id IS DISTINCT FROM ?",
                                  (user_id, except_id))
     return cur.rowcount
 
 
-async def list_for(conn: aiosqlite.Connection, user_id: int) -> list[Session]:
+async def list_for(conn: Connection, user_id: int) -> list[Session]:
     async with conn.execute(
         "SELECT id, user_id, csrf_token, created_at, last_seen, expires_at, remote, user_agent FROM session"
         " WHERE user_id = ? AND expires_at > ? ORDER BY last_seen DESC", (user_id, db.now())) as cur:
         return [Session(*r) for r in await cur.fetchall()]
 
 
-async def purge_expired(conn: aiosqlite.Connection) -> int:
+async def purge_expired(conn: Connection) -> int:
     async with db.transaction(conn):
         cur = await conn.execute("DELETE FROM session WHERE expires_at <= ?", (db.now(),))
     return cur.rowcount
@@ -103,7 +103,7 @@ async def purge_expired(conn: aiosqlite.Connection) -> int:
 # -- flash messages: shown once, on the next page the session sees --------------------------
 
 
-async def flash(conn: aiosqlite.Connection, session_id: int, category: str, message: str) -> None:
+async def flash(conn: Connection, session_id: int, category: str, message: str) -> None:
     async with db.transaction(conn):
         async with conn.execute("SELECT flash FROM session WHERE id = ?", (session_id,)) as cur:
             row = await cur.fetchone()
@@ -114,7 +114,7 @@ async def flash(conn: aiosqlite.Connection, session_id: int, category: str, mess
         await conn.execute("UPDATE session SET flash = ? WHERE id = ?", (json.dumps(items), session_id))
 
 
-async def take_flashes(conn: aiosqlite.Connection, session_id: int) -> list[tuple[str, str]]:
+async def take_flashes(conn: Connection, session_id: int) -> list[tuple[str, str]]:
     async with conn.execute("SELECT flash FROM session WHERE id = ?", (session_id,)) as cur:
         row = await cur.fetchone()
     if row is None or not row[0]:

@@ -11,8 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-import aiosqlite
 
+from mrod.infra.dbapi import Connection
 from mrod.entities import audit
 from mrod.infra import db
 from mrod.entities.audit import Actor
@@ -55,7 +55,7 @@ def _now() -> datetime:
 _BLOCK = "SELECT id, kind, value, created_at, until, failures, lifted_at, lifted_by FROM login_block"
 
 
-async def blocked(conn: aiosqlite.Connection, remote: str, username: str) -> Block | None:
+async def blocked(conn: Connection, remote: str, username: str) -> Block | None:
     """The active block that stops this sign-in, if any."""
     async with conn.execute(
         f"{_BLOCK} WHERE lifted_at IS NULL AND until > ? AND ((kind = 'ip' AND value = ?)"
@@ -65,7 +65,7 @@ async def blocked(conn: aiosqlite.Connection, remote: str, username: str) -> Blo
     return None if row is None else Block(*row)
 
 
-async def failed(conn: aiosqlite.Connection, rules: Rules, remote: str, username: str) -> list[Block]:
+async def failed(conn: Connection, rules: Rules, remote: str, username: str) -> list[Block]:
     """Count a failed sign-in; returns the blocks it started (if it crossed a limit)."""
     name = username.strip()[:MAX_USERNAME]
     now = _now()
@@ -98,7 +98,7 @@ async def failed(conn: aiosqlite.Connection, rules: Rules, remote: str, username
     return started
 
 
-async def succeeded(conn: aiosqlite.Connection, remote: str, username: str) -> None:
+async def succeeded(conn: Connection, remote: str, username: str) -> None:
     """A good sign-in: that user's failures from that address stop counting towards a block.
     They stay listed (marked) — an operator should still see that someone guessed first."""
     async with db.transaction(conn):
@@ -106,13 +106,13 @@ async def succeeded(conn: aiosqlite.Connection, remote: str, username: str) -> N
                            " AND cleared_at IS NULL", (db.now(), remote, username.strip()[:MAX_USERNAME]))
 
 
-async def active(conn: aiosqlite.Connection) -> list[Block]:
+async def active(conn: Connection) -> list[Block]:
     async with conn.execute(f"{_BLOCK} WHERE lifted_at IS NULL AND until > ? ORDER BY created_at DESC",
                             (db.now(),)) as cur:
         return [Block(*r) for r in await cur.fetchall()]
 
 
-async def recent(conn: aiosqlite.Connection, limit: int = 50) -> list[Block]:
+async def recent(conn: Connection, limit: int = 50) -> list[Block]:
     """Blocks that ended or were lifted, newest first."""
     async with conn.execute(f"{_BLOCK} WHERE lifted_at IS NOT NULL OR until <= ? ORDER BY id DESC LIMIT ?",
                             (db.now(), limit)) as cur:
@@ -127,14 +127,14 @@ class Failure:
     cleared_at: str | None       # when a good sign-in (same address and name) followed
 
 
-async def failures(conn: aiosqlite.Connection, limit: int = 50) -> list[Failure]:
+async def failures(conn: Connection, limit: int = 50) -> list[Failure]:
     """The latest failed sign-ins, newest first."""
     async with conn.execute("SELECT at, remote, username, cleared_at FROM login_failure ORDER BY id DESC LIMIT ?",
                             (limit,)) as cur:
         return [Failure(*r) for r in await cur.fetchall()]
 
 
-async def lift(conn: aiosqlite.Connection, actor: Actor, block_id: int) -> Block:
+async def lift(conn: Connection, actor: Actor, block_id: int) -> Block:
     async with db.transaction(conn):
         async with conn.execute(f"{_BLOCK} WHERE id = ?", (block_id,)) as cur:
             row = await cur.fetchone()

@@ -10,8 +10,8 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 
-import aiosqlite
 
+from mrod.infra.dbapi import Connection
 from mrod.entities import audit, users
 from mrod.infra import db
 from mrod.entities.audit import Actor
@@ -48,7 +48,7 @@ def token_name(value: object) -> str:
     return value.strip()
 
 
-async def create(conn: aiosqlite.Connection, actor: Actor, user_id: int, name: str) -> tuple[str, ApiToken]:
+async def create(conn: Connection, actor: Actor, user_id: int, name: str) -> tuple[str, ApiToken]:
     """(the token — shown once, never stored — and its record)."""
     name = token_name(name)
     prefix = secrets.token_hex(6)
@@ -65,7 +65,7 @@ async def create(conn: aiosqlite.Connection, actor: Actor, user_id: int, name: s
     return token, record
 
 
-async def get(conn: aiosqlite.Connection, user_id: int, token_id: int) -> ApiToken:
+async def get(conn: Connection, user_id: int, token_id: int) -> ApiToken:
     async with conn.execute(f"SELECT {_COLUMNS} FROM api_token WHERE id = ? AND user_id = ?",
                             (token_id, user_id)) as cur:
         row = await cur.fetchone()
@@ -74,13 +74,13 @@ async def get(conn: aiosqlite.Connection, user_id: int, token_id: int) -> ApiTok
     return ApiToken(*row)
 
 
-async def list_for(conn: aiosqlite.Connection, user_id: int) -> list[ApiToken]:
+async def list_for(conn: Connection, user_id: int) -> list[ApiToken]:
     async with conn.execute(f"SELECT {_COLUMNS} FROM api_token WHERE user_id = ? ORDER BY revoked_at IS NOT NULL,"
                             " created_at DESC, id DESC", (user_id,)) as cur:
         return [ApiToken(*r) for r in await cur.fetchall()]
 
 
-async def revoke(conn: aiosqlite.Connection, actor: Actor, user_id: int, token_id: int) -> ApiToken:
+async def revoke(conn: Connection, actor: Actor, user_id: int, token_id: int) -> ApiToken:
     async with db.transaction(conn):
         token = await get(conn, user_id, token_id)
         if token.revoked_at is None:
@@ -91,7 +91,7 @@ async def revoke(conn: aiosqlite.Connection, actor: Actor, user_id: int, token_i
         return await get(conn, user_id, token_id)
 
 
-async def authenticate(conn: aiosqlite.Connection, token: str, remote: str | None) -> users.User | None:
+async def authenticate(conn: Connection, token: str, remote: str | None) -> users.User | None:
     """The enabled user a live token belongs to (and note its use), else None."""
     if not token or len(token) > MAX_TOKEN or not token.startswith("mrod_"):
         return None

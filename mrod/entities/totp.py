@@ -19,9 +19,9 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-import aiosqlite
 import pyotp
 
+from mrod.infra.dbapi import Connection
 from mrod.entities import audit, users
 from mrod.entities.audit import Actor
 from mrod.entities.sessions import digest
@@ -58,7 +58,7 @@ def required(mode: str, user: users.User) -> bool:
     return mode == "all" or (mode == "admins" and user.is_admin)
 
 
-async def state(conn: aiosqlite.Connection, user_id: int) -> TwoFactor:
+async def state(conn: Connection, user_id: int) -> TwoFactor:
     async with conn.execute(
             "SELECT totp_secret, totp_enabled_at, totp_pending,"
             " (SELECT count(*) FROM totp_recovery r WHERE r.user_id = u.id AND r.used_at IS NULL)"
@@ -69,13 +69,13 @@ async def state(conn: aiosqlite.Connection, user_id: int) -> TwoFactor:
     return TwoFactor(row[0] is not None, row[1], row[3], row[2])
 
 
-async def enabled(conn: aiosqlite.Connection, user_id: int) -> bool:
+async def enabled(conn: Connection, user_id: int) -> bool:
     async with conn.execute("SELECT totp_secret IS NOT NULL FROM \"user\" WHERE id = ?", (user_id,)) as cur:
         row = await cur.fetchone()
     return bool(row and row[0])
 
 
-async def enrolled_ids(conn: aiosqlite.Connection) -> set[int]:
+async def enrolled_ids(conn: Connection) -> set[int]:
     """The users who sign in with a code (for user lists)."""
     async with conn.execute("SELECT id FROM \"user\" WHERE totp_secret IS NOT NULL") as cur:
         return {row[0] for row in await cur.fetchall()}
@@ -86,7 +86,7 @@ def provisioning_uri(secret: str, user_name: str, issuer: str = ISSUER) -> str:
     return pyotp.TOTP(secret, interval=STEP).provisioning_uri(name=user_name, issuer_name=issuer)
 
 
-async def pending_secret(conn: aiosqlite.Connection, user_id: int) -> str:
+async def pending_secret(conn: Connection, user_id: int) -> str:
     """The secret being enrolled: the one already shown, or a new one (never the active one)."""
     current = await state(conn, user_id)
     if current.pending:
@@ -122,7 +122,7 @@ def new_recovery_code() -> str:
     return f"{raw[:5]}-{raw[5:]}"
 
 
-async def confirm(conn: aiosqlite.Connection, actor: Actor, user_id: int, code: str) -> list[str]:
+async def confirm(conn: Connection, actor: Actor, user_id: int, code: str) -> list[str]:
     """Finish enrolment with a code from the app; returns the recovery codes (shown once)."""
     current = await state(conn, user_id)
     if current.pending is None:
@@ -144,7 +144,7 @@ async def confirm(conn: aiosqlite.Connection, actor: Actor, user_id: int, code: 
     return codes
 
 
-async def check(conn: aiosqlite.Connection, user_id: int, typed: str) -> str | None:
+async def check(conn: Connection, user_id: int, typed: str) -> str | None:
     """Is ``typed`` a good second factor for this user now? "code" or "recovery code" (that
     recovery code is then used up), else None. A code is accepted once."""
     typed = typed.strip()[:64]
@@ -168,13 +168,13 @@ async def check(conn: aiosqlite.Connection, user_id: int, typed: str) -> str | N
         return "recovery code" if cur.rowcount == 1 else None
 
 
-async def _clear(conn: aiosqlite.Connection, user_id: int) -> None:
+async def _clear(conn: Connection, user_id: int) -> None:
     await conn.execute("UPDATE \"user\" SET totp_secret = NULL, totp_pending = NULL, totp_enabled_at = NULL,"
                        " totp_last_step = NULL WHERE id = ?", (user_id,))
     await conn.execute("DELETE FROM totp_recovery WHERE user_id = ?", (user_id,))
 
 
-async def disable(conn: aiosqlite.Connection, actor: Actor, user_id: int) -> None:
+async def disable(conn: Connection, actor: Actor, user_id: int) -> None:
     """The user turns it off (the caller has checked their password and a code)."""
     async with db.transaction(conn):
         user = await users.get(conn, user_id)
@@ -182,7 +182,7 @@ async def disable(conn: aiosqlite.Connection, actor: Actor, user_id: int) -> Non
         await audit.record(conn, actor, "2fa-disable", "user", user.name, {"two_factor": "TOTP"}, None)
 
 
-async def reset(conn: aiosqlite.Connection, actor: Actor, ref: str | int) -> tuple[users.User, bool]:
+async def reset(conn: Connection, actor: Actor, ref: str | int) -> tuple[users.User, bool]:
     """An operator removes a locked-out user's second factor (``mrod user 2fa-reset``); their
     sessions end. Returns (user, whether they had one)."""
     async with db.transaction(conn):
@@ -199,7 +199,7 @@ async def reset(conn: aiosqlite.Connection, actor: Actor, ref: str | int) -> tup
 # -- the sign-in between password and code --------------------------------------------------
 
 
-async def begin_login(conn: aiosqlite.Connection, user_id: int, remote: str, target: str) -> str:
+async def begin_login(conn: Connection, user_id: int, remote: str, target: str) -> str:
     """After the right password: a token for the cookie that the code step redeems."""
     token = secrets.token_urlsafe(32)
     now = datetime.now(timezone.utc)
@@ -212,7 +212,7 @@ async def begin_login(conn: aiosqlite.Connection, user_id: int, remote: str, tar
     return token
 
 
-async def pending_login(conn: aiosqlite.Connection, token: str | None, remote: str) -> PendingLogin | None:
+async def pending_login(conn: Connection, token: str | None, remote: str) -> PendingLogin | None:
     """The live pending login of this cookie, from the address that gave the password."""
     if not token or len(token) > 200:
         return None
@@ -222,7 +222,7 @@ async def pending_login(conn: aiosqlite.Connection, token: str | None, remote: s
     return None if row is None else PendingLogin(*row)
 
 
-async def login_failed(conn: aiosqlite.Connection, pending: PendingLogin) -> bool:
+async def login_failed(conn: Connection, pending: PendingLogin) -> bool:
     """Count a wrong code; True when this pending login is used up (password again)."""
     async with db.transaction(conn):
         await conn.execute("UPDATE login_pending SET tries = tries + 1 WHERE id = ?", (pending.id,))
@@ -232,6 +232,6 @@ async def login_failed(conn: aiosqlite.Connection, pending: PendingLogin) -> boo
     return False
 
 
-async def end_login(conn: aiosqlite.Connection, pending: PendingLogin) -> None:
+async def end_login(conn: Connection, pending: PendingLogin) -> None:
     async with db.transaction(conn):
         await conn.execute("DELETE FROM login_pending WHERE id = ?", (pending.id,))

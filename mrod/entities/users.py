@@ -10,18 +10,17 @@ from __future__ import annotations
 import asyncio
 import re
 import secrets
-import sqlite3
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
-import aiosqlite
 import bcrypt
 
+from mrod.infra.dbapi import Connection, Row
 from mrod.entities import audit
 from mrod.infra import db
 from mrod.entities.audit import Actor
 from mrod.infra.enums import PERMISSIONS
-from mrod.infra.errors import Conflict, InvalidInput, MrodError, NotFound
+from mrod.infra.errors import Conflict, InvalidInput, MrodError, NotFound, UniqueViolation
 
 FIRST_ADMIN = "admin"
 MIN_PASSWORD = 10
@@ -104,39 +103,43 @@ async def _dummy_hash(rounds: int) -> str:
     return _DUMMY[rounds]
 
 
-_SELECTS = {engine: "SELECT u.id, u.name, u.is_admin, u.enabled, u.created_at, u.updated_at,"
-            f" (SELECT {db.text_agg(engine, 'p.name')} FROM permission p WHERE p.user_id = u.id) AS perms"
-            ' FROM "user" u' for engine in db.ENGINES}
+# The permissions are read with a second query rather than aggregated in SQL: the two
+# engines spell a string aggregate differently (group_concat / string_agg).
+_SELECT = 'SELECT u.id, u.name, u.is_admin, u.enabled, u.created_at, u.updated_at FROM "user" u'
 
 
-def _user(row: aiosqlite.Row) -> User:
-    perms = frozenset(row["perms"].split(",")) if row["perms"] else frozenset()
-    return User(row["id"], row["name"], bool(row["is_admin"]), bool(row["enabled"]), perms,
+def _user(row: Row, perms: Iterable[str]) -> User:
+    return User(row["id"], row["name"], bool(row["is_admin"]), bool(row["enabled"]), frozenset(perms),
                 row["created_at"], row["updated_at"])
 
 
-async def get(conn: aiosqlite.Connection, ref: str | int) -> User:
+async def get(conn: Connection, ref: str | int) -> User:
     """By name (case-insensitive) or id."""
-    select = _SELECTS[db.engine_of(conn)]
-    sql, arg = (f"{select} WHERE u.id = ?", ref) if isinstance(ref, int) else (f"{select} WHERE u.name = ?", ref)
+    sql, arg = (f"{_SELECT} WHERE u.id = ?", ref) if isinstance(ref, int) else (f"{_SELECT} WHERE u.name = ?", ref)
     async with conn.execute(sql, (arg,)) as cur:
         row = await cur.fetchone()
     if row is None:
         raise NotFound(f"user {ref!r} does not exist")
-    return _user(row)
+    async with conn.execute("SELECT name FROM permission WHERE user_id = ?", (row["id"],)) as cur:
+        return _user(row, (p[0] for p in await cur.fetchall()))
 
 
-async def list_all(conn: aiosqlite.Connection) -> list[User]:
-    async with conn.execute(f"{_SELECTS[db.engine_of(conn)]} ORDER BY u.name") as cur:
-        return [_user(r) for r in await cur.fetchall()]
+async def list_all(conn: Connection) -> list[User]:
+    async with conn.execute(f"{_SELECT} ORDER BY u.name") as cur:
+        rows = list(await cur.fetchall())
+    perms: dict[int, list[str]] = {}
+    async with conn.execute("SELECT user_id, name FROM permission") as cur:
+        for user_id, name in await cur.fetchall():
+            perms.setdefault(user_id, []).append(name)
+    return [_user(r, perms.get(r["id"], ())) for r in rows]
 
 
-async def count(conn: aiosqlite.Connection) -> int:
+async def count(conn: Connection) -> int:
     async with conn.execute('SELECT count(*) FROM "user"') as cur:
         return (await db.one_row(cur))[0]
 
 
-async def authenticate(conn: aiosqlite.Connection, name: str, plain: str, rounds: int = DEFAULT_ROUNDS) -> User | None:
+async def authenticate(conn: Connection, name: str, plain: str, rounds: int = DEFAULT_ROUNDS) -> User | None:
     """The enabled user with this name and password, else None — the same work either way."""
     async with conn.execute('SELECT id, password_hash, enabled FROM "user" WHERE name = ?', (name.strip(),)) as cur:
         row = await cur.fetchone()
@@ -153,13 +156,13 @@ def _audited(user: User) -> dict[str, Any]:
             "permissions": sorted(user.permissions)}
 
 
-async def _set_permissions(conn: aiosqlite.Connection, user_id: int, perms: frozenset[str]) -> None:
+async def _set_permissions(conn: Connection, user_id: int, perms: frozenset[str]) -> None:
     await conn.execute("DELETE FROM permission WHERE user_id = ?", (user_id,))
     await conn.executemany("INSERT INTO permission (user_id, name) VALUES (?, ?)",
                            [(user_id, p) for p in sorted(perms)])
 
 
-async def add(conn: aiosqlite.Connection, actor: Actor, name: str, plain: str, *, is_admin: bool = False,
+async def add(conn: Connection, actor: Actor, name: str, plain: str, *, is_admin: bool = False,
               perms: Iterable[str] = (), enabled: bool = True, rounds: int = DEFAULT_ROUNDS) -> User:
     name = username(name)
     perms = permissions(perms)
@@ -170,7 +173,7 @@ async def add(conn: aiosqlite.Connection, actor: Actor, name: str, plain: str, *
             cur = await conn.execute(
                 'INSERT INTO "user" (name, password_hash, is_admin, enabled, created_at, updated_at)'
                 " VALUES (?, ?, ?, ?, ?, ?) RETURNING id", (name, hashed, int(is_admin), int(enabled), stamp, stamp))
-        except sqlite3.IntegrityError:
+        except UniqueViolation:
             raise Conflict(f"user {name!r} already exists") from None
         user_id = await db.returned_id(cur)
         await _set_permissions(conn, user_id, perms)
@@ -179,7 +182,7 @@ async def add(conn: aiosqlite.Connection, actor: Actor, name: str, plain: str, *
     return user
 
 
-async def update(conn: aiosqlite.Connection, actor: Actor, ref: str | int, *, is_admin: bool | None = None,
+async def update(conn: Connection, actor: Actor, ref: str | int, *, is_admin: bool | None = None,
                  enabled: bool | None = None, perms: Iterable[str] | None = None) -> User:
     new_perms = None if perms is None else permissions(perms)
     async with db.transaction(conn):
@@ -206,7 +209,7 @@ async def update(conn: aiosqlite.Connection, actor: Actor, ref: str | int, *, is
     return after
 
 
-async def set_password(conn: aiosqlite.Connection, actor: Actor, ref: str | int, plain: str, *,
+async def set_password(conn: Connection, actor: Actor, ref: str | int, plain: str, *,
                        rounds: int = DEFAULT_ROUNDS, keep_session: int | None = None) -> User:
     """Change a password and end every session of the user (but ``keep_session``, the id of
     the session that made the change, when a user changes their own)."""
@@ -220,7 +223,7 @@ async def set_password(conn: aiosqlite.Connection, actor: Actor, ref: str | int,
     return user
 
 
-async def remove(conn: aiosqlite.Connection, actor: Actor, ref: str | int) -> User:
+async def remove(conn: Connection, actor: Actor, ref: str | int) -> User:
     async with db.transaction(conn):
         user = await get(conn, ref)
         admins = await _admins(conn)
@@ -230,19 +233,19 @@ async def remove(conn: aiosqlite.Connection, actor: Actor, ref: str | int) -> Us
     return user
 
 
-async def _admins(conn: aiosqlite.Connection) -> int:
+async def _admins(conn: Connection) -> int:
     async with conn.execute('SELECT count(*) FROM "user" WHERE is_admin = 1 AND enabled = 1') as cur:
         return (await db.one_row(cur))[0]
 
 
-async def _keep_an_admin(conn: aiosqlite.Connection, before: int) -> None:
+async def _keep_an_admin(conn: Connection, before: int) -> None:
     """Refuse (inside the change's transaction, so it rolls back) to take away the last
     enabled admin."""
     if before and not await _admins(conn):
         raise LastAdmin("this would leave no enabled admin; make another user admin first")
 
 
-async def ensure_first_admin(conn: aiosqlite.Connection, rounds: int = DEFAULT_ROUNDS) -> str | None:
+async def ensure_first_admin(conn: Connection, rounds: int = DEFAULT_ROUNDS) -> str | None:
     """With no user at all, create ``admin`` with a random password and return it (to be shown
     once); otherwise None. There is no default password."""
     if await count(conn):

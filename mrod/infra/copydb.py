@@ -14,12 +14,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import aiosqlite
 import psycopg
 
+from mrod.infra.dbapi import Connection
 from mrod.infra import db, pgconn, pgschema
 from mrod.infra.engine import Target
-from mrod.infra.errors import MrodError
+from mrod.infra.errors import IntegrityViolation, MrodError
 
 
 class CopyRefused(MrodError):
@@ -36,7 +36,7 @@ class Copied:
         return sum(self.tables.values())
 
 
-async def _tables_in_order(source: aiosqlite.Connection) -> list[str]:
+async def _tables_in_order(source: Connection) -> list[str]:
     """mrod's tables, every table after the tables its foreign keys point to."""
     async with source.execute(
             "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name") as cur:
@@ -86,7 +86,7 @@ async def copy(source_path: Path, target: Target) -> Copied:
                     raise
             finally:
                 await source.execute("ROLLBACK")
-        except (psycopg.Error, pgconn.IntegrityError) as exc:
+        except (psycopg.Error, IntegrityViolation) as exc:
             raise CopyRefused(f"copy to {target.describe()} failed, nothing was written: "
                               f"{pgconn.reason(exc)}") from None
         finally:
@@ -94,7 +94,7 @@ async def copy(source_path: Path, target: Target) -> Copied:
     return Copied(counts, db.SCHEMA_VERSION)
 
 
-async def _copy_table(source: aiosqlite.Connection, target: pgconn.Connection, table: str) -> int:
+async def _copy_table(source: Connection, target: pgconn.Connection, table: str) -> int:
     async with source.execute(f'SELECT * FROM "{table}"') as cur:
         columns = [d[0] for d in cur.description]
         rows = list(await cur.fetchall())

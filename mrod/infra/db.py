@@ -1,9 +1,12 @@
-"""Database access: aiosqlite connections for writers (CLI, panel, importer), a read-only
-stdlib connection for lookupd's hot path, versioned migrations, transactions.
+"""Database access, the engine chosen here once: async connections for writers (CLI, panel,
+importer, jobs), synchronous ones for the routing and policy read side, versioned migrations,
+transactions.
 
-``connect``/``opened``/``migrate`` take a ``[database]`` config (or a path or URL): with
-``url`` set they open PostgreSQL through mrod.infra.pgconn, which offers the same connection
-API, so the repository modules run unchanged on either engine.
+``connect``/``opened``/``open_sync`` take a ``[database]`` config (or a path, a URL, a Target):
+with ``url`` set they open PostgreSQL (mrod.infra.pgconn / pgread), else the SQLite file
+(mrod.infra.sqliteconn / the stdlib). Either way the caller gets a connection of the
+interfaces declared in mrod.infra.dbapi, so the repository modules run unchanged on either
+engine and never ask which one it is.
 
 WAL mode lets lookupd read while a writer commits; every writer takes the write lock at the
 start of its transaction (BEGIN IMMEDIATE) so two writers never deadlock on an upgrade.
@@ -22,8 +25,10 @@ from typing import TYPE_CHECKING, AsyncIterator, cast
 import aiosqlite
 
 from mrod.infra import pgschema
+from mrod.infra.dbapi import Connection, Cursor, Row, SyncConnection
 from mrod.infra.engine import Target
 from mrod.infra.errors import DatabaseNotReady
+from mrod.infra.sqliteconn import SqliteConnection, is_busy as is_busy
 
 if TYPE_CHECKING:
     from mrod.infra.config import DatabaseConfig
@@ -79,38 +84,27 @@ def now() -> str:
     return stamp(datetime.now(timezone.utc))
 
 
-def engine_of(conn: aiosqlite.Connection) -> str:
-    """"sqlite" or "postgresql": for the few statements that must differ."""
-    return str(getattr(conn, "engine", "sqlite"))
+def _as_postgresql(conn: Connection) -> PgConnection | None:
+    """The PostgreSQL adapter behind ``conn``, or None on SQLite (psycopg is not imported)."""
+    return None if isinstance(conn, SqliteConnection) else cast("PgConnection", conn)
 
 
-def _as_postgresql(conn: aiosqlite.Connection) -> PgConnection | None:
-    return cast("PgConnection", conn) if engine_of(conn) == "postgresql" else None
-
-
-def _driver_errors() -> tuple[type[Exception], ...]:
-    """The exceptions a driver raises for a database it cannot use (psycopg's only if loaded)."""
+def driver_errors() -> tuple[type[Exception], ...]:
+    """The exceptions a driver raises for a database it cannot use (psycopg's only if loaded):
+    what a reader that reports rather than fails (a metrics scrape) catches."""
     psycopg = sys.modules.get("psycopg")
     return (sqlite3.DatabaseError, psycopg.Error) if psycopg is not None else (sqlite3.DatabaseError,)
 
 
-def text_agg(engine: str, expr: str) -> str:
-    """SQL joining ``expr`` over a group with commas (no shared spelling in SQLite 3.40)."""
-    return f"string_agg({expr}, ',')" if engine == "postgresql" else f"group_concat({expr})"
-
-
-async def connect(where: Where, *, create: bool = False) -> aiosqlite.Connection:
-    """Open the database for writing. Raises DatabaseNotReady when it is missing or unreadable.
-
-    On PostgreSQL the connection is a pgconn.Connection: it offers the part of aiosqlite's
-    API the repository modules use, and is typed as aiosqlite's so they keep one annotation.
-    """
+async def connect(where: Where, *, create: bool = False) -> Connection:
+    """Open the database for writing: an SqliteConnection or a pgconn.Connection. Raises
+    DatabaseNotReady when it is missing or unreadable (DatabaseUnreachable: a server that does
+    not answer now)."""
     target = Target.of(where)
     if target.url:
         from mrod.infra import pgconn     # psycopg (and libpq) only for a PostgreSQL URL
 
-        return cast(aiosqlite.Connection,
-                    await pgconn.Connection.open(target.url, target.describe(), target.password()))
+        return await pgconn.Connection.open(target)
     assert target.path is not None
     path = target.path
     if not path.exists():
@@ -127,11 +121,57 @@ async def connect(where: Where, *, create: bool = False) -> aiosqlite.Connection
     except sqlite3.DatabaseError as exc:
         await conn.close()
         raise DatabaseNotReady(f"database {path} cannot be used: {exc}") from None
+    return SqliteConnection(conn, str(path))
+
+
+def open_sync(where: Where, timeout_s: float = 5.0, application: str = "mrod") -> SyncConnection:
+    """A synchronous reading session (autocommit: each query sees the latest commit): the
+    stdlib's read-only sqlite3 connection, waiting up to ``timeout_s`` for a writer's lock, or
+    a read-only pgread session. Raises DatabaseNotReady (DatabaseUnreachable: not now)."""
+    target = Target.of(where)
+    if target.url:
+        from mrod.infra.pgread import PgSyncConnection     # psycopg only for a PostgreSQL URL
+
+        return PgSyncConnection.open(target, timeout_s or 5.0, application)
+    assert target.path is not None
+    return open_readonly(target.path, int(timeout_s * 1000))
+
+
+def open_sync_writer(where: Where, timeout_s: float, application: str = "mrod") -> SyncConnection:
+    """A synchronous session that may write (the policy's callout cache), waiting up to
+    ``timeout_s`` for the write lock or the server."""
+    target = Target.of(where)
+    if target.url:
+        from mrod.infra.pgread import PgSyncConnection
+
+        return PgSyncConnection.open(target, timeout_s, application, read_only=False)
+    assert target.path is not None
+    conn = sqlite3.connect(target.path, isolation_level=None, timeout=timeout_s, check_same_thread=False)
+    try:
+        conn.execute("PRAGMA journal_mode")  # fails fast on a file that is not a database
+    except sqlite3.Error:
+        conn.close()
+        raise
     return conn
 
 
-# aiosqlite types a fetched row and a new rowid as optional; these two say where they cannot be.
-async def one_row(cursor: aiosqlite.Cursor) -> aiosqlite.Row:
+def has_table(conn: SyncConnection, name: str) -> bool:
+    """Whether the schema ``conn`` reads has the table (a reader of an older schema)."""
+    if isinstance(conn, sqlite3.Connection):
+        sql = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?"
+    else:
+        sql = "SELECT 1 FROM information_schema.tables WHERE table_schema = current_schema() AND table_name = ?"
+    return conn.execute(sql, (name,)).fetchone() is not None
+
+
+def local_file(where: Where) -> Path | None:
+    """The file the database lives in on this machine (SQLite's; its -wal/-shm beside it), or
+    None for a database server."""
+    return Target.of(where).path
+
+
+# A fetched row is typed as optional; these two say where it cannot be.
+async def one_row(cursor: Cursor) -> Row:
     """The row of a query that always yields one (an aggregate, a PRAGMA)."""
     row = await cursor.fetchone()
     if row is None:
@@ -139,19 +179,12 @@ async def one_row(cursor: aiosqlite.Cursor) -> aiosqlite.Row:
     return row
 
 
-async def returned_id(cursor: aiosqlite.Cursor) -> int:
+async def returned_id(cursor: Cursor) -> int:
     """The id an ``INSERT … RETURNING id`` returned (both engines; lastrowid is SQLite's)."""
     return int((await one_row(cursor))[0])
 
 
-def inserted_id(cursor: aiosqlite.Cursor) -> int:
-    """The rowid of the row the INSERT on ``cursor`` added."""
-    if cursor.lastrowid is None:
-        raise RuntimeError("the statement inserted no row")
-    return cursor.lastrowid
-
-
-async def schema_version(conn: aiosqlite.Connection) -> int:
+async def schema_version(conn: Connection) -> int:
     pg = _as_postgresql(conn)
     if pg is not None:
         return await pgschema.schema_version(pg)
@@ -160,7 +193,7 @@ async def schema_version(conn: aiosqlite.Connection) -> int:
     return int(row[0])
 
 
-async def migrate(conn: aiosqlite.Connection) -> tuple[int, int]:
+async def migrate(conn: Connection) -> tuple[int, int]:
     """Apply pending migrations; returns (version before, version after). Idempotent."""
     before = await schema_version(conn)
     if before > SCHEMA_VERSION:
@@ -214,7 +247,7 @@ def _split_sql(script: str) -> list[str]:
 
 
 @asynccontextmanager
-async def transaction(conn: aiosqlite.Connection) -> AsyncIterator[aiosqlite.Connection]:
+async def transaction(conn: Connection) -> AsyncIterator[Connection]:
     """One atomic unit of work; nested uses become savepoints of the outer transaction."""
     if conn.in_transaction:
         await conn.execute("SAVEPOINT nested")
@@ -236,31 +269,23 @@ async def transaction(conn: aiosqlite.Connection) -> AsyncIterator[aiosqlite.Con
 
 
 @asynccontextmanager
-async def opened(where: Where, *, create: bool = False) -> AsyncIterator[aiosqlite.Connection]:
+async def opened(where: Where, *, create: bool = False) -> AsyncIterator[Connection]:
     """Open, bring the schema up to date, and close at the end."""
     conn = await connect(where, create=create)
     try:
         try:
             # A PostgreSQL database exists before mrod does: only init/serve (create) set it up,
             # as only they create the SQLite file.
-            if not create and engine_of(conn) == "postgresql" and await schema_version(conn) == 0:
+            if not create and _as_postgresql(conn) is not None and await schema_version(conn) == 0:
                 raise DatabaseNotReady(f"database {Target.of(where).describe()} has no mrod schema;"
                                        " run 'mrod init' first")
             await migrate(conn)
-        except _driver_errors() as exc:
+        except driver_errors() as exc:
             reason = " ".join(str(exc).split())
             raise DatabaseNotReady(f"database {Target.of(where).describe()} cannot be used: {reason}") from None
         yield conn
     finally:
         await conn.close()
-
-
-def is_busy(exc: sqlite3.OperationalError) -> bool:
-    """SQLITE_BUSY / SQLITE_LOCKED: another connection holds a lock; waiting may help."""
-    code = getattr(exc, "sqlite_errorcode", None)
-    if code is not None:
-        return code & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
-    return "locked" in str(exc) or "busy" in str(exc)
 
 
 def open_readonly(path: Path, busy_timeout_ms: int = 0) -> sqlite3.Connection:

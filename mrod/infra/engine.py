@@ -47,6 +47,7 @@ class Target:
     path: Path | None = None
     url: str = ""
     password_file: str = ""
+    answer_timeout: float = 30.0     # [database] answer_timeout
 
     @classmethod
     def of(cls, where: Path | str | DatabaseConfig | Target) -> Target:
@@ -58,12 +59,20 @@ class Target:
                 return cls(url=text)
             return cls(path=Path(where))
         if where.url:
-            return cls(url=where.url, password_file=where.password_file)
+            return cls(url=where.url, password_file=where.password_file, answer_timeout=where.answer_timeout)
         return cls(path=where.path)
 
     @property
     def engine(self) -> str:
         return "postgresql" if self.url else "sqlite"
+
+    @property
+    def shared(self) -> bool:
+        """Several nodes may share this store (a database server, not a file of this node's):
+        lookupd then answers from a snapshot that follows it (kept on disk, its age reported in
+        the sync status file), and each node reports its status for the others' panels. What
+        callers ask instead of which engine it is."""
+        return bool(self.url)
 
     def describe(self) -> str:
         """How messages name this database (never with a password)."""

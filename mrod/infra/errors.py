@@ -43,6 +43,24 @@ class DatabaseUnreachable(DatabaseNotReady):
     a database that does not exist): an outage to ride out, not a mistake to report and stop."""
 
 
+class IntegrityViolation(MrodError):
+    """A statement broke a constraint of the schema (NOT NULL, CHECK; the two below have their
+    own classes); both engines' adapters raise it in place of their driver's error.
+    ``constraint`` names what was broken as the engine names it (a column, an index)."""
+
+    def __init__(self, message: str, constraint: str = "") -> None:
+        super().__init__(message)
+        self.constraint = constraint
+
+
+class UniqueViolation(IntegrityViolation):
+    """An INSERT/UPDATE would duplicate a unique key."""
+
+
+class ForeignKeyViolation(IntegrityViolation):
+    """An INSERT/UPDATE/DELETE would leave a reference to a row that does not exist."""
+
+
 class NothingImported(MrodError):
     """An all-or-nothing import refused: the first problem by its line, how many more."""
 

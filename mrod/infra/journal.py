@@ -12,11 +12,10 @@ is pruned from the old end; a reader that finds a gap after its position reloads
 
 from __future__ import annotations
 
-import sqlite3
 from typing import Iterable, NamedTuple
 
-import aiosqlite
 
+from mrod.infra.dbapi import SyncConnection, Connection
 from mrod.infra.enums import CHANGE_ENTITIES
 
 DOMAIN, RELAY, ALL = CHANGE_ENTITIES
@@ -29,7 +28,7 @@ class Change(NamedTuple):
     key: str | None   # a domain name, a relay id as text, None for ALL
 
 
-async def domains_added(conn: aiosqlite.Connection, names: Iterable[str]) -> None:
+async def domains_added(conn: Connection, names: Iterable[str]) -> None:
     """Record added domains; call inside the transaction that inserted them."""
     listed = list(names)
     if not listed:
@@ -40,24 +39,19 @@ async def domains_added(conn: aiosqlite.Connection, names: Iterable[str]) -> Non
         await conn.executemany("INSERT INTO change (entity, key) VALUES ('domain', ?)", [(n,) for n in listed])
 
 
-async def domain_changed(conn: aiosqlite.Connection, name: str) -> None:
+async def domain_changed(conn: Connection, name: str) -> None:
     """Record a change to a domain no trigger sees (its listed recipients); call inside the
     transaction that made it. Readers re-read the domain (and, on PostgreSQL, its recipients)."""
     await conn.execute("INSERT INTO change (entity, key) VALUES ('domain', ?)", (name,))
 
 
-async def reload_all(conn: aiosqlite.Connection) -> None:
-    """Tell every reader to reload everything (after a bulk change no trigger recorded)."""
-    await conn.execute("INSERT INTO change (entity) VALUES ('all')")
-
-
-def position(conn: sqlite3.Connection) -> int:
+def position(conn: SyncConnection) -> int:
     """The newest seq (0 for an empty journal)."""
     row = conn.execute("SELECT max(seq) FROM change").fetchone()
     return int(row[0] or 0)
 
 
-def since(conn: sqlite3.Connection, seq: int, limit: int) -> list[Change] | None:
+def since(conn: SyncConnection, seq: int, limit: int) -> list[Change] | None:
     """The changes after ``seq`` in order, or None when the reader must reload everything:
     an 'all' row, more than ``limit`` rows, a gap (rows pruned past the reader's position), or
     a journal that ends before it (an older copy of the database restored into the file)."""

@@ -1,10 +1,13 @@
-"""PostgreSQL behind the connection API the repository modules already use (aiosqlite's).
+"""The PostgreSQL adapter of ``dbapi.Connection`` (psycopg 3), and the one function every
+PostgreSQL connection of mrod is opened with (``connect_async`` / ``connect_sync``).
 
 Repository code calls ``conn.execute(sql, params)`` (awaited, or as ``async with``),
 ``fetchone``/``fetchall``, ``rowcount``, ``executemany``, ``in_transaction`` and ``close``, with
 SQLite's ``?`` and ``:name`` placeholders, and reads rows by index or column name. This module
 gives a psycopg 3 connection exactly that surface, so one repository module serves both
-engines; the SQL itself is written to run on both (see docs/cluster.md).
+engines; the SQL itself is written to run on both (see docs/cluster.md). Keeping one SQL text
+with SQLite's placeholders, translated here (the one adapter that needs it; the translation
+is tested in tests/core/test_engine.py), costs less than a second spelling of every statement.
 
 What is translated, and why:
 - placeholders ``?`` → ``%s`` and ``:name`` → ``%(name)s``, outside string literals, quoted
@@ -17,19 +20,27 @@ What is translated, and why:
   stored name is validated without control characters, so a NUL only arrives in a probe (a
   sign-in name, a search) or a log-like record, where the replacement keeps its meaning;
 - ``numeric`` results (sum, avg) come back as int or float, not Decimal;
-- integrity errors are raised as ``IntegrityError``, a subclass of ``sqlite3.IntegrityError``
-  whose message has SQLite's wording ("UNIQUE constraint failed"), which is what repository
-  code catches and inspects;
-- a lost or refused connection is a ``DatabaseNotReady`` with a one-line reason.
+- integrity errors are raised as mrod's UniqueViolation / ForeignKeyViolation /
+  IntegrityViolation, as the SQLite adapter raises them;
+- a lost connection is a ``DatabaseUnreachable``, a refused one a ``DatabaseNotReady``, with a
+  one-line reason.
+
+Every connection (the panel's, the CLI's, a job's, lookupd's) is opened with
+``Target.connect_options``: a connect timeout, and TCP keepalives plus ``tcp_user_timeout`` so
+that a session whose server vanished (a partition sends no reset) fails within seconds
+instead of waiting for the kernel's retransmission limit (about 15 minutes); and every
+statement of a ``Connection`` is bounded by ``[database] answer_timeout``, which a hung server
+(which still acknowledges packets) would otherwise outlast.
 """
 
 from __future__ import annotations
 
+import asyncio
 import re
-import sqlite3
 from decimal import Decimal
 from functools import lru_cache
-from typing import Any, Generator, Iterable, Mapping, Sequence
+from functools import partial
+from typing import Any, Coroutine, Iterable, Sequence, TypeVar
 
 import psycopg
 from psycopg import errors as pgerrors
@@ -37,8 +48,12 @@ from psycopg.adapt import Dumper, Loader
 from psycopg.pq import TransactionStatus
 from psycopg.types.string import StrDumperUnknown
 
-from mrod.infra.engine import WRITE_LOCK_KEY
-from mrod.infra.errors import DatabaseNotReady, DatabaseUnreachable
+from mrod.infra.dbapi import Params, Pending
+from mrod.infra.engine import WRITE_LOCK_KEY, Target
+from mrod.infra.errors import DatabaseNotReady, DatabaseUnreachable, ForeignKeyViolation, IntegrityViolation, \
+    UniqueViolation
+
+T = TypeVar("T")
 
 _TOKEN = re.compile(r"""'(?:[^']|'')*'|"(?:[^"]|"")*"|--[^\n]*|::|\?|:[A-Za-z_]\w*|%""")
 _BEGIN_IMMEDIATE = re.compile(r"\s*BEGIN\s+IMMEDIATE\s*;?\s*$", re.IGNORECASE)
@@ -107,22 +122,19 @@ class _NumberFromNumeric(Loader):
         return int(value) if value == value.to_integral_value() else float(value)
 
 
-class IntegrityError(sqlite3.IntegrityError):
-    """A PostgreSQL constraint violation, worded as SQLite words it."""
-
-
-def _integrity(exc: psycopg.IntegrityError) -> IntegrityError:
+def _integrity(exc: psycopg.IntegrityError) -> IntegrityViolation:
+    """mrod's error for a constraint PostgreSQL reports (worded as the SQLite adapter's)."""
     diag = exc.diag
     where = diag.constraint_name or f"{diag.table_name}.{diag.column_name}"
     if isinstance(exc, pgerrors.UniqueViolation):
-        return IntegrityError(f"UNIQUE constraint failed: {where}")
+        return UniqueViolation(f"UNIQUE constraint failed: {where}", where)
     if isinstance(exc, pgerrors.ForeignKeyViolation):
-        return IntegrityError("FOREIGN KEY constraint failed")
+        return ForeignKeyViolation("FOREIGN KEY constraint failed", where)
     if isinstance(exc, pgerrors.NotNullViolation):
-        return IntegrityError(f"NOT NULL constraint failed: {diag.table_name}.{diag.column_name}")
+        return IntegrityViolation(f"NOT NULL constraint failed: {diag.table_name}.{diag.column_name}", where)
     if isinstance(exc, pgerrors.CheckViolation):
-        return IntegrityError(f"CHECK constraint failed: {where}")
-    return IntegrityError(str(exc).splitlines()[0])
+        return IntegrityViolation(f"CHECK constraint failed: {where}", where)
+    return IntegrityViolation(str(exc).splitlines()[0], where)
 
 
 class Cursor:
@@ -167,47 +179,24 @@ class Cursor:
         await self._cursor.close()
 
 
-class _Pending:
-    """``conn.execute(...)``: awaitable (→ Cursor) and an async context manager, as in aiosqlite."""
-
-    def __init__(self, conn: Connection, sql: str, params: Any) -> None:
-        self._conn, self._sql, self._params = conn, sql, params
-        self._cursor: Cursor | None = None
-
-    def __await__(self) -> Generator[Any, None, Cursor]:
-        return self._conn._run(self._sql, self._params).__await__()
-
-    async def __aenter__(self) -> Cursor:
-        self._cursor = await self._conn._run(self._sql, self._params)
-        return self._cursor
-
-    async def __aexit__(self, *exc: object) -> None:
-        if self._cursor is not None:
-            await self._cursor.close()
-
-
 class Connection:
     """One PostgreSQL session in autocommit mode; transactions are explicit BEGIN/COMMIT, as
     mrod's SQLite connections (isolation_level=None) have them."""
 
-    def __init__(self, conn: psycopg.AsyncConnection[Any], where: str) -> None:
+    def __init__(self, conn: psycopg.AsyncConnection[Any], where: str, answer_timeout: float = 30.0) -> None:
         self._conn = conn
         self.where = where          # the URL without its password, for messages
-        self.engine = "postgresql"
+        self.answer_timeout = answer_timeout
 
     @classmethod
-    async def open(cls, conninfo: str, where: str, password: str | None = None) -> Connection:
-        extra: dict[str, Any] = {"password": password} if password else {}
-        try:
-            conn = await psycopg.AsyncConnection.connect(
-                conninfo, autocommit=True, row_factory=_row_factory, connect_timeout=10,
-                application_name="mrod", **extra)
-        except psycopg.Error as exc:
-            raise connect_failure(where, exc) from None
+    async def open(cls, target: Target, application: str = "mrod") -> Connection:
+        """A session whose connection attempt and every statement are bounded by the target's
+        ``answer_timeout``."""
+        conn = await connect_async(target, application, target.answer_timeout)
         conn.adapters.register_dumper(bool, _IntFromBool)
         conn.adapters.register_dumper(str, _StrWithoutNul)
         conn.adapters.register_loader("numeric", _NumberFromNumeric)
-        return cls(conn, where)
+        return cls(conn, target.describe(), target.answer_timeout)
 
     @property
     def in_transaction(self) -> bool:
@@ -224,13 +213,13 @@ class Connection:
         """The psycopg connection, for engine-specific work (migrations, COPY)."""
         return self._conn
 
-    def execute(self, sql: str, params: Sequence[Any] | Mapping[str, Any] | None = None) -> _Pending:
-        return _Pending(self, sql, params)
+    def execute(self, sql: str, params: Params | None = None, /) -> Pending[Cursor]:
+        return Pending(partial(self._run, sql, params))
 
-    async def executemany(self, sql: str, rows: Iterable[Sequence[Any] | Mapping[str, Any]]) -> None:
+    async def executemany(self, sql: str, rows: Iterable[Params], /) -> None:
         try:
             async with self._conn.cursor() as cur:
-                await cur.executemany(translate(sql), list(rows))
+                await self._answered(cur.executemany(translate(sql), list(rows)))
         except psycopg.Error as exc:
             raise self._fault(exc) from None
 
@@ -241,11 +230,31 @@ class Connection:
         cur = self._conn.cursor()
         try:
             # Always with parameters (maybe none): psycopg then turns the escaped %% back into %.
-            await cur.execute(translate(sql), params if params is not None else ())
+            await self._answered(cur.execute(translate(sql), params if params is not None else ()))
         except psycopg.Error as exc:
             await cur.close()
             raise self._fault(exc) from None
+        except DatabaseUnreachable:
+            await cur.close()
+            raise
         return Cursor(cur)
+
+    async def _answered(self, work: Coroutine[Any, Any, T]) -> T:
+        """``work``'s result if the server answers within ``answer_timeout``; else the session
+        is closed (the pool opens a new one) and DatabaseUnreachable raised. Not a plain
+        cancellation: psycopg would then ask the hung server to cancel, waiting seconds more."""
+        task = asyncio.ensure_future(work)
+        try:
+            done, _ = await asyncio.wait({task}, timeout=self.answer_timeout)
+        except asyncio.CancelledError:
+            task.cancel()
+            raise
+        if done:
+            return task.result()
+        await self._conn.close()
+        task.cancel()               # fails at once on the closed session, asking nothing
+        task.add_done_callback(_retrieved)
+        raise DatabaseUnreachable(f"database {self.where} did not answer within {self.answer_timeout:g}s")
 
     def _fault(self, exc: psycopg.Error) -> Exception:
         if isinstance(exc, psycopg.IntegrityError):
@@ -254,12 +263,35 @@ class Connection:
             return DatabaseUnreachable(f"database {self.where} is unreachable: {reason(exc)}")
         return exc
 
-    async def commit(self) -> None:
-        if self.in_transaction:
-            await self._run("COMMIT", None)
-
     async def close(self) -> None:
         await self._conn.close()
+
+
+async def connect_async(target: Target, application: str, timeout_s: float) -> psycopg.AsyncConnection[Any]:
+    """An autocommit async session to ``target`` (rows read like sqlite3.Row): the async half of
+    the one PostgreSQL connect path, with ``Target.connect_options``."""
+    try:
+        return await psycopg.AsyncConnection.connect(
+            target.url, autocommit=True, row_factory=_row_factory,
+            **target.connect_options(application, timeout_s))  # type: ignore[arg-type]  # psycopg's connect takes libpq options as keywords
+    except psycopg.Error as exc:
+        raise connect_failure(target.describe(), exc) from None
+
+
+def connect_sync(target: Target, application: str, timeout_s: float) -> psycopg.Connection[Any]:
+    """An autocommit synchronous session to ``target`` (plain tuples): the other half of the one
+    connect path, for lookupd's follower and policy and the synchronous readers."""
+    try:
+        return psycopg.connect(target.url, autocommit=True,
+                               **target.connect_options(application, timeout_s))  # type: ignore[arg-type]  # psycopg's connect takes libpq options as keywords
+    except psycopg.Error as exc:
+        raise connect_failure(target.describe(), exc) from None
+
+
+def _retrieved(task: asyncio.Future[Any]) -> None:
+    """The abandoned statement's outcome, consumed (it failed with the closed session)."""
+    if not task.cancelled():
+        task.exception()
 
 
 def unreachable(exc: psycopg.Error) -> bool:

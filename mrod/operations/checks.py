@@ -27,9 +27,9 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-import aiosqlite
 import dns.asyncresolver
 
+from mrod.infra.dbapi import Connection
 from mrod.infra import db
 from mrod.infra.config import Config
 from mrod.infra.enums import CHECK_STATUSES
@@ -251,7 +251,7 @@ _ROWS = ("SELECT d.id, d.name, d.route, d.relay_id, r.name, coalesce(r.host, d.h
          " FROM domain d LEFT JOIN relay r ON r.id = d.relay_id")
 
 
-async def run(cfg: Config, conn: aiosqlite.Connection, domain: str | None = None,
+async def run(cfg: Config, conn: Connection, domain: str | None = None,
               checker: Checker | None = None) -> list[DomainCheck]:
     """Check every domain (or one, by its stored name) and store the results."""
     sql, args = (_ROWS + " WHERE d.name = ?", (domain,)) if domain else (_ROWS + " ORDER BY d.name", ())
@@ -271,7 +271,7 @@ async def run(cfg: Config, conn: aiosqlite.Connection, domain: str | None = None
     return results
 
 
-async def store(conn: aiosqlite.Connection, results: list[DomainCheck], node: str) -> None:
+async def store(conn: Connection, results: list[DomainCheck], node: str) -> None:
     """Keep each result as ``node``'s last check of the domain (each node resolves from its own
     network view; issue 11). A result from before migration 0007 (node '') is replaced."""
     async with db.transaction(conn):
@@ -287,7 +287,7 @@ async def store(conn: aiosqlite.Connection, results: list[DomainCheck], node: st
              for r in results])
 
 
-async def results(conn: aiosqlite.Connection, *, owner_id: int | None = None) -> list[dict[str, Any]]:
+async def results(conn: Connection, *, owner_id: int | None = None) -> list[dict[str, Any]]:
     """The stored results (each node's last check of each domain), worst first."""
     where, args = ("WHERE d.owner_id = ?", (owner_id,)) if owner_id is not None else ("", ())
     async with conn.execute(
@@ -299,7 +299,7 @@ async def results(conn: aiosqlite.Connection, *, owner_id: int | None = None) ->
              "node": r[5]} for r in rows]
 
 
-async def statuses(conn: aiosqlite.Connection, ids: list[int] | None = None) -> dict[int, str]:
+async def statuses(conn: Connection, ids: list[int] | None = None) -> dict[int, str]:
     """domain id -> its last check's status, for a column in domain lists (only ``ids``: one page);
     checked by several nodes, the worst of their statuses."""
     args: tuple[int, ...]
@@ -336,7 +336,7 @@ def _where(owner_id: int | None, status: str | None, q: str | None) -> tuple[str
     return ("WHERE " + " AND ".join(clauses)) if clauses else "", args
 
 
-async def page(conn: aiosqlite.Connection, *, owner_id: int | None = None, status: str | None = None,
+async def page(conn: Connection, *, owner_id: int | None = None, status: str | None = None,
                q: str | None = None, limit: int = 50, offset: int = 0) -> tuple[list[dict[str, Any]], int]:
     """One page of stored results (worst first, then by name) and how many match in all."""
     where, args = _where(owner_id, status, q)
@@ -355,7 +355,7 @@ async def page(conn: aiosqlite.Connection, *, owner_id: int | None = None, statu
               "node": r[5]} for r in rows], total)
 
 
-async def result_for(conn: aiosqlite.Connection, domain_id: int, node: str) -> dict[str, Any] | None:
+async def result_for(conn: Connection, domain_id: int, node: str) -> dict[str, Any] | None:
     """The node's last check of one domain, or None if it never checked it."""
     async with conn.execute("SELECT status, findings, checked_at FROM domain_check WHERE node = ? AND domain_id = ?",
                             (node, domain_id)) as cur:
@@ -363,7 +363,7 @@ async def result_for(conn: aiosqlite.Connection, domain_id: int, node: str) -> d
     return None if row is None else {"status": row[0], "findings": json.loads(row[1]), "checked_at": row[2]}
 
 
-async def summary(conn: aiosqlite.Connection, *, owner_id: int | None = None) -> dict[str, int]:
+async def summary(conn: Connection, *, owner_id: int | None = None) -> dict[str, int]:
     """How many domains' last check ended in each status ({'error': n, 'warning': n, 'ok': n});
     a domain counts once per status some node found (an error seen from one node is an error)."""
     where, args = _where(owner_id, None, None)

@@ -11,8 +11,8 @@ from __future__ import annotations
 import logging
 from typing import Awaitable, Callable
 
-import aiosqlite
 
+from mrod.infra.dbapi import Connection
 from mrod.infra import db
 from mrod.infra.config import Config
 from mrod.operations import queue
@@ -20,7 +20,7 @@ from mrod.operations import queue
 log = logging.getLogger("mrod.queue")
 
 
-async def ask(conn: aiosqlite.Connection, node: str, domain_id: int, requested_by: str) -> None:
+async def ask(conn: Connection, node: str, domain_id: int, requested_by: str) -> None:
     """Store a request for ``node`` to flush the domain row's mail (one pending per node and
     domain: asking twice before the node acts is one flush)."""
     async with db.transaction(conn):
@@ -30,7 +30,7 @@ async def ask(conn: aiosqlite.Connection, node: str, domain_id: int, requested_b
             (node, domain_id, db.now(), requested_by, node, domain_id))
 
 
-async def pending(conn: aiosqlite.Connection, node: str | None = None) -> list[dict[str, object]]:
+async def pending(conn: Connection, node: str | None = None) -> list[dict[str, object]]:
     """Requests not yet taken (one node's, or every node's), oldest first."""
     on, args = (" WHERE r.node = ?", (node,)) if node is not None else ("", ())
     async with conn.execute(

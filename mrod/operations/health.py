@@ -40,8 +40,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, Awaitable, Callable
 
-import aiosqlite
 
+from mrod.infra.dbapi import Connection
 from mrod.answers import snapshot
 from mrod.entities import audit
 from mrod.infra import db
@@ -183,7 +183,7 @@ class HealthMonitor:
                 self.last_flush = await self.flusher(self.cfg, rows)
         return transitions
 
-    async def record(self, conn: aiosqlite.Connection, results: list[tuple[dict[str, Any], Probe]]
+    async def record(self, conn: Connection, results: list[tuple[dict[str, Any], Probe]]
                      ) -> list[Transition]:
         now = db.now()
         cutoff = db.stamp(datetime.now(timezone.utc) - timedelta(hours=self.settings.history_hours))
@@ -231,19 +231,19 @@ def _bool(value: bool | None) -> int | None:
     return None if value is None else int(value)
 
 
-async def _relays(conn: aiosqlite.Connection) -> list[dict[str, Any]]:
+async def _relays(conn: Connection) -> list[dict[str, Any]]:
     async with conn.execute("SELECT id, name, host, port, protocol, tls FROM relay ORDER BY name") as cur:
         return [dict(r) for r in await cur.fetchall()]
 
 
-async def _state(conn: aiosqlite.Connection, relay_id: int, node: str) -> State:
+async def _state(conn: Connection, relay_id: int, node: str) -> State:
     async with conn.execute("SELECT state, since, ok_streak, fail_streak FROM relay_health"
                             " WHERE node = ? AND relay_id = ?", (node, relay_id)) as cur:
         row = await cur.fetchone()
     return State(*row) if row else State()
 
 
-async def _domains_of(conn: aiosqlite.Connection, relay_ids: set[int]) -> dict[int, str]:
+async def _domains_of(conn: Connection, relay_ids: set[int]) -> dict[int, str]:
     if not relay_ids:
         return {}           # PostgreSQL refuses an empty IN ()
     marks = ", ".join("?" * len(relay_ids))
@@ -254,7 +254,7 @@ async def _domains_of(conn: aiosqlite.Connection, relay_ids: set[int]) -> dict[i
 # -- reading it back --------------------------------------------------------------------------------
 
 
-async def status(conn: aiosqlite.Connection, *, owner_id: int | None = None, node: str | None = None
+async def status(conn: Connection, *, owner_id: int | None = None, node: str | None = None
                  ) -> list[dict[str, Any]]:
     """Every relay with its current health (state 'unknown' until first probed) as ``node``
     sees it; with node None, one row per relay and node that probed it (node None: never)."""
@@ -275,7 +275,7 @@ async def status(conn: aiosqlite.Connection, *, owner_id: int | None = None, nod
     return rows
 
 
-async def history(conn: aiosqlite.Connection, relay_id: int, limit: int = 50, *, node: str | None = None
+async def history(conn: Connection, relay_id: int, limit: int = 50, *, node: str | None = None
                   ) -> list[dict[str, Any]]:
     """The relay's latest probes, newest first: one node's, or every node's (node None)."""
     on, args = (" AND node = ?", (node,)) if node is not None else ("", ())

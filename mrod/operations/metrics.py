@@ -18,16 +18,15 @@ from ``mrod lookupd`` / ``mrod serve`` (lookupd/metricsserver.py).
 from __future__ import annotations
 
 import asyncio
-import sqlite3
-import sys
 import time
 from bisect import bisect_left
-from typing import Callable, Iterable, cast
+from typing import Callable, Iterable
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+from mrod.infra.dbapi import SyncConnection
 from mrod.infra import db
 from mrod.infra.enums import CHECK_STATUSES, HEALTH_STATES, RUN_STATUSES
 from mrod.infra.engine import Target
@@ -139,29 +138,20 @@ def _scrape_error(source: str, exc: BaseException) -> Metric:
 def database_families(where: db.Where | None, node: str | None = None) -> list[Metric]:
     if where is None:
         return []
-    target = Target.of(where)
+    faults: tuple[type[Exception], ...] = (DatabaseNotReady, *db.driver_errors())
     try:
-        if target.url:      # a read-only session answering execute() as sqlite3's does
-            from mrod.infra.pgread import ReadConnection
-
-            conn = cast(sqlite3.Connection, ReadConnection.open(target, 2.0))
-        else:
-            assert target.path is not None
-            conn = db.open_readonly(target.path, busy_timeout_ms=2000)
-    except (DatabaseNotReady, sqlite3.Error) as exc:
+        conn = db.open_sync(where, 2.0)
+    except faults as exc:
         return [_scrape_error("database", exc)]
     try:
         return _relays(conn, node) + _queue(conn, node) + _checks(conn, node) + _imports(conn)
-    except Exception as exc:
-        psycopg = sys.modules.get("psycopg")
-        if not isinstance(exc, sqlite3.Error) and not (psycopg and isinstance(exc, psycopg.Error)):
-            raise
+    except faults as exc:
         return [_scrape_error("database", exc)]
     finally:
         conn.close()
 
 
-def _relays(conn: sqlite3.Connection, node: str | None) -> list[Metric]:
+def _relays(conn: SyncConnection, node: str | None) -> list[Metric]:
     up = GaugeMetricFamily("mrod_relay_up", "1 when the relay (a primary) is up, 0 when down or not yet known",
                            labels=["relay"])
     latency = GaugeMetricFamily("mrod_relay_probe_latency_seconds", "latency of the last successful probe",
@@ -181,7 +171,7 @@ def _relays(conn: sqlite3.Connection, node: str | None) -> list[Metric]:
     return [up, count, latency]
 
 
-def _queue(conn: sqlite3.Connection, node: str | None) -> list[Metric]:
+def _queue(conn: SyncConnection, node: str | None) -> list[Metric]:
     labels = ["domain"]
     messages = GaugeMetricFamily("mrod_queue_messages", "messages queued for the domain (last queue reading)",
                                  labels=labels)
@@ -200,7 +190,7 @@ def _queue(conn: sqlite3.Connection, node: str | None) -> list[Metric]:
     return [messages, size, oldest]
 
 
-def _checks(conn: sqlite3.Connection, node: str | None) -> list[Metric]:
+def _checks(conn: SyncConnection, node: str | None) -> list[Metric]:
     family = GaugeMetricFamily("mrod_domain_checks", "domains by the status of their last DNS check",
                                labels=["status"])
     found = dict(conn.execute("SELECT status, count(*) FROM domain_check"
@@ -211,9 +201,8 @@ def _checks(conn: sqlite3.Connection, node: str | None) -> list[Metric]:
     return [family]
 
 
-def _imports(conn: sqlite3.Connection) -> list[Metric]:
-    if isinstance(conn, sqlite3.Connection) and not conn.execute(
-            "SELECT 1 FROM sqlite_master WHERE name = 'import_run'").fetchone():
+def _imports(conn: SyncConnection) -> list[Metric]:
+    if not db.has_table(conn, "import_run"):
         return []
     runs = CounterMetricFamily("mrod_import_runs", "BIND import runs by outcome", labels=["status"])
     found = dict(conn.execute("SELECT status, count(*) FROM import_run GROUP BY status").fetchall())

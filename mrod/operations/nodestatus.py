@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-import aiosqlite
 
+from mrod.infra.dbapi import Connection
 from mrod.entities import audit
 from mrod.entities.audit import Actor
 from mrod.infra import db
@@ -29,7 +29,7 @@ from mrod.operations.syncstatus import STALE_AFTER, SyncStatus
 REPORT_EVERY = 10.0   # seconds between two reports of a node (well below STALE_AFTER)
 
 
-async def upsert(conn: aiosqlite.Connection, node: str, synced_at: float | None, connected: bool,
+async def upsert(conn: Connection, node: str, synced_at: float | None, connected: bool,
                  reported_at: float | None = None) -> None:
     """Store ``node``'s status (times as epoch seconds; reported_at: now)."""
     async with db.transaction(conn):
@@ -40,7 +40,7 @@ async def upsert(conn: aiosqlite.Connection, node: str, synced_at: float | None,
             (node, _stamp(synced_at), int(connected), _stamp(time.time() if reported_at is None else reported_at)))
 
 
-async def rows(conn: aiosqlite.Connection) -> list[dict[str, Any]]:
+async def rows(conn: Connection) -> list[dict[str, Any]]:
     """Every node's stored status, by node name."""
     async with conn.execute("SELECT node, lookupd_synced_at, lookupd_connected, reported_at FROM node_status"
                             " ORDER BY node") as cur:
@@ -52,7 +52,7 @@ async def rows(conn: aiosqlite.Connection) -> list[dict[str, Any]]:
 NODE_TABLES = ("node_status", "queue_stat", "relay_health", "health_probe", "domain_check", "flush_request")
 
 
-async def forget(conn: aiosqlite.Connection, actor: Actor, node: str, here: str) -> dict[str, int]:
+async def forget(conn: Connection, actor: Actor, node: str, here: str) -> dict[str, int]:
     """Remove a node taken out of service: its status and every reading stored under its name
     (rows removed, by table). NotFound when nothing is stored under that name; refused for this
     node (it would report again at once)."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from typing import Awaitable, Callable
 
+from mrod.infra.engine import Target
 from mrod.operations import checks, flushrequests, nodestatus, queue, syncstatus
 from mrod.infra import db
 from mrod.infra.config import Config
@@ -70,7 +71,7 @@ def jobs(cfg: Config) -> list[PeriodicJob]:
                 log.warning("DNS checks: %d domain(s) with errors (mrod check): %s", len(bad), ", ".join(bad[:10]))
         # Not at once: a restart should not hit every domain's name servers before anything else.
         found.append(_quiet_job("checks", cfg.checks.interval, run_checks, first_delay=min(60.0, cfg.checks.interval)))
-    if cfg.database.url:     # several nodes: every node's panel shows this node's lookupd staleness
+    if Target.of(cfg.database).shared:     # several nodes: every node's panel shows this node's lookupd staleness
         found.append(_quiet_job("nodestatus", nodestatus.REPORT_EVERY, lambda: nodestatus.report(cfg),
                                 first_delay=2.0, said="node status"))
     return found

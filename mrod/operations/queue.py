@@ -22,8 +22,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Callable, Hashable, Iterable
 
-import aiosqlite
 
+from mrod.infra.engine import Target
+from mrod.infra.dbapi import Connection
 from mrod.infra import db, names
 from mrod.answers import routing, snapshot
 from mrod.infra.config import Config
@@ -79,7 +80,7 @@ def routes(cfg: Config) -> tuple[routing.Store, Callable[[], None]] | None:
     try:
         store = routesource.open_store(cfg.database, busy_timeout_ms=int(cfg.lookupd.lookup_deadline * 1000))
     except DatabaseNotReady:
-        snap = _snapshot_of(cfg) if cfg.database.url else None
+        snap = _snapshot_of(cfg) if Target.of(cfg.database).shared else None
         return None if snap is None else (snap, lambda: None)
     return store, store.close
 
@@ -188,7 +189,7 @@ def _failure(what: str, code: int, stderr: bytes) -> str:
 # -- queue_stat: what the policy quota reads ------------------------------------------------------
 
 
-async def write_stats(conn: aiosqlite.Connection, report: QueueReport, node: str) -> None:
+async def write_stats(conn: Connection, report: QueueReport, node: str) -> None:
     """Replace this node's queue_stat rows with the report's per-row figures (one transaction);
     other nodes' rows stay. Rows from before migration 0007 (node '') go too."""
     rows = [(node, domain_id, q.messages, q.bytes, q.oldest, q.last_reason, report.read_at)
@@ -210,7 +211,7 @@ async def refresh(cfg: Config) -> QueueReport:
     return report
 
 
-async def stats(conn: aiosqlite.Connection, *, owner_id: int | None = None, node: str | None = None
+async def stats(conn: Connection, *, owner_id: int | None = None, node: str | None = None
                 ) -> list[dict[str, Any]]:
     """The stored per-domain figures (as the last refresh saw them), largest first; with
     ``owner_id``, only that user's domains (permission domains_own); with ``node``, only that
@@ -324,7 +325,7 @@ async def _run(argv: list[str], timeout: float) -> tuple[int, bytes]:
     return proc.returncode or 0, stderr[:STDERR_LIMIT]
 
 
-async def stat_for(conn: aiosqlite.Connection, domain_id: int, node: str) -> dict[str, Any] | None:
+async def stat_for(conn: Connection, domain_id: int, node: str) -> dict[str, Any] | None:
     """One domain's figures from the node's last reading (None: nothing queued for it then)."""
     async with conn.execute("SELECT messages, bytes, oldest, last_reason, updated_at FROM queue_stat"
                             " WHERE node = ? AND domain_id = ?", (node, domain_id)) as cur:
@@ -335,7 +336,7 @@ async def stat_for(conn: aiosqlite.Connection, domain_id: int, node: str) -> dic
         "age": age(row[2]), "oldest_at": arrived(row[2])}
 
 
-async def totals(conn: aiosqlite.Connection, *, owner_id: int | None = None, node: str | None = None
+async def totals(conn: Connection, *, owner_id: int | None = None, node: str | None = None
                  ) -> dict[str, Any]:
     """The whole reading in one row: messages, bytes, domains with mail, the oldest message's
     arrival (and the domain it waits for), when it was read; one node's, or every node's."""

@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from mrod.infra.engine import Target
 from mrod.infra.config import Config
 from mrod.infra.files import replace_atomically
 
@@ -32,9 +33,9 @@ FRESH, STALE, MISSING = "fresh", "stale", "missing"
 
 
 def path_for(cfg: Config) -> Path | None:
-    """Where this node's lookupd writes its sync status; None on SQLite (no snapshot to age:
-    lookupd reads the database file itself)."""
-    if not cfg.database.url:
+    """Where this node's lookupd writes its sync status; None for a database of this node's own
+    (no snapshot to age: lookupd reads the database file itself)."""
+    if not Target.of(cfg.database).shared:
         return None
     return cfg.state_dir / FILE
 

@@ -3,9 +3,9 @@ and add_many (validated and audited as add)."""
 
 from __future__ import annotations
 
-import aiosqlite
 import pytest
 
+from mrod.infra.dbapi import Connection
 from mrod.entities import audit, domains
 from mrod.entities.audit import Actor
 from mrod.infra import db
@@ -15,20 +15,20 @@ from tests.data import seed
 IMPORTER = Actor(name="bind-import", origin="bind", remote="cli:tester")
 
 
-async def manual(conn: aiosqlite.Connection, name: str) -> tuple:
+async def manual(conn: Connection, name: str) -> tuple:
     async with conn.execute("SELECT manual_fields, disabled_by_import FROM domain WHERE name = ?", (name,)) as cur:
         return tuple(await db.one_row(cur))
 
 
 @pytest.fixture
-async def seeded(conn: aiosqlite.Connection) -> aiosqlite.Connection:
+async def seeded(conn: Connection) -> Connection:
     await seed(conn, relays=[dict(name="primary", host="mx1.example.net"), dict(name="backup", host="mx2.example.net")])
     await seed(conn, domains=[dict(name="a.example", relay="primary", route="dns-txt", source="bind")], actor=IMPORTER)
     return conn
 
 
 @pytest.mark.parametrize("origin", ["cli", "panel", "api"])
-async def test_operator_updates_are_recorded(seeded: aiosqlite.Connection, origin: str) -> None:
+async def test_operator_updates_are_recorded(seeded: Connection, origin: str) -> None:
     operator = Actor(name="alice", origin=origin)
     await domains.update(seeded, operator, "a.example", relay="backup")
     assert await manual(seeded, "a.example") == ('["relay_id", "route"]', 0)
@@ -37,24 +37,24 @@ async def test_operator_updates_are_recorded(seeded: aiosqlite.Connection, origi
 
 
 @pytest.mark.parametrize("origin", ["bind", "system"])
-async def test_other_updates_are_not_manual(seeded: aiosqlite.Connection, origin: str) -> None:
+async def test_other_updates_are_not_manual(seeded: Connection, origin: str) -> None:
     await domains.update(seeded, Actor(name="job", origin=origin), "a.example", relay="backup", paused=True)
     assert await manual(seeded, "a.example") == (None, 0)
 
 
-async def test_unchanged_values_are_not_recorded(seeded: aiosqlite.Connection, actor: Actor) -> None:
+async def test_unchanged_values_are_not_recorded(seeded: Connection, actor: Actor) -> None:
     await domains.update(seeded, actor, "a.example", enabled=True)
     assert await manual(seeded, "a.example") == (None, 0)
 
 
-async def test_operator_enabled_clears_disabled_by_import(seeded: aiosqlite.Connection, actor: Actor) -> None:
+async def test_operator_enabled_clears_disabled_by_import(seeded: Connection, actor: Actor) -> None:
     await domains.update(seeded, IMPORTER, "a.example", enabled=False)
     await seeded.execute("UPDATE domain SET disabled_by_import = 1 WHERE name = 'a.example'")
     await domains.update(seeded, actor, "a.example", enabled=True)
     assert await manual(seeded, "a.example") == ('["enabled"]', 0)
 
 
-async def test_add_many_is_audited_like_add(seeded: aiosqlite.Connection) -> None:
+async def test_add_many_is_audited_like_add(seeded: Connection) -> None:
     added = await domains.add_many(seeded, IMPORTER, [
         ("b.example", {"relay": "Backup", "route": "dns-txt", "source": "bind"}),
         ("c.example", {"mx": True, "route": "dns-dom", "source": "catalog"}),
@@ -82,7 +82,7 @@ async def test_add_many_is_audited_like_add(seeded: aiosqlite.Connection) -> Non
         ([("x.example", {"nonsense": 1})], InvalidInput, "x.example: is not a domain field"),
     ],
 )
-async def test_add_many_refuses_all_or_nothing(seeded: aiosqlite.Connection, items, error, message) -> None:
+async def test_add_many_refuses_all_or_nothing(seeded: Connection, items, error, message) -> None:
     before = await domains.count(seeded)
     audits = await audit.count(seeded)
     with pytest.raises(error, match=message):

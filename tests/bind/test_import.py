@@ -9,9 +9,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-import aiosqlite
 import pytest
 
+from mrod.infra.dbapi import Connection
 from mrod.entities import audit, domains, relays
 from mrod import bindimport
 from mrod.infra import db
@@ -43,7 +43,7 @@ STARTER = Actor(name="tester", origin="cli", remote="local")
 class Scene:
     named: Named
     cfg: Config
-    conn: aiosqlite.Connection
+    conn: Connection
 
     def serve_only(self, *zones: str) -> None:
         """Rewrite the named.conf the importer reads: BIND now serves only these zones."""

@@ -3,9 +3,9 @@ back changes nothing; a preview writes nothing."""
 
 from __future__ import annotations
 
-import aiosqlite
 import pytest
 
+from mrod.infra.dbapi import Connection
 from mrod.entities import audit, bulk, csvio, domains, relays, users
 from mrod.entities.audit import Actor
 from mrod.infra.errors import InvalidInput, NotFound
@@ -13,7 +13,7 @@ from tests.core.test_entities import snapshot
 
 
 @pytest.fixture
-async def many(conn: aiosqlite.Connection, actor: Actor) -> aiosqlite.Connection:
+async def many(conn: Connection, actor: Actor) -> Connection:
     await relays.add(conn, actor, name="old", host="mx1.example.net")
     await relays.add(conn, actor, name="new", host="mx2.example.net", port=2525)
     owner = await users.add(conn, actor, "olga", "olga password", rounds=4)

@@ -17,7 +17,7 @@ from mrod.entities.audit import Actor
 from mrod.infra import config as configmod
 from mrod.infra import db, pgconn
 from mrod.infra.engine import Target, redact
-from mrod.infra.errors import ConfigError, Conflict, DatabaseNotReady, DatabaseUnreachable
+from mrod.infra.errors import ConfigError, Conflict, DatabaseNotReady, DatabaseUnreachable, IntegrityViolation
 from tests.harness import free_port
 from tests.harness.postgres import Cluster
 
@@ -115,7 +115,6 @@ async def test_rows_parameters_and_constraint_errors_read_as_on_sqlite(pg_databa
     server, name = pg_database
     conn = await db.connect(Target(url=server.url(name), password_file=str(server.password_file)))
     try:
-        assert db.engine_of(conn) == "postgresql"
         async with conn.execute("SELECT ? AS flag, ? AS n, sum(x) AS total, ? AS nul"
                                 " FROM (VALUES (1), (2)) v(x)", (True, 7, "a\x00b")) as cur:
             row = await db.one_row(cur)
@@ -125,7 +124,7 @@ async def test_rows_parameters_and_constraint_errors_read_as_on_sqlite(pg_databa
         with pytest.raises(Conflict, match="already exists"):
             await relays.add(conn, SYSTEM, name="PRIMARY", host="mx2.example.net")   # NOCASE, as on SQLite
         assert not conn.in_transaction
-        with pytest.raises(pgconn.IntegrityError, match="^CHECK constraint failed"):
+        with pytest.raises(IntegrityViolation, match="^CHECK constraint failed"):
             await conn.execute("UPDATE relay SET port = 0")
     finally:
         await conn.close()
@@ -208,7 +207,9 @@ def test_an_absent_server_is_an_outage_a_refusal_is_a_mistake(tmp_path: Path, pg
     server, name = pg_database
 
     async def attempt(url: str, password: str | None = None) -> None:
-        await pgconn.Connection.open(url, redact(url), password)
+        secret = tmp_path / "attempt-password"
+        secret.write_text(f"{password}\n")
+        await pgconn.Connection.open(Target(url=url, password_file=str(secret) if password else ""))
 
     with pytest.raises(DatabaseUnreachable):
         asyncio.run(attempt(f"postgresql://mrod@127.0.0.1:{free_port()}/mrod"))

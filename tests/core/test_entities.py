@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import sqlite3
 
-import aiosqlite
 import pytest
 
+from mrod.infra.dbapi import Connection
 from mrod.entities import audit, domainimport, domains, recipients, relays
 from mrod.infra import db
 from mrod.entities.audit import Actor
@@ -14,7 +14,7 @@ from mrod.infra.errors import Conflict, InUse, InvalidInput, NotFound
 from tests.data import seed
 
 
-async def snapshot(conn: aiosqlite.Connection) -> tuple:
+async def snapshot(conn: Connection) -> tuple:
     out = []
     for table in ("relay", "domain", "recipient", "audit"):
         async with conn.execute(f"SELECT * FROM {table} ORDER BY id") as cur:
@@ -23,14 +23,14 @@ async def snapshot(conn: aiosqlite.Connection) -> tuple:
 
 
 @pytest.fixture
-async def seeded(conn: aiosqlite.Connection) -> aiosqlite.Connection:
+async def seeded(conn: Connection) -> Connection:
     await seed(conn, relays=[dict(name="primary", host="mx1.example.net"),
                              dict(name="backup", host="mx2.example.net", port=2525, tls="verify")],
                domains=[dict(name="example.com", relay="primary")])
     return conn
 
 
-async def test_relay_add_get_update_and_audit(seeded: aiosqlite.Connection, actor: Actor) -> None:
+async def test_relay_add_get_update_and_audit(seeded: Connection, actor: Actor) -> None:
     relay = await relays.get(seeded, "PRIMARY")
     assert (relay.host, relay.port, relay.protocol, relay.tls, relay.domain_count) == ("mx1.example.net", 25, "smtp", "may", 1)
     updated = await relays.update(seeded, actor, "primary", {"port": "2526", "tls": "encrypt"})
@@ -53,14 +53,14 @@ async def test_relay_add_get_update_and_audit(seeded: aiosqlite.Connection, acto
         ({"name": "12", "host": "x.example"}, InvalidInput),
     ],
 )
-async def test_bad_relays_change_nothing(seeded: aiosqlite.Connection, actor: Actor, fields: dict, error: type) -> None:
+async def test_bad_relays_change_nothing(seeded: Connection, actor: Actor, fields: dict, error: type) -> None:
     before = await snapshot(seeded)
     with pytest.raises(error):
         await relays.add(seeded, actor, **fields)
     assert await snapshot(seeded) == before
 
 
-async def test_relay_in_use_cannot_be_removed(seeded: aiosqlite.Connection, actor: Actor) -> None:
+async def test_relay_in_use_cannot_be_removed(seeded: Connection, actor: Actor) -> None:
     before = await snapshot(seeded)
     with pytest.raises(InUse, match="1 domain"):
         await relays.remove(seeded, actor, "primary")
@@ -71,12 +71,12 @@ async def test_relay_in_use_cannot_be_removed(seeded: aiosqlite.Connection, acto
         await relays.get(seeded, "primary")
 
 
-async def test_relay_rename_conflict(seeded: aiosqlite.Connection, actor: Actor) -> None:
+async def test_relay_rename_conflict(seeded: Connection, actor: Actor) -> None:
     with pytest.raises(Conflict):
         await relays.update(seeded, actor, "backup", {"name": "PRIMARY"})
 
 
-async def test_domain_routes(seeded: aiosqlite.Connection, actor: Actor) -> None:
+async def test_domain_routes(seeded: Connection, actor: Actor) -> None:
     d = await domains.add(seeded, actor, "Host.Example", host="10.1.1.1", port=2525, protocol="smtps", tls="secure")
     assert (d.route_kind, d.host, d.port, d.protocol, d.tls, d.route) == ("host", "10.1.1.1", 2525, "smtps", "secure", "relay")
     d = await domains.update(seeded, actor, "host.example", relay="backup")
@@ -107,7 +107,7 @@ async def test_domain_routes(seeded: aiosqlite.Connection, actor: Actor) -> None
         ("bad_name.example", {"relay": "primary"}, InvalidInput),
     ],
 )
-async def test_bad_domains_change_nothing(seeded: aiosqlite.Connection, actor: Actor, name: str, spec: dict,
+async def test_bad_domains_change_nothing(seeded: Connection, actor: Actor, name: str, spec: dict,
                                           error: type) -> None:
     before = await snapshot(seeded)
     with pytest.raises(error):
@@ -115,12 +115,12 @@ async def test_bad_domains_change_nothing(seeded: aiosqlite.Connection, actor: A
     assert await snapshot(seeded) == before
 
 
-async def test_port_without_host_is_refused(seeded: aiosqlite.Connection, actor: Actor) -> None:
+async def test_port_without_host_is_refused(seeded: Connection, actor: Actor) -> None:
     with pytest.raises(InvalidInput, match="give a host"):
         await domains.update(seeded, actor, "example.com", port=2525)
 
 
-async def test_domain_remove_cascades_recipients(seeded: aiosqlite.Connection, actor: Actor) -> None:
+async def test_domain_remove_cascades_recipients(seeded: Connection, actor: Actor) -> None:
     await domains.update(seeded, actor, "example.com", recipients="listed")
     await recipients.add(seeded, actor, "a@example.com")
     await domains.remove(seeded, actor, "example.com")
@@ -130,7 +130,7 @@ async def test_domain_remove_cascades_recipients(seeded: aiosqlite.Connection, a
     assert actions[0] == ("remove", "domain")
 
 
-async def test_search_filters_sort_and_pages(seeded: aiosqlite.Connection, actor: Actor) -> None:
+async def test_search_filters_sort_and_pages(seeded: Connection, actor: Actor) -> None:
     for i in range(30):
         await domains.add(seeded, actor, f"d{i:02}.example", relay="backup" if i % 2 else "primary",
                           enabled=i % 3 != 0)
@@ -146,7 +146,7 @@ async def test_search_filters_sort_and_pages(seeded: aiosqlite.Connection, actor
         await domains.search(seeded, sort="name; DROP TABLE domain")
 
 
-async def test_bulk_add_strict_refuses_everything_on_one_bad_line(seeded: aiosqlite.Connection, actor: Actor) -> None:
+async def test_bulk_add_strict_refuses_everything_on_one_bad_line(seeded: Connection, actor: Actor) -> None:
     before = await snapshot(seeded)
     lines = ["a.example", "b.example backup", "bad_line.example", "c.example nosuch", "example.com"]
     with pytest.raises(domainimport.ImportRefused) as info:
@@ -156,7 +156,7 @@ async def test_bulk_add_strict_refuses_everything_on_one_bad_line(seeded: aiosql
     assert await snapshot(seeded) == before
 
 
-async def test_bulk_add_lenient_and_skip_existing(seeded: aiosqlite.Connection, actor: Actor) -> None:
+async def test_bulk_add_lenient_and_skip_existing(seeded: Connection, actor: Actor) -> None:
     lines = ["# comment", "", "a.example", "A.example", "b.example backup  # trailing comment",
              "bad_line.example", "example.com", "c.example primary extra"]
     report = await domainimport.bulk_add(seeded, actor, lines, relay="primary", strict=False, skip_existing=True)
@@ -168,7 +168,7 @@ async def test_bulk_add_lenient_and_skip_existing(seeded: aiosqlite.Connection, 
     assert {"a.example", "b.example"} <= {r.entity_key for r in rows}
 
 
-async def test_bulk_add_needs_a_route(seeded: aiosqlite.Connection, actor: Actor) -> None:
+async def test_bulk_add_needs_a_route(seeded: Connection, actor: Actor) -> None:
     with pytest.raises(domainimport.ImportRefused, match="no relay"):
         await domainimport.bulk_add(seeded, actor, ["a.example"])
     report = await domainimport.bulk_add(seeded, actor, ["a.example"], mx=True)
@@ -176,7 +176,7 @@ async def test_bulk_add_needs_a_route(seeded: aiosqlite.Connection, actor: Actor
     assert report.added == ["a.example"] and (d.route_kind, d.route) == ("mx", "dns-dom")
 
 
-async def test_import_writes_and_audits_as_add_does(seeded: aiosqlite.Connection, actor: Actor) -> None:
+async def test_import_writes_and_audits_as_add_does(seeded: Connection, actor: Actor) -> None:
     """`mrod domain import` and `mrod domain add` share one write path: same row, same audit."""
     added = await domains.add(seeded, actor, "one.example", relay="primary")
     await domainimport.bulk_add(seeded, actor, ["two.example primary"])
@@ -204,7 +204,7 @@ def test_import_line_parser(lines: list[str], parsed: list[tuple[int, str, str |
     assert list(domainimport.parse_lines(lines)) == parsed
 
 
-async def test_recipients(seeded: aiosqlite.Connection, actor: Actor) -> None:
+async def test_recipients(seeded: Connection, actor: Actor) -> None:
     await domains.update(seeded, actor, "example.com", include_subdomains=True, recipients="listed")
     r = await recipients.add(seeded, actor, "Joe@Sub.Example.com")
     assert (r.domain, r.address) == ("example.com", "joe@sub.example.com")
@@ -218,7 +218,7 @@ async def test_recipients(seeded: aiosqlite.Connection, actor: Actor) -> None:
         await recipients.remove(seeded, actor, "joe@sub.example.com")
 
 
-async def test_nested_transactions_roll_back_together(seeded: aiosqlite.Connection, actor: Actor) -> None:
+async def test_nested_transactions_roll_back_together(seeded: Connection, actor: Actor) -> None:
     before = await snapshot(seeded)
     with pytest.raises(Conflict):
         async with db.transaction(seeded):

@@ -18,7 +18,7 @@ from mrod.entities import domains as domaincore
 from mrod.entities import recipients as recipientcore
 from mrod.infra import db
 from mrod.infra.engine import Target
-from mrod.infra.pgread import ReadConnection
+from mrod.infra.pgread import PgSyncConnection
 from mrod.lookupd import pgholder
 from mrod.answers import snapshot
 from mrod.lookupd.daemon import Lookupd
@@ -143,7 +143,7 @@ def test_a_journal_row_committed_after_a_later_one_is_not_missed(pg_database: tu
     with psycopg.connect(url, password=server.password, autocommit=True) as reader_raw, \
             psycopg.connect(url, password=server.password) as slow, \
             psycopg.connect(url, password=server.password, autocommit=True) as fast:
-        reader = ReadConnection(reader_raw, "test")
+        reader = PgSyncConnection(reader_raw, "test")
         cursor = pgholder.JournalCursor.at(reader)
         slow.execute("INSERT INTO change (entity, key) VALUES ('domain', 'slow.example')")   # takes seq n
         fast.execute("INSERT INTO change (entity, key) VALUES ('domain', 'fast.example')")   # seq n+1, committed
@@ -174,7 +174,7 @@ def test_another_journal_under_the_same_seqs_means_reload(pg_database: tuple[pos
     node already saw to other changes: the node must reload, not skip them as seen."""
     server, name = pg_database
     with psycopg.connect(server.url(name), password=server.password, autocommit=True) as raw:
-        reader = ReadConnection(raw, "test")
+        reader = PgSyncConnection(raw, "test")
         raw.execute("INSERT INTO change (entity, key) VALUES ('domain', 'seen.example')")
         cursor = pgholder.JournalCursor.at(reader)
         assert cursor.mark == ("domain", "seen.example")

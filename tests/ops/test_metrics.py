@@ -108,7 +108,6 @@ async def test_a_running_lookupd_counts_and_serves_metrics(tmp_path: Path) -> No
         await domains.add(c, ACTOR, "paused.example", relay="primary", paused=True)
         # Another node sees the primary up; this node has not probed it (issue 11: per node).
         await c.execute("INSERT INTO relay_health (node, relay_id, state) VALUES ('other-node', 1, 'up')")
-        await c.commit()
     daemon, server = Lookupd(cfg), MetricsServer(cfg)
     await daemon.start()
     await server.start()

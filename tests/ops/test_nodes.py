@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import pytest
 
@@ -17,7 +17,6 @@ from mrod.answers import policy, routing
 from mrod.entities import domains, relays, tokens, users
 from mrod.infra import db
 from mrod.infra.config import Config
-from mrod.infra.db import Target
 from mrod.infra.errors import ConfigError
 from mrod.operations import checks, flushrequests, health, metrics, queue
 from mrod.operations.health import HealthMonitor, Probe
@@ -43,13 +42,7 @@ def _report(rows: dict[int, tuple[str, int]]) -> queue.QueueReport:
 
 
 def _policy_store(cfg: Config) -> policy.PolicyStore:
-    target = Target.of(cfg.database)
-    if target.url:
-        from mrod.infra.pgread import ReadConnection
-
-        return policy.PolicyStore(cast(sqlite3.Connection, ReadConnection.open(target, 2.0)))
-    assert target.path is not None
-    return policy.PolicyStore.open(target.path)
+    return policy.PolicyStore(db.open_sync(cfg.database, 2.0))
 
 
 def test_node_name_defaults_to_the_host_name_and_is_checked(tmp_path: Path) -> None:

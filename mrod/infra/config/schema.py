@@ -27,6 +27,12 @@ class DatabaseConfig:
     url: str = field(default="", metadata=check(v.database_url))
     # A file holding the password (first line); else libpq's PGPASSWORD / ~/.pgpass apply.
     password_file: str = field(default="", metadata=check(v.absolute_file))
+    # PostgreSQL: seconds a statement (or a connection attempt) of the panel, the CLI or a job
+    # may go unanswered before the session is dropped and the work fails as "database
+    # unavailable" (the panel's 503). A hung or partitioned server must not hold a request for
+    # the kernel's retransmission limit; mrod's statements take milliseconds, a bulk import's
+    # a few seconds. (SQLite waits up to 5 s for a writer's lock, then says the same.)
+    answer_timeout: float = field(default=30.0, metadata=check(v.positive))
 
 
 def _host_name() -> str:
