@@ -16,7 +16,7 @@ probe therefore never flips a state. Every transition is audited (actor ``health
 On every transition to ``up`` — from ``down`` and also from ``unknown`` (mail may have been
 queued while mrod was not watching: a first start, a relay just added, a restored database) —
 the mail queued for that relay's domains is flushed (``postqueue -s``, through
-mrod.operations.queue.flush_rows: only the recipient domains that have mail queued, subdomains
+mrod.operations.queueflush.flush_rows: only the recipient domains that have mail queued, subdomains
 included).
 Postfix would otherwise wait for its next retry, up to maximal_backoff_time (4000 s).
 
@@ -46,7 +46,7 @@ from mrod.answers import snapshot
 from mrod.entities import audit
 from mrod.infra import db
 from mrod.infra.errors import DatabaseUnreachable
-from mrod.operations import queue
+from mrod.operations import queueflush
 from mrod.entities.audit import Actor
 from mrod.infra.config import Config
 from mrod.infra.smtp import Dialogue, converse
@@ -108,7 +108,7 @@ class Transition:
 
 # -- the monitor ------------------------------------------------------------------------------------
 
-Flusher = Callable[[Config, dict[int, str]], Awaitable[list[queue.FlushResult]]]
+Flusher = Callable[[Config, dict[int, str]], Awaitable[list[queueflush.FlushResult]]]
 
 
 class HealthMonitor:
@@ -118,8 +118,8 @@ class HealthMonitor:
         self.cfg = cfg
         self.settings = cfg.health
         self.node = cfg.node.name
-        self.flusher = flusher or queue.flush_rows
-        self.last_flush: list[queue.FlushResult] = []
+        self.flusher = flusher or queueflush.flush_rows
+        self.last_flush: list[queueflush.FlushResult] = []
         self._relays: list[dict[str, Any]] = []     # as of the last round that reached the database
         self._states: dict[int, State] = {}         # this node's, as stored then
         self._offline: dict[int, State] = {}        # reached while the database was gone, not stored yet

@@ -35,7 +35,7 @@ from mrod.infra.config import Config
 from mrod.infra.engine import Target
 from mrod.infra.errors import DatabaseNotReady
 from mrod.infra.resolver import DnsLookupFailed, make_resolver, query
-from mrod.operations import health, queue
+from mrod.operations import health, queueflush, queueread, queueroutes
 
 log = logging.getLogger("mrod.nexthops")
 
@@ -94,12 +94,12 @@ class NextHopMonitor:
         self.resolver = resolver
         self.mx_port = mx_port
         self.states: dict[NextHop, health.State] = {}
-        self.last_flush: list[queue.FlushResult] = []
+        self.last_flush: list[queueflush.FlushResult] = []
 
     async def run_once(self) -> list[HopTransition]:
-        """Raises queue.QueueUnavailable when the queue cannot be read (the job logs it)."""
-        report = await queue.read(self.cfg, classify_rows=False)
-        found = queue.routes(self.cfg)     # the configured engine's (was: always the SQLite path)
+        """Raises mrod.operations.postqueue.QueueUnavailable when the queue cannot be read (the job logs it)."""
+        report = await queueread.read(self.cfg, classify_rows=False)
+        found = queueroutes.routes(self.cfg)     # the configured engine's (was: always the SQLite path)
         if found is None:
             raise DatabaseNotReady(f"database {Target.of(self.cfg.database).describe()} cannot be used")
         store, close = found
@@ -133,7 +133,7 @@ class NextHopMonitor:
                 result.detail, ", ".join(waiting))
             if new.state == "up":
                 to_flush.update(waiting)
-        self.last_flush = await queue.flush(self.cfg, to_flush) if to_flush and self.settings.flush_on_up else []
+        self.last_flush = await queueflush.flush(self.cfg, to_flush) if to_flush and self.settings.flush_on_up else []
         return transitions
 
     async def probe(self, hop: NextHop) -> health.Probe:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from typing import Awaitable, Callable
 
-from mrod.operations import checks, flushrequests, nodestatus, queue
+from mrod.operations import checks, flushrequests, nodestatus, queuestats
 from mrod.infra import db
 from mrod.infra.config import Config
 from mrod.infra.errors import MrodError
@@ -53,7 +53,7 @@ def jobs(cfg: Config) -> list[PeriodicJob]:
         async def refresh() -> None:
             # Flushes other nodes' panels asked of this node first: the reading then shows the result.
             await flushrequests.take(cfg)
-            await queue.refresh(cfg)
+            await queuestats.refresh(cfg)
         found.append(PeriodicJob("queue", cfg.queue.interval, _Quiet("queue", refresh), first_delay=1.0))
     if cfg.checks.enabled:
         async def run_checks() -> None:
