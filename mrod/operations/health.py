@@ -129,7 +129,7 @@ class HealthMonitor:
             async with db.opened(self.cfg.database) as conn:
                 relays = await _relays(conn)
         except DatabaseUnreachable as exc:
-            relays = self._relays or self._snapshot(exc).relay_rows()
+            relays = self._relays or (await self._snapshot(exc)).relay_rows()
             return await self._offline_round(relays, await self._probe_all(relays), exc)
         probes = await self._probe_all(relays)
         try:
@@ -154,9 +154,10 @@ class HealthMonitor:
 
         return list(await asyncio.gather(*(one(r) for r in relays)))
 
-    def _snapshot(self, why: DatabaseUnreachable) -> snapshot.RouteSnapshot:
+    async def _snapshot(self, why: DatabaseUnreachable) -> snapshot.RouteSnapshot:
+        # A file read and a JSON parse as large as the routing table: not on the panel's loop.
         try:
-            return snapshot.of_node(self.cfg.database)
+            return await asyncio.to_thread(snapshot.of_node, self.cfg.database)
         except (OSError, ValueError) as exc:
             raise DatabaseUnreachable(f"{why}; no routing snapshot to go on from ({exc})") from None
 
@@ -178,7 +179,7 @@ class HealthMonitor:
                     relay["name"], new.state, self.node, current.state, result.detail)
         back = {t.relay_id for t in transitions if t.after == "up"}
         if back and self.settings.flush_on_up:
-            rows = self._snapshot(why).domains_routed_by(back)
+            rows = (await self._snapshot(why)).domains_routed_by(back)
             if rows:
                 self.last_flush = await self.flusher(self.cfg, rows)
         return transitions

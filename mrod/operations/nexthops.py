@@ -83,6 +83,18 @@ def waiting_hops(domains: list[str], store: routing.Store) -> dict[NextHop, set[
     return hops
 
 
+def _waiting_hops_now(cfg: Config, domains: list[str]) -> dict[NextHop, set[str]]:
+    """waiting_hops against the configured engine's routes, opened and closed on this thread."""
+    found = queueroutes.routes(cfg)
+    if found is None:
+        raise DatabaseNotReady(f"database {Target.of(cfg.database).describe()} cannot be used")
+    store, close = found
+    try:
+        return waiting_hops(domains, store)
+    finally:
+        close()
+
+
 class NextHopMonitor:
     """One round per [health] interval inside ``mrod serve`` (mrod.operations.opsjobs)."""
 
@@ -99,14 +111,8 @@ class NextHopMonitor:
     async def run_once(self) -> list[HopTransition]:
         """Raises mrod.operations.postqueue.QueueUnavailable when the queue cannot be read (the job logs it)."""
         report = await queueread.read(self.cfg, classify_rows=False)
-        found = queueroutes.routes(self.cfg)     # the configured engine's (was: always the SQLite path)
-        if found is None:
-            raise DatabaseNotReady(f"database {Target.of(self.cfg.database).describe()} cannot be used")
-        store, close = found
-        try:
-            hops = waiting_hops(sorted(report.domains), store)
-        finally:
-            close()
+        # A route store waits (a busy SQLite, a PostgreSQL round trip per domain): not on the loop.
+        hops = await asyncio.to_thread(_waiting_hops_now, self.cfg, sorted(report.domains))
         self.states = {hop: state for hop, state in self.states.items() if hop in hops}
         gate = asyncio.Semaphore(self.settings.concurrency)
 
