@@ -20,7 +20,7 @@ from typing import Any
 
 from aiohttp import web
 
-from mrod.operations import checks, flushrequests, health, metrics, queue
+from mrod.operations import checks, flushrequests, health, metrics, queueflush, queuestats, queuetimes
 from mrod.entities import domains
 from mrod.infra import names
 from mrod.infra.config.checks import node_name
@@ -44,9 +44,9 @@ async def page(request: web.Request) -> web.StreamResponse:
     user: User = request[USER]
     conn = await pool.conn(request)
     owner = queue_owner(user)
-    rows = await queue.stats(conn, owner_id=owner)
+    rows = await queuestats.stats(conn, owner_id=owner)
     for row in rows:
-        row["age"] = queue.age(row["oldest"])
+        row["age"] = queuetimes.age(row["oldest"])
     primaries = await health.status(conn, owner_id=relay_owner_filter(user)) \
         if user.has("relay") or user.has("relay_own") else None
     problems = None
@@ -66,7 +66,7 @@ async def page(request: web.Request) -> web.StreamResponse:
 async def refresh(request: web.Request) -> web.StreamResponse:
     await pool.release(request)
     try:
-        report = await queue.refresh(request.app[CONFIG])
+        report = await queuestats.refresh(request.app[CONFIG])
     except MrodError as exc:
         await flash(request, "error", f"The queue could not be read: {exc}")
     else:
@@ -74,7 +74,7 @@ async def refresh(request: web.Request) -> web.StreamResponse:
     raise web.HTTPSeeOther(request.app.router["queue"].url_for())
 
 
-async def _flush(request: web.Request, name: str, node: str = "") -> list[queue.FlushResult]:
+async def _flush(request: web.Request, name: str, node: str = "") -> list[queueflush.FlushResult]:
     conn = await pool.conn(request)
     domain = await domains.get(conn, name)
     owner = queue_owner(request[USER])
@@ -89,11 +89,11 @@ async def _flush(request: web.Request, name: str, node: str = "") -> list[queue.
     if node and node != cfg.node.name:
         # Another node holds this mail: only its own postqueue can flush it.
         await flushrequests.ask(conn, node, domain.id, actor(request).name)
-        return [queue.FlushResult(domain.name, True, f"flush requested on node {node}: it acts at its next"
+        return [queueflush.FlushResult(domain.name, True, f"flush requested on node {node}: it acts at its next"
                                   f" queue reading (every {cfg.queue.interval:g}s)")]
     await pool.release(request)
-    results = await queue.flush_rows(request.app[CONFIG], {domain.id: domain.name})
-    return results or [queue.FlushResult(domain.name, True, "nothing queued")]
+    results = await queueflush.flush_rows(request.app[CONFIG], {domain.id: domain.name})
+    return results or [queueflush.FlushResult(domain.name, True, "nothing queued")]
 
 
 @needs("queue")
@@ -119,7 +119,7 @@ async def flush(request: web.Request) -> web.StreamResponse:
 
 @needs("queue")
 async def api_queue(request: web.Request) -> web.StreamResponse:
-    rows = await queue.stats(await pool.conn(request), owner_id=queue_owner(request[USER]))
+    rows = await queuestats.stats(await pool.conn(request), owner_id=queue_owner(request[USER]))
     return web.json_response({"domains": [_public(r) for r in rows]})
 
 

@@ -17,7 +17,7 @@ from mrod.bindimport import runs
 from mrod.entities import audit
 from mrod.entities.domains import Domain
 from mrod.entities.users import User
-from mrod.operations import checks, health, queue
+from mrod.operations import checks, health, queuestats
 
 from mrod.admin.access import domain_owner_filter, relay_owner_filter
 
@@ -35,7 +35,7 @@ async def for_domain(conn: Connection, user: User, domain: Domain, node: str) ->
                                           limit=TRANSITIONS)
     return {
         "check": await checks.result_for(conn, domain.id, node),
-        "queued": await queue.stat_for(conn, domain.id, node),
+        "queued": await queuestats.stat_for(conn, domain.id, node),
         "primary": primary, "transitions": transitions,
         "may_flush": user.has("queue"),
         "probe_detail": user.has("relay") or user.has("relay_own"),
@@ -53,7 +53,7 @@ async def for_dashboard(conn: Connection, user: User, node: str) -> dict[str, An
     if user.has("queue"):
         # The Queue page's own rule: domains_own without domains sees only its own domains.
         owner = user.id if user.has("domains_own") and not user.has("domains") else None
-        out["queue"] = await queue.totals(conn, owner_id=owner)
+        out["queue"] = await queuestats.totals(conn, owner_id=owner)
     if domains_holder:
         out["dns"] = await checks.summary(conn, owner_id=domain_owner_filter(user))
     if user.has("domains"):

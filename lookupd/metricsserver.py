@@ -40,7 +40,7 @@ def lookupd_families(daemon: "Lookupd") -> list[Metric]:
             temp_by_map[map_name] = temp_by_map.get(map_name, 0) + count
     for map_name, count in sorted(temp_by_map.items()):
         temp.add_metric([map_name], count)
-    latency = service.latency.family("mrod_lookup_duration_seconds", "time to answer a lookup", "map")
+    latency = metrics.histogram(service.latency, "mrod_lookup_duration_seconds", "time to answer a lookup", "map")
     decisions = CounterMetricFamily("mrod_policy_decisions", "policy service decisions, by reason "
                                     "(dunno, paused, quota, listed, verified, rejected, unverified-accept, ...)",
                                     labels=["decision"])

@@ -28,7 +28,7 @@ from pathlib import Path
 
 from mrod.infra import db
 from mrod.answers import routing
-from mrod.operations.metrics import Latency
+from mrod.operations.latency import Latency
 from mrod.infra.errors import DatabaseNotReady
 from mrod.answers.routing import NOTFOUND, TEMP, Answer
 

@@ -8,7 +8,7 @@ import json
 
 
 from mrod.infra.dbapi import Connection
-from mrod.entities import audit, domains
+from mrod.entities import domains
 from mrod.entities.audit import Actor
 from mrod.bindimport.planner import Current, Plan, RelayRef
 
@@ -45,24 +45,10 @@ async def apply(conn: Connection, plan: Plan, actor: Actor, stamp: str) -> None:
             continue
         if action.kind == "delete":
             await domains.remove(conn, actor, action.name)
-        else:
-            if action.spec:
-                await domains.update(conn, actor, action.name, **action.spec)
-            if action.mark_missing:
-                disabled_now = action.spec.get("enabled") is False
-                await conn.execute(
-                    "UPDATE domain SET missing_since = ?,"
-                    " disabled_by_import = CASE WHEN ? THEN 1 ELSE disabled_by_import END WHERE name = ?",
-                    (stamp, int(disabled_now), action.name),
-                )
-                if not action.spec:   # nothing else audited it
-                    await audit.record(conn, actor, "update", "domain", action.name,
-                                       {"missing_since": None}, {"missing_since": stamp})
-            if action.clear_missing:
-                await conn.execute(
-                    "UPDATE domain SET missing_since = NULL, disabled_by_import = 0 WHERE name = ?",
-                    (action.name,),
-                )
-                if not action.spec:
-                    await audit.record(conn, actor, "update", "domain", action.name,
-                                       {"missing_since": "set"}, {"missing_since": None})
+            continue
+        mark = None
+        if action.mark_missing:        # the zone is gone: note since when, and if this run disabled it
+            mark = domains.ImportMark(stamp, True if action.spec.get("enabled") is False else None)
+        elif action.clear_missing:     # back in BIND
+            mark = domains.ImportMark(None, False)
+        await domains.update(conn, actor, action.name, import_mark=mark, **action.spec)

@@ -14,7 +14,8 @@ from typing import Any
 
 
 from mrod.infra.dbapi import Connection
-from mrod.operations import checks, health, nodestatus, postfixcache, queue, syncstatus
+from mrod.operations import (checks, health, nodestatus, postfixcache, queueflush, queueread, queuestats, queuetimes,
+                             syncstatus)
 from mrod.infra import db, names
 from mrod.entities import domains
 from mrod.infra import config as configmod
@@ -65,7 +66,7 @@ def cmd_queue(args: argparse.Namespace, cfg: Config) -> int:
 def _all_nodes(args: argparse.Namespace, cfg: Config, target: str | None) -> int:
     """Every node's stored reading (what `mrod serve` last read on each), largest first."""
     async def work(conn: Connection) -> list[dict[str, Any]]:
-        return await queue.stats(conn)
+        return await queuestats.stats(conn)
 
     rows = [r for r in common.with_db(cfg, work) if target is None or r["domain"] == target]
     if args.json:
@@ -73,7 +74,8 @@ def _all_nodes(args: argparse.Namespace, cfg: Config, target: str | None) -> int
     elif rows:
         common.print_table(["node", "domain", "messages", "bytes", "oldest", "last reason", "read at"],
                            [(r["node"], names.to_unicode(r["domain"]), r["messages"], r["bytes"],
-                             queue.age(r["oldest"]), (r["last_reason"] or "")[:60], r["updated_at"]) for r in rows])
+                             queuetimes.age(r["oldest"]), (r["last_reason"] or "")[:60], r["updated_at"])
+                            for r in rows])
     else:
         print("no node has stored a queue reading with mail waiting")
     return 0
@@ -88,7 +90,7 @@ async def _row_id(cfg: Config, name: str) -> int | None:
 
 
 async def _queue(args: argparse.Namespace, cfg: Config, target: str | None) -> int:
-    report = await queue.read(cfg)
+    report = await queueread.read(cfg)
     row_id = await _row_id(cfg, target) if target else None
     if target is None:
         shown = sorted(report.rows.values(), key=lambda q: (-q.messages, q.name))
@@ -99,12 +101,12 @@ async def _queue(args: argparse.Namespace, cfg: Config, target: str | None) -> i
         wanted.add(target)
         shown = sorted((q for d, q in report.domains.items() if d in wanted), key=lambda q: q.name)
         others = []
-    results: list[queue.FlushResult] = []
+    results: list[queueflush.FlushResult] = []
     if args.flush:
         if target is None:
-            results = [await queue.flush_all(cfg)]
+            results = [await queueflush.flush_all(cfg)]
         else:
-            results = await queue.flush(cfg, {target, *(q.name for q in shown)})
+            results = await queueflush.flush(cfg, {target, *(q.name for q in shown)})
     if args.json:
         data: dict[str, Any] = {
             "messages": report.messages, "bytes": report.bytes, "queues": report.queues,
@@ -121,7 +123,7 @@ async def _queue(args: argparse.Namespace, cfg: Config, target: str | None) -> i
     return 0 if all(r.ok for r in results) else 1
 
 
-def _print_queue(report: queue.QueueReport, shown: list[DomainQueue], others: list[DomainQueue],
+def _print_queue(report: queueread.QueueReport, shown: list[DomainQueue], others: list[DomainQueue],
                  target: str | None) -> None:
     queues = ", ".join(f"{n} {q}" for q, n in sorted(report.queues.items())) or "empty"
     print(f"{report.messages} message(s), {report.bytes} bytes queued ({queues})")
@@ -130,7 +132,7 @@ def _print_queue(report: queue.QueueReport, shown: list[DomainQueue], others: li
     if shown:
         common.print_table(
             ["domain", "messages", "bytes", "recipients", "oldest", "last reason"],
-            [(names.to_unicode(q.name), q.messages, q.bytes, q.recipients, queue.age(q.oldest),
+            [(names.to_unicode(q.name), q.messages, q.bytes, q.recipients, queuetimes.age(q.oldest),
               (q.last_reason or "")[:70]) for q in shown])
     elif target:
         print(f"nothing queued for {target}")

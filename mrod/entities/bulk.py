@@ -3,8 +3,8 @@
 
 A selection is a list of names, or the filters of the domain list (everything matching them).
 The change is what mrod.entities.domains.update takes, applied to each selected domain in one
-transaction: every domain is audited as a single update would audit it, plus one ``bulk-update``
-row that says what was asked for and of how many. One refusal (a bad value, a name that does not
+transaction: every domain changed is audited as a single update audits it (one ``update`` row
+per domain, before and after), and nothing else. One refusal (a bad value, a name that does not
 exist, a domain that is not the user's) refuses the whole change; nothing is written.
 """
 
@@ -15,7 +15,7 @@ from typing import Any, Iterable, Mapping
 
 
 from mrod.infra.dbapi import Connection
-from mrod.entities import audit, domains
+from mrod.entities import domains
 from mrod.entities.audit import Actor
 from mrod.entities.domains import Domain
 from mrod.infra import db, names
@@ -134,8 +134,4 @@ async def apply(conn: Connection, actor: Actor, change: Mapping[str, Any], *,
             except InvalidInput as exc:
                 raise InvalidInput(exc.field, f"{domain.name}: {exc.message}") from None
             (result.changed if after != domain else result.unchanged).append(domain.name)
-        await audit.record(conn, actor, "bulk-update", "domain", f"{len(result.changed)} domain(s)", None,
-                           {"set": {k: v for k, v in spec.items()}, "changed": result.changed[:1000],
-                            "unchanged": len(result.unchanged),
-                            **({"filter": dict(filters)} if filters is not None else {})})
     return result

@@ -336,7 +336,20 @@ async def insert(conn: Connection, actor: Actor, rows: list[tuple[str, dict[str,
     return added
 
 
-async def update(conn: Connection, actor: Actor, name: str, **spec: Any) -> Domain:
+@dataclass(frozen=True)
+class ImportMark:
+    """What the BIND importer notes on a domain beside its fields: since when its zone has been
+    missing (None: found again), and whether the importer itself disabled it (so that the zone
+    coming back enables it again; None: as it is)."""
+
+    missing_since: str | None
+    disabled_by_import: bool | None = None
+
+
+async def update(conn: Connection, actor: Actor, name: str, *, import_mark: ImportMark | None = None,
+                 **spec: Any) -> Domain:
+    """The one write path for a domain that exists: validate, write what changed, audit one
+    ``update`` row with the domain before and after (and the import mark, when it changed)."""
     _check_known(spec)
     async with db.transaction(conn):
         before = await get(conn, name)
@@ -347,21 +360,41 @@ async def update(conn: Connection, actor: Actor, name: str, **spec: Any) -> Doma
             fields["route"] = "dns-dom" if spec.get("mx") else "relay"
         changed = {k: v for k, v in fields.items()
                    if getattr(before, k) != (bool(v) if k in ("enabled", "include_subdomains", "paused") else v)}
-        if not changed:
+        marks_before, marks = await _mark_changes(conn, before.id, import_mark)
+        if not changed and not marks:
             return before
-        assignments = ", ".join(f"{k} = ?" for k in changed)
+        # The mark alone is bookkeeping, not a change of the domain: updated_at stays.
+        columns = {**changed, **marks, **({"updated_at": db.now()} if changed else {})}
         try:
-            await conn.execute(
-                f"UPDATE domain SET {assignments}, updated_at = ? WHERE id = ?",
-                (*changed.values(), db.now(), before.id),
-            )
+            await conn.execute(f"UPDATE domain SET {', '.join(f'{k} = ?' for k in columns)} WHERE id = ?",
+                               (*columns.values(), before.id))
         except IntegrityViolation as exc:
             raise _integrity(exc, before.name) from None
-        if actor.origin in OPERATOR_ORIGINS:
+        if actor.origin in OPERATOR_ORIGINS and changed:
             await _mark_manual(conn, before.id, changed)
         after = await get_by_id(conn, before.id)
-        await audit.record(conn, actor, "update", "domain", after.name, audited(before), audited(after))
+        await audit.record(conn, actor, "update", "domain", after.name,
+                           audited(before) | {k: marks_before[k] for k in marks}, audited(after) | _shown(marks))
     return after
+
+
+async def _mark_changes(conn: Connection, domain_id: int, mark: ImportMark | None
+                        ) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(the mark's columns as they are, those the new mark changes) — both empty without a mark."""
+    if mark is None:
+        return {}, {}
+    async with conn.execute("SELECT missing_since, disabled_by_import FROM domain WHERE id = ?", (domain_id,)) as cur:
+        since, disabled = await db.one_row(cur)
+    current = {"missing_since": since, "disabled_by_import": bool(disabled)}
+    wanted: dict[str, Any] = {"missing_since": mark.missing_since}
+    if mark.disabled_by_import is not None:
+        wanted["disabled_by_import"] = mark.disabled_by_import
+    changed = {k: (int(v) if k == "disabled_by_import" else v) for k, v in wanted.items() if current[k] != v}
+    return current, changed
+
+
+def _shown(marks: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: (bool(v) if k == "disabled_by_import" else v) for k, v in marks.items()}
 
 
 async def add_many(conn: Connection, actor: Actor,

@@ -150,20 +150,24 @@ async def update(conn: Connection, actor: Actor, ref: str | int, changes: Mappin
 
 
 async def remove(conn: Connection, actor: Actor, ref: str | int, *, reassign_to: str | None = None) -> None:
-    """Delete a relay. Refused while domains use it, unless they are moved to ``reassign_to``."""
+    """Delete a relay. Refused while domains use it, unless they are moved to ``reassign_to``
+    (each domain's move audited as a domain update)."""
     async with db.transaction(conn):
         relay = await get(conn, ref)
         if reassign_to is not None:
             target = await get(conn, reassign_to)
             if target.id == relay.id:
                 raise InvalidInput("reassign", "cannot reassign domains to the relay being removed")
-            await conn.execute(
-                "UPDATE domain SET relay_id = ?, updated_at = ? WHERE relay_id = ?", (target.id, db.now(), relay.id)
-            )
-            await audit.record(
-                conn, actor, "reassign", "relay", relay.name, {"relay": relay.name, "domains": relay.domain_count},
-                {"relay": target.name},
-            )
+            # Imported here: mrod.entities.domains imports this module (a domain's relay).
+            from mrod.entities import domains
+
+            # Each domain moves as `mrod domain set NAME --relay TARGET` moves it (validated,
+            # audited one row per domain), keeping what decided its route.
+            async with conn.execute("SELECT name, route FROM domain WHERE relay_id = ? ORDER BY name",
+                                    (relay.id,)) as cur:
+                moving = await cur.fetchall()
+            for name, route in moving:
+                await domains.update(conn, actor, name, relay=target.id, route=route)
         else:
             if relay.domain_count:
                 raise InUse(

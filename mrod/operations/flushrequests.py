@@ -15,7 +15,7 @@ from typing import Awaitable, Callable
 from mrod.infra.dbapi import Connection
 from mrod.infra import db
 from mrod.infra.config import Config
-from mrod.operations import queue
+from mrod.operations import queueflush
 
 log = logging.getLogger("mrod.queue")
 
@@ -40,10 +40,10 @@ async def pending(conn: Connection, node: str | None = None) -> list[dict[str, o
                 for row in await cur.fetchall()]
 
 
-Flusher = Callable[[Config, dict[int, str]], Awaitable[list[queue.FlushResult]]]
+Flusher = Callable[[Config, dict[int, str]], Awaitable[list[queueflush.FlushResult]]]
 
 
-async def take(cfg: Config, flusher: Flusher = queue.flush_rows) -> list[queue.FlushResult]:
+async def take(cfg: Config, flusher: Flusher = queueflush.flush_rows) -> list[queueflush.FlushResult]:
     """This node's queue job: take (delete) the requests naming it and flush their domains."""
     async with db.opened(cfg.database) as conn:
         async with db.transaction(conn):

@@ -16,7 +16,7 @@ probe therefore never flips a state. Every transition is audited (actor ``health
 On every transition to ``up`` — from ``down`` and also from ``unknown`` (mail may have been
 queued while mrod was not watching: a first start, a relay just added, a restored database) —
 the mail queued for that relay's domains is flushed (``postqueue -s``, through
-mrod.operations.queue.flush_rows: only the recipient domains that have mail queued, subdomains
+mrod.operations.queueflush.flush_rows: only the recipient domains that have mail queued, subdomains
 included).
 Postfix would otherwise wait for its next retry, up to maximal_backoff_time (4000 s).
 
@@ -46,7 +46,7 @@ from mrod.answers import snapshot
 from mrod.entities import audit
 from mrod.infra import db
 from mrod.infra.errors import DatabaseUnreachable
-from mrod.operations import queue
+from mrod.operations import queueflush
 from mrod.entities.audit import Actor
 from mrod.infra.config import Config
 from mrod.infra.smtp import Dialogue, converse
@@ -108,7 +108,7 @@ class Transition:
 
 # -- the monitor ------------------------------------------------------------------------------------
 
-Flusher = Callable[[Config, dict[int, str]], Awaitable[list[queue.FlushResult]]]
+Flusher = Callable[[Config, dict[int, str]], Awaitable[list[queueflush.FlushResult]]]
 
 
 class HealthMonitor:
@@ -118,8 +118,8 @@ class HealthMonitor:
         self.cfg = cfg
         self.settings = cfg.health
         self.node = cfg.node.name
-        self.flusher = flusher or queue.flush_rows
-        self.last_flush: list[queue.FlushResult] = []
+        self.flusher = flusher or queueflush.flush_rows
+        self.last_flush: list[queueflush.FlushResult] = []
         self._relays: list[dict[str, Any]] = []     # as of the last round that reached the database
         self._states: dict[int, State] = {}         # this node's, as stored then
         self._offline: dict[int, State] = {}        # reached while the database was gone, not stored yet
@@ -129,7 +129,7 @@ class HealthMonitor:
             async with db.opened(self.cfg.database) as conn:
                 relays = await _relays(conn)
         except DatabaseUnreachable as exc:
-            relays = self._relays or self._snapshot(exc).relay_rows()
+            relays = self._relays or (await self._snapshot(exc)).relay_rows()
             return await self._offline_round(relays, await self._probe_all(relays), exc)
         probes = await self._probe_all(relays)
         try:
@@ -154,9 +154,10 @@ class HealthMonitor:
 
         return list(await asyncio.gather(*(one(r) for r in relays)))
 
-    def _snapshot(self, why: DatabaseUnreachable) -> snapshot.RouteSnapshot:
+    async def _snapshot(self, why: DatabaseUnreachable) -> snapshot.RouteSnapshot:
+        # A file read and a JSON parse as large as the routing table: not on the panel's loop.
         try:
-            return snapshot.of_node(self.cfg)
+            return await asyncio.to_thread(snapshot.of_node, self.cfg)
         except (OSError, ValueError) as exc:
             raise DatabaseUnreachable(f"{why}; no routing snapshot to go on from ({exc})") from None
 
@@ -178,7 +179,7 @@ class HealthMonitor:
                     relay["name"], new.state, self.node, current.state, result.detail)
         back = {t.relay_id for t in transitions if t.after == "up"}
         if back and self.settings.flush_on_up:
-            rows = self._snapshot(why).domains_routed_by(back)
+            rows = (await self._snapshot(why)).domains_routed_by(back)
             if rows:
                 self.last_flush = await self.flusher(self.cfg, rows)
         return transitions

@@ -2,9 +2,9 @@
 decisions (from the running lookupd), and from the database — relays up, the queue per
 domain, DNS check results, BIND import runs.
 
-Nothing here is on the lookup hot path except ``Latency.observe`` (a bisect and two list
-updates: prometheus_client's Histogram takes a lock per observation, which costs more than
-the lookup it measures). Everything else is read at scrape time:
+Nothing here is on the lookup hot path: lookupd counts latencies in mrod.operations.latency
+(no Prometheus there), and ``histogram`` turns them into a metric family at scrape time, when
+everything else is read too:
 
 * in-memory sources (``register(name, fn)``: fn() -> metric families) are read on the
   caller's thread — the event loop, where their counters are written;
@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from bisect import bisect_left
 from typing import Callable, Iterable
 
 from prometheus_client import CollectorRegistry, generate_latest
@@ -31,12 +30,9 @@ from mrod.infra import db
 from mrod.infra.enums import CHECK_STATUSES, HEALTH_STATES, RUN_STATUSES
 from mrod.infra.engine import Target
 from mrod.infra.errors import DatabaseNotReady
+from mrod.operations.latency import Latency
 
-__all__ = ["CONTENT_TYPE_LATEST", "Latency", "register", "unregister", "render_async"]
-
-# Seconds; lookups are tens of microseconds when all is well, up to lookup_deadline when not.
-BUCKETS = (0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
-           2.5, 5.0, 10.0)
+__all__ = ["CONTENT_TYPE_LATEST", "histogram", "register", "unregister", "render_async"]
 
 Source = Callable[[], Iterable[Metric]]
 _sources: dict[str, Source] = {}
@@ -44,31 +40,16 @@ _database: Target | None = None
 _node: str | None = None
 
 
-class Latency:
-    """Histograms by label, cheap to observe (one thread: the event loop)."""
-
-    def __init__(self, buckets: tuple[float, ...] = BUCKETS) -> None:
-        self.buckets = buckets
-        self._counts: dict[str, list[int]] = {}
-        self._sums: dict[str, float] = {}
-
-    def observe(self, label: str, seconds: float) -> None:
-        counts = self._counts.get(label)
-        if counts is None:
-            counts = self._counts[label] = [0] * (len(self.buckets) + 1)
-            self._sums[label] = 0.0
-        counts[bisect_left(self.buckets, seconds)] += 1
-        self._sums[label] += seconds
-
-    def family(self, name: str, documentation: str, label: str) -> HistogramMetricFamily:
-        family = HistogramMetricFamily(name, documentation, labels=[label])
-        for value, counts in sorted(self._counts.items()):
-            cumulative, running = [], 0
-            for bound, count in zip((*map(_le, self.buckets), "+Inf"), counts, strict=True):
-                running += count
-                cumulative.append((bound, running))
-            family.add_metric([value], cumulative, self._sums[value])
-        return family
+def histogram(latency: Latency, name: str, documentation: str, label: str) -> HistogramMetricFamily:
+    """A Latency's counts as a cumulative Prometheus histogram, one series per label value."""
+    family = HistogramMetricFamily(name, documentation, labels=[label])
+    for value, counts, total in latency.readings():
+        cumulative, running = [], 0
+        for bound, count in zip((*map(_le, latency.buckets), "+Inf"), counts, strict=True):
+            running += count
+            cumulative.append((bound, running))
+        family.add_metric([value], cumulative, total)
+    return family
 
 
 def _le(bound: float) -> str:

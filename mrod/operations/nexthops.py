@@ -35,7 +35,7 @@ from mrod.infra.config import Config
 from mrod.infra.engine import Target
 from mrod.infra.errors import DatabaseNotReady
 from mrod.infra.resolver import DnsLookupFailed, make_resolver, query
-from mrod.operations import health, queue
+from mrod.operations import health, queueflush, queueread, queueroutes
 
 log = logging.getLogger("mrod.nexthops")
 
@@ -83,6 +83,18 @@ def waiting_hops(domains: list[str], store: routing.Store) -> dict[NextHop, set[
     return hops
 
 
+def _waiting_hops_now(cfg: Config, domains: list[str]) -> dict[NextHop, set[str]]:
+    """waiting_hops against the configured engine's routes, opened and closed on this thread."""
+    found = queueroutes.routes(cfg)
+    if found is None:
+        raise DatabaseNotReady(f"database {Target.of(cfg.database).describe()} cannot be used")
+    store, close = found
+    try:
+        return waiting_hops(domains, store)
+    finally:
+        close()
+
+
 class NextHopMonitor:
     """One round per [health] interval inside ``mrod serve`` (mrod.operations.opsjobs)."""
 
@@ -94,19 +106,13 @@ class NextHopMonitor:
         self.resolver = resolver
         self.mx_port = mx_port
         self.states: dict[NextHop, health.State] = {}
-        self.last_flush: list[queue.FlushResult] = []
+        self.last_flush: list[queueflush.FlushResult] = []
 
     async def run_once(self) -> list[HopTransition]:
-        """Raises queue.QueueUnavailable when the queue cannot be read (the job logs it)."""
-        report = await queue.read(self.cfg, classify_rows=False)
-        found = queue.routes(self.cfg)     # the configured engine's (was: always the SQLite path)
-        if found is None:
-            raise DatabaseNotReady(f"database {Target.of(self.cfg.database).describe()} cannot be used")
-        store, close = found
-        try:
-            hops = waiting_hops(sorted(report.domains), store)
-        finally:
-            close()
+        """Raises mrod.operations.postqueue.QueueUnavailable when the queue cannot be read (the job logs it)."""
+        report = await queueread.read(self.cfg, classify_rows=False)
+        # A route store waits (a busy SQLite, a PostgreSQL round trip per domain): not on the loop.
+        hops = await asyncio.to_thread(_waiting_hops_now, self.cfg, sorted(report.domains))
         self.states = {hop: state for hop, state in self.states.items() if hop in hops}
         gate = asyncio.Semaphore(self.settings.concurrency)
 
@@ -133,7 +139,7 @@ class NextHopMonitor:
                 result.detail, ", ".join(waiting))
             if new.state == "up":
                 to_flush.update(waiting)
-        self.last_flush = await queue.flush(self.cfg, to_flush) if to_flush and self.settings.flush_on_up else []
+        self.last_flush = await queueflush.flush(self.cfg, to_flush) if to_flush and self.settings.flush_on_up else []
         return transitions
 
     async def probe(self, hop: NextHop) -> health.Probe:

@@ -13,7 +13,7 @@ import logging
 from typing import Awaitable, Callable
 
 from mrod.infra.engine import Target
-from mrod.operations import checks, flushrequests, nodestatus, queue, syncstatus
+from mrod.operations import checks, flushrequests, nodestatus, queuestats, syncstatus
 from mrod.infra import db
 from mrod.infra.config import Config
 from mrod.infra.errors import MrodError
@@ -60,7 +60,7 @@ def jobs(cfg: Config) -> list[PeriodicJob]:
         async def refresh() -> None:
             # Flushes other nodes' panels asked of this node first: the reading then shows the result.
             await flushrequests.take(cfg)
-            await queue.refresh(cfg)
+            await queuestats.refresh(cfg)
         found.append(_quiet_job("queue", cfg.queue.interval, refresh, first_delay=1.0))
     if cfg.checks.enabled:
         async def run_checks() -> None:

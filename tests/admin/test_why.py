@@ -1,7 +1,7 @@
 """The why, where the operator looks (issue 13.4): the domain page shows its DNS findings, the
 mail queued for it, its primary's health and transitions; the dashboard sums them up with links;
 the DNS checks page is paginated and filterable. Readings are stored by the operations modules'
-own writers (checks.store, queue.write_stats, HealthMonitor.record, runs.record)."""
+own writers (checks.store, queuestats.write_stats, HealthMonitor.record, runs.record)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import re
 from mrod.bindimport import runs
 from mrod.entities import domains, relays
 from mrod.infra import db
-from mrod.operations import checks, health, queue
+from mrod.operations import checks, health, queueread, queuestats
 from mrod.operations.queueparse import DomainQueue
 from tests.data import SYSTEM
 
@@ -25,9 +25,9 @@ async def _readings(conn, cfg) -> None:
     await checks.store(conn, [checks.DomainCheck(shop.id, shop.name, [finding], db.now())], cfg.node.name)
     q = DomainQueue("shop.example")
     q.messages, q.bytes, q.oldest, q.last_reason = 3, 4096, 1_700_000_000, "connect to primary: Connection refused"
-    report = queue.QueueReport(domains={}, rows={shop.id: q}, messages=3, bytes=4096, queues={}, bad_lines=0,
+    report = queueread.QueueReport(domains={}, rows={shop.id: q}, messages=3, bytes=4096, queues={}, bad_lines=0,
                                unknown_fields=[], read_at=db.now())
-    await queue.write_stats(conn, report, cfg.node.name)
+    await queuestats.write_stats(conn, report, cfg.node.name)
     monitor = health.HealthMonitor(cfg)
     relay = {"id": shop.relay_id, "name": "primary"}
     for _ in range(cfg.health.down_after + 1):

@@ -162,6 +162,25 @@ async def test_vanished_zones_are_disabled_then_deleted_after_grace(scene: Scene
     assert await scene.row("dom.example") == (t0.strftime("%Y-%m-%dT%H:%M:%SZ"), 1, None)
     assert (await scene.row("byid.example"))[:2] == (t0.strftime("%Y-%m-%dT%H:%M:%SZ"), 0)
     assert (await scene.domain("handmade.example")).enabled is True
+    # Audited as `mrod domain set` audits a change: one update row per domain, the domain before
+    # and after, with the import's mark beside it.
+    stamp = t0.strftime("%Y-%m-%dT%H:%M:%SZ")
+    [disabled] = await audit.entries(scene.conn, entity="domain", key="dom.example", actor="bind-import",
+                                     action="update")
+    shape = set(domains.audited(await scene.domain("dom.example")))
+    assert disabled.action == "update"
+    assert disabled.before is not None and disabled.after is not None
+    assert set(disabled.before) == set(disabled.after) == shape | {"missing_since", "disabled_by_import"}
+    assert (disabled.before["enabled"], disabled.before["missing_since"], disabled.before["disabled_by_import"]) \
+        == (True, None, False)
+    assert (disabled.after["enabled"], disabled.after["missing_since"], disabled.after["disabled_by_import"]) \
+        == (False, stamp, True)
+    [marked] = await audit.entries(scene.conn, entity="domain", key="byid.example", actor="bind-import",
+                                   action="update")
+    assert marked.before is not None and marked.after is not None
+    assert set(marked.after) == shape | {"missing_since"}           # off by hand: the import did not disable it
+    assert (marked.before["missing_since"], marked.after["missing_since"]) == (None, stamp)
+    assert marked.before["enabled"] is marked.after["enabled"] is False
     # An operator keeps one of them: it stays, missing or not.
     await domains.update(scene.conn, OPERATOR, "sub.example", enabled=True)
     waiting = await scene.run(now=t0 + timedelta(hours=23))
@@ -187,6 +206,15 @@ async def test_returning_zone_is_reenabled_unless_disabled_by_hand(scene: Scene)
     assert (await scene.domain("dom.example")).enabled is True
     assert (await scene.domain("byid.example")).enabled is False
     assert await scene.row("dom.example") == (None, 0, None)
+    back_in, *_ = await audit.entries(scene.conn, entity="domain", key="dom.example", actor="bind-import")
+    assert back_in.before is not None and back_in.after is not None
+    assert (back_in.before["enabled"], back_in.before["disabled_by_import"]) == (False, True)
+    assert (back_in.after["enabled"], back_in.after["missing_since"], back_in.after["disabled_by_import"]) \
+        == (True, None, False)
+    kept_off, *_ = await audit.entries(scene.conn, entity="domain", key="byid.example", actor="bind-import")
+    assert kept_off.action == "update" and kept_off.after is not None and kept_off.before is not None
+    assert kept_off.after["missing_since"] is None and kept_off.before["missing_since"] is not None
+    assert kept_off.after["enabled"] is False
 
 
 async def test_malformed_named_conf_changes_nothing_and_is_recorded(scene: Scene) -> None:

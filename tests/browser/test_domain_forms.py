@@ -288,7 +288,7 @@ async def _readings(path: Path, config_path: Path) -> None:
     from mrod.entities.audit import Actor
     from mrod.infra import config as configmod
     from mrod.infra import db
-    from mrod.operations import checks, health, queue
+    from mrod.operations import checks, health, queueread, queuestats
     from mrod.operations.queueparse import DomainQueue
 
     system = Actor.system("test")
@@ -307,14 +307,14 @@ async def _readings(path: Path, config_path: Path) -> None:
             results.append(checks.DomainCheck(d.id, name, found, db.now()))
         cfg = configmod.load(config_path, env={})
         await checks.store(conn, results, cfg.node.name)
-        report = queue.QueueReport(domains={}, rows={}, messages=0, bytes=0, queues={}, bad_lines=0,
+        report = queueread.QueueReport(domains={}, rows={}, messages=0, bytes=0, queues={}, bad_lines=0,
                                    unknown_fields=[], read_at=db.now())
         for name, count in (("shop04.example", 12), ("shop08.example", 3)):
             q = DomainQueue(name)
             q.messages, q.bytes, q.oldest = count, count * 5300, int(time.time()) - 5 * 3600 - count * 60
             q.last_reason = "connect to 192.0.2.25[192.0.2.25]:2525: Connection timed out"
             report.rows[rows[name].id] = q
-        await queue.write_stats(conn, report, cfg.node.name)
+        await queuestats.write_stats(conn, report, cfg.node.name)
         monitor = health.HealthMonitor(cfg)
         for relay, ok in ((rows["shop04.example"].relay_id, False), (rows["shop01.example"].relay_id, True)):
             name = "dc2" if not ok else "primary"

@@ -17,7 +17,7 @@ import pytest
 from mrod.infra import config as configmod
 from mrod.infra import db
 from mrod.infra.config import Config
-from mrod.operations import flushrequests, nodestatus, queue, syncstatus
+from mrod.operations import flushrequests, nodestatus, queueread, queuestats, syncstatus
 from mrod.operations.queueparse import DomainQueue
 from tests.browser.test_domain_forms import in_thread
 from tests.browser.test_panel import nav, sign_in, watch_console
@@ -32,12 +32,12 @@ async def _readings(path: Path) -> None:
         async with conn.execute("SELECT id FROM domain WHERE name = 'shop.example'") as cur:
             [(shop,)] = await cur.fetchall()
         for node, count in (("mx-a", 2), ("mx-b", 6)):
-            report = queue.QueueReport(domains={}, rows={}, messages=0, bytes=0, queues={}, bad_lines=0,
+            report = queueread.QueueReport(domains={}, rows={}, messages=0, bytes=0, queues={}, bad_lines=0,
                                        unknown_fields=[], read_at=db.now())
             q = DomainQueue("shop.example")
             q.messages, q.bytes, q.oldest = count, count * 1000, 1700000000
             report.rows[shop] = q
-            await queue.write_stats(conn, report, node)
+            await queuestats.write_stats(conn, report, node)
 
 
 async def _pending(path: Path) -> list[dict[str, object]]:

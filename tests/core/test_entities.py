@@ -66,7 +66,15 @@ async def test_relay_in_use_cannot_be_removed(seeded: Connection, actor: Actor) 
         await relays.remove(seeded, actor, "primary")
     assert await snapshot(seeded) == before
     await relays.remove(seeded, actor, "primary", reassign_to="backup")
-    assert (await domains.get(seeded, "example.com")).relay_name == "backup"
+    moved = await domains.get(seeded, "example.com")
+    assert moved.relay_name == "backup"
+    # The move is the domain's own update row, as `mrod domain set example.com --relay backup` writes.
+    [entry] = await audit.entries(seeded, entity="domain", key="example.com", action="update")
+    assert entry.before is not None and entry.after is not None
+    assert (entry.before["relay_name"], entry.after["relay_name"]) == ("primary", "backup")
+    assert entry.after == domains.audited(moved)
+    assert entry.before["route"] == entry.after["route"]
+    assert await audit.entries(seeded, entity="relay", action="reassign") == []
     with pytest.raises(NotFound):
         await relays.get(seeded, "primary")
 

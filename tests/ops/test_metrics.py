@@ -21,7 +21,7 @@ from mrod.lookupd.metricsserver import MetricsServer
 from mrod.infra import db
 from mrod.entities import domains, relays
 from mrod.operations import metrics
-from mrod.operations.metrics import Latency
+from mrod.operations.latency import Latency
 from tests.conftest import make_config
 from tests.harness import free_port
 from tests.harness.smtpsink import SmtpSink
@@ -43,7 +43,7 @@ def test_latency_histogram_buckets_are_cumulative() -> None:
     for seconds in (0.0005, 0.001, 0.005, 0.05, 3.0):
         lat.observe("transport", seconds)
     lat.observe("relay_domains", 0.002)
-    got = samples(metrics._encode([lat.family("x_seconds", "test", "map")]))
+    got = samples(metrics._encode([metrics.histogram(lat, "x_seconds", "test", "map")]))
     t = (("map", "transport"),)
     assert [got[("x_seconds_bucket", tuple(sorted(t + (("le", le),))))] for le in ("0.001", "0.01", "0.1", "+Inf")] \
         == [2, 3, 4, 5]

@@ -18,7 +18,7 @@ from mrod.entities import domains, relays, tokens, users
 from mrod.infra import db
 from mrod.infra.config import Config
 from mrod.infra.errors import ConfigError
-from mrod.operations import checks, flushrequests, health, metrics, queue
+from mrod.operations import checks, flushrequests, health, metrics, queueflush, queueread, queuestats
 from mrod.operations.health import HealthMonitor, Probe
 from mrod.operations.queueparse import DomainQueue
 from tests.admin.conftest import PASSWORD, Panel
@@ -31,8 +31,8 @@ def _node(cfg: Config, name: str) -> Config:
     return make_config(Path(cfg.base_dir), node={"name": name}, admin={"bcrypt_rounds": 4})
 
 
-def _report(rows: dict[int, tuple[str, int]]) -> queue.QueueReport:
-    report = queue.QueueReport(domains={}, rows={}, messages=0, bytes=0, queues={}, bad_lines=0,
+def _report(rows: dict[int, tuple[str, int]]) -> queueread.QueueReport:
+    report = queueread.QueueReport(domains={}, rows={}, messages=0, bytes=0, queues={}, bad_lines=0,
                                unknown_fields=[], read_at=db.now())
     for domain_id, (name, count) in rows.items():
         q = DomainQueue(name)
@@ -61,16 +61,16 @@ async def test_queue_readings_stay_apart_and_the_quota_reads_its_own_node(cfg: C
     await relays.add(conn, SYSTEM, name="primary", host="127.0.0.1", port=9)
     shop = await domains.add(conn, SYSTEM, "shop.example", relay="primary", quota_messages=5)
     calm = await domains.add(conn, SYSTEM, "calm.example", relay="primary")
-    await queue.write_stats(conn, _report({shop.id: ("shop.example", 9)}), b.node.name)
-    await queue.write_stats(conn, _report({shop.id: ("shop.example", 1), calm.id: ("calm.example", 2)}), a.node.name)
+    await queuestats.write_stats(conn, _report({shop.id: ("shop.example", 9)}), b.node.name)
+    await queuestats.write_stats(conn, _report({shop.id: ("shop.example", 1), calm.id: ("calm.example", 2)}), a.node.name)
     # A's next reading replaces A's rows only.
-    await queue.write_stats(conn, _report({shop.id: ("shop.example", 2)}), a.node.name)
-    mine = await queue.stats(conn, node="mx-a")
+    await queuestats.write_stats(conn, _report({shop.id: ("shop.example", 2)}), a.node.name)
+    mine = await queuestats.stats(conn, node="mx-a")
     assert [(r["node"], r["domain"], r["messages"]) for r in mine] == [("mx-a", "shop.example", 2)]
-    every = await queue.stats(conn)
+    every = await queuestats.stats(conn)
     assert sorted((r["node"], r["messages"]) for r in every) == [("mx-a", 2), ("mx-b", 9)]
-    assert (await queue.totals(conn, node="mx-b"))["messages"] == 9
-    assert (await queue.stat_for(conn, shop.id, "mx-a") or {})["messages"] == 2
+    assert (await queuestats.totals(conn, node="mx-b"))["messages"] == 9
+    assert (await queuestats.stat_for(conn, shop.id, "mx-a") or {})["messages"] == 2
 
     request = {"request": "smtpd_access_policy", "protocol_state": "RCPT", "recipient": "x@shop.example"}
     store = _policy_store(cfg)
@@ -123,8 +123,8 @@ async def test_panel_shows_both_nodes_and_a_flush_reaches_the_node_holding_the_m
     boss = await users.add(conn, SYSTEM, "boss", PASSWORD, perms=("queue", "relay", "domains"), rounds=4)
     await relays.add(conn, SYSTEM, name="primary", host="127.0.0.1", port=9)
     shop = await domains.add(conn, SYSTEM, "shop.example", relay="primary")
-    await queue.write_stats(conn, _report({shop.id: ("shop.example", 4)}), "mx-a")
-    await queue.write_stats(conn, _report({shop.id: ("shop.example", 7)}), "mx-b")
+    await queuestats.write_stats(conn, _report({shop.id: ("shop.example", 4)}), "mx-a")
+    await queuestats.write_stats(conn, _report({shop.id: ("shop.example", 7)}), "mx-b")
     await HealthMonitor(b).record(conn, [({"id": 1, "name": "primary"}, Probe(True, 2.0, None, "220 ok"))])
     await checks.store(conn, [checks.DomainCheck(shop.id, shop.name, [], db.now())], "mx-b")
 
@@ -152,9 +152,9 @@ async def test_panel_shows_both_nodes_and_a_flush_reaches_the_node_holding_the_m
     assert "Flushes waiting for their node: shop.example on mx-b (asked by boss)" in page
     asked: list[tuple[str, dict[int, str]]] = []
 
-    async def flusher(node_cfg: Config, rows: dict[int, str]) -> list[queue.FlushResult]:
+    async def flusher(node_cfg: Config, rows: dict[int, str]) -> list[queueflush.FlushResult]:
         asked.append((node_cfg.node.name, rows))
-        return [queue.FlushResult(name, True, "flush requested") for name in rows.values()]
+        return [queueflush.FlushResult(name, True, "flush requested") for name in rows.values()]
 
     assert await flushrequests.take(a, flusher) == [] and asked == []     # not A's to take
     await flushrequests.take(b, flusher)
@@ -194,7 +194,7 @@ def test_cli_shows_this_node_and_every_node_on_request(cfg: Config, capsys: pyte
                 monitor = HealthMonitor(_node(cfg, name))
                 for _ in range(cfg.health.down_after):
                     await monitor.record(conn, [({"id": relay.id, "name": relay.name}, probe)])
-            await queue.write_stats(conn, _report({shop.id: ("shop.example", 3)}), "mx-b")
+            await queuestats.write_stats(conn, _report({shop.id: ("shop.example", 3)}), "mx-b")
 
     asyncio.run(seed())
     a, b = _config_file(cfg, "mx-a"), _config_file(cfg, "mx-b")
@@ -241,15 +241,15 @@ async def test_readings_from_before_migration_0007_are_kept_as_node_empty_then_r
     raw.close()
     async with db.opened(path) as conn:
         assert (await db.migrate(conn))[1] >= 7
-        assert [(r["node"], r["messages"]) for r in await queue.stats(conn)] == [("", 4)]
+        assert [(r["node"], r["messages"]) for r in await queuestats.stats(conn)] == [("", 4)]
         assert [(r["node"], r["state"]) for r in await health.status(conn)] == [("", "down")]
-        await queue.write_stats(conn, _report({1: ("shop.example", 1)}), "mx-a")
+        await queuestats.write_stats(conn, _report({1: ("shop.example", 1)}), "mx-a")
         await checks.store(conn, [checks.DomainCheck(1, "shop.example", [], db.now())], "mx-a")
         await HealthMonitor(make_config(tmp_path, node={"name": "mx-a"})).record(
             conn, [({"id": 1, "name": "primary"}, Probe(True, 1.0, None, "220"))])
-        assert [(r["node"], r["messages"]) for r in await queue.stats(conn)] == [("mx-a", 1)]
+        assert [(r["node"], r["messages"]) for r in await queuestats.stats(conn)] == [("mx-a", 1)]
         assert [r["node"] for r in (await checks.page(conn))[0]] == ["mx-a"]
         assert [(r["node"], r["state"]) for r in await health.status(conn)] == [("mx-a", "up")]
         async with conn.execute("DELETE FROM domain WHERE id = 1"):     # the keys still cascade
             pass
-        assert await queue.stats(conn) == [] and (await checks.page(conn))[1] == 0
+        assert await queuestats.stats(conn) == [] and (await checks.page(conn))[1] == 0

@@ -13,7 +13,7 @@ import sqlite3
 
 import pytest
 
-from mrod.operations import queue
+from mrod.operations import queuestats
 from tests.harness import free_port, wait_for_port
 from tests.harness.primary import KnownRecipients, Primary
 from tests.ops.test_postfix_ops import SLOW_RETRIES, add_sections, health_round, queued_deferred
@@ -58,7 +58,7 @@ def test_policy_answers_as_postfix_sends_them(mrod_factory, postfix_factory) -> 
         # Quota: one message waits for a dead primary, the queue reading says so.
         postfix.smtp(["a@full.example"], payload("quota", "a@full.example"))
         postfix.wait_for_queue(lambda q: queued_deferred(q, 1))
-        asyncio.run(queue.refresh(cfg))
+        asyncio.run(queuestats.refresh(cfg))
         assert reply_of(postfix, "b@full.example") == (450, (
             f"4.7.1 <b@full.example>: {PREFIX}Queue for full.example is full (1 messages waiting, limit 1); "
             "try again later"))

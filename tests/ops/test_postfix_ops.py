@@ -19,7 +19,7 @@ import pytest
 from mrod.infra import config as configmod
 from mrod.infra import db
 from mrod.entities import domains
-from mrod.operations import queue
+from mrod.operations import postqueue, queueflush, queueread, queuestats
 from mrod.operations.health import HealthMonitor
 from tests.harness import free_port, wait_for_port
 from tests.harness.primary import KnownRecipients, Primary
@@ -163,7 +163,7 @@ def test_a_domain_over_its_quota_is_deferred(mrod_factory, postfix_factory) -> N
     postfix.wait_for_queue(lambda q: queued_deferred(q, 2))
     # Under quota until the queue reading says otherwise.
     assert postfix.rcpt_reply("c@full.example").code == 250
-    report = asyncio.run(queue.refresh(cfg))
+    report = asyncio.run(queuestats.refresh(cfg))
     assert [(q.name, q.messages) for q in report.rows.values()] == [("full.example", 2)]
     over = postfix.rcpt_reply("c@full.example")
     assert over.code == DEFERRED and "Queue for full.example is full" in over.text
@@ -172,7 +172,7 @@ def test_a_domain_over_its_quota_is_deferred(mrod_factory, postfix_factory) -> N
     # The queue drains (delivered or deleted): the next reading lifts the deferral.
     postfix.delete_queue()
     postfix.wait_for_queue(lambda q: not q)
-    asyncio.run(queue.refresh(cfg))
+    asyncio.run(queuestats.refresh(cfg))
     assert postfix.rcpt_reply("c@full.example").code == 250
 
 
@@ -218,7 +218,7 @@ def test_queue_report_from_the_real_instance_and_the_cli(mrod_factory, postfix_f
     postfix.smtp(["c@example.com"], big)
     postfix.wait_for_queue(lambda q: queued_deferred(q, 2))
     raw = postfix.queue()
-    report = asyncio.run(queue.read(cfg))
+    report = asyncio.run(queueread.read(cfg))
     assert report.messages == 2 and report.bad_lines == 0 and report.queues == {"deferred": 2}
     assert report.bytes == sum(e["message_size"] for e in raw)
     [row] = report.rows.values()
@@ -238,9 +238,9 @@ def test_postfix_down_is_a_clear_error(mrod_factory, postfix_factory) -> None:
     mrod = mrod_factory(start=False)
     postfix = postfix_factory(mrod.config, start=False)
     cfg = add_sections(mrod, {"postfix": {"config_dir": str(postfix.etc)}})
-    with pytest.raises(queue.QueueUnavailable, match="Postfix is not running"):
-        asyncio.run(queue.read(cfg))
-    [result] = asyncio.run(queue.flush(cfg, ["example.com"]))
+    with pytest.raises(postqueue.QueueUnavailable, match="Postfix is not running"):
+        asyncio.run(queueread.read(cfg))
+    [result] = asyncio.run(queueflush.flush(cfg, ["example.com"]))
     assert not result.ok and "Postfix is not running" in result.detail
     failed = mrod.cli("queue", check=False)
     assert failed.returncode == 1 and "Postfix is not running" in failed.stderr
