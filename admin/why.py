@@ -17,14 +17,33 @@ from mrod.bindimport import runs
 from mrod.entities import audit
 from mrod.entities.domains import Domain
 from mrod.entities.users import User
-from mrod.operations import checks, health, queue
+from mrod.operations import checks, health, queue, queuereading
+from mrod.operations.queuereading import Reading
 
+from mrod.admin import words
 from mrod.admin.access import domain_owner_filter, relay_owner_filter
 
 TRANSITIONS = 5
 
 
-async def for_domain(conn: aiosqlite.Connection, user: User, domain: Domain, node: str) -> dict[str, Any]:
+def queue_unread(readings: dict[str, Reading], node: str, every: float) -> str | None:
+    """Why there are no current queue figures, in words (None: this node's last reading worked
+    and every other node's too). A reading that failed or never happened is not an empty queue."""
+    reading = readings.get(node)
+    said: list[str] = []
+    if reading is None:
+        said.append(f"the queue has not been read yet on this node (mrod serve reads it every {words.duration(every)})")
+    elif reading.failed:
+        last = (f"; the last reading that worked was at {words.when(reading.read_at)}" if reading.read_at
+                else "; it has never been read")
+        said.append(f"the queue could not be read at {words.when(reading.failed_at)}: {reading.error}{last}")
+    said += [f"node {other}'s queue could not be read at {words.when(r.failed_at)}: {r.error}"
+             for other, r in readings.items() if other != node and r.failed]
+    return "; ".join(said) or None
+
+
+async def for_domain(conn: aiosqlite.Connection, user: User, domain: Domain, node: str,
+                     queue_every: float = 60.0) -> dict[str, Any]:
     """The domain's DNS check, queue and primary as this node (the panel's, [node] name) sees them."""
     primary = None
     transitions: list[audit.AuditEntry] = []
@@ -36,17 +55,20 @@ async def for_domain(conn: aiosqlite.Connection, user: User, domain: Domain, nod
     return {
         "check": await checks.result_for(conn, domain.id, node),
         "queued": await queue.stat_for(conn, domain.id, node),
+        "queue_unread": queue_unread({k: v for k, v in (await queuereading.readings(conn)).items() if k == node},
+                                     node, queue_every),
         "primary": primary, "transitions": transitions,
         "may_flush": user.has("queue"),
         "probe_detail": user.has("relay") or user.has("relay_own"),
     }
 
 
-async def for_dashboard(conn: aiosqlite.Connection, user: User, node: str) -> dict[str, Any]:
+async def for_dashboard(conn: aiosqlite.Connection, user: User, node: str,
+                        queue_every: float = 60.0) -> dict[str, Any]:
     """Each part only for those who hold the permission of the page that explains it; the
     primaries down as this node sees them (the tile links to the relays list, this node's view)."""
     domains_holder = user.has("domains") or user.has("domains_own")
-    out: dict[str, Any] = {"down": None, "queue": None, "dns": None, "bind_run": None}
+    out: dict[str, Any] = {"down": None, "queue": None, "queue_unread": None, "dns": None, "bind_run": None}
     if user.has("relay") or user.has("relay_own"):
         out["down"] = [r for r in await health.status(conn, owner_id=relay_owner_filter(user), node=node)
                        if r["state"] == "down"]
@@ -54,6 +76,7 @@ async def for_dashboard(conn: aiosqlite.Connection, user: User, node: str) -> di
         # The Queue page's own rule: domains_own without domains sees only its own domains.
         owner = user.id if user.has("domains_own") and not user.has("domains") else None
         out["queue"] = await queue.totals(conn, owner_id=owner)
+        out["queue_unread"] = queue_unread(await queuereading.readings(conn), node, queue_every)
     if domains_holder:
         out["dns"] = await checks.summary(conn, owner_id=domain_owner_filter(user))
     if user.has("domains"):

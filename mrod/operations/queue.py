@@ -28,6 +28,7 @@ from mrod.infra import db, names
 from mrod.answers import routing, snapshot
 from mrod.infra.config import Config
 from mrod.infra.errors import DatabaseNotReady, MrodError
+from mrod.operations import queuereading
 from mrod.operations.queueparse import Aggregator, DomainQueue, QueueParser
 from mrod.answers import routesource
 
@@ -200,11 +201,21 @@ async def write_stats(conn: aiosqlite.Connection, report: QueueReport, node: str
             "INSERT INTO queue_stat (node, domain_id, messages, bytes, oldest, last_reason, updated_at)"
             " SELECT ?, ?, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM domain WHERE id = ?)",
             [(*row, row[1]) for row in rows])
+        await queuereading.read_ok(conn, node, report.read_at)
 
 
 async def refresh(cfg: Config) -> QueueReport:
-    """Read the queue and store the per-domain figures for the quota."""
-    report = await read(cfg)
+    """Read the queue and store the per-domain figures for the quota; a reading that fails is
+    stored as failed (with why), so nobody takes the old figures, or none, for an empty queue."""
+    try:
+        report = await read(cfg)
+    except QueueUnavailable as exc:
+        try:
+            async with db.opened(cfg.database) as conn:
+                await queuereading.read_failed(conn, cfg.node.name, str(exc))
+        except MrodError as db_exc:     # the reading's own error is the one to report
+            log.debug("queue: could not store the failed reading: %s", db_exc)
+        raise
     async with db.opened(cfg.database) as conn:
         await write_stats(conn, report, cfg.node.name)
     return report
