@@ -68,10 +68,13 @@ async def for_dashboard(conn: aiosqlite.Connection, user: User, node: str,
     """Each part only for those who hold the permission of the page that explains it; the
     primaries down as this node sees them (the tile links to the relays list, this node's view)."""
     domains_holder = user.has("domains") or user.has("domains_own")
-    out: dict[str, Any] = {"down": None, "queue": None, "queue_unread": None, "dns": None, "bind_run": None}
+    out: dict[str, Any] = {"down": None, "unprobed": [], "queue": None, "queue_unread": None, "dns": None,
+                           "dns_unchecked": 0, "bind_run": None}
     if user.has("relay") or user.has("relay_own"):
-        out["down"] = [r for r in await health.status(conn, owner_id=relay_owner_filter(user), node=node)
-                       if r["state"] == "down"]
+        seen = await health.status(conn, owner_id=relay_owner_filter(user), node=node)
+        out["down"] = [r for r in seen if r["state"] == "down"]
+        # Never probed: not known to be up, so not counted as "0 down" without saying so.
+        out["unprobed"] = [r for r in seen if r["last_probe_at"] is None]
     if user.has("queue"):
         # The Queue page's own rule: domains_own without domains sees only its own domains.
         owner = user.id if user.has("domains_own") and not user.has("domains") else None
@@ -79,6 +82,7 @@ async def for_dashboard(conn: aiosqlite.Connection, user: User, node: str,
         out["queue_unread"] = queue_unread(await queuereading.readings(conn), node, queue_every)
     if domains_holder:
         out["dns"] = await checks.summary(conn, owner_id=domain_owner_filter(user))
+        out["dns_unchecked"] = await checks.unchecked(conn, owner_id=domain_owner_filter(user))
     if user.has("domains"):
         recent = await runs.recent(conn, limit=1)
         out["bind_run"] = recent[0] if recent else None

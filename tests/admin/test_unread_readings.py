@@ -1,4 +1,4 @@
-"""A queue reading that failed or never happened is not an empty queue: with a real
+"""A reading that failed or never happened is not a zero. A queue reading: with a real
 ``postqueue -j`` failing (a Postfix configuration directory without main.cf), the dashboard,
 the domain page, the Queue page and the queue API say the figures are not known and why —
 never "0 messages queued" or "Nothing was waiting" — until a reading works."""
@@ -45,6 +45,11 @@ async def test_a_failed_or_missing_reading_says_so_where_the_number_would_be(adm
     assert "0</span> messages queued" not in pages["/"] and "mail queued: not known" in pages["/"]
     assert "Nothing was waiting" not in pages["/domains/shop.example"]
     assert "Nothing is waiting" not in pages["/queue"] and '<span class="count">not known</span>' in pages["/queue"]
+    # Nor are primaries never probed "0 down", or domains never checked "0 DNS errors".
+    assert ('<span class="num">?</span> primaries down: not known — 1 never probed on this node (primary)'
+            in pages["/"])
+    assert '<span class="num">?</span> DNS errors and warnings: not known — no domain has been checked yet' in pages["/"]
+    assert "0</span> primaries down" not in pages["/"] and "0</span> DNS errors" not in pages["/"]
 
     # The reading mrod serve makes every minute fails, as it does on a host without main.cf.
     with pytest.raises(queue.QueueUnavailable, match="main.cf"):
@@ -66,7 +71,7 @@ async def test_a_failed_or_missing_reading_says_so_where_the_number_would_be(adm
                                                         bad_lines=0, unknown_fields=[], read_at=db.now()),
                             panel_cfg.node.name)
     pages = await _pages(admin_panel)
-    assert "0</span> messages queued" in pages["/"] and "not known" not in pages["/"], pages["/"]
+    assert "0</span> messages queued" in pages["/"] and "mail queued: not known" not in pages["/"]
     assert "Nothing was waiting at the last reading" in pages["/domains/shop.example"]
     assert "Nothing is waiting." in pages["/queue"] and "not known" not in pages["/queue"]
     assert shop.id
