@@ -323,9 +323,22 @@ async def bulk(request: web.Request) -> web.StreamResponse:
         "skip_existing": checked(form, "skip_existing"), "recipients": text(form, "recipients") or "accept_all",
         "include_subdomains": checked(form, "include_subdomains")}
     context: dict[str, Any] = {"relays": await relaycore.list_all(conn), "policies": core.RECIPIENT_POLICIES,
-                               "values": values, "errors": {}, "report": None}
+                               "values": values, "errors": {}, "report": None, "lines": lines}
+    # Every wrong field at once, before any line is looked at.
+    errors: dict[str, str] = {}
     if len(lines) > BULK_LIMIT:
-        context["errors"] = {"lines": f"at most {BULK_LIMIT} lines at a time"}
+        errors["lines"] = f"at most {BULK_LIMIT} lines at a time"
+    if values["relay"]:
+        try:
+            await relaycore.get(conn, values["relay"])
+        except NotFound as exc:
+            errors["relay"] = str(exc)
+    try:
+        names.choice(values["recipients"], core.RECIPIENT_POLICIES, "recipients")
+    except InvalidInput as exc:
+        errors["recipients"] = exc.message
+    if errors:
+        context["errors"] = errors
         return await render(request, "domains/bulk.html", context, status=400)
     user = request[USER]
     try:
