@@ -16,7 +16,7 @@ from mrod.entities import domains as core
 from mrod.entities import users as usercore
 from mrod.infra.errors import Conflict, InvalidInput, NotFound
 
-from mrod.admin import pool
+from mrod.admin import pool, words
 from mrod.admin.access import DOMAIN_PERMS, domain_owner_filter
 from mrod.admin.auth import actor, flash, needs
 from mrod.admin.domains import list_page, list_query
@@ -100,7 +100,31 @@ async def export(request: web.Request) -> web.StreamResponse:
 async def _import_page(request: web.Request, *, csv_text: str = "", report: csvio.Report | None = None,
                        error: str | None = None, status: int = 200) -> web.Response:
     return await render(request, "domains/import.html", {
-        "csv_text": csv_text, "report": report, "error": error, "columns": csvio.COLUMNS}, status=status)
+        "csv_text": csv_text, "report": report, "error": error, "columns": csvio.COLUMNS,
+        "changes": change_words(report, await usercore.list_all(await pool.conn(request))) if report else {}},
+                        status=status)
+
+
+def change_words(report: csvio.Report, people: list[usercore.User]) -> dict[str, list[tuple[str, str, str]]]:
+    """Each changed domain's changes as (field, before, after) in words: the relay by name
+    (never its id), the owner by user name, an empty quota as the default."""
+    owner_names = {u.id: u.name for u in people}
+    out: dict[str, list[tuple[str, str, str]]] = {}
+    for name, changes in report.changes.items():
+        fields = {f for f, _, _ in changes}
+        shown = []
+        for field, before, after in changes:
+            if field == "relay_id" and "relay_name" in fields:
+                continue        # the same change, said by the relay's name
+            if field == "owner_id":
+                before, after = owner_names.get(before, before), owner_names.get(after, after)
+            if field in ("quota_messages", "quota_bytes"):
+                before, after = ("default" if v is None else v for v in (before, after))
+            if field in ("relay_name", "host") and (before is None or after is None):
+                before, after = ("none" if v is None else v for v in (before, after))
+            shown.append((words.label(field), words.plain(before), words.plain(after)))
+        out[name] = shown
+    return out
 
 
 @needs(*DOMAIN_PERMS)
