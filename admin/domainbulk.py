@@ -51,12 +51,36 @@ def change_from_form(form: Mapping[str, Any]) -> dict[str, Any]:
     return change
 
 
+def _bulk_problems(form: Mapping[str, Any], selected: list[str]) -> list[str]:
+    """What is wrong with a bulk edit before it is tried, all of it: no domain ticked, nothing
+    chosen to change, a pause reason the core refuses."""
+    problems: list[str] = []
+    if text(form, "scope") != "filter" and not selected:
+        problems.append("no domain is selected")
+    try:
+        change = change_from_form(form)
+    except InvalidInput as exc:
+        return [*problems, exc.message]
+    if not change:
+        problems.append("nothing to change: choose at least one setting")
+    if change.get("pause_reason") is not None:
+        try:
+            core.check_settings({"pause_reason": change["pause_reason"]})
+        except InvalidInput as exc:
+            problems.append(f"pause reason: {exc.message}")
+    return problems
+
+
 @needs(*DOMAIN_PERMS)
 async def bulk_edit(request: web.Request) -> web.StreamResponse:
     form = await request.post()
     query = {k: text(form, k, 253) for k in LIST_KEYS if text(form, k, 253)}
     selected = [str(v) for v in form.getall("domain", [])][:bulk.MAX_NAMES]
     owner = domain_owner_filter(request[USER])
+    if problems := _bulk_problems(form, selected):     # every wrong choice at once, not one a submit
+        values = {k: text(form, k, 1000) for k in SETTINGS + ("scope",)}
+        return await list_page(request, query, status=400, bulk={
+            "values": values, "error": "Nothing was changed: " + "; ".join(problems), "selected": selected})
     try:
         change = change_from_form(form)
         if text(form, "scope") == "filter":

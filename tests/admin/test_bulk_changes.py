@@ -49,6 +49,10 @@ async def test_bulk_edit_refused_changes_nothing(admin_panel, new_panel, app_con
     assert status == 400 and "Nothing was changed: nothing to change" in page
     status, page, _ = await admin_panel.post("/domains/bulk-edit", {"scope": "selected", "set_enabled": "no"})
     assert status == 400 and "no domain is selected" in page
+    # Several things wrong at once: all said in one answer.
+    status, page, _ = await admin_panel.post("/domains/bulk-edit", {"scope": "selected", "set_paused": "yes",
+                                                                    "pause_reason": "x" * 300})
+    assert status == 400 and "no domain is selected; pause reason: must be one line of at most 200" in page
     status, page, _ = await admin_panel.post("/domains/bulk-edit", [("domain", "d1.example"),
                                                                     ("domain", "gone.example"),
                                                                     ("set_enabled", "no")])
