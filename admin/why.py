@@ -9,6 +9,7 @@ Who sees what: a domain's own readings go to whoever may see the domain; a relay
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from typing import Any
 
 import aiosqlite
@@ -17,6 +18,7 @@ from mrod.bindimport import runs
 from mrod.entities import audit
 from mrod.entities.domains import Domain
 from mrod.entities.users import User
+from mrod.infra import db
 from mrod.operations import checks, health, queue, queuereading
 from mrod.operations.queuereading import Reading
 
@@ -24,6 +26,11 @@ from mrod.admin import words
 from mrod.admin.access import domain_owner_filter, relay_owner_filter
 
 TRANSITIONS = 5
+STALE_AFTER = 300.0      # seconds: a queue reading older than this (and 3 intervals) is not current
+
+
+def _age(stamp: str) -> float:
+    return (datetime.now(timezone.utc) - db.parse_stamp(stamp)).total_seconds()
 
 
 def queue_unread(readings: dict[str, Reading], node: str, every: float) -> str | None:
@@ -37,6 +44,10 @@ def queue_unread(readings: dict[str, Reading], node: str, every: float) -> str |
         last = (f"; the last reading that worked was at {words.when(reading.read_at)}" if reading.read_at
                 else "; it has never been read")
         said.append(f"the queue could not be read at {words.when(reading.failed_at)}: {reading.error}{last}")
+    elif reading.read_at and _age(reading.read_at) > max(3 * every, STALE_AFTER):
+        # Readings stopped (mrod serve not running, its queue job stuck): the figures are old.
+        said.append(f"the queue was last read at {words.when(reading.read_at)}, {words.duration(_age(reading.read_at))}"
+                    f" ago (mrod serve reads it every {words.duration(every)})")
     said += [f"node {other}'s queue could not be read at {words.when(r.failed_at)}: {r.error}"
              for other, r in readings.items() if other != node and r.failed]
     return "; ".join(said) or None

@@ -144,8 +144,8 @@ async def test_what_postfix_is_told_comes_from_routing(admin_panel, app_conn, pa
         expected = routing.told(store, "shop.example", "Sales+tag@Shop.Example")
     finally:
         store.close()
-    rows = re.findall(r'<tr data-map="([a-z_]+)"><td>[a-z_]+</td><td><code>([^<]*)</code></td>'
-                      r'<td><code class="answer [a-z]+">([^<]*)</code></td><td>([^<]*)</td></tr>', page)
+    rows = re.findall(r'<tr data-map="([a-z_]+)"><td[^>]*>[a-z_]+</td><td[^>]*><code>([^<]*)</code></td>'
+                      r'<td[^>]*><code class="answer [a-z]+">([^<]*)</code></td><td[^>]*>([^<]*)</td></tr>', page)
     assert [(m, html.unescape(k), html.unescape(a), html.unescape(w)) for m, k, a, w in rows] == [
         (m, k, a.wire(), a.why) for m, k, a in expected]
     wire = {m: a for m, _, a, _ in rows}

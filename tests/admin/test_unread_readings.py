@@ -1,14 +1,16 @@
-"""A reading that failed or never happened is not a zero. A queue reading: with a real
+"""A reading that failed, never happened or stopped is not a zero. A queue reading: with a real
 ``postqueue -j`` failing (a Postfix configuration directory without main.cf), the dashboard,
 the domain page, the Queue page and the queue API say the figures are not known and why —
 never "0 messages queued" or "Nothing was waiting" — until a reading works."""
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 
+from mrod.admin import words
 from mrod.entities import domains, relays, tokens, users
 from mrod.infra import db
 from mrod.operations import queue
@@ -75,6 +77,16 @@ async def test_a_failed_or_missing_reading_says_so_where_the_number_would_be(adm
     assert "Nothing was waiting at the last reading" in pages["/domains/shop.example"]
     assert "Nothing is waiting." in pages["/queue"] and "not known" not in pages["/queue"]
     assert shop.id
+
+    # Readings that stopped (mrod serve not running): the last one's figures are not current.
+    old = db.stamp(datetime.now(timezone.utc) - timedelta(hours=2))
+    await queue.write_stats(app_conn, queue.QueueReport(domains={}, rows={}, messages=0, bytes=0, queues={},
+                                                        bad_lines=0, unknown_fields=[], read_at=old),
+                            panel_cfg.node.name)
+    pages = await _pages(admin_panel)
+    for path, page in pages.items():
+        assert f"the queue was last read at {words.when(old)}, 2 hours" in page, path
+    assert "Nothing was waiting at the last reading" not in pages["/domains/shop.example"]
 
 
 async def _token(conn) -> str:
