@@ -36,7 +36,8 @@ async def show(request: web.Request) -> web.StreamResponse:
         context["recent"] = await audit.entries(conn, limit=RECENT)
     if user.has("usermgr"):
         context["user_count"] = await users.count(conn)
-    context.update(await why.for_dashboard(conn, user, request.app[CONFIG].node.name))
+    cfg = request.app[CONFIG]
+    context.update(await why.for_dashboard(conn, user, cfg.node.name, cfg.queue.interval))
     context["nodes"] = await _nodes(conn, request.app[CONFIG]) if user.has("queue") else []
     context["here"] = request.app[CONFIG].node.name
     return await render(request, "dashboard.html", context)

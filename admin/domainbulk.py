@@ -16,7 +16,7 @@ from mrod.entities import domains as core
 from mrod.entities import users as usercore
 from mrod.infra.errors import Conflict, InvalidInput, NotFound
 
-from mrod.admin import pool
+from mrod.admin import pool, words
 from mrod.admin.access import DOMAIN_PERMS, domain_owner_filter
 from mrod.admin.auth import actor, flash, needs
 from mrod.admin.domains import list_page, list_query
@@ -51,12 +51,36 @@ def change_from_form(form: Mapping[str, Any]) -> dict[str, Any]:
     return change
 
 
+def _bulk_problems(form: Mapping[str, Any], selected: list[str]) -> list[str]:
+    """What is wrong with a bulk edit before it is tried, all of it: no domain ticked, nothing
+    chosen to change, a pause reason the core refuses."""
+    problems: list[str] = []
+    if text(form, "scope") != "filter" and not selected:
+        problems.append("no domain is selected")
+    try:
+        change = change_from_form(form)
+    except InvalidInput as exc:
+        return [*problems, exc.message]
+    if not change:
+        problems.append("nothing to change: choose at least one setting")
+    if change.get("pause_reason") is not None:
+        try:
+            core.check_settings({"pause_reason": change["pause_reason"]})
+        except InvalidInput as exc:
+            problems.append(f"pause reason: {exc.message}")
+    return problems
+
+
 @needs(*DOMAIN_PERMS)
 async def bulk_edit(request: web.Request) -> web.StreamResponse:
     form = await request.post()
     query = {k: text(form, k, 253) for k in LIST_KEYS if text(form, k, 253)}
     selected = [str(v) for v in form.getall("domain", [])][:bulk.MAX_NAMES]
     owner = domain_owner_filter(request[USER])
+    if problems := _bulk_problems(form, selected):     # every wrong choice at once, not one a submit
+        values = {k: text(form, k, 1000) for k in SETTINGS + ("scope",)}
+        return await list_page(request, query, status=400, bulk={
+            "values": values, "error": "Nothing was changed: " + "; ".join(problems), "selected": selected})
     try:
         change = change_from_form(form)
         if text(form, "scope") == "filter":
@@ -100,7 +124,31 @@ async def export(request: web.Request) -> web.StreamResponse:
 async def _import_page(request: web.Request, *, csv_text: str = "", report: csvio.Report | None = None,
                        error: str | None = None, status: int = 200) -> web.Response:
     return await render(request, "domains/import.html", {
-        "csv_text": csv_text, "report": report, "error": error, "columns": csvio.COLUMNS}, status=status)
+        "csv_text": csv_text, "report": report, "error": error, "columns": csvio.COLUMNS,
+        "changes": change_words(report, await usercore.list_all(await pool.conn(request))) if report else {}},
+                        status=status)
+
+
+def change_words(report: csvio.Report, people: list[usercore.User]) -> dict[str, list[tuple[str, str, str]]]:
+    """Each changed domain's changes as (field, before, after) in words: the relay by name
+    (never its id), the owner by user name, an empty quota as the default."""
+    owner_names = {u.id: u.name for u in people}
+    out: dict[str, list[tuple[str, str, str]]] = {}
+    for name, changes in report.changes.items():
+        fields = {f for f, _, _ in changes}
+        shown = []
+        for field, before, after in changes:
+            if field == "relay_id" and "relay_name" in fields:
+                continue        # the same change, said by the relay's name
+            if field == "owner_id":
+                before, after = owner_names.get(before, before), owner_names.get(after, after)
+            if field in ("quota_messages", "quota_bytes"):
+                before, after = ("default" if v is None else v for v in (before, after))
+            if field in ("relay_name", "host") and (before is None or after is None):
+                before, after = ("none" if v is None else v for v in (before, after))
+            shown.append((words.label(field), words.plain(before), words.plain(after)))
+        out[name] = shown
+    return out
 
 
 @needs(*DOMAIN_PERMS)

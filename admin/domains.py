@@ -14,6 +14,7 @@ from mrod.entities import domainimport
 from mrod.entities import domains as core
 from mrod.entities import relays as relaycore
 from mrod.entities import users as usercore
+from mrod.infra import names
 from mrod.infra.errors import Conflict, InvalidInput, NotFound
 
 from mrod.admin import pool
@@ -81,34 +82,85 @@ async def list_page(request: web.Request, query: Mapping[str, str], *, status: i
 
 
 def spec_for(user: Any, form: Mapping[str, Any]) -> dict[str, Any]:
-    """The form's settings this user may set (quotas only with the permission domains)."""
-    spec = spec_from_form(form)
+    """The form's settings this user may set (quotas only with the permission domains).
+    Raises InvalidInput for the first wrong route field (form_errors finds them all)."""
+    errors: dict[str, str] = {}
+    spec = spec_from_form(form, errors)
+    if errors:
+        field, message = next(iter(errors.items()))
+        raise InvalidInput(field, message)
     if not may_set_quota(user):
         for key in QUOTA_FIELDS:
             spec.pop(key, None)
     return spec
 
 
-def spec_from_form(form: Mapping[str, Any]) -> dict[str, Any]:
+def spec_from_form(form: Mapping[str, Any], errors: dict[str, str]) -> dict[str, Any]:
+    """The settings as mrod.entities.domains takes them; a missing route field goes into ``errors``."""
     route = text(form, "route") or "relay"
     spec: dict[str, Any] = {}
     if route == "relay":
         if not text(form, "relay"):
-            raise InvalidInput("relay", "choose a relay")
+            errors["relay"] = "choose a relay"
         spec["relay"] = text(form, "relay", 64)
     elif route == "host":
         spec.update(host=text(form, "host", 300), port=text(form, "port", 10) or "25",
                     protocol=text(form, "protocol") or "smtp", tls=text(form, "tls") or "may")
         if not spec["host"]:
-            raise InvalidInput("host", "give the primary's host name or address")
+            errors["host"] = "give the primary's host name or address"
     elif route == "mx":
         spec.update(mx=True, tls=text(form, "tls") or "may")
     else:
-        raise InvalidInput("route", "choose a relay, a host, or routing by MX")
+        errors["route"] = "choose a relay, a host, or routing by MX"
     spec.update(enabled=checked(form, "enabled"), include_subdomains=checked(form, "include_subdomains"),
                 recipients=text(form, "recipients") or "accept_all")
     spec.update(policy_from_form(form))
     return spec
+
+
+async def form_errors(request: web.Request, form: Mapping[str, Any], *, creating: bool) -> dict[str, str]:
+    """Every wrong field of the domain form at once (the core stops at the first), each
+    checked by the same functions add/update use; nothing is written."""
+    errors: dict[str, str] = {}
+    if creating:
+        name = text(form, "name", 300)
+        try:
+            names.domain(name)
+        except InvalidInput as exc:
+            errors["name"] = "give the domain's name, e.g. example.com" if not name else exc.message
+    spec = spec_from_form(form, errors)
+    if spec.get("relay"):
+        try:
+            await relaycore.get(await pool.conn(request), spec["relay"])
+        except NotFound as exc:
+            errors.setdefault("relay", str(exc))
+    if "host" in spec:       # a host route: its port and protocol are checked even without a host
+        host_checks = (("host", names.hostname), ("port", names.port),
+                       ("protocol", lambda v: names.choice(v, relaycore.PROTOCOLS, "protocol")))
+        for key, check in host_checks:
+            try:
+                check(spec[key])
+            except InvalidInput as exc:
+                errors.setdefault(key, exc.message)
+    if "tls" in spec:
+        try:
+            names.choice(spec["tls"], relaycore.TLS_LEVELS, "tls")
+        except InvalidInput as exc:
+            errors.setdefault("tls", exc.message)
+    if not may_set_quota(request[USER]):
+        for key in QUOTA_FIELDS:
+            spec.pop(key, None)
+    for key in ("recipients", "verify_when_down", "pause_reason", *QUOTA_FIELDS):
+        if key in spec:
+            try:
+                core.check_settings({key: spec[key]})
+            except InvalidInput as exc:
+                errors.setdefault(exc.field if exc.field in FORM_FIELDS else key, exc.message)
+    try:
+        _owner(request, form)
+    except InvalidInput as exc:
+        errors["owner"] = exc.message
+    return errors
 
 
 def policy_from_form(form: Mapping[str, Any]) -> dict[str, Any]:
@@ -193,6 +245,8 @@ async def new_form(request: web.Request) -> web.StreamResponse:
 @needs(*DOMAIN_PERMS)
 async def create(request: web.Request) -> web.StreamResponse:
     form = await request.post()
+    if errors := await form_errors(request, form, creating=True):
+        return await _form_page(request, form_values(form), errors, status=400)
     conn = await pool.conn(request)
     try:
         spec = spec_for(request[USER], form)
@@ -214,6 +268,9 @@ async def edit_form(request: web.Request) -> web.StreamResponse:
 async def update(request: web.Request) -> web.StreamResponse:
     domain = await load(request)
     form = await request.post()
+    if errors := await form_errors(request, form, creating=False):
+        values = form_values(form) | {"name": domain.name}
+        return await _form_page(request, values, errors, domain=domain, status=400)
     conn = await pool.conn(request)
     try:
         spec = spec_for(request[USER], form)
@@ -266,9 +323,22 @@ async def bulk(request: web.Request) -> web.StreamResponse:
         "skip_existing": checked(form, "skip_existing"), "recipients": text(form, "recipients") or "accept_all",
         "include_subdomains": checked(form, "include_subdomains")}
     context: dict[str, Any] = {"relays": await relaycore.list_all(conn), "policies": core.RECIPIENT_POLICIES,
-                               "values": values, "errors": {}, "report": None}
+                               "values": values, "errors": {}, "report": None, "lines": lines}
+    # Every wrong field at once, before any line is looked at.
+    errors: dict[str, str] = {}
     if len(lines) > BULK_LIMIT:
-        context["errors"] = {"lines": f"at most {BULK_LIMIT} lines at a time"}
+        errors["lines"] = f"at most {BULK_LIMIT} lines at a time"
+    if values["relay"]:
+        try:
+            await relaycore.get(conn, values["relay"])
+        except NotFound as exc:
+            errors["relay"] = str(exc)
+    try:
+        names.choice(values["recipients"], core.RECIPIENT_POLICIES, "recipients")
+    except InvalidInput as exc:
+        errors["recipients"] = exc.message
+    if errors:
+        context["errors"] = errors
         return await render(request, "domains/bulk.html", context, status=400)
     user = request[USER]
     try:

@@ -52,7 +52,8 @@ async def _page(request: web.Request, *, status: int = 200, errors: dict[str, st
     recipient, probe_error = probe_recipient(request.query.get("recipient", ""))
     conn = await pool.conn(request)
     return await render(request, "domains/show.html", {
-        "why": await why.for_domain(conn, request[USER], domain, request.app[CONFIG].node.name),
+        "why": await why.for_domain(conn, request[USER], domain, request.app[CONFIG].node.name,
+                                    request.app[CONFIG].queue.interval),
         "domain": domain, "told": await told(request, domain.name, recipient),
         "recipient": request.query.get("recipient", "")[:MAX_PROBE_ADDRESS], "probe_error": probe_error,
         "recipients": await rcptcore.list_for(conn, domain.name), "errors": errors or {},

@@ -241,9 +241,12 @@ PATHS: Schema = {
         params=[_query("status", "error, warning or ok"), _query("q", "name contains"), *PAGE])},
     # Operating the backup MX (admin/queue.py).
     "/queue": {"get": _op(
-        "Mail waiting in Postfix's queue per domain, as last read (messages, bytes, oldest arrival, last delay reason)",
+        "Mail waiting in Postfix's queue per domain, as last read (messages, bytes, oldest arrival, last delay reason);"
+        " readings: each node's last reading that worked (read_at) and, while its latest attempt fails, when and"
+        " why (failed_at, error). No reading for a node: its queue was never read — not an empty queue",
         "queue (domains_own without domains: own domains only)",
-        {"type": "object", "properties": {"domains": {"type": "array", "items": {"type": "object"}}}})},
+        {"type": "object", "properties": {"domains": {"type": "array", "items": {"type": "object"}},
+                                          "readings": {"type": "array", "items": {"type": "object"}}}})},
     "/queue/{name}/flush": {"post": _op(
         "Deliver the domain's queued mail now (postqueue -s for it and its subdomains); ok says whether "
         "Postfix took every flush", "queue (domains_own without domains: own domains only)",

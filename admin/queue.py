@@ -20,14 +20,14 @@ from typing import Any
 
 from aiohttp import web
 
-from mrod.operations import checks, flushrequests, health, metrics, queueflush, queuestats, queuetimes
+from mrod.operations import checks, flushrequests, health, metrics, queueflush, queuereading, queuestats, queuetimes
 from mrod.entities import domains
 from mrod.infra import names
 from mrod.infra.config.checks import node_name
 from mrod.infra.errors import InvalidInput, MrodError
 from mrod.entities.users import User
 
-from mrod.admin import pool
+from mrod.admin import pool, why
 from mrod.admin.access import check_domain, domain_owner_filter, relay_owner_filter
 from mrod.admin.auth import actor, flash, needs, require
 from mrod.admin.keys import CONFIG, USER
@@ -53,11 +53,13 @@ async def page(request: web.Request) -> web.StreamResponse:
     if user.has("domains") or user.has("domains_own"):
         problems = await checks.summary(conn, owner_id=domain_owner_filter(user))
     here = request.app[CONFIG].node.name
-    nodes = {r["node"] for r in rows} | {p["node"] for p in primaries or () if p["node"] is not None}
+    readings = await queuereading.readings(conn)
+    nodes = set(readings) | {r["node"] for r in rows} | {p["node"] for p in primaries or () if p["node"] is not None}
     return await render(request, "queue.html", {
         "rows": rows, "primaries": primaries, "problems": problems, "settings": request.app[CONFIG].queue,
         "node": here, "several_nodes": bool(nodes - {here}),
         "requests": await flushrequests.pending(conn),
+        "unread": why.queue_unread(readings, here, request.app[CONFIG].queue.interval),
         "updated_at": max((r["updated_at"] for r in rows), default=None),
         "totals": {"messages": sum(r["messages"] for r in rows), "bytes": sum(r["bytes"] for r in rows)}})
 
@@ -119,8 +121,11 @@ async def flush(request: web.Request) -> web.StreamResponse:
 
 @needs("queue")
 async def api_queue(request: web.Request) -> web.StreamResponse:
-    rows = await queuestats.stats(await pool.conn(request), owner_id=queue_owner(request[USER]))
-    return web.json_response({"domains": [_public(r) for r in rows]})
+    conn = await pool.conn(request)
+    rows = await queuestats.stats(conn, owner_id=queue_owner(request[USER]))
+    # Whether each node's figures are current: a failed or missing reading is not an empty queue.
+    readings = [r.__dict__ | {"failed": r.failed} for r in (await queuereading.readings(conn)).values()]
+    return web.json_response({"domains": [_public(r) for r in rows], "readings": readings})
 
 
 def _public(row: dict[str, Any]) -> dict[str, Any]:

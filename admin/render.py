@@ -48,6 +48,7 @@ def setup(app: web.Application) -> None:
     env.filters["when"] = words.when
     env.filters["duration"] = words.duration
     env.filters["plain"] = words.plain
+    env.filters["label"] = words.label
     env.filters["cut"] = words.cut
     env.filters["breakable"] = words.breakable
     env.globals["pages"] = pages

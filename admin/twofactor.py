@@ -18,6 +18,8 @@ from mrod.admin.render import render, text
 from mrod.admin.security import LOGIN_CSRF_COOKIE, client_ip, cookie_secure, login_csrf
 
 WRONG_CODE = "That code is not right. Type the 6 digits your app shows now, or an unused recovery code."
+USED_CODE = ("That code was already used: each code signs in once. Wait for the next code your app shows,"
+             " or type an unused recovery code.")
 EXPIRED = "The sign-in took too long or had too many wrong codes; give your password again."
 
 
@@ -68,16 +70,24 @@ async def code(request: web.Request) -> web.StreamResponse:
         return await login_page(request, error=EXPIRED, status=401)
     user = await users.get(conn, pending.user_id)
     remote = client_ip(request)
-    if not user.enabled:
+    if not user.enabled:      # disabled between the two steps
         await totp.end_login(conn, pending)
+        log.warning("panel sign-in failed: address=%s user=%r", remote, user.name)  # fail2ban: contrib/fail2ban
+        await audit_sign_in(request, "failed", user.name, step="two-factor code", reason="user disabled")
         return await login_page(request, error=EXPIRED, status=401)
     if await throttle.blocked(conn, remote, user.name):
         await totp.end_login(conn, pending)
+        log.warning("panel sign-in refused (throttled): address=%s user=%r", remote, user.name)  # fail2ban: contrib/
         await audit_sign_in(request, "refused", user.name, reason="blocked by the sign-in throttle")
         return await login_page(request, error=BLOCKED_ERROR, name=user.name, status=429)
-    how = await totp.check(conn, user.id, text(form, "code", 64))
+    typed = text(form, "code", 64)
+    how = await totp.check(conn, user.id, typed)
     if how is None:
-        await audit_sign_in(request, "failed", user.name, step="two-factor code")
+        # The same line as a wrong password: fail2ban bans code guessers too.
+        log.warning("panel sign-in failed: address=%s user=%r", remote, user.name)  # fail2ban: contrib/fail2ban
+        used = await totp.already_used(conn, user.id, typed)
+        await audit_sign_in(request, "failed", user.name, step="two-factor code",
+                            **({"reason": "code already used"} if used else {}))
         blocks = await throttle.failed(conn, request.app[RULES], remote, user.name)
         used_up = await totp.login_failed(conn, pending)
         if blocks or used_up:
@@ -86,7 +96,7 @@ async def code(request: web.Request) -> web.StreamResponse:
                 log.warning("login throttle: %s %s blocked until %s", block.kind, block.value, block.until)
             return await login_page(request, error=BLOCKED_ERROR if blocks else EXPIRED, name=user.name,
                                     status=429 if blocks else 401)
-        return await _code_page(request, error=WRONG_CODE, status=401)
+        return await _code_page(request, error=USED_CODE if used else WRONG_CODE, status=401)
     await totp.end_login(conn, pending)
     raise await finish_sign_in(request, user, pending.next, how=f"password + {'TOTP code' if how == 'code' else how}")
 
@@ -142,8 +152,10 @@ async def disable(request: web.Request) -> web.StreamResponse:
     if await users.authenticate(conn, user.name, current, request.app[CONFIG].admin.bcrypt_rounds) is None:
         errors["current"] = "this is not your current password"
     # The code is checked only after the password, so a wrong password does not use a code up.
-    elif await totp.check(conn, user.id, text(form, "code", 64)) is None:
-        errors["code"] = "that code does not match (6 digits from the app, or an unused recovery code)"
+    elif await totp.check(conn, user.id, typed := text(form, "code", 64)) is None:
+        errors["code"] = ("that code was already used; wait for the next one the app shows"
+                          if await totp.already_used(conn, user.id, typed)
+                          else "that code does not match (6 digits from the app, or an unused recovery code)")
     if errors:
         await throttle.failed(conn, request.app[RULES], remote, user.name)
         return await _page(request, errors=errors, status=400)

@@ -43,8 +43,30 @@ def duration(seconds: Any) -> str:
     return " ".join(parts[:2])
 
 
+# Stored field and setting names as a page says them (the audit log, the CSV import preview);
+# a name not listed reads with its underscores as spaces.
+LABELS = {
+    "relay_name": "relay", "relay_id": "relay", "include_subdomains": "subdomains too", "recipients": "recipients",
+    "route": "route decided by", "owner_id": "owner", "pause_reason": "pause reason",
+    "quota_messages": "queue quota (messages)", "quota_bytes": "queue quota (bytes)",
+    "verify_when_down": "unknown addresses while the primary is down", "tls": "TLS", "mx": "by MX",
+    "q": "name containing", "set": "set", "changed": "domains changed", "unchanged": "domains unchanged",
+    "filter": "chosen by", "domains": "domains", "is_admin": "admin", "next_step": "next step",
+    "recovery_codes": "recovery codes", "two_factor": "two-factor",
+}
+
+
+def label(name: Any) -> str:
+    """'queue quota (messages)' for quota_messages: a field as words, never a column name."""
+    key = str(name)
+    return LABELS.get(key, key.replace("_", " "))
+
+
 def plain(value: Any) -> str:
-    """A stored value as words: yes/no for booleans, '—' for nothing, lists joined, stamps as dates."""
+    """A stored value as words: yes/no for booleans, '—' for nothing, lists joined, stamps as
+    dates, a mapping as 'label: value' pairs (never Python's {'q': 'shop'})."""
+    if isinstance(value, dict):
+        return "; ".join(f"{label(k)}: {plain(v)}" for k, v in value.items()) or "—"
     if value is True:
         return "yes"
     if value is False:

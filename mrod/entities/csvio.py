@@ -77,6 +77,8 @@ def export(rows: Iterable[Domain], owners: dict[int, str]) -> str:
 class Report:
     added: list[str] = field(default_factory=list)
     changed: list[tuple[str, list[str]]] = field(default_factory=list)    # (domain, fields changed)
+    # domain: [(field, before, after)] for each changed field (what a preview shows in words)
+    changes: dict[str, list[tuple[str, Any, Any]]] = field(default_factory=dict)
     unchanged: int = 0
     problems: list[tuple[int, str]] = field(default_factory=list)         # (line, message)
 
@@ -230,6 +232,7 @@ async def _one(conn: Connection, actor: Actor, row: dict[str, str], report: Repo
                   and k not in ("updated_at",)]
         if fields:
             report.changed.append((name, fields))
+            report.changes[name] = [(k, getattr(current, k), getattr(after, k)) for k in fields]
         else:
             report.unchanged += 1
     else:

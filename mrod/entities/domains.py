@@ -275,6 +275,12 @@ def _flag_fields(spec: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+def check_settings(spec: Mapping[str, Any]) -> None:
+    """Validate the settings beside the route (flags, policy, pause, quotas) as add/update
+    would, writing nothing; raises InvalidInput naming the first bad field."""
+    _flag_fields(spec)
+
+
 KNOWN_FIELDS = frozenset(
     {"relay", "host", "port", "protocol", "tls", "mx", "enabled", "include_subdomains", "recipients",
      "source", "route", "owner_id", "paused", "pause_reason", "quota_messages", "quota_bytes",

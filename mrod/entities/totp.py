@@ -168,6 +168,26 @@ async def check(conn: Connection, user_id: int, typed: str) -> str | None:
         return "recovery code" if cur.rowcount == 1 else None
 
 
+async def already_used(conn: Connection, user_id: int, typed: str) -> bool:
+    """Was ``typed`` a good code that has been used already (an app code of a step already
+    accepted, within the drift, or a spent recovery code)? For telling the person why a code
+    was refused; it accepts nothing."""
+    typed = typed.strip()[:64]
+    async with conn.execute("SELECT totp_secret, totp_last_step FROM \"user\" WHERE id = ?", (user_id,)) as cur:
+        row = await cur.fetchone()
+    if row is None or row[0] is None:
+        return False
+    code = _code(typed)
+    if code is not None:
+        return row[1] is not None and _matching_step(row[0], code, time.time(), None) is not None
+    normal = _normal_recovery(typed)
+    if not normal:
+        return False
+    async with conn.execute("SELECT 1 FROM totp_recovery WHERE user_id = ? AND code_hash = ? AND used_at IS NOT NULL",
+                            (user_id, digest(normal))) as cur:
+        return await cur.fetchone() is not None
+
+
 async def _clear(conn: Connection, user_id: int) -> None:
     await conn.execute("UPDATE \"user\" SET totp_secret = NULL, totp_pending = NULL, totp_enabled_at = NULL,"
                        " totp_last_step = NULL WHERE id = ?", (user_id,))

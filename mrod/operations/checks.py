@@ -336,6 +336,16 @@ def _where(owner_id: int | None, status: str | None, q: str | None) -> tuple[str
     return ("WHERE " + " AND ".join(clauses)) if clauses else "", args
 
 
+async def unchecked(conn: Connection, *, owner_id: int | None = None) -> int:
+    """How many domains no node has checked yet (their DNS is not known to be fine)."""
+    where, args = _where(owner_id, None, None)
+    extra = ((where + " AND" if where else "WHERE")
+             + " NOT EXISTS (SELECT 1 FROM domain_check c WHERE c.domain_id = d.id)")
+    async with conn.execute(f"SELECT count(*) FROM domain d {extra}", args) as cur:
+        row = await cur.fetchone()
+    return int(row[0]) if row else 0
+
+
 async def page(conn: Connection, *, owner_id: int | None = None, status: str | None = None,
                q: str | None = None, limit: int = 50, offset: int = 0) -> tuple[list[dict[str, Any]], int]:
     """One page of stored results (worst first, then by name) and how many match in all."""

@@ -7,15 +7,20 @@ rows, and its quota reads only them.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from mrod.infra.dbapi import Connection
 
 from mrod.infra import db
 from mrod.infra.config import Config
-from mrod.operations import queueread
+from mrod.infra.errors import MrodError
+from mrod.operations import queueread, queuereading
+from mrod.operations.postqueue import QueueUnavailable
 from mrod.operations.queueread import QueueReport
 from mrod.operations.queuetimes import age, arrived
+
+log = logging.getLogger("mrod.queue")
 
 
 async def write_stats(conn: Connection, report: QueueReport, node: str) -> None:
@@ -30,11 +35,21 @@ async def write_stats(conn: Connection, report: QueueReport, node: str) -> None:
             "INSERT INTO queue_stat (node, domain_id, messages, bytes, oldest, last_reason, updated_at)"
             " SELECT ?, ?, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM domain WHERE id = ?)",
             [(*row, row[1]) for row in rows])
+        await queuereading.read_ok(conn, node, report.read_at)
 
 
 async def refresh(cfg: Config) -> QueueReport:
-    """Read the queue and store the per-domain figures for the quota."""
-    report = await queueread.read(cfg)
+    """Read the queue and store the per-domain figures for the quota; a reading that fails is
+    stored as failed (with why), so nobody takes the old figures, or none, for an empty queue."""
+    try:
+        report = await queueread.read(cfg)
+    except QueueUnavailable as exc:
+        try:
+            async with db.opened(cfg.database) as conn:
+                await queuereading.read_failed(conn, cfg.node.name, str(exc))
+        except MrodError as db_exc:     # the reading's own error is the one to report
+            log.debug("queue: could not store the failed reading: %s", db_exc)
+        raise
     async with db.opened(cfg.database) as conn:
         await write_stats(conn, report, cfg.node.name)
     return report

@@ -3,6 +3,9 @@ same core functions (mrod.entities.bulk, csvio), all or nothing, owner limits ke
 
 from __future__ import annotations
 
+import html
+import re
+
 from mrod.entities import domains, relays, tokens
 from tests.core.test_entities import snapshot
 from tests.data import SYSTEM
@@ -46,6 +49,10 @@ async def test_bulk_edit_refused_changes_nothing(admin_panel, new_panel, app_con
     assert status == 400 and "Nothing was changed: nothing to change" in page
     status, page, _ = await admin_panel.post("/domains/bulk-edit", {"scope": "selected", "set_enabled": "no"})
     assert status == 400 and "no domain is selected" in page
+    # Several things wrong at once: all said in one answer.
+    status, page, _ = await admin_panel.post("/domains/bulk-edit", {"scope": "selected", "set_paused": "yes",
+                                                                    "pause_reason": "x" * 300})
+    assert status == 400 and "no domain is selected; pause reason: must be one line of at most 200" in page
     status, page, _ = await admin_panel.post("/domains/bulk-edit", [("domain", "d1.example"),
                                                                     ("domain", "gone.example"),
                                                                     ("set_enabled", "no")])
@@ -69,7 +76,8 @@ async def test_csv_export_preview_and_import(admin_panel, app_conn, make_user) -
     before = await snapshot(app_conn)
     edited = text.replace("d1.example,old,", "d1.example,new,") + "n1.example,new,,,,,,,,listed,,,,,,,\n"
     status, page, _ = await admin_panel.post("/domains/import", {"action": "preview", "csv": edited})
-    assert status == 200 and "Preview" in page and "<li>n1.example</li>" in page and "d1.example: relay_id" in page
+    assert status == 200 and "Preview" in page and "<li>n1.example</li>" in page
+    assert "<li>relay: <del>old</del> → <ins>new</ins></li>" in page
     assert await snapshot(app_conn) == before
     status, page, _ = await admin_panel.post("/domains/import", {"action": "apply", "csv": edited + "bad,x\n"})
     assert status == 400 and "Nothing was imported: line 4: 2 values for 17 columns" in page
@@ -130,3 +138,25 @@ async def test_domains_own_imports_only_their_own_and_no_quotas(new_panel, app_c
     assert await snapshot(app_conn) == before
     response = await olga.client.get("/domains/export")
     assert [line.split(",")[0] for line in (await response.text()).splitlines()] == ["name", "d0.example"]
+
+
+async def test_csv_preview_and_bulk_audit_read_in_words(admin_panel, app_conn, make_user) -> None:
+    """The preview says each change as field: before → after (the relay by name, the owner by
+    user name, an empty quota as the default), never a column name like relay_id; the audit
+    log shows a bulk change's filter and settings as words, never Python's {'q': 'shop'} or True."""
+    olga = await _world(app_conn, make_user)
+    status, page, _ = await admin_panel.post("/domains/import", {
+        "action": "preview", "csv": "name,relay,paused,quota_messages,owner\nd1.example,new,yes,7,olga\n"})
+    assert status == 200 and olga
+    [item] = re.findall(r'<li data-domain="d1.example">.*?</ul></li>', page, re.S)
+    shown = [html.unescape(re.sub(r"<[^>]+>", "", li)) for li in re.findall(r"<ul class=\"diff\">(.*)</ul>", item,
+                                                                           re.S)[0].split("</li>") if li.strip()]
+    assert shown == ["relay: old → new", "owner: — → olga", "paused: no → yes",
+                     "queue quota (messages): default → 7"], shown
+    assert "relay_id" not in page and "relay_name" not in page
+
+    status, _, _ = await admin_panel.post("/domains/bulk-edit", {"scope": "filter", "q": "d2", "set_enabled": "no"})
+    assert status == 303
+    _, page = await admin_panel.get("/logs?action=bulk-update")
+    assert "{" not in page.split("<table", 1)[1] and "True" not in page and "False" not in page
+    assert "chosen by" in page and "name containing: d2" in page and "enabled: no" in page

@@ -120,11 +120,17 @@ async def test_bulk_add_reports_what_was_refused(admin_panel, app_conn) -> None:
     assert status == 200
     assert "<strong>2</strong> added" in page and "<strong>1</strong> skipped" in page and "<strong>4</strong> refused" in page
     assert "relay &#39;nosuch&#39; does not exist" in page and "old.example exists already" in page
+    # Each refused line as it was given (the relay too), beside why.
+    assert re.search(r'<tr data-line="5"><td data-label="Line">5</td><td data-label="As given"><code>x.example nosuch'
+                     r'</code></td><td data-label="Why">x.example: relay &#39;nosuch&#39; does not exist</td>', page)
+    assert "line 8, <code>good1.example</code>: good1.example: duplicate of line 1" in page
     assert "<script>alert" not in page and "&lt;script&gt;" in page
     assert {d.name for d in (await domains.search(app_conn, limit=None)).domains} == {
         "old.example", "good1.example", "good2.example"}
-    status, page, _ = await admin_panel.post("/domains/bulk", {"lines": "n.example", "relay": "nosuch"})
+    status, page, _ = await admin_panel.post("/domains/bulk", {"lines": "n.example", "relay": "nosuch",
+                                                               "recipients": "everyone"})
     assert status == 400 and "does not exist" in page
+    assert 'id="relay-error"' in page and 'id="recipients-error"' in page       # both at once
 
 
 async def test_what_postfix_is_told_comes_from_routing(admin_panel, app_conn, panel_cfg) -> None:
@@ -138,8 +144,8 @@ async def test_what_postfix_is_told_comes_from_routing(admin_panel, app_conn, pa
         expected = routing.told(store, "shop.example", "Sales+tag@Shop.Example")
     finally:
         store.close()
-    rows = re.findall(r'<tr data-map="([a-z_]+)"><td>[a-z_]+</td><td><code>([^<]*)</code></td>'
-                      r'<td><code class="answer [a-z]+">([^<]*)</code></td><td>([^<]*)</td></tr>', page)
+    rows = re.findall(r'<tr data-map="([a-z_]+)"><td[^>]*>[a-z_]+</td><td[^>]*><code>([^<]*)</code></td>'
+                      r'<td[^>]*><code class="answer [a-z]+">([^<]*)</code></td><td[^>]*>([^<]*)</td></tr>', page)
     assert [(m, html.unescape(k), html.unescape(a), html.unescape(w)) for m, k, a, w in rows] == [
         (m, k, a.wire(), a.why) for m, k, a in expected]
     wire = {m: a for m, _, a, _ in rows}

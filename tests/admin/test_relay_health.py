@@ -32,7 +32,7 @@ def _stamp(value: str) -> str:
 
 def _row(page: str, name: str) -> str:
     """The relays table's row of one relay, tags dropped, unescaped."""
-    found = re.search(rf'<tr>\s*<td><a href="/relays/\d+">{re.escape(name)}</a></td>(.*?)</tr>', page, re.DOTALL)
+    found = re.search(rf'<tr>\s*<td[^>]*><a href="/relays/\d+">{re.escape(name)}</a></td>(.*?)</tr>', page, re.DOTALL)
     assert found, f"no row for {name}"
     return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", found.group(1).replace("<wbr>", ""))).split())
 

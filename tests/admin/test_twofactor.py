@@ -89,8 +89,10 @@ async def test_enrol_then_sign_in_needs_a_code_once(new_panel, make_user, app_co
     assert "mrod_session" not in {c.key for c in browser.client.session.cookie_jar}
     status, _, page = await code_step(browser, "123456")
     assert status == 401 and "not right" in page
-    # (The code that confirmed the set-up is used; the app's next one, a step on, is good.)
-    assert (await code_step(browser, confirming))[0] == 401
+    # (The code that confirmed the set-up is used, and the page says so; the app's next one,
+    # a step on, is good.)
+    status, _, page = await code_step(browser, confirming)
+    assert status == 401 and "That code was already used" in page and "not right" not in page
     code = now_code(secret, +1)
     status, location, _ = await code_step(browser, code)
     assert (status, location) == (303, "/domains")
@@ -112,7 +114,10 @@ async def test_a_recovery_code_works_once(new_panel, make_user, app_conn) -> Non
     assert (status, location) == (303, "/")
     second = await new_panel()
     await password_step(second, "alice")
-    assert (await code_step(second, codes[3]))[0] == 401
+    status, _, page = await code_step(second, codes[3])
+    assert status == 401 and "That code was already used" in page
+    status, _, page = await code_step(second, "aaaaa-bbbbb")
+    assert status == 401 and "That code is not right" in page
     assert (await totp.state(app_conn, 1)).recovery_left == 9
 
 

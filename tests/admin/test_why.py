@@ -68,11 +68,13 @@ async def test_dashboard_sums_up_with_links(admin_panel, app_conn, panel_cfg) ->
     await _readings(app_conn, panel_cfg)
     status, page = await admin_panel.get("/")
     assert status == 200
-    down = re.search(r'data-tile="down" href="([^"]+)"><span class="num">1</span> primary down: primary<', page)
+    down = re.search(r'data-tile="down" href="([^"]+)"><span class="num">1</span> primary down: primary;'
+                     r' 1 never probed \(second\)<', page)
     assert down and down.group(1) == "/relays"
     assert re.search(r'data-tile="queue" href="/queue"><span class="num">3</span> messages queued; oldest waits'
                      r' \d+d \d+h for shop.example', page)
-    assert re.search(r'data-tile="dns-error" href="/dns\?status=error"><span class="num">1</span> DNS error<', page)
+    assert re.search(r'data-tile="dns-error" href="/dns\?status=error"><span class="num">1</span> DNS error;'
+                     r' 1 domain not checked yet<', page)
     assert re.search(r'data-tile="dns-warning" href="/dns\?status=warning"><span class="num">0</span>', page)
     assert re.search(r'data-tile="bind" href="/bind-import"><span class="num">ok</span> last BIND import, '
                      r'<time datetime="[0-9TZ:-]+">[0-9-]+ [0-9:]+ UTC</time>: 7 added, 2 problems', page)

@@ -11,6 +11,7 @@ import pytest
 from mrod.admin import words
 from mrod.entities import domains, relays, throttle
 from mrod.entities.audit import Actor
+from mrod.operations import health
 
 SYSTEM = Actor.system("test")
 ONE_FORMAT = re.compile(r'<time datetime="(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ)">(.*?)</time>')
@@ -47,8 +48,11 @@ def test_cut_never_mid_word(text, limit, shown) -> None:
     assert len(words.cut(text, limit)) <= limit
 
 
-async def test_pages_show_one_date_format_and_no_python_values(admin_panel, app_conn) -> None:
-    await relays.add(app_conn, SYSTEM, name="primary", host="mx1.example.net")
+async def test_pages_show_one_date_format_and_no_python_values(admin_panel, app_conn, panel_cfg) -> None:
+    relay = await relays.add(app_conn, SYSTEM, name="primary", host="mx1.example.net")
+    # A probe, so the Queue page's Primaries table has a "since" and a "last probe" to show.
+    await health.HealthMonitor(panel_cfg).record(app_conn, [({"id": relay.id, "name": "primary"},
+                                                              health.Probe(True, 12.0, True, "220 mx ESMTP"))])
     await domains.add(app_conn, SYSTEM, "shop.example", relay="primary")
     await domains.update(app_conn, SYSTEM, "shop.example", enabled=False, include_subdomains=True)
     rules = throttle.Rules.from_config(type("A", (), {"login_window_minutes": 5, "login_max_failures_ip": 1,

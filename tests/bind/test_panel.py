@@ -70,7 +70,8 @@ async def test_preview_shows_the_plan_and_writes_nothing(panel, conn) -> None:
     alice = await panel("alice")
     status, page, _ = await alice.post("/bind-import/preview")
     assert status == 200 and "nothing was written" in page
-    assert "<td>add</td><td>one.example</td>" in page and "<td>add</td><td>two.example</td>" in page
+    assert '<td data-label="Action">add</td><td data-label="Domain">one.example</td>' in page
+    assert '<td data-label="Action">add</td><td data-label="Domain">two.example</td>' in page
     assert "<strong>three.example</strong>: not imported: no usable route" in page
     assert (await domains.count(conn))["total"] == 0 and await runs.recent(conn) == []
 
@@ -81,7 +82,7 @@ async def test_import_now_runs_records_and_redirects(panel, conn) -> None:
     assert status == 303 and response.headers["Location"] == "/bind-import"
     status, page = await alice.get("/bind-import")
     assert "Import run #1: 2 added, 0 updated, 0 disabled, 0 deleted, 1 problems." in page
-    assert "<td>#1</td>" in page and "panel:alice@127.0.0.1" in page
+    assert '<td data-label="Run">#1</td>' in page and "panel:alice@127.0.0.1" in page
     [run] = await runs.recent(conn)
     assert (run.actor, run.origin, run.remote, run.counts["added"]) == ("bind-import", "bind", "panel:alice@127.0.0.1", 2)
     assert {d.name for d in (await domains.search(conn, limit=None)).domains} == {"one.example", "two.example"}

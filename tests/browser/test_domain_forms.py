@@ -110,7 +110,7 @@ def test_bulk_add_bulk_edit_and_csv_import(panel_server, chromium, tmp_path: Pat
     page.get_by_role("button", name="Preview").click()
     assert page.get_by_role("heading", name="Preview — nothing is written yet").is_visible()
     assert page.locator("ul.added").inner_text() == "c1.example"
-    assert page.locator("ul.changed").inner_text() == "b4.example: relay_id, relay_name"
+    assert page.locator("ul.changed li[data-domain='b4.example'] ul.diff").inner_text() == "relay: old → new"
     assert "c1.example" not in domains_of(server)
     page.get_by_role("button", name="Import these changes").click()
     assert page.get_by_role("status").first.inner_text() == "CSV imported: 1 domain(s) added, 1 changed, 3 unchanged."

@@ -132,17 +132,17 @@ async def test_panel_shows_both_nodes_and_a_flush_reaches_the_node_holding_the_m
     assert (await panel.login("boss")).status == 303
     status, page = await panel.get("/queue")
     assert status == 200 and "11 messages" in page and ">Node</th>" in page
-    assert "<td>mx-a</td>" in page and "<td>mx-b</td>" in page
+    assert '<td data-label="Node">mx-a</td>' in page and '<td data-label="Node">mx-b</td>' in page
     assert "this is node <strong>mx-a</strong>" in page
     status, page = await panel.get("/dns")
     assert status == 200 and 'from node <span class="node">mx-b</span>' in page
     # The relays list and the dashboard are this node's view: B saw the primary up, A never probed it.
     status, page = await panel.get("/relays")
-    assert status == 200 and '<td data-health="primary"><span class="state unknown">unknown</span>' in page
+    assert status == 200 and '<td data-label="Health" data-health="primary"><span class="state unknown">unknown</span>' in page
     panel_b = Panel(await aiohttp_client(create_app(b)))
     assert (await panel_b.login("boss")).status == 303
     status, page = await panel_b.get("/relays")
-    assert status == 200 and '<td data-health="primary"><span class="state up"' in page
+    assert status == 200 and '<td data-label="Health" data-health="primary"><span class="state up"' in page
 
     # B holds this mail: A's panel leaves a request for B; B's queue job takes it.
     status, _, _ = await panel.post("/queue/flush", {"domain": "shop.example", "node": "mx-b"})
