@@ -13,6 +13,7 @@ from aiohttp import web
 
 from mrod.entities import audit, sessions, throttle, tokens, totp, users
 from mrod.entities.audit import Actor
+from mrod.infra.enums import Permission
 
 from mrod.admin import pool
 from mrod.admin.keys import API, CONFIG, MUST_ENROL, RULES, SESSION, USER
@@ -61,7 +62,7 @@ def actor(request: web.Request) -> Actor:
                  user_id=user.id)
 
 
-def needs(*permissions: str, enrolling: bool = False) -> Callable[[Handler], Handler]:
+def needs(*permissions: Permission, enrolling: bool = False) -> Callable[[Handler], Handler]:
     """Signed in, and (when permissions are named) holding at least one of them. A user who
     must use two-factor sign-in but has not set it up reaches only ``enrolling`` pages."""
     def wrap(handler: Handler) -> Handler:

@@ -15,6 +15,7 @@ from mrod.entities import bulk, csvio
 from mrod.entities import domains as core
 from mrod.entities import users as usercore
 from mrod.infra.errors import Conflict, InvalidInput, NotFound
+from mrod.infra.enums import Permission
 
 from mrod.admin import pool
 from mrod.admin.access import DOMAIN_PERMS, domain_owner_filter
@@ -129,8 +130,8 @@ async def import_post(request: web.Request) -> web.StreamResponse:
         if not csv_text.strip():
             raise InvalidInput("csv", "paste CSV text or choose a file (the first row names the columns)")
         report = await csvio.run(await pool.conn(request), actor(request), csv_text, apply=apply,
-                                 owner_id=None if user.has("domains") else user.id,
-                                 may_set_quota=user.has("domains"))
+                                 owner_id=None if user.has(Permission.DOMAINS) else user.id,
+                                 may_set_quota=user.has(Permission.DOMAINS))
     except csvio.CsvRefused as exc:
         return await _import_page(request, csv_text=csv_text, report=exc.report, status=400,
                                   error=f"{len(exc.report.problems)} problem(s); nothing was imported.")

@@ -22,6 +22,8 @@ from mrod.admin.access import load_domain as load
 from mrod.admin.auth import actor, flash, needs
 from mrod.admin.keys import CONFIG, USER
 from mrod.admin.render import checked, field_errors, int_arg, render, text
+from mrod.infra import enums
+from mrod.infra.enums import Permission
 
 PER_PAGE = (25, 50, 100, 200)
 FORM_FIELDS = ("name", "route", "relay", "host", "port", "protocol", "tls", "recipients", "owner",
@@ -38,9 +40,9 @@ def list_query(query: Mapping[str, str]) -> dict[str, Any]:
     return {
         "q": query.get("q", "").strip()[:253] or None,
         "enabled": enabled,
-        "source": source if source in core.SOURCES else None,
+        "source": source if source in enums.SOURCES else None,
         "relay": query.get("relay", "").strip()[:64] or None,
-        "recipients": recipients if recipients in core.RECIPIENT_POLICIES else None,
+        "recipients": recipients if recipients in enums.RECIPIENT_POLICIES else None,
         "sort": sort if sort in core.SORTABLE else "name",
         "descending": query.get("dir") == "desc",
     }
@@ -71,7 +73,7 @@ async def list_page(request: web.Request, query: Mapping[str, str], *, status: i
     return await render(request, "domains/list.html", {
         "result": result, "filters": filters, "query": keep, "page": page, "per_page": per_page,
         "per_page_choices": PER_PAGE, "relays": await relaycore.list_all(conn),
-        "sources": core.SOURCES, "policies": core.RECIPIENT_POLICIES,
+        "sources": enums.SOURCES, "policies": enums.RECIPIENT_POLICIES,
         "dns": await checks.statuses(conn, [d.id for d in result.domains]),
         "bulk": bulk or {"values": {}, "error": None, "selected": []},
     }, status=status)
@@ -151,11 +153,11 @@ async def _form_page(request: web.Request, values: dict[str, Any], errors: dict[
                      domain: core.Domain | None = None, status: int = 200) -> web.Response:
     conn = await pool.conn(request)
     user = request[USER]
-    owners = await usercore.list_all(conn) if user.has("domains") else []
+    owners = await usercore.list_all(conn) if user.has(Permission.DOMAINS) else []
     return await render(request, "domains/form.html", {
         "values": values, "errors": errors, "domain": domain, "relays": await relaycore.list_all(conn),
-        "owners": owners, "policies": core.RECIPIENT_POLICIES, "protocols": relaycore.PROTOCOLS,
-        "tls_levels": relaycore.TLS_LEVELS, "policy_defaults": request.app[CONFIG].policy,
+        "owners": owners, "policies": enums.RECIPIENT_POLICIES, "protocols": enums.PROTOCOLS,
+        "tls_levels": enums.TLS_LEVELS, "policy_defaults": request.app[CONFIG].policy,
         "may_set_quota": may_set_quota(user),
     }, status=status)
 
@@ -163,7 +165,7 @@ async def _form_page(request: web.Request, values: dict[str, Any], errors: dict[
 def _owner(request: web.Request, form: Mapping[str, Any]) -> int | None:
     """Whose domain: a domains_own user's own; a domains holder picks (or nobody)."""
     user = request[USER]
-    if not user.has("domains"):
+    if not user.has(Permission.DOMAINS):
         return user.id
     chosen = text(form, "owner")
     if not chosen:
@@ -185,7 +187,7 @@ def _errors(exc: Exception) -> dict[str, str]:
 @needs(*DOMAIN_PERMS)
 async def new_form(request: web.Request) -> web.StreamResponse:
     values = form_values()
-    if request[USER].has("domains"):
+    if request[USER].has(Permission.DOMAINS):
         values["owner"] = ""
     return await _form_page(request, values, {})
 
@@ -217,7 +219,7 @@ async def update(request: web.Request) -> web.StreamResponse:
     conn = await pool.conn(request)
     try:
         spec = spec_for(request[USER], form)
-        if request[USER].has("domains"):
+        if request[USER].has(Permission.DOMAINS):
             spec["owner_id"] = _owner(request, form)
         domain = await core.update(conn, actor(request), domain.name, **spec)
     except (InvalidInput, Conflict, NotFound) as exc:
@@ -251,7 +253,7 @@ async def delete(request: web.Request) -> web.StreamResponse:
 async def bulk_form(request: web.Request) -> web.StreamResponse:
     conn = await pool.conn(request)
     return await render(request, "domains/bulk.html", {
-        "relays": await relaycore.list_all(conn), "policies": core.RECIPIENT_POLICIES,
+        "relays": await relaycore.list_all(conn), "policies": enums.RECIPIENT_POLICIES,
         "values": {"lines": "", "relay": "", "skip_existing": True, "recipients": "accept_all",
                    "include_subdomains": False}, "errors": {}, "report": None})
 
@@ -265,7 +267,7 @@ async def bulk(request: web.Request) -> web.StreamResponse:
         "lines": str(form.get("lines", "")), "relay": text(form, "relay", 64),
         "skip_existing": checked(form, "skip_existing"), "recipients": text(form, "recipients") or "accept_all",
         "include_subdomains": checked(form, "include_subdomains")}
-    context: dict[str, Any] = {"relays": await relaycore.list_all(conn), "policies": core.RECIPIENT_POLICIES,
+    context: dict[str, Any] = {"relays": await relaycore.list_all(conn), "policies": enums.RECIPIENT_POLICIES,
                                "values": values, "errors": {}, "report": None}
     if len(lines) > BULK_LIMIT:
         context["errors"] = {"lines": f"at most {BULK_LIMIT} lines at a time"}
@@ -274,7 +276,7 @@ async def bulk(request: web.Request) -> web.StreamResponse:
     try:
         report = await domainimport.bulk_add(conn, actor(request), lines, relay=values["relay"] or None,
                                              skip_existing=values["skip_existing"], strict=False,
-                                             owner_id=None if user.has("domains") else user.id,
+                                             owner_id=None if user.has(Permission.DOMAINS) else user.id,
                                              recipients=values["recipients"],
                                              include_subdomains=values["include_subdomains"])
     except (InvalidInput, NotFound) as exc:

@@ -26,6 +26,7 @@ from mrod.infra import names
 from mrod.infra.config.checks import node_name
 from mrod.infra.errors import InvalidInput, MrodError
 from mrod.entities.users import User
+from mrod.infra.enums import Permission
 
 from mrod.admin import pool
 from mrod.admin.access import check_domain, domain_owner_filter, relay_owner_filter
@@ -36,10 +37,10 @@ from mrod.admin.render import render, text
 
 def queue_owner(user: User) -> int | None:
     """None: every domain; else only this user's (domains_own without domains)."""
-    return user.id if user.has("domains_own") and not user.has("domains") else None
+    return user.id if user.has(Permission.DOMAINS_OWN) and not user.has(Permission.DOMAINS) else None
 
 
-@needs("queue")
+@needs(Permission.QUEUE)
 async def page(request: web.Request) -> web.StreamResponse:
     user: User = request[USER]
     conn = await pool.conn(request)
@@ -48,9 +49,9 @@ async def page(request: web.Request) -> web.StreamResponse:
     for row in rows:
         row["age"] = queue.age(row["oldest"])
     primaries = await health.status(conn, owner_id=relay_owner_filter(user)) \
-        if user.has("relay") or user.has("relay_own") else None
+        if user.has(Permission.RELAY) or user.has(Permission.RELAY_OWN) else None
     problems = None
-    if user.has("domains") or user.has("domains_own"):
+    if user.has(Permission.DOMAINS) or user.has(Permission.DOMAINS_OWN):
         problems = await checks.summary(conn, owner_id=domain_owner_filter(user))
     here = request.app[CONFIG].node.name
     nodes = {r["node"] for r in rows} | {p["node"] for p in primaries or () if p["node"] is not None}
@@ -62,7 +63,7 @@ async def page(request: web.Request) -> web.StreamResponse:
         "totals": {"messages": sum(r["messages"] for r in rows), "bytes": sum(r["bytes"] for r in rows)}})
 
 
-@needs("queue")
+@needs(Permission.QUEUE)
 async def refresh(request: web.Request) -> web.StreamResponse:
     await pool.release(request)
     try:
@@ -96,7 +97,7 @@ async def _flush(request: web.Request, name: str, node: str = "") -> list[queue.
     return results or [queue.FlushResult(domain.name, True, "nothing queued")]
 
 
-@needs("queue")
+@needs(Permission.QUEUE)
 async def flush(request: web.Request) -> web.StreamResponse:
     form = await request.post()
     node = text(form, "node", 300)
@@ -117,7 +118,7 @@ async def flush(request: web.Request) -> web.StreamResponse:
 # -- API ------------------------------------------------------------------------------------------
 
 
-@needs("queue")
+@needs(Permission.QUEUE)
 async def api_queue(request: web.Request) -> web.StreamResponse:
     rows = await queue.stats(await pool.conn(request), owner_id=queue_owner(request[USER]))
     return web.json_response({"domains": [_public(r) for r in rows]})
@@ -127,7 +128,7 @@ def _public(row: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in row.items() if k != "owner_id"}
 
 
-@needs("queue")
+@needs(Permission.QUEUE)
 async def api_flush(request: web.Request) -> web.StreamResponse:
     results = await _flush(request, request.match_info["name"], request.query.get("node", ""))
     # 200 either way: the request was handled; "ok" says whether Postfix took every flush.
@@ -137,7 +138,7 @@ async def api_flush(request: web.Request) -> web.StreamResponse:
 # -- metrics --------------------------------------------------------------------------------------
 
 
-@needs("queue")
+@needs(Permission.QUEUE)
 async def metrics_page(request: web.Request) -> web.StreamResponse:
     require(request, queue_owner(request[USER]) is None, "the metrics name every domain; "
             "this needs the permission queue without an owner restriction")

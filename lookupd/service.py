@@ -26,7 +26,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from mrod.infra import db
+from mrod.infra import db, enums
 from mrod.answers import routing
 from mrod.operations.metrics import Latency
 from mrod.infra.errors import DatabaseNotReady
@@ -59,7 +59,7 @@ class LookupService:
         self._faults = RateLimitedLog(log)
         # map label -> answer status -> count. Map names from clients are not trusted as
         # labels: unknown ones count as "other" (bounded memory).
-        self._tally: dict[str, dict[str, int]] = {m: dict.fromkeys(_STATUSES, 0) for m in (*routing.MAPS, "other")}
+        self._tally: dict[str, dict[str, int]] = {m: dict.fromkeys(_STATUSES, 0) for m in (*enums.MAPS, "other")}
         self._other = self._tally["other"]
         self._tick = 0
         self.latency = Latency()
@@ -185,4 +185,4 @@ class LookupService:
 
 
 def _label(map_name: str) -> str:
-    return map_name if map_name in routing.MAPS else "other"
+    return map_name if map_name in enums.MAPS else "other"

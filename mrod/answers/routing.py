@@ -26,7 +26,7 @@ OK = "OK"
 NOTFOUND = "NOTFOUND"
 TEMP = "TEMP"
 
-TLS_ORDER = {level: rank for rank, level in enumerate(TLS_LEVELS)}
+TLS_ORDER: dict[str, int] = {level.value: rank for rank, level in enumerate(TLS_LEVELS)}
 # Local parts Postfix never splits at the recipient delimiter.
 UNSPLIT_LOCALS = frozenset({"postmaster", "mailer-daemon", "double-bounce"})
 

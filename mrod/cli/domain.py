@@ -7,12 +7,13 @@ import sys
 
 import aiosqlite
 
-from mrod.entities import domainimport, domains, relays
+from mrod.entities import domainimport, domains
 from mrod.answers import routing
 from mrod.entities.audit import Actor
 from mrod.infra.config import Config
 from mrod.answers import oneshot
 from mrod.cli import common, domainbulk
+from mrod.infra import enums
 
 
 def _route_options(p: argparse.ArgumentParser, *, adding: bool) -> None:
@@ -21,13 +22,13 @@ def _route_options(p: argparse.ArgumentParser, *, adding: bool) -> None:
     route.add_argument("--host", metavar="HOST", help="deliver to this host (per-domain override)")
     route.add_argument("--mx", action="store_true", help="deliver by the domain's own MX records")
     p.add_argument("--port", help="port for --host (default 25)")
-    p.add_argument("--protocol", choices=relays.PROTOCOLS, help="protocol for --host (default smtp)")
-    p.add_argument("--tls", choices=relays.TLS_LEVELS, help="TLS requirement for --host or --mx")
-    p.add_argument("--recipients", choices=domains.RECIPIENT_POLICIES,
+    p.add_argument("--protocol", choices=enums.PROTOCOLS, help="protocol for --host (default smtp)")
+    p.add_argument("--tls", choices=enums.TLS_LEVELS, help="TLS requirement for --host or --mx")
+    p.add_argument("--recipients", choices=enums.RECIPIENT_POLICIES,
                    help="accept_all (default), listed (only `mrod recipient` addresses) or verify"
                         " (asked of the primary by the policy service)")
     # Operating a backup MX (the policy service): see docs/operations.md.
-    p.add_argument("--when-down", dest="verify_when_down", choices=domains.VERIFY_WHEN_DOWN,
+    p.add_argument("--when-down", dest="verify_when_down", choices=enums.VERIFY_WHEN_DOWN,
                    help="recipients=verify: unknown recipients while the primary is down are accepted or deferred")
     p.add_argument("--quota-messages", metavar="N", help="defer new mail while N messages wait (0: no limit,"
                    " 'default': [policy] default_quota_messages)")
@@ -67,8 +68,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     ls.add_argument("--json", action="store_true")
     ls.add_argument("--search", metavar="TEXT", help="name contains TEXT")
     ls.add_argument("--relay", metavar="NAME", help="only domains of this relay ('-': none)")
-    ls.add_argument("--source", choices=domains.SOURCES)
-    ls.add_argument("--recipients", choices=domains.RECIPIENT_POLICIES)
+    ls.add_argument("--source", choices=enums.SOURCES)
+    ls.add_argument("--recipients", choices=enums.RECIPIENT_POLICIES)
     state = ls.add_mutually_exclusive_group()
     state.add_argument("--enabled", dest="enabled", action="store_const", const=True)
     state.add_argument("--disabled", dest="enabled", action="store_const", const=False)

@@ -159,7 +159,7 @@ def cmd_check(args: argparse.Namespace, cfg: Config) -> int:
             for f in r.findings:
                 print(f"  {f.level}: {f.message}")
                 print(f"    fix: {f.fix}")
-        counts = {s: sum(1 for r in results if r.status == s) for s in CHECK_STATUSES}
+        counts: dict[str, int] = {s: sum(1 for r in results if r.status == s) for s in CHECK_STATUSES}
         print(f"{len(results)} domain(s): {counts['ok']} ok, {counts['warning']} warning, {counts['error']} error")
     return 1 if any(r.status == "error" for r in results) else 0
 

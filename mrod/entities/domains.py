@@ -17,7 +17,7 @@ from typing import Any, Iterable, Mapping
 import aiosqlite
 
 from mrod.entities import audit, relays
-from mrod.infra import db, journal, names
+from mrod.infra import db, enums, journal, names
 from mrod.entities.audit import Actor
 from mrod.infra.enums import RECIPIENT_POLICIES, ROUTES, SOURCES, VERIFY_WHEN_DOWN
 from mrod.infra.errors import Conflict, InvalidInput, MrodError, NotFound
@@ -205,14 +205,14 @@ async def _route_fields(conn: aiosqlite.Connection, spec: Mapping[str, Any], cur
             host=names.hostname(spec["host"]),
             port=names.port(override_only.get("port", keep.port if keep else 25)),
             protocol=names.choice(override_only.get("protocol", keep.protocol if keep else "smtp"),
-                                  relays.PROTOCOLS, "protocol"),
-            tls=names.choice(override_only.get("tls", keep.tls if keep else "may"), relays.TLS_LEVELS, "tls"),
+                                  enums.PROTOCOLS, "protocol"),
+            tls=names.choice(override_only.get("tls", keep.tls if keep else "may"), enums.TLS_LEVELS, "tls"),
         )
     elif chosen == ["mx"]:
         if {"port", "protocol"} & override_only.keys():
             raise InvalidInput("mx", "routing by MX uses port 25 with STARTTLS; port and protocol do not apply")
         out.update(relay_id=None, host=None, port=None, protocol=None,
-                   tls=names.choice(override_only.get("tls", "may"), relays.TLS_LEVELS, "tls"))
+                   tls=names.choice(override_only.get("tls", "may"), enums.TLS_LEVELS, "tls"))
     elif override_only:
         if current is None:
             raise InvalidInput("route", "give a relay (--relay), a host (--host) or routing by MX (--mx)")
@@ -222,7 +222,7 @@ async def _route_fields(conn: aiosqlite.Connection, spec: Mapping[str, Any], cur
             )
         for key, value in override_only.items():
             out[key] = names.port(value) if key == "port" else names.choice(
-                value, relays.TLS_LEVELS if key == "tls" else relays.PROTOCOLS, key)
+                value, enums.TLS_LEVELS if key == "tls" else enums.PROTOCOLS, key)
     elif current is None:
         raise InvalidInput("route", "give a relay (--relay), a host (--host) or routing by MX (--mx)")
     return out

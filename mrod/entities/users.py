@@ -20,7 +20,7 @@ import bcrypt
 from mrod.entities import audit
 from mrod.infra import db
 from mrod.entities.audit import Actor
-from mrod.infra.enums import PERMISSIONS
+from mrod.infra.enums import PERMISSIONS, Permission
 from mrod.infra.errors import Conflict, InvalidInput, MrodError, NotFound
 
 FIRST_ADMIN = "admin"
@@ -36,14 +36,14 @@ class User:
     name: str
     is_admin: bool
     enabled: bool
-    permissions: frozenset[str] = field(default_factory=frozenset)
+    permissions: frozenset[Permission] = field(default_factory=frozenset)
     created_at: str = ""
     updated_at: str = ""
 
-    def has(self, permission: str) -> bool:
+    def has(self, permission: Permission) -> bool:
         return self.is_admin or permission in self.permissions
 
-    def effective(self) -> list[str]:
+    def effective(self) -> list[Permission]:
         return list(PERMISSIONS) if self.is_admin else [p for p in PERMISSIONS if p in self.permissions]
 
     def as_dict(self) -> dict[str, Any]:
@@ -72,12 +72,12 @@ def password(value: object, field: str = "password") -> str:
     return value
 
 
-def permissions(values: Iterable[object], field: str = "permissions") -> frozenset[str]:
-    out = set()
+def permissions(values: Iterable[object], field: str = "permissions") -> frozenset[Permission]:
+    out: set[Permission] = set()
     for value in values:
         if value not in PERMISSIONS:
             raise InvalidInput(field, f"{value!r} is not one of {', '.join(PERMISSIONS)}")
-        out.add(str(value))
+        out.add(Permission(str(value)))
     return frozenset(out)
 
 
@@ -110,7 +110,7 @@ _SELECTS = {engine: "SELECT u.id, u.name, u.is_admin, u.enabled, u.created_at, u
 
 
 def _user(row: aiosqlite.Row) -> User:
-    perms = frozenset(row["perms"].split(",")) if row["perms"] else frozenset()
+    perms = frozenset(Permission(p) for p in row["perms"].split(",")) if row["perms"] else frozenset()
     return User(row["id"], row["name"], bool(row["is_admin"]), bool(row["enabled"]), perms,
                 row["created_at"], row["updated_at"])
 

@@ -17,7 +17,7 @@ from mrod.answers import policy, routing
 from mrod.entities import domains, relays, tokens, users
 from mrod.infra import db
 from mrod.infra.config import Config
-from mrod.infra.db import Target
+from mrod.infra.engine import Target
 from mrod.infra.errors import ConfigError
 from mrod.operations import checks, flushrequests, health, metrics, queue
 from mrod.operations.health import HealthMonitor, Probe

@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mrod.infra.config import checks as v
-from mrod.infra.config.checks import ROUTING_MAPS, check  # noqa: F401 - ROUTING_MAPS re-exported
+from mrod.infra.config.checks import check
+from mrod.infra.enums import BIND_SOURCES, BIND_STRATEGIES, BIND_ZONE_TYPES, TWO_FACTOR_MODES
 
 
 @dataclass(frozen=True)
@@ -83,7 +84,7 @@ class AdminConfig:
     login_block_minutes: float = field(default=30.0, metadata=check(v.positive))
     # Issue 13: who must sign in with a TOTP code too — "none", "admins" or "all". A user it
     # applies to who has not enrolled yet can reach only the enrolment page after the password.
-    two_factor_required: str = field(default="none", metadata=check(v.one_of("none", "admins", "all")))
+    two_factor_required: str = field(default="none", metadata=check(v.one_of(*TWO_FACTOR_MODES)))
 
     def validate(self, base_dir: Path) -> None:
         """Checks across keys, run by the loader (ValueError: the message names the keys)."""
@@ -113,11 +114,6 @@ class PolicyConfig:
     # are not applied until it returns; the lookup maps still decide from their snapshot),
     # "defer" answers DEFER_IF_PERMIT (a 4xx: the sender retries).
     when_database_unreachable: str = field(default="accept", metadata=check(v.one_of("accept", "defer")))
-
-
-BIND_SOURCES = ("named.conf", "zone-dir", "catalog")
-BIND_ZONE_TYPES = ("primary", "master", "secondary", "slave")
-BIND_STRATEGIES = ("dns-txt", "dns-dom", "dns-sub")
 
 
 @dataclass(frozen=True)
