@@ -49,7 +49,7 @@ system-deps:
 test: lint system-deps
 	$(BIN)/python -m pytest
 
-# Types and lint (issue 9.7). mypy must see lookupd/ and admin/ as the mrod.lookupd and
+# Types, lint and dead code. mypy must see lookupd/ and admin/ as the mrod.lookupd and
 # mrod.admin they are installed as (pyproject package-dir), and no folder here spells that, so it
 # runs in build/typecheck/, a tree of links laid out like the installed package; its paths are
 # turned back into the repository's in what it prints.

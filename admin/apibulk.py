@@ -1,4 +1,4 @@
-"""The API's many-domain calls (issue 13.5), the same core functions as the panel and the CLI:
+"""The API's many-domain calls, the same core functions as the panel and the CLI:
 
 * POST /domains/bulk-update  {"domains": [...]} or {"filter": {...}}, and {"set": {...}}
 * GET  /domains/export       every field as CSV, with the list's filters

@@ -7,9 +7,10 @@ from __future__ import annotations
 import functools
 import logging
 from urllib.parse import urlsplit
-from typing import Awaitable, Callable
+from typing import Callable
 
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
 from mrod.entities import audit, sessions, throttle, tokens, totp, users
 from mrod.entities.audit import Actor
@@ -26,7 +27,6 @@ COOKIE = "mrod_session"
 LOGIN_2FA_COOKIE = "mrod_login_2fa"     # a sign-in waiting for its code (on /login only)
 GENERIC_ERROR = "Invalid user name or password."
 BLOCKED_ERROR = "Too many failed sign-ins. Try again later, or ask an administrator to lift the block."
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 @web.middleware

@@ -1,4 +1,4 @@
-"""Many domains at once (issue 13.5): the list's bulk edit (the domains ticked, or all matching
+"""Many domains at once: the list's bulk edit (the domains ticked, or all matching
 the filter), CSV export and CSV import with a preview. The work is mrod.entities.bulk and
 mrod.entities.csvio — the same functions the CLI and the API call.
 

@@ -8,7 +8,7 @@ queue on SQLite's lock (BEGIN IMMEDIATE + busy timeout, waited in aiosqlite's th
 A slot may hold no connection (None): a shared PostgreSQL that was unreachable when the panel
 started, or a session the server dropped. Such a slot connects when it is next borrowed (and
 the first connection upgrades the schema, as ``open`` does); until the database answers, the
-request gets DatabaseNotReady — a 503 page — and the panel itself keeps running (issue 11).
+request gets DatabaseNotReady — a 503 page — and the panel itself keeps running.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import logging
 
 import aiosqlite
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
 from mrod.infra import db
 from mrod.infra.engine import Target
@@ -100,7 +101,7 @@ async def release(request: web.Request) -> None:
 
 
 @web.middleware
-async def middleware(request: web.Request, handler):  # noqa: ANN001, ANN201
+async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         return await handler(request)
     finally:

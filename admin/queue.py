@@ -6,7 +6,7 @@
   Beside it: the primaries' health for relay holders, and how many domains' DNS checks found a
   problem for domain holders (the findings themselves: the DNS checks page, admin/dnschecks.py).
 * A user who holds ``domains_own`` but not ``domains`` sees and flushes only their own domains.
-* Several nodes over one database (issue 11): the page shows every node's reading and every
+* Several nodes over one database: the page shows every node's reading and every
   node's view of the primaries (a Node column when there is more than one). Flush acts on the
   node that holds the mail: this node's at once; another node's through a flush_request row
   that node's queue job takes at its next reading (mrod.operations.flushrequests).

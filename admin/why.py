@@ -1,4 +1,4 @@
-"""The "why" beside the settings (issue 13.4): what the DNS checks found, the mail waiting, the
+"""The "why" beside the settings: what the DNS checks found, the mail waiting, the
 primary's health — on a domain's page and, summed up, on the dashboard. Everything is read from
 the operations modules' stored readings (mrod serve writes them), never measured here, so a
 page costs a few indexed queries.

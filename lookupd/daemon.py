@@ -15,7 +15,7 @@ from mrod.infra.config import Config
 from mrod.infra.engine import Target
 
 from mrod.lookupd.metricsserver import lookupd_families
-from mrod.lookupd.policyservice import PolicyService, default_verifier
+from mrod.lookupd.policyservice import PolicyService, Verifier, default_verifier
 from mrod.lookupd.servers import (
     Limits,
     Listener,
@@ -32,7 +32,7 @@ FIRST_LOAD_WAIT = 10.0   # seconds lookupd's start waits for a first snapshot fr
 
 
 class Lookupd:
-    def __init__(self, config: Config, verifier=None,  # noqa: ANN001 - tests pass their own
+    def __init__(self, config: Config, verifier: Verifier | None = None,  # tests pass their own
                  sockets: list[tuple[str, socket.socket]] | None = None) -> None:
         lk = config.lookupd
         self.config = config

@@ -1,4 +1,4 @@
-"""The policy service: one Postfix policy request -> one action, over mrod.policy.
+"""The policy service: one Postfix policy request -> one action, over mrod.answers.policy.
 
 On SQLite, decisions read the database on the event loop (microseconds). On PostgreSQL a
 decision is a round trip that may hang (a stopped server, a partition), so it runs in a worker
@@ -8,7 +8,7 @@ stored from a worker thread.
 On any internal fault the service sends nothing and closes the connection (the policy
 protocol's rule): Postfix then applies its default action, a 4xx — never a rejection.
 
-One fault is not internal: a shared PostgreSQL that is unreachable (issue 11). A backup MX
+One fault is not internal: a shared PostgreSQL that is unreachable. A backup MX
 must keep accepting then, so the service answers as ``[policy] when_database_unreachable``
 says — ``accept``: DUNNO (pause, quota and verification wait for the database; the lookup
 maps still decide from their snapshot which domains are relayed), ``defer``: DEFER_IF_PERMIT.

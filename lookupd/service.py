@@ -1,4 +1,4 @@
-"""The lookup service: one (map, key) -> Answer over mrod.routing, for every listener.
+"""The lookup service: one (map, key) -> Answer over mrod.answers.routing, for every listener.
 
 Answers come from the in-memory routing snapshot (lookupd/storeholder.py), checked per lookup
 for freshness (a commit by anyone is answered by the next lookup); until the snapshot is
@@ -52,7 +52,7 @@ class LookupService:
         self.options = options
         self.deadline = deadline
         # PostgreSQL: the snapshot fed by LISTEN/NOTIFY, kept on disk at snapshot_file, its sync
-        # status (how stale it is, as node ``node``) written to status_file (issue 11).
+        # status (how stale it is, as node ``node``) written to status_file (read by `mrod health` and the panel).
         self._stores: StoreHolder[RouteStore] | PgStoreHolder = (
             PgStoreHolder(target, snapshot_file, status_file, node) if target.url
             else StoreHolder(self.db_path, RouteStore, snapshot=True))

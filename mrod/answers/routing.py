@@ -48,7 +48,7 @@ class Options:
     relay_transport: str = "relay"
     smtps_transport: str = "mrod-smtps"
     accept_postmaster: bool = True
-    # [node] name: the policy's quota and primary state read this node's readings (issue 11).
+    # [node] name: the policy's quota and primary state read this node's readings (each node has its own queue).
     node: str = ""
 
     @classmethod

@@ -1,7 +1,7 @@
-"""The routing data in memory: what lookupd answers from (issue 10).
+"""The routing data in memory: what lookupd answers from (no query per lookup).
 
 A ``RouteSnapshot`` is a ``routing.Store`` like ``RouteStore`` and gives the same rows, so
-mrod.routing decides exactly as it does over SQL. It is compact: a domain is one dict entry,
+mrod.answers.routing decides exactly as it does over SQL. It is compact: a domain is one dict entry,
 name -> int (its id, and the index of its "shape": relay, override, flags — shared by all
 domains routed alike), which keeps 1M domains near 150 MB where row objects took 313 MB.
 

@@ -16,7 +16,7 @@ from mrod.cli import common, domainbulk
 from mrod.infra import enums
 
 
-def _route_options(p: argparse.ArgumentParser, *, adding: bool) -> None:
+def _route_options(p: argparse.ArgumentParser) -> None:
     route = p.add_mutually_exclusive_group(required=False)
     route.add_argument("--relay", metavar="NAME", help="deliver through this relay")
     route.add_argument("--host", metavar="HOST", help="deliver to this host (per-domain override)")
@@ -41,7 +41,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     a = ds.add_parser("add", help="add a domain")
     a.add_argument("domain")
-    _route_options(a, adding=True)
+    _route_options(a)
     a.add_argument("--subdomains", action="store_true", help="relay its subdomains too")
     a.add_argument("--disabled", action="store_true", help="add it disabled")
     a.set_defaults(func=cmd_add)
@@ -49,7 +49,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     s = ds.add_parser("set", help="change one domain, or many at once (one transaction)")
     s.add_argument("domains", nargs="*", metavar="DOMAIN", help="one or more domains; '-' reads names from stdin")
     s.add_argument("--filter", action="append", default=[], metavar="KEY=VALUE", help=domainbulk.FILTER_HELP)
-    _route_options(s, adding=False)
+    _route_options(s)
     common.bool_flag(s, "subdomains", "relay its subdomains too", "only the domain itself", dest="subdomains")
     state = s.add_mutually_exclusive_group()
     state.add_argument("--enable", dest="enabled", action="store_const", const=True)

@@ -1,4 +1,4 @@
-"""Many domains from the command line (issue 13.5): ``mrod domain set A B C …`` /
+"""Many domains from the command line: ``mrod domain set A B C …`` /
 ``--filter KEY=VALUE`` / ``-`` (names on stdin), ``mrod domain export`` (CSV, every field) and
 ``mrod domain import-csv FILE [--preview]`` (all or nothing). The work is mrod.entities.bulk and
 mrod.entities.csvio, as for the panel and the API."""

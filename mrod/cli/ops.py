@@ -222,7 +222,7 @@ def _print_nodes(nodes: list[nodestatus.NodeView], out: Any) -> None:
 
 
 def _cached_failures(cfg: Config) -> postfixcache.Finding | None:
-    """Lookup failures Postfix's smtpd may still cache (issue 14); its log unreadable: none."""
+    """Lookup failures Postfix's smtpd may still cache after an outage; its log unreadable: none."""
     try:
         return postfixcache.detect(cfg)
     except OSError:

@@ -16,8 +16,6 @@ import aiosqlite
 
 from mrod.infra import db
 
-ORIGINS = ("cli", "panel", "api", "bind", "system")
-
 
 @dataclass(frozen=True)
 class Actor:

@@ -1,4 +1,4 @@
-"""Change many domains at once (issue 13.5): the panel's list, ``mrod domain set A B C`` /
+"""Change many domains at once: the panel's list, ``mrod domain set A B C`` /
 ``--filter`` and the API's bulk update all call ``apply``.
 
 A selection is a list of names, or the filters of the domain list (everything matching them).

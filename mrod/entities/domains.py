@@ -323,7 +323,7 @@ async def insert(conn: aiosqlite.Connection, actor: Actor, rows: list[tuple[str,
                 f"INSERT INTO domain ({listed}) VALUES ({', '.join('?' * (len(columns) + 3))})", values)
         except sqlite3.IntegrityError as exc:
             raise _integrity(exc, values[0][0]) from None
-    await journal.domains_added(conn, [key for key, _ in rows])   # lookupd's snapshot (issue 10)
+    await journal.domains_added(conn, [key for key, _ in rows])   # lookupd's snapshot follows the journal
     added: list[Domain] = []
     for start in range(0, len(rows), 500):      # read back and audit in parts: bounded memory
         part = [key for key, _ in rows[start:start + 500]]

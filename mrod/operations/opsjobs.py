@@ -45,7 +45,7 @@ def jobs(cfg: Config) -> list[PeriodicJob]:
     if cfg.health.enabled:
         monitor = HealthMonitor(cfg)
         found.append(PeriodicJob("health", cfg.health.interval, _Quiet("health", monitor.run_once)))
-        if cfg.health.flush_on_up:   # issue 14: host-override and MX routes are flushed too
+        if cfg.health.flush_on_up:   # host-override and MX routes are flushed too, not only relays
             hops = NextHopMonitor(cfg)
             found.append(PeriodicJob("nexthops", cfg.health.interval, _Quiet("nexthops", hops.run_once),
                                      first_delay=2.0))

@@ -4,7 +4,7 @@
   mrod domain row (routing.match: a subdomain counts for the domain that relays it). A queue of
   any size is read in bounded memory; bad lines are counted, not fatal.
 * ``refresh(cfg)`` also writes the ``queue_stat`` table, which the policy service's per-domain
-  quota reads. Rows are per node (``[node] name``, issue 11): each node has its own Postfix
+  quota reads. Rows are per node (``[node] name``): each node has its own Postfix
   queue, writes only its own rows, and its quota reads only them.
 * ``flush(cfg, names)`` runs ``postqueue -s DOMAIN`` for each name: Postfix's flush service
   then delivers the mail deferred for that domain at once, instead of at its next backoff.
