@@ -61,7 +61,7 @@ lint: install-test
 	ln -s $(CURDIR)/lookupd $(TYPECHECK)/mrod/lookupd
 	ln -s $(CURDIR)/admin $(TYPECHECK)/mrod/admin
 	ln -s $(CURDIR)/tests $(CURDIR)/bench $(TYPECHECK)/
-	@status=0; $(BIN)/ruff check . || status=1; \
+	@status=0; $(BIN)/ruff check . || status=1; $(BIN)/vulture || status=1; \
 	(cd $(TYPECHECK) && $(CURDIR)/$(BIN)/mypy --config-file $(CURDIR)/pyproject.toml) >$(TYPECHECK)/mypy.out || status=1; \
 	sed -e 's,^mrod/lookupd/,lookupd/,' -e 's,^mrod/admin/,admin/,' $(TYPECHECK)/mypy.out; exit $$status
 
