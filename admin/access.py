@@ -11,6 +11,8 @@
 
 from __future__ import annotations
 
+from typing import Any, Mapping
+
 from aiohttp import web
 
 from mrod.entities import domains as domaincore
@@ -43,7 +45,7 @@ def may_set_quota(user: User) -> bool:
     return user.has(Permission.DOMAINS)
 
 
-def check_quota_change(user: User, spec: dict) -> None:
+def check_quota_change(user: User, spec: Mapping[str, Any]) -> None:
     if not may_set_quota(user) and any(key in spec for key in QUOTA_FIELDS):
         raise web.HTTPForbidden(text="setting a queue quota needs the permission domains "
                                      "(quotas protect the disk every domain shares)")

@@ -89,12 +89,12 @@ def all_field_errors(validate: Callable[[Mapping[str, Any]], Any], fields: Mappi
     return errors
 
 
-def text(form: MultiDictProxy | Mapping[str, Any], key: str, limit: int = 1000) -> str:
+def text(form: MultiDictProxy[str | bytes | web.FileField] | Mapping[str, Any], key: str, limit: int = 1000) -> str:
     value = form.get(key, "")
     return str(value).strip()[:limit] if isinstance(value, str) else ""
 
 
-def checked(form: MultiDictProxy | Mapping[str, Any], key: str) -> bool:
+def checked(form: MultiDictProxy[str | bytes | web.FileField] | Mapping[str, Any], key: str) -> bool:
     return form.get(key) in ("1", "on", "yes", "true")
 
 

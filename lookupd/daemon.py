@@ -20,6 +20,7 @@ from mrod.lookupd.servers import (
     Limits,
     Listener,
     PolicyConnection,
+    RequestConnection,
     SocketmapConnection,
     TcpTableConnection,
 )
@@ -49,7 +50,7 @@ class Lookupd:
         self.policy = PolicyService(database, config.policy, options,
                                     verifier or default_verifier(config.policy), lk.lookup_deadline)
         self.limits = Limits(lk.idle_timeout, lk.request_timeout, lk.max_connections)
-        self.connections: set = set()
+        self.connections: set[RequestConnection] = set()
         self.listeners: list[Listener] = []
         self._metrics = partial(lookupd_families, self)
         if lk.socketmap:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import Any
 
 import aiosqlite
 
@@ -35,7 +36,7 @@ def _route_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quota-bytes", metavar="N", help="defer new mail while N bytes wait (0, or 'default')")
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("domain", help="relayed domains")
     ds = p.add_subparsers(dest="domain_command", metavar="ACTION", required=True)
 
@@ -90,7 +91,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     domainbulk.register(ds)
 
 
-def _spec(args: argparse.Namespace) -> dict:
+def _spec(args: argparse.Namespace) -> dict[str, Any]:
     spec = {
         "relay": args.relay, "host": args.host, "mx": args.mx or None, "port": args.port,
         "protocol": args.protocol, "tls": args.tls, "recipients": args.recipients,

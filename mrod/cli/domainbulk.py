@@ -19,7 +19,7 @@ FILTER_HELP = ("select every domain matching KEY=VALUE (KEY: q = name contains, 
                "relay ('-': none), recipients); repeat to combine")
 
 
-def register(ds: argparse._SubParsersAction) -> None:
+def register(ds: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     ex = ds.add_parser("export", help="domains as CSV, every field (stdout)")
     ex.add_argument("--filter", action="append", default=[], metavar="KEY=VALUE", help=FILTER_HELP)
     ex.set_defaults(func=cmd_export)

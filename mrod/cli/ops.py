@@ -25,7 +25,7 @@ from mrod.operations.queueparse import DomainQueue
 from mrod.cli import common
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("queue", help="mail waiting in Postfix's queue, per domain; flush it")
     p.add_argument("--domain", metavar="D", help="only this domain (with its subdomains if it includes them)")
     p.add_argument("--flush", action="store_true",

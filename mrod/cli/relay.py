@@ -12,7 +12,7 @@ from mrod.cli import common
 from mrod.infra import enums
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("relay", help="primary mail servers")
     rs = p.add_subparsers(dest="relay_command", metavar="ACTION", required=True)
 

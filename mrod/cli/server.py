@@ -26,7 +26,7 @@ log = logging.getLogger("mrod")
 ROLES = ("lookupd", "panel")
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("serve", help="run lookupd, the admin panel and background jobs")
     # Internal: the supervisor runs its two children as `mrod serve --role ROLE`.
     p.add_argument("--role", choices=ROLES, help=argparse.SUPPRESS)

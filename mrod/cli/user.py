@@ -14,7 +14,7 @@ from mrod.cli import common
 from mrod.infra import enums
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("user", help="panel users")
     us = p.add_subparsers(dest="user_command", metavar="ACTION", required=True)
     a = us.add_parser("add", help="add a user (password from a prompt, or --password-stdin)")

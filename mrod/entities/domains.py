@@ -79,7 +79,7 @@ _SELECT = (
 )
 
 
-def _domain(row: aiosqlite.Row | tuple) -> Domain:
+def _domain(row: aiosqlite.Row | tuple[Any, ...]) -> Domain:
     values = list(row)
     for index in (9, 10, 16):   # enabled, include_subdomains, paused
         values[index] = bool(values[index])
