@@ -60,7 +60,7 @@ system-deps:
 test: lint system-deps
 	$(BIN)/python -m pytest
 
-# Types and lint (issue 9.7). mypy must see lookupd/ and admin/ as the mrod.lookupd and
+# Types, lint and dead code. mypy must see lookupd/ and admin/ as the mrod.lookupd and
 # mrod.admin they are installed as (pyproject package-dir), and no folder here spells that, so it
 # runs in build/typecheck/, a tree of links laid out like the installed package; its paths are
 # turned back into the repository's in what it prints.
@@ -72,7 +72,7 @@ lint: install-test
 	ln -s $(CURDIR)/lookupd $(TYPECHECK)/mrod/lookupd
 	ln -s $(CURDIR)/admin $(TYPECHECK)/mrod/admin
 	ln -s $(CURDIR)/tests $(CURDIR)/bench $(TYPECHECK)/
-	@status=0; $(BIN)/ruff check . || status=1; \
+	@status=0; $(BIN)/ruff check . || status=1; $(BIN)/vulture || status=1; \
 	(cd $(TYPECHECK) && $(CURDIR)/$(BIN)/mypy --config-file $(CURDIR)/pyproject.toml) >$(TYPECHECK)/mypy.out || status=1; \
 	sed -e 's,^mrod/lookupd/,lookupd/,' -e 's,^mrod/admin/,admin/,' $(TYPECHECK)/mypy.out; exit $$status
 

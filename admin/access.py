@@ -11,25 +11,28 @@
 
 from __future__ import annotations
 
+from typing import Any, Mapping
+
 from aiohttp import web
 
 from mrod.entities import domains as domaincore
 from mrod.entities.domains import Domain
 from mrod.entities.relays import Relay
 from mrod.entities.users import User
+from mrod.infra.enums import Permission
 
-DOMAIN_PERMS = ("domains", "domains_own")
-RELAY_PERMS = ("relay", "relay_own")
+DOMAIN_PERMS = (Permission.DOMAINS, Permission.DOMAINS_OWN)
+RELAY_PERMS = (Permission.RELAY, Permission.RELAY_OWN)
 QUOTA_FIELDS = ("quota_messages", "quota_bytes")
 
 
 def domain_owner_filter(user: User) -> int | None:
     """None: every domain; else only this owner's."""
-    return None if user.has("domains") else user.id
+    return None if user.has(Permission.DOMAINS) else user.id
 
 
 def can_domain(user: User, domain: Domain) -> bool:
-    return user.has("domains") or (user.has("domains_own") and domain.owner_id == user.id)
+    return user.has(Permission.DOMAINS) or (user.has(Permission.DOMAINS_OWN) and domain.owner_id == user.id)
 
 
 def check_domain(user: User, domain: Domain) -> None:
@@ -39,10 +42,10 @@ def check_domain(user: User, domain: Domain) -> None:
 
 def may_set_quota(user: User) -> bool:
     """A queue quota guards the disk every domain shares: a domains_own user may not lift it."""
-    return user.has("domains")
+    return user.has(Permission.DOMAINS)
 
 
-def check_quota_change(user: User, spec: dict) -> None:
+def check_quota_change(user: User, spec: Mapping[str, Any]) -> None:
     if not may_set_quota(user) and any(key in spec for key in QUOTA_FIELDS):
         raise web.HTTPForbidden(text="setting a queue quota needs the permission domains "
                                      "(quotas protect the disk every domain shares)")
@@ -59,11 +62,11 @@ async def load_domain(request: web.Request, name: str | None = None) -> Domain:
 
 
 def relay_owner_filter(user: User) -> int | None:
-    return None if user.has("relay") else user.id
+    return None if user.has(Permission.RELAY) else user.id
 
 
 def can_relay(user: User, relay: Relay) -> bool:
-    return user.has("relay") or (user.has("relay_own") and relay.owner_id == user.id)
+    return user.has(Permission.RELAY) or (user.has(Permission.RELAY_OWN) and relay.owner_id == user.id)
 
 
 def check_relay(user: User, relay: Relay) -> None:

@@ -19,6 +19,7 @@ from mrod.entities import domains as domaincore
 from mrod.entities import relays as relaycore
 from mrod.entities import users as usercore
 from mrod.infra.errors import InvalidInput
+from mrod.infra.enums import Permission
 
 from mrod.admin import pool
 from mrod.admin.access import (
@@ -103,7 +104,7 @@ async def domain_create(request: web.Request) -> web.StreamResponse:
     data = await body(request)
     name = data.pop("name", None)
     user = request[USER]
-    owner = data.pop("owner_id", None) if user.has("domains") else user.id
+    owner = data.pop("owner_id", None) if user.has(Permission.DOMAINS) else user.id
     spec = only(data, DOMAIN_FIELDS)
     check_quota_change(user, spec)
     domain = await domaincore.add(await pool.conn(request), actor(request), name, **spec, owner_id=owner,
@@ -120,7 +121,7 @@ async def domain_get(request: web.Request) -> web.StreamResponse:
 async def domain_update(request: web.Request) -> web.StreamResponse:
     domain = await load_domain(request)
     data = await body(request)
-    allowed = DOMAIN_FIELDS + (("owner_id",) if request[USER].has("domains") else ())
+    allowed = DOMAIN_FIELDS + (("owner_id",) if request[USER].has(Permission.DOMAINS) else ())
     spec = only(data, allowed)
     check_quota_change(request[USER], spec)
     updated = await domaincore.update(await pool.conn(request), actor(request), domain.name, **spec)
@@ -144,7 +145,7 @@ async def domain_bulk(request: web.Request) -> web.StreamResponse:
     report = await domainimport.bulk_add(
         await pool.conn(request), actor(request), lines, relay=data.get("relay") or None,
         skip_existing=bool(data.get("skip_existing")), strict=False, source="api",
-        owner_id=None if user.has("domains") else user.id)
+        owner_id=None if user.has(Permission.DOMAINS) else user.id)
     return web.json_response({
         "added": report.added,
         "skipped": [{"line": n, "text": t, "why": w} for n, t, w in report.skipped],
@@ -223,7 +224,7 @@ def relay_json(relay: relaycore.Relay, state: dict[str, Any] | None) -> dict[str
 async def relay_create(request: web.Request) -> web.StreamResponse:
     data = await body(request)
     user = request[USER]
-    owner = data.pop("owner_id", None) if user.has("relay") else user.id
+    owner = data.pop("owner_id", None) if user.has(Permission.RELAY) else user.id
     fields = only(data, RELAY_FIELDS)
     if "name" not in fields or "host" not in fields:
         raise InvalidInput("name" if "name" not in fields else "host", "is required")
@@ -240,7 +241,7 @@ async def relay_get(request: web.Request) -> web.StreamResponse:
 @needs(*RELAY_PERMS)
 async def relay_update(request: web.Request) -> web.StreamResponse:
     relay = await load_relay(request)
-    allowed = RELAY_FIELDS + (("owner_id",) if request[USER].has("relay") else ())
+    allowed = RELAY_FIELDS + (("owner_id",) if request[USER].has(Permission.RELAY) else ())
     changes = only(await body(request), allowed)
     updated = await relaycore.update(await pool.conn(request), actor(request), relay.id, changes)
     return web.json_response(updated.as_dict())
@@ -268,12 +269,12 @@ async def relay_test(request: web.Request) -> web.StreamResponse:
 # -- users ------------------------------------------------------------------------------------
 
 
-@needs("usermgr")
+@needs(Permission.USERMGR)
 async def user_list(request: web.Request) -> web.StreamResponse:
     return web.json_response([u.as_dict() for u in await usercore.list_all(await pool.conn(request))])
 
 
-@needs("usermgr")
+@needs(Permission.USERMGR)
 async def user_create(request: web.Request) -> web.StreamResponse:
     data = only(await body(request), ("name", "password", "is_admin", "enabled", "permissions"))
     is_admin = _bool(data, "is_admin", False)
@@ -291,12 +292,12 @@ async def load_user(request: web.Request) -> usercore.User:
     return await usercore.get(await pool.conn(request), int(ref) if ref.isdigit() else ref)
 
 
-@needs("usermgr")
+@needs(Permission.USERMGR)
 async def user_get(request: web.Request) -> web.StreamResponse:
     return web.json_response((await load_user(request)).as_dict())
 
 
-@needs("usermgr")
+@needs(Permission.USERMGR)
 async def user_update(request: web.Request) -> web.StreamResponse:
     target = await load_user(request)
     data = only(await body(request), ("is_admin", "enabled", "permissions", "password"))
@@ -313,7 +314,7 @@ async def user_update(request: web.Request) -> web.StreamResponse:
     return web.json_response(updated.as_dict())
 
 
-@needs("usermgr")
+@needs(Permission.USERMGR)
 async def user_delete(request: web.Request) -> web.StreamResponse:
     target = await load_user(request)
     check_user_change(request[USER], target)
@@ -344,7 +345,7 @@ def _perms(data: dict[str, Any]) -> list[str] | None:
 # -- audit ------------------------------------------------------------------------------------
 
 
-@needs("logs")
+@needs(Permission.LOGS)
 async def audit_list(request: web.Request) -> web.StreamResponse:
     limit, offset = page_args(request)
     filters = filters_of(request.query)

@@ -1,4 +1,4 @@
-"""The API's many-domain calls (issue 13.5), the same core functions as the panel and the CLI:
+"""The API's many-domain calls, the same core functions as the panel and the CLI:
 
 * POST /domains/bulk-update  {"domains": [...]} or {"filter": {...}}, and {"set": {...}}
 * GET  /domains/export       every field as CSV, with the list's filters
@@ -11,6 +11,7 @@ from aiohttp import web
 
 from mrod.entities import bulk, csvio
 from mrod.infra.errors import InvalidInput
+from mrod.infra.enums import Permission
 
 from mrod.admin import pool
 from mrod.admin.access import DOMAIN_PERMS, check_quota_change, domain_owner_filter
@@ -60,8 +61,8 @@ async def import_csv(request: web.Request) -> web.StreamResponse:
     user = request[USER]
     try:
         report = await csvio.run(await pool.conn(request), actor(request), text, apply=apply, source="api",
-                                 owner_id=None if user.has("domains") else user.id,
-                                 may_set_quota=user.has("domains"))
+                                 owner_id=None if user.has(Permission.DOMAINS) else user.id,
+                                 may_set_quota=user.has(Permission.DOMAINS))
     except csvio.CsvRefused as exc:
         return web.json_response({"error": str(exc), "status": 400, **exc.report.as_dict()}, status=400)
     return web.json_response({"applied": apply, **report.as_dict()})

@@ -4,8 +4,10 @@
 from __future__ import annotations
 
 import logging
+from typing import AsyncIterator
 
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
 from mrod.entities import throttle
 from mrod.infra.config import Config
@@ -32,7 +34,7 @@ def create_app(config: Config) -> web.Application:
     return app
 
 
-async def _database(app: web.Application):  # noqa: ANN202 - an async generator for cleanup_ctx
+async def _database(app: web.Application) -> AsyncIterator[None]:
     database = pool.Pool(app[CONFIG].database)
     await database.open()
     app[POOL] = database
@@ -49,7 +51,7 @@ TITLES = {400: "Bad request", 401: "Sign-in required", 403: "Forbidden", 404: "N
 
 
 @web.middleware
-async def error_middleware(request: web.Request, handler):  # noqa: ANN001, ANN201
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Errors as pages (or JSON under /api/): a core error becomes its 4xx, a bug a 500 that
     shows nothing of the inside."""
     try:

@@ -7,12 +7,14 @@ from __future__ import annotations
 import functools
 import logging
 from urllib.parse import urlsplit
-from typing import Awaitable, Callable
+from typing import Callable
 
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
 from mrod.entities import audit, sessions, throttle, tokens, totp, users
 from mrod.entities.audit import Actor
+from mrod.infra.enums import Permission
 
 from mrod.admin import pool
 from mrod.admin.keys import API, CONFIG, MUST_ENROL, RULES, SESSION, USER
@@ -25,7 +27,6 @@ COOKIE = "mrod_session"
 LOGIN_2FA_COOKIE = "mrod_login_2fa"     # a sign-in waiting for its code (on /login only)
 GENERIC_ERROR = "Invalid user name or password."
 BLOCKED_ERROR = "Too many failed sign-ins. Try again later, or ask an administrator to lift the block."
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 @web.middleware
@@ -61,7 +62,7 @@ def actor(request: web.Request) -> Actor:
                  user_id=user.id)
 
 
-def needs(*permissions: str, enrolling: bool = False) -> Callable[[Handler], Handler]:
+def needs(*permissions: Permission, enrolling: bool = False) -> Callable[[Handler], Handler]:
     """Signed in, and (when permissions are named) holding at least one of them. A user who
     must use two-factor sign-in but has not set it up reaches only ``enrolling`` pages."""
     def wrap(handler: Handler) -> Handler:

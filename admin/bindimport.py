@@ -13,6 +13,7 @@ from mrod import bindimport
 from mrod.infra import db
 from mrod.bindimport import runs
 from mrod.infra.errors import MrodError
+from mrod.infra.enums import Permission
 
 from mrod.admin import pool
 from mrod.admin.auth import actor, flash, needs
@@ -30,12 +31,12 @@ async def _page(request: web.Request, result: bindimport.Result | None = None, e
         status=status)
 
 
-@needs("domains")
+@needs(Permission.DOMAINS)
 async def show(request: web.Request) -> web.StreamResponse:
     return await _page(request)
 
 
-@needs("domains")
+@needs(Permission.DOMAINS)
 async def preview(request: web.Request) -> web.StreamResponse:
     """The plan of a run now; shown at once (nothing changes, so no redirect)."""
     who = actor(request)
@@ -48,7 +49,7 @@ async def preview(request: web.Request) -> web.StreamResponse:
     return await _page(request, result)
 
 
-@needs("domains")
+@needs(Permission.DOMAINS)
 async def run_now(request: web.Request) -> web.StreamResponse:
     who = actor(request)
     await pool.release(request)

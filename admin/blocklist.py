@@ -6,13 +6,14 @@ from __future__ import annotations
 from aiohttp import web
 
 from mrod.entities import throttle
+from mrod.infra.enums import Permission
 
 from mrod.admin import pool
 from mrod.admin.auth import actor, flash, needs
 from mrod.admin.render import render
 
 
-@needs("blocklist")
+@needs(Permission.BLOCKLIST)
 async def show(request: web.Request) -> web.StreamResponse:
     conn = await pool.conn(request)
     return await render(request, "blocklist.html", {
@@ -20,7 +21,7 @@ async def show(request: web.Request) -> web.StreamResponse:
         "failures": await throttle.failures(conn, 50)})
 
 
-@needs("blocklist")
+@needs(Permission.BLOCKLIST)
 async def lift(request: web.Request) -> web.StreamResponse:
     block = await throttle.lift(await pool.conn(request), actor(request), int(request.match_info["id"]))
     await flash(request, "success", f"Block on {block.kind} {block.value} lifted.")

@@ -13,6 +13,7 @@ from mrod.infra.dbapi import Connection
 from mrod.entities import audit, domains, relays, users
 from mrod.infra.config import Config
 from mrod.operations import nodestatus, syncstatus
+from mrod.infra.enums import Permission
 
 from mrod.admin import pool, why
 from mrod.admin.access import domain_owner_filter, relay_owner_filter
@@ -28,17 +29,17 @@ async def show(request: web.Request) -> web.StreamResponse:
     user = request[USER]
     conn = await pool.conn(request)
     context: dict[str, object] = {"counts": None, "relays": None, "recent": None, "user_count": None}
-    if user.has("domains") or user.has("domains_own"):
+    if user.has(Permission.DOMAINS) or user.has(Permission.DOMAINS_OWN):
         context["counts"] = await domains.count(conn, owner_id=domain_owner_filter(user))
-    if user.has("relay") or user.has("relay_own"):
+    if user.has(Permission.RELAY) or user.has(Permission.RELAY_OWN):
         context["relays"] = await relays.list_all(conn, owner_id=relay_owner_filter(user))
-    if user.has("logs"):
+    if user.has(Permission.LOGS):
         context["recent"] = await audit.entries(conn, limit=RECENT)
-    if user.has("usermgr"):
+    if user.has(Permission.USERMGR):
         context["user_count"] = await users.count(conn)
     cfg = request.app[CONFIG]
     context.update(await why.for_dashboard(conn, user, cfg.node.name, cfg.queue.interval))
-    context["nodes"] = await _nodes(conn, request.app[CONFIG]) if user.has("queue") else []
+    context["nodes"] = await _nodes(conn, request.app[CONFIG]) if user.has(Permission.QUEUE) else []
     context["here"] = request.app[CONFIG].node.name
     return await render(request, "dashboard.html", context)
 

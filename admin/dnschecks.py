@@ -1,4 +1,4 @@
-"""The DNS checks page (issue 13.4): every domain's last DNS check with its findings and what to
+"""The DNS checks page: every domain's last DNS check with its findings and what to
 fix, worst first, filtered by status and name, a page at a time. ``domains_own`` holders see
 their own domains only. The checks themselves run in mrod serve (or `mrod check`); this page
 reads the stored results (mrod.operations.checks). /api/v1/checks gives the same as JSON."""
@@ -35,7 +35,7 @@ async def listing(request: web.Request) -> web.StreamResponse:
         rows, total = await checks.page(conn, owner_id=owner, status=status or None, q=q or None,
                                         limit=PER_PAGE, offset=(page - 1) * PER_PAGE)
     query = {k: v for k, v in (("status", status), ("q", q)) if v}
-    # Several nodes (issue 11): each checks from its own network view; say which node saw what.
+    # Several nodes: each checks from its own network view; say which node saw what.
     several = bool({r["node"] for r in rows} - {request.app[CONFIG].node.name})
     return await render(request, "dnschecks.html", {
         "several_nodes": several,

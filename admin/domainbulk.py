@@ -1,4 +1,4 @@
-"""Many domains at once (issue 13.5): the list's bulk edit (the domains ticked, or all matching
+"""Many domains at once: the list's bulk edit (the domains ticked, or all matching
 the filter), CSV export and CSV import with a preview. The work is mrod.entities.bulk and
 mrod.entities.csvio — the same functions the CLI and the API call.
 
@@ -15,6 +15,7 @@ from mrod.entities import bulk, csvio
 from mrod.entities import domains as core
 from mrod.entities import users as usercore
 from mrod.infra.errors import Conflict, InvalidInput, NotFound
+from mrod.infra.enums import Permission
 
 from mrod.admin import pool, words
 from mrod.admin.access import DOMAIN_PERMS, domain_owner_filter
@@ -177,8 +178,8 @@ async def import_post(request: web.Request) -> web.StreamResponse:
         if not csv_text.strip():
             raise InvalidInput("csv", "paste CSV text or choose a file (the first row names the columns)")
         report = await csvio.run(await pool.conn(request), actor(request), csv_text, apply=apply,
-                                 owner_id=None if user.has("domains") else user.id,
-                                 may_set_quota=user.has("domains"))
+                                 owner_id=None if user.has(Permission.DOMAINS) else user.id,
+                                 may_set_quota=user.has(Permission.DOMAINS))
     except csvio.CsvRefused as exc:
         return await _import_page(request, csv_text=csv_text, report=exc.report, status=400,
                                   error=f"{len(exc.report.problems)} problem(s); nothing was imported.")

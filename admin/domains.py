@@ -23,6 +23,8 @@ from mrod.admin.access import load_domain as load
 from mrod.admin.auth import actor, flash, needs
 from mrod.admin.keys import CONFIG, USER
 from mrod.admin.render import checked, field_errors, int_arg, render, text
+from mrod.infra import enums
+from mrod.infra.enums import Permission
 
 PER_PAGE = (25, 50, 100, 200)
 FORM_FIELDS = ("name", "route", "relay", "host", "port", "protocol", "tls", "recipients", "owner",
@@ -39,9 +41,9 @@ def list_query(query: Mapping[str, str]) -> dict[str, Any]:
     return {
         "q": query.get("q", "").strip()[:253] or None,
         "enabled": enabled,
-        "source": source if source in core.SOURCES else None,
+        "source": source if source in enums.SOURCES else None,
         "relay": query.get("relay", "").strip()[:64] or None,
-        "recipients": recipients if recipients in core.RECIPIENT_POLICIES else None,
+        "recipients": recipients if recipients in enums.RECIPIENT_POLICIES else None,
         "sort": sort if sort in core.SORTABLE else "name",
         "descending": query.get("dir") == "desc",
     }
@@ -72,7 +74,7 @@ async def list_page(request: web.Request, query: Mapping[str, str], *, status: i
     return await render(request, "domains/list.html", {
         "result": result, "filters": filters, "query": keep, "page": page, "per_page": per_page,
         "per_page_choices": PER_PAGE, "relays": await relaycore.list_all(conn),
-        "sources": core.SOURCES, "policies": core.RECIPIENT_POLICIES,
+        "sources": enums.SOURCES, "policies": enums.RECIPIENT_POLICIES,
         "dns": await checks.statuses(conn, [d.id for d in result.domains]),
         "bulk": bulk or {"values": {}, "error": None, "selected": []},
     }, status=status)
@@ -136,7 +138,7 @@ async def form_errors(request: web.Request, form: Mapping[str, Any], *, creating
             errors.setdefault("relay", str(exc))
     if "host" in spec:       # a host route: its port and protocol are checked even without a host
         host_checks = (("host", names.hostname), ("port", names.port),
-                       ("protocol", lambda v: names.choice(v, relaycore.PROTOCOLS, "protocol")))
+                       ("protocol", lambda v: names.choice(v, enums.PROTOCOLS, "protocol")))
         for key, check in host_checks:
             try:
                 check(spec[key])
@@ -144,7 +146,7 @@ async def form_errors(request: web.Request, form: Mapping[str, Any], *, creating
                 errors.setdefault(key, exc.message)
     if "tls" in spec:
         try:
-            names.choice(spec["tls"], relaycore.TLS_LEVELS, "tls")
+            names.choice(spec["tls"], enums.TLS_LEVELS, "tls")
         except InvalidInput as exc:
             errors.setdefault("tls", exc.message)
     if not may_set_quota(request[USER]):
@@ -203,11 +205,11 @@ async def _form_page(request: web.Request, values: dict[str, Any], errors: dict[
                      domain: core.Domain | None = None, status: int = 200) -> web.Response:
     conn = await pool.conn(request)
     user = request[USER]
-    owners = await usercore.list_all(conn) if user.has("domains") else []
+    owners = await usercore.list_all(conn) if user.has(Permission.DOMAINS) else []
     return await render(request, "domains/form.html", {
         "values": values, "errors": errors, "domain": domain, "relays": await relaycore.list_all(conn),
-        "owners": owners, "policies": core.RECIPIENT_POLICIES, "protocols": relaycore.PROTOCOLS,
-        "tls_levels": relaycore.TLS_LEVELS, "policy_defaults": request.app[CONFIG].policy,
+        "owners": owners, "policies": enums.RECIPIENT_POLICIES, "protocols": enums.PROTOCOLS,
+        "tls_levels": enums.TLS_LEVELS, "policy_defaults": request.app[CONFIG].policy,
         "may_set_quota": may_set_quota(user),
     }, status=status)
 
@@ -215,7 +217,7 @@ async def _form_page(request: web.Request, values: dict[str, Any], errors: dict[
 def _owner(request: web.Request, form: Mapping[str, Any]) -> int | None:
     """Whose domain: a domains_own user's own; a domains holder picks (or nobody)."""
     user = request[USER]
-    if not user.has("domains"):
+    if not user.has(Permission.DOMAINS):
         return user.id
     chosen = text(form, "owner")
     if not chosen:
@@ -237,7 +239,7 @@ def _errors(exc: Exception) -> dict[str, str]:
 @needs(*DOMAIN_PERMS)
 async def new_form(request: web.Request) -> web.StreamResponse:
     values = form_values()
-    if request[USER].has("domains"):
+    if request[USER].has(Permission.DOMAINS):
         values["owner"] = ""
     return await _form_page(request, values, {})
 
@@ -274,7 +276,7 @@ async def update(request: web.Request) -> web.StreamResponse:
     conn = await pool.conn(request)
     try:
         spec = spec_for(request[USER], form)
-        if request[USER].has("domains"):
+        if request[USER].has(Permission.DOMAINS):
             spec["owner_id"] = _owner(request, form)
         domain = await core.update(conn, actor(request), domain.name, **spec)
     except (InvalidInput, Conflict, NotFound) as exc:
@@ -308,7 +310,7 @@ async def delete(request: web.Request) -> web.StreamResponse:
 async def bulk_form(request: web.Request) -> web.StreamResponse:
     conn = await pool.conn(request)
     return await render(request, "domains/bulk.html", {
-        "relays": await relaycore.list_all(conn), "policies": core.RECIPIENT_POLICIES,
+        "relays": await relaycore.list_all(conn), "policies": enums.RECIPIENT_POLICIES,
         "values": {"lines": "", "relay": "", "skip_existing": True, "recipients": "accept_all",
                    "include_subdomains": False}, "errors": {}, "report": None})
 
@@ -322,7 +324,7 @@ async def bulk(request: web.Request) -> web.StreamResponse:
         "lines": str(form.get("lines", "")), "relay": text(form, "relay", 64),
         "skip_existing": checked(form, "skip_existing"), "recipients": text(form, "recipients") or "accept_all",
         "include_subdomains": checked(form, "include_subdomains")}
-    context: dict[str, Any] = {"relays": await relaycore.list_all(conn), "policies": core.RECIPIENT_POLICIES,
+    context: dict[str, Any] = {"relays": await relaycore.list_all(conn), "policies": enums.RECIPIENT_POLICIES,
                                "values": values, "errors": {}, "report": None, "lines": lines}
     # Every wrong field at once, before any line is looked at.
     errors: dict[str, str] = {}
@@ -334,7 +336,7 @@ async def bulk(request: web.Request) -> web.StreamResponse:
         except NotFound as exc:
             errors["relay"] = str(exc)
     try:
-        names.choice(values["recipients"], core.RECIPIENT_POLICIES, "recipients")
+        names.choice(values["recipients"], enums.RECIPIENT_POLICIES, "recipients")
     except InvalidInput as exc:
         errors["recipients"] = exc.message
     if errors:
@@ -344,7 +346,7 @@ async def bulk(request: web.Request) -> web.StreamResponse:
     try:
         report = await domainimport.bulk_add(conn, actor(request), lines, relay=values["relay"] or None,
                                              skip_existing=values["skip_existing"], strict=False,
-                                             owner_id=None if user.has("domains") else user.id,
+                                             owner_id=None if user.has(Permission.DOMAINS) else user.id,
                                              recipients=values["recipients"],
                                              include_subdomains=values["include_subdomains"])
     except (InvalidInput, NotFound) as exc:

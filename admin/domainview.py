@@ -11,6 +11,7 @@ from mrod.entities import recipients as rcptcore
 from mrod.answers import routing
 from mrod.infra.errors import Conflict, InvalidInput, NotFound
 from mrod.answers import oneshot
+from mrod.infra.enums import Permission
 
 from mrod.admin import pool, why
 from mrod.admin.access import DOMAIN_PERMS, load_domain as load
@@ -57,7 +58,8 @@ async def _page(request: web.Request, *, status: int = 200, errors: dict[str, st
         "domain": domain, "told": await told(request, domain.name, recipient),
         "recipient": request.query.get("recipient", "")[:MAX_PROBE_ADDRESS], "probe_error": probe_error,
         "recipients": await rcptcore.list_for(conn, domain.name), "errors": errors or {},
-        "new_address": new_address, "relay_details": request[USER].has("relay") or request[USER].has("relay_own"),
+        "new_address": new_address,
+        "relay_details": request[USER].has(Permission.RELAY) or request[USER].has(Permission.RELAY_OWN),
         "policy_defaults": request.app[CONFIG].policy,
     }, status=status)
 

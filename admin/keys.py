@@ -1,4 +1,5 @@
-"""Typed keys for everything the panel keeps on the application and on each request."""
+"""Typed keys for what the panel keeps on the application and on each request (the pool's
+per-request database connection, CONN, is kept by admin/pool.py, which alone uses it)."""
 
 from __future__ import annotations
 
@@ -18,5 +19,5 @@ USER = web.RequestKey("user", users.User)
 SESSION = web.RequestKey("session", sessions.Session)
 # Set when the request is an API call authenticated by a bearer token.
 API = web.RequestKey("api", bool)
-# Set when the signed-in user must use two-factor sign-in and has not set it up (issue 13).
+# Set when the signed-in user must use two-factor sign-in and has not set it up.
 MUST_ENROL = web.RequestKey("must_enrol", bool)

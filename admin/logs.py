@@ -8,6 +8,7 @@ from typing import Any, Mapping
 from aiohttp import web
 
 from mrod.entities import audit
+from mrod.infra.enums import Permission
 
 from mrod.admin import pool
 from mrod.admin.auth import needs
@@ -34,7 +35,7 @@ def changes(entry: audit.AuditEntry) -> list[tuple[str, Any, Any]]:
     return [(k, before.get(k), after.get(k)) for k in sorted(set(before) | set(after)) if before.get(k) != after.get(k)]
 
 
-@needs("logs")
+@needs(Permission.LOGS)
 async def listing(request: web.Request) -> web.StreamResponse:
     conn = await pool.conn(request)
     filters = filters_of(request.query)

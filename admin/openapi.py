@@ -9,8 +9,8 @@ from typing import Any
 
 from aiohttp import web
 
-from mrod.entities import domains, relays, users
-from mrod.infra.enums import HEALTH_STATES
+from mrod.entities import domains, users
+from mrod.infra import enums
 
 
 Schema = dict[str, Any]
@@ -56,12 +56,12 @@ ROUTE_FIELDS: Schema = {
     "relay": {"type": "string", "description": "route through this relay"},
     "host": {"type": "string", "description": "or: the primary's own host (override)"},
     "port": {"type": "integer", "minimum": 1, "maximum": 65535},
-    "protocol": {"enum": list(relays.PROTOCOLS)},
-    "tls": {"enum": list(relays.TLS_LEVELS)},
+    "protocol": {"enum": list(enums.PROTOCOLS)},
+    "tls": {"enum": list(enums.TLS_LEVELS)},
     "mx": {"type": "boolean", "description": "or: route by the domain's own MX records"},
     "enabled": {"type": "boolean"},
     "include_subdomains": {"type": "boolean"},
-    "recipients": {"enum": list(domains.RECIPIENT_POLICIES)},
+    "recipients": {"enum": list(enums.RECIPIENT_POLICIES)},
     "owner_id": {"type": ["integer", "null"], "description": "only with the permission 'domains'"},
 }
 # The policy service's per-domain settings (docs/operations.md); absent from a PATCH: unchanged.
@@ -74,7 +74,7 @@ POLICY_FIELDS: Schema = {
                        "description": f"messages: {_QUOTA}"},
     "quota_bytes": {"type": ["integer", "null"], "minimum": 0, "maximum": domains.MAX_QUOTA,
                     "description": f"bytes: {_QUOTA}"},
-    "verify_when_down": {"enum": list(domains.VERIFY_WHEN_DOWN),
+    "verify_when_down": {"enum": list(enums.VERIFY_WHEN_DOWN),
                          "description": "recipients=verify: what unknown recipients get while the primary is down"},
 }
 SCHEMAS: Schema = {
@@ -83,8 +83,8 @@ SCHEMAS: Schema = {
     "Domain": {"type": "object", "properties": {
         "id": {"type": "integer"}, "name": {"type": "string"}, "display_name": {"type": "string"},
         "relay_id": {"type": ["integer", "null"]}, "relay_name": {"type": ["string", "null"]},
-        "route_kind": {"enum": ["relay", "host", "mx"]}, "source": {"enum": list(domains.SOURCES)},
-        "route": {"enum": list(domains.ROUTES), "description": "what decided the route"},
+        "route_kind": {"enum": ["relay", "host", "mx"]}, "source": {"enum": list(enums.SOURCES)},
+        "route": {"enum": list(enums.ROUTES), "description": "what decided the route"},
         "created_at": {"type": "string"}, "updated_at": {"type": "string"}, **ROUTE_FIELDS, **POLICY_FIELDS}},
     "DomainInput": {"type": "object", "required": ["name"],
                     "properties": {"name": {"type": "string"}, **ROUTE_FIELDS, **POLICY_FIELDS}},
@@ -104,9 +104,9 @@ SCHEMAS: Schema = {
                        "domains": {"type": "array", "items": {"type": "string"}, "description": "names to change"},
                        "filter": {"type": "object", "description": "or: every domain matching the list's filters",
                                   "properties": {"q": {"type": "string"}, "enabled": {"type": "boolean"},
-                                                 "source": {"enum": list(domains.SOURCES)},
+                                                 "source": {"enum": list(enums.SOURCES)},
                                                  "relay": {"type": "string"},
-                                                 "recipients": {"enum": list(domains.RECIPIENT_POLICIES)}}},
+                                                 "recipients": {"enum": list(enums.RECIPIENT_POLICIES)}}},
                        "set": {**_ref("DomainChange"), "description": "the settings to change (owner_id excluded)"}}},
     "BulkUpdateResult": {"type": "object", "properties": {
         "changed": {"type": "array", "items": {"type": "string"}},
@@ -125,18 +125,18 @@ SCHEMAS: Schema = {
                   "address": {"type": "string"}, "created_at": {"type": "string"}}},
     "Relay": {"type": "object", "properties": {
         "id": {"type": "integer"}, "name": {"type": "string"}, "host": {"type": "string"},
-        "port": {"type": "integer"}, "protocol": {"enum": list(relays.PROTOCOLS)},
-        "tls": {"enum": list(relays.TLS_LEVELS)}, "owner_id": {"type": ["integer", "null"]},
+        "port": {"type": "integer"}, "protocol": {"enum": list(enums.PROTOCOLS)},
+        "tls": {"enum": list(enums.TLS_LEVELS)}, "owner_id": {"type": ["integer", "null"]},
         "domain_count": {"type": "integer"}, "created_at": {"type": "string"}, "updated_at": {"type": "string"},
         "health": {"type": "object", "description": "as mrod serve's probes last saw it (not in add/change answers)",
                    "properties": {
-                       "state": {"enum": list(HEALTH_STATES)}, "since": {"type": ["string", "null"]},
+                       "state": {"enum": list(enums.HEALTH_STATES)}, "since": {"type": ["string", "null"]},
                        "last_probe_at": {"type": ["string", "null"]}, "last_ok": {"type": ["boolean", "null"]},
                        "last_latency_ms": {"type": ["number", "null"]}, "starttls": {"type": ["boolean", "null"]},
                        "last_detail": {"type": ["string", "null"]}}}}},
     "RelayInput": {"type": "object", "required": ["name", "host"], "properties": {
         "name": {"type": "string"}, "host": {"type": "string"}, "port": {"type": "integer"},
-        "protocol": {"enum": list(relays.PROTOCOLS)}, "tls": {"enum": list(relays.TLS_LEVELS)},
+        "protocol": {"enum": list(enums.PROTOCOLS)}, "tls": {"enum": list(enums.TLS_LEVELS)},
         "owner_id": {"type": ["integer", "null"]}}},
     "Probe": {"type": "object", "properties": {
         "verdict": {"enum": ["ok", "warning", "fail"]}, "ok": {"type": "boolean"}, "summary": {"type": "string"},
@@ -146,18 +146,18 @@ SCHEMAS: Schema = {
         "steps": {"type": "array", "items": {"type": "string"}}}},
     "User": {"type": "object", "properties": {
         "id": {"type": "integer"}, "name": {"type": "string"}, "is_admin": {"type": "boolean"},
-        "enabled": {"type": "boolean"}, "permissions": {"type": "array", "items": {"enum": list(users.PERMISSIONS)}},
+        "enabled": {"type": "boolean"}, "permissions": {"type": "array", "items": {"enum": list(enums.PERMISSIONS)}},
         "created_at": {"type": "string"}, "updated_at": {"type": "string"}}},
     "UserInput": {"type": "object", "required": ["name", "password"], "properties": {
         "name": {"type": "string"}, "password": {"type": "string", "minLength": users.MIN_PASSWORD},
         "is_admin": {"type": "boolean"}, "enabled": {"type": "boolean"},
-        "permissions": {"type": "array", "items": {"enum": list(users.PERMISSIONS)}}}},
+        "permissions": {"type": "array", "items": {"enum": list(enums.PERMISSIONS)}}}},
     "AuditPage": {"type": "object", "properties": {"total": {"type": "integer"}, "items": {"type": "array",
                   "items": {"type": "object"}}}},
 }
 DOMAIN_FILTERS = [_query("q", "name contains"), _query("enabled", "true or false"),
-                  _query("source", ", ".join(domains.SOURCES)), _query("relay", "relay name, or - for none"),
-                  _query("recipients", ", ".join(domains.RECIPIENT_POLICIES)),
+                  _query("source", ", ".join(enums.SOURCES)), _query("relay", "relay name, or - for none"),
+                  _query("recipients", ", ".join(enums.RECIPIENT_POLICIES)),
                   _query("sort", ", ".join(domains.SORTABLE)), _query("order", "asc or desc"), *PAGE]
 AUDIT_FILTERS = [_query(k, w) for k, w in (("entity", "domain, relay, recipient, user, ..."), ("actor", "who"),
                  ("action", "add, update, remove, ..."), ("key", "the changed object's key"),
@@ -233,7 +233,7 @@ PATHS: Schema = {
         {"type": "object", "properties": {
             "total": {"type": "integer"}, "limit": {"type": "integer"}, "offset": {"type": "integer"},
             "items": {"type": "array", "items": {"type": "object", "properties": {
-                "domain": {"type": "string"}, "status": {"enum": ["error", "warning", "ok"]},
+                "domain": {"type": "string"}, "status": {"enum": list(enums.CHECK_STATUSES)},
                 "checked_at": {"type": "string"},
                 "findings": {"type": "array", "items": {"type": "object", "properties": {
                     "level": {"enum": ["error", "warning", "info"]}, "code": {"type": "string"},

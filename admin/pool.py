@@ -20,6 +20,7 @@ import asyncio
 import logging
 
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
 from mrod.infra.dbapi import Connection
 from mrod.infra import db
@@ -103,7 +104,7 @@ async def release(request: web.Request) -> None:
 
 
 @web.middleware
-async def middleware(request: web.Request, handler):  # noqa: ANN001, ANN201
+async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         return await handler(request)
     finally:

@@ -6,7 +6,7 @@
   Beside it: the primaries' health for relay holders, and how many domains' DNS checks found a
   problem for domain holders (the findings themselves: the DNS checks page, admin/dnschecks.py).
 * A user who holds ``domains_own`` but not ``domains`` sees and flushes only their own domains.
-* Several nodes over one database (issue 11): the page shows every node's reading and every
+* Several nodes over one database: the page shows every node's reading and every
   node's view of the primaries (a Node column when there is more than one). Flush acts on the
   node that holds the mail: this node's at once; another node's through a flush_request row
   that node's queue job takes at its next reading (mrod.operations.flushrequests).
@@ -26,6 +26,7 @@ from mrod.infra import names
 from mrod.infra.config.checks import node_name
 from mrod.infra.errors import InvalidInput, MrodError
 from mrod.entities.users import User
+from mrod.infra.enums import Permission
 
 from mrod.admin import pool, why
 from mrod.admin.access import check_domain, domain_owner_filter, relay_owner_filter
@@ -36,10 +37,10 @@ from mrod.admin.render import render, text
 
 def queue_owner(user: User) -> int | None:
     """None: every domain; else only this user's (domains_own without domains)."""
-    return user.id if user.has("domains_own") and not user.has("domains") else None
+    return user.id if user.has(Permission.DOMAINS_OWN) and not user.has(Permission.DOMAINS) else None
 
 
-@needs("queue")
+@needs(Permission.QUEUE)
 async def page(request: web.Request) -> web.StreamResponse:
     user: User = request[USER]
     conn = await pool.conn(request)
@@ -48,9 +49,9 @@ async def page(request: web.Request) -> web.StreamResponse:
     for row in rows:
         row["age"] = queuetimes.age(row["oldest"])
     primaries = await health.status(conn, owner_id=relay_owner_filter(user)) \
-        if user.has("relay") or user.has("relay_own") else None
+        if user.has(Permission.RELAY) or user.has(Permission.RELAY_OWN) else None
     problems = None
-    if user.has("domains") or user.has("domains_own"):
+    if user.has(Permission.DOMAINS) or user.has(Permission.DOMAINS_OWN):
         problems = await checks.summary(conn, owner_id=domain_owner_filter(user))
     here = request.app[CONFIG].node.name
     readings = await queuereading.readings(conn)
@@ -64,7 +65,7 @@ async def page(request: web.Request) -> web.StreamResponse:
         "totals": {"messages": sum(r["messages"] for r in rows), "bytes": sum(r["bytes"] for r in rows)}})
 
 
-@needs("queue")
+@needs(Permission.QUEUE)
 async def refresh(request: web.Request) -> web.StreamResponse:
     await pool.release(request)
     try:
@@ -98,7 +99,7 @@ async def _flush(request: web.Request, name: str, node: str = "") -> list[queuef
     return results or [queueflush.FlushResult(domain.name, True, "nothing queued")]
 
 
-@needs("queue")
+@needs(Permission.QUEUE)
 async def flush(request: web.Request) -> web.StreamResponse:
     form = await request.post()
     node = text(form, "node", 300)
@@ -119,7 +120,7 @@ async def flush(request: web.Request) -> web.StreamResponse:
 # -- API ------------------------------------------------------------------------------------------
 
 
-@needs("queue")
+@needs(Permission.QUEUE)
 async def api_queue(request: web.Request) -> web.StreamResponse:
     conn = await pool.conn(request)
     rows = await queuestats.stats(conn, owner_id=queue_owner(request[USER]))
@@ -132,7 +133,7 @@ def _public(row: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in row.items() if k != "owner_id"}
 
 
-@needs("queue")
+@needs(Permission.QUEUE)
 async def api_flush(request: web.Request) -> web.StreamResponse:
     results = await _flush(request, request.match_info["name"], request.query.get("node", ""))
     # 200 either way: the request was handled; "ok" says whether Postfix took every flush.
@@ -142,7 +143,7 @@ async def api_flush(request: web.Request) -> web.StreamResponse:
 # -- metrics --------------------------------------------------------------------------------------
 
 
-@needs("queue")
+@needs(Permission.QUEUE)
 async def metrics_page(request: web.Request) -> web.StreamResponse:
     require(request, queue_owner(request[USER]) is None, "the metrics name every domain; "
             "this needs the permission queue without an owner restriction")

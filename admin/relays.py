@@ -19,6 +19,8 @@ from mrod.admin.access import RELAY_PERMS, check_relay, relay_owner_filter
 from mrod.admin.auth import actor, flash, needs
 from mrod.admin.keys import CONFIG, USER
 from mrod.admin.render import all_field_errors, field_errors, render, text
+from mrod.infra import enums
+from mrod.infra.enums import Permission
 
 FIELDS = ("name", "host", "port", "protocol", "tls", "owner")
 PROBE_TIMEOUT = 10.0
@@ -50,18 +52,18 @@ def values_of(relay: core.Relay | None = None, form: Mapping[str, Any] | None = 
 async def _form(request: web.Request, values: dict[str, Any], errors: dict[str, str], *,
                 relay: core.Relay | None = None, status: int = 200) -> web.Response:
     conn = await pool.conn(request)
-    owners = await usercore.list_all(conn) if request[USER].has("relay") else []
+    owners = await usercore.list_all(conn) if request[USER].has(Permission.RELAY) else []
     state = (await health_of(request)).get(relay.id) if relay is not None else None
     return await render(request, "relays/form.html", {
         "values": values, "errors": errors, "relay": relay, "owners": owners, "health": state,
-        "protocols": core.PROTOCOLS, "tls_levels": core.TLS_LEVELS}, status=status)
+        "protocols": enums.PROTOCOLS, "tls_levels": enums.TLS_LEVELS}, status=status)
 
 
 def _fields(request: web.Request, form: Mapping[str, Any]) -> dict[str, Any]:
     # Name and host are always checked; an empty port/protocol/tls means the default (or unchanged).
     fields: dict[str, Any] = {k: text(form, k, 300) for k in ("name", "host")}
     fields.update({k: text(form, k, 300) for k in ("port", "protocol", "tls") if text(form, k, 300)})
-    if request[USER].has("relay"):
+    if request[USER].has(Permission.RELAY):
         owner = text(form, "owner")
         if owner and not owner.isdigit():
             raise InvalidInput("owner", "choose a user")
@@ -87,7 +89,7 @@ async def create(request: web.Request) -> web.StreamResponse:
         fields = _fields(request, form)
         if errors := all_field_errors(core.validate, fields, FIELDS):
             return await _form(request, values_of(form=form), errors, status=400)
-        if not request[USER].has("relay"):
+        if not request[USER].has(Permission.RELAY):
             fields["owner_id"] = request[USER].id        # relay_own: what they add is theirs
         relay = await core.add(await pool.conn(request), actor(request), **fields)
     except (InvalidInput, Conflict) as exc:

@@ -16,6 +16,7 @@ from multidict import MultiDictProxy
 
 from mrod.infra import names
 from mrod.entities import sessions
+from mrod.infra.enums import Permission
 from mrod.infra.errors import InvalidInput
 
 from mrod.admin import pool, words
@@ -24,16 +25,16 @@ from mrod.admin.keys import SESSION, USER
 TEMPLATES = Path(__file__).parent / "templates"
 
 # (route name, label, any of these permissions; () = every signed-in user)
-NAV = [
+NAV: list[tuple[str, str, tuple[Permission, ...]]] = [
     ("dashboard", "Dashboard", ()),
-    ("domains", "Domains", ("domains", "domains_own")),
-    ("relays", "Relays", ("relay", "relay_own")),
-    ("users", "Users", ("usermgr",)),
-    ("logs", "Audit log", ("logs",)),
-    ("blocklist", "Blocklist", ("blocklist",)),
-    ("bind_import", "BIND import", ("domains",)),
-    ("dns_checks", "DNS checks", ("domains", "domains_own")),
-    ("queue", "Queue", ("queue",)),
+    ("domains", "Domains", (Permission.DOMAINS, Permission.DOMAINS_OWN)),
+    ("relays", "Relays", (Permission.RELAY, Permission.RELAY_OWN)),
+    ("users", "Users", (Permission.USERMGR,)),
+    ("logs", "Audit log", (Permission.LOGS,)),
+    ("blocklist", "Blocklist", (Permission.BLOCKLIST,)),
+    ("bind_import", "BIND import", (Permission.DOMAINS,)),
+    ("dns_checks", "DNS checks", (Permission.DOMAINS, Permission.DOMAINS_OWN)),
+    ("queue", "Queue", (Permission.QUEUE,)),
     ("profile", "Profile", ()),
 ]
 
@@ -89,12 +90,12 @@ def all_field_errors(validate: Callable[[Mapping[str, Any]], Any], fields: Mappi
     return errors
 
 
-def text(form: MultiDictProxy | Mapping[str, Any], key: str, limit: int = 1000) -> str:
+def text(form: MultiDictProxy[str | bytes | web.FileField] | Mapping[str, Any], key: str, limit: int = 1000) -> str:
     value = form.get(key, "")
     return str(value).strip()[:limit] if isinstance(value, str) else ""
 
 
-def checked(form: MultiDictProxy | Mapping[str, Any], key: str) -> bool:
+def checked(form: MultiDictProxy[str | bytes | web.FileField] | Mapping[str, Any], key: str) -> bool:
     return form.get(key) in ("1", "on", "yes", "true")
 
 

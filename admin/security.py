@@ -11,6 +11,7 @@ import secrets
 from urllib.parse import urlsplit
 
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
 from mrod.admin.keys import CONFIG, SESSION
 
@@ -77,7 +78,7 @@ def forbidden_csrf() -> web.HTTPForbidden:
 
 
 @web.middleware
-async def csrf_middleware(request: web.Request, handler):  # noqa: ANN001, ANN201
+async def csrf_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     # The API authenticates with bearer tokens, never cookies, so it needs no CSRF token.
     if request.method in UNSAFE and not request.path.startswith("/api/"):
         if not _same_origin(request):

@@ -12,6 +12,7 @@ import logging
 import ssl
 import sys
 from pathlib import Path
+from typing import TextIO
 
 from aiohttp import web
 
@@ -25,7 +26,7 @@ from mrod.admin.app import create_app
 log = logging.getLogger("mrod.admin")
 
 
-def announce_first_admin(password: str | None, out=None) -> None:  # noqa: ANN001 - a text stream
+def announce_first_admin(password: str | None, out: TextIO | None = None) -> None:
     """Print the first admin's password, once, to stdout (not the log: logs are kept)."""
     if password is None:
         return
@@ -45,10 +46,8 @@ async def create_first_admin(config: Config) -> str | None:
 
 def ssl_context(config: Config) -> ssl.SSLContext | None:
     cert, key = config.admin.tls_cert, config.admin.tls_key
-    if not cert and not key:
+    if not cert:            # the loader refuses one without the other: neither is set
         return None
-    if not cert or not key:
-        raise ConfigError("admin.tls_cert and admin.tls_key: give both, or neither")
     base = config.base_dir
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     try:

@@ -16,21 +16,23 @@ from mrod.admin.access import check_user_change
 from mrod.admin.auth import actor, flash, needs
 from mrod.admin.keys import CONFIG, USER
 from mrod.admin.render import checked, field_errors, render, text
+from mrod.infra import enums
+from mrod.infra.enums import Permission
 
 FIELDS = ("name", "password", "permissions", "is_admin")
-PERMISSION_HELP = {
-    "usermgr": "manage users and their permissions",
-    "domains": "see and change every domain",
-    "domains_own": "see and change only domains they own",
-    "relay": "see and change every relay",
-    "relay_own": "see and change only relays they own",
-    "logs": "read the audit log",
-    "blocklist": "see and lift login blocks",
-    "queue": "see and flush the mail queue",
+PERMISSION_HELP: dict[Permission, str] = {
+    Permission.USERMGR: "manage users and their permissions",
+    Permission.DOMAINS: "see and change every domain",
+    Permission.DOMAINS_OWN: "see and change only domains they own",
+    Permission.RELAY: "see and change every relay",
+    Permission.RELAY_OWN: "see and change only relays they own",
+    Permission.LOGS: "read the audit log",
+    Permission.BLOCKLIST: "see and lift login blocks",
+    Permission.QUEUE: "see and flush the mail queue",
 }
 
 
-@needs("usermgr")
+@needs(Permission.USERMGR)
 async def listing(request: web.Request) -> web.StreamResponse:
     conn = await pool.conn(request)
     return await render(request, "users/list.html", {"users": await core.list_all(conn),
@@ -50,16 +52,16 @@ def values_of(user: core.User | None = None, form: Mapping[str, Any] | None = No
 async def _form(request: web.Request, values: dict[str, Any], errors: dict[str, str], *,
                 target: core.User | None = None, status: int = 200) -> web.Response:
     return await render(request, "users/form.html", {
-        "values": values, "errors": errors, "target": target, "permissions": core.PERMISSIONS,
+        "values": values, "errors": errors, "target": target, "permissions": enums.PERMISSIONS,
         "help": PERMISSION_HELP}, status=status)
 
 
-@needs("usermgr")
+@needs(Permission.USERMGR)
 async def new_form(request: web.Request) -> web.StreamResponse:
     return await _form(request, values_of(), {})
 
 
-@needs("usermgr")
+@needs(Permission.USERMGR)
 async def create(request: web.Request) -> web.StreamResponse:
     form = await request.post()
     values = values_of(form=form)
@@ -101,13 +103,13 @@ async def load(request: web.Request) -> core.User:
     return await core.get(await pool.conn(request), int(request.match_info["id"]))
 
 
-@needs("usermgr")
+@needs(Permission.USERMGR)
 async def edit_form(request: web.Request) -> web.StreamResponse:
     target = await load(request)
     return await _form(request, values_of(target), {}, target=target)
 
 
-@needs("usermgr")
+@needs(Permission.USERMGR)
 async def update(request: web.Request) -> web.StreamResponse:
     target = await load(request)
     form = await request.post()
@@ -132,14 +134,14 @@ async def update(request: web.Request) -> web.StreamResponse:
     raise web.HTTPSeeOther(request.app.router["users"].url_for())
 
 
-@needs("usermgr")
+@needs(Permission.USERMGR)
 async def delete_form(request: web.Request) -> web.StreamResponse:
     target = await load(request)
     check_user_change(request[USER], target)
     return await render(request, "users/delete.html", {"target": target, "error": None})
 
 
-@needs("usermgr")
+@needs(Permission.USERMGR)
 async def delete(request: web.Request) -> web.StreamResponse:
     target = await load(request)
     check_user_change(request[USER], target)

@@ -1,4 +1,4 @@
-"""The "why" beside the settings (issue 13.4): what the DNS checks found, the mail waiting, the
+"""The "why" beside the settings: what the DNS checks found, the mail waiting, the
 primary's health — on a domain's page and, summed up, on the dashboard. Everything is read from
 the operations modules' stored readings (mrod serve writes them), never measured here, so a
 page costs a few indexed queries.
@@ -21,6 +21,7 @@ from mrod.entities.users import User
 from mrod.infra import db
 from mrod.operations import checks, health, queuereading, queuestats
 from mrod.operations.queuereading import Reading
+from mrod.infra.enums import Permission
 
 from mrod.admin import words
 from mrod.admin.access import domain_owner_filter, relay_owner_filter
@@ -69,8 +70,8 @@ async def for_domain(conn: Connection, user: User, domain: Domain, node: str,
         "queue_unread": queue_unread({k: v for k, v in (await queuereading.readings(conn)).items() if k == node},
                                      node, queue_every),
         "primary": primary, "transitions": transitions,
-        "may_flush": user.has("queue"),
-        "probe_detail": user.has("relay") or user.has("relay_own"),
+        "may_flush": user.has(Permission.QUEUE),
+        "probe_detail": user.has(Permission.RELAY) or user.has(Permission.RELAY_OWN),
     }
 
 
@@ -78,23 +79,23 @@ async def for_dashboard(conn: Connection, user: User, node: str,
                         queue_every: float = 60.0) -> dict[str, Any]:
     """Each part only for those who hold the permission of the page that explains it; the
     primaries down as this node sees them (the tile links to the relays list, this node's view)."""
-    domains_holder = user.has("domains") or user.has("domains_own")
+    domains_holder = user.has(Permission.DOMAINS) or user.has(Permission.DOMAINS_OWN)
     out: dict[str, Any] = {"down": None, "unprobed": [], "queue": None, "queue_unread": None, "dns": None,
                            "dns_unchecked": 0, "bind_run": None}
-    if user.has("relay") or user.has("relay_own"):
+    if user.has(Permission.RELAY) or user.has(Permission.RELAY_OWN):
         seen = await health.status(conn, owner_id=relay_owner_filter(user), node=node)
         out["down"] = [r for r in seen if r["state"] == "down"]
         # Never probed: not known to be up, so not counted as "0 down" without saying so.
         out["unprobed"] = [r for r in seen if r["last_probe_at"] is None]
-    if user.has("queue"):
+    if user.has(Permission.QUEUE):
         # The Queue page's own rule: domains_own without domains sees only its own domains.
-        owner = user.id if user.has("domains_own") and not user.has("domains") else None
+        owner = user.id if user.has(Permission.DOMAINS_OWN) and not user.has(Permission.DOMAINS) else None
         out["queue"] = await queuestats.totals(conn, owner_id=owner)
         out["queue_unread"] = queue_unread(await queuereading.readings(conn), node, queue_every)
     if domains_holder:
         out["dns"] = await checks.summary(conn, owner_id=domain_owner_filter(user))
         out["dns_unchecked"] = await checks.unchecked(conn, owner_id=domain_owner_filter(user))
-    if user.has("domains"):
+    if user.has(Permission.DOMAINS):
         recent = await runs.recent(conn, limit=1)
         out["bind_run"] = recent[0] if recent else None
     return out

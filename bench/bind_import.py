@@ -89,7 +89,7 @@ async def one_round(cfg: configmod.Config) -> dict[str, float]:
     async with db.opened(cfg.database.path, create=True) as conn:
         await relays.add(conn, Actor.cli(), name="primary", host="mx1.example.net")
         await relays.add(conn, Actor.cli(), name="secondary", host="mx2.example.net")
-        seconds, dry = await timed(bindimport.preview(conn, cfg))
+        seconds, _ = await timed(bindimport.preview(conn, cfg))
         figures["dry run (whole)"] = seconds
         seconds, first = await timed(bindimport.run(conn, cfg, Actor.cli()))
         figures["first import (whole, every zone added)"] = seconds

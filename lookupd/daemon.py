@@ -15,11 +15,12 @@ from mrod.infra.config import Config
 from mrod.infra.engine import Target
 
 from mrod.lookupd.metricsserver import lookupd_families
-from mrod.lookupd.policyservice import PolicyService, default_verifier
+from mrod.lookupd.policyservice import PolicyService, Verifier, default_verifier
 from mrod.lookupd.servers import (
     Limits,
     Listener,
     PolicyConnection,
+    RequestConnection,
     SocketmapConnection,
     TcpTableConnection,
 )
@@ -32,7 +33,7 @@ FIRST_LOAD_WAIT = 10.0   # seconds lookupd's start waits for a first snapshot fr
 
 
 class Lookupd:
-    def __init__(self, config: Config, verifier=None,  # noqa: ANN001 - tests pass their own
+    def __init__(self, config: Config, verifier: Verifier | None = None,  # tests pass their own
                  sockets: list[tuple[str, socket.socket]] | None = None) -> None:
         lk = config.lookupd
         self.config = config
@@ -49,7 +50,7 @@ class Lookupd:
         self.policy = PolicyService(database, config.policy, options,
                                     verifier or default_verifier(config.policy), lk.lookup_deadline)
         self.limits = Limits(lk.idle_timeout, lk.request_timeout, lk.max_connections)
-        self.connections: set = set()
+        self.connections: set[RequestConnection] = set()
         self.listeners: list[Listener] = []
         self._metrics = partial(lookupd_families, self)
         if lk.socketmap:

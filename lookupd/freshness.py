@@ -1,4 +1,4 @@
-"""Per-lookup checks that cost a fraction of a microsecond (issue 10; figures in BENCHMARKS.md).
+"""Per-lookup checks that cost a fraction of a microsecond (figures in BENCHMARKS.md).
 
 ``CommitMark``: has any process committed since the last look? In WAL mode SQLite keeps the
 WAL-index header at the start of the ``-shm`` file (the documented file format: two copies of a

@@ -2,7 +2,7 @@
 
 ``lookupd_families(daemon)`` turns the counters the services keep (LookupService.counts and
 .latency, PolicyService.decisions) into Prometheus families at scrape time; Lookupd registers
-it with mrod.metrics when it starts. ``MetricsServer`` serves ``GET /metrics`` for deployments
+it with mrod.operations.metrics when it starts. ``MetricsServer`` serves ``GET /metrics`` for deployments
 without the admin panel (``mrod lookupd``), or beside it.
 """
 
@@ -60,7 +60,7 @@ def lookupd_families(daemon: "Lookupd") -> list[Metric]:
 
 class LookupdMetricsSocket:
     """`mrod serve`'s lookupd process: its in-memory families (lookups, latency, policy,
-    connections) on a private unix socket, for the panel process's /metrics (issue 10)."""
+    connections) on a private unix socket, for the panel process's /metrics (one scrape shows both processes)."""
 
     def __init__(self, path: str) -> None:
         self.path = path
@@ -123,7 +123,7 @@ class MetricsServer:
         self.port: int | None = None
 
     async def start(self) -> None:
-        metrics.use_database(self.cfg.database, self.cfg.node.name)   # this node's readings (issue 11)
+        metrics.use_database(self.cfg.database, self.cfg.node.name)   # this node's readings only
         app = web.Application()
         app.router.add_get("/metrics", handle_metrics)
         self.runner = web.AppRunner(app, access_log=None)

@@ -1,4 +1,4 @@
-"""lookupd's routing snapshot on PostgreSQL (issue 11): fed by LISTEN/NOTIFY and the change
+"""lookupd's routing snapshot on PostgreSQL: fed by LISTEN/NOTIFY and the change
 journal, kept on local disk, answered from when the database is gone.
 
 A sync thread owns the database connection: it LISTENs on ``mrod_change`` (0008_notify: a

@@ -1,4 +1,4 @@
-"""The policy service on PostgreSQL (issue 11): its few indexed reads on one read-only
+"""The policy service on PostgreSQL: its few indexed reads on one read-only
 connection, its callout results written through a short-lived one.
 
 The policy reads what changes all the time (queue readings, the verify cache, relay state),

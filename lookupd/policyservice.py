@@ -1,4 +1,4 @@
-"""The policy service: one Postfix policy request -> one action, over mrod.policy.
+"""The policy service: one Postfix policy request -> one action, over mrod.answers.policy.
 
 Its stores (lookupd/stores.py) say where decisions run: on SQLite they read the database on
 the event loop (microseconds); on PostgreSQL a decision is a round trip that may hang (a

@@ -41,7 +41,7 @@ class Listener:
     """One listening endpoint and the connections it accepted."""
 
     def __init__(self, name: str, endpoint: str, factory: Callable[["Listener"], asyncio.Protocol],
-                 limits: Limits, connections: set) -> None:
+                 limits: Limits, connections: set[RequestConnection]) -> None:
         self.name = name
         self.endpoint = endpoints.parse(endpoint)
         self.factory = factory
@@ -129,7 +129,7 @@ class RequestConnection(asyncio.Protocol):
         self._idle: asyncio.TimerHandle | None = None
         self._active_at = 0.0           # loop time of the last reply (or of the connection)
         self._partial: asyncio.TimerHandle | None = None
-        self._task: asyncio.Task | None = None
+        self._task: asyncio.Task[None] | None = None
         self._draining = False
 
     # -- asyncio.Protocol ---------------------------------------------------------------------

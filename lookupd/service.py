@@ -1,4 +1,4 @@
-"""The lookup service: one (map, key) -> Answer over mrod.routing, for every listener.
+"""The lookup service: one (map, key) -> Answer over mrod.answers.routing, for every listener.
 
 Answers come from the in-memory routing snapshot (lookupd/storeholder.py), checked per lookup
 for freshness (a commit by anyone is answered by the next lookup); until the snapshot is
@@ -26,7 +26,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from mrod.infra import db
+from mrod.infra import db, enums
 from mrod.answers import routing
 from mrod.operations.latency import Latency
 from mrod.infra.errors import DatabaseNotReady
@@ -53,7 +53,7 @@ class LookupService:
         self._faults = RateLimitedLog(log)
         # map label -> answer status -> count. Map names from clients are not trusted as
         # labels: unknown ones count as "other" (bounded memory).
-        self._tally: dict[str, dict[str, int]] = {m: dict.fromkeys(_STATUSES, 0) for m in (*routing.MAPS, "other")}
+        self._tally: dict[str, dict[str, int]] = {m: dict.fromkeys(_STATUSES, 0) for m in (*enums.MAPS, "other")}
         self._other = self._tally["other"]
         self._tick = 0
         self.latency = Latency()
@@ -166,4 +166,4 @@ class LookupService:
 
 
 def _label(map_name: str) -> str:
-    return map_name if map_name in routing.MAPS else "other"
+    return map_name if map_name in enums.MAPS else "other"

@@ -1,4 +1,4 @@
-"""Listening sockets that outlive a lookupd process, so a restart never refuses Postfix (issue 10).
+"""Listening sockets that outlive a lookupd process, so a restart never refuses Postfix.
 
 Two ways in, both read once at start by ``inherited()``:
 * systemd socket activation (``mrod.socket``): LISTEN_PID, LISTEN_FDS, LISTEN_FDNAMES;

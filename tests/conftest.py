@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Iterator
 
 import pytest
 
@@ -73,11 +73,6 @@ def database(engine: str, tmp_path: Path, request: pytest.FixtureRequest) -> Ite
     finally:
         del _POSTGRESQL[tmp_path]
         server.drop_database(name)
-
-
-@pytest.fixture
-def cfg_factory(tmp_path: Path) -> Callable[..., configmod.Config]:
-    return lambda **sections: make_config(tmp_path, **sections)
 
 
 @pytest.fixture

@@ -173,7 +173,7 @@ def when_primary_unreachable(domain: str, choice: str) -> Decision:
 
 
 def when_database_unreachable(choice: str) -> Decision:
-    """The shared database is unreachable (issue 11): ``[policy] when_database_unreachable``."""
+    """The shared database is unreachable (a backup MX must still answer): ``[policy] when_database_unreachable``."""
     if choice == "defer":
         return Decision("DEFER_IF_PERMIT The backup MX cannot reach its database; try again later",
                         "database-unreachable-defer")

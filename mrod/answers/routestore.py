@@ -1,7 +1,7 @@
-"""The read side of routing: the few indexed queries mrod.routing needs, on a stdlib
+"""The read side of routing: the few indexed queries mrod.answers.routing needs, on a stdlib
 sqlite3 connection (microseconds each, so lookupd can run them on its event loop).
 
-Nothing here decides anything; mrod.routing does.
+Nothing here decides anything; mrod.answers.routing does.
 """
 
 from __future__ import annotations

@@ -26,7 +26,7 @@ OK = "OK"
 NOTFOUND = "NOTFOUND"
 TEMP = "TEMP"
 
-TLS_ORDER = {level: rank for rank, level in enumerate(TLS_LEVELS)}
+TLS_ORDER: dict[str, int] = {level.value: rank for rank, level in enumerate(TLS_LEVELS)}
 # Local parts Postfix never splits at the recipient delimiter.
 UNSPLIT_LOCALS = frozenset({"postmaster", "mailer-daemon", "double-bounce"})
 
@@ -48,7 +48,7 @@ class Options:
     relay_transport: str = "relay"
     smtps_transport: str = "mrod-smtps"
     accept_postmaster: bool = True
-    # [node] name: the policy's quota and primary state read this node's readings (issue 11).
+    # [node] name: the policy's quota and primary state read this node's readings (each node has its own queue).
     node: str = ""
 
     @classmethod

@@ -1,7 +1,7 @@
-"""The routing data in memory: what lookupd answers from (issue 10).
+"""The routing data in memory: what lookupd answers from (no query per lookup).
 
 A ``RouteSnapshot`` is a ``routing.Store`` like ``RouteStore`` and gives the same rows, so
-mrod.routing decides exactly as it does over SQL. It is compact: a domain is one dict entry,
+mrod.answers.routing decides exactly as it does over SQL. It is compact: a domain is one dict entry,
 name -> int (its id, and the index of its "shape": relay, override, flags — shared by all
 domains routed alike), which keeps 1M domains near 150 MB where row objects took 313 MB.
 
@@ -228,7 +228,7 @@ class RouteSnapshot:
                 snap._overrides.setdefault((host, port), {})[name] = (packed & _ID_MASK, tls, protocol)
         return snap
 
-    def _load_domains(self, rows: Iterable[tuple]) -> None:
+    def _load_domains(self, rows: Iterable[tuple[Any, ...]]) -> None:
         """_put for every row, inlined: at 1M rows the per-row call is a third of the load."""
         domains, shapes, shape_ids, overrides = self._domains, self._shapes, self._shape_ids, self._overrides
         for did, name, relay_id, host, port, protocol, tls, enabled, subdomains, recipients in rows:
@@ -259,7 +259,7 @@ class RouteSnapshot:
             self._put(row)
         return True
 
-    def _add_recipients(self, rows: Iterable[tuple]) -> None:
+    def _add_recipients(self, rows: Iterable[tuple[Any, ...]]) -> None:
         assert self._recipients is not None
         recipients = self._recipients
         for did, address in rows:
@@ -269,7 +269,7 @@ class RouteSnapshot:
             else:
                 found.add(address)
 
-    def _set_relays(self, rows: Iterable[tuple]) -> None:
+    def _set_relays(self, rows: Iterable[tuple[Any, ...]]) -> None:
         for rid, name, host, port, protocol, tls in rows:
             self._relays[rid] = (name, host, port, protocol, tls)
         self._relays_at = {}
@@ -277,7 +277,7 @@ class RouteSnapshot:
             r = self._relays[rid]
             self._relays_at.setdefault((r[1], r[2]), []).append(rid)
 
-    def _put(self, row: tuple) -> None:
+    def _put(self, row: tuple[Any, ...]) -> None:
         did, name, relay_id, host, port, protocol, tls, enabled, subdomains, recipients = row
         shape: Shape = (relay_id, host, port, protocol, tls, enabled == 1, subdomains == 1, recipients)
         index = self._shape_ids.get(shape)

@@ -10,7 +10,7 @@ import asyncio
 from mrod.infra.config import Config
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("admin", help="run only the admin panel and JSON API")
     p.set_defaults(func=cmd_admin)
 

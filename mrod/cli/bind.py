@@ -15,7 +15,7 @@ from mrod.infra.config import Config
 from mrod.cli import common
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("import-bind", help="import the zones BIND serves as relay domains ([bind] in the config)")
     p.add_argument("--dry-run", action="store_true", help="print the plan (add/update/disable/delete), write nothing")
     p.add_argument("--json", action="store_true", help="the result as JSON")

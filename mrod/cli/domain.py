@@ -4,43 +4,45 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import Any
 
 
 from mrod.infra.dbapi import Connection
-from mrod.entities import domainimport, domains, relays
+from mrod.entities import domainimport, domains
 from mrod.answers import routing
 from mrod.entities.audit import Actor
 from mrod.infra.config import Config
 from mrod.answers import oneshot
 from mrod.cli import common, domainbulk
+from mrod.infra import enums
 
 
-def _route_options(p: argparse.ArgumentParser, *, adding: bool) -> None:
+def _route_options(p: argparse.ArgumentParser) -> None:
     route = p.add_mutually_exclusive_group(required=False)
     route.add_argument("--relay", metavar="NAME", help="deliver through this relay")
     route.add_argument("--host", metavar="HOST", help="deliver to this host (per-domain override)")
     route.add_argument("--mx", action="store_true", help="deliver by the domain's own MX records")
     p.add_argument("--port", help="port for --host (default 25)")
-    p.add_argument("--protocol", choices=relays.PROTOCOLS, help="protocol for --host (default smtp)")
-    p.add_argument("--tls", choices=relays.TLS_LEVELS, help="TLS requirement for --host or --mx")
-    p.add_argument("--recipients", choices=domains.RECIPIENT_POLICIES,
+    p.add_argument("--protocol", choices=enums.PROTOCOLS, help="protocol for --host (default smtp)")
+    p.add_argument("--tls", choices=enums.TLS_LEVELS, help="TLS requirement for --host or --mx")
+    p.add_argument("--recipients", choices=enums.RECIPIENT_POLICIES,
                    help="accept_all (default), listed (only `mrod recipient` addresses) or verify"
                         " (asked of the primary by the policy service)")
     # Operating a backup MX (the policy service): see docs/operations.md.
-    p.add_argument("--when-down", dest="verify_when_down", choices=domains.VERIFY_WHEN_DOWN,
+    p.add_argument("--when-down", dest="verify_when_down", choices=enums.VERIFY_WHEN_DOWN,
                    help="recipients=verify: unknown recipients while the primary is down are accepted or deferred")
     p.add_argument("--quota-messages", metavar="N", help="defer new mail while N messages wait (0: no limit,"
                    " 'default': [policy] default_quota_messages)")
     p.add_argument("--quota-bytes", metavar="N", help="defer new mail while N bytes wait (0, or 'default')")
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("domain", help="relayed domains")
     ds = p.add_subparsers(dest="domain_command", metavar="ACTION", required=True)
 
     a = ds.add_parser("add", help="add a domain")
     a.add_argument("domain")
-    _route_options(a, adding=True)
+    _route_options(a)
     a.add_argument("--subdomains", action="store_true", help="relay its subdomains too")
     a.add_argument("--disabled", action="store_true", help="add it disabled")
     a.set_defaults(func=cmd_add)
@@ -48,7 +50,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     s = ds.add_parser("set", help="change one domain, or many at once (one transaction)")
     s.add_argument("domains", nargs="*", metavar="DOMAIN", help="one or more domains; '-' reads names from stdin")
     s.add_argument("--filter", action="append", default=[], metavar="KEY=VALUE", help=domainbulk.FILTER_HELP)
-    _route_options(s, adding=False)
+    _route_options(s)
     common.bool_flag(s, "subdomains", "relay its subdomains too", "only the domain itself", dest="subdomains")
     state = s.add_mutually_exclusive_group()
     state.add_argument("--enable", dest="enabled", action="store_const", const=True, help="relay it again")
@@ -68,8 +70,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     ls.add_argument("--json", action="store_true")
     ls.add_argument("--search", metavar="TEXT", help="name contains TEXT")
     ls.add_argument("--relay", metavar="NAME", help="only domains of this relay ('-': none)")
-    ls.add_argument("--source", choices=domains.SOURCES)
-    ls.add_argument("--recipients", choices=domains.RECIPIENT_POLICIES)
+    ls.add_argument("--source", choices=enums.SOURCES)
+    ls.add_argument("--recipients", choices=enums.RECIPIENT_POLICIES)
     state = ls.add_mutually_exclusive_group()
     state.add_argument("--enabled", dest="enabled", action="store_const", const=True, help="only enabled domains")
     state.add_argument("--disabled", dest="enabled", action="store_const", const=False, help="only disabled domains")
@@ -90,7 +92,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     domainbulk.register(ds)
 
 
-def _spec(args: argparse.Namespace) -> dict:
+def _spec(args: argparse.Namespace) -> dict[str, Any]:
     spec = {
         "relay": args.relay, "host": args.host, "mx": args.mx or None, "port": args.port,
         "protocol": args.protocol, "tls": args.tls, "recipients": args.recipients,

@@ -1,4 +1,4 @@
-"""Many domains from the command line (issue 13.5): ``mrod domain set A B C …`` /
+"""Many domains from the command line: ``mrod domain set A B C …`` /
 ``--filter KEY=VALUE`` / ``-`` (names on stdin), ``mrod domain export`` (CSV, every field) and
 ``mrod domain import-csv FILE [--preview]`` (all or nothing). The work is mrod.entities.bulk and
 mrod.entities.csvio, as for the panel and the API."""
@@ -19,7 +19,7 @@ FILTER_HELP = ("select every domain matching KEY=VALUE (KEY: q = name contains, 
                "relay ('-': none), recipients); repeat to combine")
 
 
-def register(ds: argparse._SubParsersAction) -> None:
+def register(ds: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     ex = ds.add_parser("export", help="domains as CSV, every field (stdout)")
     ex.add_argument("--filter", action="append", default=[], metavar="KEY=VALUE", help=FILTER_HELP)
     ex.set_defaults(func=cmd_export)

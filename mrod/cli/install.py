@@ -15,7 +15,7 @@ from mrod.infra.engine import Target
 from mrod.cli import common
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("init", help="create the database (or bring its schema up to date)")
     p.set_defaults(func=cmd_init)
     p = sub.add_parser("postfix-config", help="print the main.cf / master.cf lines for this configuration")

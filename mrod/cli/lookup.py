@@ -9,14 +9,15 @@ from mrod.answers import routing
 from mrod.infra.config import Config
 from mrod.infra.errors import DatabaseNotReady
 from mrod.answers import oneshot
+from mrod.infra import enums
 
 EX_TEMPFAIL = 75
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("lookup", help="what lookupd answers Postfix for MAP and KEY, and why"
                        " (exit 0 found, 1 not found, 75 TEMP)")
-    p.add_argument("map", choices=routing.MAPS)
+    p.add_argument("map", choices=enums.MAPS)
     p.add_argument("key")
     p.set_defaults(func=cmd_lookup)
 

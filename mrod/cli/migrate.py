@@ -11,7 +11,7 @@ from mrod.infra.config import Config
 from mrod.infra.engine import Target
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("migrate-to", help="copy the SQLite database into an empty PostgreSQL database")
     p.add_argument("url", metavar="URL", help="postgresql://user@host[:port]/dbname[?sslmode=…]")
     p.add_argument("--password-file", metavar="FILE",

@@ -11,7 +11,7 @@ from mrod.infra.config import Config
 from mrod.operations import nodestatus
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("node", help="nodes sharing this database (list them: mrod health --all-nodes)")
     ns = p.add_subparsers(dest="node_command", metavar="ACTION", required=True)
     r = ns.add_parser("rm", help="forget a node taken out of service: its status and every reading stored "

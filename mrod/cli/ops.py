@@ -26,7 +26,7 @@ from mrod.operations.queueparse import DomainQueue
 from mrod.cli import common
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("queue", help="mail waiting in Postfix's queue, per domain; flush it")
     p.add_argument("--domain", metavar="D", help="only this domain (with its subdomains if it includes them)")
     p.add_argument("--flush", action="store_true",
@@ -161,7 +161,7 @@ def cmd_check(args: argparse.Namespace, cfg: Config) -> int:
             for f in r.findings:
                 print(f"  {f.level}: {f.message}")
                 print(f"    fix: {f.fix}")
-        counts = {s: sum(1 for r in results if r.status == s) for s in CHECK_STATUSES}
+        counts: dict[str, int] = {s: sum(1 for r in results if r.status == s) for s in CHECK_STATUSES}
         print(f"{len(results)} domain(s): {counts['ok']} ok, {counts['warning']} warning, {counts['error']} error")
     return 1 if any(r.status == "error" for r in results) else 0
 
@@ -224,7 +224,7 @@ def _print_nodes(nodes: list[nodestatus.NodeView], out: Any) -> None:
 
 
 def _cached_failures(cfg: Config) -> postfixcache.Finding | None:
-    """Lookup failures Postfix's smtpd may still cache (issue 14); its log unreadable: none."""
+    """Lookup failures Postfix's smtpd may still cache after an outage; its log unreadable: none."""
     try:
         return postfixcache.detect(cfg)
     except OSError:

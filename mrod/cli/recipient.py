@@ -13,7 +13,7 @@ from mrod.infra.config import Config
 from mrod.cli import common
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("recipient", help="accepted recipients of 'listed' domains")
     rs = p.add_subparsers(dest="recipient_command", metavar="ACTION", required=True)
     a = rs.add_parser("add", help="list addresses (user@domain, or @domain for every address)")

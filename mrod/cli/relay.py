@@ -9,9 +9,10 @@ from mrod.entities.audit import Actor
 from mrod.infra.errors import InUse
 from mrod.infra.config import Config
 from mrod.cli import common
+from mrod.infra import enums
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("relay", help="primary mail servers")
     rs = p.add_subparsers(dest="relay_command", metavar="ACTION", required=True)
 
@@ -19,9 +20,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     a.add_argument("name")
     a.add_argument("--host", required=True, help="host name or IP address of the primary")
     a.add_argument("--port", default="25")
-    a.add_argument("--protocol", default="smtp", choices=relays.PROTOCOLS,
+    a.add_argument("--protocol", default="smtp", choices=enums.PROTOCOLS,
                    help="smtp (plain/STARTTLS) or smtps (implicit TLS)")
-    a.add_argument("--tls", default="may", choices=relays.TLS_LEVELS, help="TLS requirement")
+    a.add_argument("--tls", default="may", choices=enums.TLS_LEVELS, help="TLS requirement")
     a.set_defaults(func=cmd_add)
 
     ls = rs.add_parser("list", help="list relays")
@@ -33,8 +34,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--name", dest="new_name", help="rename")
     s.add_argument("--host")
     s.add_argument("--port")
-    s.add_argument("--protocol", choices=relays.PROTOCOLS)
-    s.add_argument("--tls", choices=relays.TLS_LEVELS)
+    s.add_argument("--protocol", choices=enums.PROTOCOLS)
+    s.add_argument("--tls", choices=enums.TLS_LEVELS)
     s.set_defaults(func=cmd_set)
 
     r = rs.add_parser("rm", help="remove a relay (refused while domains use it)")

@@ -26,7 +26,7 @@ log = logging.getLogger("mrod")
 ROLES = ("lookupd", "panel")
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("serve", help="run lookupd, the admin panel and background jobs")
     # Internal: the supervisor runs its two children as `mrod serve --role ROLE`.
     p.add_argument("--role", choices=ROLES, help=argparse.SUPPRESS)
@@ -56,7 +56,7 @@ def components(cfg: Config, *, lookupd: bool = True, admin: bool = True, jobs: b
         from mrod.operations.opsjobs import jobs as ops_jobs
 
         found.extend(ops_jobs(cfg))
-        from mrod.operations.postfixcache import PostfixCacheCheck   # issue 14: after lookupd listens
+        from mrod.operations.postfixcache import PostfixCacheCheck   # after lookupd listens: a reload re-asks it
 
         found.append(PostfixCacheCheck(cfg))
     if metrics is None:
@@ -99,7 +99,7 @@ async def run_components(items: list[Any], name: str) -> None:
 async def prepare_database(cfg: Config) -> None:
     """The writer side upgrades the schema (only `mrod init` creates a database); lookupd only
     reads. A shared PostgreSQL that cannot be reached does not keep a node from starting: its
-    lookupd answers from the snapshot on disk and the rest waits for the database (issue 11)."""
+    lookupd answers from the snapshot on disk and the rest waits for the database."""
     from mrod.infra.errors import DatabaseUnreachable
 
     try:

@@ -1,4 +1,4 @@
-"""``mrod serve``: one command, one unit, two worker processes under a small supervisor (issue 10).
+"""``mrod serve``: one command, one unit, two worker processes under a small supervisor.
 
 * the **lookupd** child: the socketmap / tcp_table / policy listeners (and ``[metrics] listen``)
   on uvloop — nothing else runs on its event loop, so a slow panel page, a BIND import or a

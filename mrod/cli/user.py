@@ -11,16 +11,17 @@ from mrod.entities.audit import Actor
 from mrod.infra.config import Config
 from mrod.infra.errors import InvalidInput
 from mrod.cli import common
+from mrod.infra import enums
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("user", help="panel users")
     us = p.add_subparsers(dest="user_command", metavar="ACTION", required=True)
     a = us.add_parser("add", help="add a user (password from a prompt, or --password-stdin)")
     a.add_argument("name")
     a.add_argument("--admin", action="store_true", help="every permission")
-    a.add_argument("--perm", action="append", default=[], choices=users.PERMISSIONS, metavar="PERMISSION",
-                   help=f"grant a permission (repeatable): {', '.join(users.PERMISSIONS)}")
+    a.add_argument("--perm", action="append", default=[], choices=enums.PERMISSIONS, metavar="PERMISSION",
+                   help=f"grant a permission (repeatable): {', '.join(enums.PERMISSIONS)}")
     a.add_argument("--password-stdin", action="store_true", help="read the password from the first line of stdin")
     a.set_defaults(func=cmd_add)
 
@@ -31,7 +32,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     s = us.add_parser("set", help="change a user's permissions, admin flag or state")
     s.add_argument("name")
-    s.add_argument("--perm", action="append", default=None, choices=users.PERMISSIONS, metavar="PERMISSION",
+    s.add_argument("--perm", action="append", default=None, choices=enums.PERMISSIONS, metavar="PERMISSION",
                    help="the permissions (repeatable; replaces the current set)")
     common.bool_flag(s, "admin", "make admin", "no longer admin", dest="is_admin")
     common.bool_flag(s, "enabled", "may sign in", "may not sign in (ends their sessions)", dest="enabled")

@@ -16,8 +16,6 @@ from typing import Any, Mapping
 from mrod.infra.dbapi import Connection, Row
 from mrod.infra import db
 
-ORIGINS = ("cli", "panel", "api", "bind", "system")
-
 
 @dataclass(frozen=True)
 class Actor:

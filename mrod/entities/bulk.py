@@ -1,4 +1,4 @@
-"""Change many domains at once (issue 13.5): the panel's list, ``mrod domain set A B C`` /
+"""Change many domains at once: the panel's list, ``mrod domain set A B C`` /
 ``--filter`` and the API's bulk update all call ``apply``.
 
 A selection is a list of names, or the filters of the domain list (everything matching them).
@@ -20,6 +20,7 @@ from mrod.entities.audit import Actor
 from mrod.entities.domains import Domain
 from mrod.infra import db, names
 from mrod.infra.errors import InvalidInput, NotFound
+from mrod.infra import enums
 
 # What a bulk change may set: what a single change may, less what only makes sense per domain
 # (its source, what decided its route, its owner — the last only from the domain's own page).
@@ -75,9 +76,9 @@ def check_filters(filters: Mapping[str, Any]) -> dict[str, Any]:
         elif not isinstance(value, str) or len(value) > 253:
             raise InvalidInput("filter", f"{key} must be text of at most 253 characters")
         elif key == "source":
-            value = names.choice(value, domains.SOURCES, "source")
+            value = names.choice(value, enums.SOURCES, "source")
         elif key == "recipients":
-            value = names.choice(value, domains.RECIPIENT_POLICIES, "recipients")
+            value = names.choice(value, enums.RECIPIENT_POLICIES, "recipients")
         out[key] = value
     return out
 

@@ -1,4 +1,4 @@
-"""Domains as CSV (issue 13.5): export every field, import all or nothing with a preview.
+"""Domains as CSV: export every field, import all or nothing with a preview.
 
 Columns (a header row names them; any order; only ``name`` is required)::
 

@@ -12,7 +12,7 @@ from typing import Any, Iterable
 from mrod.infra.dbapi import Connection
 from mrod.entities import domains, relays
 from mrod.entities.audit import Actor
-from mrod.infra import db, names
+from mrod.infra import db, enums, names
 from mrod.infra.errors import InvalidInput, NothingImported
 
 
@@ -64,8 +64,8 @@ async def bulk_add(
     """
     report = ImportReport()
     flags = {"enabled": int(enabled), "include_subdomains": int(include_subdomains), "owner_id": owner_id,
-             "recipients": names.choice(recipients, domains.RECIPIENT_POLICIES, "recipients"),
-             "source": names.choice(source, domains.SOURCES, "source")}
+             "recipients": names.choice(recipients, enums.RECIPIENT_POLICIES, "recipients"),
+             "source": names.choice(source, enums.SOURCES, "source")}
     async with db.transaction(conn):
         relay_ids = {r.name.lower(): r.id for r in await relays.list_all(conn)}
         default_relay_id = (await relays.get(conn, relay)).id if relay else None

@@ -16,7 +16,7 @@ from typing import Any, Iterable, Mapping
 
 from mrod.infra.dbapi import Connection, Row
 from mrod.entities import audit, relays
-from mrod.infra import db, journal, names
+from mrod.infra import db, enums, journal, names
 from mrod.entities.audit import Actor
 from mrod.infra.enums import RECIPIENT_POLICIES, ROUTES, SOURCES, VERIFY_WHEN_DOWN
 from mrod.infra.errors import Conflict, ForeignKeyViolation, IntegrityViolation, InvalidInput, MrodError, NotFound, \
@@ -79,7 +79,7 @@ _SELECT = (
 )
 
 
-def _domain(row: Row | tuple) -> Domain:
+def _domain(row: Row | tuple[Any, ...]) -> Domain:
     values = list(row)
     for index in (9, 10, 16):   # enabled, include_subdomains, paused
         values[index] = bool(values[index])
@@ -205,14 +205,14 @@ async def _route_fields(conn: Connection, spec: Mapping[str, Any], current: Doma
             host=names.hostname(spec["host"]),
             port=names.port(override_only.get("port", keep.port if keep else 25)),
             protocol=names.choice(override_only.get("protocol", keep.protocol if keep else "smtp"),
-                                  relays.PROTOCOLS, "protocol"),
-            tls=names.choice(override_only.get("tls", keep.tls if keep else "may"), relays.TLS_LEVELS, "tls"),
+                                  enums.PROTOCOLS, "protocol"),
+            tls=names.choice(override_only.get("tls", keep.tls if keep else "may"), enums.TLS_LEVELS, "tls"),
         )
     elif chosen == ["mx"]:
         if {"port", "protocol"} & override_only.keys():
             raise InvalidInput("mx", "routing by MX uses port 25 with STARTTLS; port and protocol do not apply")
         out.update(relay_id=None, host=None, port=None, protocol=None,
-                   tls=names.choice(override_only.get("tls", "may"), relays.TLS_LEVELS, "tls"))
+                   tls=names.choice(override_only.get("tls", "may"), enums.TLS_LEVELS, "tls"))
     elif override_only:
         if current is None:
             raise InvalidInput("route", "give a relay (--relay), a host (--host) or routing by MX (--mx)")
@@ -222,7 +222,7 @@ async def _route_fields(conn: Connection, spec: Mapping[str, Any], current: Doma
             )
         for key, value in override_only.items():
             out[key] = names.port(value) if key == "port" else names.choice(
-                value, relays.TLS_LEVELS if key == "tls" else relays.PROTOCOLS, key)
+                value, enums.TLS_LEVELS if key == "tls" else enums.PROTOCOLS, key)
     elif current is None:
         raise InvalidInput("route", "give a relay (--relay), a host (--host) or routing by MX (--mx)")
     return out
@@ -329,7 +329,7 @@ async def insert(conn: Connection, actor: Actor, rows: list[tuple[str, dict[str,
                 f"INSERT INTO domain ({listed}) VALUES ({', '.join('?' * (len(columns) + 3))})", values)
         except IntegrityViolation as exc:
             raise _integrity(exc, values[0][0]) from None
-    await journal.domains_added(conn, [key for key, _ in rows])   # lookupd's snapshot (issue 10)
+    await journal.domains_added(conn, [key for key, _ in rows])   # lookupd's snapshot follows the journal
     added: list[Domain] = []
     for start in range(0, len(rows), 500):      # read back and audit in parts: bounded memory
         part = [key for key, _ in rows[start:start + 500]]

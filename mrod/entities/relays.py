@@ -14,8 +14,6 @@ from mrod.entities.audit import Actor
 from mrod.infra.enums import PROTOCOLS, TLS_LEVELS
 from mrod.infra.errors import Conflict, ForeignKeyViolation, InUse, InvalidInput, NotFound, UniqueViolation
 
-EDITABLE = ("name", "host", "port", "protocol", "tls", "owner_id")
-
 
 @dataclass(frozen=True)
 class Relay:

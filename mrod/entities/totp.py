@@ -26,6 +26,7 @@ from mrod.entities import audit, users
 from mrod.entities.audit import Actor
 from mrod.entities.sessions import digest
 from mrod.infra import db
+from mrod.infra.enums import TwoFactorMode
 from mrod.infra.errors import InvalidInput
 
 STEP = 30                 # seconds per code (RFC 6238's default, what the apps assume)
@@ -34,7 +35,6 @@ RECOVERY_CODES = 10
 PENDING_MINUTES = 5       # to type the code after the password
 PENDING_TRIES = 5         # wrong codes before the password must be given again
 ISSUER = "mrod"
-MODES = ("none", "admins", "all")
 
 
 @dataclass(frozen=True)
@@ -55,7 +55,7 @@ class PendingLogin:
 
 def required(mode: str, user: users.User) -> bool:
     """Must this user sign in with a code too (``[admin] two_factor_required``)?"""
-    return mode == "all" or (mode == "admins" and user.is_admin)
+    return mode == TwoFactorMode.ALL or (mode == TwoFactorMode.ADMINS and user.is_admin)
 
 
 async def state(conn: Connection, user_id: int) -> TwoFactor:

@@ -19,7 +19,7 @@ from mrod.infra.dbapi import Connection, Row
 from mrod.entities import audit
 from mrod.infra import db
 from mrod.entities.audit import Actor
-from mrod.infra.enums import PERMISSIONS
+from mrod.infra.enums import PERMISSIONS, Permission
 from mrod.infra.errors import Conflict, InvalidInput, MrodError, NotFound, UniqueViolation
 
 FIRST_ADMIN = "admin"
@@ -35,14 +35,14 @@ class User:
     name: str
     is_admin: bool
     enabled: bool
-    permissions: frozenset[str] = field(default_factory=frozenset)
+    permissions: frozenset[Permission] = field(default_factory=frozenset)
     created_at: str = ""
     updated_at: str = ""
 
-    def has(self, permission: str) -> bool:
+    def has(self, permission: Permission) -> bool:
         return self.is_admin or permission in self.permissions
 
-    def effective(self) -> list[str]:
+    def effective(self) -> list[Permission]:
         return list(PERMISSIONS) if self.is_admin else [p for p in PERMISSIONS if p in self.permissions]
 
     def as_dict(self) -> dict[str, Any]:
@@ -71,12 +71,12 @@ def password(value: object, field: str = "password") -> str:
     return value
 
 
-def permissions(values: Iterable[object], field: str = "permissions") -> frozenset[str]:
-    out = set()
+def permissions(values: Iterable[object], field: str = "permissions") -> frozenset[Permission]:
+    out: set[Permission] = set()
     for value in values:
         if value not in PERMISSIONS:
             raise InvalidInput(field, f"{value!r} is not one of {', '.join(PERMISSIONS)}")
-        out.add(str(value))
+        out.add(Permission(str(value)))
     return frozenset(out)
 
 
@@ -109,7 +109,8 @@ _SELECT = 'SELECT u.id, u.name, u.is_admin, u.enabled, u.created_at, u.updated_a
 
 
 def _user(row: Row, perms: Iterable[str]) -> User:
-    return User(row["id"], row["name"], bool(row["is_admin"]), bool(row["enabled"]), frozenset(perms),
+    return User(row["id"], row["name"], bool(row["is_admin"]), bool(row["enabled"]),
+                frozenset(Permission(p) for p in perms),
                 row["created_at"], row["updated_at"])
 
 

@@ -1,25 +1,156 @@
 """The words mrod stores and speaks, each list defined once. The SQL CHECK constraints in
-mrod/migrations name the same values (tests/core/test_enums.py holds them to it)."""
+mrod/migrations name the same values (tests/core/test_enums.py holds them to it).
+
+Each enumeration is a ``StrEnum`` (its members are the strings the database and the wire carry,
+so they compare, hash and bind as those strings) and, beside it, the tuple of its values in
+order: ``value in TUPLE`` validates input (on Python 3.11 ``"x" in SomeEnum`` is deprecated
+for strings), and messages, choices and schemas list the tuple. Import both from here.
+"""
 
 from __future__ import annotations
 
-# relay.protocol, domain.protocol: plain/STARTTLS, or implicit TLS.
-PROTOCOLS = ("smtp", "smtps")
-# relay.tls, domain.tls: Postfix's TLS security levels, weakest first (routing ranks by position).
-TLS_LEVELS = ("may", "encrypt", "verify", "secure")
-# domain.recipients, domain.source, domain.route, domain.verify_when_down.
-RECIPIENT_POLICIES = ("accept_all", "listed", "verify")
-SOURCES = ("manual", "api", "bind", "catalog")
-ROUTES = ("relay", "dns-txt", "dns-dom", "dns-sub")
-VERIFY_WHEN_DOWN = ("accept", "defer")
-# permission.name.
-PERMISSIONS = ("usermgr", "domains", "domains_own", "relay", "relay_own", "logs", "blocklist", "queue")
-# relay_health.state; domain_check.status; import_run.status; login_block.kind.
-HEALTH_STATES = ("unknown", "up", "down")
-CHECK_STATUSES = ("ok", "warning", "error")
-RUN_STATUSES = ("ok", "failed")
-BLOCK_KINDS = ("ip", "user")
-# change.entity: what a journal row is about (mrod/infra/journal.py, migration 0005).
-CHANGE_ENTITIES = ("domain", "relay", "all")
-# The maps lookupd serves Postfix (socketmap names, tcp_table endpoints).
-MAPS = ("relay_domains", "transport", "relay_recipients", "tls_policy")
+from enum import StrEnum
+
+
+class SmtpProtocol(StrEnum):
+    """relay.protocol, domain.protocol: plain/STARTTLS, or implicit TLS."""
+    SMTP = "smtp"
+    SMTPS = "smtps"
+
+
+class TlsLevel(StrEnum):
+    """relay.tls, domain.tls: Postfix's TLS security levels, weakest first (routing ranks by position)."""
+    MAY = "may"
+    ENCRYPT = "encrypt"
+    VERIFY = "verify"
+    SECURE = "secure"
+
+
+class RecipientPolicy(StrEnum):
+    """domain.recipients."""
+    ACCEPT_ALL = "accept_all"
+    LISTED = "listed"
+    VERIFY = "verify"
+
+
+class Source(StrEnum):
+    """domain.source: who added the domain."""
+    MANUAL = "manual"
+    API = "api"
+    BIND = "bind"
+    CATALOG = "catalog"
+
+
+class Route(StrEnum):
+    """domain.route: a relay, or where DNS says the primary is."""
+    RELAY = "relay"
+    DNS_TXT = "dns-txt"
+    DNS_DOM = "dns-dom"
+    DNS_SUB = "dns-sub"
+
+
+class VerifyWhenDown(StrEnum):
+    """domain.verify_when_down."""
+    ACCEPT = "accept"
+    DEFER = "defer"
+
+
+class Permission(StrEnum):
+    """permission.name: what a panel user or API token may do (an admin may do everything)."""
+    USERMGR = "usermgr"
+    DOMAINS = "domains"
+    DOMAINS_OWN = "domains_own"
+    RELAY = "relay"
+    RELAY_OWN = "relay_own"
+    LOGS = "logs"
+    BLOCKLIST = "blocklist"
+    QUEUE = "queue"
+
+
+class HealthState(StrEnum):
+    """relay_health.state."""
+    UNKNOWN = "unknown"
+    UP = "up"
+    DOWN = "down"
+
+
+class CheckStatus(StrEnum):
+    """domain_check.status."""
+    OK = "ok"
+    WARNING = "warning"
+    ERROR = "error"
+
+
+class RunStatus(StrEnum):
+    """import_run.status."""
+    OK = "ok"
+    FAILED = "failed"
+
+
+class BlockKind(StrEnum):
+    """login_block.kind."""
+    IP = "ip"
+    USER = "user"
+
+
+class ChangeEntity(StrEnum):
+    """change.entity: what a journal row is about (mrod/infra/journal.py, migration 0005)."""
+    DOMAIN = "domain"
+    RELAY = "relay"
+    ALL = "all"
+
+
+class PostfixMap(StrEnum):
+    """The maps lookupd serves Postfix (socketmap names, tcp_table endpoints)."""
+    RELAY_DOMAINS = "relay_domains"
+    TRANSPORT = "transport"
+    RELAY_RECIPIENTS = "relay_recipients"
+    TLS_POLICY = "tls_policy"
+
+
+class TwoFactorMode(StrEnum):
+    """[admin] two_factor_required: who must sign in with a TOTP code too."""
+    NONE = "none"
+    ADMINS = "admins"
+    ALL = "all"
+
+
+class BindSource(StrEnum):
+    """[bind] sources: where the importer finds the zones."""
+    NAMED_CONF = "named.conf"
+    ZONE_DIR = "zone-dir"
+    CATALOG = "catalog"
+
+
+class BindZoneType(StrEnum):
+    """[bind] zone_types: the zone types the importer takes (BIND spells each two ways)."""
+    PRIMARY = "primary"
+    MASTER = "master"
+    SECONDARY = "secondary"
+    SLAVE = "slave"
+
+
+class BindStrategy(StrEnum):
+    """[bind] strategies: how an imported domain finds its primary (the DNS routes)."""
+    DNS_TXT = Route.DNS_TXT.value
+    DNS_DOM = Route.DNS_DOM.value
+    DNS_SUB = Route.DNS_SUB.value
+
+
+PROTOCOLS: tuple[SmtpProtocol, ...] = tuple(SmtpProtocol)
+TLS_LEVELS: tuple[TlsLevel, ...] = tuple(TlsLevel)
+RECIPIENT_POLICIES: tuple[RecipientPolicy, ...] = tuple(RecipientPolicy)
+SOURCES: tuple[Source, ...] = tuple(Source)
+ROUTES: tuple[Route, ...] = tuple(Route)
+VERIFY_WHEN_DOWN: tuple[VerifyWhenDown, ...] = tuple(VerifyWhenDown)
+PERMISSIONS: tuple[Permission, ...] = tuple(Permission)
+HEALTH_STATES: tuple[HealthState, ...] = tuple(HealthState)
+CHECK_STATUSES: tuple[CheckStatus, ...] = tuple(CheckStatus)
+RUN_STATUSES: tuple[RunStatus, ...] = tuple(RunStatus)
+BLOCK_KINDS: tuple[BlockKind, ...] = tuple(BlockKind)
+CHANGE_ENTITIES: tuple[ChangeEntity, ...] = tuple(ChangeEntity)
+MAPS: tuple[PostfixMap, ...] = tuple(PostfixMap)
+TWO_FACTOR_MODES: tuple[TwoFactorMode, ...] = tuple(TwoFactorMode)
+BIND_SOURCES: tuple[BindSource, ...] = tuple(BindSource)
+BIND_ZONE_TYPES: tuple[BindZoneType, ...] = tuple(BindZoneType)
+BIND_STRATEGIES: tuple[BindStrategy, ...] = tuple(BindStrategy)

@@ -1,4 +1,4 @@
-"""Hard limits, in one place. Defaults an operator may change live in config.py."""
+"""Hard limits, in one place. Defaults an operator may change live in mrod/infra/config/schema.py."""
 
 # DNS: RFC 1035 / RFC 5321
 MAX_DOMAIN_LENGTH = 253
@@ -15,4 +15,3 @@ TEMP_REASON_MAX = 200             # Postfix logs at most 200 chars of a TEMP rea
 
 # free-text fields
 MAX_NAME_LENGTH = 64              # relay and user names
-MAX_NOTE_LENGTH = 1000

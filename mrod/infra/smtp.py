@@ -205,7 +205,7 @@ class Dialogue:
             return f"connection refused: nothing listens on {self.host} port {self.port}"
         if isinstance(exc, socket.gaierror):
             return f"cannot resolve {self.host}: {exc.strerror or exc}"
-        if isinstance(exc, OSError):      # in words, never "[Errno 113] …" (issue 12.6)
+        if isinstance(exc, OSError):      # in words, never "[Errno 113] …" (read by operators)
             return oserrors.describe(exc, f"{self.host} port {self.port}")
         return str(exc) or type(exc).__name__
 

@@ -1,4 +1,4 @@
--- The change journal (issue 10) on PostgreSQL: the same table as 0005_journal.sqlite.sql and
+-- The change journal on PostgreSQL: the same table as 0005_journal.sqlite.sql and
 -- the same triggers as PL/pgSQL functions — the same rows for the same changes (that file
 -- says what the rows mean and who writes them). tests/core/test_schema.py compares both.
 --

@@ -1,4 +1,4 @@
--- The change journal (issue 10): one monotonically numbered row per change to what lookupd
+-- The change journal: one monotonically numbered row per change to what lookupd
 -- answers from memory, written in the writer's own transaction, so a reader that knows the
 -- last seq it applied refreshes only what changed since (mrod/infra/journal.py).
 --
@@ -22,7 +22,7 @@
 -- 0005_journal.postgresql.sql (seq a bigint identity): the same rows for the same changes.
 -- There seq values are not committed in order (and a rolled-back insert leaves a hole), so a
 -- reader must not simply trust "last seq" or take a hole for pruning: it re-reads a window
--- behind its position or serialises writers on the journal (decided in issue 11).
+-- behind its position or serialises writers on the journal (mrod/infra/journal.py says which).
 CREATE TABLE change (
     seq    INTEGER PRIMARY KEY AUTOINCREMENT,
     entity TEXT NOT NULL CHECK (entity IN ('domain', 'relay', 'all')),

@@ -1,4 +1,4 @@
--- Issue 13: TOTP two-factor sign-in (RFC 6238), and failed sign-ins kept after a success.
+-- TOTP two-factor sign-in (RFC 6238), and failed sign-ins kept after a success.
 
 -- The shared secret (base32) once enrolment is confirmed; NULL: no second factor. It must be
 -- readable to check codes, so it is not hashed: a copy of the database is a copy of the

@@ -1,4 +1,4 @@
--- Issue 11 point 4: readings that depend on the node (its Postfix queue, its network view) are
+-- Readings that depend on the node (its Postfix queue, its network view) are
 -- kept per node, under [node] name. Rows from before this migration get node '' and are
 -- replaced by the node's next reading. Same tables as 0007_node.sqlite.sql.
 

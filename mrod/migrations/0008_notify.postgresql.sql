@@ -1,4 +1,4 @@
--- Issue 11: every node's lookupd LISTENs on "mrod_change"; a commit that added journal rows
+-- Every node's lookupd LISTENs on "mrod_change"; a commit that added journal rows
 -- wakes them (PostgreSQL delivers a NOTIFY only at commit, and once per transaction for the
 -- same channel and payload), so a change made on any node is answered within a round trip.
 -- The notification carries nothing: lookupd reads the journal itself (a missed notification

@@ -1,4 +1,4 @@
--- Issue 11 point 3: each node's lookupd sync status (see 0009_node_status.sqlite.sql, the same
+-- Each node's lookupd sync status (see 0009_node_status.sqlite.sql, the same
 -- table). Spelled for PostgreSQL as the shared files are translated (INTEGER → BIGINT).
 CREATE TABLE node_status (
     node              TEXT NOT NULL PRIMARY KEY,

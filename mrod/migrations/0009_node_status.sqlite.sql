@@ -1,4 +1,4 @@
--- Issue 11 point 3: each node's lookupd sync status, so every node's panel and `mrod health
+-- Each node's lookupd sync status, so every node's panel and `mrod health
 -- --all-nodes` show how stale each node's routing snapshot is. A node's `mrod serve` copies its
 -- lookupd's status file (mrod.operations.syncstatus) here every few seconds
 -- (mrod.operations.nodestatus); a node cut off from the database stops reporting, and its row

@@ -16,7 +16,7 @@ For a domain, against the resolver of [checks] (the system's by default):
 
 A DNS failure (timeout, SERVFAIL) is a warning that says so, never a verdict. Results go to the
 domain_check table: status ``error`` / ``warning`` / ``ok`` and the findings as JSON, under the
-checking node's ``[node] name`` (each node resolves from its own network view; issue 11).
+checking node's ``[node] name`` (each node resolves from its own network view).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ import asyncio
 import ipaddress
 import json
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 import dns.asyncresolver
 
@@ -45,6 +45,9 @@ class Finding:
     code: str
     message: str    # what is wrong
     fix: str        # what to do about it
+
+
+AddFinding = Callable[[Finding], None]
 
 
 @dataclass
@@ -130,7 +133,7 @@ class Checker:
                         f"check that {row.name}'s name servers answer (and [checks] resolver); the check runs again"))
         return result
 
-    async def _mx_findings(self, row: DomainRow, add) -> list[tuple[int, str, bool]] | None:  # noqa: ANN001
+    async def _mx_findings(self, row: DomainRow, add: AddFinding) -> list[tuple[int, str, bool]] | None:
         """MX records as (preference, host, is this host); None when the checks cannot go on."""
         d = row.name
         records = await self.query(d, "MX")
@@ -188,7 +191,7 @@ class Checker:
                         f"`{d}. MX {primary_pref + 10} {mine[0][1]}.`"))
         return mx
 
-    async def _nexthop_loop(self, row: DomainRow, add) -> None:  # noqa: ANN001
+    async def _nexthop_loop(self, row: DomainRow, add: AddFinding) -> None:
         host = row.host
         assert host is not None
         via = f"relay {row.relay_name}" if row.relay_name else "its host override"
@@ -203,7 +206,7 @@ class Checker:
                         f"({', '.join(sorted(mine))}): Postfix would say \"mail for {row.name} loops back to myself\"",
                         f"point {via} at the primary mail server, not at this backup MX"))
 
-    async def _mx_loop(self, row: DomainRow, mx: list[tuple[int, str, bool]], add) -> None:  # noqa: ANN001
+    async def _mx_loop(self, row: DomainRow, mx: list[tuple[int, str, bool]], add: AddFinding) -> None:
         # An MX host that resolves to this host counts as ours (see _mx_findings), so a loop by
         # address shows here too: nothing is more preferred than "us".
         mine = [m for m in mx if m[2]]
@@ -215,7 +218,7 @@ class Checker:
                         f"{row.name} a relay"))
             return
 
-    async def _txt(self, row: DomainRow, relays: dict[str, int], add) -> None:  # noqa: ANN001
+    async def _txt(self, row: DomainRow, relays: dict[str, int], add: AddFinding) -> None:
         records = await self.query(row.name, "TXT") or []
         prefix = self.cfg.bind.txt_prefix
         values = txt_relay_refs(records, prefix)
@@ -273,7 +276,7 @@ async def run(cfg: Config, conn: Connection, domain: str | None = None,
 
 async def store(conn: Connection, results: list[DomainCheck], node: str) -> None:
     """Keep each result as ``node``'s last check of the domain (each node resolves from its own
-    network view; issue 11). A result from before migration 0007 (node '') is replaced."""
+    network view). A result from before migration 0007 (node '') is replaced."""
     async with db.transaction(conn):
         if results:
             await conn.executemany("DELETE FROM domain_check WHERE node = '' AND domain_id = ?",
@@ -316,7 +319,7 @@ async def statuses(conn: Connection, ids: list[int] | None = None) -> dict[int, 
     return worst
 
 
-# -- reading results for the panel (issue 13.4: the why, where the operator looks) -----------------
+# -- reading results for the panel (the why, where the operator looks) ------------------------------
 
 STATUSES = CHECK_STATUSES[::-1]        # worst first: the DNS checks page's order
 

@@ -1,4 +1,4 @@
-"""Flushes asked for on one node of mail another node holds (issue 11: per-node state).
+"""Flushes asked for on one node of mail another node holds (each node has its own queue).
 
 Each node has its own Postfix queue, so ``postqueue -s`` only helps on the node that holds the
 mail. The panel of node A, asked to flush a domain's mail that node B's reading shows, stores a

@@ -20,11 +20,11 @@ mrod.operations.queueflush.flush_rows: only the recipient domains that have mail
 included).
 Postfix would otherwise wait for its next retry, up to maximal_backoff_time (4000 s).
 
-Per node (issue 11): every node probes from its own network and flushes its own Postfix, so
+Per node: every node probes from its own network and flushes its own Postfix, so
 states, streaks and history are stored under ``[node] name``; a node's transitions (and so its
 auto-flush) follow its own probes only. ``status(node=None)`` lists every node's view.
 
-While a shared PostgreSQL is unreachable (issue 11) the monitor goes on from what it knows —
+While a shared PostgreSQL is unreachable the monitor goes on from what it knows —
 the relays and this node's states as of its last round, or, after a restart, the relays in
 lookupd's snapshot file — and flushes a relay that comes back, finding its domains in that
 snapshot: a primary that returns during a database outage gets its mail at once, not at

@@ -26,7 +26,7 @@ class PeriodicJob:
         self.jitter = jitter
         self.runs = 0
         self.failures = 0
-        self._task: asyncio.Task | None = None
+        self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._loop(), name=f"job {self.name}")

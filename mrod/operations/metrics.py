@@ -69,7 +69,7 @@ def unregister(name: str, source: Source | None = None) -> None:
 
 def use_database(where: db.Where | None, node: str | None = None) -> None:
     """Where the database figures come from (None: none): a [database] config, path or URL; with
-    ``node`` ([node] name), only that node's health, queue and DNS-check readings (issue 11: a
+    ``node`` ([node] name), only that node's health, queue and DNS-check readings (a
     scrape of node A describes node A). None: every row, as with a single node."""
     global _database, _node
     _database = None if where is None else Target.of(where)

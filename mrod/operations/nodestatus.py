@@ -1,4 +1,4 @@
-"""Every node's lookupd sync status in the shared database (issue 11 point 3; table
+"""Every node's lookupd sync status in the shared database (table
 ``node_status``, migration 0009), for the panel's Nodes table and ``mrod health --all-nodes``.
 
 Each node's ``mrod serve`` (PostgreSQL only) copies its own lookupd's status file

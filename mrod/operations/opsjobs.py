@@ -53,7 +53,7 @@ def jobs(cfg: Config) -> list[PeriodicJob]:
     if cfg.health.enabled:
         monitor = HealthMonitor(cfg)
         found.append(_quiet_job("health", cfg.health.interval, monitor.run_once))
-        if cfg.health.flush_on_up:   # issue 14: host-override and MX routes are flushed too
+        if cfg.health.flush_on_up:   # host-override and MX routes are flushed too, not only relays
             hops = NextHopMonitor(cfg)
             found.append(_quiet_job("nexthops", cfg.health.interval, hops.run_once, first_delay=2.0))
     if cfg.queue.enabled:

@@ -32,8 +32,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from mrod.answers import postfixconf, routing
+from mrod.answers import postfixconf
 from mrod.infra.config import Config
+from mrod.infra import enums
 
 log = logging.getLogger("mrod.postfixcache")
 
@@ -68,7 +69,7 @@ class Finding:
 
 def tables(cfg: Config) -> list[str]:
     """How Postfix names mrod's maps in its warnings (as `mrod postfix-config` wrote them)."""
-    found = {postfixconf.table_reference(cfg, name) for name in routing.MAPS}
+    found = {postfixconf.table_reference(cfg, name) for name in enums.MAPS}
     return sorted(t for t in found if t)
 
 

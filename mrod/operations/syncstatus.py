@@ -1,4 +1,4 @@
-"""lookupd's sync status on local disk (issue 11 point 3): how stale is this node's routing
+"""lookupd's sync status on local disk: how stale is this node's routing
 snapshot, read without the database — so it can still be told while PostgreSQL is down.
 
 lookupd on PostgreSQL (lookupd/pgholder.py) writes ``lookupd-sync.json`` in the node's state

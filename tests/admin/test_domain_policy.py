@@ -15,6 +15,7 @@ import pytest
 from mrod.admin import api
 from mrod.admin.openapi import build
 from mrod.entities import audit, domains, relays, tokens
+from mrod.infra import enums
 from tests.data import SYSTEM
 from tests.conftest import make_config
 
@@ -297,7 +298,7 @@ async def test_openapi_describes_every_domain_field_the_api_takes_and_gives(admi
     given = api.domain_json(await _shop(app_conn, quota_bytes=0))
     assert set(given) <= set(schemas["Domain"]["properties"])
     described = schemas["DomainChange"]["properties"]
-    assert described["verify_when_down"]["enum"] == list(domains.VERIFY_WHEN_DOWN)
+    assert described["verify_when_down"]["enum"] == list(enums.VERIFY_WHEN_DOWN)
     assert described["quota_messages"]["type"] == ["integer", "null"]
     assert "default" in described["quota_messages"]["description"]
     assert described["pause_reason"]["maxLength"] == 200

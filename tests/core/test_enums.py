@@ -3,13 +3,15 @@ same values: read back from a freshly migrated database, every `column IN (...)`
 
 from __future__ import annotations
 
+import ast
+import json
 import re
 import sqlite3
 from pathlib import Path
 
+import mrod
 from mrod.answers import routing
-from mrod.entities import domains, relays, users
-from mrod.infra import config, db, enums, journal
+from mrod.infra import db, enums, journal
 
 # table -> {column: the tuple the code validates with}.
 TABLES: dict[str, dict[str, tuple[str, ...]]] = {
@@ -51,11 +53,45 @@ async def test_sql_checks_and_python_tuples_agree(tmp_path: Path) -> None:
         assert len(set(values)) == len(values)
 
 
-def test_the_modules_use_the_one_definition() -> None:
-    assert relays.PROTOCOLS is enums.PROTOCOLS and relays.TLS_LEVELS is enums.TLS_LEVELS
-    assert domains.ROUTES is enums.ROUTES and domains.SOURCES is enums.SOURCES
-    assert domains.RECIPIENT_POLICIES is enums.RECIPIENT_POLICIES and users.PERMISSIONS is enums.PERMISSIONS
+PRODUCT = [Path(mrod.__file__).parent, *(Path(mrod.__file__).parent.parent / d for d in ("lookupd", "admin"))]
+
+
+def _literal_strings(node: ast.AST) -> frozenset[str] | None:
+    """The strings of a tuple/list/set literal made only of string constants, else None."""
+    if not isinstance(node, (ast.Tuple, ast.List, ast.Set)) or len(node.elts) < 2:
+        return None
+    strings = [e.value for e in node.elts if isinstance(e, ast.Constant) and isinstance(e.value, str)]
+    return frozenset(strings) if len(strings) == len(node.elts) else None
+
+
+def test_no_module_spells_an_enumeration_again() -> None:
+    """A literal listing exactly an enumeration's values is a second copy (as totp.MODES once
+    was); only mrod/infra/enums.py spells them."""
+    values = {name: frozenset(value) for name, value in vars(enums).items()
+              if isinstance(value, tuple) and name.isupper()}
+    copies = []
+    for root in PRODUCT:
+        for path in sorted(root.rglob("*.py")):
+            if path.resolve() == Path(enums.__file__).resolve():
+                continue
+            for node in ast.walk(ast.parse(path.read_text(), str(path))):
+                found = _literal_strings(node)
+                copies += [f"{path}:{getattr(node, 'lineno', '?')} repeats enums.{name}"
+                           for name, expected in values.items() if found == expected]
+    assert copies == []
+
+
+def test_the_journal_and_routing_use_the_one_definition() -> None:
     assert (journal.DOMAIN, journal.RELAY, journal.ALL) == enums.CHANGE_ENTITIES
-    assert routing.MAPS is enums.MAPS and config.ROUTING_MAPS is enums.MAPS
     # routing ranks TLS levels by their order in the one tuple, weakest first.
     assert sorted(routing.TLS_ORDER, key=lambda level: routing.TLS_ORDER[level]) == list(enums.TLS_LEVELS)
+
+
+def test_members_are_the_stored_strings() -> None:
+    """A member is its value wherever a string goes: equal, same hash, formatted, JSON."""
+    member = enums.Permission.USERMGR
+    assert member == "usermgr"
+    assert "usermgr" in {member}
+    assert f"{member}" == "usermgr"
+    assert json.dumps([member]) == '["usermgr"]'
+    assert enums.PERMISSIONS == tuple(enums.Permission)

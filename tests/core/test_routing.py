@@ -1,4 +1,4 @@
-"""Every answer Postfix can get, from one dataset, through mrod.routing."""
+"""Every answer Postfix can get, from one dataset, through mrod.answers.routing."""
 
 from __future__ import annotations
 

@@ -40,7 +40,7 @@ from typing import Any, Callable, Iterator
 import pytest
 
 from mrod.infra import config as configmod
-from mrod.infra.config import ROUTING_MAPS
+from mrod.infra.enums import MAPS as ROUTING_MAPS
 from tests.harness import accepts, diagnostics, free_port
 
 STOP_TIMEOUT = 5.0

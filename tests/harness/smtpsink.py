@@ -107,10 +107,6 @@ class SmtpSink:
                 self._lock.wait(left)
             return list(self.messages[:count])
 
-    def received_for(self, address: str) -> list[Received]:
-        with self._lock:
-            return [m for m in self.messages if address in m.rcpt_tos]
-
     def __repr__(self) -> str:
         state = "up" if self.running else "down"
         return f"<SmtpSink {self.name} {self.host}:{self.port} {state}, {len(self.messages)} message(s)>"

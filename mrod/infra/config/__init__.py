@@ -16,10 +16,6 @@ from mrod.infra.config.loader import (
     load,
 )
 from mrod.infra.config.schema import (
-    BIND_SOURCES,
-    BIND_STRATEGIES,
-    BIND_ZONE_TYPES,
-    ROUTING_MAPS,
     SECTIONS,
     AdminConfig,
     BindConfig,
@@ -36,7 +32,7 @@ from mrod.infra.config.schema import (
 
 __all__ = [
     "CHECKOUT", "LOCAL_CONFIG", "SYSTEM_CONFIG", "describe", "describe_source", "find_config_path", "from_dict", "load",
-    "BIND_SOURCES", "BIND_STRATEGIES", "BIND_ZONE_TYPES", "ROUTING_MAPS", "SECTIONS",
+    "SECTIONS",
     "AdminConfig", "BindConfig", "ChecksConfig", "Config", "DatabaseConfig", "HealthConfig",
     "LookupdConfig", "MetricsConfig", "PolicyConfig", "PostfixConfig", "QueueConfig",
 ]

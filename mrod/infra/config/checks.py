@@ -12,7 +12,7 @@ import re
 from typing import Any, Callable
 
 from mrod.infra import endpoints, names
-from mrod.infra.enums import MAPS as ROUTING_MAPS  # issue 9.5: enumerations defined once
+from mrod.infra.enums import MAPS
 from mrod.infra.errors import InvalidInput
 
 
@@ -68,8 +68,8 @@ def service_name(value: str) -> str:
 
 def tcp_tables(value: dict[str, str]) -> dict[str, str]:
     for name, ep in value.items():
-        if name not in ROUTING_MAPS:
-            raise ValueError(f"unknown map {name!r} (maps: {', '.join(ROUTING_MAPS)})")
+        if name not in MAPS:
+            raise ValueError(f"unknown map {name!r} (maps: {', '.join(MAPS)})")
         try:
             endpoints.parse(ep)
         except ValueError as exc:
@@ -80,7 +80,7 @@ def tcp_tables(value: dict[str, str]) -> dict[str, str]:
 def one_of(*allowed: str) -> Callable[[str], str]:
     def checked(value: str) -> str:
         if value not in allowed:
-            raise ValueError(f"must be one of {', '.join(repr(a) for a in allowed)}")
+            raise ValueError(f"must be one of {', '.join(repr(str(a)) for a in allowed)}")
         return value
     return checked
 

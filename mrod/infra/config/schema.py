@@ -15,13 +15,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mrod.infra.config import checks as v
-from mrod.infra.config.checks import ROUTING_MAPS, check  # noqa: F401 - ROUTING_MAPS re-exported
+from mrod.infra.config.checks import check
+from mrod.infra.enums import BIND_SOURCES, BIND_STRATEGIES, BIND_ZONE_TYPES, TWO_FACTOR_MODES
 
 
 @dataclass(frozen=True)
 class DatabaseConfig:
     path: Path = Path("var/mrod.db")
-    # Issue 11: "postgresql://user@host:port/db?sslmode=verify-full": when set, every part of
+    # "postgresql://user@host:port/db?sslmode=verify-full", for several nodes: when set, every part of
     # mrod uses this PostgreSQL database instead of the SQLite file at `path` (MROD_DATABASE_URL
     # too). Never echoed: it may carry a password.
     url: str = field(default="", metadata=check(v.database_url))
@@ -41,7 +42,7 @@ def _host_name() -> str:
 
 @dataclass(frozen=True)
 class NodeConfig:
-    # Issue 11: this node's name; health, queue and DNS-check readings are stored under it, so
+    # This node's name; health, queue and DNS-check readings are stored under it, so
     # nodes sharing one PostgreSQL keep their own (each has its own Postfix and network view).
     # Host-name labels ("mx2" or "mx2.example.net"); default: the machine's host name.
     name: str = field(default_factory=_host_name, metadata=check(v.node_name))
@@ -69,7 +70,7 @@ class LookupdConfig:
     # master.cf services named in transport answers (STARTTLS/plain, and implicit TLS).
     relay_transport: str = field(default="relay", metadata=check(v.service_name))
     smtps_transport: str = field(default="mrod-smtps", metadata=check(v.service_name))
-    # issue 14: postmaster@ of every relayed domain is accepted, listed or not (RFC 5321 §4.5.1).
+    # postmaster@ of every relayed domain is accepted, listed or not (RFC 5321 §4.5.1).
     accept_postmaster: bool = True
 
 
@@ -91,9 +92,9 @@ class AdminConfig:
     login_max_failures_ip: int = field(default=20, metadata=check(v.positive))
     login_max_failures_user: int = field(default=10, metadata=check(v.positive))
     login_block_minutes: float = field(default=30.0, metadata=check(v.positive))
-    # Issue 13: who must sign in with a TOTP code too — "none", "admins" or "all". A user it
+    # Who must sign in with a TOTP code too — "none", "admins" or "all". A user it
     # applies to who has not enrolled yet can reach only the enrolment page after the password.
-    two_factor_required: str = field(default="none", metadata=check(v.one_of("none", "admins", "all")))
+    two_factor_required: str = field(default="none", metadata=check(v.one_of(*TWO_FACTOR_MODES)))
 
     def validate(self, base_dir: Path) -> None:
         """Checks across keys, run by the loader (ValueError: the message names the keys)."""
@@ -123,11 +124,6 @@ class PolicyConfig:
     # are not applied until it returns; the lookup maps still decide from their snapshot),
     # "defer" answers DEFER_IF_PERMIT (a 4xx: the sender retries).
     when_database_unreachable: str = field(default="accept", metadata=check(v.one_of("accept", "defer")))
-
-
-BIND_SOURCES = ("named.conf", "zone-dir", "catalog")
-BIND_ZONE_TYPES = ("primary", "master", "secondary", "slave")
-BIND_STRATEGIES = ("dns-txt", "dns-dom", "dns-sub")
 
 
 @dataclass(frozen=True)
@@ -200,7 +196,7 @@ class PostfixConfig:
     # Postfix's configuration directory, passed as `-c DIR` ("" = Postfix's default).
     config_dir: str = field(default="", metadata=check(v.absolute_or_empty))
     postqueue: str = "postqueue"
-    # issue 14: at `mrod serve` start-up, lookup failures in Postfix's log that its smtpd may
+    # At `mrod serve` start-up, lookup failures in Postfix's log that its smtpd may
     # still cache (mrod.operations.postfixcache); "" = Postfix's maillog_file, else /var/log/mail.log.
     maillog: str = field(default="", metadata=check(v.absolute_or_empty))
     reload_after_outage: bool = False      # true: `postfix reload` when there are some
