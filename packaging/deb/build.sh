@@ -1,7 +1,7 @@
 #!/bin/bash
 # Build mrod_VERSION_ARCH.deb (and the wheel + sdist it is made from) from a checkout.
 #   packaging/deb/build.sh [SOURCE_DIR] [OUT_DIR]
-# mrod goes into its own venv, /opt/mrod/venv, built with Debian's /usr/bin/python3: the
+# mrod goes into its own venv, /usr/lib/mrod/venv, built with Debian's /usr/bin/python3: the
 # dependencies exactly as packaging/deb/requirements.lock pins them (versions and hashes, so two
 # builds of one commit install the same code; `make lock` changes it), fetched from PyPI here, at
 # build time — installing the .deb needs no network — then the wheel of SOURCE_DIR.
@@ -14,7 +14,9 @@ set -euo pipefail
 SRC=$(cd "${1:-$(dirname "$0")/../..}" && pwd)
 OUT=$(mkdir -p "${2:-$SRC/dist}" && cd "${2:-$SRC/dist}" && pwd)
 PYTHON=/usr/bin/python3
-PREFIX=/opt/mrod
+# Under /usr/lib, not /opt: dpkg owns every directory a package ships, and /opt belongs to no
+# other package, so purging mrod would try to remove /opt itself (and warn that it is not empty).
+PREFIX=/usr/lib/mrod
 VENV=$PREFIX/venv
 ARCH=$(dpkg --print-architecture)
 PYVER=$($PYTHON -c 'import sys; print(f"{sys.version_info[0]}.{sys.version_info[1]}")')

@@ -94,7 +94,7 @@ def _lifecycle(v1: Path, v2: Path, tmp_path: Path, postfix_factory, smtp_sink) -
     assert (STATE / "first-admin-password").stat().st_mode & 0o077 == 0
     user = pwd.getpwnam("mrod")
     assert "mrod" in grp.getgrnam("postdrop").gr_mem
-    assert os.readlink("/usr/bin/mrod") == "/opt/mrod/venv/bin/mrod"
+    assert os.readlink("/usr/bin/mrod") == "/usr/lib/mrod/venv/bin/mrod"
     assert (STATE / "mrod.db").stat().st_uid == user.pw_uid
     st = CONFIG.stat()
     assert (st.st_uid, st.st_gid, st.st_mode & 0o777) == (0, user.pw_gid, 0o640)
@@ -144,7 +144,7 @@ def _lifecycle(v1: Path, v2: Path, tmp_path: Path, postfix_factory, smtp_sink) -
 
     # -- remove keeps data and config; purge removes them --------------------------------------
     debian.apt("remove", "mrod")
-    assert not Path("/usr/bin/mrod").exists() and not Path("/opt/mrod/venv").exists()
+    assert not Path("/usr/bin/mrod").exists() and not Path("/usr/lib/mrod").exists()
     assert (STATE / "mrod.db").exists() and CONFIG.read_text() == edited
     debian.apt("purge", "mrod")
     assert not STATE.exists() and not CONFIG.parent.exists() and not WANTS.exists()
