@@ -59,7 +59,7 @@ for unit in "$SRC"/postfix-snippets/mrod*.service "$SRC"/postfix-snippets/mrod*.
     [ -e "$unit" ] && install -m 0644 "$unit" "$STAGE/lib/systemd/system/"
 done
 DOC=$STAGE/usr/share/doc/mrod
-install -m 0644 "$SRC/README.md" "$DOC/"
+install -m 0644 "$SRC/README.md" "$SRC/CHANGELOG.md" "$DOC/"
 install -m 0644 "$SRC/LICENSE" "$DOC/copyright"
 cp -r "$SRC/docs" "$SRC/postfix-snippets" "$DOC/"
 cp -r "$SRC/contrib/fail2ban" "$DOC/fail2ban"
