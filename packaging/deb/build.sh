@@ -47,7 +47,8 @@ $PYTHON -m venv --without-pip "$STAGE$VENV"
 grep -rlI --null -F "$STAGE" "$STAGE$VENV" | xargs -0 -r sed -i "s|$STAGE||g"
 # Byte-code compiled now, naming the installed paths (the service user cannot write there).
 $PYTHON -m compileall -q -j 0 -s "$STAGE" -p / "$STAGE$VENV/lib" >/dev/null
-PYPI_VERSION=$("$STAGE$VENV/bin/python" -c 'from importlib.metadata import version; print(version("mrod"))')
+# -I: the venv's own packages only (not a checkout's mrod.egg-info in the current directory).
+PYPI_VERSION=$("$STAGE$VENV/bin/python" -I -c 'from importlib.metadata import version; print(version("mrod"))')
 VERSION=${PYPI_VERSION/.dev/\~dev}
 
 echo "== files"
