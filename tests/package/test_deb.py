@@ -146,6 +146,7 @@ def _lifecycle(v1: Path, v2: Path, tmp_path: Path, maillog: Path, postfix_factor
     for old in ("127.0.0.1:10101", "127.0.0.1:10102", "127.0.0.1:8380"):
         text = text.replace(old, f"127.0.0.1:{free_port()}")
     # Postfix's log as Debian's rsyslog keeps it (root:adm 0640): the service must read it.
+    maillog.chmod(0o755)                            # as /var/log: anyone may look in
     (maillog / "mail.log").write_text("")
     os.chown(maillog / "mail.log", 0, grp.getgrnam("adm").gr_gid)
     (maillog / "mail.log").chmod(0o640)
