@@ -93,4 +93,4 @@ bench: install-test system-deps
 	$(BIN)/python -m bench.all
 
 clean:
-	rm -rf $(VENV) var build dist *.egg-info
+	rm -rf $(VENV) var build dist *.egg-info mrod/_version.py
