@@ -92,6 +92,8 @@ Description: backup-MX manager for Postfix
 CONTROL
 
 DEB=$OUT/mrod_${VERSION}_${ARCH}.deb
-dpkg-deb --root-owner-group -Zxz --build "$STAGE" "$DEB" >/dev/null
+# gzip: every dpkg reads it, and it packs the 42 MB venv in ~5 s where xz took over a minute
+# (12 MB against 9: a local package, not a mirror's).
+dpkg-deb --root-owner-group -Zgzip --build "$STAGE" "$DEB" >/dev/null
 cp "$WORK"/dist/* "$OUT/"
 echo "$DEB"
