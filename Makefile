@@ -8,11 +8,14 @@ STAMP  := $(VENV)/.installed
 APT_PACKAGES := postfix postfix-sqlite postfix-pgsql bind9 bind9-utils bind9-dnsutils \
                 chromium chromium-driver postgresql sqlite3 procps fail2ban python3-venv
 # What `make deb` builds with: Debian's dpkg-deb and python3 (the package's venv is made by
-# /usr/bin/python3, so it runs on the Debian it is built on).
-DEB_BUILD_PACKAGES := dpkg python3-venv
-DEB_VERSION ?= $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
+# /usr/bin/python3, so it runs on the Debian it is built on), and git (the version).
+DEB_BUILD_PACKAGES := dpkg python3-venv git
+# The .deb's Python dependencies, pinned with their hashes (pip-compile --generate-hashes):
+# changed only on purpose, by `make lock` (after editing pyproject's dependencies: adds and drops
+# what changed, keeps every other pin) or `make lock-upgrade` (the newest of everything).
+LOCK := packaging/deb/requirements.lock
 
-.PHONY: run test lint install install-test system-deps deb bench clean
+.PHONY: run test lint install install-test system-deps deb lock lock-upgrade bench clean
 
 # A checkout never touches an installed service (its /etc/mrod/mrod.toml, its database, its
 # ports): `make run` names ./mrod.toml explicitly (the first run writes it from
@@ -76,14 +79,29 @@ lint: install-test
 	(cd $(TYPECHECK) && $(CURDIR)/$(BIN)/mypy --config-file $(CURDIR)/pyproject.toml) >$(TYPECHECK)/mypy.out || status=1; \
 	sed -e 's,^mrod/lookupd/,lookupd/,' -e 's,^mrod/admin/,admin/,' $(TYPECHECK)/mypy.out; exit $$status
 
-# dist/mrod_VERSION_ARCH.deb (+ the wheel and sdist): `apt install ./dist/mrod_*.deb`.
+# dist/mrod_VERSION_ARCH.deb (+ the wheel and sdist): `apt install ./dist/mrod_*.deb`. The version
+# comes from pyproject's [tool.mrod] release and git (packaging/backend/mrod_build.py).
 deb:
 	@$(MAKE) --no-print-directory system-deps APT_PACKAGES="$(DEB_BUILD_PACKAGES)"
 	rm -f dist/mrod_*.deb dist/mrod-*.whl dist/mrod-*.tar.gz
-	packaging/deb/build.sh . $(DEB_VERSION) dist
+	packaging/deb/build.sh . dist
+
+# Resolved by Debian's python3, the one the package's venv runs on.
+LOCK_TOOLS := build/lock-tools
+$(LOCK_TOOLS)/bin/pip-compile:
+	/usr/bin/python3 -m venv $(LOCK_TOOLS)
+	$(LOCK_TOOLS)/bin/pip install --quiet pip-tools
+
+lock: $(LOCK_TOOLS)/bin/pip-compile
+	CUSTOM_COMPILE_COMMAND="make lock" $(LOCK_TOOLS)/bin/pip-compile --quiet --generate-hashes --strip-extras --allow-unsafe --no-emit-index-url --no-emit-find-links \
+	    --output-file $(LOCK) pyproject.toml
+
+lock-upgrade: $(LOCK_TOOLS)/bin/pip-compile
+	CUSTOM_COMPILE_COMMAND="make lock" $(LOCK_TOOLS)/bin/pip-compile --quiet --upgrade --generate-hashes --strip-extras --allow-unsafe --no-emit-index-url --no-emit-find-links \
+	    --output-file $(LOCK) pyproject.toml
 
 bench: install-test system-deps
 	$(BIN)/python -m bench.all
 
 clean:
-	rm -rf $(VENV) var build dist *.egg-info
+	rm -rf $(VENV) var build dist *.egg-info mrod/_version.py

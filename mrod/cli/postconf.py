@@ -46,8 +46,17 @@ def _effective(directory: str, names: list[str]) -> dict[str, str]:
     return postconfmerge.parse_main_cf(_postconf(directory, *names))
 
 
-def changes_for(cfg: Config, directory: str) -> tuple[list[postconfmerge.Change], list[str], bool]:
-    """(main.cf changes, master.cf services to add, whether main.cf is missing)."""
+def usable_hostname(name: str) -> bool:
+    """Whether Postfix may be told ``myhostname = name``: fully qualified, and not localhost's
+    (a host whose own name resolves to localhost). As myhostname, "localhost" would be the name
+    this backup MX greets the Internet and its primaries with (refused as a HELO by many) and
+    mail to it would loop back: Postfix's own default, from the host name, is better than that."""
+    return "." in name and name.split(".", 1)[0].lower() not in ("localhost", "localhost4", "localhost6")
+
+
+def changes_for(cfg: Config, directory: str, fqdn: str) -> tuple[list[postconfmerge.Change], list[str], bool]:
+    """(main.cf changes, master.cf services to add, whether main.cf is missing). ``fqdn`` is this
+    host's name (socket.getfqdn()); a fresh main.cf gets it as myhostname when it is usable."""
     wanted = postconfmerge.parse_main_cf(postfixconf.main_cf(cfg))
     names = sorted(set(wanted) | {"smtpd_reject_unlisted_recipient"})
     main_cf = Path(directory) / "main.cf"
@@ -57,7 +66,8 @@ def changes_for(cfg: Config, directory: str) -> tuple[list[postconfmerge.Change]
         with tempfile.TemporaryDirectory() as empty:
             Path(empty, "main.cf").touch()
             effective, explicit = _effective(empty, names), {}
-        changes = postconfmerge.minimum(socket.getfqdn())
+        changes = [c for c in postconfmerge.minimum(fqdn)
+                   if c.parameter != "myhostname" or usable_hostname(fqdn)]
     else:
         effective = _effective(directory, names)
         explicit = postconfmerge.parse_main_cf(_postconf(directory, "-n"))
@@ -90,18 +100,20 @@ def commands(cfg: Config, directory: str, changes: list[postconfmerge.Change], s
     return found
 
 
-def run(args: argparse.Namespace, cfg: Config) -> int:
+def run(args: argparse.Namespace, cfg: Config, fqdn: str | None = None) -> int:
+    """``fqdn``: this host's name; socket.getfqdn() unless given."""
     directory = args.postfix_dir or cfg.postfix.config_dir or DEFAULT_DIR
     if not Path(directory).is_dir():
         raise InvalidInput("--postfix-dir", f"{directory} is not a directory")
-    changes, services, fresh = changes_for(cfg, directory)
+    fqdn = socket.getfqdn() if fqdn is None else fqdn
+    changes, services, fresh = changes_for(cfg, directory, fqdn)
     todo = commands(cfg, directory, changes, services, fresh)
     notes = postconfmerge.warnings(postconfmerge.parse_main_cf(postfixconf.main_cf(cfg)),
                                    _effective(directory, ["recipient_delimiter"]) if not fresh else {})
-    hostname = next((c.new for c in changes if c.parameter == "myhostname"), "")
-    if fresh and "." not in hostname:
-        notes.append(f"this host's name {hostname!r} is not fully qualified: set myhostname to the name "
-                     "your MX records use (postconf -e 'myhostname = mx2.example.net')")
+    if fresh and not usable_hostname(fqdn):
+        notes.append(f"myhostname is left out: this host's name resolves to {fqdn!r}, which Postfix must not "
+                     "greet other mail servers with; set the name your MX records use "
+                     "(postconf -e 'myhostname = mx2.example.net')")
     out = sys.stdout
     if not args.apply:
         out.write(f"# mrod: Postfix settings for {directory}"

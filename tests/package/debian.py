@@ -40,13 +40,75 @@ def _has_venv() -> bool:
     return subprocess.run(["/usr/bin/python3", "-c", "import ensurepip, venv"], capture_output=True).returncode == 0
 
 
-def build(source: Path, version: str, out: Path) -> Path:
-    result = subprocess.run([str(REPO / "packaging" / "deb" / "build.sh"), str(source), version, str(out)],
+def build(source: Path, out: Path) -> Path:
+    """packaging/deb/build.sh of a git checkout (the version is its own, from git)."""
+    result = subprocess.run([str(REPO / "packaging" / "deb" / "build.sh"), str(source), str(out)],
                             capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     deb = Path(result.stdout.strip().splitlines()[-1])
     assert deb.is_file(), result.stdout
     return deb
+
+
+def deb_version(deb: Path) -> str:
+    return subprocess.run(["dpkg-deb", "-f", str(deb), "Version"], capture_output=True, text=True,
+                          check=True).stdout.strip()
+
+
+def git(directory: Path, *args: str) -> str:
+    """git as a developer runs it (an identity for commits; nothing from the user's own config)."""
+    env = {**os.environ, "GIT_AUTHOR_NAME": "mrod tests", "GIT_AUTHOR_EMAIL": "tests@localhost",
+           "GIT_COMMITTER_NAME": "mrod tests", "GIT_COMMITTER_EMAIL": "tests@localhost", "GIT_CONFIG_GLOBAL": "/dev/null"}
+    result = subprocess.run(["git", *args], cwd=directory, capture_output=True, text=True, timeout=120, env=env)
+    assert result.returncode == 0, f"git {' '.join(args)}: {result.stderr}"
+    return result.stdout.strip()
+
+
+# The branches of upstream(): `release`, this checkout as it is; `next`, one commit later, with a
+# schema migration (behaviour only the newer code has).
+RELEASE, NEXT = "release", "next"
+
+
+def upstream(target: Path) -> Path:
+    """A stand-in for the project's repository: this checkout's full history, its working tree
+    committed on top (what is under test may not be committed yet), and a later commit."""
+    git(target.parent, "clone", "--quiet", "--no-local", str(REPO), target.name)
+    git(target, "checkout", "--quiet", "-B", RELEASE)
+    tree = copy_checkout(target.parent / f"{target.name}-tree")
+    for path in tree.rglob("*"):
+        if path.is_file() or path.is_symlink():
+            dest = target / path.relative_to(tree)
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(path, dest, follow_symlinks=False)
+    shutil.rmtree(tree)
+    git(target, "add", "--all")
+    if git(target, "status", "--porcelain"):
+        git(target, "commit", "--quiet", "-m", "the checkout's uncommitted changes, as tested")
+    git(target, "checkout", "--quiet", "-b", NEXT)
+    probe = target / "mrod" / "migrations" / f"{_schema_version(target) + 1:04d}_upgrade_probe.sql"
+    probe.write_text("-- the later commit of the package tests\nCREATE TABLE upgrade_probe (id INTEGER PRIMARY KEY);\n")
+    git(target, "add", "--all")
+    git(target, "commit", "--quiet", "-m", "a migration only the later commit has")
+    git(target, "checkout", "--quiet", RELEASE)
+    return target
+
+
+def _schema_version(checkout: Path) -> int:
+    return max(int(p.name[:4]) for p in (checkout / "mrod" / "migrations").glob("[0-9][0-9][0-9][0-9]_*.sql"))
+
+
+def lock_pins() -> dict[str, str]:
+    """packaging/deb/requirements.lock as {canonical name: version}."""
+    pins = {}
+    for line in (REPO / "packaging" / "deb" / "requirements.lock").read_text().splitlines():
+        if "==" in line and not line.startswith((" ", "#")):
+            name, version = line.split(";")[0].split("==")
+            pins[canonical(name)] = version.strip(" \\")
+    return pins
+
+
+def canonical(name: str) -> str:
+    return name.strip().lower().replace("_", "-").replace(".", "-")
 
 
 def apt(*args: str) -> subprocess.CompletedProcess[str]:
@@ -98,7 +160,7 @@ class Unit:
                    service.get("WorkingDirectory", "/"), shlex.split(service["ExecStart"]), service)
 
     def popen(self, log: Path) -> subprocess.Popen[bytes]:
-        """ExecStart as systemd runs it: the unit's user, groups, environment and directory."""
+        """ExecStart as systemd runs it: the unit's user, groups, umask, environment and directory."""
         command = ["setpriv", f"--reuid={self.user}", f"--regid={self.group}",
                    f"--groups={','.join(self.supplementary) or self.group}"]
         if self.raw.get("NoNewPrivileges") == "yes":
@@ -106,16 +168,18 @@ class Unit:
         env = {"PATH": SYSTEMD_PATH, "LANG": "C.UTF-8", **self.environment}
         with open(log, "wb") as out:
             return subprocess.Popen([*command, *self.exec_start], cwd=self.working_directory, env=env,
-                                    stdin=subprocess.DEVNULL, stdout=out, stderr=out)
+                                    stdin=subprocess.DEVNULL, stdout=out, stderr=out,
+                                    umask=int(self.raw.get("UMask", "0022"), 8))
 
 
 def copy_checkout(target: Path) -> Path:
     """The checkout's sources, without what a developer has made in it (venv, builds, data)."""
     anywhere = shutil.ignore_patterns("__pycache__", "*.egg-info", ".pytest_cache")
     top = {".git", ".venv", "dist", "build", "var", "mrod.toml"}
+    anywhere_files = {"_version.py"}       # written by the build from git; never copied
 
     def ignore(directory: str, names: list[str]) -> set[str]:
-        skipped = set(anywhere(directory, names))
+        skipped = set(anywhere(directory, names)) | (anywhere_files & set(names))
         return skipped | (top & set(names) if Path(directory) == REPO else set())
 
     shutil.copytree(REPO, target, ignore=ignore)

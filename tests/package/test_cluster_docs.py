@@ -51,7 +51,8 @@ def bare_server() -> Iterator[postgres.Cluster]:
         server.stop()
 
 
-def test_setting_up_postgresql_and_adding_a_node(bare_server: postgres.Cluster, tmp_path: Path) -> None:
+def test_setting_up_postgresql_and_adding_a_node(bare_server: postgres.Cluster, tmp_path: Path,
+                                                 debs: tuple[Path, Path]) -> None:
     debian.require_packaging()
     server = bare_server
     # "Setting up PostgreSQL for mrod": the SQL as the postgres superuser, statement by statement
@@ -75,9 +76,7 @@ def test_setting_up_postgresql_and_adding_a_node(bare_server: postgres.Cluster, 
         assert done.returncode == 0, done.stderr
 
     # This machine becomes the new node: the package installed as README says.
-    out = tmp_path / "debs"
-    base = debian.REPO.joinpath("pyproject.toml").read_text().split('version = "', 1)[1].split('"', 1)[0]
-    deb = debian.build(debian.REPO, f"{base}+c1", out)
+    deb = debs[0]
     debian.purge()
     fake = tmp_path / "bin"
     fake.mkdir()

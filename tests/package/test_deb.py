@@ -1,6 +1,7 @@
-"""The Debian package, for real (issue 12.1): built from the checkout, installed with apt on
-this (disposable, root) machine, the unit's ExecStart run as the mrod user with the unit's
-environment, a real Postfix looking up through it, upgraded over data, removed, purged."""
+"""The Debian package, for real: built from a clone of the checkout, installed with apt on this
+(disposable, root) machine, the unit's ExecStart run as the mrod user with the unit's groups,
+umask and environment, a real Postfix looking up through it, upgraded to the package of a later
+commit over data, removed, purged."""
 
 from __future__ import annotations
 
@@ -8,17 +9,18 @@ import grp
 import os
 import pwd
 import re
+import shutil
 import signal
 import sqlite3
 import subprocess
 import tarfile
+import tempfile
 import time
 from pathlib import Path
 
 import pytest
 
 from mrod.infra import config as configmod
-from mrod.infra import db
 from tests.harness import accepts, free_port
 from tests.package import debian
 
@@ -52,49 +54,84 @@ def _schema_version() -> int:
         return int(conn.execute("PRAGMA user_version").fetchone()[0])
 
 
-@pytest.fixture(scope="module")
-def packages(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """v1 from the checkout; v2, a higher version, from a copy with one more migration."""
-    debian.require_packaging()
-    out = tmp_path_factory.mktemp("debs")
-    base = debian.REPO.joinpath("pyproject.toml").read_text().split('version = "', 1)[1].split('"', 1)[0]
-    v1 = debian.build(debian.REPO, f"{base}+t1", out)
-    newer = debian.copy_checkout(tmp_path_factory.mktemp("src") / "mrod")
-    (newer / "mrod" / "migrations" / f"{db.SCHEMA_VERSION + 1:04d}_upgrade_probe.sql").write_text(
-        "-- added by the package upgrade test\nCREATE TABLE upgrade_probe (id INTEGER PRIMARY KEY);\n")
-    v2 = debian.build(newer, f"{base}+t2", out)
-    return v1, v2
-
-
-def test_wheel_and_sdist_are_built_with_the_package(packages: tuple[Path, Path]) -> None:
-    out = packages[0].parent
+def test_wheel_and_sdist_are_built_with_the_package(debs: tuple[Path, Path]) -> None:
+    out = debs[0].parent
     [sdist] = out.glob("mrod-*.tar.gz")
-    assert list(out.glob("mrod-*-py3-none-any.whl"))
+    [wheel] = out.glob("mrod-*-py3-none-any.whl")
+    # One version: the wheel's (built from the sdist, without git) is the .deb's, ".dev" as "~dev".
+    version = debian.deb_version(debs[0])
+    assert re.fullmatch(r"\d+\.\d+\.\d+~dev\d+\+g[0-9a-f]{10}", version), version
+    assert wheel.name.startswith(f"mrod-{version.replace('~dev', '.dev')}-")
     names = {n.split("/", 1)[1] for n in tarfile.open(sdist).getnames() if "/" in n}
     assert {"LICENSE", "postfix-snippets/mrod.service", "postfix-snippets/main.cf", "docs/operations.md",
-            "contrib/fail2ban/filter.d/mrod.conf", "packaging/deb/build.sh"} <= names
+            "contrib/fail2ban/filter.d/mrod.conf", "packaging/deb/build.sh", "packaging/deb/requirements.lock",
+            "packaging/backend/mrod_build.py", "mrod/_version.py", "CHANGELOG.md"} <= names
 
 
-def test_install_run_upgrade_remove_purge(packages: tuple[Path, Path], tmp_path: Path, postfix_factory,
+def test_a_later_commit_sorts_after(debs: tuple[Path, Path]) -> None:
+    v1, v2 = (debian.deb_version(deb) for deb in debs)
+    assert subprocess.run(["dpkg", "--compare-versions", v2, "gt", v1]).returncode == 0, (v1, v2)
+
+
+def test_depends_names_what_the_unit_and_the_venv_need(debs: tuple[Path, Path]) -> None:
+    control = subprocess.run(["dpkg-deb", "-f", str(debs[0]), "Depends"], capture_output=True, text=True,
+                             check=True).stdout
+    depends = {part.split("(")[0].strip() for part in control.split(",")}
+    # The unit's groups exist only with postfix (postdrop); adm is Debian's base-passwd's.
+    assert "postfix" in depends
+    # The library psycopg loads, as the package's python finds it, belongs to a package it Depends on.
+    found = subprocess.run(["/usr/bin/python3", "-c", "import ctypes.util; print(ctypes.util.find_library('pq'))"],
+                           capture_output=True, text=True, check=True).stdout.strip()
+    assert found != "None", "libpq is not installed on this machine"
+    path = next(p for p in subprocess.run(["ldconfig", "-p"], capture_output=True, text=True).stdout.split()
+                if p.endswith("/" + found))
+    owner = subprocess.run(["dpkg", "-S", str(Path(path).resolve())], capture_output=True, text=True,
+                           check=True).stdout.split(":")[0]
+    assert owner in depends, (owner, depends)
+
+
+def test_install_run_upgrade_remove_purge(debs: tuple[Path, Path], tmp_path: Path, postfix_factory,
                                           smtp_sink) -> None:
-    v1, v2 = packages
+    v1, v2 = debs
     debian.purge()
+    maillog = Path(tempfile.mkdtemp(prefix="mrod-test-", dir="/var/log"))
     try:
-        _lifecycle(v1, v2, tmp_path, postfix_factory, smtp_sink)
+        _lifecycle(v1, v2, tmp_path, maillog, postfix_factory, smtp_sink)
     finally:
         debian.purge()
+        shutil.rmtree(maillog)
 
 
-def _lifecycle(v1: Path, v2: Path, tmp_path: Path, postfix_factory, smtp_sink) -> None:
+def _venv_packages() -> dict[str, str]:
+    listed = subprocess.run(["/usr/lib/mrod/venv/bin/python", "-c", "from importlib.metadata import distributions\n"
+                             "for d in distributions(): print(d.metadata['Name'], d.version)"],
+                            capture_output=True, text=True, check=True).stdout
+    return {debian.canonical(name): version for name, version in (line.split() for line in listed.splitlines())}
+
+
+def _lifecycle(v1: Path, v2: Path, tmp_path: Path, maillog: Path, postfix_factory, smtp_sink) -> None:
     # -- install ---------------------------------------------------------------------------
     out = debian.apt("install", str(v1)).stdout
-    assert debian.installed_version() == v1.name.split("_")[1]
+    assert debian.installed_version() == debian.deb_version(v1)
+    version = subprocess.run(["mrod", "--version"], capture_output=True, text=True).stdout.split()
+    assert version == ["mrod", debian.deb_version(v1).replace("~dev", ".dev")]
+    # The venv holds exactly the lock's pins (and mrod): two builds of one commit, the same code.
+    installed = _venv_packages()
+    assert installed.pop("mrod") == version[1]
+    assert installed == debian.lock_pins()
+    # psycopg (for [database] url) finds libpq: libpq5 is a Depends.
+    pq = subprocess.run(["/usr/lib/mrod/venv/bin/python", "-c", "import psycopg; print(psycopg.pq.version())"],
+                        capture_output=True, text=True)
+    assert pq.returncode == 0 and int(pq.stdout) >= 100000, pq.stderr
     assert "first-admin-password" in out and "password:" not in out      # never in apt's log
     assert re.search(r"'admin' with the password: \S+", (STATE / "first-admin-password").read_text())
     assert (STATE / "first-admin-password").stat().st_mode & 0o077 == 0
     user = pwd.getpwnam("mrod")
-    assert "mrod" in grp.getgrnam("postdrop").gr_mem
-    assert os.readlink("/usr/bin/mrod") == "/opt/mrod/venv/bin/mrod"
+    assert "mrod" in grp.getgrnam("postdrop").gr_mem and "mrod" in grp.getgrnam("adm").gr_mem
+    assert set(debian.Unit.read().supplementary) == {"postdrop", "adm"}
+    # One mode for the database: the package's and README's restore step's (tests/package/test_readme.py).
+    assert (STATE / "mrod.db").stat().st_mode & 0o777 == 0o640
+    assert os.readlink("/usr/bin/mrod") == "/usr/lib/mrod/venv/bin/mrod"
     assert (STATE / "mrod.db").stat().st_uid == user.pw_uid
     st = CONFIG.stat()
     assert (st.st_uid, st.st_gid, st.st_mode & 0o777) == (0, user.pw_gid, 0o640)
@@ -108,6 +145,13 @@ def _lifecycle(v1: Path, v2: Path, tmp_path: Path, postfix_factory, smtp_sink) -
     text = CONFIG.read_text()
     for old in ("127.0.0.1:10101", "127.0.0.1:10102", "127.0.0.1:8380"):
         text = text.replace(old, f"127.0.0.1:{free_port()}")
+    # Postfix's log as Debian's rsyslog keeps it (root:adm 0640): the service must read it.
+    maillog.chmod(0o755)                            # as /var/log: anyone may look in
+    (maillog / "mail.log").write_text("")
+    os.chown(maillog / "mail.log", 0, grp.getgrnam("adm").gr_gid)
+    (maillog / "mail.log").chmod(0o640)
+    text = text.replace("[postfix]\n", f'[postfix]\nmaillog = "{maillog / "mail.log"}"\n', 1) if "[postfix]\n" in text \
+        else text + f'\n[postfix]\nmaillog = "{maillog / "mail.log"}"\n'
     CONFIG.write_text(text + "\n[health]\nenabled = false\n")
     edited = CONFIG.read_text()
 
@@ -127,11 +171,14 @@ def _lifecycle(v1: Path, v2: Path, tmp_path: Path, postfix_factory, smtp_sink) -
     log = (tmp_path / "v1.log").read_text()
     assert "config /etc/mrod/mrod.toml, database /var/lib/mrod/mrod.db" in log
     assert "postqueue not found" not in log and "Traceback" not in log, log
+    assert "cannot read Postfix's log" not in log, log
+    for made in STATE.glob("mrod.db*"):            # the WAL too: the unit's UMask
+        assert made.stat().st_mode & 0o777 == 0o640, made
     before = _schema_version()
 
     # -- upgrade: data, config and the mrod user kept; the new migration applied --------------
     debian.apt("install", str(v2))
-    assert debian.installed_version() == v2.name.split("_")[1]
+    assert debian.installed_version() == debian.deb_version(v2)
     assert _schema_version() == before + 1
     assert CONFIG.read_text() == edited
     listed = debian.as_mrod("domain", "list")
@@ -143,8 +190,10 @@ def _lifecycle(v1: Path, v2: Path, tmp_path: Path, postfix_factory, smtp_sink) -
         _stop(proc)
 
     # -- remove keeps data and config; purge removes them --------------------------------------
-    debian.apt("remove", "mrod")
-    assert not Path("/usr/bin/mrod").exists() and not Path("/opt/mrod/venv").exists()
+    removed = debian.apt("remove", "mrod")
+    assert not Path("/usr/bin/mrod").exists() and not Path("/usr/lib/mrod").exists()
     assert (STATE / "mrod.db").exists() and CONFIG.read_text() == edited
-    debian.apt("purge", "mrod")
+    purged = debian.apt("purge", "mrod")
+    for said in (removed, purged):
+        assert "warning" not in (said.stdout + said.stderr).lower(), said.stdout + said.stderr
     assert not STATE.exists() and not CONFIG.parent.exists() and not WANTS.exists()

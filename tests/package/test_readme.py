@@ -1,7 +1,8 @@
-"""README's "Quick start" and "Production install" run verbatim (issue 12.3), on a copy of the
-checkout as a fresh clone: `make run`, the CLI steps, then `make deb`, apt, the service, backup,
-restore, upgrade. Only `systemctl` is stood in for (systemd is not PID 1 on the test machine):
-tests/package/fake_systemctl.py runs the installed unit's ExecStart as the unit says."""
+"""README's "Quick start" and "Production install" run verbatim, in a fresh git clone of the
+checkout: `make run`, the CLI steps, then `make deb`, apt, the service, backup, restore, and the
+upgrade (`git pull` of a later commit, `make deb`, apt). Only `systemctl` is stood in for (systemd
+is not PID 1 on the test machine): tests/package/fake_systemctl.py runs the installed unit's
+ExecStart as the unit says."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -22,6 +24,10 @@ from tests.package import debian
 pytestmark = pytest.mark.package
 
 README = debian.REPO / "README.md"
+
+
+def _release() -> str:
+    return tomllib.loads((debian.REPO / "pyproject.toml").read_text())["tool"]["mrod"]["release"]
 
 
 def blocks(section: str) -> list[list[str]]:
@@ -42,9 +48,29 @@ def bash(lines: list[str], cwd: Path, env: dict[str, str], timeout: float = 900)
 
 
 @pytest.fixture
-def clone(tmp_path: Path) -> Path:
-    debian.require_packaging()
-    return debian.copy_checkout(tmp_path / "mrod")
+def remote(upstream: Path, tmp_path: Path) -> Path:
+    """This test's own copy of the project's repository (bare, as a server holds it): the upgrade
+    moves its branch on."""
+    debian.git(tmp_path, "clone", "--quiet", "--bare", str(upstream), "upstream.git")
+    return tmp_path / "upstream.git"
+
+
+@pytest.fixture
+def clone(remote: Path, tmp_path: Path) -> Path:
+    """The operator's checkout: `git clone`, full history, on the release branch."""
+    debian.git(tmp_path, "clone", "--quiet", "--branch", debian.RELEASE, str(remote), "mrod")
+    return tmp_path / "mrod"
+
+
+def dpkg_version() -> str:
+    shown = subprocess.run(["dpkg", "-s", "mrod"], capture_output=True, text=True, check=True).stdout
+    found = re.search(r"^Version: (\S+)$", shown, re.M)
+    assert found, shown
+    return found.group(1)
+
+
+def mrod_version() -> str:
+    return subprocess.run(["mrod", "--version"], capture_output=True, text=True, check=True).stdout.strip()
 
 
 def test_quick_start(clone: Path) -> None:
@@ -80,8 +106,9 @@ def test_quick_start(clone: Path) -> None:
         log.close()
 
 
-def test_production_install(clone: Path, tmp_path: Path) -> None:
+def test_production_install(clone: Path, remote: Path, tmp_path: Path) -> None:
     install, first_steps, backup, upgrade = blocks("Production install")
+    [restore_mode] = re.findall(r"^install .*-m (0[0-7]{3}) \S+ /var/lib/mrod/mrod.db$", "\n".join(backup), re.M)
     fake = tmp_path / "bin"
     fake.mkdir()
     script = debian.REPO / "tests" / "package" / "fake_systemctl.py"
@@ -94,7 +121,11 @@ def test_production_install(clone: Path, tmp_path: Path) -> None:
     debian.purge()
     try:
         bash(install, clone, env)
-        assert debian.installed_version() is not None
+        first = dpkg_version()
+        assert first.startswith(f"{_release()}~dev{debian.git(clone, 'rev-list', '--count', 'HEAD')}+g")
+        assert mrod_version() == f"mrod {first.replace('~dev', '.dev')}"
+        # One mode for the database: as the package makes it and as the restore step installs it.
+        assert oct(Path("/var/lib/mrod/mrod.db").stat().st_mode & 0o777) == oct(int(restore_mode, 8))
         assert not Path("/var/lib/mrod/first-admin-password").exists()
         # Free ports on this shared machine (the operator's edit of the conffile).
         config = Path("/etc/mrod/mrod.toml")
@@ -108,11 +139,26 @@ def test_production_install(clone: Path, tmp_path: Path) -> None:
         bash(backup, clone, env)
         with sqlite3.connect("/var/backups/mrod.db") as conn:
             assert conn.execute("SELECT name FROM domain").fetchall() == [("example.com",)]
-        assert Path("/var/lib/mrod/mrod.db").stat().st_uid == debian.pwd_uid("mrod")
+        restored = Path("/var/lib/mrod/mrod.db").stat()
+        assert restored.st_uid == debian.pwd_uid("mrod") and restored.st_mode & 0o777 == int(restore_mode, 8)
+        with sqlite3.connect("/var/lib/mrod/mrod.db") as conn:
+            schema = int(conn.execute("PRAGMA user_version").fetchone()[0])
+
+        # Upstream moves on by one commit (a new migration); README's upgrade installs it.
+        debian.git(remote, "update-ref", f"refs/heads/{debian.RELEASE}", f"refs/heads/{debian.NEXT}")
+        assert upgrade[0].split("#")[0].strip() == "git pull"
         bash(upgrade, clone, env)
+        second = dpkg_version()
+        assert subprocess.run(["dpkg", "--compare-versions", second, "gt", first]).returncode == 0, (first, second)
+        assert second.startswith(f"{_release()}~dev{debian.git(clone, 'rev-list', '--count', 'HEAD')}+g")
+        assert mrod_version() == f"mrod {second.replace('~dev', '.dev')}"
+        with sqlite3.connect("/var/lib/mrod/mrod.db") as conn:      # the later commit's code ran
+            assert int(conn.execute("PRAGMA user_version").fetchone()[0]) == schema + 1
+            assert conn.execute("SELECT name FROM sqlite_master WHERE name = 'upgrade_probe'").fetchall()
         listed = debian.as_mrod("domain", "list")
         assert listed.returncode == 0 and "example.com" in listed.stdout
         assert config.read_text().endswith("[health]\nenabled = false\n")
+        assert Path(env["FAKE_SYSTEMD_STATE"], "mrod.pid").exists()         # restarted, running
     finally:
         subprocess.run([str(fake / "systemctl"), "stop", "mrod"], env=env, capture_output=True)
         debian.purge()

@@ -4,6 +4,7 @@ a Debian "Internet Site" main.cf with the operator's own RBL/SPF checks, and Deb
 
 from __future__ import annotations
 
+import argparse
 import shutil
 import subprocess
 from pathlib import Path
@@ -12,6 +13,8 @@ import pytest
 
 from mrod.answers import postconfmerge
 from mrod.cli import main
+from mrod.cli import postconf as postconfcli
+from mrod.infra import config as configmod
 from tests.harness import require_tool
 
 MASTER_CF = Path("/usr/share/postfix/master.cf.dist")
@@ -163,3 +166,33 @@ def test_apply_shows_a_diff_then_starts_or_reloads(config_file: Path, postfix_fa
     assert instance.postconf("maximal_queue_lifetime") == "5d"
     assert instance.rcpt_reply("joe@example.com").code == 250
     assert m.config_path.read_text() == text
+
+
+@pytest.mark.parametrize("fqdn", ["localhost", "localhost.localdomain", "vm"])
+def test_a_host_named_localhost_gets_no_myhostname_line(postconf: str, tmp_path: Path, fqdn: str, config_file: Path,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    """A host whose FQDN resolves to localhost: `myhostname = localhost` would make this backup MX
+    greet every server as localhost; the line is left out, and the output says why."""
+    directory = _postfix_dir(tmp_path, None)
+    args = argparse.Namespace(postfix_dir=str(directory), apply=False)
+    assert postconfcli.run(args, configmod.load(config_file, env={}), fqdn=fqdn) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert not any("myhostname =" in line for line in lines if not line.startswith("#"))
+    [why] = [line for line in lines if line.startswith("# WARNING: myhostname is left out")]
+    assert f"resolves to {fqdn!r}" in why and "postconf -e 'myhostname = mx2.example.net'" in why
+    _run_printed(lines)
+    assert "myhostname" not in _settings(postconf, directory)
+    check = subprocess.run(["postfix", "-c", str(directory), "check"], capture_output=True, text=True)
+    assert check.returncode == 0, check.stderr
+
+
+def test_a_qualified_host_name_becomes_myhostname(postconf: str, tmp_path: Path, config_file: Path,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    directory = _postfix_dir(tmp_path, None)
+    args = argparse.Namespace(postfix_dir=str(directory), apply=False)
+    assert postconfcli.run(args, configmod.load(config_file, env={}), fqdn="mx2.example.net") == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert f"postconf -c {directory} -e 'myhostname = mx2.example.net'" in lines
+    assert not any("left out" in line for line in lines)
+    _run_printed(lines)
+    assert _settings(postconf, directory)["myhostname"] == "mx2.example.net"
