@@ -45,6 +45,7 @@ _.pytest_plugins
 _.pytest_runtest_makereport
 _.pytest_sessionfinish
 _.pytest_asyncio_loop_factories
+_.pytest_collection_modifyitems
 _.call
 _.exitstatus
 # aiosmtpd calls a handler's handle_<VERB> with these arguments (tests/harness).
