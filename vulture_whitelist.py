@@ -46,6 +46,9 @@ _.pytest_runtest_makereport
 _.pytest_sessionfinish
 _.pytest_asyncio_loop_factories
 _.pytest_collection_modifyitems
+_.pytest_configure
+# Autouse fixtures: pytest runs them for every test of their module, nothing names them.
+_.tools              # tests/core/test_version.py
 _.call
 _.exitstatus
 # aiosmtpd calls a handler's handle_<VERB> with these arguments (tests/harness).
