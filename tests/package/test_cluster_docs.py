@@ -95,7 +95,9 @@ def test_setting_up_postgresql_and_adding_a_node(bare_server: postgres.Cluster, 
                                 'password_file = "/etc/mrod/db-password"\n', 1)
         assert url in config
         config = config.replace("[checks]\n", "[checks]\nenabled = false\n", 1)   # no DNS from tests
-        (edits / "mrod.toml").write_text(config + '\n[node]\nname = "mx2"\n\n[health]\nenabled = false\n')
+        assert "\n[node]\n" in config      # the package's config has the table (its state_dir)
+        config = config.replace("\n[node]\n", '\n[node]\nname = "mx2"\n', 1)
+        (edits / "mrod.toml").write_text(config + '\n[health]\nenabled = false\n')
         (fake / "editor").write_text(f'#!/bin/sh\ncat "{edits}/$(basename "$1")" > "$1"\n')
         script = debian.REPO / "tests" / "package" / "fake_systemctl.py"
         (fake / "systemctl").write_text(f'#!/bin/sh\nexec {sys.executable} {script} "$@"\n')
