@@ -16,7 +16,7 @@ import pytest
 from mrod.cli import main
 from mrod.infra import config as configmod
 from mrod.infra.config import Config
-from mrod.operations import nodestatus, opsjobs, syncstatus
+from mrod.operations import nodestatus, servejobs, syncstatus
 from tests.conftest import make_config
 
 NOW = 1_800_000_000.0
@@ -52,9 +52,9 @@ async def test_the_job_copies_this_nodes_sync_file_into_its_row(cfg: Config, con
     path = syncstatus.path_for(mine)
     if path is None:      # SQLite: one node, no snapshot to age, no job, nothing written
         assert await nodestatus.report(mine) is None and await nodestatus.rows(conn) == []
-        assert "nodestatus" not in [j.name for j in opsjobs.jobs(mine)]
+        assert "nodestatus" not in [j.name for j in servejobs.jobs(mine)]
         return
-    assert "nodestatus" in [j.name for j in opsjobs.jobs(mine)]
+    assert "nodestatus" in [j.name for j in servejobs.jobs(mine)]
     assert (await nodestatus.report(mine) or pytest.fail()).verdict == "missing"     # lookupd not run yet
     [row] = await nodestatus.rows(conn)
     assert (row["node"], row["synced_at"], row["connected"]) == ("mx-a", None, False)

@@ -18,7 +18,7 @@ from mrod.infra import db
 from mrod.infra.config import Config
 from mrod.infra.errors import MrodError
 from mrod.operations.health import HealthMonitor
-from mrod.operations.jobs import PeriodicJob
+from mrod.operations.periodic import PeriodicJob
 from mrod.operations.nexthops import NextHopMonitor
 
 log = logging.getLogger("mrod.jobs")
