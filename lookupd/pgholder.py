@@ -27,7 +27,7 @@ atomically, at most every ``PERSIST_EVERY`` seconds after a change and at shutdo
 journal cursor and the time of the last sync, so a node restarted during an outage answers
 from it and, once the database is back, catches up from the journal. ``staleness()`` is the
 number of seconds since the last successful sync; the sync thread also writes it, with whether
-the database is reachable, to a small status file (lookupd/syncfile.py) that ``mrod health``
+the database is reachable, to a small status file (lookupd/syncstatuswriter.py) that ``mrod health``
 and the panel read without the database.
 """
 
@@ -52,7 +52,7 @@ from mrod.infra.errors import DatabaseNotReady
 from mrod.infra.files import replace_atomically
 from mrod.infra.pgconn import reason
 from mrod.infra.pgread import PgSyncConnection
-from mrod.lookupd.syncfile import SyncReporter
+from mrod.lookupd.syncstatuswriter import SyncReporter
 
 log = logging.getLogger("mrod.lookupd")
 
