@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Callable, Hashable
 
-from mrod.answers import routing, snapshot
+from mrod.answers import routing, snapshot, snapshotfile
 from mrod.answers.routestore import RouteStore
 from mrod.infra import names
 from mrod.infra.config import Config
@@ -53,6 +53,6 @@ def classify_with(store: routing.Store) -> Classify:
 
 def _snapshot_of(cfg: Config) -> snapshot.RouteSnapshot | None:
     try:
-        return snapshot.of_node(cfg)
+        return snapshotfile.of_node(cfg)
     except (OSError, ValueError):
         return None
