@@ -12,7 +12,7 @@ from aiohttp import web
 from mrod.infra.dbapi import Connection
 from mrod.entities import audit, domains, relays, users
 from mrod.infra.config import Config
-from mrod.operations import nodestatus, syncstatus
+from mrod.operations import nodereports, syncstatus
 from mrod.infra.enums import Permission
 
 from mrod.admin import pool, why
@@ -44,7 +44,7 @@ async def show(request: web.Request) -> web.StreamResponse:
     return await render(request, "dashboard.html", context)
 
 
-async def _nodes(conn: Connection, cfg: Config) -> list[nodestatus.NodeView]:
+async def _nodes(conn: Connection, cfg: Config) -> list[nodereports.NodeView]:
     """Every node's reported lookupd status; this node's read from its file just now."""
     live = await asyncio.to_thread(syncstatus.read_for, cfg)
-    return nodestatus.view(await nodestatus.rows(conn), cfg.node.name, live)
+    return nodereports.view(await nodereports.rows(conn), cfg.node.name, live)

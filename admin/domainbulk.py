@@ -1,5 +1,5 @@
 """Many domains at once: the list's bulk edit (the domains ticked, or all matching
-the filter), CSV export and CSV import with a preview. The work is mrod.entities.bulk and
+the filter), CSV export and CSV import with a preview. The work is mrod.entities.domainbulk and
 mrod.entities.csvio — the same functions the CLI and the API call.
 
 A ``domains_own`` user selects, exports and imports only their own domains.
@@ -11,7 +11,7 @@ from typing import Any, Mapping
 
 from aiohttp import web
 
-from mrod.entities import bulk, csvio
+from mrod.entities import csvio, domainbulk
 from mrod.entities import domains as core
 from mrod.entities import users as usercore
 from mrod.infra.errors import Conflict, InvalidInput, NotFound
@@ -76,7 +76,7 @@ def _bulk_problems(form: Mapping[str, Any], selected: list[str]) -> list[str]:
 async def bulk_edit(request: web.Request) -> web.StreamResponse:
     form = await request.post()
     query = {k: text(form, k, 253) for k in LIST_KEYS if text(form, k, 253)}
-    selected = [str(v) for v in form.getall("domain", [])][:bulk.MAX_NAMES]
+    selected = [str(v) for v in form.getall("domain", [])][:domainbulk.MAX_NAMES]
     owner = domain_owner_filter(request[USER])
     if problems := _bulk_problems(form, selected):     # every wrong choice at once, not one a submit
         values = {k: text(form, k, 1000) for k in SETTINGS + ("scope",)}
@@ -85,11 +85,11 @@ async def bulk_edit(request: web.Request) -> web.StreamResponse:
     try:
         change = change_from_form(form)
         if text(form, "scope") == "filter":
-            filters = {k: v for k, v in list_query(query).items() if k in bulk.FILTERS and v is not None}
-            result = await bulk.apply(await pool.conn(request), actor(request), change, filters=filters,
+            filters = {k: v for k, v in list_query(query).items() if k in domainbulk.FILTERS and v is not None}
+            result = await domainbulk.apply(await pool.conn(request), actor(request), change, filters=filters,
                                       owner_id=owner)
         else:
-            result = await bulk.apply(await pool.conn(request), actor(request), change, domain_names=selected,
+            result = await domainbulk.apply(await pool.conn(request), actor(request), change, domain_names=selected,
                                       owner_id=owner)
     except (InvalidInput, NotFound, Conflict) as exc:
         message = exc.message if isinstance(exc, InvalidInput) else str(exc)
@@ -103,7 +103,7 @@ async def bulk_edit(request: web.Request) -> web.StreamResponse:
 
 async def export_text(request: web.Request, query: Mapping[str, str]) -> str:
     conn = await pool.conn(request)
-    filters = {k: v for k, v in list_query(query).items() if k in bulk.FILTERS and v is not None}
+    filters = {k: v for k, v in list_query(query).items() if k in domainbulk.FILTERS and v is not None}
     page = await core.search(conn, **filters, owner_id=domain_owner_filter(request[USER]), limit=None)
     owners = {u.id: u.name for u in await usercore.list_all(conn)}
     return csvio.export(page.domains, owners)

@@ -58,7 +58,7 @@ from pathlib import Path
 from typing import Any
 
 from mrod.answers import routing
-from mrod.answers.snapshot import RouteSnapshot
+from mrod.answers import snapshotsql
 from mrod.entities import domainimport, relays
 from mrod.entities import domains as domaincore
 from mrod.infra import db
@@ -178,7 +178,7 @@ def write_key_file(path: Path, sqlite_path: Path, keys: list[tuple[str, str, boo
     data (and the answer must be of the kind the key was made to be)."""
     conn = db.open_readonly(sqlite_path)
     try:
-        snap = RouteSnapshot.load(conn)
+        snap = snapshotsql.load(conn)
     finally:
         conn.close()
     lines = []

@@ -24,7 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from mrod.answers import postfixconf
+from mrod.answers import postfixlines
 from mrod.entities import domainimport, relays
 from mrod.infra import config as configmod
 from mrod.infra import db
@@ -109,7 +109,7 @@ def run(domain_count: int, messages: int, sessions: int, runs: int, baseline: Pa
             instances[f"mrod socketmap, lookupd from {baseline}"] = PostfixInstance(
                 configmod.load(before.config, env={}), settings=QUIET_QUEUE)
         plain = PostfixInstance(None, settings=QUIET_QUEUE)
-        mrod_lines = parse_main_cf(postfixconf.main_cf(cfg))
+        mrod_lines = parse_main_cf(postfixlines.main_cf(cfg))
         settings = hash_settings(plain.directory, mrod_lines, domain_count, dead_port,
                                  lambda args: plain.run(*args))
         plain.settings.update(settings)

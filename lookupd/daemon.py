@@ -10,7 +10,7 @@ import socket
 from functools import partial
 
 from mrod.operations import metrics, syncstatus
-from mrod.answers import routing, snapshot
+from mrod.answers import routing, snapshotfile
 from mrod.infra.config import Config
 from mrod.infra.engine import Target
 
@@ -45,7 +45,7 @@ class Lookupd:
         # directory ([node] state_dir), for a restart while the database is gone; and its sync
         # status, for `mrod health` and the panel (mrod.operations.syncstatus).
         self.service = LookupService(database, options, lk.lookup_deadline,
-                                     snapshot_file=snapshot.file_for(config),
+                                     snapshot_file=snapshotfile.file_for(config),
                                      status_file=syncstatus.path_for(config), node=config.node.name)
         self.policy = PolicyService(database, config.policy, options,
                                     verifier or default_verifier(config.policy), lk.lookup_deadline)

@@ -27,7 +27,7 @@ atomically, at most every ``PERSIST_EVERY`` seconds after a change and at shutdo
 journal cursor and the time of the last sync, so a node restarted during an outage answers
 from it and, once the database is back, catches up from the journal. ``staleness()`` is the
 number of seconds since the last successful sync; the sync thread also writes it, with whether
-the database is reachable, to a small status file (lookupd/syncfile.py) that ``mrod health``
+the database is reachable, to a small status file (lookupd/syncstatuswriter.py) that ``mrod health``
 and the panel read without the database.
 """
 
@@ -45,14 +45,16 @@ from typing import Any, Iterable, Iterator
 
 import psycopg
 
-from mrod.answers.snapshot import Pending, RouteSnapshot, read_changes, read_file
+from mrod.answers import snapshotfile, snapshotjournal, snapshotsql
+from mrod.answers.snapshot import RouteSnapshot
+from mrod.answers.snapshotjournal import Pending, read_changes
 from mrod.infra import journal
 from mrod.infra.engine import Target
 from mrod.infra.errors import DatabaseNotReady
 from mrod.infra.files import replace_atomically
 from mrod.infra.pgconn import reason
 from mrod.infra.pgread import PgSyncConnection
-from mrod.lookupd.syncfile import SyncReporter
+from mrod.lookupd.syncstatuswriter import SyncReporter
 
 log = logging.getLogger("mrod.lookupd")
 
@@ -236,7 +238,7 @@ class PgStoreHolder:
             if kind == "load":
                 self._snapshot = thing
             elif self._snapshot is not None:
-                self._snapshot.install(thing)
+                snapshotjournal.install(self._snapshot, thing)
             self._installed = cursor
             self._dirty = True
         if self.cache is None or not self._dirty:
@@ -316,7 +318,7 @@ class PgStoreHolder:
         started = time.monotonic()
         conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ")    # the rows and the cursor of one moment
         try:
-            snap = RouteSnapshot.load(conn, transaction=False, recipients=True)
+            snap = snapshotsql.load(conn, transaction=False, recipients=True)
             cursor = JournalCursor.at(conn)
         finally:
             conn.execute("COMMIT")
@@ -348,7 +350,7 @@ class PgStoreHolder:
         if snap is None:
             return None
         high, gaps, mark = self._installed
-        state = snap.state()
+        state = snapshotfile.state(snap)
         state.update(synced_at=self.synced_at, database=self.target.describe(),
                      cursor={"high": high, "gaps": gaps, "mark": mark})
         return state
@@ -370,7 +372,7 @@ class PgStoreHolder:
         if self.cache is None or not self.cache.exists():
             return
         try:
-            snap, state = read_file(self.cache, self.target.describe())
+            snap, state = snapshotfile.read_file(self.cache, self.target.describe())
             mark = state["cursor"].get("mark")
             cursor = JournalCursor(int(state["cursor"]["high"]), (int(s) for s in state["cursor"]["gaps"]),
                                    (str(mark[0]), None if mark[1] is None else str(mark[1])) if mark else None)

@@ -25,6 +25,7 @@ from typing import Generic, TypeVar
 
 from mrod.infra.dbapi import SyncConnection
 from mrod.answers.routestore import RouteStore
+from mrod.answers import snapshotjournal, snapshotsql
 from mrod.answers.snapshot import RouteSnapshot
 from mrod.infra import db, journal
 from mrod.infra.errors import DatabaseNotReady
@@ -147,9 +148,9 @@ class StoreHolder(Generic[S]):
             return
         try:
             if changes:
-                snap.apply(sql.conn, changes)
+                snapshotjournal.apply(snap, sql.conn, changes)
             # Safety net: domains some writer inserted without a journal row (one indexed query).
-            if not snap.unjournaled(sql.conn, MAX_CHANGES):
+            if not snapshotjournal.unjournaled(snap, sql.conn, MAX_CHANGES):
                 self._drop_snapshot("many domains added without a journal row")
         except sqlite3.OperationalError as exc:
             if not db.is_busy(exc):     # busy: apply reads before it changes anything
@@ -184,7 +185,7 @@ class StoreHolder(Generic[S]):
                     if generation == self._generation:
                         self._loading = False
                     return     # replaced meanwhile: the holder reopens and loads again
-                snap = RouteSnapshot.load(conn)
+                snap = snapshotsql.load(conn)
             finally:
                 conn.close()
         except Exception as exc:  # noqa: BLE001 - SQL answers go on; retried later
@@ -209,8 +210,8 @@ class StoreHolder(Generic[S]):
                 self._drop_snapshot("changed while loading")
                 return
             if changes:
-                snap.apply(sql.conn, changes)
-            if not snap.unjournaled(sql.conn, MAX_CHANGES):
+                snapshotjournal.apply(snap, sql.conn, changes)
+            if not snapshotjournal.unjournaled(snap, sql.conn, MAX_CHANGES):
                 self._drop_snapshot("many domains added without a journal row")
                 return
         except BaseException:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING, Callable, TypeVar
 
-from mrod.answers import routesource
 from mrod.answers.routestore import RouteStore
 
 if TYPE_CHECKING:
@@ -27,7 +26,7 @@ def ask(where: Where, deadline: float, question: Callable[[RouteStore], T]) -> T
     names) that waits up to ``deadline`` seconds for a busy database. Database errors
     propagate (sqlite3.Error, DatabaseNotReady): lookupd's answer to them is TEMP, and so is
     each caller's."""
-    store = routesource.open_store(where, busy_timeout_ms=int(deadline * 1000))
+    store = RouteStore.open(where, busy_timeout_ms=int(deadline * 1000))
     try:
         return question(store)
     finally:

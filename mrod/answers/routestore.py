@@ -1,5 +1,6 @@
-"""The read side of routing: the few indexed queries mrod.answers.routing needs, on a stdlib
-sqlite3 connection (microseconds each, so lookupd can run them on its event loop).
+"""The read side of routing: the few indexed queries mrod.answers.routing needs, on a
+synchronous connection of either engine (on SQLite microseconds each, so lookupd can run them on
+its event loop).
 
 Nothing here decides anything; mrod.answers.routing does.
 """
@@ -7,11 +8,13 @@ Nothing here decides anything; mrod.answers.routing does.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Self
+from typing import TYPE_CHECKING, Self
 
 from mrod.infra.dbapi import SyncConnection
 from mrod.infra import db
+
+if TYPE_CHECKING:
+    from mrod.infra.db import Where
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,8 +46,10 @@ class RouteStore:
         self.conn = conn
 
     @classmethod
-    def open(cls, path: Path, busy_timeout_ms: int = 0) -> Self:
-        return cls(db.open_readonly(path, busy_timeout_ms))
+    def open(cls, where: Where, busy_timeout_ms: int = 0) -> Self:
+        """On whichever engine ``where`` names (db.open_sync chooses: SQLite's read-only file
+        connection or a read-only PostgreSQL session)."""
+        return cls(db.open_sync(where, busy_timeout_ms / 1000))
 
     def close(self) -> None:
         self.conn.close()

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from mrod.infra import db
 from mrod.entities.audit import Actor
-from mrod.operations.jobs import PeriodicJob
+from mrod.operations.periodic import PeriodicJob
 
 if TYPE_CHECKING:
     from mrod.infra.config import Config

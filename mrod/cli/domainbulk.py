@@ -1,6 +1,6 @@
 """Many domains from the command line: ``mrod domain set A B C …`` /
 ``--filter KEY=VALUE`` / ``-`` (names on stdin), ``mrod domain export`` (CSV, every field) and
-``mrod domain import-csv FILE [--preview]`` (all or nothing). The work is mrod.entities.bulk and
+``mrod domain import-csv FILE [--preview]`` (all or nothing). The work is mrod.entities.domainbulk and
 mrod.entities.csvio, as for the panel and the API."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import argparse
 import sys
 from typing import Any
 
-from mrod.entities import bulk, csvio, domains, users
+from mrod.entities import csvio, domainbulk, domains, users
 from mrod.entities.audit import Actor
 from mrod.infra.config import Config
 from mrod.infra.errors import InvalidInput
@@ -33,8 +33,8 @@ def selection(args: argparse.Namespace) -> tuple[list[str] | None, dict[str, Any
     """(names, filters) of ``mrod domain set``: names given (``-`` reads more from stdin), or filters."""
     given = list(args.domains)
     if "-" in given:
-        given = [n for n in given if n != "-"] + bulk.parse_names(sys.stdin)
-    filters = bulk.parse_filters(args.filter) if args.filter else None
+        given = [n for n in given if n != "-"] + domainbulk.parse_names(sys.stdin)
+    filters = domainbulk.parse_filters(args.filter) if args.filter else None
     if filters is not None and given:
         raise InvalidInput("domains", "name domains or give --filter, not both")
     if filters is None and not given:
@@ -43,7 +43,7 @@ def selection(args: argparse.Namespace) -> tuple[list[str] | None, dict[str, Any
 
 
 def set_many(cfg: Config, names: list[str] | None, filters: dict[str, Any] | None, spec: dict[str, Any]) -> int:
-    result = common.with_db(cfg, lambda c: bulk.apply(c, Actor.cli(), spec, domain_names=names, filters=filters))
+    result = common.with_db(cfg, lambda c: domainbulk.apply(c, Actor.cli(), spec, domain_names=names, filters=filters))
     for name in result.changed:
         print(f"domain {name} changed")
     print(f"{len(result.changed)} domain(s) changed, {len(result.unchanged)} had these settings already")
@@ -51,7 +51,7 @@ def set_many(cfg: Config, names: list[str] | None, filters: dict[str, Any] | Non
 
 
 def cmd_export(args: argparse.Namespace, cfg: Config) -> int:
-    filters = bulk.parse_filters(args.filter)
+    filters = domainbulk.parse_filters(args.filter)
 
     async def work(conn):  # noqa: ANN001, ANN202 - local callback, typed by with_db
         page = await domains.search(conn, **filters, limit=None)

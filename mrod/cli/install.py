@@ -8,7 +8,7 @@ import sys
 
 from mrod.infra.dbapi import Connection
 from mrod.infra import db
-from mrod.answers import postfixconf
+from mrod.answers import postfixlines
 from mrod.entities import users
 from mrod.infra.config import Config
 from mrod.infra.engine import Target
@@ -46,13 +46,13 @@ def cmd_init(args: argparse.Namespace, cfg: Config) -> int:
 
 def cmd_postfix_config(args: argparse.Namespace, cfg: Config) -> int:
     if args.postconf or args.apply:
-        from mrod.cli import postconf
+        from mrod.cli import postfixconfig
 
-        return postconf.run(args, cfg)
+        return postfixconfig.run(args, cfg)
     if not args.master:
-        sys.stdout.write(postfixconf.main_cf(cfg))
+        sys.stdout.write(postfixlines.main_cf(cfg))
     if not args.main and not args.master:
         sys.stdout.write("\n")
     if not args.main:
-        sys.stdout.write(postfixconf.master_cf(cfg))
+        sys.stdout.write(postfixlines.master_cf(cfg))
     return 0

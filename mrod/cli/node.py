@@ -8,7 +8,7 @@ import argparse
 from mrod.cli import common
 from mrod.entities.audit import Actor
 from mrod.infra.config import Config
-from mrod.operations import nodestatus
+from mrod.operations import nodereports
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -21,6 +21,6 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def cmd_rm(args: argparse.Namespace, cfg: Config) -> int:
-    removed = common.with_db(cfg, lambda c: nodestatus.forget(c, Actor.cli(), args.name, cfg.node.name))
+    removed = common.with_db(cfg, lambda c: nodereports.forget(c, Actor.cli(), args.name, cfg.node.name))
     print(f"node {args.name} forgotten: " + ", ".join(f"{n} {table}" for table, n in removed.items()))
     return 0

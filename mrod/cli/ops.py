@@ -14,7 +14,7 @@ from typing import Any
 
 
 from mrod.infra.dbapi import Connection
-from mrod.operations import (checks, health, nodestatus, postfixcache, queueflush, queueread, queuestats, queuetimes,
+from mrod.operations import (checks, health, nodereports, postfixcache, queueflush, queueread, queuestats, queuetimes,
                              syncstatus)
 from mrod.infra import db, names
 from mrod.entities import domains
@@ -176,7 +176,7 @@ def cmd_health(args: argparse.Namespace, cfg: Config) -> int:
 
     async def work(conn: Connection) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         rows = await health.status(conn, node=None if args.all_nodes else cfg.node.name)
-        return rows, await nodestatus.rows(conn) if args.all_nodes else []
+        return rows, await nodereports.rows(conn) if args.all_nodes else []
 
     if args.probe:
         transitions = asyncio.run(health.HealthMonitor(cfg).run_once())
@@ -194,7 +194,7 @@ def cmd_health(args: argparse.Namespace, cfg: Config) -> int:
               {None: "", True: "yes", False: "no"}[r["starttls"]], (r["last_detail"] or "")[:60]) for r in rows])
     if cached is not None:
         print(f"postfix: {cached.message()}", file=notes)
-    nodes = nodestatus.view(stored, cfg.node.name, live) if args.all_nodes else []
+    nodes = nodereports.view(stored, cfg.node.name, live) if args.all_nodes else []
     if nodes:
         _print_nodes(nodes, notes)
     stale = (live is not None and live.verdict == syncstatus.STALE) or any(n.stale for n in nodes)
@@ -210,7 +210,7 @@ def _lookupd_status(cfg: Config, out: Any) -> syncstatus.SyncStatus | None:
     return status
 
 
-def _print_nodes(nodes: list[nodestatus.NodeView], out: Any) -> None:
+def _print_nodes(nodes: list[nodereports.NodeView], out: Any) -> None:
     """Every node's lookupd, as each last reported it (this node: from its file)."""
     if out is sys.stdout:
         print()

@@ -53,7 +53,7 @@ def components(cfg: Config, *, lookupd: bool = True, admin: bool = True, jobs: b
 
         found.append(AdminServer(cfg))
     if jobs:
-        from mrod.operations.opsjobs import jobs as ops_jobs
+        from mrod.operations.servejobs import jobs as ops_jobs
 
         found.extend(ops_jobs(cfg))
         from mrod.operations.postfixcache import PostfixCacheCheck   # after lookupd listens: a reload re-asks it

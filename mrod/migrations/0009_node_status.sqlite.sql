@@ -1,7 +1,7 @@
 -- Each node's lookupd sync status, so every node's panel and `mrod health
 -- --all-nodes` show how stale each node's routing snapshot is. A node's `mrod serve` copies its
 -- lookupd's status file (mrod.operations.syncstatus) here every few seconds
--- (mrod.operations.nodestatus); a node cut off from the database stops reporting, and its row
+-- (mrod.operations.nodereports); a node cut off from the database stops reporting, and its row
 -- ages — which is what the others see. Times are stored timestamps (UTC, to the second).
 -- Same table as 0009_node_status.postgresql.sql.
 CREATE TABLE node_status (

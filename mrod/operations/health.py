@@ -42,7 +42,7 @@ from typing import Any, Awaitable, Callable
 
 
 from mrod.infra.dbapi import Connection
-from mrod.answers import snapshot
+from mrod.answers import snapshot, snapshotfile
 from mrod.entities import audit
 from mrod.infra import db
 from mrod.infra.errors import DatabaseUnreachable
@@ -157,7 +157,7 @@ class HealthMonitor:
     async def _snapshot(self, why: DatabaseUnreachable) -> snapshot.RouteSnapshot:
         # A file read and a JSON parse as large as the routing table: not on the panel's loop.
         try:
-            return await asyncio.to_thread(snapshot.of_node, self.cfg)
+            return await asyncio.to_thread(snapshotfile.of_node, self.cfg)
         except (OSError, ValueError) as exc:
             raise DatabaseUnreachable(f"{why}; no routing snapshot to go on from ({exc})") from None
 

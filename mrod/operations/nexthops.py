@@ -96,7 +96,7 @@ def _waiting_hops_now(cfg: Config, domains: list[str]) -> dict[NextHop, set[str]
 
 
 class NextHopMonitor:
-    """One round per [health] interval inside ``mrod serve`` (mrod.operations.opsjobs)."""
+    """One round per [health] interval inside ``mrod serve`` (mrod.operations.servejobs)."""
 
     def __init__(self, cfg: Config, *, prober: Prober = health.probe,
                  resolver: dns.asyncresolver.Resolver | None = None, mx_port: int = MX_PORT) -> None:

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from mrod.answers import postfixconf
+from mrod.answers import postfixlines
 from mrod.infra.config import Config
 from mrod.infra import enums
 
@@ -69,7 +69,7 @@ class Finding:
 
 def tables(cfg: Config) -> list[str]:
     """How Postfix names mrod's maps in its warnings (as `mrod postfix-config` wrote them)."""
-    found = {postfixconf.table_reference(cfg, name) for name in enums.MAPS}
+    found = {postfixlines.table_reference(cfg, name) for name in enums.MAPS}
     return sorted(t for t in found if t)
 
 

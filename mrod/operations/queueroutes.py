@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from typing import Callable, Hashable
 
-from mrod.answers import routesource, routing, snapshot
+from mrod.answers import routing, snapshot, snapshotfile
+from mrod.answers.routestore import RouteStore
 from mrod.infra import names
 from mrod.infra.config import Config
 from mrod.infra.engine import Target
@@ -25,7 +26,7 @@ def routes(cfg: Config) -> tuple[routing.Store, Callable[[], None]] | None:
     snapshot lookupd keeps on disk (what lookupd itself answers from meanwhile). With ``close``;
     None when neither can be had."""
     try:
-        store = routesource.open_store(cfg.database, busy_timeout_ms=int(cfg.lookupd.lookup_deadline * 1000))
+        store = RouteStore.open(cfg.database, busy_timeout_ms=int(cfg.lookupd.lookup_deadline * 1000))
     except DatabaseNotReady:
         snap = _snapshot_of(cfg) if Target.of(cfg.database).shared else None
         return None if snap is None else (snap, lambda: None)
@@ -52,6 +53,6 @@ def classify_with(store: routing.Store) -> Classify:
 
 def _snapshot_of(cfg: Config) -> snapshot.RouteSnapshot | None:
     try:
-        return snapshot.of_node(cfg)
+        return snapshotfile.of_node(cfg)
     except (OSError, ValueError):
         return None

@@ -4,7 +4,7 @@ snapshot, read without the database — so it can still be told while PostgreSQL
 lookupd on PostgreSQL (lookupd/pgholder.py) writes ``lookupd-sync.json`` in the node's state
 directory (beside the snapshot file) after each sync (every 2 s), when it loses the database,
 while it is gone (every few seconds) and at shutdown. ``mrod health``, the panel and the node
-status job (mrod.operations.nodestatus) read it here.
+status job (mrod.operations.nodereports) read it here.
 
 The verdict: ``fresh``; ``stale`` when the last sync is more than ``STALE_AFTER`` seconds old,
 or when the file itself is (lookupd not running, or hung) or says lookupd stopped; ``missing``

@@ -1,5 +1,5 @@
 """Bulk edit, CSV export and import through the panel's handlers and the API (issue 13.5): the
-same core functions (mrod.entities.bulk, csvio), all or nothing, owner limits kept."""
+same core functions (mrod.entities.domainbulk, csvio), all or nothing, owner limits kept."""
 
 from __future__ import annotations
 

@@ -9,7 +9,7 @@ import re
 
 from mrod.entities import audit, domainimport, domains, recipients, relays
 from mrod.answers import routing
-from mrod.answers import routesource
+from mrod.answers.routestore import RouteStore
 from tests.data import SYSTEM
 
 HOSTILE = "<script>alert(\"x\")</script>'\""
@@ -139,7 +139,7 @@ async def test_what_postfix_is_told_comes_from_routing(admin_panel, app_conn, pa
     await recipients.add(app_conn, SYSTEM, "sales@shop.example")
     status, page = await admin_panel.get("/domains/shop.example?recipient=Sales%2Btag@Shop.Example")
     assert status == 200
-    store = routesource.open_store(panel_cfg.database)
+    store = RouteStore.open(panel_cfg.database)
     try:
         expected = routing.told(store, "shop.example", "Sales+tag@Shop.Example")
     finally:

@@ -17,7 +17,7 @@ import pytest
 from mrod.infra import config as configmod
 from mrod.infra import db
 from mrod.infra.config import Config
-from mrod.operations import flushrequests, nodestatus, queueread, queuestats, syncstatus
+from mrod.operations import flushrequests, nodereports, queueread, queuestats, syncstatus
 from mrod.operations.queueparse import DomainQueue
 from tests.browser.test_domain_forms import in_thread
 from tests.browser.test_panel import nav, sign_in, watch_console
@@ -75,8 +75,8 @@ async def _node_rows(cfg: Config) -> None:
     mx-a's row is old too, but mx-a is the panel's own node, shown live from its lookupd's file."""
     async with db.opened(cfg.database) as conn:
         now = time.time()
-        await nodestatus.upsert(conn, "mx-a", now - 900, True, reported_at=now - 890)
-        await nodestatus.upsert(conn, "mx-b", now - 312, False, reported_at=now - 2)
+        await nodereports.upsert(conn, "mx-a", now - 900, True, reported_at=now - 890)
+        await nodereports.upsert(conn, "mx-b", now - 312, False, reported_at=now - 2)
 
 
 def _cells(row) -> list[str]:

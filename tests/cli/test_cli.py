@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from mrod.infra import config as configmod
-from mrod.answers import postfixconf
+from mrod.answers import postfixlines
 from mrod.infra import db
 from tests.cli.conftest import dump
 
@@ -181,22 +181,22 @@ def test_postfix_config_matches_the_snippets(ready, config_file: Path) -> None:
     assert "transport_maps = socketmap:inet:127.0.0.1:0:transport" in out
     assert "mrod-smtps unix - - n - - smtp" in out
     defaults = configmod.from_dict({})
-    assert (REPO / "postfix-snippets" / "main.cf").read_text() == postfixconf.main_cf(defaults)
-    assert (REPO / "postfix-snippets" / "master.cf").read_text() == postfixconf.master_cf(defaults)
+    assert (REPO / "postfix-snippets" / "main.cf").read_text() == postfixlines.main_cf(defaults)
+    assert (REPO / "postfix-snippets" / "master.cf").read_text() == postfixlines.master_cf(defaults)
 
 
 def test_postfix_config_for_tcp_tables_and_unix_sockets() -> None:
     cfg = configmod.from_dict({"lookupd": {"socketmap": "", "tcp_table": {
         "relay_domains": "127.0.0.1:10111", "transport": "[::1]:10112"}}})
-    text = postfixconf.main_cf(cfg)
+    text = postfixlines.main_cf(cfg)
     assert "relay_domains = tcp:127.0.0.1:10111" in text
     assert "transport_maps = tcp:[::1]:10112" in text
     assert "# relay_recipient_maps: no mrod endpoint serves relay_recipients" in text
     cfg = configmod.from_dict({"lookupd": {"socketmap": "unix:/var/spool/postfix/private/mrod"}})
-    text = postfixconf.main_cf(cfg)
+    text = postfixlines.main_cf(cfg)
     assert "relay_domains = socketmap:unix:private/mrod:relay_domains" in text and "WARNING" not in text
     cfg = configmod.from_dict({"lookupd": {"socketmap": "unix:/run/mrod.sock"}})
-    text = postfixconf.main_cf(cfg)
+    text = postfixlines.main_cf(cfg)
     assert "relay_domains = socketmap:unix:/run/mrod.sock:relay_domains" in text
     assert "# WARNING: /run/mrod.sock is outside /var/spool/postfix/" in text
 

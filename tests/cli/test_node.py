@@ -9,14 +9,14 @@ from pathlib import Path
 from mrod.entities import audit
 from mrod.infra import config as configmod
 from mrod.infra import db
-from mrod.operations import nodestatus
+from mrod.operations import nodereports
 
 
 def _stored(config_file: Path, node: str) -> dict[str, int]:
     async def count() -> dict[str, int]:
         async with db.opened(configmod.load(config_file, env={}).database) as conn:
             found = {}
-            for table in nodestatus.NODE_TABLES:
+            for table in nodereports.NODE_TABLES:
                 async with conn.execute(f"SELECT count(*) FROM {table} WHERE node = ?", (node,)) as cur:
                     row = await cur.fetchone()
                     assert row is not None
@@ -29,7 +29,7 @@ def _stored(config_file: Path, node: str) -> dict[str, int]:
 def _seed_node(config_file: Path, node: str) -> None:
     async def seed() -> None:
         async with db.opened(configmod.load(config_file, env={}).database) as conn:
-            await nodestatus.upsert(conn, node, 1_800_000_000.0, True)
+            await nodereports.upsert(conn, node, 1_800_000_000.0, True)
             async with db.transaction(conn):
                 await conn.execute("INSERT INTO queue_stat (node, domain_id, messages, bytes, updated_at)"
                                    " SELECT ?, id, 3, 4096, '2026-12-02T08:00:00Z' FROM domain", (node,))

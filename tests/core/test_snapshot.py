@@ -10,6 +10,7 @@ import pytest
 
 from mrod.answers import routing
 from mrod.answers.routestore import RouteStore
+from mrod.answers import snapshotjournal, snapshotsql
 from mrod.answers.snapshot import RouteSnapshot
 from mrod.entities import domains, recipients, relays
 from mrod.infra import db, journal
@@ -36,7 +37,7 @@ async def path(tmp_path: Path) -> Path:
 
 def load(path: Path) -> tuple[RouteSnapshot, RouteStore]:
     sql = RouteStore.open(path)
-    snap = RouteSnapshot.load(sql.conn)
+    snap = snapshotsql.load(sql.conn)
     snap.sql = sql
     return snap, sql
 
@@ -70,7 +71,7 @@ async def test_journal_changes_keep_the_snapshot_equal_to_sql(path: Path) -> Non
         changes = journal.since(sql.conn, snap.position, 1000)
         assert changes, "the writers recorded nothing"
         before = answers(snap)
-        snap.apply(sql.conn, changes)
+        snapshotjournal.apply(snap, sql.conn, changes)
         assert snap.position == journal.position(sql.conn)
         assert answers(snap) == answers(sql)
         assert answers(snap) != before

@@ -10,7 +10,7 @@ and is driven only through ``-c D/etc``: /etc/postfix/main.cf need not exist. As
 postqueue and postsuper accept ``-c`` without alternate_config_directories; postmap needs a
 main.cf, so it runs with the instance's too. The files (tests/harness/postfixcf.py) layer a
 hermetic base (no local delivery, no DNS, nothing leaves the machine, short queue timers, the
-test client NOT in ``mynetworks``), then mrod's own ``postfixconf.main_cf/master_cf(config)``
+test client NOT in ``mynetworks``), then mrod's own ``postfixlines.main_cf/master_cf(config)``
 lines — what users install is what is tested — then the test's ``settings``.
 
     @pytest.mark.postfix
@@ -53,7 +53,7 @@ from typing import Any, Callable, Iterator
 
 import pytest
 
-from mrod.answers import postfixconf
+from mrod.answers import postfixlines
 from mrod.infra.config import Config
 from tests.harness import diagnostics, free_port, require, require_root, require_tool, smtpclient
 from tests.harness.postfixcf import MASTER_CF_DIST, base_settings, main_cf_text, master_cf_text, parse_main_cf
@@ -75,8 +75,8 @@ class PostfixInstance:
         self.settings = base_settings(self.directory, mynetworks)
         extra_master = master_extra
         if mrod_config is not None:
-            self.settings.update(parse_main_cf(postfixconf.main_cf(mrod_config)))
-            extra_master = postfixconf.master_cf(mrod_config) + extra_master
+            self.settings.update(parse_main_cf(postfixlines.main_cf(mrod_config)))
+            extra_master = postfixlines.master_cf(mrod_config) + extra_master
         self.settings.update(settings or {})
         self.master_cf = master_cf_text(self.port, extra_master)
         self.master_pid: int | None = None

@@ -1,9 +1,9 @@
 """The configuration files of a private Postfix test instance (see tests/harness/postfix.py).
 
 main.cf is built in three layers, later ones winning: ``base_settings`` (below), then mrod's
-own ``mrod.postfixconf.main_cf(config)`` lines, then the test's own settings. master.cf is
+own ``mrod.postfixlines.main_cf(config)`` lines, then the test's own settings. master.cf is
 Debian's master.cf.dist with the ``smtp inet`` service moved to 127.0.0.1:PORT, followed by
-``mrod.postfixconf.master_cf(config)`` (the implicit-TLS transport) and any extra lines.
+``mrod.postfixlines.master_cf(config)`` (the implicit-TLS transport) and any extra lines.
 """
 
 from __future__ import annotations

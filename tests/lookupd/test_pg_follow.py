@@ -20,7 +20,7 @@ from mrod.infra import db
 from mrod.infra.engine import Target
 from mrod.infra.pgread import PgSyncConnection
 from mrod.lookupd import pgholder
-from mrod.answers import snapshot
+from mrod.answers import snapshotfile
 from mrod.lookupd.daemon import Lookupd
 from mrod.lookupd.metricsserver import lookupd_families
 from tests.conftest import make_config
@@ -199,7 +199,7 @@ async def test_an_outage_is_answered_from_the_snapshot_then_caught_up(
                           dict(name="listed.example", relay="primary", recipients="listed")],
                  recipients=["joe@listed.example"])
     daemon = await _start(tmp_path, target)
-    snapshot_file = snapshot.file_for(daemon.config)   # the node's state directory
+    snapshot_file = snapshotfile.file_for(daemon.config)   # the node's state directory
     try:
         client = await _client(daemon, clients)
         assert await client.ask("relay_domains", "known.example") == "OK known.example"

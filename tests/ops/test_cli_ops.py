@@ -9,7 +9,7 @@ from typing import Callable, Iterator
 import pytest
 
 from mrod.infra import config as configmod
-from mrod.answers import postfixconf
+from mrod.answers import postfixlines
 from mrod.cli import main
 from tests.harness.named import Named, start, zone_text
 from tests.harness.smtpsink import SmtpSink
@@ -40,7 +40,7 @@ def run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Callable[..., tup
     ("", None),
 ])
 def test_postfix_config_policy_line(policy: str, line: str | None) -> None:
-    text = postfixconf.main_cf(configmod.from_dict({"lookupd": {"policy": policy}}))
+    text = postfixlines.main_cf(configmod.from_dict({"lookupd": {"policy": policy}}))
     found = [ln for ln in text.splitlines() if "check_policy_service" in ln and not ln.startswith("#")]
     assert found == ([line] if line else [])
     # No default_action: Postfix's own (451 4.3.5) applies when mrod cannot answer.

@@ -17,7 +17,7 @@ from typing import Any
 
 from mrod.infra import config as configmod
 from mrod.infra.engine import Target
-from mrod.answers import snapshot
+from mrod.answers import snapshotfile
 from mrod.lookupd.daemon import Lookupd
 from mrod.operations import syncstatus
 from tests.harness import postgres
@@ -91,7 +91,7 @@ async def test_mrod_health_reports_the_snapshot_and_still_does_while_the_databas
     # An hour into the outage, lookupd restarted: it answers from its snapshot file, and says
     # how old it is. (The hour is the snapshot file's own record of its last sync, set back:
     # the state a node restarted an hour into an outage finds on its disk.)
-    snapshot_file = snapshot.file_for(cfg)
+    snapshot_file = snapshotfile.file_for(cfg)
     state: dict[str, Any] = json.loads(snapshot_file.read_text())
     state["synced_at"] = time.time() - 3600
     snapshot_file.write_text(json.dumps(state))

@@ -8,14 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from mrod.operations import opsjobs
+from mrod.operations import servejobs
 from tests.conftest import make_config
 
 
 async def test_the_warning_says_the_seconds_until_the_next_try(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     # No database yet (DatabaseNotReady): the trouble an operator sees before `mrod init`.
     cfg = make_config(tmp_path, health={"interval": 45.0}, queue={"enabled": False}, checks={"enabled": False})
-    job = {j.name: j for j in opsjobs.jobs(cfg)}["health"]
+    job = {j.name: j for j in servejobs.jobs(cfg)}["health"]
     caplog.set_level(logging.INFO, logger="mrod.jobs")
     await job.run()
     await job.run()

@@ -99,7 +99,7 @@ def test_mx_routed_domain_probes_its_most_preferred_mx_hosts(
 
 def test_serve_runs_the_next_hop_monitor_with_auto_flush() -> None:
     from mrod.infra import config as configmod
-    from mrod.operations import opsjobs
-    assert "nexthops" in [j.name for j in opsjobs.jobs(configmod.from_dict({}))]
+    from mrod.operations import servejobs
+    assert "nexthops" in [j.name for j in servejobs.jobs(configmod.from_dict({}))]
     off = configmod.from_dict({"health": {"flush_on_up": False}})
-    assert "nexthops" not in [j.name for j in opsjobs.jobs(off)]
+    assert "nexthops" not in [j.name for j in servejobs.jobs(off)]

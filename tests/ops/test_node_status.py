@@ -16,7 +16,7 @@ import pytest
 from mrod.cli import main
 from mrod.infra import config as configmod
 from mrod.infra.config import Config
-from mrod.operations import nodestatus, opsjobs, syncstatus
+from mrod.operations import nodereports, servejobs, syncstatus
 from tests.conftest import make_config
 
 NOW = 1_800_000_000.0
@@ -27,10 +27,10 @@ def _node(cfg: Config, name: str) -> Config:
 
 
 async def test_each_node_keeps_one_row(conn: Any) -> None:
-    await nodestatus.upsert(conn, "mx-b", NOW - 312, False, reported_at=NOW - 300)
-    await nodestatus.upsert(conn, "mx-a", None, False, reported_at=NOW - 20)
-    await nodestatus.upsert(conn, "mx-a", NOW - 3.4, True, reported_at=NOW - 2)      # replaces mx-a's
-    assert await nodestatus.rows(conn) == [
+    await nodereports.upsert(conn, "mx-b", NOW - 312, False, reported_at=NOW - 300)
+    await nodereports.upsert(conn, "mx-a", None, False, reported_at=NOW - 20)
+    await nodereports.upsert(conn, "mx-a", NOW - 3.4, True, reported_at=NOW - 2)      # replaces mx-a's
+    assert await nodereports.rows(conn) == [
         {"node": "mx-a", "synced_at": NOW - 4, "connected": True, "reported_at": NOW - 2},   # to the second, down
         {"node": "mx-b", "synced_at": NOW - 312, "connected": False, "reported_at": NOW - 300}]
 
@@ -41,9 +41,9 @@ async def test_a_stored_time_that_is_not_a_stamp_reads_as_unknown(conn: Any) -> 
     async with db.transaction(conn):
         await conn.execute("INSERT INTO node_status (node, lookupd_synced_at, lookupd_connected, reported_at)"
                            " VALUES ('odd', 'yesterday', 1, '')")
-    [row] = await nodestatus.rows(conn)
+    [row] = await nodereports.rows(conn)
     assert (row["synced_at"], row["reported_at"]) == (None, None)
-    [shown] = nodestatus.view([row], "mx-a", None, now=NOW)
+    [shown] = nodereports.view([row], "mx-a", None, now=NOW)
     assert shown.stale and shown.age_text() == "never"
 
 
@@ -51,24 +51,24 @@ async def test_the_job_copies_this_nodes_sync_file_into_its_row(cfg: Config, con
     mine = _node(cfg, "mx-a")
     path = syncstatus.path_for(mine)
     if path is None:      # SQLite: one node, no snapshot to age, no job, nothing written
-        assert await nodestatus.report(mine) is None and await nodestatus.rows(conn) == []
-        assert "nodestatus" not in [j.name for j in opsjobs.jobs(mine)]
+        assert await nodereports.report(mine) is None and await nodereports.rows(conn) == []
+        assert "nodestatus" not in [j.name for j in servejobs.jobs(mine)]
         return
-    assert "nodestatus" in [j.name for j in opsjobs.jobs(mine)]
-    assert (await nodestatus.report(mine) or pytest.fail()).verdict == "missing"     # lookupd not run yet
-    [row] = await nodestatus.rows(conn)
+    assert "nodestatus" in [j.name for j in servejobs.jobs(mine)]
+    assert (await nodereports.report(mine) or pytest.fail()).verdict == "missing"     # lookupd not run yet
+    [row] = await nodereports.rows(conn)
     assert (row["node"], row["synced_at"], row["connected"]) == ("mx-a", None, False)
     synced = time.time() - 5
     path.parent.mkdir(parents=True, exist_ok=True)       # the node's state directory
     syncstatus.write(path, node="mx-a", database="db", synced_at=synced, connected=True, domains=2)
-    await nodestatus.report(mine)
-    [row] = await nodestatus.rows(conn)
+    await nodereports.report(mine)
+    [row] = await nodereports.rows(conn)
     assert (row["synced_at"], row["connected"]) == (float(int(synced)), True)
     assert time.time() - row["reported_at"] < 5
     # lookupd stopped: its last word says nothing about the database now.
     syncstatus.write(path, node="mx-a", database="db", synced_at=synced, connected=True, domains=2, running=False)
-    await nodestatus.report(mine)
-    assert [(r["synced_at"], r["connected"]) for r in await nodestatus.rows(conn)] == [(float(int(synced)), False)]
+    await nodereports.report(mine)
+    assert [(r["synced_at"], r["connected"]) for r in await nodereports.rows(conn)] == [(float(int(synced)), False)]
 
 
 def _status(tmp_path: Path, synced_ago: float | None, *, connected: bool = True, running: bool = True,
@@ -88,7 +88,7 @@ STORED = [
 
 
 def test_every_node_is_judged_and_this_one_read_live(tmp_path: Path) -> None:
-    shown = nodestatus.view(STORED, "mx-a", _status(tmp_path, 1.5), now=NOW)
+    shown = nodereports.view(STORED, "mx-a", _status(tmp_path, 1.5), now=NOW)
     assert [(n.node, n.live, n.stale) for n in shown] == [
         ("mx-a", True, False), ("mx-b", False, False), ("mx-c", False, True), ("mx-d", False, True)]
     a, b, c, d = shown
@@ -117,7 +117,7 @@ def test_this_nodes_own_file_decides_for_it(tmp_path: Path, live: str | None, st
         "never": _status(tmp_path, None, connected=False),
         "outage": _status(tmp_path, 40, connected=False),
     }[live]
-    [a] = nodestatus.view(STORED[:1], "mx-a", status, now=NOW)
+    [a] = nodereports.view(STORED[:1], "mx-a", status, now=NOW)
     assert (a.stale, a.reason) == (stale, reason)
 
 
@@ -139,8 +139,8 @@ def test_health_all_nodes_lists_every_nodes_lookupd(cfg: Config, capsys: pytest.
     async def stored(stale_b: bool) -> None:
         async with db.opened(cfg.database) as conn:
             now = time.time()
-            await nodestatus.upsert(conn, "mx-a", now - 600, False, reported_at=now - 590)
-            await nodestatus.upsert(conn, "mx-b", now - (400 if stale_b else 2), not stale_b, reported_at=now - 1)
+            await nodereports.upsert(conn, "mx-a", now - 600, False, reported_at=now - 590)
+            await nodereports.upsert(conn, "mx-b", now - (400 if stale_b else 2), not stale_b, reported_at=now - 1)
 
     def mrod(*args: str) -> tuple[int, str, str]:
         capsys.readouterr()
@@ -188,8 +188,8 @@ async def test_the_dashboard_shows_the_nodes_to_queue_holders_only(cfg: Config, 
     assert (await ops.login("ops")).status == 303 and (await editor.login("editor")).status == 303
     status, page = await ops.get("/")
     assert status == 200 and 'id="nodes-heading"' not in page       # no node has reported: nothing to show
-    await nodestatus.upsert(conn, "mx-b", time.time() - 312, False)
-    await nodestatus.upsert(conn, "mx-c", time.time() - 3, True)
+    await nodereports.upsert(conn, "mx-b", time.time() - 312, False)
+    await nodereports.upsert(conn, "mx-c", time.time() - 3, True)
     status, page = await ops.get("/")
     assert status == 200 and 'id="nodes-heading"' in page
     assert '<tr data-node="mx-b" class="stale">' in page and '<tr data-node="mx-c">' in page

@@ -4,7 +4,7 @@ Two mrod nodes (their own configs, ports, state directories and node names; thei
 have a `[database] url` and no `path`, as docs/cluster.md's first example; node A the real
 `mrod lookupd`, node B all of `mrod serve` — lookupd, panel, jobs reading its own Postfix —,
 both with the policy service on), two private Postfix instances each configured from
-its own node's config (`postfixconf`: what `mrod postfix-config` gives), one private
+its own node's config (`postfixlines`: what `mrod postfix-config` gives), one private
 PostgreSQL, the primary an SMTP sink on loopback. Node A made the database (`mrod init`); node
 B only points at it (docs/cluster.md "Adding a node").
 

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from mrod.answers import postconfmerge
+from mrod.answers import postconfplan
 from mrod.cli import main
-from mrod.cli import postconf as postconfcli
+from mrod.cli import postfixconfig as postconfcli
 from mrod.infra import config as configmod
 from tests.harness import require_tool
 
@@ -88,7 +88,7 @@ def _run_printed(lines: list[str]) -> None:
 
 def _settings(postconf: str, directory: Path) -> dict[str, str]:
     out = subprocess.run([postconf, "-c", str(directory), "-n"], check=True, capture_output=True, text=True).stdout
-    return postconfmerge.parse_main_cf(out)
+    return postconfplan.parse_main_cf(out)
 
 
 def test_internet_site_keeps_the_operators_checks(postconf: str, tmp_path: Path, config_file: Path,
@@ -100,7 +100,7 @@ def test_internet_site_keeps_the_operators_checks(postconf: str, tmp_path: Path,
     _run_printed(lines)
     after = _settings(postconf, directory)
     sm = "socketmap:inet:127.0.0.1:10101"
-    assert postconfmerge.split_list(after["smtpd_recipient_restrictions"]) == [
+    assert postconfplan.split_list(after["smtpd_recipient_restrictions"]) == [
         "permit_mynetworks", "reject_unauth_destination", "reject_rbl_client", "zen.spamhaus.org",
         "check_policy_service", "unix:private/policyd-spf", "check_policy_service", "inet:127.0.0.1:10102",
         "permit"]

@@ -1,7 +1,7 @@
 """The background jobs of operating a backup MX, for ``mrod serve``: primary health (with
 auto-flush; next hops of host-override and MX routes too, nexthops.py), queue refresh (which
 feeds the policy's per-domain quota), DNS checks, and on PostgreSQL this node's lookupd sync
-status into the shared database (nodestatus.py).
+status into the shared database (nodereports.py).
 
 An expected trouble — Postfix down or not installed, the database not there yet — is logged
 as one warning when it starts and one line when it ends, not a traceback every interval.
@@ -13,12 +13,12 @@ import logging
 from typing import Awaitable, Callable
 
 from mrod.infra.engine import Target
-from mrod.operations import checks, flushrequests, nodestatus, queuestats, syncstatus
+from mrod.operations import checks, flushrequests, nodereports, queuestats, syncstatus
 from mrod.infra import db
 from mrod.infra.config import Config
 from mrod.infra.errors import MrodError
 from mrod.operations.health import HealthMonitor
-from mrod.operations.jobs import PeriodicJob
+from mrod.operations.periodic import PeriodicJob
 from mrod.operations.nexthops import NextHopMonitor
 
 log = logging.getLogger("mrod.jobs")
@@ -72,6 +72,6 @@ def jobs(cfg: Config) -> list[PeriodicJob]:
         # Not at once: a restart should not hit every domain's name servers before anything else.
         found.append(_quiet_job("checks", cfg.checks.interval, run_checks, first_delay=min(60.0, cfg.checks.interval)))
     if Target.of(cfg.database).shared:     # several nodes: every node's panel shows this node's lookupd staleness
-        found.append(_quiet_job("nodestatus", nodestatus.REPORT_EVERY, lambda: nodestatus.report(cfg),
+        found.append(_quiet_job("nodestatus", nodereports.REPORT_EVERY, lambda: nodereports.report(cfg),
                                 first_delay=2.0, said="node status"))
     return found

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from mrod.infra.dbapi import Connection
-from mrod.entities import audit, bulk, csvio, domains, relays, users
+from mrod.entities import audit, csvio, domainbulk, domains, relays, users
 from mrod.entities.audit import Actor
 from mrod.infra.errors import InvalidInput, NotFound
 from tests.core.test_entities import snapshot
@@ -24,7 +24,7 @@ async def many(conn: Connection, actor: Actor) -> Connection:
 
 
 async def test_apply_by_names_changes_each_and_audits_each_as_a_single_change(many, actor) -> None:
-    result = await bulk.apply(many, actor, {"relay": "new", "recipients": "listed", "paused": True,
+    result = await domainbulk.apply(many, actor, {"relay": "new", "recipients": "listed", "paused": True,
                                             "pause_reason": "migration", "include_subdomains": True},
                               domain_names=["d1.example", "D2.example", "d1.example"])
     assert result.changed == ["d1.example", "d2.example"] and result.unchanged == []
@@ -42,7 +42,7 @@ async def test_apply_by_names_changes_each_and_audits_each_as_a_single_change(ma
 
 async def test_apply_by_filter_and_unchanged_ones(many, actor) -> None:
     await domains.update(many, actor, "d3.example", enabled=False)
-    result = await bulk.apply(many, actor, {"enabled": False}, filters=bulk.parse_filters(["relay=old"]))
+    result = await domainbulk.apply(many, actor, {"enabled": False}, filters=domainbulk.parse_filters(["relay=old"]))
     assert result.changed == ["d0.example", "d1.example", "d2.example"] and result.unchanged == ["d3.example"]
     assert (await domains.get(many, "d4.example")).enabled
 
@@ -50,23 +50,23 @@ async def test_apply_by_filter_and_unchanged_ones(many, actor) -> None:
 async def test_one_refusal_changes_nothing(many, actor) -> None:
     before = await snapshot(many)
     with pytest.raises(NotFound):
-        await bulk.apply(many, actor, {"enabled": False}, domain_names=["d1.example", "missing.example"])
+        await domainbulk.apply(many, actor, {"enabled": False}, domain_names=["d1.example", "missing.example"])
     with pytest.raises(InvalidInput, match="quota_messages"):
-        await bulk.apply(many, actor, {"quota_messages": "lots"}, domain_names=["d1.example", "d2.example"])
+        await domainbulk.apply(many, actor, {"quota_messages": "lots"}, domain_names=["d1.example", "d2.example"])
     with pytest.raises(InvalidInput, match="nothing to change"):
-        await bulk.apply(many, actor, {}, domain_names=["d1.example"])
+        await domainbulk.apply(many, actor, {}, domain_names=["d1.example"])
     with pytest.raises(InvalidInput, match="not a field"):
-        await bulk.apply(many, actor, {"source": "bind"}, domain_names=["d1.example"])
+        await domainbulk.apply(many, actor, {"source": "bind"}, domain_names=["d1.example"])
     with pytest.raises(InvalidInput, match="no domain matches"):
-        await bulk.apply(many, actor, {"enabled": False}, filters={"q": "nothing-like-this"})
+        await domainbulk.apply(many, actor, {"enabled": False}, filters={"q": "nothing-like-this"})
     with pytest.raises(InvalidInput, match="KEY=VALUE"):
-        bulk.parse_filters(["colour=red"])
+        domainbulk.parse_filters(["colour=red"])
     # A domains_own user: only their own domains, by name or by filter.
     olga = (await users.get(many, "olga")).id
     with pytest.raises(NotFound, match="only your own"):
-        await bulk.apply(many, actor, {"enabled": False}, domain_names=["d0.example", "d1.example"], owner_id=olga)
+        await domainbulk.apply(many, actor, {"enabled": False}, domain_names=["d0.example", "d1.example"], owner_id=olga)
     assert await snapshot(many) == before
-    result = await bulk.apply(many, actor, {"enabled": False}, filters={}, owner_id=olga)
+    result = await domainbulk.apply(many, actor, {"enabled": False}, filters={}, owner_id=olga)
     assert result.changed == ["d0.example"]
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from mrod.entities import bulk, csvio
+from mrod.entities import csvio, domainbulk
 from mrod.infra.errors import InvalidInput
 from mrod.infra.enums import Permission
 
@@ -34,8 +34,8 @@ async def bulk_update(request: web.Request) -> web.StreamResponse:
     if selected is not None and (not isinstance(selected, list) or not all(isinstance(n, str) for n in selected)):
         raise InvalidInput("domains", "must be a list of domain names")
     if filters is not None and not isinstance(filters, dict):
-        raise InvalidInput("filter", f"must be an object with any of {', '.join(bulk.FILTERS)}")
-    result = await bulk.apply(await pool.conn(request), actor(request), change, domain_names=selected,
+        raise InvalidInput("filter", f"must be an object with any of {', '.join(domainbulk.FILTERS)}")
+    result = await domainbulk.apply(await pool.conn(request), actor(request), change, domain_names=selected,
                               filters=filters, owner_id=domain_owner_filter(request[USER]))
     return web.json_response(result.as_dict())
 

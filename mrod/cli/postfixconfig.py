@@ -1,5 +1,5 @@
 """``mrod postfix-config --postconf`` / ``--apply``: mrod's settings merged into a Postfix
-configuration through Postfix's own ``postconf`` (the merge rules: answers/postconfmerge.py).
+configuration through Postfix's own ``postconf`` (the merge rules: answers/postconfplan.py).
 
 --postconf prints the ``postconf -e`` commands (nothing changes); --apply shows the same changes
 as a diff, makes them, checks the result with ``postfix check`` and then reloads a running
@@ -16,7 +16,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from mrod.answers import postconfmerge, postfixconf
+from mrod.answers import postconfplan, postfixlines
 from mrod.infra.config import Config
 from mrod.infra.errors import InvalidInput, MrodError
 
@@ -43,7 +43,7 @@ def _postconf(directory: str, *args: str) -> str:
 
 
 def _effective(directory: str, names: list[str]) -> dict[str, str]:
-    return postconfmerge.parse_main_cf(_postconf(directory, *names))
+    return postconfplan.parse_main_cf(_postconf(directory, *names))
 
 
 def usable_hostname(name: str) -> bool:
@@ -54,10 +54,10 @@ def usable_hostname(name: str) -> bool:
     return "." in name and name.split(".", 1)[0].lower() not in ("localhost", "localhost4", "localhost6")
 
 
-def changes_for(cfg: Config, directory: str, fqdn: str) -> tuple[list[postconfmerge.Change], list[str], bool]:
+def changes_for(cfg: Config, directory: str, fqdn: str) -> tuple[list[postconfplan.Change], list[str], bool]:
     """(main.cf changes, master.cf services to add, whether main.cf is missing). ``fqdn`` is this
     host's name (socket.getfqdn()); a fresh main.cf gets it as myhostname when it is usable."""
-    wanted = postconfmerge.parse_main_cf(postfixconf.main_cf(cfg))
+    wanted = postconfplan.parse_main_cf(postfixlines.main_cf(cfg))
     names = sorted(set(wanted) | {"smtpd_reject_unlisted_recipient"})
     main_cf = Path(directory) / "main.cf"
     fresh = not main_cf.exists()
@@ -66,13 +66,13 @@ def changes_for(cfg: Config, directory: str, fqdn: str) -> tuple[list[postconfme
         with tempfile.TemporaryDirectory() as empty:
             Path(empty, "main.cf").touch()
             effective, explicit = _effective(empty, names), {}
-        changes = [c for c in postconfmerge.minimum(fqdn)
+        changes = [c for c in postconfplan.minimum(fqdn)
                    if c.parameter != "myhostname" or usable_hostname(fqdn)]
     else:
         effective = _effective(directory, names)
-        explicit = postconfmerge.parse_main_cf(_postconf(directory, "-n"))
+        explicit = postconfplan.parse_main_cf(_postconf(directory, "-n"))
         changes = []
-    changes += postconfmerge.plan(wanted, explicit, effective)
+    changes += postconfplan.plan(wanted, explicit, effective)
     service = cfg.lookupd.smtps_transport
     services = [] if _has_service(Path(directory) / "master.cf", service) else [service]
     return changes, services, fresh
@@ -86,7 +86,7 @@ def _has_service(master_cf: Path, service: str) -> bool:
     return any(line.split()[:2] == [service, "unix"] for line in lines if line and line[0] not in "# \t")
 
 
-def commands(cfg: Config, directory: str, changes: list[postconfmerge.Change], services: list[str],
+def commands(cfg: Config, directory: str, changes: list[postconfplan.Change], services: list[str],
              fresh: bool) -> list[list[str]]:
     base = ["postconf"] if directory == DEFAULT_DIR else ["postconf", "-c", directory]
     found: list[list[str]] = []
@@ -108,7 +108,7 @@ def run(args: argparse.Namespace, cfg: Config, fqdn: str | None = None) -> int:
     fqdn = socket.getfqdn() if fqdn is None else fqdn
     changes, services, fresh = changes_for(cfg, directory, fqdn)
     todo = commands(cfg, directory, changes, services, fresh)
-    notes = postconfmerge.warnings(postconfmerge.parse_main_cf(postfixconf.main_cf(cfg)),
+    notes = postconfplan.warnings(postconfplan.parse_main_cf(postfixlines.main_cf(cfg)),
                                    _effective(directory, ["recipient_delimiter"]) if not fresh else {})
     if fresh and not usable_hostname(fqdn):
         notes.append(f"myhostname is left out: this host's name resolves to {fqdn!r}, which Postfix must not "
@@ -130,7 +130,7 @@ def run(args: argparse.Namespace, cfg: Config, fqdn: str | None = None) -> int:
     if not todo:
         out.write(f"{directory}: nothing to change; Postfix is already set up for mrod\n")
         return 0
-    out.write(postconfmerge.diff(changes))
+    out.write(postconfplan.diff(changes))
     for service in services:
         out.write(f"+ master.cf: {service} unix - - n - - smtp (implicit TLS)\n")
     out.flush()

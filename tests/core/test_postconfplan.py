@@ -1,8 +1,8 @@
-"""The merge rules of `mrod postfix-config --postconf` (answers/postconfmerge), case by case."""
+"""The merge rules of `mrod postfix-config --postconf` (answers/postconfplan), case by case."""
 
 from __future__ import annotations
 
-from mrod.answers import postconfmerge as pm
+from mrod.answers import postconfplan as pm
 
 SM = "socketmap:inet:127.0.0.1:10101"
 WANTED = {"relay_domains": f"{SM}:relay_domains", "transport_maps": f"{SM}:transport",

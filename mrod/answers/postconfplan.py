@@ -23,7 +23,7 @@ import re
 from dataclasses import dataclass
 from typing import Mapping
 
-from mrod.answers.postfixconf import MAP_PARAMETERS
+from mrod.answers.postfixlines import MAP_PARAMETERS
 
 LIFETIMES = ("maximal_queue_lifetime", "bounce_queue_lifetime")
 UNAUTH = ("reject_unauth_destination", "defer_unauth_destination")

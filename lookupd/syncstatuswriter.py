@@ -1,4 +1,4 @@
-"""lookupd's side of the sync status file (mrod.operations.syncstatus): written by the
+"""lookupd's writer of the sync status file (its format: mrod.operations.syncstatus), used by the
 PostgreSQL sync thread after each sync, when the database is lost and while it is gone, and
 at shutdown — cheaply (a few hundred bytes, no fsync: a reader needs it current, not durable)
 and never at the cost of the sync: a failed write is logged once, not raised."""
