@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import resource
 import signal
 import socket
 from functools import partial
+from typing import Iterator
 
 from mrod.operations import metrics, syncstatus
 from mrod.answers import routing, snapshotfile
@@ -129,14 +131,24 @@ def raise_fd_limit(wanted: int) -> None:
             log.warning("could not raise the open-file limit to %d: %s", target, exc)
 
 
-async def wait_for_signal() -> None:
-    """Until SIGTERM or SIGINT."""
+@contextlib.contextmanager
+def stop_signals() -> Iterator[asyncio.Event]:
+    """An event that SIGTERM or SIGINT sets, from the moment this is entered. Entered before
+    anything starts, so that a signal arriving while a process is still starting (`mrod serve`
+    stopped at once, a slow start under load) is kept for the stop that follows: Python's default
+    action would end the process there without stopping what had started."""
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     try:
-        await stop.wait()
+        yield stop
     finally:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)
+
+
+async def wait_for_signal() -> None:
+    """Until SIGTERM or SIGINT."""
+    with stop_signals() as stop:
+        await stop.wait()

@@ -77,23 +77,26 @@ async def run_components(items: list[Any], name: str) -> None:
     "stopping" and "stopped" lines ("mrod lookupd", "the panel process of mrod serve"…): under
     `mrod serve` three processes stop at once and each says which it is."""
     from mrod.cli.supervisor import notify_ready
-    from mrod.lookupd.daemon import wait_for_signal
+    from mrod.lookupd.daemon import stop_signals
 
     started: list[Any] = []
-    try:
-        for item in items:
-            await item.start()
-            started.append(item)
-        notify_ready()
-        await wait_for_signal()
-    finally:
-        log.info("%s stopping", name)
-        for item in reversed(started):
-            try:
-                await item.stop()
-            except Exception:  # stop the rest regardless
-                log.exception("error while stopping %s", type(item).__name__)
-        log.info("%s stopped", name)
+    with stop_signals() as stop:
+        try:
+            for item in items:
+                if stop.is_set():     # told to stop while starting: start nothing more
+                    break
+                await item.start()
+                started.append(item)
+            notify_ready()
+            await stop.wait()
+        finally:
+            log.info("%s stopping", name)
+            for item in reversed(started):
+                try:
+                    await item.stop()
+                except Exception:  # stop the rest regardless
+                    log.exception("error while stopping %s", type(item).__name__)
+            log.info("%s stopped", name)
 
 
 async def prepare_database(cfg: Config) -> None:
