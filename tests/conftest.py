@@ -45,14 +45,48 @@ def make_config(tmp_path: Path, **sections: dict[str, Any]) -> configmod.Config:
     return configmod.from_dict(data, base_dir=tmp_path)
 
 
-@pytest.fixture
-def engine() -> str:
-    """The database engine of a test; conftests of database-facing tiers parametrize it over
-    both (tests.conftest.ENGINES), a test pins it with @pytest.mark.parametrize("engine", …)."""
-    return "sqlite"
-
-
 ENGINES = list(db.ENGINES)
+TESTS = Path(__file__).resolve().parent
+# The tiers whose tests that use ``engine`` run on every engine: the repositories (core) and
+# what reads and writes through them outside the panel (ops, cli, bind). The panel and API
+# handlers (admin) run on SQLite, and their PostgreSQL smoke set — the tests marked
+# ``both_engines`` — on both; lookupd, postfix and browser tests on SQLite.
+EVERY_ENGINE_TIERS = frozenset({"core", "ops", "cli", "bind"})
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Parametrizes ``engine`` over ENGINES where the test's tier or its ``both_engines``
+    marker says so — unless the test pins it with @pytest.mark.parametrize("engine", …)."""
+    if "engine" not in metafunc.fixturenames or _pins_engine(metafunc.definition):
+        return
+    tier = metafunc.definition.path.resolve().relative_to(TESTS).parts[0]
+    if tier in EVERY_ENGINE_TIERS or metafunc.definition.get_closest_marker("both_engines") is not None:
+        metafunc.parametrize("engine", ENGINES, indirect=True)
+
+
+def _pins_engine(definition: pytest.Function) -> bool:
+    for mark in definition.iter_markers("parametrize"):
+        names = mark.args[0] if mark.args else mark.kwargs.get("argnames", "")
+        if "engine" in ([n.strip() for n in names.split(",")] if isinstance(names, str) else list(names)):
+            return True
+    return False
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under xdist (-n, `make test`): the tests marked ``package`` or ``system`` use
+    machine-wide state, so they go to one worker, one at a time (the xdist group "system").
+    (xdist hands out the largest groups first, so that worker starts on them at once.)"""
+    for item in items:
+        if item.get_closest_marker("package") is not None or item.get_closest_marker("system") is not None:
+            item.add_marker(pytest.mark.xdist_group("system"))
+
+
+@pytest.fixture
+def engine(request: pytest.FixtureRequest) -> str:
+    """The database engine of a test: "sqlite", or each of ENGINES in turn where
+    pytest_generate_tests parametrizes it."""
+    return str(getattr(request, "param", "sqlite"))
 
 
 @pytest.fixture

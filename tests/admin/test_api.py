@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 from mrod.admin.app import create_app
 from mrod.admin.openapi import build
 from mrod.entities import audit, domains, relays, sessions, tokens
@@ -21,6 +23,7 @@ async def _token(panel, name: str = "script") -> str:
     return found.group(1)
 
 
+@pytest.mark.both_engines
 async def test_token_is_shown_once_stored_hashed_and_revocable(admin_panel, app_conn) -> None:
     token = await _token(admin_panel)
     async with app_conn.execute("SELECT token_hash, prefix FROM api_token") as cur:
@@ -51,6 +54,7 @@ async def test_api_refuses_cookies_and_bad_tokens(admin_panel) -> None:
     assert (await client.get("/api/v1/openapi.json")).status == 200
 
 
+@pytest.mark.both_engines
 async def test_domains_relays_and_recipients_through_the_api(admin_panel, app_conn) -> None:
     headers = {"Authorization": f"Bearer {await _token(admin_panel)}"}
     client = admin_panel.client

@@ -12,6 +12,7 @@ GENERIC = "Invalid user name or password."
 BLOCKED = "Too many failed sign-ins."
 
 
+@pytest.mark.both_engines
 async def test_sign_in_sets_a_strict_httponly_cookie_and_signs_out(new_panel, make_user, app_conn) -> None:
     await make_user("alice", "domains")
     panel = await new_panel()
@@ -143,6 +144,7 @@ def test_safe_next_keeps_a_path_on_this_site(target: str) -> None:
     assert safe_next(target) == target
 
 
+@pytest.mark.both_engines
 async def test_password_change_ends_every_other_session(new_panel, make_user, app_conn) -> None:
     await make_user("alice", "domains")
     first, second = await new_panel(), await new_panel()
@@ -164,6 +166,7 @@ async def test_password_change_ends_every_other_session(new_panel, make_user, ap
     assert entries and entries[0].actor == "alice" and "password_hash" not in str(entries[0].after)
 
 
+@pytest.mark.both_engines
 async def test_throttle_blocks_a_user_name_then_an_admin_lifts_it(new_panel, make_user, app_conn) -> None:
     await make_user("alice", "domains")
     await make_user("guard", "blocklist")

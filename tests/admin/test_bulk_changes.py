@@ -3,6 +3,8 @@ same core functions (mrod.entities.bulk, csvio), all or nothing, owner limits ke
 
 from __future__ import annotations
 
+import pytest
+
 from mrod.entities import domains, relays, tokens
 from tests.core.test_entities import snapshot
 from tests.data import SYSTEM
@@ -59,6 +61,7 @@ async def test_bulk_edit_refused_changes_nothing(admin_panel, new_panel, app_con
     assert (await domains.get(app_conn, "d1.example")).enabled
 
 
+@pytest.mark.both_engines
 async def test_csv_export_preview_and_import(admin_panel, app_conn, make_user) -> None:
     await _world(app_conn, make_user)
     response = await admin_panel.client.get("/domains/export?relay=old&q=d1")

@@ -58,6 +58,7 @@ def test_init_creates_the_first_admin_once_with_a_random_password(mrod) -> None:
     assert found.group(1).encode() not in stored and b"$2b$04$" in stored
 
 
+@pytest.mark.both_engines
 def test_user_commands(mrod) -> None:
     assert mrod("init").returncode == 0
     result = mrod("user", "add", "alice", "--perm", "domains_own", "--perm", "logs", "--password-stdin",

@@ -61,6 +61,7 @@ async def _bearer(conn: Any, user_id: int) -> dict[str, str]:
 # -- the panel ---------------------------------------------------------------------------------
 
 
+@pytest.mark.both_engines
 async def test_pause_quota_and_when_down_set_and_cleared_through_the_form(admin_panel, app_conn) -> None:
     await _shop(app_conn)
     status, page = await admin_panel.get("/domains/shop.example")

@@ -7,6 +7,8 @@ from __future__ import annotations
 import html
 import re
 
+import pytest
+
 from mrod.entities import audit, domainimport, domains, recipients, relays
 from mrod.answers import routing
 from mrod.answers import routesource
@@ -23,6 +25,7 @@ async def _relay(conn, name="primary", host="mx1.example.net", **kw):
     return await relays.add(conn, SYSTEM, name=name, host=host, **kw)
 
 
+@pytest.mark.both_engines
 async def test_list_filters_sorts_and_pages(admin_panel, app_conn) -> None:
     await _relay(app_conn)
     await _relay(app_conn, "backup", "mx2.example.net")
@@ -50,6 +53,7 @@ async def test_list_filters_sorts_and_pages(admin_panel, app_conn) -> None:
         assert (await admin_panel.get(f"/domains?{query}"))[0] == 200
 
 
+@pytest.mark.both_engines
 async def test_add_edit_delete_through_forms(admin_panel, app_conn) -> None:
     await _relay(app_conn)
     status, _, response = await admin_panel.post("/domains/new", {
@@ -79,6 +83,7 @@ async def test_add_edit_delete_through_forms(admin_panel, app_conn) -> None:
     assert status == 303 and (await domains.count(app_conn))["total"] == 0
 
 
+@pytest.mark.both_engines
 async def test_bad_input_shows_errors_beside_fields_and_writes_nothing(admin_panel, app_conn) -> None:
     await _relay(app_conn)
     before = await audit.count(app_conn)

@@ -8,6 +8,8 @@ import html
 import re
 from typing import Any
 
+import pytest
+
 from mrod.operations import health
 from mrod.entities import relays, tokens
 from mrod.operations.health import HealthMonitor, Probe
@@ -37,6 +39,7 @@ def _row(page: str, name: str) -> str:
     return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", found.group(1).replace("<wbr>", ""))).split())
 
 
+@pytest.mark.both_engines
 async def test_relays_list_and_page_show_health_as_probed(admin_panel, app_conn, panel_cfg) -> None:
     up = await relays.add(app_conn, SYSTEM, name="alpha", host="mx1.example.net")
     down = await relays.add(app_conn, SYSTEM, name="bravo", host="mx2.example.net")

@@ -9,6 +9,8 @@ import asyncio
 import re
 
 
+import pytest
+
 from mrod.entities import domains, relays
 from mrod.operations import relaytest
 from tests.data import SYSTEM
@@ -71,6 +73,7 @@ async def test_probe_failures_give_a_clear_verdict() -> None:
     assert result.verdict == relaytest.FAIL and "not an SMTP reply" in result.summary
 
 
+@pytest.mark.both_engines
 async def test_relay_pages_add_edit_test_and_delete(admin_panel, app_conn, smtp_sink) -> None:
     status, _, _ = await admin_panel.post("/relays/new", {"name": "primary", "host": "127.0.0.1",
                                                           "port": str(smtp_sink.port), "tls": "may"})

@@ -58,6 +58,7 @@ async def code_step(panel: Panel, code: str) -> tuple[int, str, str]:
     return response.status, response.headers.get("Location", ""), await response.text()
 
 
+@pytest.mark.both_engines
 async def test_enrol_then_sign_in_needs_a_code_once(new_panel, make_user, app_conn) -> None:
     await make_user("alice", "domains")
     panel = await new_panel()

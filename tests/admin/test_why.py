@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 from mrod.bindimport import runs
 from mrod.entities import domains, relays
 from mrod.infra import db
@@ -64,6 +66,7 @@ async def test_domain_page_without_queue_or_relay_permission(new_panel, make_use
     assert ">down</span>" in page
 
 
+@pytest.mark.both_engines
 async def test_dashboard_sums_up_with_links(admin_panel, app_conn, panel_cfg) -> None:
     await _readings(app_conn, panel_cfg)
     status, page = await admin_panel.get("/")

@@ -47,6 +47,7 @@ def test_cut_never_mid_word(text, limit, shown) -> None:
     assert len(words.cut(text, limit)) <= limit
 
 
+@pytest.mark.both_engines
 async def test_pages_show_one_date_format_and_no_python_values(admin_panel, app_conn) -> None:
     await relays.add(app_conn, SYSTEM, name="primary", host="mx1.example.net")
     await domains.add(app_conn, SYSTEM, "shop.example", relay="primary")

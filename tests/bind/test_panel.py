@@ -14,20 +14,15 @@ from mrod.bindimport import runs
 from tests.data import SYSTEM
 from tests.admin.conftest import PASSWORD, Panel
 from tests.conftest import make_config
-from tests.harness.named import Named, zone_text
+from tests.harness.named import Named
 
 pytestmark = pytest.mark.bind
 
-ZONES = {
-    "one.example": zone_text("one.example", '@ TXT "mrodxmailrelay=primary"\n'),
-    "two.example": zone_text("two.example", "@ MX 10 mx.two.example.\nmx A 192.0.2.1\n"),
-    "three.example": zone_text("three.example"),
+NAMED_ZONES = {
+    "one.example": '@ TXT "mrodxmailrelay=primary"\n',
+    "two.example": "@ MX 10 mx.two.example.\nmx A 192.0.2.1\n",
+    "three.example": "",
 }
-
-
-@pytest.fixture
-def named(start_named) -> Named:
-    return start_named(ZONES)
 
 
 @pytest.fixture

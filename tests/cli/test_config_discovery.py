@@ -13,6 +13,9 @@ import pytest
 from mrod.cli import main
 from mrod.infra.config import loader
 
+# Whether /etc/mrod/mrod.toml exists matters here, and the package tests install one.
+pytestmark = pytest.mark.system
+
 REPO = Path(__file__).resolve().parents[2]
 
 

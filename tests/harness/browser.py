@@ -11,7 +11,8 @@ from its stdout when it creates one, and stops it (SIGTERM, clean exit) at teard
         page.goto(server.url + "/login")
 
 ``chromium`` is a Playwright browser context on Debian's /usr/bin/chromium (no browser is
-downloaded), launched with a fresh user-data directory per test. Mark such tests
+downloaded): one browser per test session (per xdist worker), a new context per test — its own
+cookies, storage and cache, as a fresh profile would have. Mark such tests
 ``@pytest.mark.browser``; outside CI they skip when Chromium or Playwright is missing, under
 CI (CI=true) they fail (tests.harness.require).
 """
@@ -177,17 +178,26 @@ def require_chromium() -> Any:
     return sync_playwright
 
 
-@pytest.fixture
-def chromium(tmp_path: Path) -> Iterator[Any]:
-    """A Playwright BrowserContext of real headless Chromium with a fresh profile."""
+@pytest.fixture(scope="session")
+def chromium_browser() -> Iterator[Any]:
+    """One headless Chromium per test session (per xdist worker), launched on first use."""
     sync_playwright = require_chromium()
-    profile = tempfile.mkdtemp(prefix="chromium-", dir=tmp_path)
     with sync_playwright() as playwright:
-        context = playwright.chromium.launch_persistent_context(
-            profile, executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS,
-            viewport={"width": 1280, "height": 800}, locale="en-GB", timezone_id="UTC")
-        context.set_default_timeout(15_000)
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
         try:
-            yield context
+            yield browser
         finally:
-            context.close()
+            browser.close()
+
+
+@pytest.fixture
+def chromium(chromium_browser: Any) -> Iterator[Any]:
+    """A Playwright BrowserContext of its own for the test: like a fresh profile, it shares no
+    cookies, storage or cache with any other test."""
+    context = chromium_browser.new_context(viewport={"width": 1280, "height": 800}, locale="en-GB",
+                                           timezone_id="UTC")
+    context.set_default_timeout(15_000)
+    try:
+        yield context
+    finally:
+        context.close()

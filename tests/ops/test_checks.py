@@ -5,7 +5,6 @@ the primaries live at other loopback addresses."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
@@ -15,12 +14,12 @@ from mrod.entities import domains, relays
 from tests.data import ACTOR
 from tests.conftest import make_config
 from tests.harness import free_port
-from tests.harness.named import Named, start, zone_text
+from tests.harness.named import Named
 
 pytestmark = pytest.mark.bind
 US = "mx2.backup.test"
 
-ZONES = {
+NAMED_ZONES = {
     "backup.test": "mx2 IN A 127.0.0.1\nloop-host IN A 127.0.0.1\n",
     "good.test": f"@ IN MX 10 mail\n@ IN MX 20 {US}.\nmail IN A 127.0.0.2\n",
     "nomx.test": "@ IN A 127.0.0.2\n",
@@ -39,13 +38,6 @@ ZONES = {
     "nullmx.test": "@ IN MX 0 .\n",
     "unresolvable.test": f"@ IN MX 10 mail\n@ IN MX 20 {US}.\n",
 }
-
-
-@pytest.fixture(scope="module")
-def named(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Named]:
-    server = start(tmp_path_factory.mktemp("named"), {z: zone_text(z, r) for z, r in ZONES.items()})
-    yield server
-    server.stop()
 
 
 @pytest.fixture

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable
 
 import pytest
 
 from mrod.infra import config as configmod
 from mrod.answers import postfixconf
 from mrod.cli import main
-from tests.harness.named import Named, start, zone_text
+from tests.harness.named import Named
 from tests.harness.smtpsink import SmtpSink
 
 
@@ -48,13 +48,8 @@ def test_postfix_config_policy_line(policy: str, line: str | None) -> None:
     assert "fast_flush_domains = $relay_domains" in text
 
 
-@pytest.fixture(scope="module")
-def named(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Named]:
-    zones = {"good.test": "@ IN MX 10 mail\n@ IN MX 20 mx2.good.test.\nmail IN A 127.0.0.2\nmx2 IN A 127.0.0.1\n",
-             "bad.test": "@ IN A 127.0.0.2\n"}
-    server = start(tmp_path_factory.mktemp("named-cli"), {z: zone_text(z, r) for z, r in zones.items()})
-    yield server
-    server.stop()
+NAMED_ZONES = {"good.test": "@ IN MX 10 mail\n@ IN MX 20 mx2.good.test.\nmail IN A 127.0.0.2\nmx2 IN A 127.0.0.1\n",
+               "bad.test": "@ IN A 127.0.0.2\n"}
 
 
 @pytest.mark.bind
