@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Generator, Iterator
 
 import pytest
 
@@ -12,6 +12,7 @@ from mrod.infra import config as configmod
 from mrod.infra import db
 from mrod.entities.audit import Actor
 from tests.data import ACTOR
+from tests.harness import IN_CI
 
 # Real-component fixtures live in tests/harness/ and are registered here.
 pytest_plugins: list[str] = [
@@ -80,6 +81,18 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if item.get_closest_marker("package") is not None or item.get_closest_marker("system") is not None:
             item.add_marker(pytest.mark.xdist_group("system"))
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, None]:
+    """Under CI every test runs: a skip, however it came about, is reported as a failure (the
+    harness's ``require`` already fails there; this catches any other way of skipping)."""
+    outcome = yield
+    report = outcome.get_result()
+    if IN_CI and report.skipped and not hasattr(report, "wasxfail"):
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        report.outcome = "failed"
+        report.longrepr = f"CI must run every test, but it skipped: {reason}"
 
 
 @pytest.fixture

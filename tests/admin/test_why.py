@@ -72,7 +72,8 @@ async def test_dashboard_sums_up_with_links(admin_panel, app_conn, panel_cfg) ->
     status, page = await admin_panel.get("/")
     assert status == 200
     down = re.search(r'data-tile="down" href="([^"]+)"><span class="num">1</span> primary down: primary<', page)
-    assert down and down.group(1) == "/relays"
+    assert down
+    assert down.group(1) == "/relays"
     assert re.search(r'data-tile="queue" href="/queue"><span class="num">3</span> messages queued; oldest waits'
                      r' \d+d \d+h for shop.example', page)
     assert re.search(r'data-tile="dns-error" href="/dns\?status=error"><span class="num">1</span> DNS error<', page)

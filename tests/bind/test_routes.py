@@ -86,7 +86,8 @@ async def test_dns_failure_is_reported_for_that_domain_only(named: Named) -> Non
     results = await finder(named).find_all(["txt-name.example", "not-served.test"])
     assert results["txt-name.example"] == Route("dns-txt", relay_ref="primary")
     failure = results["not-served.test"]
-    assert isinstance(failure, NoRoute) and failure.temporary
+    assert isinstance(failure, NoRoute)
+    assert failure.temporary
     assert failure.reason == "DNS lookup failed: TXT lookup of not-served.test failed (SERVFAIL or REFUSED)"
 
 

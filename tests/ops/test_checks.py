@@ -98,18 +98,21 @@ async def test_checks(setup, domain: str, status: str, expected: set[str]) -> No
     result = (await _run(setup))[domain]
     assert (result.status, codes(result)) == (status, expected), result.findings
     for finding in result.findings:
-        assert finding.message and finding.fix
+        assert finding.message
+        assert finding.fix
 
 
 async def test_findings_say_what_to_fix(setup) -> None:
     found = await _run(setup)
     [pref] = found["pref.test"].findings
-    assert "(mx2.backup.test, MX 10)" in pref.message and "(mail.pref.test, MX 20)" in pref.message
+    assert "(mx2.backup.test, MX 10)" in pref.message
+    assert "(mail.pref.test, MX 20)" in pref.message
     assert "`pref.test. MX 30 mx2.backup.test.`" in pref.fix
     [missing] = found["notours.test"].findings
     assert f"`notours.test. MX 30 {US}.`" in missing.fix
     [loop] = found["loop.test"].findings
-    assert "loops back to myself" in loop.message and "relay loopy" in loop.fix
+    assert "loops back to myself" in loop.message
+    assert "relay loopy" in loop.fix
     [nomx] = found["nomx.test"].findings
     assert f"MX 20 {US}." in nomx.fix
 
@@ -119,7 +122,8 @@ async def test_results_are_stored_and_replaced(setup) -> None:
     async with db.opened(setup.database) as conn:
         stored = await checks.results(conn)
         statuses = await checks.statuses(conn)
-        assert stored[0]["status"] == "error" and stored[-1]["status"] == "ok"
+        assert stored[0]["status"] == "error"
+        assert stored[-1]["status"] == "ok"
         by_name = {r["domain"]: r for r in stored}
         assert by_name["pref.test"]["findings"][0]["code"] == "preference"
         domain = await domains.get(conn, "good.test")
@@ -135,7 +139,8 @@ async def test_without_our_names_nothing_is_guessed(tmp_path: Path, named: Named
         await relays.add(conn, ACTOR, name="primary", host="mail.good.test")
         await domains.add(conn, ACTOR, "good.test", relay="primary")
         [result] = await checks.run(cfg, conn)
-    assert result.status == "ok" and codes(result) == {"no-mx-names"}
+    assert result.status == "ok"
+    assert codes(result) == {"no-mx-names"}
 
 
 async def test_our_addresses_default_to_those_of_our_names(tmp_path: Path, named: Named) -> None:
@@ -154,4 +159,5 @@ async def test_a_dead_resolver_is_a_warning_not_a_verdict(tmp_path: Path) -> Non
         await relays.add(conn, ACTOR, name="primary", host="mail.good.test")
         await domains.add(conn, ACTOR, "good.test", relay="primary")
         [result] = await checks.run(cfg, conn)
-    assert result.status == "warning" and codes(result) == {"dns-failure"}
+    assert result.status == "warning"
+    assert codes(result) == {"dns-failure"}
