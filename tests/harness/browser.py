@@ -11,14 +11,15 @@ from its stdout when it creates one, and stops it (SIGTERM, clean exit) at teard
         page.goto(server.url + "/login")
 
 ``chromium`` is a Playwright browser context on Debian's /usr/bin/chromium (no browser is
-downloaded): one browser per test session (per xdist worker), a new context per test — its own
-cookies, storage and cache, as a fresh profile would have. Mark such tests
+downloaded): one Chromium per test session (per xdist worker; a Playwright browser server), a
+new context per test — its own cookies, storage and cache, as a fresh profile would have. Mark such tests
 ``@pytest.mark.browser``; outside CI they skip when Chromium or Playwright is missing, under
 CI (CI=true) they fail (tests.harness.require).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -178,26 +179,69 @@ def require_chromium() -> Any:
     return sync_playwright
 
 
+class ChromiumServer:
+    """One headless Chromium for the session (a Playwright browser server: ``playwright
+    launch-server``, listening on a free 127.0.0.1 port behind a random path); each test
+    connects its own Playwright to it. In its own process group, so that stopping it stops
+    every Chromium process too."""
+
+    def __init__(self, directory: Path) -> None:
+        config = directory / "launch-server.json"
+        config.write_text(json.dumps({"executablePath": CHROMIUM, "headless": True, "args": CHROMIUM_ARGS,
+                                      "host": "127.0.0.1", "port": 0}))
+        self.log = directory / "launch-server.log"
+        with open(self.log, "wb") as log:
+            self.process = subprocess.Popen([sys.executable, "-m", "playwright", "launch-server", "--browser",
+                                             "chromium", "--config", str(config)], stdout=subprocess.PIPE,
+                                            stderr=log, stdin=subprocess.DEVNULL, start_new_session=True)
+        assert self.process.stdout is not None
+        line = self.process.stdout.readline().decode().strip()     # the endpoint, once it serves
+        if not line.startswith("ws://"):
+            self.stop()
+            raise AssertionError(f"playwright launch-server did not start: {line!r}\n{self.log.read_text()}")
+        self.endpoint = line
+
+    def stop(self) -> None:
+        for signum, wait in ((signal.SIGTERM, STOP_TIMEOUT), (signal.SIGKILL, None)):
+            try:
+                os.killpg(self.process.pid, signum)
+            except ProcessLookupError:
+                break
+            try:
+                self.process.wait(wait)
+                break
+            except subprocess.TimeoutExpired:
+                continue
+        if self.process.stdout is not None:
+            self.process.stdout.close()
+
+
 @pytest.fixture(scope="session")
-def chromium_browser() -> Iterator[Any]:
-    """One headless Chromium per test session (per xdist worker), launched on first use."""
-    sync_playwright = require_chromium()
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
+def chromium_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChromiumServer]:
+    """The session's Chromium (per xdist worker), started on first use."""
+    require_chromium()
+    server = ChromiumServer(tmp_path_factory.mktemp("chromium"))
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 @pytest.fixture
-def chromium(chromium_browser: Any) -> Iterator[Any]:
-    """A Playwright BrowserContext of its own for the test: like a fresh profile, it shares no
-    cookies, storage or cache with any other test."""
-    context = chromium_browser.new_context(viewport={"width": 1280, "height": 800}, locale="en-GB",
-                                           timezone_id="UTC")
-    context.set_default_timeout(15_000)
-    try:
-        yield context
-    finally:
-        context.close()
+def chromium(chromium_server: ChromiumServer) -> Iterator[Any]:
+    """A Playwright BrowserContext of its own for the test, in the session's Chromium: like a
+    fresh profile, it shares no cookies, storage or cache with any other test. (The test's
+    Playwright lives only as long as the test: its event loop must not outlive it.)"""
+    sync_playwright = require_chromium()
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.connect(chromium_server.endpoint)
+        try:
+            context = browser.new_context(viewport={"width": 1280, "height": 800}, locale="en-GB",
+                                          timezone_id="UTC")
+            context.set_default_timeout(15_000)
+            try:
+                yield context
+            finally:
+                context.close()
+        finally:
+            browser.close()
