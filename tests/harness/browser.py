@@ -11,15 +11,15 @@ from its stdout when it creates one, and stops it (SIGTERM, clean exit) at teard
         page.goto(server.url + "/login")
 
 ``chromium`` is a Playwright browser context on Debian's /usr/bin/chromium (no browser is
-downloaded): one Chromium per test session (per xdist worker; a Playwright browser server), a
-new context per test — its own cookies, storage and cache, as a fresh profile would have. Mark such tests
+downloaded): one Chromium per test session (per xdist worker), a new context per test — its
+own cookies, storage and cache, as a fresh profile would have. Mark such tests
 ``@pytest.mark.browser``; outside CI they skip when Chromium or Playwright is missing, under
 CI (CI=true) they fail (tests.harness.require).
 """
 
 from __future__ import annotations
 
-import json
+import asyncio
 import os
 import re
 import signal
@@ -179,69 +179,63 @@ def require_chromium() -> Any:
     return sync_playwright
 
 
-class ChromiumServer:
-    """One headless Chromium for the session (a Playwright browser server: ``playwright
-    launch-server``, listening on a free 127.0.0.1 port behind a random path); each test
-    connects its own Playwright to it. In its own process group, so that stopping it stops
-    every Chromium process too."""
+class SessionBrowser:
+    """One headless Chromium for the whole session (per xdist worker), driven by one sync
+    Playwright. That Playwright's event loop runs, suspended, in a greenlet of its own for as
+    long as Playwright lives, and Playwright marks it as this thread's running loop between
+    its calls — so every ``asyncio.run`` and asyncio test after the first browser test would
+    refuse to start ("another loop is running"). The mark is therefore set only while a
+    browser test runs (``attach``) and cleared after it (``detach``), as Playwright itself
+    does when its loop is interrupted."""
 
-    def __init__(self, directory: Path) -> None:
-        config = directory / "launch-server.json"
-        config.write_text(json.dumps({"executablePath": CHROMIUM, "headless": True, "args": CHROMIUM_ARGS,
-                                      "host": "127.0.0.1", "port": 0}))
-        self.log = directory / "launch-server.log"
-        with open(self.log, "wb") as log:
-            self.process = subprocess.Popen([sys.executable, "-m", "playwright", "launch-server", "--browser",
-                                             "chromium", "--config", str(config)], stdout=subprocess.PIPE,
-                                            stderr=log, stdin=subprocess.DEVNULL, start_new_session=True)
-        assert self.process.stdout is not None
-        line = self.process.stdout.readline().decode().strip()     # the endpoint, once it serves
-        if not line.startswith("ws://"):
-            self.stop()
-            raise AssertionError(f"playwright launch-server did not start: {line!r}\n{self.log.read_text()}")
-        self.endpoint = line
+    def __init__(self) -> None:
+        sync_playwright = require_chromium()
+        self._manager = sync_playwright()
+        playwright = self._manager.__enter__()
+        try:
+            self.browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        except BaseException:
+            self._manager.__exit__(None, None, None)
+            raise
+        self._loop = asyncio._get_running_loop()   # Playwright's, marked by its last call
+        self.detach()
 
-    def stop(self) -> None:
-        for signum, wait in ((signal.SIGTERM, STOP_TIMEOUT), (signal.SIGKILL, None)):
-            try:
-                os.killpg(self.process.pid, signum)
-            except ProcessLookupError:
-                break
-            try:
-                self.process.wait(wait)
-                break
-            except subprocess.TimeoutExpired:
-                continue
-        if self.process.stdout is not None:
-            self.process.stdout.close()
+    def attach(self) -> None:
+        asyncio._set_running_loop(self._loop)
+
+    def detach(self) -> None:
+        asyncio._set_running_loop(None)
+
+    def close(self) -> None:
+        self.attach()
+        try:
+            self.browser.close()
+        finally:
+            self._manager.__exit__(None, None, None)    # ends its loop (and the mark with it)
 
 
 @pytest.fixture(scope="session")
-def chromium_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChromiumServer]:
-    """The session's Chromium (per xdist worker), started on first use."""
-    require_chromium()
-    server = ChromiumServer(tmp_path_factory.mktemp("chromium"))
+def chromium_browser() -> Iterator[SessionBrowser]:
+    """The session's Chromium (per xdist worker), launched on first use."""
+    browser = SessionBrowser()
     try:
-        yield server
+        yield browser
     finally:
-        server.stop()
+        browser.close()
 
 
 @pytest.fixture
-def chromium(chromium_server: ChromiumServer) -> Iterator[Any]:
+def chromium(chromium_browser: SessionBrowser) -> Iterator[Any]:
     """A Playwright BrowserContext of its own for the test, in the session's Chromium: like a
-    fresh profile, it shares no cookies, storage or cache with any other test. (The test's
-    Playwright lives only as long as the test: its event loop must not outlive it.)"""
-    sync_playwright = require_chromium()
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.connect(chromium_server.endpoint)
+    fresh profile, it shares no cookies, storage or cache with any other test."""
+    chromium_browser.attach()
+    try:
+        context = chromium_browser.browser.new_context(viewport={"width": 1280, "height": 800}, locale="en-GB",
+                                                       timezone_id="UTC")
+        context.set_default_timeout(15_000)
         try:
-            context = browser.new_context(viewport={"width": 1280, "height": 800}, locale="en-GB",
-                                          timezone_id="UTC")
-            context.set_default_timeout(15_000)
-            try:
-                yield context
-            finally:
-                context.close()
+            yield context
         finally:
-            browser.close()
+            context.close()
+    finally:
+        chromium_browser.detach()
