@@ -13,9 +13,8 @@ import pytest
 from mrod.cli import main
 from mrod.infra.config import loader
 
-# Whether /etc/mrod/mrod.toml exists matters here, and the package tests install one.
-pytestmark = pytest.mark.system
-
+# Whether /etc/mrod/mrod.toml exists matters here, and the package tests install one: under
+# xdist these tests run in the group "system" with them (tests/conftest.py XDIST_GROUPS).
 REPO = Path(__file__).resolve().parents[2]
 
 
