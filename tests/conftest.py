@@ -83,7 +83,7 @@ XDIST_GROUPS = {"system": ("tests/package/", "tests/cli/test_config_discovery.py
 
 @pytest.hookimpl(tryfirst=True, optionalhook=True)
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
-    from xdist.scheduler import LoadScopeScheduling
+    from xdist.scheduler import LoadScopeScheduling  # type: ignore[import-untyped]  # xdist ships no types
 
     class Grouped(LoadScopeScheduling):
         """Each test is a unit of its own, except that a group's tests are one unit (one
