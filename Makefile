@@ -60,8 +60,13 @@ system-deps:
 	echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections; \
 	apt-get update -q && apt-get install -y -q $$missing
 
+# The suite on TEST_WORKERS pytest-xdist workers (--dist loadgroup comes from pyproject's
+# addopts): the Postfix, BIND, PostgreSQL and Chromium tests mostly wait on those processes, so
+# more workers than cores pays. Tests that must not run side by side share an xdist_group.
+TEST_WORKERS ?= 4
+
 test: lint system-deps
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS)
 
 # Types, lint and dead code. mypy must see lookupd/ and admin/ as the mrod.lookupd and
 # mrod.admin they are installed as (pyproject package-dir), and no folder here spells that, so it

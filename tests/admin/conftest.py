@@ -16,7 +16,7 @@ from mrod.admin.app import create_app
 from mrod.infra import db
 from mrod.entities import users
 from tests.data import SYSTEM
-from tests.conftest import ENGINES, make_config
+from tests.conftest import make_config
 
 PASSWORD = "correct horse battery"
 CSRF = re.compile(r'name="csrf_token" value="([^"]*)"')
@@ -55,12 +55,6 @@ class Panel:
             items.append(("csrf_token", self.csrf))
         response = await self.client.post(path, data=items, allow_redirects=False, **kw)
         return response.status, await response.text(), response
-
-
-@pytest.fixture(params=ENGINES)
-def engine(request: pytest.FixtureRequest) -> str:
-    """Panel and API tests run on both engines."""
-    return str(request.param)
 
 
 @pytest.fixture

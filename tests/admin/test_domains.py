@@ -7,6 +7,8 @@ from __future__ import annotations
 import html
 import re
 
+import pytest
+
 from mrod.entities import audit, domainimport, domains, recipients, relays
 from mrod.answers import routing
 from mrod.answers.routestore import RouteStore
@@ -23,6 +25,7 @@ async def _relay(conn, name="primary", host="mx1.example.net", **kw):
     return await relays.add(conn, SYSTEM, name=name, host=host, **kw)
 
 
+@pytest.mark.both_engines
 async def test_list_filters_sorts_and_pages(admin_panel, app_conn) -> None:
     await _relay(app_conn)
     await _relay(app_conn, "backup", "mx2.example.net")
@@ -30,13 +33,16 @@ async def test_list_filters_sorts_and_pages(admin_panel, app_conn) -> None:
     await domainimport.bulk_add(app_conn, SYSTEM, lines)
     await domains.update(app_conn, SYSTEM, "d005.example", enabled=False, recipients="listed")
     status, page = await admin_panel.get("/domains")
-    assert status == 200 and ">121<" in page.replace(" ", "")
-    assert names_in(page)[:3] == ["d000.example", "d001.example", "d002.example"] and len(names_in(page)) == 50
+    assert status == 200
+    assert ">121<" in page.replace(" ", "")
+    assert names_in(page)[:3] == ["d000.example", "d001.example", "d002.example"]
+    assert len(names_in(page)) == 50
     assert "Page 1 of 3" in page
     status, page = await admin_panel.get("/domains?page=3")
     assert names_in(page) == [f"d{i:03}.example" for i in range(100, 120)] + ["zz.example"]
     status, page = await admin_panel.get("/domains?page=99")          # past the end: the last page
-    assert status == 200 and "Page 3 of 3" in page
+    assert status == 200
+    assert "Page 3 of 3" in page
     assert names_in((await admin_panel.get("/domains?sort=name&dir=desc"))[1])[0] == "zz.example"
     assert names_in((await admin_panel.get("/domains?relay=backup"))[1]) == ["zz.example"]
     assert names_in((await admin_panel.get("/domains?enabled=no"))[1]) == ["d005.example"]
@@ -44,19 +50,23 @@ async def test_list_filters_sorts_and_pages(admin_panel, app_conn) -> None:
     assert names_in((await admin_panel.get("/domains?q=d11"))[1]) == [f"d11{i}.example" for i in range(10)]
     assert names_in((await admin_panel.get("/domains?source=bind"))[1]) == []
     page = (await admin_panel.get("/domains?sort=relay&per_page=25"))[1]
-    assert names_in(page)[0] == "zz.example" and len(names_in(page)) == 25     # backup < primary
+    assert names_in(page)[0] == "zz.example"
+    assert len(names_in(page)) == 25     # backup < primary
     # Nonsense in the query string is ignored, never an error.
     for query in ("sort=evil;drop", "page=-3", "per_page=999999", "enabled=maybe", "source=%00", "relay=" + "x" * 500):
         assert (await admin_panel.get(f"/domains?{query}"))[0] == 200
 
 
+@pytest.mark.both_engines
 async def test_add_edit_delete_through_forms(admin_panel, app_conn) -> None:
     await _relay(app_conn)
     status, _, response = await admin_panel.post("/domains/new", {
         "name": "Bücher.Example", "route": "relay", "relay": "primary", "recipients": "listed", "enabled": "1"})
-    assert status == 303 and response.headers["Location"] == "/domains/xn--bcher-kva.example"
+    assert status == 303
+    assert response.headers["Location"] == "/domains/xn--bcher-kva.example"
     status, page = await admin_panel.get("/domains/xn--bcher-kva.example")
-    assert "bücher.example" in page and "Domain bücher.example added." in page
+    assert "bücher.example" in page
+    assert "Domain bücher.example added." in page
     domain = await domains.get(app_conn, "bücher.example")
     assert (domain.relay_name, domain.recipients, domain.enabled, domain.source) == ("primary", "listed", True, "manual")
     # Edit: a host override, no longer enabled.
@@ -68,17 +78,24 @@ async def test_add_edit_delete_through_forms(admin_panel, app_conn) -> None:
     assert (domain.relay_id, domain.host, domain.port, domain.protocol, domain.tls, domain.enabled,
             domain.include_subdomains) == (None, "mx9.example.net", 2525, "smtps", "encrypt", False, True)
     [change] = await audit.entries(app_conn, entity="domain", action="update")
-    assert change.actor == "root" and change.origin == "panel" and change.remote == "127.0.0.1"
-    assert change.before is not None and change.after is not None
-    assert change.before["host"] is None and change.after["host"] == "mx9.example.net"
+    assert change.actor == "root"
+    assert change.origin == "panel"
+    assert change.remote == "127.0.0.1"
+    assert change.before is not None
+    assert change.after is not None
+    assert change.before["host"] is None
+    assert change.after["host"] == "mx9.example.net"
     # Delete asks first (a page that works without JavaScript), then deletes.
     status, page, _ = await admin_panel.post("/domains/xn--bcher-kva.example/delete", {})
-    assert status == 200 and "Delete bücher.example?" in page
+    assert status == 200
+    assert "Delete bücher.example?" in page
     assert await domains.count(app_conn) == {"total": 1, "enabled": 0, "disabled": 1}
     status, _, _ = await admin_panel.post("/domains/xn--bcher-kva.example/delete", {"confirm": "yes"})
-    assert status == 303 and (await domains.count(app_conn))["total"] == 0
+    assert status == 303
+    assert (await domains.count(app_conn))["total"] == 0
 
 
+@pytest.mark.both_engines
 async def test_bad_input_shows_errors_beside_fields_and_writes_nothing(admin_panel, app_conn) -> None:
     await _relay(app_conn)
     before = await audit.count(app_conn)
@@ -99,16 +116,19 @@ async def test_bad_input_shows_errors_beside_fields_and_writes_nothing(admin_pan
         status, page, _ = await admin_panel.post("/domains/new", form)
         assert status == 400, form
         found = re.search(rf'<p class="field-error" id="{field}-error">([^<]*)</p>', page)
-        assert found and text in html.unescape(found.group(1)), (form, page[page.find("field-error") - 200:][:600])
+        assert found, (form, page[page.find("field-error") - 200:][:600])
+        assert text in html.unescape(found.group(1)), (form, page[page.find("field-error") - 200:][:600])
         assert re.search(rf'aria-describedby="[^"]*{field}-error', page) or field == "route"
     await domains.add(app_conn, SYSTEM, "taken.example", relay="primary")
     status, page, _ = await admin_panel.post("/domains/new", {"name": "taken.example", "route": "relay", "relay": "primary"})
-    assert status == 400 and "already exists" in page
+    assert status == 400
+    assert "already exists" in page
     assert await audit.count(app_conn) == before + 1          # only the add made directly above
     assert (await domains.count(app_conn))["total"] == 1
     # A bad edit changes nothing either.
     status, page, _ = await admin_panel.post("/domains/taken.example/edit", {"route": "host", "host": "", "port": "25"})
-    assert status == 400 and (await domains.get(app_conn, "taken.example")).relay_name == "primary"
+    assert status == 400
+    assert (await domains.get(app_conn, "taken.example")).relay_name == "primary"
 
 
 async def test_bulk_add_reports_what_was_refused(admin_panel, app_conn) -> None:

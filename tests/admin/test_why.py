@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 from mrod.bindimport import runs
 from mrod.entities import domains, relays
 from mrod.infra import db
@@ -64,13 +66,15 @@ async def test_domain_page_without_queue_or_relay_permission(new_panel, make_use
     assert ">down</span>" in page
 
 
+@pytest.mark.both_engines
 async def test_dashboard_sums_up_with_links(admin_panel, app_conn, panel_cfg) -> None:
     await _readings(app_conn, panel_cfg)
     status, page = await admin_panel.get("/")
     assert status == 200
     down = re.search(r'data-tile="down" href="([^"]+)"><span class="num">1</span> primary down: primary;'
                      r' 1 never probed \(second\)<', page)
-    assert down and down.group(1) == "/relays"
+    assert down
+    assert down.group(1) == "/relays"
     assert re.search(r'data-tile="queue" href="/queue"><span class="num">3</span> messages queued; oldest waits'
                      r' \d+d \d+h for shop.example', page)
     assert re.search(r'data-tile="dns-error" href="/dns\?status=error"><span class="num">1</span> DNS error;'

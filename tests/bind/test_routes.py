@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import socket
-from typing import Iterator
 
 import dns.rdata
 import dns.rdataclass
@@ -13,11 +12,11 @@ import pytest
 from mrod.infra import config as configmod
 from mrod.bindimport.routes import NoRoute, Route, RouteFinder
 from mrod.infra.resolver import txt_relay_refs
-from tests.harness.named import Named, start, zone_text
+from tests.harness.named import Named
 
 pytestmark = pytest.mark.bind
 
-RECORDS = {
+NAMED_ZONES = {
     "txt-name.example": '@ TXT "mrodxmailrelay=primary"\n@ MX 10 mx\nmx A 192.0.2.1\nmail A 192.0.2.9\n',
     "txt-id.example": '@ TXT "mrodxmailrelay=1"\n',
     "txt-split.example": '@ TXT "v=spf1 -all"\n@ TXT "mrodxmail" "relay=primary"\n',
@@ -33,13 +32,6 @@ RECORDS = {
     "smtp-label.example": "smtp A 192.0.2.5\n",
     "none.example": "",
 }
-
-
-@pytest.fixture(scope="module")
-def named(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Named]:
-    server = start(tmp_path_factory.mktemp("named"), {n: zone_text(n, r) for n, r in RECORDS.items()})
-    yield server
-    server.stop()
 
 
 def finder(named: Named, **values) -> RouteFinder:
@@ -94,7 +86,8 @@ async def test_dns_failure_is_reported_for_that_domain_only(named: Named) -> Non
     results = await finder(named).find_all(["txt-name.example", "not-served.test"])
     assert results["txt-name.example"] == Route("dns-txt", relay_ref="primary")
     failure = results["not-served.test"]
-    assert isinstance(failure, NoRoute) and failure.temporary
+    assert isinstance(failure, NoRoute)
+    assert failure.temporary
     assert failure.reason == "DNS lookup failed: TXT lookup of not-served.test failed (SERVFAIL or REFUSED)"
 
 
@@ -109,7 +102,7 @@ async def test_a_silent_resolver_times_out_within_the_limit() -> None:
 
 
 async def test_many_domains_concurrently_bounded(named: Named) -> None:
-    names = [f"n{i}.none.example" for i in range(200)] + list(RECORDS)
+    names = [f"n{i}.none.example" for i in range(200)] + list(NAMED_ZONES)
     results = await finder(named, dns_concurrency=8).find_all(names)
     assert set(results) == set(names)
     assert all(results[n] == NoRoute(f"{n} does not exist in DNS") for n in names[:200])

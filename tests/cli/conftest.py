@@ -10,7 +10,6 @@ import pytest
 
 from mrod.cli import main
 from mrod.infra.config import load
-from tests.conftest import ENGINES
 from tests.harness import postgres
 
 
@@ -19,12 +18,6 @@ class Result:
     code: int
     out: str
     err: str
-
-
-@pytest.fixture(params=ENGINES)
-def engine(request: pytest.FixtureRequest) -> str:
-    """CLI tests run on both engines."""
-    return str(request.param)
 
 
 @pytest.fixture

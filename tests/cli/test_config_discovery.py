@@ -15,6 +15,8 @@ import pytest
 from mrod.cli import main
 from mrod.infra.config import loader
 
+# Whether /etc/mrod/mrod.toml exists matters here, and the package tests install one: under
+# xdist these tests run in the group "system" with them (tests/conftest.py XDIST_GROUPS).
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -36,7 +38,8 @@ def test_a_command_outside_the_checkout_names_the_config_it_read(tmp_path: Path)
     # No config there (and /etc/mrod/mrod.toml, installed or not, is not read by a checkout's
     # mrod): the hint says so, and nothing was created where the operator stood.
     assert r.returncode == 1, r.stderr
-    assert "run 'mrod init' first" in r.stderr and "config: none found" in r.stderr
+    assert "run 'mrod init' first" in r.stderr
+    assert "config: none found" in r.stderr
     assert list(elsewhere.iterdir()) == []
     # With $MROD_CONFIG, the same command works from anywhere; relative paths follow the file.
     r = run(["domain", "list"], elsewhere, {"MROD_CONFIG": str(site / "mrod.toml")})
@@ -63,7 +66,8 @@ def test_admin_with_half_a_tls_config_exits_2_before_anything(tmp_path: Path) ->
                                         '[admin]\nlisten = "127.0.0.1:0"\ntls_cert = "panel.crt"\n')
     (tmp_path / "panel.crt").write_text("not used\n")
     r = run(["admin"], tmp_path)
-    assert r.returncode == 2 and r.stdout == ""
+    assert r.returncode == 2
+    assert r.stdout == ""
     assert r.stderr.strip() == "mrod: error: admin.tls_cert and admin.tls_key: give both, or neither"
     assert not (tmp_path / "var").exists()
 
@@ -75,7 +79,8 @@ def test_a_misspelt_environment_variable_is_an_error(tmp_path: Path, capsys: pyt
     assert main(["--config", str(tmp_path / "mrod.toml"), "init"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("mrod: error: environment variable MROD_LOOKUPD_SOCKETMAPP names no setting")
-    assert "did you mean MROD_LOOKUPD_SOCKETMAP" in err and "\n" not in err
+    assert "did you mean MROD_LOOKUPD_SOCKETMAP" in err
+    assert "\n" not in err
     assert not (tmp_path / "var").exists()
 
 
@@ -89,11 +94,13 @@ def test_system_config_comes_after_the_local_one(tmp_path: Path, monkeypatch: py
     work.mkdir()
     monkeypatch.chdir(work)
     cfg = loader.load(env={})
-    assert cfg.source == system and cfg.database.path == Path("/var/lib/mrod/mrod.db")
+    assert cfg.source == system
+    assert cfg.database.path == Path("/var/lib/mrod/mrod.db")
     assert loader.describe(cfg) == f"config {system}, database /var/lib/mrod/mrod.db"
     (work / "mrod.toml").write_text('[database]\npath = "here.db"\n')
     cfg = loader.load(env={})
-    assert cfg.source == work / "mrod.toml" and cfg.database.path == work / "here.db"
+    assert cfg.source == work / "mrod.toml"
+    assert cfg.database.path == work / "here.db"
 
 
 def test_check_names_config_and_database(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

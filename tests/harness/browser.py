@@ -11,13 +11,15 @@ from its stdout when it creates one, and stops it (SIGTERM, clean exit) at teard
         page.goto(server.url + "/login")
 
 ``chromium`` is a Playwright browser context on Debian's /usr/bin/chromium (no browser is
-downloaded), launched with a fresh user-data directory per test. Mark such tests
+downloaded): one Chromium per test session (per xdist worker), a new context per test — its
+own cookies, storage and cache, as a fresh profile would have. Mark such tests
 ``@pytest.mark.browser``; outside CI they skip when Chromium or Playwright is missing, under
 CI (CI=true) they fail (tests.harness.require).
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import signal
@@ -35,7 +37,9 @@ from tests.harness import accepts, diagnostics, free_port, require
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--disable-quic", "--no-first-run"]
-START_TIMEOUT = 20.0
+# Generous: under `make test` several workers share the cores, and a start that is only slow
+# must not fail the test (a process that exits is seen at once, whatever this says).
+START_TIMEOUT = 60.0
 STOP_TIMEOUT = 10.0
 
 
@@ -177,17 +181,63 @@ def require_chromium() -> Any:
     return sync_playwright
 
 
+class SessionBrowser:
+    """One headless Chromium for the whole session (per xdist worker), driven by one sync
+    Playwright. That Playwright's event loop runs, suspended, in a greenlet of its own for as
+    long as Playwright lives, and Playwright marks it as this thread's running loop between
+    its calls — so every ``asyncio.run`` and asyncio test after the first browser test would
+    refuse to start ("another loop is running"). The mark is therefore set only while a
+    browser test runs (``attach``) and cleared after it (``detach``), as Playwright itself
+    does when its loop is interrupted."""
+
+    def __init__(self) -> None:
+        sync_playwright = require_chromium()
+        self._manager = sync_playwright()
+        playwright = self._manager.__enter__()
+        try:
+            self.browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        except BaseException:
+            self._manager.__exit__(None, None, None)
+            raise
+        self._loop = asyncio._get_running_loop()   # Playwright's, marked by its last call
+        self.detach()
+
+    def attach(self) -> None:
+        asyncio._set_running_loop(self._loop)
+
+    def detach(self) -> None:
+        asyncio._set_running_loop(None)
+
+    def close(self) -> None:
+        self.attach()
+        try:
+            self.browser.close()
+        finally:
+            self._manager.__exit__(None, None, None)    # ends its loop (and the mark with it)
+
+
+@pytest.fixture(scope="session")
+def chromium_browser() -> Iterator[SessionBrowser]:
+    """The session's Chromium (per xdist worker), launched on first use."""
+    browser = SessionBrowser()
+    try:
+        yield browser
+    finally:
+        browser.close()
+
+
 @pytest.fixture
-def chromium(tmp_path: Path) -> Iterator[Any]:
-    """A Playwright BrowserContext of real headless Chromium with a fresh profile."""
-    sync_playwright = require_chromium()
-    profile = tempfile.mkdtemp(prefix="chromium-", dir=tmp_path)
-    with sync_playwright() as playwright:
-        context = playwright.chromium.launch_persistent_context(
-            profile, executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS,
-            viewport={"width": 1280, "height": 800}, locale="en-GB", timezone_id="UTC")
+def chromium(chromium_browser: SessionBrowser) -> Iterator[Any]:
+    """A Playwright BrowserContext of its own for the test, in the session's Chromium: like a
+    fresh profile, it shares no cookies, storage or cache with any other test."""
+    chromium_browser.attach()
+    try:
+        context = chromium_browser.browser.new_context(viewport={"width": 1280, "height": 800}, locale="en-GB",
+                                                       timezone_id="UTC")
         context.set_default_timeout(15_000)
         try:
             yield context
         finally:
             context.close()
+    finally:
+        chromium_browser.detach()

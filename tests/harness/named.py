@@ -6,10 +6,18 @@ no NOTIFY (a primary would otherwise send them to the NS hosts of its zones), tr
 127.0.0.1 only — and one zone file per zone, starts named in the foreground, waits until
 it answers by querying it with dnspython, and stops it at teardown. Tests using it are
 marked ``bind``; without Debian's bind9 they skip (and fail under CI).
+
+``named`` (fixture) is the one named a test module shares, serving the module's
+``NAMED_ZONES = {zone: records}`` (each made a zone by ``zone_text``): started once per module
+(per xdist worker), it suits tests that only query. Its ``conf`` is the test's own copy of the
+config the server runs with, so a test may change it (what an importer reads) without touching
+the server or the next test. A test that needs its own server or options uses ``start_named``.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import shutil
 import subprocess
 import time
 from dataclasses import dataclass, field
@@ -137,3 +145,24 @@ def start_named(tmp_path: Path) -> Iterator[Callable[..., Named]]:
     yield factory
     for server in started:
         server.stop()
+
+
+@pytest.fixture(scope="module")
+def named_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Named]:
+    """The module's named (see ``named``)."""
+    zones = getattr(request.module, "NAMED_ZONES", None)
+    if not isinstance(zones, dict):
+        pytest.fail(f"{request.module.__name__} uses the named fixture but defines no NAMED_ZONES", pytrace=False)
+    server = start(tmp_path_factory.mktemp("named"), {name: zone_text(name, records) for name, records in zones.items()})
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def named(named_server: Named, tmp_path: Path) -> Named:
+    """The module's named, with ``conf`` this test's own copy of its config."""
+    conf = tmp_path / "named.conf"
+    shutil.copyfile(named_server.conf, conf)
+    return dataclasses.replace(named_server, conf=conf)

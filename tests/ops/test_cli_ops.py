@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable
 
 import pytest
 
 from mrod.infra import config as configmod
 from mrod.answers import postfixlines
 from mrod.cli import main
-from tests.harness.named import Named, start, zone_text
+from tests.harness.named import Named
 from tests.harness.smtpsink import SmtpSink
 
 
@@ -48,13 +48,8 @@ def test_postfix_config_policy_line(policy: str, line: str | None) -> None:
     assert "fast_flush_domains = $relay_domains" in text
 
 
-@pytest.fixture(scope="module")
-def named(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Named]:
-    zones = {"good.test": "@ IN MX 10 mail\n@ IN MX 20 mx2.good.test.\nmail IN A 127.0.0.2\nmx2 IN A 127.0.0.1\n",
-             "bad.test": "@ IN A 127.0.0.2\n"}
-    server = start(tmp_path_factory.mktemp("named-cli"), {z: zone_text(z, r) for z, r in zones.items()})
-    yield server
-    server.stop()
+NAMED_ZONES = {"good.test": "@ IN MX 10 mail\n@ IN MX 20 mx2.good.test.\nmail IN A 127.0.0.2\nmx2 IN A 127.0.0.1\n",
+               "bad.test": "@ IN A 127.0.0.2\n"}
 
 
 @pytest.mark.bind
@@ -66,12 +61,17 @@ def test_check_command(run, named: Named) -> None:
     run("domain", "add", "bad.test", "--relay", "primary")
     code, out, _ = run("check")
     assert code == 1
-    assert "bad.test: error" in out and "good.test: ok" in out and "fix: add MX records" in out
+    assert "bad.test: error" in out
+    assert "good.test: ok" in out
+    assert "fix: add MX records" in out
     assert "2 domain(s): 1 ok, 0 warning, 1 error" in out
     code, out, _ = run("check", "good.test", "--json")
-    assert code == 0 and [(r["domain"], r["status"]) for r in json.loads(out)] == [("good.test", "ok")]
+    assert code == 0
+    assert [(r["domain"], r["status"]) for r in json.loads(out)] == [("good.test", "ok")]
     code, out, err = run("check", "nothere.test")
-    assert code == 1 and out == "" and err.strip() == "mrod: error: domain 'nothere.test' does not exist"
+    assert code == 1
+    assert out == ""
+    assert err.strip() == "mrod: error: domain 'nothere.test' does not exist"
 
 
 def test_health_command(run) -> None:
@@ -79,9 +79,12 @@ def test_health_command(run) -> None:
     run("relay", "add", "primary", "--host", "127.0.0.1", "--port", str(sink.port),
         extra="[health]\ndown_after = 1\nup_after = 1\ntimeout = 2.0\nflush_on_up = false\n")
     code, out, _ = run("health")
-    assert code == 0 and "unknown" in out and "never" in out
+    assert code == 0
+    assert "unknown" in out
+    assert "never" in out
     code, out, _ = run("health", "--probe")
-    assert code == 1 and "relay primary: unknown -> down" in out
+    assert code == 1
+    assert "relay primary: unknown -> down" in out
     sink.start()
     try:
         code, out, _ = run("health", "--probe", "--json")
@@ -96,17 +99,25 @@ def test_domain_operations_flags(run) -> None:
     run("relay", "add", "primary", "--host", "127.0.0.1")
     code, out, _ = run("domain", "add", "example.com", "--relay", "primary", "--recipients", "verify",
                        "--when-down", "defer", "--quota-messages", "100")
-    assert code == 0 and "recipients=verify" in out and "down: defer" in out and "quota 100 messages" in out
+    assert code == 0
+    assert "recipients=verify" in out
+    assert "down: defer" in out
+    assert "quota 100 messages" in out
     code, out, _ = run("domain", "set", "example.com", "--pause", "primary migration", "--quota-bytes", "0")
-    assert code == 0 and "PAUSED (primary migration)" in out and "no bytes quota" in out
+    assert code == 0
+    assert "PAUSED (primary migration)" in out
+    assert "no bytes quota" in out
     code, out, _ = run("domain", "show", "example.com", "--json")
     d = json.loads(out)["domain"]
     assert (d["paused"], d["pause_reason"], d["quota_messages"], d["quota_bytes"], d["verify_when_down"]) == (
         True, "primary migration", 100, 0, "defer")
     code, out, _ = run("domain", "set", "example.com", "--unpause", "--quota-messages", "default")
-    assert code == 0 and "PAUSED" not in out and "quota 100" not in out
+    assert code == 0
+    assert "PAUSED" not in out
+    assert "quota 100" not in out
     code, out, err = run("domain", "set", "example.com", "--quota-messages", "lots")
-    assert code == 2 and "quota_messages" in err
+    assert code == 2
+    assert "quota_messages" in err
     d = json.loads(run("domain", "show", "example.com", "--json")[1])["domain"]
     assert (d["paused"], d["pause_reason"], d["quota_messages"]) == (False, None, None)
 
@@ -124,4 +135,6 @@ def test_domain_list_shows_the_dns_status(run, named: Named) -> None:
     listed = json.loads(run("domain", "list", "--json")[1])
     assert [(d["name"], d["dns_check"]) for d in listed] == [("bad.test", "error"), ("good.test", "ok")]
     table = run("domain", "list")[1].splitlines()
-    assert table[0].split()[-1] == "DNS" and table[1].split()[-1] == "error" and table[2].split()[-1] == "ok"
+    assert table[0].split()[-1] == "DNS"
+    assert table[1].split()[-1] == "error"
+    assert table[2].split()[-1] == "ok"
