@@ -47,6 +47,8 @@ _.pytest_sessionfinish
 _.pytest_asyncio_loop_factories
 _.pytest_collection_modifyitems
 _.pytest_configure
+_.pytest_generate_tests
+_.pytest_xdist_make_scheduler
 _._split_scope       # xdist's LoadScopeScheduling calls it (tests/conftest.py)
 # Autouse fixtures: pytest runs them for every test of their module, nothing names them.
 _.tools              # tests/core/test_version.py
