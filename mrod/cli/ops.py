@@ -14,8 +14,8 @@ from typing import Any
 
 
 from mrod.infra.dbapi import Connection
-from mrod.operations import (checks, health, nodereports, postfixcache, queueflush, queueread, queuestats, queuetimes,
-                             syncstatus)
+from mrod.operations import (checks, health, nodereports, postfixcache, queueflush, queueread, queuereading, queuestats,
+                             queuetimes, syncstatus)
 from mrod.infra import db, names
 from mrod.entities import domains
 from mrod.infra import config as configmod
@@ -64,11 +64,16 @@ def cmd_queue(args: argparse.Namespace, cfg: Config) -> int:
 
 
 def _all_nodes(args: argparse.Namespace, cfg: Config, target: str | None) -> int:
-    """Every node's stored reading (what `mrod serve` last read on each), largest first."""
-    async def work(conn: Connection) -> list[dict[str, Any]]:
-        return await queuestats.stats(conn)
+    """Every node's stored reading (what `mrod serve` last read on each), largest first; on
+    stderr, each node whose last reading failed, and whether any node has read its queue at
+    all — an empty list is "nothing waits" only when the readings worked."""
+    async def work(conn: Connection) -> tuple[list[dict[str, Any]], dict[str, queuereading.Reading]]:
+        return await queuestats.stats(conn), await queuereading.readings(conn)
 
-    rows = [r for r in common.with_db(cfg, work) if target is None or r["domain"] == target]
+    stored, readings = common.with_db(cfg, work)
+    rows = [r for r in stored if target is None or r["domain"] == target]
+    for line in _unread(readings, cfg):
+        print(line, file=sys.stderr)
     if args.json:
         common.print_json([{k: v for k, v in r.items() if k != "owner_id"} for r in rows])
     elif rows:
@@ -76,9 +81,18 @@ def _all_nodes(args: argparse.Namespace, cfg: Config, target: str | None) -> int
                            [(r["node"], names.to_unicode(r["domain"]), r["messages"], r["bytes"],
                              queuetimes.age(r["oldest"]), (r["last_reason"] or "")[:60], r["updated_at"])
                             for r in rows])
-    else:
+    elif readings:
         print("no node has stored a queue reading with mail waiting")
     return 0
+
+
+def _unread(readings: dict[str, queuereading.Reading], cfg: Config) -> list[str]:
+    if not readings:
+        return [f"mrod: no node has read its queue yet (mrod serve reads it every {cfg.queue.interval:g} s):"
+                " the figures are not known"]
+    return [f"mrod: node {r.node}: the queue could not be read at {r.failed_at}: {r.error}"
+            f" ({f'figures from the reading at {r.read_at}' if r.read_at else 'it has never been read'})"
+            for r in readings.values() if r.failed]
 
 
 async def _row_id(cfg: Config, name: str) -> int | None:

@@ -18,7 +18,7 @@ from mrod.entities import domains, relays, tokens, users
 from mrod.infra import db
 from mrod.infra.config import Config
 from mrod.infra.errors import ConfigError
-from mrod.operations import checks, flushrequests, health, metrics, queueflush, queueread, queuestats
+from mrod.operations import checks, flushrequests, health, metrics, queueflush, queueread, queuereading, queuestats
 from mrod.operations.health import HealthMonitor, Probe
 from mrod.operations.queueparse import DomainQueue
 from tests.admin.conftest import PASSWORD, Panel
@@ -196,7 +196,6 @@ def test_cli_shows_this_node_and_every_node_on_request(cfg: Config, capsys: pyte
                     await monitor.record(conn, [({"id": relay.id, "name": relay.name}, probe)])
             await queuestats.write_stats(conn, _report({shop.id: ("shop.example", 3)}), "mx-b")
 
-    asyncio.run(seed())
     a, b = _config_file(cfg, "mx-a"), _config_file(cfg, "mx-b")
 
     def mrod(*args: str) -> tuple[int, str, str]:
@@ -205,15 +204,33 @@ def test_cli_shows_this_node_and_every_node_on_request(cfg: Config, capsys: pyte
         out = capsys.readouterr()
         return code, out.out, out.err
 
+    # Before any node has read its queue, an empty list is not "nothing waits".
+    code, out, err = mrod(str(a), "queue", "--all-nodes")
+    assert code == 0
+    assert "no node has read its queue yet" in err
+    assert "mail waiting" not in out
+    asyncio.run(seed())
+
+    async def failed_reading() -> None:
+        async with db.opened(cfg.database) as conn:
+            await queuereading.read_failed(conn, "mx-a", "postqueue -j: fatal: open /etc/postfix/main.cf")
+
+    asyncio.run(failed_reading())
+
     code, out, _ = mrod(str(a), "health")
     assert code == 1 and "mx-a" in out and "down" in out and "mx-b" not in out
     code, out, _ = mrod(str(b), "health", "--json")
     assert code == 0 and [(r["node"], r["state"]) for r in json.loads(out)] == [("mx-b", "up")]
     code, out, _ = mrod(str(b), "health", "--all-nodes")
     assert code == 1 and "mx-a" in out and "mx-b" in out
-    code, out, _ = mrod(str(a), "queue", "--all-nodes", "--json")
-    assert code == 0 and [(r["node"], r["domain"], r["messages"]) for r in json.loads(out)] == [
-        ("mx-b", "shop.example", 3)]
+    code, out, err = mrod(str(a), "queue", "--all-nodes", "--json")
+    assert code == 0
+    assert [(r["node"], r["domain"], r["messages"]) for r in json.loads(out)] == [("mx-b", "shop.example", 3)]
+    # mx-a's queue could not be read: said (on stderr, so --json stays the rows), mx-b's worked.
+    assert len(err.splitlines()) == 1
+    assert err.startswith("mrod: node mx-a: the queue could not be read at ")
+    assert "main.cf" in err
+    assert "it has never been read" in err
     code, _, err = mrod(str(a), "queue", "--all-nodes", "--flush")
     assert code == 2 and "this node's queue only" in err and len(err.strip().splitlines()) == 1
 
