@@ -149,9 +149,8 @@ async def check(conn: Connection, user_id: int, typed: str) -> str | None:
     recovery code is then used up), else None. A code is accepted once."""
     typed = typed.strip()[:64]
     async with db.transaction(conn):
-        async with conn.execute("SELECT totp_secret, totp_last_step FROM \"user\" WHERE id = ?", (user_id,)) as cur:
-            row = await cur.fetchone()
-        if row is None or row[0] is None:
+        row = await _factor(conn, user_id)
+        if row is None:
             return None
         code = _code(typed)
         if code is not None:
@@ -173,9 +172,8 @@ async def already_used(conn: Connection, user_id: int, typed: str) -> bool:
     accepted, within the drift, or a spent recovery code)? For telling the person why a code
     was refused; it accepts nothing."""
     typed = typed.strip()[:64]
-    async with conn.execute("SELECT totp_secret, totp_last_step FROM \"user\" WHERE id = ?", (user_id,)) as cur:
-        row = await cur.fetchone()
-    if row is None or row[0] is None:
+    row = await _factor(conn, user_id)
+    if row is None:
         return False
     code = _code(typed)
     if code is not None:
@@ -186,6 +184,13 @@ async def already_used(conn: Connection, user_id: int, typed: str) -> bool:
     async with conn.execute("SELECT 1 FROM totp_recovery WHERE user_id = ? AND code_hash = ? AND used_at IS NOT NULL",
                             (user_id, digest(normal))) as cur:
         return await cur.fetchone() is not None
+
+
+async def _factor(conn: Connection, user_id: int) -> tuple[str, int | None] | None:
+    """The user's TOTP secret and the last step a code was accepted for (None: no second factor)."""
+    async with conn.execute("SELECT totp_secret, totp_last_step FROM \"user\" WHERE id = ?", (user_id,)) as cur:
+        row = await cur.fetchone()
+    return None if row is None or row[0] is None else (row[0], row[1])
 
 
 async def _clear(conn: Connection, user_id: int) -> None:
