@@ -45,9 +45,9 @@ def queue_unread(readings: dict[str, Reading], node: str, every: float) -> str |
         last = (f"; the last reading that worked was at {words.when(reading.read_at)}" if reading.read_at
                 else "; it has never been read")
         said.append(f"the queue could not be read at {words.when(reading.failed_at)}: {reading.error}{last}")
-    elif reading.read_at and _age(reading.read_at) > max(3 * every, STALE_AFTER):
+    elif reading.read_at and (age := _age(reading.read_at)) > max(3 * every, STALE_AFTER):
         # Readings stopped (mrod serve not running, its queue job stuck): the figures are old.
-        said.append(f"the queue was last read at {words.when(reading.read_at)}, {words.duration(_age(reading.read_at))}"
+        said.append(f"the queue was last read at {words.when(reading.read_at)}, {words.duration(age)}"
                     f" ago (mrod serve reads it every {words.duration(every)})")
     said += [f"node {other}'s queue could not be read at {words.when(r.failed_at)}: {r.error}"
              for other, r in readings.items() if other != node and r.failed]
