@@ -4,9 +4,11 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-# What the tests start for real: Postfix, BIND, Chromium; PostgreSQL for the benchmarks.
+# What the tests start for real: Postfix, BIND, Chromium, PostgreSQL, OpenLDAP and MariaDB (a
+# primary's directory and mail database), and the checkers of generated config (rspamd, SpamAssassin).
 APT_PACKAGES := postfix postfix-sqlite postfix-pgsql bind9 bind9-utils bind9-dnsutils \
-                chromium chromium-driver postgresql sqlite3 procps fail2ban python3-venv
+                chromium chromium-driver postgresql sqlite3 procps fail2ban python3-venv \
+                slapd ldap-utils mariadb-server rspamd spamassassin openssl
 # What `make deb` builds with: Debian's dpkg-deb and python3 (the package's venv is made by
 # /usr/bin/python3, so it runs on the Debian it is built on), and git (the version).
 DEB_BUILD_PACKAGES := dpkg python3-venv git
