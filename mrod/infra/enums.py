@@ -137,6 +137,15 @@ class BindStrategy(StrEnum):
     DNS_SUB = Route.DNS_SUB.value
 
 
+class TrustKitFormat(StrEnum):
+    """`mrod trust-kit --format`: which of the primary's filters the kit is written for."""
+    RSPAMD = "rspamd"
+    SPAMASSASSIN = "spamassassin"
+    POSTSCREEN = "postscreen"
+    POSTFIX = "postfix"
+    SPF = "spf"
+
+
 PROTOCOLS: tuple[SmtpProtocol, ...] = tuple(SmtpProtocol)
 TLS_LEVELS: tuple[TlsLevel, ...] = tuple(TlsLevel)
 RECIPIENT_POLICIES: tuple[RecipientPolicy, ...] = tuple(RecipientPolicy)
@@ -154,3 +163,4 @@ TWO_FACTOR_MODES: tuple[TwoFactorMode, ...] = tuple(TwoFactorMode)
 BIND_SOURCES: tuple[BindSource, ...] = tuple(BindSource)
 BIND_ZONE_TYPES: tuple[BindZoneType, ...] = tuple(BindZoneType)
 BIND_STRATEGIES: tuple[BindStrategy, ...] = tuple(BindStrategy)
+TRUST_KIT_FORMATS: tuple[TrustKitFormat, ...] = tuple(TrustKitFormat)

@@ -30,14 +30,24 @@ REPORT_EVERY = 10.0   # seconds between two reports of a node (well below STALE_
 
 
 async def upsert(conn: Connection, node: str, synced_at: float | None, connected: bool,
-                 reported_at: float | None = None) -> None:
-    """Store ``node``'s status (times as epoch seconds; reported_at: now)."""
+                 reported_at: float | None = None, public_addresses: tuple[str, ...] = ()) -> None:
+    """Store ``node``'s status (times as epoch seconds; reported_at: now) and its [node]
+    public_addresses (the trust kit's source: mrod.operations.trustkit; none: NULL)."""
     async with db.transaction(conn):
         await conn.execute(
-            "INSERT INTO node_status (node, lookupd_synced_at, lookupd_connected, reported_at) VALUES (?, ?, ?, ?)"
+            "INSERT INTO node_status (node, lookupd_synced_at, lookupd_connected, reported_at, public_addresses)"
+            " VALUES (?, ?, ?, ?, ?)"
             " ON CONFLICT (node) DO UPDATE SET lookupd_synced_at = excluded.lookupd_synced_at,"
-            " lookupd_connected = excluded.lookupd_connected, reported_at = excluded.reported_at",
-            (node, _stamp(synced_at), int(connected), _stamp(time.time() if reported_at is None else reported_at)))
+            " lookupd_connected = excluded.lookupd_connected, reported_at = excluded.reported_at,"
+            " public_addresses = excluded.public_addresses",
+            (node, _stamp(synced_at), int(connected), _stamp(time.time() if reported_at is None else reported_at),
+             " ".join(public_addresses) or None))
+
+
+async def public_addresses(conn: Connection) -> dict[str, tuple[str, ...]]:
+    """Every reporting node's public addresses, by node name (empty: the node reported none)."""
+    async with conn.execute("SELECT node, public_addresses FROM node_status ORDER BY node") as cur:
+        return {r[0]: tuple((r[1] or "").split()) for r in await cur.fetchall()}
 
 
 async def rows(conn: Connection) -> list[dict[str, Any]]:
@@ -48,9 +58,9 @@ async def rows(conn: Connection) -> list[dict[str, Any]]:
                 for r in await cur.fetchall()]
 
 
-# Everything stored under a node's name (migrations 0007, 0009, 0010).
+# Everything stored under a node's name (migrations 0007, 0009, 0010, 0013).
 NODE_TABLES = ("node_status", "queue_stat", "queue_reading", "relay_health", "health_probe", "domain_check",
-               "flush_request")
+               "flush_request", "host_check")
 
 
 async def forget(conn: Connection, actor: Actor, node: str, here: str) -> dict[str, int]:
@@ -79,7 +89,8 @@ async def report(cfg: Config) -> SyncStatus | None:
         return None
     async with db.opened(cfg.database) as conn:
         # A lookupd that stopped or hung says nothing about the database now: not connected.
-        await upsert(conn, cfg.node.name, status.synced_at, status.connected and status.alive)
+        await upsert(conn, cfg.node.name, status.synced_at, status.connected and status.alive,
+                     public_addresses=cfg.node.public_addresses)
     return status
 
 

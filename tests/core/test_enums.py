@@ -22,6 +22,7 @@ TABLES: dict[str, dict[str, tuple[str, ...]]] = {
     "permission": {"name": enums.PERMISSIONS},
     "relay_health": {"state": enums.HEALTH_STATES},
     "domain_check": {"status": enums.CHECK_STATUSES},
+    "host_check": {"status": enums.CHECK_STATUSES},
     "import_run": {"status": enums.RUN_STATUSES},
     "login_block": {"kind": enums.BLOCK_KINDS},
     "change": {"entity": enums.CHANGE_ENTITIES},

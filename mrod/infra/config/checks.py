@@ -116,6 +116,26 @@ def ip_addresses(value: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(str(ipaddress.ip_address(item.strip())) for item in value)
 
 
+def networks(value: tuple[str, ...]) -> tuple[str, ...]:
+    """Addresses or CIDR networks ("192.0.2.10", "2001:db8::/64"), normalised; a network with host
+    bits set ("192.0.2.1/24") is refused rather than silently widened."""
+    found: list[str] = []
+    for item in value:
+        try:
+            net = ipaddress.ip_network(item.strip(), strict=False)
+            given = ipaddress.ip_address(item.strip().split("/")[0])
+        except ValueError:
+            raise ValueError(f"{item!r} is not an IPv4/IPv6 address or CIDR network "
+                             "(such as '192.0.2.10' or '2001:db8::/64')") from None
+        if net.network_address != given:
+            raise ValueError(f"{item!r} has host bits set: write the network, {net}")
+        text = str(net.network_address) if net.prefixlen == net.max_prefixlen else str(net)
+        if text in found:
+            raise ValueError(f"lists {text} twice")
+        found.append(text)
+    return tuple(found)
+
+
 def zone_patterns(value: tuple[str, ...]) -> tuple[str, ...]:
     # Zone names, not mail domains: BIND zones may be single labels ("localhost") or hold '_'.
     for item in value:

@@ -50,6 +50,10 @@ class NodeConfig:
     # PostgreSQL, what lookupd answers from while the database is gone). "" = the directory of
     # [database] path; relative paths follow the config file. Made at start by lookupd.
     state_dir: str = ""
+    # The addresses (or CIDR networks) this node sends mail from, IPv4 and IPv6: what the
+    # primary's filters must trust (`mrod trust-kit`). Stored with the node's status so every
+    # node and the panel can print the kit for the whole cluster. Empty: not known (the kit says so).
+    public_addresses: tuple[str, ...] = field(default=(), metadata=check(v.networks))
 
 
 @dataclass(frozen=True)
