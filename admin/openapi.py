@@ -254,6 +254,16 @@ PATHS: Schema = {
                                                                              "items": {"type": "object"}}}},
         params=[DOMAIN, _query("node", "the node holding the mail (several nodes, one database): another node"
                                " than this one is asked through the database and flushes at its next queue reading")])},
+    "/trust-kit": {"get": _op(
+        "What the primary's filters need to trust this cluster's backup MX nodes (docs/antispam.md): the kit in one "
+        "format (text, as `mrod trust-kit --format F` prints it) and every node's [node] public_addresses "
+        "(empty: not set, the text says so)", "relay",
+        {"type": "object", "properties": {
+            "format": {"enum": list(enums.TRUST_KIT_FORMATS)}, "text": {"type": "string"},
+            "nodes": {"type": "array", "items": {"type": "object", "properties": {
+                "node": {"type": "string"}, "public_addresses": {"type": "array", "items": {"type": "string"}}}}}}},
+        params=[{**_query("format", "rspamd, spamassassin, postscreen, postfix or spf",
+                          {"enum": list(enums.TRUST_KIT_FORMATS)}), "required": True}])},
     "/metrics": {"get": {**_op("Prometheus metrics (text exposition format)", "queue (no owner restriction)"),
                          "responses": {"200": {"description": "metrics",
                                                "content": {"text/plain": {"schema": {"type": "string"}}}},

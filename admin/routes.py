@@ -21,6 +21,7 @@ from mrod.admin import (
     openapi,
     profile,
     relays,
+    trustkit,
     twofactor,
     users,
 )
@@ -62,6 +63,7 @@ PANEL: list[tuple[str, str, dict[str, Handler]]] = [
     ("bind_import_run", "/bind-import/run", {"POST": bindimport.run_now}),
     ("dns_checks", "/dns", {"GET": dnschecks.listing}),
     ("queue", "/queue", {"GET": operations.page}),
+    ("trust_kit", "/trust-kit", {"GET": trustkit.page}),
     ("queue_refresh", "/queue/refresh", {"POST": operations.refresh}),
     ("queue_flush", "/queue/flush", {"POST": operations.flush}),
     ("metrics", "/metrics", {"GET": operations.metrics_page}),
@@ -98,6 +100,7 @@ API_ROUTES: list[tuple[str, str, dict[str, Handler]]] = [
     ("api_audit", "/audit", {"GET": api.audit_list}),
     ("api_checks", "/checks", {"GET": dnschecks.api_listing}),
     ("api_queue", "/queue", {"GET": operations.api_queue}),
+    ("api_trust_kit", "/trust-kit", {"GET": trustkit.api_kit}),
     ("api_queue_flush", "/queue/{name}/flush", {"POST": operations.api_flush}),
     ("api_metrics", "/metrics", {"GET": operations.metrics_page}),
 ]
