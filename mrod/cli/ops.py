@@ -14,8 +14,8 @@ from typing import Any
 
 
 from mrod.infra.dbapi import Connection
-from mrod.operations import (checks, health, nodereports, postfixcache, queueflush, queueread, queuereading, queuestats,
-                             queuetimes, syncstatus)
+from mrod.operations import (certchecks, checks, health, nodereports, postfixcache, queueflush, queueread,
+                             queuereading, queuestats, queuetimes, syncstatus)
 from mrod.infra import db, names
 from mrod.entities import domains
 from mrod.infra import config as configmod
@@ -159,17 +159,22 @@ def _print_queue(report: queueread.QueueReport, shown: list[DomainQueue], others
 
 
 def cmd_check(args: argparse.Namespace, cfg: Config) -> int:
-    async def work(conn: Connection) -> list[checks.DomainCheck]:
+    async def work(conn: Connection) -> tuple[list[checks.DomainCheck], list[dict[str, Any]]]:
         name = None
         if args.domain:
             name = (await domains.get(conn, args.domain)).name   # NotFound: a clear error
-        return await checks.run(cfg, conn, name)
+        results = await checks.run(cfg, conn, name)
+        return results, [h for h in await certchecks.host_results(conn) if h["node"] == cfg.node.name]
 
-    results = common.with_db(cfg, work)
+    results, host = common.with_db(cfg, work)
+    own = [f for h in host for f in h["findings"]]
     if args.json:
         common.print_json([r.as_dict() for r in results])
     else:
         print(configmod.describe(cfg))
+        for f in own:       # this host itself (its certificate), before the domains
+            print(f"this host: {f['level']}: {f['message']}")
+            print(f"    fix: {f['fix']}")
         for r in results:
             print(f"{names.to_unicode(r.domain)}: {r.status}")
             for f in r.findings:
@@ -177,7 +182,7 @@ def cmd_check(args: argparse.Namespace, cfg: Config) -> int:
                 print(f"    fix: {f.fix}")
         counts: dict[str, int] = {s: sum(1 for r in results if r.status == s) for s in CHECK_STATUSES}
         print(f"{len(results)} domain(s): {counts['ok']} ok, {counts['warning']} warning, {counts['error']} error")
-    return 1 if any(r.status == "error" for r in results) else 0
+    return 1 if any(r.status == "error" for r in results) or any(f["level"] == "error" for f in own) else 0
 
 
 # -- health -----------------------------------------------------------------------------------------

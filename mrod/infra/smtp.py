@@ -104,6 +104,11 @@ class SmtpClient:
             await self.writer.start_tls(tls_context(tls), server_hostname=self.host)
         return reply
 
+    def peer_cert(self) -> bytes | None:
+        """The server's certificate as it sent it (DER; given even when it was not verified)."""
+        tls = self.writer.get_extra_info("ssl_object")
+        return tls.getpeercert(binary_form=True) if tls is not None else None
+
     async def close(self) -> None:
         try:
             if not self.writer.is_closing():
@@ -146,6 +151,8 @@ class Dialogue:
         self.starttls: bool | None = None       # offered after EHLO (None: implicit TLS, or not reached)
         self.tls_ok: bool | None = None         # the TLS handshake worked (None: not tried)
         self.fault: str | None = None           # why the server is not up, or the dialogue broke off
+        self.peer_cert: bytes | None = None     # the server's certificate (DER), once a TLS handshake is done
+        self.cert_error: str | None = None      # why the certificate failed verification (tls verify/secure)
         self._client: SmtpClient | None = None
 
     @property
@@ -171,6 +178,7 @@ class Dialogue:
         self.latency_ms = round((time.perf_counter() - started) * 1000, 1)
         if self.implicit:
             self.tls_ok = True
+            self.peer_cert = client.peer_cert()
             return client
         self.starttls = "STARTTLS" in client.extensions
         self.steps.append("STARTTLS offered" if self.starttls else "STARTTLS not offered")
@@ -182,6 +190,8 @@ class Dialogue:
         try:
             reply = await client.starttls(self.tls)
         except (ssl.SSLError, ConnectionError) as exc:
+            if isinstance(exc, ssl.SSLCertVerificationError):
+                self.cert_error = exc.verify_message or str(exc)
             why = self.why(exc) if isinstance(exc, ssl.SSLError) else f"TLS handshake failed: {self.why(exc)}"
             self.tls_ok = False
             self.steps.append(why)
@@ -192,6 +202,7 @@ class Dialogue:
             self.steps.append(f"STARTTLS refused: {reply}")
             return self._down(f"STARTTLS is offered but refused ({reply})") if required else client
         self.tls_ok = True
+        self.peer_cert = client.peer_cert()
         self.steps.append(f"STARTTLS: handshake done (TLS {self.tls})")
         if (await client.ehlo(self.helo)).code != 250:    # RFC 3207: after TLS, EHLO again
             return self._down("the server refuses EHLO after STARTTLS")
@@ -234,6 +245,8 @@ async def converse(dialogue: Dialogue, timeout: float,
     except TimeoutError:
         why = f"no answer within {timeout:g} s"
     except (OSError, SmtpError, UnicodeError) as exc:
+        if isinstance(exc, ssl.SSLCertVerificationError):       # implicit TLS (smtps), at connect
+            dialogue.cert_error = exc.verify_message or str(exc)
         why = dialogue.why(exc)
     dialogue.fault = why
     dialogue.steps.append(f"failed: {why}")

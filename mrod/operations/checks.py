@@ -25,6 +25,7 @@ import asyncio
 import ipaddress
 import json
 from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
 from typing import Any, Callable
 
 import dns.asyncresolver
@@ -35,6 +36,7 @@ from mrod.infra.config import Config
 from mrod.infra.enums import CHECK_STATUSES
 from mrod.infra.resolver import DnsLookupFailed, query, txt_relay_refs
 from mrod.infra.resolver import make_resolver as dns_resolver
+from mrod.operations import certchecks
 
 LEVELS = {"error": 2, "warning": 1, "info": 0}
 
@@ -270,6 +272,12 @@ async def run(cfg: Config, conn: Connection, domain: str | None = None,
             return await checker.check(row, relays)
 
     results = list(await asyncio.gather(*(one(r) for r in rows)))
+    # Certificates (issue 22.3): the relays' as this node's health probe saw them, and Postfix's own.
+    certs, now = await certchecks.relay_certificates(conn, cfg.node.name), datetime.now(timezone.utc)
+    for row, result in zip(rows, results, strict=True):
+        if row.relay_id in certs:
+            result.findings.extend(certchecks.relay_findings(certs[row.relay_id], now))
+    await certchecks.check_host(cfg, conn)
     await store(conn, results, cfg.node.name)
     return results
 

@@ -44,7 +44,7 @@ from typing import Any, Awaitable, Callable
 from mrod.infra.dbapi import Connection
 from mrod.answers import snapshot, snapshotfile
 from mrod.entities import audit
-from mrod.infra import db
+from mrod.infra import certinfo, db
 from mrod.infra.errors import DatabaseUnreachable
 from mrod.operations import queueflush
 from mrod.entities.audit import Actor
@@ -61,6 +61,11 @@ class Probe:
     latency_ms: float | None
     starttls: bool | None       # offered (None: not known, or implicit TLS)
     detail: str
+    # The relay's certificate as this probe saw it (the certificate findings of mrod.operations.certchecks):
+    # tls_seen when a handshake was completed or failed on the certificate; then cert, or cert_error.
+    tls_seen: bool = False
+    cert: certinfo.CertInfo | None = None
+    cert_error: str | None = None
 
 
 async def probe(host: str, port: int, *, protocol: str = "smtp", tls: str = "may", timeout: float = 10.0,
@@ -69,10 +74,23 @@ async def probe(host: str, port: int, *, protocol: str = "smtp", tls: str = "may
     requirement needs it (with 'may' it is optional, so only its offer is noted)."""
     dialogue = Dialogue(host, port, protocol=protocol, tls=tls, helo=helo, try_starttls=False)
     await converse(dialogue, timeout)
+    seen = await _certificate(dialogue)
     if not dialogue.up:
-        return Probe(False, dialogue.latency_ms, dialogue.starttls, (dialogue.fault or "no answer")[:300])
+        return Probe(False, dialogue.latency_ms, dialogue.starttls, (dialogue.fault or "no answer")[:300], *seen)
     banner = dialogue.banner.lines[0] if dialogue.banner and dialogue.banner.lines else "220"
-    return Probe(True, dialogue.latency_ms, dialogue.starttls, banner[:200])
+    return Probe(True, dialogue.latency_ms, dialogue.starttls, banner[:200], *seen)
+
+
+async def _certificate(dialogue: Dialogue) -> tuple[bool, certinfo.CertInfo | None, str | None]:
+    """(tls_seen, the certificate, why it failed): what the dialogue's TLS handshake showed."""
+    if dialogue.peer_cert:
+        try:
+            return True, await certinfo.of_der(dialogue.peer_cert), None
+        except certinfo.CertUnreadable as exc:
+            return True, None, f"certificate unreadable: {exc}"[:300]
+    if dialogue.cert_error:
+        return True, None, dialogue.cert_error[:300]
+    return False, None, None
 
 
 # -- hysteresis -------------------------------------------------------------------------------------
@@ -212,6 +230,8 @@ class HealthMonitor:
                     " starttls = excluded.starttls",
                     (self.node, relay["id"], new.state, new.since, new.ok_streak, new.fail_streak, now, int(result.ok),
                      result.latency_ms, result.detail, _bool(result.starttls)))
+                if result.tls_seen:
+                    await _store_certificate(conn, self.node, relay["id"], result)
                 if new.state != stored.state:
                     t = Transition(relay["id"], relay["name"], stored.state, new.state, result.detail)
                     transitions.append(t)
@@ -226,6 +246,16 @@ class HealthMonitor:
             # States from before migration 0007 (node ''): this node's own now replace them.
             await conn.execute("DELETE FROM relay_health WHERE node = ''")
         return transitions
+
+
+async def _store_certificate(conn: Connection, node: str, relay_id: int, result: Probe) -> None:
+    """The certificate the probe saw (or why it failed verification), beside the relay's state
+    (migration 0013); a probe that got no TLS handshake leaves the last one seen."""
+    cert = result.cert
+    await conn.execute(
+        "UPDATE relay_health SET cert_not_after = ?, cert_names = ?, cert_error = ? WHERE node = ? AND relay_id = ?",
+        (db.stamp(cert.not_after) if cert else None, " ".join(cert.names) if cert else None, result.cert_error,
+         node, relay_id))
 
 
 def _bool(value: bool | None) -> int | None:
@@ -266,7 +296,8 @@ async def status(conn: Connection, *, owner_id: int | None = None, node: str | N
     async with conn.execute(
         "SELECT r.id, r.name, r.host, r.port, r.protocol, r.tls, coalesce(h.state, 'unknown') AS state, h.since,"
         " h.ok_streak, h.fail_streak, h.last_probe_at, h.last_ok, h.last_latency_ms, h.last_detail, h.starttls,"
-        " (SELECT count(*) FROM domain d WHERE d.relay_id = r.id) AS domains, h.node"
+        " (SELECT count(*) FROM domain d WHERE d.relay_id = r.id) AS domains, h.node,"
+        " h.cert_not_after, h.cert_names, h.cert_error"
         f" FROM relay r LEFT JOIN relay_health h ON h.relay_id = r.id {on} {where} ORDER BY r.name, h.node",
         args) as cur:
         rows = [dict(r) for r in await cur.fetchall()]
