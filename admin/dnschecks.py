@@ -8,7 +8,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from mrod.infra.errors import InvalidInput
-from mrod.operations import checks
+from mrod.operations import certchecks, checks
 
 from mrod.admin import pool
 from mrod.admin.access import DOMAIN_PERMS, domain_owner_filter
@@ -39,6 +39,7 @@ async def listing(request: web.Request) -> web.StreamResponse:
     several = bool({r["node"] for r in rows} - {request.app[CONFIG].node.name})
     return await render(request, "dnschecks.html", {
         "several_nodes": several,
+        "hosts": await certchecks.host_results(conn),      # this host's own findings (its certificate)
         "rows": rows, "total": total, "page": page, "per_page": PER_PAGE, "query": query,
         "status": status, "q": q, "statuses": checks.STATUSES,
         "summary": await checks.summary(conn, owner_id=owner)})
