@@ -153,7 +153,8 @@ def test_both_engines_build_the_same_schema(tmp_path: Path, pg_empty_database: t
     assert lite["node_status"]["key"] == ["node"] and lite["node_status"]["checks"] == 1
     assert lite["node_status"]["columns"] == {
         "node": ("text", True, None, False), "lookupd_synced_at": ("text", False, None, False),
-        "lookupd_connected": ("bigint", False, None, False), "reported_at": ("text", True, None, False)}
+        "lookupd_connected": ("bigint", False, None, False), "reported_at": ("text", True, None, False),
+        "public_addresses": ("text", False, None, False)}           # 0013: the trust kit's source
     # Migrating again changes nothing on either engine.
     assert asyncio.run(_migrate(tmp_path / "mrod.db")) == (db.SCHEMA_VERSION, db.SCHEMA_VERSION)
     assert asyncio.run(_migrate(target)) == (db.SCHEMA_VERSION, db.SCHEMA_VERSION)
