@@ -4,6 +4,8 @@ names come from a remote server)."""
 
 from __future__ import annotations
 
+import json
+from dataclasses import asdict
 from datetime import datetime, timedelta, timezone
 
 from mrod.entities import relays
@@ -19,7 +21,7 @@ async def test_dns_checks_page_and_relay_page_show_certificates(admin_panel, app
                                        ("mx2.example.net",), datetime.now(timezone.utc))
     async with db.transaction(app_conn):
         await app_conn.execute("INSERT INTO host_check (node, status, findings, checked_at) VALUES (?, ?, ?, ?)",
-                               (panel_cfg.node.name, "error", certchecks.json.dumps([f.__dict__ for f in findings]),
+                               (panel_cfg.node.name, "error", json.dumps([asdict(f) for f in findings]),
                                 db.now()))
     page = (await admin_panel.get("/dns"))[1]
     assert "<h2>This host</h2>" in page
