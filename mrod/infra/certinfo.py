@@ -109,3 +109,16 @@ async def of_der(der: bytes) -> CertInfo:
             _decoded.clear()
         _decoded[key] = info
     return info
+
+
+async def seen(peer_cert: bytes | None, cert_error: str | None) -> tuple[bool, CertInfo | None, str | None]:
+    """What a TLS handshake showed (mrod.infra.smtp.Dialogue's peer_cert, cert_error): (whether
+    there is anything to record, the certificate, why it failed or could not be read)."""
+    if peer_cert:
+        try:
+            return True, await of_der(peer_cert), None
+        except CertUnreadable as exc:
+            return True, None, f"certificate unreadable: {exc}"[:300]
+    if cert_error:
+        return True, None, cert_error[:300]
+    return False, None, None

@@ -162,6 +162,15 @@ def relay_findings(relay: dict[str, Any], now: datetime) -> list[checks.Finding]
     return found
 
 
+async def store_relay_certificate(conn: Connection, node: str, relay_id: int, cert: certinfo.CertInfo | None,
+                                  error: str | None) -> None:
+    """The certificate a relay showed this node's health probe (or why it failed verification),
+    beside the relay's state in relay_health (migration 0013); called inside the probe's write."""
+    await conn.execute(
+        "UPDATE relay_health SET cert_not_after = ?, cert_names = ?, cert_error = ? WHERE node = ? AND relay_id = ?",
+        (db.stamp(cert.not_after) if cert else None, " ".join(cert.names) if cert else None, error, node, relay_id))
+
+
 async def relay_certificates(conn: Connection, node: str) -> dict[int, dict[str, Any]]:
     """relay id -> the relay and the certificate this node's probe last saw, for relays seen with TLS."""
     async with conn.execute(

@@ -46,7 +46,7 @@ from mrod.answers import snapshot, snapshotfile
 from mrod.entities import audit
 from mrod.infra import certinfo, db
 from mrod.infra.errors import DatabaseUnreachable
-from mrod.operations import queueflush
+from mrod.operations import certchecks, queueflush
 from mrod.entities.audit import Actor
 from mrod.infra.config import Config
 from mrod.infra.smtp import Dialogue, converse
@@ -74,23 +74,12 @@ async def probe(host: str, port: int, *, protocol: str = "smtp", tls: str = "may
     requirement needs it (with 'may' it is optional, so only its offer is noted)."""
     dialogue = Dialogue(host, port, protocol=protocol, tls=tls, helo=helo, try_starttls=False)
     await converse(dialogue, timeout)
-    seen = await _certificate(dialogue)
+    seen = await certinfo.seen(dialogue.peer_cert, dialogue.cert_error)
     if not dialogue.up:
         return Probe(False, dialogue.latency_ms, dialogue.starttls, (dialogue.fault or "no answer")[:300], *seen)
     banner = dialogue.banner.lines[0] if dialogue.banner and dialogue.banner.lines else "220"
     return Probe(True, dialogue.latency_ms, dialogue.starttls, banner[:200], *seen)
 
-
-async def _certificate(dialogue: Dialogue) -> tuple[bool, certinfo.CertInfo | None, str | None]:
-    """(tls_seen, the certificate, why it failed): what the dialogue's TLS handshake showed."""
-    if dialogue.peer_cert:
-        try:
-            return True, await certinfo.of_der(dialogue.peer_cert), None
-        except certinfo.CertUnreadable as exc:
-            return True, None, f"certificate unreadable: {exc}"[:300]
-    if dialogue.cert_error:
-        return True, None, dialogue.cert_error[:300]
-    return False, None, None
 
 
 # -- hysteresis -------------------------------------------------------------------------------------
@@ -230,8 +219,9 @@ class HealthMonitor:
                     " starttls = excluded.starttls",
                     (self.node, relay["id"], new.state, new.since, new.ok_streak, new.fail_streak, now, int(result.ok),
                      result.latency_ms, result.detail, _bool(result.starttls)))
-                if result.tls_seen:
-                    await _store_certificate(conn, self.node, relay["id"], result)
+                if result.tls_seen:     # else the last certificate seen stays
+                    await certchecks.store_relay_certificate(conn, self.node, relay["id"], result.cert,
+                                                             result.cert_error)
                 if new.state != stored.state:
                     t = Transition(relay["id"], relay["name"], stored.state, new.state, result.detail)
                     transitions.append(t)
@@ -246,16 +236,6 @@ class HealthMonitor:
             # States from before migration 0007 (node ''): this node's own now replace them.
             await conn.execute("DELETE FROM relay_health WHERE node = ''")
         return transitions
-
-
-async def _store_certificate(conn: Connection, node: str, relay_id: int, result: Probe) -> None:
-    """The certificate the probe saw (or why it failed verification), beside the relay's state
-    (migration 0013); a probe that got no TLS handshake leaves the last one seen."""
-    cert = result.cert
-    await conn.execute(
-        "UPDATE relay_health SET cert_not_after = ?, cert_names = ?, cert_error = ? WHERE node = ? AND relay_id = ?",
-        (db.stamp(cert.not_after) if cert else None, " ".join(cert.names) if cert else None, result.cert_error,
-         node, relay_id))
 
 
 def _bool(value: bool | None) -> int | None:
