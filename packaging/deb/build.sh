@@ -80,7 +80,7 @@ Architecture: $ARCH
 Maintainer: mrod developers <root@localhost>
 Installed-Size: $SIZE
 Depends: python3 (>= $PYVER), python3 (<< $NEXT), adduser, init-system-helpers (>= 1.52), postfix, libpq5
-Recommends: sqlite3
+Recommends: sqlite3, openssl
 Suggests: fail2ban
 Section: mail
 Priority: optional
