@@ -137,6 +137,27 @@ class BindStrategy(StrEnum):
     DNS_SUB = Route.DNS_SUB.value
 
 
+class NoticeStatus(StrEnum):
+    """notification.status: one message to one recipient through one channel (mrod/notify)."""
+    PENDING = "pending"
+    DELIVERED = "delivered"
+    RETRYING = "retrying"
+    FAILED = "failed"
+
+
+class Severity(StrEnum):
+    """How bad a notification event is (mrod/notify): said in the message and the webhook's JSON."""
+    INFO = "info"
+    WARNING = "warning"
+    CRITICAL = "critical"
+
+
+class NotifyChannel(StrEnum):
+    """The notification channels ([notify.email], [notify.webhook])."""
+    EMAIL = "email"
+    WEBHOOK = "webhook"
+
+
 PROTOCOLS: tuple[SmtpProtocol, ...] = tuple(SmtpProtocol)
 TLS_LEVELS: tuple[TlsLevel, ...] = tuple(TlsLevel)
 RECIPIENT_POLICIES: tuple[RecipientPolicy, ...] = tuple(RecipientPolicy)
@@ -154,3 +175,6 @@ TWO_FACTOR_MODES: tuple[TwoFactorMode, ...] = tuple(TwoFactorMode)
 BIND_SOURCES: tuple[BindSource, ...] = tuple(BindSource)
 BIND_ZONE_TYPES: tuple[BindZoneType, ...] = tuple(BindZoneType)
 BIND_STRATEGIES: tuple[BindStrategy, ...] = tuple(BindStrategy)
+NOTICE_STATUSES: tuple[NoticeStatus, ...] = tuple(NoticeStatus)
+SEVERITIES: tuple[Severity, ...] = tuple(Severity)
+NOTIFY_CHANNELS: tuple[NotifyChannel, ...] = tuple(NotifyChannel)

@@ -170,3 +170,32 @@ def absolute_file(value: str) -> str:
     if value and not value.startswith("/"):
         raise ValueError(f"must be an absolute path, got {value!r}")
     return value
+
+
+def mailbox(value: str) -> str:
+    """One mail address (user@domain) to send to or from."""
+    result = str(_names(names.address, value))
+    if result.startswith("@"):
+        raise ValueError(f"{value!r} must be an address such as 'postmaster@example.net'")
+    return result
+
+
+def mailbox_or_empty(value: str) -> str:
+    return value if value == "" else mailbox(value)
+
+
+def mailboxes(value: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(mailbox(item) for item in value)
+
+
+def smtp_host(value: str) -> str:
+    """"" or "host:port" (a TCP endpoint; an SMTP server is not reached over a unix socket)."""
+    if value and (value.startswith("unix:") or endpoints.parse(value).path is not None):
+        raise ValueError(f"{value!r} must be 'host:port' such as 'mail.example.net:25' (or \"\" for sendmail)")
+    return value
+
+
+def http_url(value: str) -> str:
+    if value and not re.fullmatch(r"https?://[^\s/?#]+[^\s]*", value):
+        raise ValueError(f"{value!r} must be an http:// or https:// URL (or \"\" for none)")
+    return value
