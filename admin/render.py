@@ -35,6 +35,7 @@ NAV: list[tuple[str, str, tuple[Permission, ...]]] = [
     ("bind_import", "BIND import", (Permission.DOMAINS,)),
     ("dns_checks", "DNS checks", (Permission.DOMAINS, Permission.DOMAINS_OWN)),
     ("queue", "Queue", (Permission.QUEUE,)),
+    ("notifications", "Notifications", (Permission.LOGS,)),
     ("profile", "Profile", ()),
 ]
 
