@@ -18,11 +18,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     ns = p.add_subparsers(dest="notify_command", metavar="ACTION", required=True)
     ls = ns.add_parser("list", help="the notifications sent, newest first, and the channels' state")
     ls.add_argument("--json", action="store_true")
-    ls.add_argument("--status", choices=NOTICE_STATUSES, help="only these")
+    ls.add_argument("--status", choices=[str(s) for s in NOTICE_STATUSES], help="only these")
     ls.add_argument("--limit", type=int, default=50, help="at most this many (default 50)")
     ls.set_defaults(func=cmd_list)
     t = ns.add_parser("test", help="send a test message through a channel now (exit 1 when it fails)")
-    t.add_argument("channel", choices=NOTIFY_CHANNELS)
+    t.add_argument("channel", choices=[str(c) for c in NOTIFY_CHANNELS])
     t.set_defaults(func=cmd_test)
 
 

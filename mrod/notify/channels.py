@@ -18,8 +18,8 @@ from typing import Any
 import aiohttp
 
 from mrod import __version__
-from mrod.infra import endpoints
 from mrod.infra.config import Config
+from mrod.infra.config.checks import host_port
 from mrod.infra.enums import NotifyChannel
 
 SIGNATURE_HEADER = "X-Mrod-Signature"
@@ -87,8 +87,7 @@ async def _sendmail(cfg: Config, recipient: str, msg: EmailMessage) -> None:
 
 
 def _submit(cfg: Config, recipient: str, msg: EmailMessage) -> None:
-    where = endpoints.parse(cfg.notify.email.smtp)
-    host, port = str(where.host), int(where.port or 25)
+    host, port = host_port(cfg.notify.email.smtp)
     try:
         with smtplib.SMTP(host, port, local_hostname=cfg.node.name, timeout=cfg.notify.email.timeout) as smtp:
             smtp.ehlo()

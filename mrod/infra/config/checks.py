@@ -188,10 +188,25 @@ def mailboxes(value: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(mailbox(item) for item in value)
 
 
-def smtp_host(value: str) -> str:
-    """"" or "host:port" (a TCP endpoint; an SMTP server is not reached over a unix socket)."""
-    if value and (value.startswith("unix:") or endpoints.parse(value).path is not None):
+def host_port(value: str) -> tuple[str, int]:
+    """("host", port) of "host:port" or "[IPv6]:port"; the host a name or an address."""
+    text = value.strip()
+    if text.startswith("["):
+        host, sep, port = text[1:].partition("]:")
+    else:
+        host, sep, port = text.rpartition(":")
+    if not sep or not host or not port.isdigit():
         raise ValueError(f"{value!r} must be 'host:port' such as 'mail.example.net:25' (or \"\" for sendmail)")
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        host = str(_names(names.hostname, host))
+    return host, int(_names(names.port, int(port)))
+
+
+def smtp_host(value: str) -> str:
+    if value:
+        host_port(value)
     return value
 
 
