@@ -96,8 +96,8 @@ def _submit(cfg: Config, recipient: str, msg: EmailMessage) -> None:
                 smtp.ehlo()
             smtp.send_message(msg, from_addr=sender(cfg), to_addrs=[recipient])
     except smtplib.SMTPResponseException as exc:
-        raise ChannelError(f"SMTP {host}:{port} refused: {exc.smtp_code} "
-                           f"{exc.smtp_error.decode('utf-8', 'replace')[:200]}") from None
+        said = exc.smtp_error.decode("utf-8", "replace") if isinstance(exc.smtp_error, bytes) else str(exc.smtp_error)
+        raise ChannelError(f"SMTP {host}:{port} refused: {exc.smtp_code} {said[:200]}") from None
     except smtplib.SMTPRecipientsRefused as exc:
         raise ChannelError(f"SMTP {host}:{port} refused the recipient: {exc.recipients}") from None
     except (OSError, smtplib.SMTPException) as exc:

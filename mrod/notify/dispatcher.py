@@ -51,7 +51,7 @@ async def evaluate(conn: Connection, cfg: Config, now: datetime) -> list[Item]:
         try:
             for event in await source(ctx):
                 current.setdefault(event.key, (name, event))
-        except Exception as exc:  # one broken source must not silence the others
+        except Exception as exc:  # noqa: BLE001 - one broken source must not silence the others
             broken.add(name)
             log.warning("notification source %s failed: %s", name, exc)
     repeat = timedelta(seconds=cfg.notify.repeat)

@@ -63,7 +63,9 @@ async def test_a_dead_relay_reaches_the_operator_once_through_postfix(
             msg = message_from_bytes(mail.content)
             assert mail.rcpt_tos == ("ops@ops.test",) and mail.mail_from == "mrod@backup-mx.test"
             assert msg["Subject"].startswith("[mrod ") and "3 notices" in msg["Subject"]
-            body = msg.get_payload(decode=True).decode()
+            payload = msg.get_payload(decode=True)
+            assert isinstance(payload, bytes)
+            body = payload.decode()
             assert f"for its {DOMAINS} domain(s)" in body and "will bounce in about" in body
             assert "of a 172800 s (2d 0h) lifetime" in body
             [posted] = await hook.wait_for(1)

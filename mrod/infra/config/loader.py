@@ -170,7 +170,7 @@ def _build_section(section: str, cls: type, raw: Mapping[str, Any], env: Mapping
         typ = hints[name]
         env_name = _env_name(section, name)
         value: Any
-        if dataclasses.is_dataclass(typ):
+        if isinstance(typ, type) and dataclasses.is_dataclass(typ):
             sub = raw.get(name, {})
             if not isinstance(sub, dict):
                 raise ConfigError(f"{where}: must be a table [{where}]")
