@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import time
 from typing import Awaitable, Callable
 
 from mrod.infra.engine import Target
@@ -99,9 +100,17 @@ def postfix_duration(text: str, default_unit: str = "d") -> float:
     return float(match.group(1)) * _UNITS[match.group(2) or default_unit]
 
 
+# Postfix's setting changes rarely: read again after this long, not every round.
+LIFETIME_TTL = 600.0
+_read_lifetimes: dict[str, tuple[float, float]] = {}      # config_dir -> (read at, seconds)
+
+
 async def postfix_lifetime(ctx: SourceContext) -> float:
     """Postfix's maximal_queue_lifetime (``postconf -h``, with [postfix] config_dir)."""
     pf = ctx.cfg.postfix
+    known = _read_lifetimes.get(pf.config_dir)
+    if known is not None and time.monotonic() - known[0] < LIFETIME_TTL:
+        return known[1]
     argv = ["postconf", *(["-c", pf.config_dir] if pf.config_dir else []), "-h", "maximal_queue_lifetime"]
     proc = await asyncio.create_subprocess_exec(*argv, stdin=asyncio.subprocess.DEVNULL,
                                                 stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
@@ -114,7 +123,9 @@ async def postfix_lifetime(ctx: SourceContext) -> float:
         raise RuntimeError("postconf did not answer within 30s") from None
     if proc.returncode:
         raise RuntimeError(f"postconf failed: {err.decode('utf-8', 'replace').strip()[:200]}")
-    return postfix_duration(out.decode().strip())
+    lifetime = postfix_duration(out.decode().strip())
+    _read_lifetimes[pf.config_dir] = (time.monotonic(), lifetime)
+    return lifetime
 
 
 async def postfix_lifetimes(ctx: SourceContext, domains: list[str]) -> dict[str, float]:

@@ -21,7 +21,7 @@ from mrod.entities import audit, domains, relays, users
 from mrod.infra import db
 from mrod.infra.errors import InvalidInput
 from mrod.notify import channels, conditions, dispatcher, events, store
-from mrod.operations import health
+from mrod.operations import health, servejobs
 from tests.conftest import make_config
 from tests.harness.smtpsink import SmtpSink
 from tests.harness.webhook import WebhookReceiver
@@ -280,3 +280,16 @@ async def test_a_channel_not_set_up_cannot_be_tested(cfg: Any) -> None:
     async with db.opened(cfg.database) as conn:
         with pytest.raises(InvalidInput, match="webhook channel is not set up"):
             await dispatcher.send_test(conn, cfg, "webhook", "tester")
+
+
+async def test_mrod_serve_runs_the_job_when_a_channel_is_set_up(tmp_path: Path, setting: Any) -> None:
+    cfg, _inbox, _primary, hook = setting
+    [job] = [j for j in servejobs.jobs(cfg) if j.name == "notify"]
+    assert job.interval == cfg.notify.interval
+    await health.HealthMonitor(cfg, flusher=Flushes()).run_once()
+    await job.run()                                  # one round, as mrod serve runs it
+    assert len(await hook.wait_for(1)) == 1
+    quiet = make_config(tmp_path / "quiet", notify={"email": {"owners": False}})
+    assert "notify" not in [j.name for j in servejobs.jobs(quiet)]
+    off = make_config(tmp_path / "off", notify={"enabled": False, "webhook": {"url": hook.url}})
+    assert "notify" not in [j.name for j in servejobs.jobs(off)]
