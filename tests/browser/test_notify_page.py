@@ -4,6 +4,8 @@ whose failure the page then shows (the flash, the channel failing, the message f
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from tests.browser.test_panel import nav, sign_in, watch_console
@@ -40,4 +42,37 @@ def test_send_a_test_through_each_channel(panel_server, chromium, smtp_sink: Smt
     assert "Cannot connect" in webhook_row.locator(".channel-error").inner_text()
     statuses = page.locator("table.notifications .notice-status").all_inner_texts()
     assert statuses == ["failed", "delivered"]
+    assert problems == []
+
+
+def test_a_users_contact_address_is_set_in_the_user_form(panel_server, chromium) -> None:
+    server = panel_server()
+    page = chromium.new_page()
+    problems = watch_console(page)
+    sign_in(page, server.url, "admin", server.password)
+    nav(page, "Users").click()
+    page.get_by_role("link", name="Add a user").click()
+    page.get_by_label("User name").fill("carol")
+    page.get_by_label("Password", exact=True).fill("carol's password")
+    page.get_by_label("Repeat the password").fill("carol's password")
+    page.get_by_label("domains_own").check()
+    page.get_by_label("Contact address").fill("carol")
+    page.get_by_role("button", name="Add user").click()
+    assert "'carol' is not an address" in page.locator("#email-error").inner_text()
+    assert "carol" not in [u["name"] for u in json.loads(server.cli("user", "list", "--json"))]
+    page.get_by_label("Password", exact=True).fill("carol's password")
+    page.get_by_label("Repeat the password").fill("carol's password")
+    page.get_by_label("Contact address").fill("Carol@Owner.example")
+    page.get_by_role("button", name="Add user").click()
+    assert page.get_by_role("status").first.inner_text() == "User carol added."
+    users = {u["name"]: u for u in json.loads(server.cli("user", "list", "--json"))}
+    assert users["carol"]["email"] == "carol@owner.example"
+
+    page.get_by_role("link", name="carol", exact=True).click()
+    assert page.get_by_label("Contact address").input_value() == "carol@owner.example"
+    page.get_by_label("Contact address").fill("")
+    page.get_by_role("button", name="Save").click()
+    assert page.get_by_role("status").first.inner_text() == "User carol saved."
+    users = {u["name"]: u for u in json.loads(server.cli("user", "list", "--json"))}
+    assert users["carol"]["email"] is None
     assert problems == []
