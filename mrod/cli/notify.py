@@ -22,7 +22,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     ls.add_argument("--limit", type=int, default=50, help="at most this many (default 50)")
     ls.set_defaults(func=cmd_list)
     t = ns.add_parser("test", help="send a test message through a channel now (exit 1 when it fails)")
-    t.add_argument("channel", choices=[str(c) for c in NOTIFY_CHANNELS], help="the channel: email (to [notify.email] to) or webhook")
+    t.add_argument("channel", choices=[str(c) for c in NOTIFY_CHANNELS],
+                   help="the channel: email (to [notify.email] to) or webhook")
     t.set_defaults(func=cmd_test)
 
 
