@@ -28,10 +28,12 @@ name; ``ctx.now``: the round's time, aware UTC) and returns the conditions that 
 
     events.register("source_sync_failed", sync_failures)
 
-``Event(kind, subject, severity, text, domains=(), resolved="")``: ``kind`` names the event
+``Event(kind, subject, severity, text, domains=(), resolved="resolved", since=None)``: ``kind`` names the event
 (``relay_down``…), ``subject`` what it is about (a relay, a domain, a node); (kind, subject) is
 the unit of deduplication. ``domains`` lists the domain names it affects: their owners are told
-too. ``resolved`` is the phrase of the "back" notice ("is back up"; default "resolved"). A
+too. ``resolved`` is the phrase of the "back" notice ("is back up"; default "resolved"), which
+also says how long the condition lasted — from ``since`` (a ``mrod.infra.db.stamp``) when the
+source knows when it began, else from the round that first saw it. A
 source never sends anything and holds no state: returning an event each round keeps it open,
 leaving it out resolves it. A source that raises is logged and its conditions are kept as they
 were (a failing reader does not resolve everything it reported). Register at import time of

@@ -44,7 +44,8 @@ async def relays_down(ctx: SourceContext) -> list[Event]:
             f"primary {name} ({host}:{port}) is down since {since or 'unknown'}"
             f"{f' ({detail})' if detail else ''}; {queued} message(s) queued here for its {len(rows)} domain(s)",
             domains=tuple(r[0] for r in rows),
-            resolved=f"is back up ({queued} message(s) were queued here for its domains; delivery starts now)"))
+            resolved=f"is back up ({queued} message(s) were queued here for its domains; delivery starts now)",
+            since=since))
     return found
 
 

@@ -65,7 +65,7 @@ async def evaluate(conn: Connection, cfg: Config, now: datetime) -> list[Item]:
                 items.append(Item("new" if before is None else "repeat", event.kind, event.subject,
                                   str(event.severity), event.text, event.domains))
             keep.append(store.Held(name, event.kind, event.subject, str(event.severity), event.text, event.domains,
-                                   event.resolved, before.since if before else stamp, stamp,
+                                   event.resolved, before.since if before else event.since or stamp, stamp,
                                    stamp if due else before.notified_at if before else None))
         for key, before in told.items():
             if key in current or before.source in broken:

@@ -20,6 +20,7 @@ class Event:
     text: str                      # one line a person reads
     domains: tuple[str, ...] = ()  # the domains it affects: their owners are told too
     resolved: str = "resolved"     # the "back" notice's phrase ("is back up")
+    since: str | None = None       # when the condition began, if the source knows (db.stamp form)
 
     @property
     def key(self) -> tuple[str, str]:

@@ -132,7 +132,7 @@ async def test_a_dead_relay_is_one_notice_per_recipient_and_the_back_notice_foll
 async def test_a_condition_that_lasts_is_told_again_after_the_repeat_interval(setting: Any) -> None:
     cfg, inbox, _primary, hook = setting
     await health.HealthMonitor(cfg, flusher=Flushes()).run_once()
-    now = datetime.now(timezone.utc)
+    now = datetime.now(timezone.utc).replace(microsecond=0)
     assert len((await dispatcher.run_round(cfg, now)).items) == 1
     assert (await dispatcher.run_round(cfg, now + timedelta(seconds=3599))).items == []
     later = await dispatcher.run_round(cfg, now + timedelta(seconds=3601))
@@ -143,7 +143,7 @@ async def test_a_condition_that_lasts_is_told_again_after_the_repeat_interval(se
 
 async def test_many_domains_at_once_are_one_digest_per_recipient(setting: Any) -> None:
     cfg, inbox, _primary, hook = setting
-    now = datetime.now(timezone.utc)
+    now = datetime.now(timezone.utc).replace(microsecond=0)
     async with db.opened(cfg.database) as conn:
         async with db.transaction(conn):
             await conn.execute(
@@ -163,7 +163,7 @@ async def test_a_failing_receiver_is_retried_with_backoff_and_shown_failing(sett
     cfg, _inbox, _primary, hook = setting
     hook.answers = [500, 502]
     await health.HealthMonitor(cfg, flusher=Flushes()).run_once()
-    now = datetime.now(timezone.utc)
+    now = datetime.now(timezone.utc).replace(microsecond=0)
     await dispatcher.run_round(cfg, now)
     async with db.opened(cfg.database) as conn:
         [notice] = (await store.listing(conn, channel="webhook"))[1]
@@ -193,7 +193,7 @@ async def test_a_receiver_that_keeps_failing_is_given_up_after_max_attempts(sett
     cfg, _inbox, _primary, hook = setting
     hook.answers = [500] * 10
     await health.HealthMonitor(cfg, flusher=Flushes()).run_once()
-    now = datetime.now(timezone.utc)
+    now = datetime.now(timezone.utc).replace(microsecond=0)
     for minutes in (0, 2, 6, 20):
         await dispatcher.run_round(cfg, now + timedelta(minutes=minutes))
     async with db.opened(cfg.database) as conn:
@@ -220,7 +220,7 @@ async def test_a_failing_source_keeps_what_it_reported_and_the_others_go_on(sett
 
 async def test_thresholds_dns_errors_and_mail_about_to_bounce(setting: Any) -> None:
     cfg, _inbox, _primary, hook = setting
-    now = datetime.now(timezone.utc)
+    now = datetime.now(timezone.utc).replace(microsecond=0)
     async with db.opened(cfg.database) as conn:
         async with db.transaction(conn):
             d00 = (await domains.get(conn, "d00.example")).id
@@ -250,7 +250,7 @@ async def test_thresholds_dns_errors_and_mail_about_to_bounce(setting: Any) -> N
                           ("queue_old", "d01.example"), ("queue_expiring", "d01.example")}
     assert "1500 message(s) queued (over 1000)" in found[("queue_long", "d00.example")]
     assert "no MX record names this host" in found[("dns_error", "d00.example")]
-    assert "will bounce in about 82800 s (22h 59m)" in found[("queue_expiring", "d01.example")]
+    assert "will bounce in about 82800 s (23h 0m)" in found[("queue_expiring", "d01.example")]
 
 
 def test_postfix_time_values() -> None:
@@ -293,3 +293,16 @@ async def test_mrod_serve_runs_the_job_when_a_channel_is_set_up(tmp_path: Path, 
     assert "notify" not in [j.name for j in servejobs.jobs(quiet)]
     off = make_config(tmp_path / "off", notify={"enabled": False, "webhook": {"url": hook.url}})
     assert "notify" not in [j.name for j in servejobs.jobs(off)]
+
+
+async def test_the_back_notice_says_how_long_the_primary_was_down(setting: Any) -> None:
+    cfg, _inbox, primary, hook = setting
+    monitor = health.HealthMonitor(cfg, flusher=Flushes())
+    await monitor.run_once()                              # down now, by the probe
+    now = datetime.now(timezone.utc).replace(microsecond=0)
+    await dispatcher.run_round(cfg, now + timedelta(minutes=30))     # first seen by notify later
+    primary.start()
+    await monitor.run_once()
+    back = await dispatcher.run_round(cfg, now + timedelta(hours=2))
+    [item] = back.items
+    assert item.change == "resolved" and "(2h 0m))" in item.text    # from the probe's "down since", not 1h 30m
