@@ -119,6 +119,14 @@ async def add(conn: Connection, node: str, *, event: str, subject: str, channel:
     return notice_id
 
 
+async def by_ids(conn: Connection, ids: list[int]) -> list[Notice]:
+    """These messages as stored now, in the order asked."""
+    async with conn.execute(f"SELECT {_COLUMNS} FROM notification WHERE id IN ({', '.join('?' * len(ids))})",
+                            ids) as cur:
+        found = {n.id: n for n in map(_notice, await cur.fetchall())}
+    return [found[i] for i in ids if i in found]
+
+
 async def due(conn: Connection, node: str, now: str) -> list[Notice]:
     """This node's messages waiting for a (first or next) attempt, oldest first."""
     async with conn.execute(

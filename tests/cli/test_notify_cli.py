@@ -37,6 +37,7 @@ def test_a_failing_test_exits_1_and_is_listed(mrod, config_file: Path) -> None:
     assert mrod("init").code == 0
     result = mrod("notify", "test", "webhook")
     assert result.code == 1 and "failed: webhook: Cannot connect" in result.err
+    assert result.err.strip().count("\n") == 0
     listed = json.loads(mrod("notify", "list", "--json").out)
     [notice] = listed["notifications"]
     assert notice["status"] == "failed" and notice["event"] == "test" and notice["attempts"] == 1
