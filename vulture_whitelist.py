@@ -58,3 +58,5 @@ _.exitstatus
 _.handle_RCPT
 _.handle_DATA
 _.rcpt_options
+# A stored notification's column, given out whole by Notice.as_dict (the API's and `mrod notify list --json`'s rows).
+_.delivered_at       # mrod/notify/store.py

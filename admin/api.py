@@ -300,14 +300,15 @@ async def user_get(request: web.Request) -> web.StreamResponse:
 @needs(Permission.USERMGR)
 async def user_update(request: web.Request) -> web.StreamResponse:
     target = await load_user(request)
-    data = only(await body(request), ("is_admin", "enabled", "permissions", "password"))
+    data = only(await body(request), ("is_admin", "enabled", "permissions", "password", "email"))
     is_admin = _bool(data, "is_admin", None)
     check_user_change(request[USER], target, makes_admin=bool(is_admin))
     conn = await pool.conn(request)
     if "password" in data:
         usercore.password(data["password"])
+    email = None if "email" not in data else usercore.contact(data["email"] or "")
     updated = await usercore.update(conn, actor(request), target.id, is_admin=is_admin,
-                                    enabled=_bool(data, "enabled", None), perms=_perms(data))
+                                    enabled=_bool(data, "enabled", None), perms=_perms(data), email=email)
     if "password" in data:
         await usercore.set_password(conn, actor(request), target.id, data["password"],
                                     rounds=request.app[CONFIG].admin.bcrypt_rounds)

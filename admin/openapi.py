@@ -138,6 +138,14 @@ SCHEMAS: Schema = {
         "name": {"type": "string"}, "host": {"type": "string"}, "port": {"type": "integer"},
         "protocol": {"enum": list(enums.PROTOCOLS)}, "tls": {"enum": list(enums.TLS_LEVELS)},
         "owner_id": {"type": ["integer", "null"]}}},
+    "Notification": {"type": "object", "properties": {
+        "id": {"type": "integer"}, "node": {"type": "string"}, "at": {"type": "string"},
+        "event": {"type": "string", "description": "the event kind (relay_down, queue_old…), 'digest' or 'test'"},
+        "subject": {"type": "string"}, "channel": {"enum": list(enums.NOTIFY_CHANNELS)},
+        "recipient": {"type": "string"}, "status": {"enum": list(enums.NOTICE_STATUSES)},
+        "attempts": {"type": "integer"}, "next_attempt_at": {"type": ["string", "null"]},
+        "last_error": {"type": ["string", "null"]}, "delivered_at": {"type": ["string", "null"]},
+        "title": {"type": "string"}, "text": {"type": "string"}}},
     "Probe": {"type": "object", "properties": {
         "verdict": {"enum": ["ok", "warning", "fail"]}, "ok": {"type": "boolean"}, "summary": {"type": "string"},
         "up": {"type": "boolean", "description": "not fail: what the health monitor would record"},
@@ -147,7 +155,9 @@ SCHEMAS: Schema = {
     "User": {"type": "object", "properties": {
         "id": {"type": "integer"}, "name": {"type": "string"}, "is_admin": {"type": "boolean"},
         "enabled": {"type": "boolean"}, "permissions": {"type": "array", "items": {"enum": list(enums.PERMISSIONS)}},
-        "created_at": {"type": "string"}, "updated_at": {"type": "string"}}},
+        "created_at": {"type": "string"}, "updated_at": {"type": "string"},
+        "email": {"type": ["string", "null"], "description": "contact address: notifications about the user's"
+                                                             " own domains go there"}}},
     "UserInput": {"type": "object", "required": ["name", "password"], "properties": {
         "name": {"type": "string"}, "password": {"type": "string", "minLength": users.MIN_PASSWORD},
         "is_admin": {"type": "boolean"}, "enabled": {"type": "boolean"},
@@ -223,8 +233,11 @@ PATHS: Schema = {
     "/users/{user}": {
         "get": _op("One user", "usermgr", _ref("User"), params=[USER]),
         "patch": _op("Change a user (a new password ends their sessions)", "usermgr", _ref("User"),
-                     body={"type": "object", "properties": {k: v for k, v in SCHEMAS["UserInput"]["properties"].items()
-                                                            if k != "name"}}, params=[USER]),
+                     body={"type": "object", "properties": {
+                         **{k: v for k, v in SCHEMAS["UserInput"]["properties"].items() if k != "name"},
+                         "email": {"type": ["string", "null"], "description": "contact address for notifications"
+                                                                              " (null or \"\" removes it)"}}},
+                     params=[USER]),
         "delete": _op("Delete a user", "usermgr", params=[USER])},
     "/audit": {"get": _op("The audit log, newest first", "logs", _ref("AuditPage"), params=AUDIT_FILTERS)},
     "/checks": {"get": _op(
@@ -264,6 +277,26 @@ PATHS: Schema = {
                 "node": {"type": "string"}, "public_addresses": {"type": "array", "items": {"type": "string"}}}}}}},
         params=[{**_query("format", "rspamd, spamassassin, postscreen, postfix or spf",
                           {"enum": list(enums.TRUST_KIT_FORMATS)}), "required": True}])},
+    # Notifications (admin/notify.py, mrod/notify).
+    "/notifications": {"get": _op(
+        "The notifications sent (newest first): event, subject, channel, recipient, status (pending, delivered,"
+        " retrying, failed), attempts, last error; and the channels set up with their state (ok, failing, unused)",
+        "logs",
+        {"type": "object", "properties": {
+            "total": {"type": "integer"}, "limit": {"type": "integer"}, "offset": {"type": "integer"},
+            "channels": {"type": "array", "items": {"type": "object", "properties": {
+                "channel": {"enum": list(enums.NOTIFY_CHANNELS)}, "target": {"type": "string"},
+                "state": {"enum": ["ok", "failing", "unused"]}, "last_at": {"type": ["string", "null"]},
+                "last_error": {"type": ["string", "null"]}, "retrying": {"type": "integer"}}}},
+            "items": {"type": "array", "items": _ref("Notification")}}},
+        params=[_query("status", "only this status", {"enum": list(enums.NOTICE_STATUSES)}),
+                _query("channel", "only this channel", {"enum": list(enums.NOTIFY_CHANNELS)}), *PAGE])},
+    "/notifications/test/{channel}": {"post": _op(
+        "Send a test message through a channel now (one attempt); ok says whether every recipient got it",
+        "logs",
+        {"type": "object", "properties": {"ok": {"type": "boolean"},
+                                          "sent": {"type": "array", "items": _ref("Notification")}}},
+        params=[_path("channel", "email or webhook")])},
     "/metrics": {"get": {**_op("Prometheus metrics (text exposition format)", "queue (no owner restriction)"),
                          "responses": {"200": {"description": "metrics",
                                                "content": {"text/plain": {"schema": {"type": "string"}}}},

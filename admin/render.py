@@ -36,6 +36,7 @@ NAV: list[tuple[str, str, tuple[Permission, ...]]] = [
     ("dns_checks", "DNS checks", (Permission.DOMAINS, Permission.DOMAINS_OWN)),
     ("queue", "Queue", (Permission.QUEUE,)),
     ("trust_kit", "Trust kit", (Permission.RELAY,)),
+    ("notifications", "Notifications", (Permission.LOGS,)),
     ("profile", "Profile", ()),
 ]
 

@@ -18,6 +18,7 @@ from mrod.admin import (
     domains,
     domainview,
     logs,
+    notify,
     openapi,
     profile,
     relays,
@@ -67,6 +68,8 @@ PANEL: list[tuple[str, str, dict[str, Handler]]] = [
     ("queue_refresh", "/queue/refresh", {"POST": operations.refresh}),
     ("queue_flush", "/queue/flush", {"POST": operations.flush}),
     ("metrics", "/metrics", {"GET": operations.metrics_page}),
+    ("notifications", "/notifications", {"GET": notify.page}),
+    ("notification_test", "/notifications/test", {"POST": notify.send_test}),
     ("block_lift", "/blocklist/{id:\\d+}/lift", {"POST": blocklist.lift}),
     ("profile", "/profile", {"GET": profile.show}),
     ("profile_password", "/profile/password", {"POST": profile.password}),
@@ -103,6 +106,8 @@ API_ROUTES: list[tuple[str, str, dict[str, Handler]]] = [
     ("api_trust_kit", "/trust-kit", {"GET": trustkit.api_kit}),
     ("api_queue_flush", "/queue/{name}/flush", {"POST": operations.api_flush}),
     ("api_metrics", "/metrics", {"GET": operations.metrics_page}),
+    ("api_notifications", "/notifications", {"GET": notify.api_listing}),
+    ("api_notification_test", "/notifications/test/{channel}", {"POST": notify.api_test}),
 ]
 
 

@@ -1,5 +1,6 @@
-"""User pages (permission ``usermgr``): list, add, edit permissions / admin / enabled, set a
-new password (which ends the user's sessions), delete."""
+"""User pages (permission ``usermgr``): list, add, edit permissions / admin / enabled / the
+contact address notifications about their domains go to, set a new password (which ends the
+user's sessions), delete."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from mrod.admin.render import checked, field_errors, render, text
 from mrod.infra import enums
 from mrod.infra.enums import Permission
 
-FIELDS = ("name", "password", "permissions", "is_admin")
+FIELDS = ("name", "password", "permissions", "is_admin", "email")
 PERMISSION_HELP: dict[Permission, str] = {
     Permission.USERMGR: "manage users and their permissions",
     Permission.DOMAINS: "see and change every domain",
@@ -42,11 +43,12 @@ async def listing(request: web.Request) -> web.StreamResponse:
 def values_of(user: core.User | None = None, form: Mapping[str, Any] | None = None) -> dict[str, Any]:
     if form is not None:
         return {"name": text(form, "name", 100), "is_admin": checked(form, "is_admin"),
-                "enabled": checked(form, "enabled"), "permissions": [str(p) for p in form.getall("permissions", [])]}  # type: ignore[attr-defined]
+                "enabled": checked(form, "enabled"), "permissions": [str(p) for p in form.getall("permissions", [])],  # type: ignore[attr-defined]
+                "email": text(form, "email", 400)}
     if user is not None:
         return {"name": user.name, "is_admin": user.is_admin, "enabled": user.enabled,
-                "permissions": sorted(user.permissions)}
-    return {"name": "", "is_admin": False, "enabled": True, "permissions": []}
+                "permissions": sorted(user.permissions), "email": user.email or ""}
+    return {"name": "", "is_admin": False, "enabled": True, "permissions": [], "email": ""}
 
 
 async def _form(request: web.Request, values: dict[str, Any], errors: dict[str, str], *,
@@ -72,6 +74,8 @@ async def create(request: web.Request) -> web.StreamResponse:
         user = await core.add(await pool.conn(request), actor(request), values["name"], str(form.get("password", "")),
                               is_admin=values["is_admin"], perms=values["permissions"], enabled=values["enabled"],
                               rounds=request.app[CONFIG].admin.bcrypt_rounds)
+        if values["email"]:         # checked above with the other fields: it cannot be refused now
+            user = await core.update(await pool.conn(request), actor(request), user.id, email=values["email"])
     except InvalidInput as exc:
         return await _form(request, values, field_errors(exc, FIELDS), status=400)
     except Conflict as exc:
@@ -83,7 +87,8 @@ async def create(request: web.Request) -> web.StreamResponse:
 def _input_errors(form: Mapping[str, Any], values: dict[str, Any], *, new: bool) -> dict[str, str]:
     """Every field's error at once: name, password (twice alike), permissions."""
     errors: dict[str, str] = {}
-    checks: list[tuple[str, Any]] = [("permissions", lambda: core.permissions(values["permissions"]))]
+    checks: list[tuple[str, Any]] = [("permissions", lambda: core.permissions(values["permissions"])),
+                                     ("email", lambda: core.contact(values["email"]))]
     if new:
         checks.insert(0, ("name", lambda: core.username(values["name"])))
     plain, again = str(form.get("password", "")), str(form.get("password2", ""))
@@ -121,7 +126,7 @@ async def update(request: web.Request) -> web.StreamResponse:
         return await _form(request, values, errors, target=target, status=400)
     try:
         target = await core.update(conn, actor(request), target.id, is_admin=values["is_admin"],
-                                   enabled=values["enabled"], perms=values["permissions"])
+                                   enabled=values["enabled"], perms=values["permissions"], email=values["email"])
         if new_password:
             await core.set_password(conn, actor(request), target.id, new_password,
                                     rounds=request.app[CONFIG].admin.bcrypt_rounds)

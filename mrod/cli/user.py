@@ -36,6 +36,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                    help="the permissions (repeatable; replaces the current set)")
     common.bool_flag(s, "admin", "make admin", "no longer admin", dest="is_admin")
     common.bool_flag(s, "enabled", "may sign in", "may not sign in (ends their sessions)", dest="enabled")
+    s.add_argument("--email", metavar="ADDRESS|none",
+                   help="contact address: notifications about the user's own domains go there ('none' removes it)")
     s.set_defaults(func=cmd_set)
 
     r = us.add_parser("rm", help="remove a user")
@@ -83,11 +85,13 @@ def cmd_passwd(args: argparse.Namespace, cfg: Config) -> int:
 
 
 def cmd_set(args: argparse.Namespace, cfg: Config) -> int:
-    if args.perm is None and args.is_admin is None and args.enabled is None:
-        common.error("nothing to change: give --perm, --admin/--no-admin or --enabled/--no-enabled")
+    if args.perm is None and args.is_admin is None and args.enabled is None and args.email is None:
+        common.error("nothing to change: give --perm, --admin/--no-admin, --enabled/--no-enabled or --email")
         return 2
+    if args.email is not None:
+        users.contact(args.email)      # a bad address is refused before the database is opened
     user = common.with_db(cfg, lambda c: users.update(c, Actor.cli(), args.name, is_admin=args.is_admin,
-                                                        enabled=args.enabled, perms=args.perm))
+                                                        enabled=args.enabled, perms=args.perm, email=args.email))
     print(f"user {user.name}: {_describe(user)}")
     return 0
 

@@ -17,7 +17,7 @@ import bcrypt
 
 from mrod.infra.dbapi import Connection, Row
 from mrod.entities import audit
-from mrod.infra import db
+from mrod.infra import db, names
 from mrod.entities.audit import Actor
 from mrod.infra.enums import PERMISSIONS, Permission
 from mrod.infra.errors import Conflict, InvalidInput, MrodError, NotFound, UniqueViolation
@@ -38,6 +38,8 @@ class User:
     permissions: frozenset[Permission] = field(default_factory=frozenset)
     created_at: str = ""
     updated_at: str = ""
+    # The contact address notifications about the user's own domains go to (mrod/notify).
+    email: str | None = None
 
     def has(self, permission: Permission) -> bool:
         return self.is_admin or permission in self.permissions
@@ -48,7 +50,7 @@ class User:
     def as_dict(self) -> dict[str, Any]:
         return {"id": self.id, "name": self.name, "is_admin": self.is_admin, "enabled": self.enabled,
                 "permissions": sorted(self.permissions), "created_at": self.created_at,
-                "updated_at": self.updated_at}
+                "updated_at": self.updated_at, "email": self.email}
 
 
 class LastAdmin(MrodError):
@@ -69,6 +71,16 @@ def password(value: object, field: str = "password") -> str:
     if any(ord(c) < 32 or ord(c) == 127 for c in value):
         raise InvalidInput(field, "must not contain control characters")
     return value
+
+
+def contact(value: object, field: str = "email") -> str:
+    """A contact address (user@domain), or "" for none."""
+    if isinstance(value, str) and value.strip() in ("", "none"):
+        return ""
+    found = names.address(value, field)
+    if found.startswith("@"):
+        raise InvalidInput(field, f"{value!r} must be an address such as 'owner@example.net' (or none)")
+    return found
 
 
 def permissions(values: Iterable[object], field: str = "permissions") -> frozenset[Permission]:
@@ -105,13 +117,13 @@ async def _dummy_hash(rounds: int) -> str:
 
 # The permissions are read with a second query rather than aggregated in SQL: the two
 # engines spell a string aggregate differently (group_concat / string_agg).
-_SELECT = 'SELECT u.id, u.name, u.is_admin, u.enabled, u.created_at, u.updated_at FROM "user" u'
+_SELECT = 'SELECT u.id, u.name, u.is_admin, u.enabled, u.created_at, u.updated_at, u.email FROM "user" u'
 
 
 def _user(row: Row, perms: Iterable[str]) -> User:
     return User(row["id"], row["name"], bool(row["is_admin"]), bool(row["enabled"]),
                 frozenset(Permission(p) for p in perms),
-                row["created_at"], row["updated_at"])
+                row["created_at"], row["updated_at"], row["email"])
 
 
 async def get(conn: Connection, ref: str | int) -> User:
@@ -154,7 +166,7 @@ async def authenticate(conn: Connection, name: str, plain: str, rounds: int = DE
 
 def _audited(user: User) -> dict[str, Any]:
     return {"name": user.name, "is_admin": user.is_admin, "enabled": user.enabled,
-            "permissions": sorted(user.permissions)}
+            "permissions": sorted(user.permissions), "email": user.email}
 
 
 async def _set_permissions(conn: Connection, user_id: int, perms: frozenset[str]) -> None:
@@ -184,8 +196,11 @@ async def add(conn: Connection, actor: Actor, name: str, plain: str, *, is_admin
 
 
 async def update(conn: Connection, actor: Actor, ref: str | int, *, is_admin: bool | None = None,
-                 enabled: bool | None = None, perms: Iterable[str] | None = None) -> User:
+                 enabled: bool | None = None, perms: Iterable[str] | None = None,
+                 email: str | None = None) -> User:
+    """``email``: the contact address for notifications ("" removes it; None: unchanged)."""
     new_perms = None if perms is None else permissions(perms)
+    new_email = None if email is None else contact(email)
     async with db.transaction(conn):
         before = await get(conn, ref)
         admins = await _admins(conn)
@@ -194,6 +209,8 @@ async def update(conn: Connection, actor: Actor, ref: str | int, *, is_admin: bo
             changes["is_admin"] = int(is_admin)
         if enabled is not None and enabled != before.enabled:
             changes["enabled"] = int(enabled)
+        if new_email is not None and (new_email or None) != before.email:
+            changes["email"] = new_email or None
         if new_perms is not None and new_perms != before.permissions:
             await _set_permissions(conn, before.id, new_perms)
         elif not changes:

@@ -144,6 +144,25 @@ class TrustKitFormat(StrEnum):
     POSTSCREEN = "postscreen"
     POSTFIX = "postfix"
     SPF = "spf"
+class NoticeStatus(StrEnum):
+    """notification.status: one message to one recipient through one channel (mrod/notify)."""
+    PENDING = "pending"
+    DELIVERED = "delivered"
+    RETRYING = "retrying"
+    FAILED = "failed"
+
+
+class Severity(StrEnum):
+    """How bad a notification event is (mrod/notify): said in the message and the webhook's JSON."""
+    INFO = "info"
+    WARNING = "warning"
+    CRITICAL = "critical"
+
+
+class NotifyChannel(StrEnum):
+    """The notification channels ([notify.email], [notify.webhook])."""
+    EMAIL = "email"
+    WEBHOOK = "webhook"
 
 
 PROTOCOLS: tuple[SmtpProtocol, ...] = tuple(SmtpProtocol)
@@ -164,3 +183,6 @@ BIND_SOURCES: tuple[BindSource, ...] = tuple(BindSource)
 BIND_ZONE_TYPES: tuple[BindZoneType, ...] = tuple(BindZoneType)
 BIND_STRATEGIES: tuple[BindStrategy, ...] = tuple(BindStrategy)
 TRUST_KIT_FORMATS: tuple[TrustKitFormat, ...] = tuple(TrustKitFormat)
+NOTICE_STATUSES: tuple[NoticeStatus, ...] = tuple(NoticeStatus)
+SEVERITIES: tuple[Severity, ...] = tuple(Severity)
+NOTIFY_CHANNELS: tuple[NotifyChannel, ...] = tuple(NotifyChannel)

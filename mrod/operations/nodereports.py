@@ -58,9 +58,9 @@ async def rows(conn: Connection) -> list[dict[str, Any]]:
                 for r in await cur.fetchall()]
 
 
-# Everything stored under a node's name (migrations 0007, 0009, 0010, 0013).
+# Everything stored under a node's name (migrations 0007, 0009, 0010, 0013, 0014).
 NODE_TABLES = ("node_status", "queue_stat", "queue_reading", "relay_health", "health_probe", "domain_check",
-               "flush_request", "host_check")
+               "flush_request", "host_check", "notify_state")
 
 
 async def forget(conn: Connection, actor: Actor, node: str, here: str) -> dict[str, int]:

@@ -1,7 +1,7 @@
 """The background jobs of operating a backup MX, for ``mrod serve``: primary health (with
 auto-flush; next hops of host-override and MX routes too, nexthops.py), queue refresh (which
-feeds the policy's per-domain quota), DNS checks, and on PostgreSQL this node's lookupd sync
-status into the shared database (nodereports.py).
+feeds the policy's per-domain quota), DNS checks, notifications (mrod/notify), and on
+PostgreSQL this node's lookupd sync status into the shared database (nodereports.py).
 
 An expected trouble — Postfix down or not installed, the database not there yet — is logged
 as one warning when it starts and one line when it ends, not a traceback every interval.
@@ -20,6 +20,7 @@ from mrod.infra.errors import MrodError
 from mrod.operations.health import HealthMonitor
 from mrod.operations.periodic import PeriodicJob
 from mrod.operations.nexthops import NextHopMonitor
+from mrod.notify import channels as notify_channels, dispatcher as notify_dispatcher
 
 log = logging.getLogger("mrod.jobs")
 
@@ -74,4 +75,8 @@ def jobs(cfg: Config) -> list[PeriodicJob]:
     if Target.of(cfg.database).shared:     # several nodes: every node's panel shows this node's lookupd staleness
         found.append(_quiet_job("nodestatus", nodereports.REPORT_EVERY, lambda: nodereports.report(cfg),
                                 first_delay=2.0, said="node status"))
+    if cfg.notify.enabled and notify_channels.configured(cfg):
+        # After the first health and queue rounds: it tells what they found.
+        found.append(_quiet_job("notify", cfg.notify.interval, lambda: notify_dispatcher.run_round(cfg),
+                                first_delay=5.0, said="notifications"))
     return found

@@ -78,6 +78,8 @@ CASES: list[tuple[str, str, dict[str, str], Any, set[str]]] = [
     ("dns_checks", "GET", {}, None, DOM),
     ("queue", "GET", {}, None, {"queue"}),
     ("queue_refresh", "POST", {}, {}, {"queue"}),          # no Postfix config here: a quick error, flashed
+    ("notifications", "GET", {}, None, {"logs"}),
+    ("notification_test", "POST", {}, {"channel": "webhook"}, {"logs"}),   # no webhook set up: flashed
     ("queue_flush", "POST", {}, {"domain": "other.example"}, {"queue"}),
     ("metrics", "GET", {}, None, {"queue"}),
     ("block_lift", "POST", {"id": "block"}, {}, {"blocklist"}),
@@ -121,6 +123,8 @@ CASES: list[tuple[str, str, dict[str, str], Any, set[str]]] = [
     ("api_queue", "GET", {}, None, {"queue"}),
     ("api_queue_flush", "POST", {"name": "other.example"}, None, {"queue"}),
     ("api_metrics", "GET", {}, None, {"queue"}),
+    ("api_notifications", "GET", {}, None, {"logs"}),
+    ("api_notification_test", "POST", {"channel": "webhook"}, None, {"logs"}),   # not set up: 400
     ("api_domain", "DELETE", {"name": "gone.example"}, None, {"domains"}),
     ("api_domain", "DELETE", {"name": "mine-gone.example"}, None, DOM),
     ("api_relay", "DELETE", {"relay": "gone"}, None, {"relay"}),

@@ -190,3 +190,47 @@ def absolute_file(value: str) -> str:
     if value and not value.startswith("/"):
         raise ValueError(f"must be an absolute path, got {value!r}")
     return value
+
+
+def mailbox(value: str) -> str:
+    """One mail address (user@domain) to send to or from."""
+    result = str(_names(names.address, value))
+    if result.startswith("@"):
+        raise ValueError(f"{value!r} must be an address such as 'postmaster@example.net'")
+    return result
+
+
+def mailbox_or_empty(value: str) -> str:
+    return value if value == "" else mailbox(value)
+
+
+def mailboxes(value: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(mailbox(item) for item in value)
+
+
+def host_port(value: str) -> tuple[str, int]:
+    """("host", port) of "host:port" or "[IPv6]:port"; the host a name or an address."""
+    text = value.strip()
+    if text.startswith("["):
+        host, sep, port = text[1:].partition("]:")
+    else:
+        host, sep, port = text.rpartition(":")
+    if not sep or not host or not port.isdigit():
+        raise ValueError(f"{value!r} must be 'host:port' such as 'mail.example.net:25' (or \"\" for sendmail)")
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        host = str(_names(names.hostname, host))
+    return host, int(_names(names.port, int(port)))
+
+
+def smtp_host(value: str) -> str:
+    if value:
+        host_port(value)
+    return value
+
+
+def http_url(value: str) -> str:
+    if value and not re.fullmatch(r"https?://[^\s/?#]+[^\s]*", value):
+        raise ValueError(f"{value!r} must be an http:// or https:// URL (or \"\" for none)")
+    return value

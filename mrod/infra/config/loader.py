@@ -124,13 +124,26 @@ def from_dict(
 
 def _env_names() -> tuple[set[str], set[str]]:
     """The MROD_* names of every key, and the prefixes of table keys."""
-    exact, prefixes = set(), set()
-    for section, cls in SECTIONS.items():
+    exact: set[str] = set()
+    prefixes: set[str] = set()
+
+    def add(section: str, cls: type) -> None:
         hints = typing.get_type_hints(cls)
         for fld in dataclasses.fields(cls):
-            name = f"MROD_{section}_{fld.name}".upper()
-            (prefixes.add(name + "_") if _is_dict(hints[fld.name]) else exact.add(name))
+            name = _env_name(section, fld.name)
+            if dataclasses.is_dataclass(hints[fld.name]):     # a sub-table such as [notify.email]
+                add(f"{section}.{fld.name}", hints[fld.name])
+            else:
+                (prefixes.add(name + "_") if _is_dict(hints[fld.name]) else exact.add(name))
+
+    for section, cls in SECTIONS.items():
+        add(section, cls)
     return exact, prefixes
+
+
+def _env_name(section: str, key: str) -> str:
+    """MROD_<SECTION>_<KEY>; a sub-table's keys: MROD_NOTIFY_EMAIL_TO for [notify.email] to."""
+    return f"MROD_{section.replace('.', '_')}_{key}".upper()
 
 
 def _check_environment(env: Mapping[str, str]) -> None:
@@ -155,8 +168,14 @@ def _build_section(section: str, cls: type, raw: Mapping[str, Any], env: Mapping
     for name, fld in known.items():
         where = f"{section}.{name}"
         typ = hints[name]
-        env_name = f"MROD_{section}_{name}".upper()
+        env_name = _env_name(section, name)
         value: Any
+        if isinstance(typ, type) and dataclasses.is_dataclass(typ):
+            sub = raw.get(name, {})
+            if not isinstance(sub, dict):
+                raise ConfigError(f"{where}: must be a table [{where}]")
+            values[name] = _build_section(where, typ, sub, env, base)
+            continue
         try:
             if _is_dict(typ):
                 value = dict(raw.get(name, {}))

@@ -231,6 +231,70 @@ class MetricsConfig:
 
 
 @dataclass(frozen=True)
+class NotifyEmailConfig:
+    """[notify.email]: notices by mail, through the local Postfix's sendmail or an SMTP server."""
+
+    # The operator's addresses: every notice, one digest per round.
+    to: tuple[str, ...] = field(default=(), metadata=check(v.mailboxes))
+    # Each domain owner's contact address (mrod user set NAME --email) is told about their own
+    # domains too (one digest per owner, listing only theirs).
+    owners: bool = True
+    # Envelope sender and From: ("" = mrod@ this node's name).
+    sender: str = field(default="", metadata=check(v.mailbox_or_empty))
+    # "" = hand the message to Postfix's sendmail (with [postfix] config_dir); "host:port" =
+    # submit it over SMTP to that server instead (no authentication; STARTTLS when offered).
+    smtp: str = field(default="", metadata=check(v.smtp_host))
+    sendmail: str = "sendmail"
+    # Longest one delivery attempt may take.
+    timeout: float = field(default=30.0, metadata=check(v.positive))
+
+
+@dataclass(frozen=True)
+class NotifyWebhookConfig:
+    """[notify.webhook]: notices as a JSON POST (a `text` field Slack/Mattermost/Matrix hooks show)."""
+
+    url: str = field(default="", metadata=check(v.http_url))      # "" = no webhook
+    # A file holding a shared secret (first line): the body is signed with HMAC-SHA256 in the
+    # X-Mrod-Signature header ("sha256=<hex>").
+    secret_file: str = field(default="", metadata=check(v.absolute_file))
+    timeout: float = field(default=10.0, metadata=check(v.positive))
+
+    def validate(self, base_dir: Path) -> None:
+        if self.secret_file and not Path(self.secret_file).is_file():
+            raise ValueError(f"notify.webhook.secret_file: {self.secret_file} is not a file")
+
+
+@dataclass(frozen=True)
+class NotifyConfig:
+    """Notifications (mrod/notify): what `mrod serve` tells the operator and domain owners."""
+
+    enabled: bool = True
+    # How often the conditions are read and due messages (and retries) sent.
+    interval: float = field(default=60.0, metadata=check(v.positive))
+    # One notice per event and subject per this long while the condition lasts (seconds).
+    repeat: float = field(default=21600.0, metadata=check(v.positive))
+    # A failed delivery is tried again after retry_backoff seconds, doubling up to retry_max,
+    # at most max_attempts times in all; then it is marked failed.
+    retry_backoff: float = field(default=60.0, metadata=check(v.positive))
+    retry_max: float = field(default=3600.0, metadata=check(v.positive))
+    max_attempts: int = field(default=8, metadata=check(v.positive))
+    # Thresholds (0 = that event is off): a domain's oldest queued message older than
+    # queue_age seconds; more than queue_messages messages queued for a domain; mail that
+    # Postfix bounces (maximal_queue_lifetime) within expire_within seconds.
+    queue_age: float = field(default=3600.0, metadata=check(v.non_negative))
+    queue_messages: int = field(default=1000, metadata=check(v.non_negative))
+    expire_within: float = field(default=86400.0, metadata=check(v.non_negative))
+    # Messages kept in the notification table (days).
+    keep_days: float = field(default=90.0, metadata=check(v.positive))
+    email: NotifyEmailConfig = field(default_factory=NotifyEmailConfig)
+    webhook: NotifyWebhookConfig = field(default_factory=NotifyWebhookConfig)
+
+    def validate(self, base_dir: Path) -> None:
+        if self.retry_max < self.retry_backoff:
+            raise ValueError("notify.retry_max must be at least notify.retry_backoff")
+
+
+@dataclass(frozen=True)
 class Config:
     database: DatabaseConfig = field(default_factory=DatabaseConfig)
     node: NodeConfig = field(default_factory=NodeConfig)
@@ -243,6 +307,7 @@ class Config:
     postfix: PostfixConfig = field(default_factory=PostfixConfig)
     checks: ChecksConfig = field(default_factory=ChecksConfig)
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
+    notify: NotifyConfig = field(default_factory=NotifyConfig)
     # Where the config came from (None: defaults) and the directory relative paths start at.
     source: Path | None = None
     base_dir: Path = field(default_factory=Path.cwd)
