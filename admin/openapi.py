@@ -275,8 +275,8 @@ PATHS: Schema = {
             "format": {"enum": list(enums.TRUST_KIT_FORMATS)}, "text": {"type": "string"},
             "nodes": {"type": "array", "items": {"type": "object", "properties": {
                 "node": {"type": "string"}, "public_addresses": {"type": "array", "items": {"type": "string"}}}}}}},
-        params=[{**_query("format", "rspamd, spamassassin, postscreen, postfix or spf",
-                          {"enum": list(enums.TRUST_KIT_FORMATS)}), "required": True}])},
+        params=[_query("format", "rspamd (the default), spamassassin, postscreen, postfix or spf",
+                       {"enum": list(enums.TRUST_KIT_FORMATS)})])},
     # Notifications (admin/notify.py, mrod/notify).
     "/notifications": {"get": _op(
         "The notifications sent (newest first): event, subject, channel, recipient, status (pending, delivered,"

@@ -33,6 +33,7 @@ async def page(request: web.Request) -> web.StreamResponse:
 @needs(Permission.RELAY)
 async def api_kit(request: web.Request) -> web.StreamResponse:
     """GET /api/v1/trust-kit?format=rspamd: the kit as text, and every node's addresses."""
-    text, nodes = await _kit(request, request.query.get("format", ""))     # InvalidInput: a 400
-    return web.json_response({"format": request.query["format"], "text": text,
+    fmt = request.query.get("format", TRUST_KIT_FORMATS[0])
+    text, nodes = await _kit(request, fmt)     # an unknown format: InvalidInput, a 400
+    return web.json_response({"format": fmt, "text": text,
                               "nodes": [{"node": n.node, "public_addresses": list(n.addresses)} for n in nodes]})
