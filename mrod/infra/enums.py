@@ -137,6 +137,19 @@ class BindStrategy(StrEnum):
     DNS_SUB = Route.DNS_SUB.value
 
 
+class SourceKind(StrEnum):
+    """Where a recipient source reads its addresses (mrod.recipientsources)."""
+    LDAP = "ldap"
+    SQL = "sql"
+    URL = "url"
+
+
+class SourceFormat(StrEnum):
+    """What a URL recipient source returns."""
+    JSON = "json"
+    CSV = "csv"
+
+
 PROTOCOLS: tuple[SmtpProtocol, ...] = tuple(SmtpProtocol)
 TLS_LEVELS: tuple[TlsLevel, ...] = tuple(TlsLevel)
 RECIPIENT_POLICIES: tuple[RecipientPolicy, ...] = tuple(RecipientPolicy)
@@ -154,3 +167,5 @@ TWO_FACTOR_MODES: tuple[TwoFactorMode, ...] = tuple(TwoFactorMode)
 BIND_SOURCES: tuple[BindSource, ...] = tuple(BindSource)
 BIND_ZONE_TYPES: tuple[BindZoneType, ...] = tuple(BindZoneType)
 BIND_STRATEGIES: tuple[BindStrategy, ...] = tuple(BindStrategy)
+SOURCE_KINDS: tuple[SourceKind, ...] = tuple(SourceKind)
+SOURCE_FORMATS: tuple[SourceFormat, ...] = tuple(SourceFormat)
