@@ -32,12 +32,12 @@ def server(source: Source, timeout: float) -> ldap3.Server:
         tls = ldap3.Tls(validate=ssl.CERT_REQUIRED, ca_certs_file=source.ca_file or None,
                         version=ssl.PROTOCOL_TLS_CLIENT)
     return ldap3.Server(parts.hostname or "", port=parts.port or (636 if secure else 389), use_ssl=secure, tls=tls,
-                        connect_timeout=timeout, get_info=ldap3.NONE)
+                        connect_timeout=max(1, int(timeout)), get_info=ldap3.NONE)
 
 
 def fetch(source: Source, secret: str | None, timeout: float) -> list[str]:
     conn = ldap3.Connection(server(source, timeout), user=source.bind_dn or None, password=secret,
-                            receive_timeout=timeout, read_only=True, raise_exceptions=False, auto_referrals=False)
+                            receive_timeout=max(1, int(timeout)), read_only=True, raise_exceptions=False, auto_referrals=False)
     try:
         if not conn.open() and conn.closed:
             raise MrodError(f"cannot connect to {source.url}: {conn.result}")

@@ -5,6 +5,7 @@ Runs on SQLite and PostgreSQL (the ops tier)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Any, AsyncIterator
 
@@ -14,6 +15,7 @@ from aiohttp import web
 from mrod.entities import domains, recipients, relays
 from mrod.infra.config import Config
 from mrod.infra.dbapi import Connection
+from mrod.operations import servejobs
 from mrod.recipientsources import sources, spec, status, sync
 from tests.data import ACTOR
 
@@ -147,3 +149,14 @@ async def test_a_domain_without_addresses_keeps_its_policy(cfg: Config, conn: Co
     export.json(PEOPLE)
     await sync.run(cfg, conn, "hr")
     assert (await domains.get(conn, "example.org")).recipients == "accept_all"
+
+
+async def test_mrod_serve_runs_the_sync_job(cfg: Config, conn: Connection, export: Export) -> None:
+    await _setup(conn, export.url)
+    export.json(PEOPLE)
+    job = {j.name: j for j in servejobs.jobs(cfg)}["recipient sources"]
+    assert job.interval == cfg.recipient_sources.interval == 900
+    await job.run()
+    assert await _listed(conn, "example.com") == sorted(PEOPLE)
+    off = dataclasses.replace(cfg, recipient_sources=dataclasses.replace(cfg.recipient_sources, enabled=False))
+    assert "recipient sources" not in [j.name for j in servejobs.jobs(off)]
