@@ -15,9 +15,11 @@ from aiohttp import web
 from mrod.entities import domains, recipients, relays
 from mrod.infra.config import Config
 from mrod.infra.dbapi import Connection
-from mrod.operations import servejobs
+from mrod.infra import db
+from mrod.operations import metrics, servejobs
 from mrod.recipientsources import sources, spec, status, sync
 from tests.data import ACTOR
+from tests.ops.test_metrics import samples
 
 
 class Export:
@@ -160,3 +162,19 @@ async def test_mrod_serve_runs_the_sync_job(cfg: Config, conn: Connection, expor
     assert await _listed(conn, "example.com") == sorted(PEOPLE)
     off = dataclasses.replace(cfg, recipient_sources=dataclasses.replace(cfg.recipient_sources, enabled=False))
     assert "recipient sources" not in [j.name for j in servejobs.jobs(off)]
+
+
+async def test_metrics_show_each_source(cfg: Config, conn: Connection, export: Export) -> None:
+    await _setup(conn, export.url)
+    await sources.add(conn, ACTOR, spec.parse({"name": "down", "kind": "url", "url": "http://127.0.0.1:9/x"}))
+    await sources.use_for_domain(conn, ACTOR, "other.net", "down")
+    export.json(PEOPLE)
+    await sync.run_all(cfg, conn)
+    got = samples(metrics._encode(metrics.database_families(cfg.database)))
+    assert got[("mrod_recipient_source_failing", (("source", "hr"),))] == 0
+    assert got[("mrod_recipient_source_failing", (("source", "down"),))] == 1
+    assert got[("mrod_recipient_source_addresses", (("source", "hr"),))] == 10
+    ok_at = (await sources.get(conn, "hr")).ok_at or ""
+    assert got[("mrod_recipient_source_last_success_timestamp_seconds", (("source", "hr"),))] == \
+        db.parse_stamp(ok_at).timestamp()
+    assert ("mrod_recipient_source_addresses", (("source", "down"),)) not in got
