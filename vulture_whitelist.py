@@ -58,3 +58,6 @@ _.exitstatus
 _.handle_RCPT
 _.handle_DATA
 _.rcpt_options
+# http.server calls a handler's do_GET and log_message (tests/postfix/test_synced_recipients.py).
+_.do_GET
+_.log_message

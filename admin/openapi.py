@@ -257,8 +257,9 @@ PATHS: Schema = {
                                " than this one is asked through the database and flushes at its next queue reading")])},
     # Recipient sources (admin/recipientsources.py, docs/recipient-sources.md).
     "/recipient-sources": {
-        "get": _op("Recipient sources with their last sync: state (ok, failing, held, never synced), ok_at, age_seconds,"
-                   " addresses, domain_counts, ignored (addresses of domains not fed), error, failing_since",
+        "get": _op("Recipient sources with their last sync: state (ok, failing, held, never synced), ok_at,"
+                   " age_seconds, addresses, domain_counts, ignored (addresses of domains not fed), error,"
+                   " failing_since",
                    "administrator", {"type": "object", "properties": {"items": {"type": "array",
                                                                               "items": _ref("RecipientSource")}}}),
         "post": _op("Add a recipient source (no password in the URL: password_file names a file on the host)",

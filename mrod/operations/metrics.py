@@ -125,7 +125,8 @@ def database_families(where: db.Where | None, node: str | None = None) -> list[M
     except faults as exc:
         return [_scrape_error("database", exc)]
     try:
-        return _relays(conn, node) + _queue(conn, node) + _checks(conn, node) + _imports(conn) + _recipient_sources(conn)
+        return (_relays(conn, node) + _queue(conn, node) + _checks(conn, node) + _imports(conn)
+                + _recipient_sources(conn))
     except faults as exc:
         return [_scrape_error("database", exc)]
     finally:

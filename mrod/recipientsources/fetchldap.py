@@ -12,8 +12,8 @@ from urllib.parse import unquote, urlsplit
 # ldap3 2.9 (its last release) uses pyasn1 names that newer pyasn1 deprecates at import.
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)
-    import ldap3
-    from ldap3.core.exceptions import LDAPException
+    import ldap3  # type: ignore[import-untyped]  # ldap3 ships no types
+    from ldap3.core.exceptions import LDAPException  # type: ignore[import-untyped]
 
 from mrod.infra.errors import MrodError
 from mrod.recipientsources import addresses
@@ -37,7 +37,8 @@ def server(source: Source, timeout: float) -> ldap3.Server:
 
 def fetch(source: Source, secret: str | None, timeout: float) -> list[str]:
     conn = ldap3.Connection(server(source, timeout), user=source.bind_dn or None, password=secret,
-                            receive_timeout=max(1, int(timeout)), read_only=True, raise_exceptions=False, auto_referrals=False)
+                            receive_timeout=max(1, int(timeout)), read_only=True, raise_exceptions=False,
+                            auto_referrals=False)
     try:
         if not conn.open() and conn.closed:
             raise MrodError(f"cannot connect to {source.url}: {conn.result}")

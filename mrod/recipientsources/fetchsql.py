@@ -8,7 +8,7 @@ from __future__ import annotations
 from urllib.parse import unquote, urlsplit
 
 import psycopg
-import pymysql
+import pymysql  # type: ignore[import-untyped]  # PyMySQL ships no types
 
 from mrod.recipientsources import addresses
 from mrod.recipientsources.sources import Source
@@ -21,10 +21,9 @@ def fetch(source: Source, secret: str | None, timeout: float) -> list[str]:
 
 
 def _postgresql(source: Source, secret: str | None, timeout: float) -> list[str]:
-    extra = {"password": secret} if secret is not None else {}
-    with psycopg.connect(source.url, connect_timeout=max(1, int(timeout)), autocommit=False,
-                         options=f"-c statement_timeout={int(timeout * 1000)}", application_name="mrod-sync",
-                         **extra) as conn:
+    # A None password is left out of the connection string (libpq's own sources then apply).
+    with psycopg.connect(source.url, connect_timeout=max(1, int(timeout)), autocommit=False, password=secret,
+                         options=f"-c statement_timeout={int(timeout * 1000)}", application_name="mrod-sync") as conn:
         conn.read_only = True
         with conn.cursor() as cur:
             cur.execute(source.query or "")

@@ -192,19 +192,6 @@ async def fed_domains(conn: Connection, source_id: int) -> list[Fed]:
         return [Fed(r[0], r[1], bool(r[2]), r[3]) for r in await cur.fetchall()]
 
 
-async def source_of(conn: Connection, domain_name: str) -> str | None:
-    """The name of the source feeding a domain (None: none)."""
-    domain = await domains.get(conn, domain_name)
-    async with conn.execute(
-        "SELECT s.name FROM recipient_source s WHERE s.id = coalesce("
-        " (SELECT source_id FROM recipient_source_domain WHERE domain_id = ?),"
-        " CASE WHEN EXISTS (SELECT 1 FROM recipient_source_domain WHERE domain_id = ?) THEN NULL"
-        " ELSE (SELECT source_id FROM recipient_source_relay WHERE relay_id = ?) END)",
-        (domain.id, domain.id, domain.relay_id)) as cur:
-        row = await cur.fetchone()
-    return row[0] if row else None
-
-
 # -- sync state (written by mrod.recipientsources.sync) -------------------------------------
 
 

@@ -12,7 +12,7 @@ from typing import Any, Mapping
 from urllib.parse import urlsplit, urlunsplit
 
 from mrod.infra import names
-from mrod.infra.enums import SOURCE_FORMATS, SOURCE_KINDS, SourceKind
+from mrod.infra.enums import SOURCE_FORMATS, SOURCE_KINDS, SourceFormat, SourceKind
 from mrod.infra.errors import InvalidInput
 
 SCHEMES = {
@@ -69,7 +69,8 @@ def _url(value: Any, kind: str) -> str:
     text = _text(value, "url", required=True) or ""
     try:
         parts = urlsplit(text)
-        parts.port   # raises ValueError on a bad port
+        if parts.port == 0:        # .port raises ValueError on a port that is not a number or out of range
+            raise ValueError("port 0")
     except ValueError as exc:
         raise InvalidInput("url", f"{without_credentials(text)!r} is not a URL: {exc}") from None
     if parts.scheme.lower() not in SCHEMES[SourceKind(kind)]:
@@ -99,7 +100,7 @@ def parse(data: Mapping[str, Any]) -> Spec:
     name = names.relay_name(data.get("name"), "name")
     kind = names.choice(str(data.get("kind") or "").strip().lower(), SOURCE_KINDS, "kind")
     url = _url(data.get("url"), kind)
-    common = dict(name=name, kind=kind, url=url, password_file=_file(data.get("password_file"), "password_file"))
+    password_file = _file(data.get("password_file"), "password_file")
     if kind == SourceKind.LDAP:
         attributes = _text(data.get("attributes"), "attributes") or "mail"
         if not all(a.strip() and a.strip().replace("-", "").isalnum() for a in attributes.split(",")):
@@ -110,13 +111,13 @@ def parse(data: Mapping[str, Any]) -> Spec:
         starttls = str(data.get("starttls") or "").lower() in ("1", "true", "on", "yes")
         if starttls and url.lower().startswith("ldaps:"):
             raise InvalidInput("starttls", "an ldaps:// URL is TLS already; StartTLS is for ldap://")
-        return Spec(**common, base=_text(data.get("base"), "base", required=True), filter=filter_,
-                    attributes=",".join(a.strip() for a in attributes.split(",")), starttls=starttls,
+        return Spec(name, kind, url, password_file=password_file, base=_text(data.get("base"), "base", required=True),
+                    filter=filter_, attributes=",".join(a.strip() for a in attributes.split(",")), starttls=starttls,
                     ca_file=_file(data.get("ca_file"), "ca_file"), bind_dn=_text(data.get("bind_dn"), "bind_dn"))
     if kind == SourceKind.SQL:
         query = _text(data.get("query"), "query", required=True) or ""
         if not query.lower().lstrip("( ").startswith(("select", "with")):
             raise InvalidInput("query", "must be a SELECT whose first column is an address")
-        return Spec(**common, query=query)
-    fmt = names.choice(str(data.get("format") or "json").strip().lower(), SOURCE_FORMATS, "format")
-    return Spec(**common, format=fmt, ca_file=_file(data.get("ca_file"), "ca_file"))
+        return Spec(name, kind, url, password_file=password_file, query=query)
+    fmt = names.choice(str(data.get("format") or SourceFormat.JSON).strip().lower(), SOURCE_FORMATS, "format")
+    return Spec(name, kind, url, password_file=password_file, format=fmt, ca_file=_file(data.get("ca_file"), "ca_file"))

@@ -103,12 +103,6 @@ class Slapd:
         subprocess.run([self.ldapadd, "-x", "-H", self.url, "-D", ADMIN, "-w", _ADMIN_PASSWORD, "-f", str(path)],
                        check=True, capture_output=True, timeout=30)
 
-    def modify(self, ldif: str) -> None:
-        path = self.dir / "modify.ldif"
-        path.write_text(ldif)
-        subprocess.run([self.ldapadd.replace("ldapadd", "ldapmodify"), "-x", "-H", self.url, "-D", ADMIN,
-                        "-w", _ADMIN_PASSWORD, "-f", str(path)], check=True, capture_output=True, timeout=30)
-
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
             os.kill(self.proc.pid, signal.SIGTERM)

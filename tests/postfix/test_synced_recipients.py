@@ -21,7 +21,7 @@ ANSWER: dict[str, Any] = {"body": []}
 
 
 class _Export(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:   # noqa: N802 (http.server's name)
+    def do_GET(self) -> None:
         body = json.dumps(ANSWER["body"]).encode()
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
