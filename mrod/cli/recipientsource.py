@@ -11,7 +11,7 @@ from mrod.entities.audit import Actor
 from mrod.infra import db
 from mrod.infra.config import Config
 from mrod.infra.dbapi import Connection
-from mrod.infra.enums import SOURCE_FORMATS
+from mrod.infra.enums import SOURCE_FORMATS, SOURCE_KINDS
 from mrod.recipientsources import sources, spec as specs, status, sync
 
 
@@ -51,7 +51,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def _spec(args: argparse.Namespace) -> specs.Spec:
-    kind, url = next((k, getattr(args, k)) for k in ("ldap", "sql", "url") if getattr(args, k))
+    kind, url = next((k, getattr(args, k)) for k in SOURCE_KINDS if getattr(args, k))
     fields: dict[str, Any] = {
         "name": args.name, "kind": kind, "url": url, "base": args.base, "filter": args.filter,
         "attributes": ",".join(args.attribute or []), "bind_dn": args.bind_dn, "starttls": args.starttls,

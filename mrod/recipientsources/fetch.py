@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import asyncio
 
+from mrod.infra import foreignsql
 from mrod.infra.enums import SourceKind
 from mrod.infra.errors import MrodError
-from mrod.recipientsources import addresses, fetchldap, fetchsql, fetchurl
+from mrod.recipientsources import addresses, fetchldap, fetchurl
 from mrod.recipientsources.sources import Source
 
 
@@ -36,7 +37,7 @@ async def fetch(source: Source, timeout: float) -> list[str]:
     try:
         if source.kind == SourceKind.URL:
             return await asyncio.wait_for(fetchurl.fetch(source, secret, timeout), timeout * 2)
-        reader = fetchldap.fetch if source.kind == SourceKind.LDAP else fetchsql.fetch
+        reader = fetchldap.fetch if source.kind == SourceKind.LDAP else _sql
         # The thread itself cannot be cancelled; its clients carry their own timeouts, this
         # one bounds the wait of the sync.
         return await asyncio.wait_for(asyncio.to_thread(reader, source, secret, timeout), timeout * 2)
@@ -51,3 +52,7 @@ async def fetch(source: Source, timeout: float) -> list[str]:
         if secret:
             text = text.replace(secret, "***")
         raise FetchFailed(f"{type(exc).__name__}: {text}"[:500]) from None
+
+
+def _sql(source: Source, secret: str | None, timeout: float) -> list[str]:
+    return addresses.as_text(foreignsql.first_column(source.url, source.query or "", secret, timeout))
