@@ -54,8 +54,9 @@ class Outcome:
 
 
 def _refusal(grouped: addresses.Grouped, current: dict[str, set[str]], max_removal: float) -> str | None:
-    """Why a result must not be applied without an operator, or None."""
-    if grouped.total == 0:
+    """Why a result must not be applied without an operator, or None. A source that feeds no
+    domain yet changes nothing, so nothing in its result is refused."""
+    if grouped.total == 0 and current:
         return "the source returned no address of the domains it feeds; kept the last list"
     for name, had in sorted(current.items()):
         if not had:

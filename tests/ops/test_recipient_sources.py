@@ -146,6 +146,16 @@ async def test_another_nodes_lease_skips_the_sync(cfg: Config, conn: Connection,
     assert (await sync.run(cfg, conn, "hr")).applied
 
 
+async def test_a_source_that_feeds_no_domain_yet_is_read_not_held(
+        cfg: Config, conn: Connection, export: Export) -> None:
+    await _setup(conn, export.url)
+    await sources.use_for_relay(conn, ACTOR, "primary", "none")
+    export.json(PEOPLE)
+    out = await sync.run(cfg, conn, "hr")
+    assert out.applied and out.ignored == 10 and not out.held
+    assert (await sources.get(conn, "hr")).error is None
+
+
 async def test_a_domain_without_addresses_keeps_its_policy(cfg: Config, conn: Connection, export: Export) -> None:
     await _setup(conn, export.url)
     export.json(PEOPLE)
