@@ -273,6 +273,14 @@ PATHS: Schema = {
     "/recipient-sources/{name}/accept": {"post": _op(
         "Accept what a held sync would do (empty, or removing more than max_removal) and sync now", "administrator",
         _ref("SyncOutcome"), params=[SOURCE])},
+    "/domains/{name}/recipient-source": {"put": _op(
+        "Which recipient source feeds the domain: a source name, none (not even its relay's) or inherit (its"
+        " relay's)", "administrator", body={"type": "object", "required": ["source"],
+                                            "properties": {"source": {"type": "string"}}}, params=[DOMAIN])},
+    "/relays/{relay}/recipient-source": {"put": _op(
+        "Which recipient source feeds the relay's domains (those without their own choice): a name or none",
+        "administrator", body={"type": "object", "required": ["source"], "properties": {"source": {"type": "string"}}},
+        params=[RELAY])},
     "/metrics": {"get": {**_op("Prometheus metrics (text exposition format)", "queue (no owner restriction)"),
                          "responses": {"200": {"description": "metrics",
                                                "content": {"text/plain": {"schema": {"type": "string"}}}},

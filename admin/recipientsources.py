@@ -14,7 +14,7 @@ from mrod.admin.auth import actor, flash, needs, require
 from mrod.admin.keys import CONFIG, USER
 from mrod.admin.render import field_errors, render, text
 from mrod.infra.enums import SOURCE_FORMATS, SOURCE_KINDS
-from mrod.infra.errors import Conflict, InvalidInput
+from mrod.infra.errors import Conflict, InvalidInput, NotFound
 from mrod.recipientsources import sources, spec as specs, status, sync
 
 FIELDS = ("name", "kind", "url", "base", "filter", "attributes", "bind_dn", "starttls", "ca_file", "query",
@@ -37,9 +37,11 @@ def _values(source: sources.Source | None = None, form: Mapping[str, Any] | None
 
 async def _form(request: web.Request, values: dict[str, Any], errors: dict[str, str], *,
                 source: sources.Source | None = None, status_code: int = 200) -> web.Response:
+    conn = await pool.conn(request)
+    used_by = [] if source is None else [d.name for d in await sources.fed_domains(conn, source.id)]
     return await render(request, "recipient_sources_form.html", {
-        "values": values, "errors": errors, "source": source, "kinds": SOURCE_KINDS, "formats": SOURCE_FORMATS},
-        status=status_code)
+        "values": values, "errors": errors, "source": source, "kinds": SOURCE_KINDS, "formats": SOURCE_FORMATS,
+        "used_by": used_by}, status=status_code)
 
 
 @needs()
@@ -174,3 +176,53 @@ async def api_accept(request: web.Request) -> web.StreamResponse:
     return _outcome(await _run(request, await _load(request), accept=True))
 
 
+
+
+# -- which domains a source feeds --------------------------------------------------------------
+
+
+async def _use(request: web.Request, *, domain: str, relay: str, source: str) -> str:
+    """Set a domain's (or a relay's) source; returns what was done, for a flash or the API."""
+    if bool(domain) == bool(relay):
+        raise InvalidInput("domain", "give a domain or a relay (one of them)")
+    conn = await pool.conn(request)
+    if domain:
+        await sources.use_for_domain(conn, actor(request), domain, source)
+        return f"Domain {domain}: recipient source {source}."
+    await sources.use_for_relay(conn, actor(request), relay, source)
+    return f"Relay {relay}'s domains: recipient source {source}."
+
+
+@needs()
+async def use(request: web.Request) -> web.StreamResponse:
+    """The edit page's "Used by" form: a domain or relay uses this source, or none/inherit."""
+    source = await _load(request)
+    form = await request.post()
+    choice = text(form, "use", 20)
+    target = source.name if choice == "this" else choice
+    try:
+        done = await _use(request, domain=text(form, "use_domain", 300), relay=text(form, "use_relay", 300),
+                          source=target)
+    except (InvalidInput, NotFound) as exc:
+        await flash(request, "error", str(exc))
+    else:
+        await flash(request, "success", done)
+    raise web.HTTPSeeOther(request.app.router["recipient_source"].url_for(name=source.name))
+
+
+@needs()
+async def api_domain_source(request: web.Request) -> web.StreamResponse:
+    """PUT /domains/{name}/recipient-source {"source": NAME|none|inherit}."""
+    _admin(request)
+    data = await body(request)
+    done = await _use(request, domain=request.match_info["name"], relay="", source=str(data.get("source") or ""))
+    return web.json_response({"done": done})
+
+
+@needs()
+async def api_relay_source(request: web.Request) -> web.StreamResponse:
+    """PUT /relays/{relay}/recipient-source {"source": NAME|none}."""
+    _admin(request)
+    data = await body(request)
+    done = await _use(request, domain="", relay=request.match_info["relay"], source=str(data.get("source") or ""))
+    return web.json_response({"done": done})

@@ -138,6 +138,8 @@ async def accept(conn: Connection, actor: Actor, name: str) -> Source:
 
 
 async def _source_id(conn: Connection, name: str) -> int | None:
+    if not name.strip():
+        raise InvalidInput("recipient_source", "give a source name, or 'none'")
     if name.strip().lower() == NONE:
         return None
     return (await get(conn, name.strip())).id

@@ -79,6 +79,7 @@ CASES: list[tuple[str, str, dict[str, str], Any, set[str]]] = [
     ("recipient_source", "POST", {"name": "src"}, {"name": ""}, ADMIN),
     ("recipient_source_sync", "POST", {"name": "src"}, {}, ADMIN),      # nothing listens there: a quick failure
     ("recipient_source_accept", "POST", {"name": "src"}, {}, ADMIN),
+    ("recipient_source_use", "POST", {"name": "src"}, {"use": "this", "use_domain": "other.example"}, ADMIN),
     ("logs", "GET", {}, None, {"logs"}),
     ("blocklist", "GET", {}, None, {"blocklist"}),
     ("bind_import", "GET", {}, None, {"domains"}),
@@ -130,6 +131,8 @@ CASES: list[tuple[str, str, dict[str, str], Any, set[str]]] = [
     ("api_recipient_source", "GET", {"name": "src"}, None, ADMIN),
     ("api_recipient_source_sync", "POST", {"name": "nosuch"}, None, ADMIN),
     ("api_recipient_source_accept", "POST", {"name": "nosuch"}, None, ADMIN),
+    ("api_domain_recipient_source", "PUT", {"name": "other.example"}, {"source": "src"}, ADMIN),
+    ("api_relay_recipient_source", "PUT", {"relay": "shared"}, {"source": "none"}, ADMIN),
     ("api_audit", "GET", {}, None, {"logs"}),
     ("api_checks", "GET", {}, None, DOM),
     ("api_queue", "GET", {}, None, {"queue"}),

@@ -9,7 +9,7 @@ import pytest
 from aiohttp import web
 
 from mrod.entities import domains, relays
-from mrod.recipientsources import sources
+from mrod.recipientsources import sources, spec
 from tests.admin.test_api import _token
 from tests.data import SYSTEM
 
@@ -79,3 +79,26 @@ async def test_panel_form_error_names_the_field(admin_panel, app_conn) -> None:
     assert status == 400 and "is required" in page
     assert await sources.list_all(app_conn) == []
     assert "Recipient sources" in (await admin_panel.get("/"))[1]
+
+
+async def test_a_domain_or_relay_uses_a_source_through_the_api(admin_panel, app_conn) -> None:
+    await relays.add(app_conn, SYSTEM, name="primary", host="mx.example.net")
+    await domains.add(app_conn, SYSTEM, "example.com", relay="primary")
+    await domains.add(app_conn, SYSTEM, "example.org", relay="primary")
+    await sources.add(app_conn, SYSTEM, spec.parse(
+        {"name": "hr", "kind": "url", "url": "https://export.example/x"}))
+    auth = {"Authorization": f"Bearer {await _token(admin_panel)}"}
+    client = admin_panel.client
+    hr = (await sources.get(app_conn, "hr")).id
+    assert (await client.put("/api/v1/relays/primary/recipient-source", headers=auth,
+                             json={"source": "hr"})).status == 200
+    assert (await client.put("/api/v1/domains/example.org/recipient-source", headers=auth,
+                             json={"source": "none"})).status == 200
+    assert [d.name for d in await sources.fed_domains(app_conn, hr)] == ["example.com"]
+    bad = await client.put("/api/v1/domains/example.org/recipient-source", headers=auth, json={"source": ""})
+    assert bad.status == 400
+    assert (await client.put("/api/v1/domains/example.org/recipient-source", headers=auth,
+                             json={"source": "nosuch"})).status == 404
+    assert (await client.put("/api/v1/relays/primary/recipient-source", headers=auth,
+                             json={"source": "inherit"})).status == 400
+    assert [d.name for d in await sources.fed_domains(app_conn, hr)] == ["example.com"]

@@ -68,7 +68,18 @@ def test_recipient_source_forms_sync_and_accept(panel_server, chromium, export) 
     assert page.get_by_role("status").first.inner_text().startswith("Recipient source hr added.")
     assert sources_of(server)["hr"]["url"] == export
 
-    server.cli("domain", "set", "shop.example", "--recipient-source", "hr")
+    # The edit page's "Used by" form: an unknown domain is refused, then shop.example uses hr.
+    page.get_by_role("link", name="hr", exact=True).click()
+    page.get_by_label("Domain", exact=True).fill("nosuch.example")
+    page.get_by_role("button", name="Set the source").click()
+    assert "does not exist" in page.get_by_role("alert").first.inner_text()
+    page.get_by_label("Domain", exact=True).fill("shop.example")
+    page.get_by_label("Uses").select_option("this")
+    page.get_by_role("button", name="Set the source").click()
+    assert page.get_by_role("status").first.inner_text() == "Domain shop.example: recipient source hr."
+    assert page.locator("[data-used-by]").inner_text() == "shop.example"
+    assert sources_of(server)["hr"]["domains"] == ["shop.example"]
+    nav(page, "Recipient sources").click()
     ANSWER["body"] = [{"email": "ann@shop.example"}, {"email": "bob@shop.example"}]
     page.get_by_role("button", name="Sync now hr").click()
     assert "2 address(es) in 1 domain(s)" in page.get_by_role("status").first.inner_text()
