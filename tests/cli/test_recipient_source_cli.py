@@ -47,6 +47,10 @@ def test_add_use_list_and_remove(ready, tmp_path: Path) -> None:
     assert json.loads(ready("recipient-source", "list", "--json").out)[0]["domains"] == ["example.com"]
     assert ready("relay", "set", "primary", "--recipient-source", "inherit").code == 2
     assert "dir" in ready("recipient-source", "list").out
+    assert ready("recipient-source", "set", "dir", "--url", "https://u:pw@x.example/a").code == 2
+    assert ready("recipient-source", "set", "dir", "--url", "https://x.example/a", "--format", "csv").code == 0
+    [row] = json.loads(ready("recipient-source", "list", "--json").out)
+    assert (row["kind"], row["format"], row["base"], row["domains"]) == ("url", "csv", None, ["example.com"])
     assert ready("recipient-source", "rm", "dir").code == 0
     assert json.loads(ready("recipient-source", "list", "--json").out) == []
 
