@@ -191,15 +191,24 @@ def cmd_list(args: argparse.Namespace, cfg: Config) -> int:
 
 
 def cmd_show(args: argparse.Namespace, cfg: Config) -> int:
-    d = common.with_db(cfg, lambda c: domains.get(c, args.domain))
+    from mrod.recipientsources import sources
+
+    async def work(conn: Connection) -> tuple[domains.Domain, sources.Source | None]:
+        found = await domains.get(conn, args.domain)
+        return found, await sources.feeding(conn, found.id, found.relay_id)
+
+    d, source = common.with_db(cfg, work)
     options = routing.Options.from_config(cfg)
     told = oneshot.ask(cfg.database, cfg.lookupd.lookup_deadline,
                        lambda store: routing.told(store, d.name, args.recipient, options))
     if args.json:
-        common.print_json({"domain": d.as_dict(), "postfix": [
+        common.print_json({"domain": d.as_dict(), "recipient_source": source.name if source else None, "postfix": [
             {"map": m, "key": k, "answer": a.wire(), "why": a.why} for m, k, a in told]})
         return 0
     print(f"{d.name}: {describe(d)}")
+    if source is not None:
+        print(f"recipients synced from {source.name} (last good sync: {source.ok_at or 'never'}"
+              + (f"; failing: {source.error}" if source.error else "") + ")")
     print("what Postfix is told:")
     for map_name, key, result in told:
         print(f"  {map_name} {key!r} -> {result.wire()}")

@@ -194,6 +194,25 @@ async def fed_domains(conn: Connection, source_id: int) -> list[Fed]:
         return [Fed(r[0], r[1], bool(r[2]), r[3]) for r in await cur.fetchall()]
 
 
+async def feeding(conn: Connection, domain_id: int, relay_id: int | None) -> Source | None:
+    """The source that feeds a domain: its own choice (a row with no source: none), else its
+    relay's; None when none does."""
+    async with conn.execute("SELECT source_id FROM recipient_source_domain WHERE domain_id = ?", (domain_id,)) as cur:
+        own = await cur.fetchone()
+    if own is not None:
+        source_id = own[0]
+    else:
+        async with conn.execute("SELECT source_id FROM recipient_source_relay WHERE relay_id = ?",
+                                (relay_id,)) as cur:
+            via = await cur.fetchone()
+        source_id = via[0] if via is not None else None
+    if source_id is None:
+        return None
+    async with conn.execute(f"SELECT {_COLUMNS} FROM recipient_source WHERE id = ?", (source_id,)) as cur:
+        row = await cur.fetchone()
+    return _source(row) if row is not None else None
+
+
 # -- sync state (written by mrod.recipientsources.sync) -------------------------------------
 
 

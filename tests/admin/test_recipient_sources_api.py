@@ -102,3 +102,6 @@ async def test_a_domain_or_relay_uses_a_source_through_the_api(admin_panel, app_
     assert (await client.put("/api/v1/relays/primary/recipient-source", headers=auth,
                              json={"source": "inherit"})).status == 400
     assert [d.name for d in await sources.fed_domains(app_conn, hr)] == ["example.com"]
+    page = (await admin_panel.get("/domains/example.com"))[1]
+    assert 'data-setting="recipient-source"' in page and ">hr</a>" in page and "not synced yet" in page
+    assert 'data-setting="recipient-source"' not in (await admin_panel.get("/domains/example.org"))[1]

@@ -36,6 +36,7 @@ def test_add_use_list_and_remove(ready, tmp_path: Path) -> None:
     assert ready("recipient-source", "add", "dir", "--url", "https://x.example/a").code == 1     # exists
     assert ready("domain", "set", "example.com", "--recipient-source", "nosuch").code == 1
     assert ready("domain", "set", "example.com", "--recipient-source", "dir").code == 0
+    assert "recipients synced from dir (last good sync: never)" in ready("domain", "show", "example.com").out
     [row] = json.loads(ready("recipient-source", "list", "--json").out)
     assert row["name"] == "dir" and row["domains"] == ["example.com"] and row["state"] == "never synced"
     assert row["attributes"] == "mail,proxyAddresses" and row["password_file"] == str(secret)
