@@ -60,3 +60,6 @@ _.handle_DATA
 _.rcpt_options
 # A stored notification's column, given out whole by Notice.as_dict (the API's and `mrod notify list --json`'s rows).
 _.delivered_at       # mrod/notify/store.py
+# http.server calls a handler's do_GET and log_message (tests/postfix/test_synced_recipients.py).
+_.do_GET
+_.log_message

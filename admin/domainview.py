@@ -8,6 +8,7 @@ from aiohttp import web
 
 from mrod.infra import names
 from mrod.entities import recipients as rcptcore
+from mrod.recipientsources import sources as recipientsources
 from mrod.answers import routing
 from mrod.infra.errors import Conflict, InvalidInput, NotFound
 from mrod.answers import oneshot
@@ -58,6 +59,8 @@ async def _page(request: web.Request, *, status: int = 200, errors: dict[str, st
         "domain": domain, "told": await told(request, domain.name, recipient),
         "recipient": request.query.get("recipient", "")[:MAX_PROBE_ADDRESS], "probe_error": probe_error,
         "recipients": await rcptcore.list_for(conn, domain.name), "errors": errors or {},
+        # Its recipients synced from a primary's directory (mrod.recipientsources), if a source feeds it.
+        "recipient_source": await recipientsources.feeding(conn, domain.id, domain.relay_id),
         "new_address": new_address,
         "relay_details": request[USER].has(Permission.RELAY) or request[USER].has(Permission.RELAY_OWN),
         "policy_defaults": request.app[CONFIG].policy,

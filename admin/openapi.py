@@ -52,6 +52,7 @@ PAGE = [_query("limit", "page size (1-1000, default 50)", {"type": "integer"}),
 DOMAIN = _path("name", "domain name (A-label or Unicode)")
 RELAY = _path("relay", "relay name or id")
 USER = _path("user", "user name or id")
+SOURCE = _path("name", "recipient source name")
 ROUTE_FIELDS: Schema = {
     "relay": {"type": "string", "description": "route through this relay"},
     "host": {"type": "string", "description": "or: the primary's own host (override)"},
@@ -297,12 +298,59 @@ PATHS: Schema = {
         {"type": "object", "properties": {"ok": {"type": "boolean"},
                                           "sent": {"type": "array", "items": _ref("Notification")}}},
         params=[_path("channel", "email or webhook")])},
+    # Recipient sources (admin/recipientsources.py, docs/recipient-sources.md).
+    "/recipient-sources": {
+        "get": _op("Recipient sources with their last sync: state (ok, failing, held, never synced), ok_at,"
+                   " age_seconds, addresses, domain_counts, ignored (addresses of domains not fed), error,"
+                   " failing_since",
+                   "administrator", {"type": "object", "properties": {"items": {"type": "array",
+                                                                              "items": _ref("RecipientSource")}}}),
+        "post": _op("Add a recipient source (no password in the URL: password_file names a file on the host)",
+                    "administrator", _ref("RecipientSource"), body=_ref("RecipientSourceInput"), status="201")},
+    "/recipient-sources/{name}": {
+        "get": _op("One recipient source", "administrator", _ref("RecipientSource"), params=[SOURCE]),
+        "delete": _op("Remove a recipient source (its domains keep their lists)", "administrator", params=[SOURCE])},
+    "/recipient-sources/{name}/sync": {"post": _op(
+        "Sync now; 502 with error when the source failed or its result was held for safety", "administrator",
+        _ref("SyncOutcome"), params=[SOURCE])},
+    "/recipient-sources/{name}/accept": {"post": _op(
+        "Accept what a held sync would do (empty, or removing more than max_removal) and sync now", "administrator",
+        _ref("SyncOutcome"), params=[SOURCE])},
+    "/domains/{name}/recipient-source": {"put": _op(
+        "Which recipient source feeds the domain: a source name, none (not even its relay's) or inherit (its"
+        " relay's)", "administrator", body={"type": "object", "required": ["source"],
+                                            "properties": {"source": {"type": "string"}}}, params=[DOMAIN])},
+    "/relays/{relay}/recipient-source": {"put": _op(
+        "Which recipient source feeds the relay's domains (those without their own choice): a name or none",
+        "administrator", body={"type": "object", "required": ["source"], "properties": {"source": {"type": "string"}}},
+        params=[RELAY])},
     "/metrics": {"get": {**_op("Prometheus metrics (text exposition format)", "queue (no owner restriction)"),
                          "responses": {"200": {"description": "metrics",
                                                "content": {"text/plain": {"schema": {"type": "string"}}}},
                                        "401": {"description": "no valid token", **_json(_ref("Error"))},
                                        "403": {"description": "not permitted", **_json(_ref("Error"))}}}},
 }
+
+_SOURCE_INPUT: Schema = {
+    "name": {"type": "string"}, "kind": {"enum": list(enums.SOURCE_KINDS)},
+    "url": {"type": "string", "description": "ldap(s)://, postgresql://, mysql://, http(s):// — no password"},
+    "base": {"type": "string"}, "filter": {"type": "string"}, "attributes": {"type": "string"},
+    "bind_dn": {"type": "string"}, "starttls": {"type": "boolean"}, "ca_file": {"type": "string"},
+    "query": {"type": "string"}, "format": {"enum": list(enums.SOURCE_FORMATS)},
+    "password_file": {"type": "string", "description": "absolute path on the host; its first line is the password"}}
+SCHEMAS["RecipientSourceInput"] = {"type": "object", "required": ["name", "kind", "url"], "properties": _SOURCE_INPUT}
+SCHEMAS["RecipientSource"] = {"type": "object", "properties": {
+    **_SOURCE_INPUT, "state": {"enum": ["ok", "failing", "held", "never synced"]}, "domains": {"type": "array"},
+    "ok_at": {"type": ["string", "null"]}, "synced_at": {"type": ["string", "null"]},
+    "age_seconds": {"type": ["integer", "null"]}, "addresses": {"type": ["integer", "null"]},
+    "ignored": {"type": ["integer", "null"]}, "domain_counts": {"type": "object"},
+    "error": {"type": ["string", "null"]}, "failing_since": {"type": ["string", "null"]}}}
+SCHEMAS["SyncOutcome"] = {"type": "object", "properties": {
+    "source": {"type": "string"}, "applied": {"type": "boolean"}, "held": {"type": "boolean"},
+    "skipped": {"type": "boolean", "description": "another node holds the sync lease"},
+    "error": {"type": ["string", "null"]}, "addresses": {"type": "integer"}, "ignored": {"type": "integer"},
+    "invalid": {"type": "integer"}, "per_domain": {"type": "object"}, "added": {"type": "integer"},
+    "removed": {"type": "integer"}}}
 
 
 def build() -> Schema:

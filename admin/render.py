@@ -29,6 +29,7 @@ NAV: list[tuple[str, str, tuple[Permission, ...]]] = [
     ("dashboard", "Dashboard", ()),
     ("domains", "Domains", (Permission.DOMAINS, Permission.DOMAINS_OWN)),
     ("relays", "Relays", (Permission.RELAY, Permission.RELAY_OWN)),
+    ("recipient_sources", "Recipient sources", ()),     # administrators only (ADMINS_ONLY)
     ("users", "Users", (Permission.USERMGR,)),
     ("logs", "Audit log", (Permission.LOGS,)),
     ("blocklist", "Blocklist", (Permission.BLOCKLIST,)),
@@ -39,6 +40,8 @@ NAV: list[tuple[str, str, tuple[Permission, ...]]] = [
     ("notifications", "Notifications", (Permission.LOGS,)),
     ("profile", "Profile", ()),
 ]
+# Pages for administrators only (a recipient source reads a password file on this host).
+ADMINS_ONLY = frozenset({"recipient_sources"})
 
 
 def setup(app: web.Application) -> None:
@@ -66,7 +69,8 @@ async def render(request: web.Request, template: str, context: Mapping[str, Any]
     if session is not None:
         flashes = await sessions.take_flashes(await pool.conn(request), session.id)
     nav = [(name, label) for name, label, perms in NAV
-           if user is not None and (not perms or any(user.has(p) for p in perms))]
+           if user is not None and (user.is_admin if name in ADMINS_ONLY else
+                                    (not perms or any(user.has(p) for p in perms)))]
     base = {"request": request, "user": user, "csrf_token": session.csrf_token if session else "",
             "flashes": flashes, "nav": nav}
     return aiohttp_jinja2.render_template(template, request, {**base, **context}, status=status)

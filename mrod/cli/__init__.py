@@ -17,10 +17,12 @@ from mrod.cli import common, domain, lookup, recipient, relay, server, install a
 from mrod.cli import bind
 from mrod.cli import ops
 from mrod.cli import admin, migrate, node, notify, trustkit, user
+from mrod.cli import recipientsource
 from mrod.cli import helptext, listenerrors, logsetup
 
 # Each area module has register(subparsers); its commands set ``func`` (args, config) -> int.
-AREAS = [setup, server, admin, relay, domain, recipient, lookup, bind, user, ops, node, trustkit, notify, migrate]
+AREAS = [setup, server, admin, relay, domain, recipient, recipientsource, lookup, bind, user, ops, node, trustkit,
+         notify, migrate]
 
 
 def build_parser() -> argparse.ArgumentParser:

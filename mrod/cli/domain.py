@@ -60,6 +60,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     pause.add_argument("--pause", metavar="REASON", nargs="?", const="",
                        help="defer new mail for the domain (DEFER_IF_PERMIT, with the reason)")
     pause.add_argument("--unpause", action="store_true", help="accept its mail again")
+    s.add_argument("--recipient-source", metavar="NAME", help="sync its recipients from this source"
+                   " ('none': from no source, even its relay's; 'inherit': its relay's, the default)")
     s.set_defaults(enabled=None, func=cmd_set)
 
     r = ds.add_parser("rm", help="remove domains")
@@ -124,6 +126,8 @@ def cmd_set(args: argparse.Namespace, cfg: Config) -> int:
         spec.update(paused=True, pause_reason=args.pause or None)
     elif args.unpause:
         spec.update(paused=False, pause_reason=None)
+    if args.recipient_source is not None:
+        return _set_source(args, cfg, spec)
     if not spec:
         common.error("nothing to change (see mrod domain set --help)")
         return 2
@@ -132,6 +136,26 @@ def cmd_set(args: argparse.Namespace, cfg: Config) -> int:
         return domainbulk.set_many(cfg, names, filters, spec)
     d = common.with_db(cfg, lambda c: domains.update(c, Actor.cli(), names[0], **spec))
     print(f"domain {d.name}: {describe(d)}")
+    return 0
+
+
+def _set_source(args: argparse.Namespace, cfg: Config, spec: dict[str, Any]) -> int:
+    """--recipient-source: one domain, alone or with other changes (one transaction)."""
+    from mrod.recipientsources import sources
+    if len(args.domains) != 1 or args.domains == ["-"] or args.filter:
+        common.error("--recipient-source is set on one domain at a time")
+        return 2
+
+    async def work(conn: Connection) -> domains.Domain:
+        from mrod.infra import db
+        async with db.transaction(conn):
+            await sources.use_for_domain(conn, Actor.cli(), args.domains[0], args.recipient_source)
+            if spec:
+                return await domains.update(conn, Actor.cli(), args.domains[0], **spec)
+            return await domains.get(conn, args.domains[0])
+
+    d = common.with_db(cfg, work)
+    print(f"domain {d.name}: {describe(d)}, recipient source {args.recipient_source}")
     return 0
 
 
@@ -167,15 +191,24 @@ def cmd_list(args: argparse.Namespace, cfg: Config) -> int:
 
 
 def cmd_show(args: argparse.Namespace, cfg: Config) -> int:
-    d = common.with_db(cfg, lambda c: domains.get(c, args.domain))
+    from mrod.recipientsources import sources
+
+    async def work(conn: Connection) -> tuple[domains.Domain, sources.Source | None]:
+        found = await domains.get(conn, args.domain)
+        return found, await sources.feeding(conn, found.id, found.relay_id)
+
+    d, source = common.with_db(cfg, work)
     options = routing.Options.from_config(cfg)
     told = oneshot.ask(cfg.database, cfg.lookupd.lookup_deadline,
                        lambda store: routing.told(store, d.name, args.recipient, options))
     if args.json:
-        common.print_json({"domain": d.as_dict(), "postfix": [
+        common.print_json({"domain": d.as_dict(), "recipient_source": source.name if source else None, "postfix": [
             {"map": m, "key": k, "answer": a.wire(), "why": a.why} for m, k, a in told]})
         return 0
     print(f"{d.name}: {describe(d)}")
+    if source is not None:
+        print(f"recipients synced from {source.name} (last good sync: {source.ok_at or 'never'}"
+              + (f"; failing: {source.error}" if source.error else "") + ")")
     print("what Postfix is told:")
     for map_name, key, result in told:
         print(f"  {map_name} {key!r} -> {result.wire()}")

@@ -5,6 +5,9 @@ from __future__ import annotations
 import argparse
 
 from mrod.entities import relays
+from mrod.infra import db
+from mrod.infra.dbapi import Connection
+from mrod.recipientsources import sources
 from mrod.entities.audit import Actor
 from mrod.infra.errors import InUse
 from mrod.infra.config import Config
@@ -36,6 +39,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     s.add_argument("--port")
     s.add_argument("--protocol", choices=enums.PROTOCOLS)
     s.add_argument("--tls", choices=enums.TLS_LEVELS)
+    s.add_argument("--recipient-source", metavar="NAME", help="sync its domains' recipients from this source"
+                   " ('none': no source); a domain's own --recipient-source comes first")
     s.set_defaults(func=cmd_set)
 
     r = rs.add_parser("rm", help="remove a relay (refused while domains use it)")
@@ -66,10 +71,19 @@ def cmd_list(args: argparse.Namespace, cfg: Config) -> int:
 def cmd_set(args: argparse.Namespace, cfg: Config) -> int:
     changes = {k: v for k, v in (("name", args.new_name), ("host", args.host), ("port", args.port),
                                   ("protocol", args.protocol), ("tls", args.tls)) if v is not None}
-    if not changes:
-        common.error("nothing to change: give --name, --host, --port, --protocol or --tls")
+    if not changes and args.recipient_source is None:
+        common.error("nothing to change: give --name, --host, --port, --protocol, --tls or --recipient-source")
         return 2
-    relay = common.with_db(cfg, lambda c: relays.update(c, Actor.cli(), args.name, changes))
+
+    async def work(conn: Connection) -> relays.Relay:
+        async with db.transaction(conn):
+            if args.recipient_source is not None:
+                await sources.use_for_relay(conn, Actor.cli(), args.name, args.recipient_source)
+            if changes:
+                return await relays.update(conn, Actor.cli(), args.name, changes)
+            return await relays.get(conn, args.name)
+
+    relay = common.with_db(cfg, work)
     print(f"relay {relay.name}: {relay.protocol} {relay.nexthop} tls={relay.tls}")
     return 0
 

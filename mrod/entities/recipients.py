@@ -78,3 +78,34 @@ async def list_for(conn: Connection, domain_name: str) -> list[Recipient]:
     ) as cur:
         return [Recipient(r[0], domain.name, r[1], r[2]) for r in await cur.fetchall()]
 
+
+
+async def synced(conn: Connection, source_id: int, domain_id: int) -> set[str]:
+    """The recipients a source's syncs listed for a domain."""
+    async with conn.execute(
+        "SELECT address FROM recipient WHERE source_id = ? AND domain_id = ?", (source_id, domain_id)
+    ) as cur:
+        return {r[0] for r in await cur.fetchall()}
+
+
+async def replace_synced(conn: Connection, actor: Actor, source_id: int, domain_id: int, domain_name: str,
+                         wanted: set[str]) -> tuple[int, int]:
+    """Make a source's rows of a domain exactly ``wanted`` (normalised keys); hand-added rows
+    stay, and an address listed already (by hand, by another source) is not listed twice.
+    Journaled, so lookupd answers the new list at its next lookup. Returns (added, removed)."""
+    async with db.transaction(conn):
+        current = await synced(conn, source_id, domain_id)
+        gone, new = sorted(current - wanted), sorted(wanted - current)
+        if gone:
+            await conn.executemany("DELETE FROM recipient WHERE source_id = ? AND address = ?",
+                                   [(source_id, a) for a in gone])
+        if new:
+            stamp = db.now()
+            await conn.executemany(
+                "INSERT INTO recipient (domain_id, address, created_at, source_id) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT (address) DO NOTHING", [(domain_id, a, stamp, source_id) for a in new])
+        if gone or new:
+            await journal.domain_changed(conn, domain_name)
+            await audit.record(conn, actor, "sync", "recipient", domain_name, {"synced": len(current)},
+                               {"synced": len(wanted), "added": len(new), "removed": len(gone)})
+    return len(new), len(gone)

@@ -163,6 +163,17 @@ class NotifyChannel(StrEnum):
     """The notification channels ([notify.email], [notify.webhook])."""
     EMAIL = "email"
     WEBHOOK = "webhook"
+class SourceKind(StrEnum):
+    """Where a recipient source reads its addresses (mrod.recipientsources)."""
+    LDAP = "ldap"
+    SQL = "sql"
+    URL = "url"
+
+
+class SourceFormat(StrEnum):
+    """What a URL recipient source returns."""
+    JSON = "json"
+    CSV = "csv"
 
 
 PROTOCOLS: tuple[SmtpProtocol, ...] = tuple(SmtpProtocol)
@@ -186,3 +197,5 @@ TRUST_KIT_FORMATS: tuple[TrustKitFormat, ...] = tuple(TrustKitFormat)
 NOTICE_STATUSES: tuple[NoticeStatus, ...] = tuple(NoticeStatus)
 SEVERITIES: tuple[Severity, ...] = tuple(Severity)
 NOTIFY_CHANNELS: tuple[NotifyChannel, ...] = tuple(NotifyChannel)
+SOURCE_KINDS: tuple[SourceKind, ...] = tuple(SourceKind)
+SOURCE_FORMATS: tuple[SourceFormat, ...] = tuple(SourceFormat)

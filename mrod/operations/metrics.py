@@ -125,7 +125,8 @@ def database_families(where: db.Where | None, node: str | None = None) -> list[M
     except faults as exc:
         return [_scrape_error("database", exc)]
     try:
-        return _relays(conn, node) + _queue(conn, node) + _checks(conn, node) + _imports(conn)
+        return (_relays(conn, node) + _queue(conn, node) + _checks(conn, node) + _imports(conn)
+                + _recipient_sources(conn))
     except faults as exc:
         return [_scrape_error("database", exc)]
     finally:
@@ -196,6 +197,26 @@ def _imports(conn: SyncConnection) -> list[Metric]:
         stamp.add_metric([], _epoch(last))
         families.append(stamp)
     return families
+
+
+def _recipient_sources(conn: SyncConnection) -> list[Metric]:
+    """Recipient sources (mrod.recipientsources): whether each fails, its last applied sync."""
+    if not db.has_table(conn, "recipient_source"):
+        return []
+    labels = ["source"]
+    failing = GaugeMetricFamily("mrod_recipient_source_failing",
+                                "1 while the source fails or its last result is held for an operator", labels=labels)
+    count = GaugeMetricFamily("mrod_recipient_source_addresses", "addresses listed by the last applied sync",
+                              labels=labels)
+    stamp = GaugeMetricFamily("mrod_recipient_source_last_success_timestamp_seconds",
+                              "when the source's last good sync was applied", labels=labels)
+    for name, error, ok_at, addresses in conn.execute(
+            "SELECT name, error, ok_at, addresses FROM recipient_source ORDER BY name").fetchall():
+        failing.add_metric([name], 0 if error is None else 1)
+        if ok_at:
+            stamp.add_metric([name], _epoch(ok_at))
+            count.add_metric([name], addresses or 0)
+    return [failing, count, stamp]
 
 
 def _epoch(text: str) -> float:

@@ -21,6 +21,7 @@ from mrod.operations.health import HealthMonitor
 from mrod.operations.periodic import PeriodicJob
 from mrod.operations.nexthops import NextHopMonitor
 from mrod.notify import channels as notify_channels, dispatcher as notify_dispatcher
+from mrod.recipientsources import job as sourcejob
 
 log = logging.getLogger("mrod.jobs")
 
@@ -72,6 +73,9 @@ def jobs(cfg: Config) -> list[PeriodicJob]:
                 log.warning("DNS checks: %d domain(s) with errors (mrod check): %s", len(bad), ", ".join(bad[:10]))
         # Not at once: a restart should not hit every domain's name servers before anything else.
         found.append(_quiet_job("checks", cfg.checks.interval, run_checks, first_delay=min(60.0, cfg.checks.interval)))
+    if cfg.recipient_sources.enabled:      # recipient lists from the primaries' directories
+        found.append(_quiet_job("recipient sources", cfg.recipient_sources.interval,
+                                lambda: sourcejob.sync_all(cfg), first_delay=5.0))
     if Target.of(cfg.database).shared:     # several nodes: every node's panel shows this node's lookupd staleness
         found.append(_quiet_job("nodestatus", nodereports.REPORT_EVERY, lambda: nodereports.report(cfg),
                                 first_delay=2.0, said="node status"))

@@ -14,6 +14,7 @@ import pytest
 
 from mrod.admin.app import create_app
 from mrod.entities import domains, relays, throttle, tokens, users
+from mrod.recipientsources import sources as recipientsources, spec
 from tests.data import SYSTEM
 from tests.admin.conftest import Panel
 
@@ -21,6 +22,7 @@ ANY = {"*"}                       # every signed-in user
 PUBLIC = {"public"}               # no sign-in needed
 DOM = {"domains", "domains_own"}
 REL = {"relay", "relay_own"}
+ADMIN = {"admin"}                 # administrators only (recipient sources read files on the host)
 ROLES = ["anonymous", "none", "usermgr", "domains", "domains_own", "relay", "relay_own", "logs", "blocklist",
          "queue", "admin"]
 
@@ -70,6 +72,14 @@ CASES: list[tuple[str, str, dict[str, str], Any, set[str]]] = [
     ("user", "POST", {"id": "victim"}, {"password": "aaaaaaaaaaaa", "password2": "bbbbbbbbbbbb"}, {"usermgr"}),
     ("user_delete", "GET", {"id": "victim"}, None, {"usermgr"}),
     ("user_delete", "POST", {"id": "victim"}, {}, {"usermgr"}),
+    ("recipient_sources", "GET", {}, None, ADMIN),
+    ("recipient_source_new", "GET", {}, None, ADMIN),
+    ("recipient_source_new", "POST", {}, {"name": ""}, ADMIN),
+    ("recipient_source", "GET", {"name": "src"}, None, ADMIN),
+    ("recipient_source", "POST", {"name": "src"}, {"name": ""}, ADMIN),
+    ("recipient_source_sync", "POST", {"name": "src"}, {}, ADMIN),      # nothing listens there: a quick failure
+    ("recipient_source_accept", "POST", {"name": "src"}, {}, ADMIN),
+    ("recipient_source_use", "POST", {"name": "src"}, {"use": "this", "use_domain": "other.example"}, ADMIN),
     ("logs", "GET", {}, None, {"logs"}),
     ("blocklist", "GET", {}, None, {"blocklist"}),
     ("bind_import", "GET", {}, None, {"domains"}),
@@ -119,6 +129,13 @@ CASES: list[tuple[str, str, dict[str, str], Any, set[str]]] = [
     ("api_users", "POST", {}, {}, {"usermgr"}),
     ("api_user", "GET", {"user": "victim"}, None, {"usermgr"}),
     ("api_user", "PATCH", {"user": "victim"}, {}, {"usermgr"}),
+    ("api_recipient_sources", "GET", {}, None, ADMIN),
+    ("api_recipient_sources", "POST", {}, {}, ADMIN),
+    ("api_recipient_source", "GET", {"name": "src"}, None, ADMIN),
+    ("api_recipient_source_sync", "POST", {"name": "nosuch"}, None, ADMIN),
+    ("api_recipient_source_accept", "POST", {"name": "nosuch"}, None, ADMIN),
+    ("api_domain_recipient_source", "PUT", {"name": "other.example"}, {"source": "src"}, ADMIN),
+    ("api_relay_recipient_source", "PUT", {"relay": "shared"}, {"source": "none"}, ADMIN),
     ("api_audit", "GET", {}, None, {"logs"}),
     ("api_checks", "GET", {}, None, DOM),
     ("api_trust_kit", "GET", {}, None, {"relay"}),
@@ -131,6 +148,8 @@ CASES: list[tuple[str, str, dict[str, str], Any, set[str]]] = [
     ("api_domain", "DELETE", {"name": "mine-gone.example"}, None, DOM),
     ("api_relay", "DELETE", {"relay": "gone"}, None, {"relay"}),
     ("api_user", "DELETE", {"user": "victim"}, None, {"usermgr"}),
+    ("api_recipient_source", "DELETE", {"name": "nosuch"}, None, ADMIN),
+    ("recipient_source_delete", "POST", {"name": "src"}, {}, ADMIN),
     ("token_revoke", "POST", {"id": "token"}, {}, ANY),
     ("logout", "POST", {}, {}, ANY),
 ]
@@ -159,6 +178,7 @@ async def _world(conn: Any, role: str) -> dict[str, str]:
     await domains.add(conn, system, "gone.example", relay="shared", owner_id=root.id)
     await domains.add(conn, system, "mine.example", relay="mine", owner_id=me.id if me else None)
     await domains.add(conn, system, "mine-gone.example", relay="mine", owner_id=me.id if me else None)
+    await recipientsources.add(conn, system, spec.parse({"name": "src", "kind": "url", "url": "http://127.0.0.1:9/x"}))
     rules = throttle.Rules.from_config(type("A", (), {"login_window_minutes": 5, "login_max_failures_ip": 1,
                                                       "login_max_failures_user": 1, "login_block_minutes": 5})())
     [block, *_] = await throttle.failed(conn, rules, "192.0.2.1", "someone")

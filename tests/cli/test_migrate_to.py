@@ -64,6 +64,9 @@ def test_an_sqlite_installation_moves_to_postgresql_with_every_row(
     assert mrod("domain", "add", "bücher.example", "--host", "192.0.2.25", "--port", "2525").code == 0
     assert mrod("domain", "add", "old.example", "--relay", "primary", "--disabled").code == 0
     assert mrod("recipient", "add", "sales@shop.example").code == 0
+    assert mrod("recipient-source", "add", "crm", "--url", "https://crm.example/export.json").code == 0
+    assert mrod("relay", "set", "primary", "--recipient-source", "crm").code == 0
+    assert mrod("domain", "set", "old.example", "--recipient-source", "none").code == 0
     sqlite_path = config_file.parent / "var" / "mrod.db"
     asyncio.run(_people(sqlite_path))
     before = {args: mrod(*args) for args in READS}
@@ -75,6 +78,7 @@ def test_an_sqlite_installation_moves_to_postgresql_with_every_row(
     assert server.password not in moved.out + moved.err
     rows = _rows(server.url(name), server.password, sqlite_path)
     assert len(rows["domain"]) == 3 and rows["api_token"] and rows["session"] and rows["audit"]
+    assert rows["recipient_source"] and rows["recipient_source_relay"] and rows["recipient_source_domain"]
 
     pg_config = _pg_config(config_file, server, name)
 

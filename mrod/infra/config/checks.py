@@ -50,6 +50,12 @@ def non_negative(value: float) -> float:
     return value
 
 
+def share(value: float) -> float:
+    if not 0 <= value <= 1:
+        raise ValueError("must be a share between 0 and 1 (0.2 = 20%)")
+    return value
+
+
 def port_number(value: int) -> int:
     return _names(names.port, value)
 

@@ -224,6 +224,19 @@ class ChecksConfig:
 
 
 @dataclass(frozen=True)
+class RecipientSourcesConfig:
+    """Syncing recipient lists from the primaries' directories (mrod.recipientsources)."""
+
+    enabled: bool = True           # false: `mrod serve` syncs none (`mrod recipient-source sync` still does)
+    interval: float = field(default=900.0, metadata=check(v.positive))
+    # A sync that would remove more than this share of a domain's synced recipients is held
+    # until an operator accepts it (`mrod recipient-source accept NAME`).
+    max_removal: float = field(default=0.2, metadata=check(v.share))
+    # Longest a source may take to answer (connect, bind, query, download), in seconds.
+    timeout: float = field(default=60.0, metadata=check(v.positive))
+
+
+@dataclass(frozen=True)
 class MetricsConfig:
     # A standalone Prometheus /metrics endpoint ("host:port"; "" = none; the panel serves
     # /metrics too when it runs).
@@ -308,6 +321,7 @@ class Config:
     checks: ChecksConfig = field(default_factory=ChecksConfig)
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
     notify: NotifyConfig = field(default_factory=NotifyConfig)
+    recipient_sources: RecipientSourcesConfig = field(default_factory=RecipientSourcesConfig)
     # Where the config came from (None: defaults) and the directory relative paths start at.
     source: Path | None = None
     base_dir: Path = field(default_factory=Path.cwd)

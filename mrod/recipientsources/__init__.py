@@ -1,0 +1,1 @@
+"""Recipient sources: recipient lists synced from a primary's own directory (LDAP, SQL, a URL)."""
