@@ -14,12 +14,12 @@ from mrod.infra.config import Config
 from mrod.infra.dbapi import Connection
 from mrod.infra.enums import NOTIFY_CHANNELS, NoticeStatus, NotifyChannel, Severity
 from mrod.infra.errors import InvalidInput
-from mrod.notify import channels, conditions, events, messages, store
+from mrod.notify import channels, conditions, events, featureevents, messages, store
 from mrod.notify.messages import Item
 from mrod.operations.syncstatus import seconds
 
 log = logging.getLogger("mrod.notify")
-assert conditions     # imported for its registrations: the built-in event sources
+assert conditions and featureevents     # imported for their registrations: the event sources
 
 
 @dataclass(frozen=True)

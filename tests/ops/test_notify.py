@@ -306,3 +306,31 @@ async def test_the_back_notice_says_how_long_the_primary_was_down(setting: Any) 
     back = await dispatcher.run_round(cfg, now + timedelta(hours=2))
     [item] = back.items
     assert item.change == "resolved" and "(2h 0m))" in item.text    # from the probe's "down since", not 1h 30m
+
+
+async def test_a_failing_recipient_source_and_an_expiring_relay_certificate_are_told(setting: Any) -> None:
+    """The features' own sources (mrod/notify/featureevents.py): a recipient source whose sync
+    failed, a relay certificate that expires in 5 days; both resolve when their state clears."""
+    cfg, _inbox, _primary, _hook = setting
+    now = datetime.now(timezone.utc).replace(microsecond=0)
+    async with db.opened(cfg.database) as conn:
+        async with db.transaction(conn):
+            await conn.execute("INSERT INTO recipient_source (name, kind, url, format, created_at, updated_at, error,"
+                               " failing_since) VALUES ('crm', 'url', 'http://127.0.0.1:9/x', 'json', ?, ?,"
+                               " 'connection refused', ?)", (db.now(), db.now(), db.now()))
+            relay_id = (await relays.get(conn, "primary")).id
+            await conn.execute("INSERT INTO relay_health (node, relay_id, state, since, cert_not_after, cert_names)"
+                               " VALUES (?, ?, 'up', ?, ?, 'mx.primary.test')",
+                               (cfg.node.name, relay_id, db.now(), db.stamp(now + timedelta(days=5))))
+    result = await dispatcher.run_round(cfg, now)
+    found = {(i.kind, i.subject): i.text for i in result.items}
+    assert set(found) == {("source_failing", "crm"), ("relay_certificate", "primary")}
+    assert "recipient source crm fails: connection refused" in found[("source_failing", "crm")]
+    assert "expires" in found[("relay_certificate", "primary")]
+    async with db.opened(cfg.database) as conn:
+        async with db.transaction(conn):
+            await conn.execute("UPDATE recipient_source SET error = NULL, failing_since = NULL")
+            await conn.execute("UPDATE relay_health SET cert_not_after = ?", (db.stamp(now + timedelta(days=90)),))
+    later = await dispatcher.run_round(cfg, now + timedelta(seconds=1))
+    assert {(i.change, i.kind) for i in later.items} == {("resolved", "source_failing"),
+                                                        ("resolved", "relay_certificate")}
