@@ -116,6 +116,18 @@ def ip_addresses(value: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(str(ipaddress.ip_address(item.strip())) for item in value)
 
 
+def networks(value: tuple[str, ...]) -> tuple[str, ...]:
+    """CIDR networks ("192.0.2.0/24", "2001:db8::/32"; an address alone is one host). Host bits
+    set ("192.0.2.1/24") are refused: a typo more often than a choice."""
+    found = []
+    for item in value:
+        try:
+            found.append(str(ipaddress.ip_network(item.strip())))
+        except ValueError as exc:
+            raise ValueError(f"{item!r} is not a network: {exc}") from None
+    return tuple(found)
+
+
 def zone_patterns(value: tuple[str, ...]) -> tuple[str, ...]:
     # Zone names, not mail domains: BIND zones may be single labels ("localhost") or hold '_'.
     for item in value:
