@@ -157,21 +157,33 @@ def evaluate(store: PolicyStore, request: Mapping[str, str], settings: PolicyCon
     if over:
         return Decision(f"DEFER_IF_PERMIT Queue for {row.name} is full ({over}); try again later", "quota")
     local = names.unquote_local(recipient[:at].casefold())
-    verdict = primary_up(row, policy.when_primary_up, local, request, settings, options,
-                         primaries or StoredPrimaries(store, options.node, 60.0))
-    if verdict.defer:
-        return Decision(primaryup.deferral(row.name), verdict.reason or primaryup.DEFERRED)
+    said = primary_up(row, policy.when_primary_up, local, request, settings, options,
+                      primaries or StoredPrimaries(store, options.node, 60.0))
+    if said is not None and said.action != DUNNO:
+        return said
     if row.recipients != "verify":
-        return Decision(DUNNO, verdict.reason or "dunno")
+        return said or Decision(DUNNO, "dunno")
     return _verify(store, row, policy, recipient, domain_name, options, now or datetime.now(timezone.utc))
 
 
 def primary_up(row: DomainRoute, effective: str, local: str, request: Mapping[str, str], settings: PolicyConfig,
-               options: routing.Options, primaries: Primaries) -> primaryup.Verdict:
-    """Step 3 (mrod.answers.primaryup), on either path (this module's or policymemory's)."""
-    return primaryup.judge(effective, row.relay_name, routing.postmaster_accepted(local, options), request,
-                           primaryup.networks(settings.exempt_networks), primaries.health, time.time(),
-                           primaries.interval)
+               options: routing.Options, primaries: Primaries) -> Decision | None:
+    """Step 3 (mrod.answers.primaryup), on either path (this module's or policymemory's): the
+    deferral, the reason it accepts, or None (the mode is accept: the usual steps decide)."""
+    verdict = primaryup.judge(effective, row.relay_name, routing.postmaster_accepted(local, options), request,
+                              primaryup.networks(settings.exempt_networks), primaries.health, time.time(),
+                              primaries.interval)
+    if verdict.defer:
+        return Decision(primaryup.deferral(row.name), "primary-up-defer")
+    if verdict.reason == primaryup.POSTMASTER:
+        return Decision(DUNNO, "postmaster")
+    if verdict.reason == primaryup.EXEMPT_CLIENT:
+        return Decision(DUNNO, "exempt-client")
+    if verdict.reason == primaryup.DOWN:
+        return Decision(DUNNO, "primary-down-accept")
+    if verdict.reason == primaryup.UNKNOWN:
+        return Decision(DUNNO, "health-unknown-accept")
+    return None
 
 
 def _over_quota(store: PolicyStore, row: DomainRoute, policy: DomainPolicy, settings: PolicyConfig,

@@ -43,10 +43,8 @@ def decide(snap: RouteSnapshot, request: Mapping[str, str], settings: PolicyConf
     relay_mode = index.relays.get(row.relay_name) if row.relay_name is not None else None
     effective = primaryup.mode(flags.when_primary_up, relay_mode)
     local = names.unquote_local(recipient[:at].casefold())
-    verdict = policy.primary_up(row, effective, local, request, settings, options, primaries)
-    if verdict.defer:
-        return policy.Decision(primaryup.deferral(row.name), verdict.reason or primaryup.DEFERRED)
-    return policy.Decision(policy.DUNNO, verdict.reason or "dunno")
+    return policy.primary_up(row, effective, local, request, settings, options, primaries) or \
+        policy.Decision(policy.DUNNO, "dunno")
 
 
 def _has_quota(flags: tuple[bool, int | None, int | None, str], settings: PolicyConfig) -> bool:
