@@ -81,7 +81,8 @@ POLICY_FIELDS: Schema = {
                                        " primary), or inherit the relay's (default)"},
 }
 _RELAY_MODE = {"enum": list(enums.RELAY_WHEN_PRIMARY_UP),
-               "description": "while it is up: accept its domains' mail (default) or defer it (a domain may say otherwise)"}
+               "description": "while it is up: accept its domains' mail (default) or defer it"
+                              " (a domain may say otherwise)"}
 SCHEMAS: Schema = {
     "Error": {"type": "object", "required": ["error", "status"],
               "properties": {"error": {"type": "string"}, "status": {"type": "integer"}, "field": {"type": "string"}}},

@@ -60,6 +60,7 @@ class PolicyService:
         self._stores = policy_stores(self.target)
         self._faults = RateLimitedLog(log)
         self.decisions: Counter[str] = Counter()   # reason -> count, for metrics
+        self.asked_database = 0                     # requests that took the database path
         self.outage = False                         # deciding without the (shared) database
         # Stores a decision may hang on: decisions off the event loop, in threads of their own
         # (a hung one must not take the threads other work uses).
@@ -112,6 +113,7 @@ class PolicyService:
     def evaluate(self, request: Mapping[str, str]) -> policy.Decision | policy.Callout | None:
         """A decision, a callout to run, or None on an internal fault (then: close, no reply).
         An unreachable database is not a fault: the configured answer for it."""
+        self.asked_database += 1
         stores = self._stores
         try:
             store = stores.get()

@@ -69,7 +69,8 @@ def export(rows: Iterable[Domain], owners: dict[int, str]) -> str:
             d.tls or "" if d.relay_id is None else "", _yes(d.route_kind == "mx"), _yes(d.enabled),
             _yes(d.include_subdomains), d.recipients, _yes(d.paused), d.pause_reason or "",
             "" if d.quota_messages is None else d.quota_messages, "" if d.quota_bytes is None else d.quota_bytes,
-            d.verify_when_down, d.when_primary_up, owners.get(d.owner_id, "") if d.owner_id is not None else "", d.source])
+            d.verify_when_down, d.when_primary_up, owners.get(d.owner_id, "") if d.owner_id is not None else "",
+            d.source])
     return out.getvalue()
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli.test_cli import dump
+from tests.cli.conftest import dump
 
 
 def test_domain_and_relay_modes(ready) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from mrod.answers import policy, policymemory, primaryup, snapshotjournal, snapshotsql
+from mrod.answers import policy, policymemory, primaryup, routing, snapshotjournal, snapshotsql
 from mrod.answers.snapshot import RouteSnapshot
 from mrod.answers.snapshotpolicy import PLAIN
 from mrod.infra import db, journal
@@ -97,7 +97,7 @@ async def test_decision_table(store: policy.PolicyStore, request_: dict, action:
     # Memory decides the same, from a snapshot without any database behind it (snap.sql is None:
     # a read would raise), or leaves it to the database (paused, quota, verify).
     snap = snapshotsql.load(store.conn)
-    memory = policymemory.decide(snap, request_, SETTINGS, policy.routing.DEFAULT_OPTIONS, _Frozen(primaries))
+    memory = policymemory.decide(snap, request_, SETTINGS, routing.DEFAULT_OPTIONS, _Frozen(primaries))
     if "paused" in request_["recipient"]:
         assert memory is None
     else:
@@ -119,17 +119,17 @@ async def test_quota_and_verify_go_to_the_database(store: policy.PolicyStore) ->
     snap = snapshotsql.load(store.conn)
     frozen = _Frozen(policy.StoredPrimaries(store, "", INTERVAL))
     for address in ("a@quota.example", "a@verify.example", "a@paused.example"):
-        assert policymemory.decide(snap, rcpt(address), SETTINGS, policy.routing.DEFAULT_OPTIONS, frozen) is None
+        assert policymemory.decide(snap, rcpt(address), SETTINGS, routing.DEFAULT_OPTIONS, frozen) is None
     # A [policy] default quota applies to every domain without its own: all go to the database.
     with_default = PolicyConfig(default_quota_messages=10)
-    assert policymemory.decide(snap, rcpt("a@up.example"), with_default, policy.routing.DEFAULT_OPTIONS,
+    assert policymemory.decide(snap, rcpt("a@up.example"), with_default, routing.DEFAULT_OPTIONS,
                                frozen) is None
     # Primary up and defer: no callout for a verify domain (step 3 comes before 4).
     result = policy.evaluate(store, rcpt("new@verify.example"), SETTINGS,
                              primaries=policy.StoredPrimaries(store, "", INTERVAL))
     assert isinstance(result, policy.Decision) and result.reason == "primary-up-defer"
     # A snapshot without policy fields (an older snapshot file): always the database.
-    assert policymemory.decide(RouteSnapshot(), rcpt("a@up.example"), SETTINGS, policy.routing.DEFAULT_OPTIONS,
+    assert policymemory.decide(RouteSnapshot(), rcpt("a@up.example"), SETTINGS, routing.DEFAULT_OPTIONS,
                                frozen) is None
 
 

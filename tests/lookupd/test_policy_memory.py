@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from mrod.infra import db
+from mrod.infra.dbapi import Connection
 from mrod.lookupd.daemon import Lookupd
 from tests.conftest import make_config
 from tests.data import seed
@@ -22,7 +23,7 @@ pytestmark = pytest.mark.both_engines
 DEFER = "DEFER_IF_PERMIT This is a backup MX for {}; deliver to its primary mail server"
 
 
-async def _health(conn: db.Connection, relay: str, state: str, age: float = 0.0) -> None:
+async def _health(conn: Connection, relay: str, state: str, age: float = 0.0) -> None:
     probed = db.stamp(datetime.now(timezone.utc) - timedelta(seconds=age))
     async with conn.execute("SELECT id FROM relay WHERE name = ?", (relay,)) as cur:
         (rid,) = await cur.fetchone()
@@ -30,12 +31,6 @@ async def _health(conn: db.Connection, relay: str, state: str, age: float = 0.0)
         await conn.execute("DELETE FROM relay_health WHERE relay_id = ? AND node = ?", (rid, "n1"))
         await conn.execute("INSERT INTO relay_health (relay_id, node, state, last_probe_at) VALUES (?, ?, ?, ?)",
                            (rid, "n1", state, probed))
-
-
-def _policy_session_opened(daemon: Lookupd) -> bool:
-    stores = daemon.policy._stores
-    holder = getattr(stores, "_holder", None)
-    return (holder._sql if holder is not None else getattr(stores, "_store")) is not None
 
 
 async def _until(reader, writer, recipient: str, expected: str, **extra: str) -> str:
@@ -71,10 +66,10 @@ async def test_decisions_from_memory(tmp_path: Path, database: dict[str, str]) -
         assert await ask(r, w, "postmaster@plain.example") == "DUNNO"
         assert await ask(r, w, "a@plain.example", client_address="203.0.113.5") == "DUNNO"
         assert await ask(r, w, "a@open.example") == "DUNNO"
-        assert not _policy_session_opened(daemon)       # none of these read the database
+        assert daemon.policy.asked_database == 0        # none of these read the database
         assert await ask(r, w, "a@paused.example") == (
             "DEFER_IF_PERMIT Mail for paused.example is paused on this backup MX: moving")
-        assert _policy_session_opened(daemon)           # a paused domain does, as before
+        assert daemon.policy.asked_database == 1        # a paused domain does, as before
         # The primary goes down: accepted (from memory, at the next read of the states).
         async with db.opened(cfg.database) as conn:
             await _health(conn, "primary", "down")
