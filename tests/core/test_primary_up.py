@@ -4,13 +4,14 @@ snapshot, no database) — which must give the same answer wherever memory decid
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 
-from mrod.answers import policy, policymemory, primaryup, routing, snapshotjournal, snapshotsql
+from mrod.answers import policy, policymemory, primaryup, routing, snapshotfile, snapshotjournal, snapshotsql
 from mrod.answers.snapshot import RouteSnapshot
 from mrod.answers.snapshotpolicy import PLAIN
 from mrod.infra import db, journal
@@ -167,3 +168,29 @@ def test_state_staleness_and_networks() -> None:
     assert not primaryup.exempt("11.1.2.3", nets) and not primaryup.exempt("garbage", nets)
     assert primaryup.mode("inherit", None) == "accept" and primaryup.mode("inherit", "defer") == "defer"
     assert primaryup.mode("accept", "defer") == "accept"
+
+
+def test_exempt_networks_load_both_families(tmp_path: Path) -> None:
+    from mrod.infra import config as configmod
+    path = tmp_path / "mrod.toml"
+    path.write_text(f'[database]\npath = "{tmp_path / "m.db"}"\n'
+                    '[policy]\nexempt_networks = ["192.0.2.10", " 2001:db8::/48"]\n')
+    assert configmod.load(path, env={}).policy.exempt_networks == ("192.0.2.10/32", "2001:db8::/48")
+
+
+async def test_the_snapshot_file_keeps_the_policy_fields(tmp_path: Path) -> None:
+    """lookupd on PostgreSQL restarts from its file: the policy fields come back with it; a file
+    written before them gives a snapshot that leaves every decision to the database."""
+    path = tmp_path / "p.db"
+    await build(path)
+    conn = db.open_readonly(path, 1000)
+    try:
+        snap = snapshotsql.load(conn)
+    finally:
+        conn.close()
+    state = snapshotfile.state(snap)
+    back = snapshotfile.from_state(json.loads(json.dumps(state)))
+    assert back.policy is not None and snap.policy is not None
+    assert back.policy.domains == snap.policy.domains and back.policy.relays == snap.policy.relays
+    del state["policy"]
+    assert snapshotfile.from_state(state).policy is None
