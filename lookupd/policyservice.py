@@ -94,8 +94,11 @@ class PolicyService:
             return None      # a shared database gone: its configured answer, as before
         try:
             snap = routes.get()
-            if not isinstance(snap, RouteSnapshot):
-                return None   # the snapshot is (re)loading: the database answers meanwhile
+        except Exception:  # noqa: BLE001 - no snapshot yet, a busy file: the database path says
+            return None
+        if not isinstance(snap, RouteSnapshot):
+            return None       # the snapshot is (re)loading: the database answers meanwhile
+        try:
             return policymemory.decide(snap, request, self.settings, self.options, self.primaries)
         except Exception:  # noqa: BLE001 - the database path decides (or fails safe) instead
             self._faults.exception("policy: deciding from memory failed; asking the database")
