@@ -25,7 +25,8 @@ from mrod.admin.keys import USER
 from mrod.admin.render import render, text
 
 LIST_KEYS = ("q", "enabled", "source", "relay", "recipients", "sort", "dir", "per_page")
-SETTINGS = ("set_route", "set_recipients", "set_enabled", "set_paused", "pause_reason", "set_subdomains")
+SETTINGS = ("set_route", "set_recipients", "set_when_primary_up", "set_enabled", "set_paused", "pause_reason",
+            "set_subdomains")
 _YES_NO = {"yes": True, "no": False}
 
 
@@ -41,6 +42,8 @@ def change_from_form(form: Mapping[str, Any]) -> dict[str, Any]:
         raise InvalidInput("set_route", "choose a relay or routing by MX")
     if text(form, "set_recipients"):
         change["recipients"] = text(form, "set_recipients")
+    if text(form, "set_when_primary_up"):
+        change["when_primary_up"] = text(form, "set_when_primary_up")
     for key, field in (("set_enabled", "enabled"), ("set_paused", "paused"), ("set_subdomains", "include_subdomains")):
         value = text(form, key)
         if value:

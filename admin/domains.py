@@ -28,7 +28,7 @@ from mrod.infra.enums import Permission
 
 PER_PAGE = (25, 50, 100, 200)
 FORM_FIELDS = ("name", "route", "relay", "host", "port", "protocol", "tls", "recipients", "owner",
-               "pause_reason", "quota_messages", "quota_bytes", "verify_when_down")
+               "pause_reason", "quota_messages", "quota_bytes", "verify_when_down", "when_primary_up")
 BULK_LIMIT = 100_000
 
 
@@ -74,7 +74,7 @@ async def list_page(request: web.Request, query: Mapping[str, str], *, status: i
     return await render(request, "domains/list.html", {
         "result": result, "filters": filters, "query": keep, "page": page, "per_page": per_page,
         "per_page_choices": PER_PAGE, "relays": await relaycore.list_all(conn),
-        "sources": enums.SOURCES, "policies": enums.RECIPIENT_POLICIES,
+        "sources": enums.SOURCES, "policies": enums.RECIPIENT_POLICIES, "primary_up_modes": enums.WHEN_PRIMARY_UP,
         "dns": await checks.statuses(conn, [d.id for d in result.domains]),
         "bulk": bulk or {"values": {}, "error": None, "selected": []},
     }, status=status)
@@ -152,7 +152,7 @@ async def form_errors(request: web.Request, form: Mapping[str, Any], *, creating
     if not may_set_quota(request[USER]):
         for key in QUOTA_FIELDS:
             spec.pop(key, None)
-    for key in ("recipients", "verify_when_down", "pause_reason", *QUOTA_FIELDS):
+    for key in ("recipients", "verify_when_down", "when_primary_up", "pause_reason", *QUOTA_FIELDS):
         if key in spec:
             try:
                 core.check_settings({key: spec[key]})
@@ -173,7 +173,8 @@ def policy_from_form(form: Mapping[str, Any]) -> dict[str, Any]:
     core accepts, so an over-long value is refused there rather than silently shortened here.
     """
     spec: dict[str, Any] = {"paused": checked(form, "paused"),
-                            "verify_when_down": text(form, "verify_when_down") or "accept"}
+                            "verify_when_down": text(form, "verify_when_down") or "accept",
+                            "when_primary_up": text(form, "when_primary_up") or "inherit"}
     if spec["paused"]:
         spec["pause_reason"] = text(form, "pause_reason", 1000) or None
     for key in QUOTA_FIELDS:
@@ -195,10 +196,11 @@ def form_values(form: Mapping[str, Any] | None = None, domain: core.Domain | Non
                 "paused": domain.paused, "pause_reason": domain.pause_reason or "",
                 "quota_messages": "" if domain.quota_messages is None else domain.quota_messages,
                 "quota_bytes": "" if domain.quota_bytes is None else domain.quota_bytes,
-                "verify_when_down": domain.verify_when_down}
+                "verify_when_down": domain.verify_when_down, "when_primary_up": domain.when_primary_up}
     return {"name": "", "route": "relay", "relay": "", "host": "", "port": 25, "protocol": "smtp", "tls": "may",
             "recipients": "accept_all", "owner": "", "enabled": True, "include_subdomains": False,
-            "paused": False, "pause_reason": "", "quota_messages": "", "quota_bytes": "", "verify_when_down": "accept"}
+            "paused": False, "pause_reason": "", "quota_messages": "", "quota_bytes": "", "verify_when_down": "accept",
+            "when_primary_up": "inherit"}
 
 
 async def _form_page(request: web.Request, values: dict[str, Any], errors: dict[str, str], *,

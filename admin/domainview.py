@@ -14,7 +14,7 @@ from mrod.infra.errors import Conflict, InvalidInput, NotFound
 from mrod.answers import oneshot
 from mrod.infra.enums import Permission
 
-from mrod.admin import pool, why
+from mrod.admin import atrcpt, pool, why
 from mrod.admin.access import DOMAIN_PERMS, load_domain as load
 from mrod.admin.auth import actor, flash, needs
 from mrod.admin.keys import CONFIG, USER
@@ -53,9 +53,11 @@ async def _page(request: web.Request, *, status: int = 200, errors: dict[str, st
     domain = await load(request)
     recipient, probe_error = probe_recipient(request.query.get("recipient", ""))
     conn = await pool.conn(request)
+    found = await why.for_domain(conn, request[USER], domain, request.app[CONFIG].node.name,
+                                 request.app[CONFIG].queue.interval)
     return await render(request, "domains/show.html", {
-        "why": await why.for_domain(conn, request[USER], domain, request.app[CONFIG].node.name,
-                                    request.app[CONFIG].queue.interval),
+        "why": found,
+        "at_rcpt": atrcpt.explain(domain, await atrcpt.relay_mode(conn, domain), found["primary"], request.app[CONFIG]),
         "domain": domain, "told": await told(request, domain.name, recipient),
         "recipient": request.query.get("recipient", "")[:MAX_PROBE_ADDRESS], "probe_error": probe_error,
         "recipients": await rcptcore.list_for(conn, domain.name), "errors": errors or {},

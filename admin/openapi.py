@@ -77,7 +77,13 @@ POLICY_FIELDS: Schema = {
                     "description": f"bytes: {_QUOTA}"},
     "verify_when_down": {"enum": list(enums.VERIFY_WHEN_DOWN),
                          "description": "recipients=verify: what unknown recipients get while the primary is down"},
+    "when_primary_up": {"enum": list(enums.WHEN_PRIMARY_UP),
+                        "description": "while this node sees the primary up: accept, defer (4xx: senders retry the"
+                                       " primary), or inherit the relay's (default)"},
 }
+_RELAY_MODE = {"enum": list(enums.RELAY_WHEN_PRIMARY_UP),
+               "description": "while it is up: accept its domains' mail (default) or defer it"
+                              " (a domain may say otherwise)"}
 SCHEMAS: Schema = {
     "Error": {"type": "object", "required": ["error", "status"],
               "properties": {"error": {"type": "string"}, "status": {"type": "integer"}, "field": {"type": "string"}}},
@@ -128,6 +134,7 @@ SCHEMAS: Schema = {
         "id": {"type": "integer"}, "name": {"type": "string"}, "host": {"type": "string"},
         "port": {"type": "integer"}, "protocol": {"enum": list(enums.PROTOCOLS)},
         "tls": {"enum": list(enums.TLS_LEVELS)}, "owner_id": {"type": ["integer", "null"]},
+        "when_primary_up": _RELAY_MODE,
         "domain_count": {"type": "integer"}, "created_at": {"type": "string"}, "updated_at": {"type": "string"},
         "health": {"type": "object", "description": "as mrod serve's probes last saw it (not in add/change answers)",
                    "properties": {
@@ -138,7 +145,7 @@ SCHEMAS: Schema = {
     "RelayInput": {"type": "object", "required": ["name", "host"], "properties": {
         "name": {"type": "string"}, "host": {"type": "string"}, "port": {"type": "integer"},
         "protocol": {"enum": list(enums.PROTOCOLS)}, "tls": {"enum": list(enums.TLS_LEVELS)},
-        "owner_id": {"type": ["integer", "null"]}}},
+        "owner_id": {"type": ["integer", "null"]}, "when_primary_up": _RELAY_MODE}},
     "Notification": {"type": "object", "properties": {
         "id": {"type": "integer"}, "node": {"type": "string"}, "at": {"type": "string"},
         "event": {"type": "string", "description": "the event kind (relay_down, queue_old…), 'digest' or 'test'"},

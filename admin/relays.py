@@ -22,7 +22,7 @@ from mrod.admin.render import all_field_errors, field_errors, render, text
 from mrod.infra import enums
 from mrod.infra.enums import Permission
 
-FIELDS = ("name", "host", "port", "protocol", "tls", "owner")
+FIELDS = ("name", "host", "port", "protocol", "tls", "when_primary_up", "owner")
 PROBE_TIMEOUT = 10.0
 
 
@@ -45,8 +45,9 @@ def values_of(relay: core.Relay | None = None, form: Mapping[str, Any] | None = 
         return {k: text(form, k, 300) for k in FIELDS}
     if relay is not None:
         return {"name": relay.name, "host": relay.host, "port": relay.port, "protocol": relay.protocol,
-                "tls": relay.tls, "owner": relay.owner_id or ""}
-    return {"name": "", "host": "", "port": 25, "protocol": "smtp", "tls": "may", "owner": ""}
+                "tls": relay.tls, "when_primary_up": relay.when_primary_up, "owner": relay.owner_id or ""}
+    return {"name": "", "host": "", "port": 25, "protocol": "smtp", "tls": "may", "when_primary_up": "accept",
+            "owner": ""}
 
 
 async def _form(request: web.Request, values: dict[str, Any], errors: dict[str, str], *,
@@ -62,7 +63,8 @@ async def _form(request: web.Request, values: dict[str, Any], errors: dict[str, 
 def _fields(request: web.Request, form: Mapping[str, Any]) -> dict[str, Any]:
     # Name and host are always checked; an empty port/protocol/tls means the default (or unchanged).
     fields: dict[str, Any] = {k: text(form, k, 300) for k in ("name", "host")}
-    fields.update({k: text(form, k, 300) for k in ("port", "protocol", "tls") if text(form, k, 300)})
+    fields.update({k: text(form, k, 300) for k in ("port", "protocol", "tls", "when_primary_up")
+                   if text(form, k, 300)})
     if request[USER].has(Permission.RELAY):
         owner = text(form, "owner")
         if owner and not owner.isdigit():

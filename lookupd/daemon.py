@@ -50,7 +50,8 @@ class Lookupd:
                                      snapshot_file=snapshotfile.file_for(config),
                                      status_file=syncstatus.path_for(config), node=config.node.name)
         self.policy = PolicyService(database, config.policy, options,
-                                    verifier or default_verifier(config.policy), lk.lookup_deadline)
+                                    verifier or default_verifier(config.policy), lk.lookup_deadline,
+                                    routes=self.service.stores, health_interval=config.health.interval)
         self.limits = Limits(lk.idle_timeout, lk.request_timeout, lk.max_connections)
         self.connections: set[RequestConnection] = set()
         self.listeners: list[Listener] = []
@@ -80,6 +81,8 @@ class Lookupd:
         # PostgreSQL: a first snapshot (from disk, or loaded) before serving, bounded — meanwhile
         # Postfix's connections wait in the backlog of handed-over sockets instead of getting TEMP.
         await self.service.settle(FIRST_LOAD_WAIT)
+        if any(item.name == "policy" for item in self.listeners):
+            self.policy.start()
         started = []
         try:
             for item in self.listeners:

@@ -65,6 +65,7 @@ MAX_CHANGES = 2000    # more new rows at once: reload everything
 POLL = 2.0            # seconds: catch up even without a notification
 RETRY = 1.0           # seconds between connection attempts while the database is gone
 PERSIST_EVERY = 5.0   # seconds: at most one snapshot file write per this
+LIVE_WITHIN = 5 * POLL   # seconds since the last sync: the snapshot still follows the database
 
 
 class JournalCursor:
@@ -179,6 +180,12 @@ class PgStoreHolder:
     def staleness(self) -> float | None:
         """Seconds since the last sync with the database (None: never synced)."""
         return None if self.synced_at is None else max(0.0, time.time() - self.synced_at)
+
+    @property
+    def live(self) -> bool:
+        """Connected, and synced within a few polls (a hung server keeps a connection open)."""
+        age = self.staleness()
+        return self.connected and age is not None and age < LIVE_WITHIN
 
     def start(self, loop: asyncio.AbstractEventLoop | None = None) -> None:
         """Follow the database from now on. With the event loop that answers lookups, changes

@@ -6,6 +6,11 @@ stopped server, a partition), so the stores are ``off_loop`` and it runs in a wo
 the policy's own, bounded by the deadline; the lookups on the event loop never wait for it.
 A recipient callout to a primary runs as a task of that connection, and its result is
 stored from a worker thread.
+Most requests are decided before any of that, from memory (issue 23.3): the routing
+snapshot with its policy fields and this node's primary health states (primaryhealth.py),
+on the event loop, reading no database (mrod.answers.policymemory). Only a paused domain, one
+with a queue quota or recipient policy ``verify``, or no snapshot yet, takes the path above.
+
 On any internal fault the service sends nothing and closes the connection (the policy
 protocol's rule): Postfix then applies its default action, a 4xx — never a rejection.
 
@@ -25,13 +30,15 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Awaitable, Callable, Mapping
 
-from mrod.answers import policy, routing
+from mrod.answers import policy, policymemory, routing
+from mrod.answers.snapshot import RouteSnapshot
 from mrod.infra.config import PolicyConfig
 from mrod.infra.errors import DatabaseNotReady, DatabaseUnreachable
 
 from mrod.lookupd.ratelog import RateLimitedLog
 from mrod.infra.engine import Target
-from mrod.lookupd.stores import policy_stores
+from mrod.lookupd.primaryhealth import PrimaryHealth
+from mrod.lookupd.stores import RouteStores, policy_stores
 
 log = logging.getLogger("mrod.policy")
 
@@ -40,8 +47,12 @@ Verifier = Callable[[policy.Callout], Awaitable[bool | None]]
 
 class PolicyService:
     def __init__(self, database: Path | str | Target, settings: PolicyConfig, options: routing.Options,
-                 verifier: Verifier, deadline: float = 5.0) -> None:
+                 verifier: Verifier, deadline: float = 5.0, routes: RouteStores | None = None,
+                 health_interval: float = 60.0) -> None:
         self.target = Target.of(database)
+        # The lookups' stores: their snapshot decides most requests (None: always the database).
+        self.routes = routes
+        self.primaries = PrimaryHealth(self.target, options.node, health_interval)
         self.settings = settings
         self.options = options
         self.verifier = verifier
@@ -49,6 +60,7 @@ class PolicyService:
         self._stores = policy_stores(self.target)
         self._faults = RateLimitedLog(log)
         self.decisions: Counter[str] = Counter()   # reason -> count, for metrics
+        self.asked_database = 0                     # requests that took the database path
         self.outage = False                         # deciding without the (shared) database
         # Stores a decision may hang on: decisions off the event loop, in threads of their own
         # (a hung one must not take the threads other work uses).
@@ -71,10 +83,32 @@ class PolicyService:
             self._stores.abandon(why)
             return self._unreachable(why)
 
+    def start(self) -> None:
+        """Start keeping this node's primary health in memory."""
+        self.primaries.start()
+
+    def from_memory(self, request: Mapping[str, str]) -> policy.Decision | None:
+        """The decision from memory, on the event loop; None: ask ``evaluate`` (the database)."""
+        routes = self.routes
+        if routes is None or not routes.live:
+            return None      # a shared database gone: its configured answer, as before
+        try:
+            snap = routes.get()
+        except Exception:  # noqa: BLE001 - no snapshot yet, a busy file: the database path says
+            return None
+        if not isinstance(snap, RouteSnapshot):
+            return None       # the snapshot is (re)loading: the database answers meanwhile
+        try:
+            return policymemory.decide(snap, request, self.settings, self.options, self.primaries)
+        except Exception:  # noqa: BLE001 - the database path decides (or fails safe) instead
+            self._faults.exception("policy: deciding from memory failed; asking the database")
+            return None
+
     def close(self) -> None:
         self._stores.close()
 
     def shutdown(self) -> None:
+        self.primaries.shutdown()
         self._stores.shutdown()
         if self._threads is not None:
             self._threads.shutdown(wait=False, cancel_futures=True)
@@ -82,6 +116,7 @@ class PolicyService:
     def evaluate(self, request: Mapping[str, str]) -> policy.Decision | policy.Callout | None:
         """A decision, a callout to run, or None on an internal fault (then: close, no reply).
         An unreachable database is not a fault: the configured answer for it."""
+        self.asked_database += 1
         stores = self._stores
         try:
             store = stores.get()
@@ -93,7 +128,7 @@ class PolicyService:
             return None
         broken = True
         try:
-            decision = policy.evaluate(store, request, self.settings, self.options)
+            decision = policy.evaluate(store, request, self.settings, self.options, primaries=self.primaries)
             broken = False
         except DatabaseUnreachable as exc:
             return self._unreachable(str(exc))

@@ -372,6 +372,9 @@ class PolicyConnection(RequestConnection):
         self._callout: Callout | None = None
 
     def handle_now(self, request: dict[str, str]) -> bytes | object | None:
+        decided = self.service.from_memory(request)
+        if decided is not None:
+            return self._reply(decided)
         if self.service.off_loop:      # PostgreSQL: decided in a worker thread (handle_later)
             return None
         return self._reply(self.service.evaluate(request))

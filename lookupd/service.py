@@ -34,7 +34,7 @@ from mrod.answers.routing import NOTFOUND, TEMP, Answer
 
 from mrod.lookupd.ratelog import RateLimitedLog
 from mrod.infra.engine import Target
-from mrod.lookupd.stores import route_stores
+from mrod.lookupd.stores import RouteStores, route_stores
 
 log = logging.getLogger("mrod.lookupd")
 
@@ -57,6 +57,11 @@ class LookupService:
         self._other = self._tally["other"]
         self._tick = 0
         self.latency = Latency()
+
+    @property
+    def stores(self) -> RouteStores:
+        """Where the answers come from (the policy service decides from its snapshot too)."""
+        return self._stores
 
     @property
     def counts(self) -> Counter[tuple[str, str]]:

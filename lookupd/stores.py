@@ -47,6 +47,11 @@ class RouteStores(Protocol):
         """Seconds since the answers last synced with the database; None: always current."""
         ...
 
+    @property
+    def live(self) -> bool:
+        """Whether the answers follow the database now (a shared one may be gone)."""
+        ...
+
     def close(self) -> None: ...
 
     def shutdown(self) -> None: ...
@@ -116,6 +121,10 @@ class SqliteRouteStores(StoreHolder[RouteStore]):
 
     def staleness(self) -> float | None:
         return None
+
+    @property
+    def live(self) -> bool:
+        return True
 
 
 class SqlitePolicyStores:

@@ -4,26 +4,39 @@ For a recipient of one of our domains, in order:
   1. the domain is paused                   -> DEFER_IF_PERMIT (with the operator's reason);
   2. the domain's queue is over its quota    -> DEFER_IF_PERMIT (one dead primary cannot fill
                                                 the disk);
-  3. recipient policy 'verify':
+  3. the domain's mode while the primary is up is ``defer`` (its own, or its relay's) and this
+     node's health monitor sees the primary up -> DEFER_IF_PERMIT "This is a backup MX …"
+     (mrod.answers.primaryup: postmaster@ and [policy] exempt_networks are accepted; a state
+     down, unknown or stale accepts);
+  4. recipient policy 'verify':
        known good (listed, postmaster, or a fresh positive callout) -> DUNNO (accept);
        known bad (a fresh negative callout), primary up    -> 550 5.1.1;
        otherwise, primary not known to be down             -> a callout to the primary
                                                               (returned as a Callout to run);
        primary down, or the callout inconclusive           -> the domain's choice:
                                                               accept (DUNNO) or defer.
-Anything else -> DUNNO (the other restrictions decide). Reading the database is synchronous
-(microseconds); the callout itself is the caller's (lookupd) job, off this module.
+Anything else -> DUNNO (the other restrictions decide).
+
+Why this order: a pause is the operator's explicit word and wins over everything; the quota
+protects this node's disk, so it holds for exempt clients too; the primary-up deferral comes
+before verification so that no callout is made to a primary the sender is told to reach
+anyway (and an exempt client, e.g. the primary itself, is still verified).
+
+Reading the database is synchronous (microseconds); the callout itself is the caller's
+(lookupd) job, off this module. lookupd decides most requests without the database at all
+(mrod.answers.policymemory): this module is the path for paused, quota and verify domains.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Mapping
+import time
+from typing import Mapping, Protocol
 
 from mrod.infra.dbapi import SyncConnection
 from mrod.infra import db, names
-from mrod.answers import routing
+from mrod.answers import primaryup, routing
 from mrod.infra.config import PolicyConfig
 from mrod.answers.routestore import DomainRoute, RouteStore
 
@@ -57,6 +70,15 @@ class DomainPolicy:
     quota_messages: int | None
     quota_bytes: int | None
     verify_when_down: str
+    when_primary_up: str = "accept"    # effective: the domain's own, or its relay's
+
+
+class Primaries(Protocol):
+    """This node's view of its primaries' health (lookupd: in memory, primaryhealth.py)."""
+
+    interval: float     # [health] interval: older states are stale
+
+    def health(self, relay_name: str) -> primaryup.Health | None: ...
 
 
 class PolicyStore(RouteStore):
@@ -64,10 +86,12 @@ class PolicyStore(RouteStore):
 
     def domain_policy(self, domain_id: int) -> DomainPolicy:
         row = self.conn.execute(
-            "SELECT paused, pause_reason, quota_messages, quota_bytes, verify_when_down FROM domain WHERE id = ?",
+            "SELECT d.paused, d.pause_reason, d.quota_messages, d.quota_bytes, d.verify_when_down,"
+            " d.when_primary_up, r.when_primary_up FROM domain d LEFT JOIN relay r ON r.id = d.relay_id"
+            " WHERE d.id = ?",
             (domain_id,),
         ).fetchone()
-        return DomainPolicy(bool(row[0]), row[1], row[2], row[3], row[4])
+        return DomainPolicy(bool(row[0]), row[1], row[2], row[3], row[4], primaryup.mode(row[5], row[6]))
 
     def queued(self, domain_id: int, node: str) -> tuple[int, int]:
         """What waits for the domain in this node's queue (each node has its own Postfix)."""
@@ -90,10 +114,29 @@ class PolicyStore(RouteStore):
             (node, relay_name)).fetchone()
         return row[0] if row else "unknown"
 
+    def relay_health(self, relay_name: str, node: str) -> primaryup.Health | None:
+        row = self.conn.execute(
+            "SELECT h.state, h.last_probe_at FROM relay_health h JOIN relay r ON r.id = h.relay_id"
+            " WHERE h.node = ? AND r.name = ?", (node, relay_name)).fetchone()
+        if row is None:
+            return None
+        return row[0], db.parse_stamp(row[1]).timestamp() if row[1] else None
+
+
+class StoredPrimaries:
+    """Primaries read from the database per decision (``mrod domain show`` and tests; lookupd
+    keeps them in memory)."""
+
+    def __init__(self, store: PolicyStore, node: str, interval: float) -> None:
+        self.store, self.node, self.interval = store, node, interval
+
+    def health(self, relay_name: str) -> primaryup.Health | None:
+        return self.store.relay_health(relay_name, self.node)
+
 
 def evaluate(store: PolicyStore, request: Mapping[str, str], settings: PolicyConfig,
              options: routing.Options = routing.DEFAULT_OPTIONS, now: datetime | None = None,
-             ) -> Decision | Callout:
+             primaries: Primaries | None = None) -> Decision | Callout:
     if request.get("request") != "smtpd_access_policy" or request.get("protocol_state", "").upper() != "RCPT":
         return Decision(DUNNO, "not-rcpt")
     recipient = request.get("recipient", "")
@@ -113,9 +156,34 @@ def evaluate(store: PolicyStore, request: Mapping[str, str], settings: PolicyCon
     over = _over_quota(store, row, policy, settings, int(size_text) if size_text.isdigit() else 0, options.node)
     if over:
         return Decision(f"DEFER_IF_PERMIT Queue for {row.name} is full ({over}); try again later", "quota")
+    local = names.unquote_local(recipient[:at].casefold())
+    said = primary_up(row, policy.when_primary_up, local, request, settings, options,
+                      primaries or StoredPrimaries(store, options.node, 60.0))
+    if said is not None and said.action != DUNNO:
+        return said
     if row.recipients != "verify":
-        return Decision(DUNNO, "dunno")
+        return said or Decision(DUNNO, "dunno")
     return _verify(store, row, policy, recipient, domain_name, options, now or datetime.now(timezone.utc))
+
+
+def primary_up(row: DomainRoute, effective: str, local: str, request: Mapping[str, str], settings: PolicyConfig,
+               options: routing.Options, primaries: Primaries) -> Decision | None:
+    """Step 3 (mrod.answers.primaryup), on either path (this module's or policymemory's): the
+    deferral, the reason it accepts, or None (the mode is accept: the usual steps decide)."""
+    verdict = primaryup.judge(effective, row.relay_name, routing.postmaster_accepted(local, options), request,
+                              primaryup.networks(settings.exempt_networks), primaries.health, time.time(),
+                              primaries.interval)
+    if verdict.defer:
+        return Decision(primaryup.deferral(row.name), "primary-up-defer")
+    if verdict.reason == primaryup.POSTMASTER:
+        return Decision(DUNNO, "postmaster")
+    if verdict.reason == primaryup.EXEMPT_CLIENT:
+        return Decision(DUNNO, "exempt-client")
+    if verdict.reason == primaryup.DOWN:
+        return Decision(DUNNO, "primary-down-accept")
+    if verdict.reason == primaryup.UNKNOWN:
+        return Decision(DUNNO, "health-unknown-accept")
+    return None
 
 
 def _over_quota(store: PolicyStore, row: DomainRoute, policy: DomainPolicy, settings: PolicyConfig,

@@ -20,6 +20,7 @@ from __future__ import annotations
 from typing import Any, Iterable, Protocol, cast
 
 from mrod.answers.routestore import DomainRoute
+from mrod.answers.snapshotpolicy import PolicyIndex
 
 ID_BITS = 32                 # a domain's packed int: shape index << ID_BITS | domain id
 ID_MASK = (1 << ID_BITS) - 1
@@ -50,6 +51,8 @@ class RouteSnapshot:
         self.relays_at: dict[tuple[str, int], list[int]] = {}
         # Domains routed by their own host override, by nexthop (for tls_policy).
         self.overrides: dict[tuple[str, int], dict[str, tuple[int, str | None, str | None]]] = {}
+        # The policy's fields (snapshotpolicy.py); None: not loaded, the policy reads the database.
+        self.policy: PolicyIndex | None = None
 
     def __len__(self) -> int:
         return len(self.domains)

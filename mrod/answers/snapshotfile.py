@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 from mrod.answers.snapshot import ID_BITS, ID_MASK, RouteSnapshot, Shape
+from mrod.answers.snapshotpolicy import PolicyIndex
 from mrod.infra.engine import Target
 
 if TYPE_CHECKING:
@@ -34,6 +35,8 @@ def state(snap: RouteSnapshot) -> dict[str, Any]:
         "shapes": [list(s) for s in snap.shapes], "relays": [[rid, *r] for rid, r in snap.relays.items()]}
     if snap.listed is not None:
         found["recipients"] = {str(did): sorted(addresses) for did, addresses in snap.listed.items()}
+    if snap.policy is not None:
+        found["policy"] = snap.policy.state()
     return found
 
 
@@ -46,6 +49,8 @@ def from_state(state: dict[str, Any]) -> RouteSnapshot:
     snap.shapes = [cast(Shape, tuple(s)) for s in state["shapes"]]
     snap.shape_ids = {shape: i for i, shape in enumerate(snap.shapes)}
     snap.set_relays(tuple(r) for r in state["relays"])
+    # A file from before the policy was kept: the policy reads the database until a reload.
+    snap.policy = PolicyIndex.from_state(state["policy"]) if "policy" in state else None
     for name, packed in state["domains"].items():
         packed = int(packed)
         relay_id, host, port, protocol, tls = snap.shapes[packed >> ID_BITS][:5]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
+from mrod.answers import snapshotpolicy
 from mrod.answers.snapshot import ID_MASK, RouteSnapshot
 from mrod.answers.snapshotsql import DOMAIN_COLUMNS, RELAY_COLUMNS
 from mrod.infra import journal
@@ -28,6 +29,7 @@ class Pending(NamedTuple):
     relays: list[tuple[Any, ...]] | None  # every relay, when a relay changed
     position: int
     recipients: list[tuple[int, str]] | None = None   # (domain id, address) of the named domains
+    policy: snapshotpolicy.Pending | None = None      # the policy's fields of the named domains
 
 
 def read_changes(conn: Any, changes: list[journal.Change], position: int | None = None,
@@ -50,7 +52,7 @@ def read_changes(conn: Any, changes: list[journal.Change], position: int | None 
     relays = [tuple(r) for r in conn.execute(f"SELECT {RELAY_COLUMNS} FROM relay")] if relay_ids else None
     if position is None:
         position = changes[-1].seq if changes else 0
-    return Pending(names, rows, relays, position, listed)
+    return Pending(names, rows, relays, position, listed, snapshotpolicy.read(conn, names, bool(relay_ids)))
 
 
 def apply(snap: RouteSnapshot, conn: SyncConnection, changes: list[journal.Change]) -> None:
@@ -68,6 +70,9 @@ def install(snap: RouteSnapshot, pending: Pending) -> None:
         for row in pending.rows:
             snap.listed.pop(row[0], None)
         snap.add_recipients(pending.recipients)
+    if snap.policy is not None and pending.policy is not None:
+        gone = [packed & ID_MASK for packed in map(snap.domains.get, pending.names) if packed is not None]
+        snapshotpolicy.install(snap.policy, gone, pending.policy)
     for name in pending.names:
         snap.remove(name)
     for row in pending.rows:
@@ -94,4 +99,6 @@ def unjournaled(snap: RouteSnapshot, conn: SyncConnection, limit: int) -> bool:
     for row in rows:
         snap.remove(row[1])
         snap.put(row)
+    if snap.policy is not None and rows:
+        snapshotpolicy.install(snap.policy, (), snapshotpolicy.read_ids(conn, [row[0] for row in rows]))
     return True

@@ -3,6 +3,7 @@ recipient, and the journal position, as of one moment."""
 
 from __future__ import annotations
 
+from mrod.answers import snapshotpolicy
 from mrod.answers.snapshot import RouteSnapshot
 from mrod.infra import journal
 from mrod.infra.dbapi import SyncConnection
@@ -24,6 +25,7 @@ def load(conn: SyncConnection, transaction: bool = True, recipients: bool = Fals
         snap.set_relays(conn.execute(f"SELECT {RELAY_COLUMNS} FROM relay"))
         snap.max_id = conn.execute("SELECT coalesce(max(id), 0) FROM domain").fetchone()[0]
         snap.load_domains(conn.execute(f"SELECT {DOMAIN_COLUMNS} FROM domain"))
+        snap.policy = snapshotpolicy.load(conn)
         if snap.listed is not None:
             snap.add_recipients(conn.execute("SELECT domain_id, address FROM recipient"))
     finally:

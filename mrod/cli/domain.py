@@ -31,6 +31,9 @@ def _route_options(p: argparse.ArgumentParser) -> None:
     # Operating a backup MX (the policy service): see docs/operations.md.
     p.add_argument("--when-down", dest="verify_when_down", choices=enums.VERIFY_WHEN_DOWN,
                    help="recipients=verify: unknown recipients while the primary is down are accepted or deferred")
+    p.add_argument("--when-primary-up", dest="when_primary_up", choices=enums.WHEN_PRIMARY_UP,
+                   help="while the primary is up: accept its mail, defer it (4xx: senders retry the primary),"
+                        " or inherit the relay's choice (default)")
     p.add_argument("--quota-messages", metavar="N", help="defer new mail while N messages wait (0: no limit,"
                    " 'default': [policy] default_quota_messages)")
     p.add_argument("--quota-bytes", metavar="N", help="defer new mail while N bytes wait (0, or 'default')")
@@ -100,6 +103,7 @@ def _spec(args: argparse.Namespace) -> dict[str, Any]:
         "protocol": args.protocol, "tls": args.tls, "recipients": args.recipients,
     }
     spec["verify_when_down"] = args.verify_when_down
+    spec["when_primary_up"] = args.when_primary_up
     found = {k: v for k, v in spec.items() if v is not None}
     for key in ("quota_messages", "quota_bytes"):
         value = getattr(args, key)
@@ -247,6 +251,8 @@ def describe(d: domains.Domain) -> str:
         flags.append("with subdomains")
     if d.recipients == "verify":
         flags.append(f"unknown recipients while the primary is down: {d.verify_when_down}")
+    if d.when_primary_up != "inherit":
+        flags.append(f"while the primary is up: {d.when_primary_up}")
     if d.paused:
         flags.append("PAUSED" + (f" ({d.pause_reason})" if d.pause_reason else ""))
     for what, value in (("messages", d.quota_messages), ("bytes", d.quota_bytes)):

@@ -26,6 +26,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     a.add_argument("--protocol", default="smtp", choices=enums.PROTOCOLS,
                    help="smtp (plain/STARTTLS) or smtps (implicit TLS)")
     a.add_argument("--tls", default="may", choices=enums.TLS_LEVELS, help="TLS requirement")
+    a.add_argument("--when-primary-up", dest="when_primary_up", default="accept", choices=enums.RELAY_WHEN_PRIMARY_UP,
+                   help="while this primary is up: accept its domains' mail (default), or defer it (4xx: senders'"
+                        " MTAs retry the primary); a domain may say otherwise")
     a.set_defaults(func=cmd_add)
 
     ls = rs.add_parser("list", help="list relays")
@@ -41,6 +44,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     s.add_argument("--tls", choices=enums.TLS_LEVELS)
     s.add_argument("--recipient-source", metavar="NAME", help="sync its domains' recipients from this source"
                    " ('none': no source); a domain's own --recipient-source comes first")
+    s.add_argument("--when-primary-up", dest="when_primary_up", choices=enums.RELAY_WHEN_PRIMARY_UP,
+                   help="while this primary is up: accept its domains' mail, or defer it (4xx: senders'"
+                        " MTAs retry the primary); a domain may say otherwise")
     s.set_defaults(func=cmd_set)
 
     r = rs.add_parser("rm", help="remove a relay (refused while domains use it)")
@@ -51,8 +57,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 def cmd_add(args: argparse.Namespace, cfg: Config) -> int:
     relay = common.with_db(cfg, lambda c: relays.add(
-        c, Actor.cli(), name=args.name, host=args.host, port=args.port, protocol=args.protocol, tls=args.tls))
-    print(f"relay {relay.name} added: {relay.protocol} {relay.nexthop} tls={relay.tls}")
+        c, Actor.cli(), name=args.name, host=args.host, port=args.port, protocol=args.protocol, tls=args.tls,
+        when_primary_up=args.when_primary_up))
+    print(f"relay {relay.name} added: {relay.protocol} {relay.nexthop} tls={relay.tls}{_mode(relay)}")
     return 0
 
 
@@ -62,17 +69,19 @@ def cmd_list(args: argparse.Namespace, cfg: Config) -> int:
         common.print_json([r.as_dict() for r in items])
     else:
         common.print_table(
-            ["id", "name", "host", "port", "protocol", "tls", "domains"],
-            [(r.id, r.name, r.host, r.port, r.protocol, r.tls, r.domain_count) for r in items],
+            ["id", "name", "host", "port", "protocol", "tls", "when up", "domains"],
+            [(r.id, r.name, r.host, r.port, r.protocol, r.tls, r.when_primary_up, r.domain_count) for r in items],
         )
     return 0
 
 
 def cmd_set(args: argparse.Namespace, cfg: Config) -> int:
     changes = {k: v for k, v in (("name", args.new_name), ("host", args.host), ("port", args.port),
-                                  ("protocol", args.protocol), ("tls", args.tls)) if v is not None}
+                                  ("protocol", args.protocol), ("tls", args.tls),
+                                  ("when_primary_up", args.when_primary_up)) if v is not None}
     if not changes and args.recipient_source is None:
-        common.error("nothing to change: give --name, --host, --port, --protocol, --tls or --recipient-source")
+        common.error("nothing to change: give --name, --host, --port, --protocol, --tls, --when-primary-up"
+                     " or --recipient-source")
         return 2
 
     async def work(conn: Connection) -> relays.Relay:
@@ -84,8 +93,12 @@ def cmd_set(args: argparse.Namespace, cfg: Config) -> int:
             return await relays.get(conn, args.name)
 
     relay = common.with_db(cfg, work)
-    print(f"relay {relay.name}: {relay.protocol} {relay.nexthop} tls={relay.tls}")
+    print(f"relay {relay.name}: {relay.protocol} {relay.nexthop} tls={relay.tls}{_mode(relay)}")
     return 0
+
+
+def _mode(relay: relays.Relay) -> str:
+    return ", defer while up" if relay.when_primary_up == "defer" else ""
 
 
 def cmd_rm(args: argparse.Namespace, cfg: Config) -> int:

@@ -3,7 +3,7 @@
 Columns (a header row names them; any order; only ``name`` is required)::
 
     name, relay, host, port, protocol, tls, mx, enabled, include_subdomains, recipients,
-    paused, pause_reason, quota_messages, quota_bytes, verify_when_down, owner, source
+    paused, pause_reason, quota_messages, quota_bytes, verify_when_down, when_primary_up, owner, source
 
 An export read back in changes nothing. On import, a row adds a domain that does not exist and
 changes one that does — only the values that differ, so a domain the BIND importer routed keeps
@@ -34,7 +34,7 @@ from mrod.infra.errors import Conflict, InvalidInput, NothingImported, NotFound
 
 COLUMNS = ("name", "relay", "host", "port", "protocol", "tls", "mx", "enabled", "include_subdomains",
            "recipients", "paused", "pause_reason", "quota_messages", "quota_bytes", "verify_when_down",
-           "owner", "source")
+           "when_primary_up", "owner", "source")
 MAX_ROWS = 100_000
 MAX_PROBLEMS = 100
 _YES = {"yes": True, "true": True, "1": True, "no": False, "false": False, "0": False}
@@ -69,7 +69,8 @@ def export(rows: Iterable[Domain], owners: dict[int, str]) -> str:
             d.tls or "" if d.relay_id is None else "", _yes(d.route_kind == "mx"), _yes(d.enabled),
             _yes(d.include_subdomains), d.recipients, _yes(d.paused), d.pause_reason or "",
             "" if d.quota_messages is None else d.quota_messages, "" if d.quota_bytes is None else d.quota_bytes,
-            d.verify_when_down, owners.get(d.owner_id, "") if d.owner_id is not None else "", d.source])
+            d.verify_when_down, d.when_primary_up, owners.get(d.owner_id, "") if d.owner_id is not None else "",
+            d.source])
     return out.getvalue()
 
 
@@ -150,7 +151,7 @@ async def _spec(conn: Connection, row: dict[str, str], current: Domain | None,
         flag = _flag(row, key)
         if flag is not None and (current is None or getattr(current, key) != flag):
             spec[key] = flag
-    for key in ("recipients", "verify_when_down", "source"):
+    for key in ("recipients", "verify_when_down", "when_primary_up", "source"):
         word = row.get(key, "")
         if word and (current is None or getattr(current, key) != word.lower()):
             spec[key] = word

@@ -25,7 +25,7 @@ from mrod.infra import enums
 # What a bulk change may set: what a single change may, less what only makes sense per domain
 # (its source, what decided its route, its owner — the last only from the domain's own page).
 FIELDS = ("relay", "host", "port", "protocol", "tls", "mx", "enabled", "include_subdomains", "recipients",
-          "paused", "pause_reason", "quota_messages", "quota_bytes", "verify_when_down")
+          "paused", "pause_reason", "quota_messages", "quota_bytes", "verify_when_down", "when_primary_up")
 FILTERS = ("q", "enabled", "source", "relay", "recipients")
 MAX_NAMES = 100_000
 

@@ -18,7 +18,7 @@ from mrod.infra.dbapi import Connection, Row
 from mrod.entities import audit, relays
 from mrod.infra import db, enums, journal, names
 from mrod.entities.audit import Actor
-from mrod.infra.enums import RECIPIENT_POLICIES, ROUTES, SOURCES, VERIFY_WHEN_DOWN
+from mrod.infra.enums import RECIPIENT_POLICIES, ROUTES, SOURCES, VERIFY_WHEN_DOWN, WHEN_PRIMARY_UP
 from mrod.infra.errors import Conflict, ForeignKeyViolation, IntegrityViolation, InvalidInput, MrodError, NotFound, \
     UniqueViolation
 
@@ -50,6 +50,8 @@ class Domain:
     quota_messages: int | None = None
     quota_bytes: int | None = None
     verify_when_down: str = "accept"
+    # While the primary is up (issue 20.1): inherit (the relay's), accept, or defer.
+    when_primary_up: str = "inherit"
 
     @property
     def display_name(self) -> str:
@@ -74,8 +76,8 @@ _FIELDS = tuple(f.name for f in dataclasses.fields(Domain))
 _SELECT = (
     "SELECT d.id, d.name, d.relay_id, r.name AS relay_name, d.host, d.port, d.protocol, d.tls, d.route,"
     " d.enabled, d.include_subdomains, d.recipients, d.source, d.owner_id, d.created_at, d.updated_at,"
-    " d.paused, d.pause_reason, d.quota_messages, d.quota_bytes, d.verify_when_down"
-    " FROM domain d LEFT JOIN relay r ON r.id = d.relay_id"
+    " d.paused, d.pause_reason, d.quota_messages, d.quota_bytes, d.verify_when_down,"
+    " d.when_primary_up FROM domain d LEFT JOIN relay r ON r.id = d.relay_id"
 )
 
 
@@ -272,6 +274,8 @@ def _flag_fields(spec: Mapping[str, Any]) -> dict[str, Any]:
             out[key] = value
     if spec.get("verify_when_down") is not None:
         out["verify_when_down"] = names.choice(spec["verify_when_down"], VERIFY_WHEN_DOWN, "verify_when_down")
+    if spec.get("when_primary_up") is not None:
+        out["when_primary_up"] = names.choice(spec["when_primary_up"], WHEN_PRIMARY_UP, "when_primary_up")
     return out
 
 
@@ -284,7 +288,7 @@ def check_settings(spec: Mapping[str, Any]) -> None:
 KNOWN_FIELDS = frozenset(
     {"relay", "host", "port", "protocol", "tls", "mx", "enabled", "include_subdomains", "recipients",
      "source", "route", "owner_id", "paused", "pause_reason", "quota_messages", "quota_bytes",
-     "verify_when_down"}
+     "verify_when_down", "when_primary_up"}
 )
 
 

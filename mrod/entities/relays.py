@@ -11,7 +11,7 @@ from mrod.infra.dbapi import Connection, Row
 from mrod.entities import audit
 from mrod.infra import db, names
 from mrod.entities.audit import Actor
-from mrod.infra.enums import PROTOCOLS, TLS_LEVELS
+from mrod.infra.enums import PROTOCOLS, RELAY_WHEN_PRIMARY_UP, TLS_LEVELS
 from mrod.infra.errors import Conflict, ForeignKeyViolation, InUse, InvalidInput, NotFound, UniqueViolation
 
 
@@ -26,6 +26,8 @@ class Relay:
     owner_id: int | None
     created_at: str
     updated_at: str
+    # Mail for its domains while it is up (a domain may say otherwise): accept or defer.
+    when_primary_up: str = "accept"
     domain_count: int = 0
 
     def as_dict(self) -> dict[str, Any]:
@@ -56,6 +58,8 @@ def validate(fields: Mapping[str, Any]) -> dict[str, Any]:
             out["protocol"] = names.choice(value, PROTOCOLS, "protocol")
         elif key == "tls":
             out["tls"] = names.choice(value, TLS_LEVELS, "tls")
+        elif key == "when_primary_up":
+            out["when_primary_up"] = names.choice(value, RELAY_WHEN_PRIMARY_UP, "when_primary_up")
         elif key == "owner_id":
             if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
                 raise InvalidInput("owner", "must be a user id")
@@ -107,14 +111,17 @@ async def add(
     protocol: str = "smtp",
     tls: str = "may",
     owner_id: int | None = None,
+    when_primary_up: str = "accept",
 ) -> Relay:
-    fields = validate(dict(name=name, host=host, port=port, protocol=protocol, tls=tls, owner_id=owner_id))
+    fields = validate(dict(name=name, host=host, port=port, protocol=protocol, tls=tls, owner_id=owner_id,
+                           when_primary_up=when_primary_up))
     stamp = db.now()
     async with db.transaction(conn):
         try:
             cur = await conn.execute(
-                "INSERT INTO relay (name, host, port, protocol, tls, owner_id, created_at, updated_at)"
-                " VALUES (:name, :host, :port, :protocol, :tls, :owner_id, :stamp, :stamp) RETURNING id",
+                "INSERT INTO relay (name, host, port, protocol, tls, owner_id, when_primary_up, created_at, updated_at)"
+                " VALUES (:name, :host, :port, :protocol, :tls, :owner_id, :when_primary_up, :stamp, :stamp)"
+                " RETURNING id",
                 {**fields, "stamp": stamp},
             )
         except UniqueViolation:
@@ -177,4 +184,4 @@ async def remove(conn: Connection, actor: Actor, ref: str | int, *, reassign_to:
 
 
 def _audited(relay: Relay) -> dict[str, Any]:
-    return {k: getattr(relay, k) for k in ("name", "host", "port", "protocol", "tls", "owner_id")}
+    return {k: getattr(relay, k) for k in ("name", "host", "port", "protocol", "tls", "owner_id", "when_primary_up")}

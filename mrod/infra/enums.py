@@ -55,6 +55,14 @@ class VerifyWhenDown(StrEnum):
     DEFER = "defer"
 
 
+class WhenPrimaryUp(StrEnum):
+    """domain.when_primary_up / relay.when_primary_up: mail for a domain while its primary is up
+    (issue 20.1). A relay says accept or defer; a domain may also inherit its relay's."""
+    INHERIT = "inherit"
+    ACCEPT = "accept"
+    DEFER = "defer"
+
+
 class Permission(StrEnum):
     """permission.name: what a panel user or API token may do (an admin may do everything)."""
     USERMGR = "usermgr"
@@ -182,6 +190,8 @@ RECIPIENT_POLICIES: tuple[RecipientPolicy, ...] = tuple(RecipientPolicy)
 SOURCES: tuple[Source, ...] = tuple(Source)
 ROUTES: tuple[Route, ...] = tuple(Route)
 VERIFY_WHEN_DOWN: tuple[VerifyWhenDown, ...] = tuple(VerifyWhenDown)
+WHEN_PRIMARY_UP: tuple[WhenPrimaryUp, ...] = tuple(WhenPrimaryUp)
+RELAY_WHEN_PRIMARY_UP: tuple[WhenPrimaryUp, ...] = tuple(m for m in WhenPrimaryUp if m is not WhenPrimaryUp.INHERIT)
 PERMISSIONS: tuple[Permission, ...] = tuple(Permission)
 HEALTH_STATES: tuple[HealthState, ...] = tuple(HealthState)
 CHECK_STATUSES: tuple[CheckStatus, ...] = tuple(CheckStatus)

@@ -85,6 +85,8 @@ def test_environment_overrides(tmp_path: Path) -> None:
         ("[lookupd]\nrecipient_delimiter = 'ab'\n", "lookupd.recipient_delimiter"),
         ("[admin]\ntrust_proxy = 'yes'\n", "admin.trust_proxy"),
         ("database = 3\n", "database: must be a table"),
+        ("[policy]\nexempt_networks = ['192.0.2.1/24']\n", "policy.exempt_networks: '192.0.2.1/24' has host bits set"),
+        ("[policy]\nexempt_networks = ['mail.example']\n", "policy.exempt_networks"),
     ],
 )
 def test_bad_files_name_the_key(tmp_path: Path, text: str, message: str) -> None:

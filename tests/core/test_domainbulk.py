@@ -79,14 +79,14 @@ async def test_csv_export_reads_back_unchanged_and_preview_writes_nothing(many, 
     owners = {u.id: u.name for u in await users.list_all(many)}
     text = csvio.export(page.domains, owners)
     assert text.splitlines()[0] == ",".join(csvio.COLUMNS)
-    assert "own.example,,mx9.example.net,2526,smtp,encrypt,no,yes,no,accept_all,no,,50,,accept,,manual" in text
-    assert "d0.example,old,,,,,no,yes,no,accept_all,no,,,,accept,olga,manual" in text
+    assert "own.example,,mx9.example.net,2526,smtp,encrypt,no,yes,no,accept_all,no,,50,,accept,inherit,,manual" in text
+    assert "d0.example,old,,,,,no,yes,no,accept_all,no,,,,accept,inherit,olga,manual" in text
     before = await snapshot(many)
     report = await csvio.run(many, actor, text, apply=True)
     assert (report.added, report.changed, report.unchanged) == ([], [], 8)
     # Changes and an addition: the preview says what would happen, and writes nothing.
     edited = text.replace("d2.example,old,", "d2.example,new,").replace(",50,", ",75,")
-    edited += "fresh.example,new,,,,,no,no,yes,listed,no,,,,accept,olga,manual\n"
+    edited += "fresh.example,new,,,,,no,no,yes,listed,no,,,,accept,inherit,olga,manual\n"
     preview = await csvio.run(many, actor, edited, apply=False)
     assert preview.added == ["fresh.example"]
     assert dict(preview.changed) == {"d2.example": ["relay_id", "relay_name"], "own.example": ["quota_messages"]}

@@ -15,10 +15,10 @@ from mrod.infra import db, enums, journal
 
 # table -> {column: the tuple the code validates with}.
 TABLES: dict[str, dict[str, tuple[str, ...]]] = {
-    "relay": {"protocol": enums.PROTOCOLS, "tls": enums.TLS_LEVELS},
+    "relay": {"protocol": enums.PROTOCOLS, "tls": enums.TLS_LEVELS, "when_primary_up": enums.RELAY_WHEN_PRIMARY_UP},
     "domain": {"protocol": enums.PROTOCOLS, "tls": enums.TLS_LEVELS, "route": enums.ROUTES,
                "recipients": enums.RECIPIENT_POLICIES, "source": enums.SOURCES,
-               "verify_when_down": enums.VERIFY_WHEN_DOWN},
+               "verify_when_down": enums.VERIFY_WHEN_DOWN, "when_primary_up": enums.WHEN_PRIMARY_UP},
     "permission": {"name": enums.PERMISSIONS},
     "relay_health": {"state": enums.HEALTH_STATES},
     "domain_check": {"status": enums.CHECK_STATUSES},

@@ -146,7 +146,8 @@ def test_both_engines_build_the_same_schema(tmp_path: Path, pg_empty_database: t
             assert lite[table][part] == pg[table][part], (table, part)
     assert lite["user"]["columns"]["name"][3] and lite["relay"]["checks"] >= 3
     assert lite["relay"]["triggers"]["change_relay_update"] == ("AFTER", "UPDATE", "ROW",
-                                                                {"name", "host", "port", "protocol", "tls"})
+                                                                {"name", "host", "port", "protocol", "tls",
+                                                                 "when_primary_up"})
     assert {t for t in lite if lite[t]["triggers"]} == {"change", "domain", "relay"}
     assert "totp_secret" in pg["user"]["columns"] and "cleared_at" in pg["login_failure"]["columns"]
     # 0009_node_status, a pair: every node's lookupd sync status.
@@ -201,13 +202,16 @@ def test_shared_sql_is_translated_outside_literals_and_comments(shared: str, exp
 JOURNALED = (
     "INSERT INTO relay (name, host, created_at, updated_at) VALUES ('r1', 'mx.example', 't', 't')",
     "INSERT INTO domain (name, relay_id, created_at, updated_at) VALUES ('a.example', 1, 't', 't')",
-    "UPDATE domain SET updated_at = 'u', paused = 1, quota_messages = 5",
+    "UPDATE domain SET updated_at = 'u', pause_reason = 'x'",
+    # The policy's columns are journaled since 0011 (lookupd decides from its snapshot).
+    "UPDATE domain SET paused = 1, quota_messages = 5",
     "UPDATE domain SET enabled = 0",
     "UPDATE domain SET enabled = 0, recipients = 'listed'",
     "UPDATE domain SET name = 'b.example'",
     "UPDATE domain SET name = 'B.example'",
     "UPDATE relay SET updated_at = 'u'",
     "UPDATE relay SET port = 2525",
+    "UPDATE relay SET when_primary_up = 'defer'",
     "UPDATE domain SET relay_id = NULL, host = 'mx2.example'",
     "DELETE FROM domain",
     "DELETE FROM relay",
@@ -218,10 +222,10 @@ PRUNED = (
     "INSERT INTO change (seq, entity) VALUES (200000, 'all')",   # removes seq <= 100000
 )
 EXPECTED = [
-    (1, "relay", "1"), (2, "domain", "a.example"), (3, "domain", "a.example"),
-    (4, "domain", "a.example"), (5, "domain", "b.example"), (6, "domain", "b.example"),
-    (7, "domain", "B.example"), (8, "relay", "1"), (9, "domain", "B.example"),
-    (10, "domain", "B.example"), (11, "relay", "1"), (12, "all", None),
+    (1, "relay", "1"), (2, "domain", "a.example"), (3, "domain", "a.example"), (4, "domain", "a.example"),
+    (5, "domain", "a.example"), (6, "domain", "b.example"), (7, "domain", "b.example"),
+    (8, "domain", "B.example"), (9, "relay", "1"), (10, "relay", "1"), (11, "domain", "B.example"),
+    (12, "domain", "B.example"), (13, "relay", "1"), (14, "all", None),
 ]
 
 

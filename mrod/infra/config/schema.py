@@ -128,6 +128,9 @@ class PolicyConfig:
     # are not applied until it returns; the lookup maps still decide from their snapshot),
     # "defer" answers DEFER_IF_PERMIT (a 4xx: the sender retries).
     when_database_unreachable: str = field(default="accept", metadata=check(v.one_of("accept", "defer")))
+    # Clients (CIDR, IPv4 and IPv6) whose mail a domain in `when_primary_up = defer` mode still
+    # accepts while its primary is up: the primary itself, partners (docs/operations.md).
+    exempt_networks: tuple[str, ...] = field(default=(), metadata=check(v.networks))
 
 
 @dataclass(frozen=True)
