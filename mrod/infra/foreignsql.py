@@ -9,8 +9,8 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-import psycopg
-import pymysql  # type: ignore[import-untyped]  # PyMySQL ships no types
+# Each driver is imported where it is used: an SQLite installation of mrod runs without psycopg
+# (tests/core/test_engine.py), and a source on one engine needs no driver of the other.
 
 MYSQL_SCHEMES = ("mysql", "mariadb")
 
@@ -23,6 +23,8 @@ def first_column(url: str, query: str, secret: str | None, timeout: float) -> li
 
 
 def _postgresql(url: str, query: str, secret: str | None, timeout: float) -> list[Any]:
+    import psycopg
+
     # A None password is left out of the connection string (libpq's own sources then apply).
     with psycopg.connect(url, connect_timeout=max(1, int(timeout)), autocommit=False, password=secret,
                          options=f"-c statement_timeout={int(timeout * 1000)}", application_name="mrod-sync") as conn:
@@ -33,6 +35,8 @@ def _postgresql(url: str, query: str, secret: str | None, timeout: float) -> lis
 
 
 def _mysql(url: str, query: str, secret: str | None, timeout: float) -> list[Any]:
+    import pymysql  # type: ignore[import-untyped]  # PyMySQL ships no types
+
     parts = urlsplit(url)
     conn = pymysql.connect(host=parts.hostname, port=parts.port or 3306, user=unquote(parts.username or ""),
                            password=secret or "", database=unquote(parts.path.lstrip("/")) or None,
