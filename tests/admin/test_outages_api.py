@@ -8,7 +8,7 @@ import pytest
 
 from mrod.entities import domains, holds, relays
 from mrod.infra import db
-from mrod.operations import outages
+from mrod.operations import deliveries, outages
 from tests.admin.test_api import _token
 from tests.data import SYSTEM
 
@@ -44,6 +44,18 @@ async def test_hold_release_and_outages_through_the_api(admin_panel, new_panel, 
     assert (await response.json())["was_held"] is True
     assert await holds.all_holds(app_conn) == []
     assert (await client.post("/api/v1/domains/nowhere.example/hold", headers=headers)).status == 404
+
+    # Refusals counted from Postfix's log show on the dashboard and in the domain's figures.
+    line = ("postfix/relay/smtp[9]: ABCDEF1234: to=<gone@example.com>, relay=x[192.0.2.1]:25, delay=1,"
+            " delays=0/0/0/1, dsn=5.1.1, status=bounced (host x[192.0.2.1] said: 550 5.1.1 unknown (in reply to"
+            " RCPT TO command))")
+    outcome = deliveries.parse(line)
+    assert outcome is not None
+    assert await deliveries.record(app_conn, panel_cfg.node.name, [outcome, outcome]) == {"example.com": 2}
+    page = (await admin_panel.get("/"))[1]
+    assert "2</span> messages refused by a primary after this backup accepted them; most for example.com" in page
+    shown = await (await client.get("/api/v1/domains/example.com/outages", headers=headers)).json()
+    assert [(r["domain"], r["refused"]) for r in shown["refused"]] == [("example.com", 2)]
 
     # Without the queue permission: refused, nothing held.
     await make_user("viewer", "domains")
