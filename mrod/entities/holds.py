@@ -15,11 +15,11 @@ from typing import Any
 
 from mrod.entities import audit, domains
 from mrod.entities.audit import Actor
-from mrod.infra import db
+from mrod.infra import db, enums
 from mrod.infra.dbapi import Connection
 from mrod.infra.errors import InvalidInput
 
-REASONS = ("manual", "breaker")
+REASONS = enums.HOLD_REASONS
 
 
 @dataclass(frozen=True)
@@ -52,7 +52,7 @@ async def of_domain(conn: Connection, domain_id: int) -> Hold | None:
     return Hold(*row) if row else None
 
 
-async def hold(conn: Connection, actor: Actor, name: str, *, reason: str = "manual", node: str = "",
+async def hold(conn: Connection, actor: Actor, name: str, *, reason: str = enums.HoldReason.MANUAL, node: str = "",
                detail: str | None = None) -> Hold:
     """Hold a domain (a second hold keeps the first, whoever asked). Raises NotFound."""
     if reason not in REASONS:

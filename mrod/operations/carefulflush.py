@@ -40,7 +40,7 @@ from typing import Any
 from mrod.answers.callout import smtp_path
 from mrod.entities import holds
 from mrod.entities.audit import Actor
-from mrod.infra import db
+from mrod.infra import db, enums
 from mrod.infra.config import Config
 from mrod.infra.errors import MrodError
 from mrod.infra.smtp import Dialogue, SmtpClient, converse
@@ -117,7 +117,7 @@ async def flush_domain(cfg: Config, domain_id: int, name: str, route: dict[str, 
         detail = (f"the primary refused {trial.refused} of the first {trial.tried} queued message(s) with 5xx"
                   f" ({trial.detail}); {len(messages)} message(s) kept on hold")
         async with db.opened(cfg.database) as conn:
-            await holds.hold(conn, ACTOR, name, reason="breaker", node=cfg.node.name, detail=detail)
+            await holds.hold(conn, ACTOR, name, reason=enums.HoldReason.BREAKER, node=cfg.node.name, detail=detail)
         log.warning("circuit breaker tripped for %s: %s; `mrod domain release %s` when the primary is fixed",
                     name, detail, name)
         return queueflush.FlushResult(name, False, f"breaker tripped: {detail}")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from typing import Any
 
 import pytest
@@ -91,11 +92,20 @@ def test_a_primary_returning_with_250_gets_everything_and_the_outage_is_recorded
         mrod_factory, postfix_factory, smtp_sink_factory) -> None:
     sink = smtp_sink_factory("primary", start=True)
     mrod, cfg, postfix = setup(mrod_factory, postfix_factory, sink.port)
+
+    async def read() -> list[dict[str, Any]]:
+        async with db.opened(cfg.database) as conn:
+            return await outages.history(conn)
     assert [t.after for t in health_round(cfg)] == ["up"]
     sink.stop()
     assert [t.after for t in health_round(cfg)] == ["down"]
     queue_backlog(postfix)
     asyncio.run(queuestats.refresh(cfg))            # the queue job: the outage's mail counted
+    [open_outage] = asyncio.run(read())
+    assert open_outage["ongoing"] and open_outage["queued"] == 4
+    deadline = time.monotonic() + 2                 # stamps are whole seconds: let one pass
+    while db.now() <= open_outage["started_at"] and time.monotonic() < deadline:
+        time.sleep(0.05)
     sink.start()
     monitor = HealthMonitor(cfg)
     assert [t.after for t in asyncio.run(monitor.run_once())] == ["up"]
@@ -104,10 +114,6 @@ def test_a_primary_returning_with_250_gets_everything_and_the_outage_is_recorded
     assert sorted(m.rcpt_tos[0] for m in sink.wait_for(4)) == RECIPIENTS
     postfix.wait_for_queue(lambda q: not q)
     asyncio.run(queuestats.refresh(cfg))            # nothing left: the flush is over
-
-    async def read() -> list[dict[str, Any]]:
-        async with db.opened(cfg.database) as conn:
-            return await outages.history(conn)
     [outage] = asyncio.run(read())
     assert outage["relay"] == "primary" and outage["node"] == cfg.node.name and not outage["ongoing"]
     assert outage["queued"] == 4 and outage["duration_s"] > 0 and outage["flush_s"] >= 0
