@@ -33,6 +33,7 @@ probes, one [health] interval apart) Postfix may retry some of the backlog on it
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -45,9 +46,9 @@ from mrod.infra.config import Config
 from mrod.infra.errors import MrodError
 from mrod.infra.smtp import Dialogue, SmtpClient, converse
 from mrod.operations import holdqueue, queueflush, queuemessages
-from mrod.operations.postqueue import QueueUnavailable
 
 log = logging.getLogger("mrod.flush")
+TRIALS_AT_ONCE = 4
 ACTOR = Actor.system("breaker")
 
 
@@ -139,18 +140,23 @@ async def flush_rows(cfg: Config, rows: dict[int, str]) -> list[queueflush.Flush
     except MrodError as exc:
         log.warning("careful flush not possible (%s); flushing the domains at once", exc)
         return await queueflush.flush_rows(cfg, rows)
-    results = []
-    for domain_id, name in sorted(rows.items(), key=lambda r: r[1]):
+    # A relay with many domains: several trials at once, not one after another (each is one
+    # short SMTP connection to the primary), and never more than a few.
+    gate = asyncio.Semaphore(TRIALS_AT_ONCE)
+
+    async def one(domain_id: int, name: str) -> queueflush.FlushResult | None:
         route = routes.get(domain_id)
         mine = [m for m in messages if m.domain == name and m.queue_name != "hold"]   # not held by hand
         if route is None or not mine:
-            continue
+            return None
         if route["held"]:
-            results.append(queueflush.FlushResult(name, False, "held: its mail stays on hold"))
-            continue
-        try:
-            results.append(await flush_domain(cfg, domain_id, name, route, mine))
-        except (QueueUnavailable, MrodError) as exc:
-            log.warning("careful flush of %s failed: %s", name, exc)
-            results.append(queueflush.FlushResult(name, False, str(exc)))
-    return results
+            return queueflush.FlushResult(name, False, "held: its mail stays on hold")
+        async with gate:
+            try:
+                return await flush_domain(cfg, domain_id, name, route, mine)
+            except MrodError as exc:       # QueueUnavailable, the database gone meanwhile
+                log.warning("careful flush of %s failed: %s", name, exc)
+                return queueflush.FlushResult(name, False, str(exc))
+
+    found = await asyncio.gather(*(one(i, n) for i, n in sorted(rows.items(), key=lambda r: r[1])))
+    return [r for r in found if r is not None]

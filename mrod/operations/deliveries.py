@@ -125,12 +125,14 @@ async def record(conn: Connection, node: str, outcomes: list[Outcome]) -> dict[s
     refused = [o for o in outcomes if o.refused_by_primary]
     if not refused:
         return {}
-    async with conn.execute("SELECT id, name FROM domain") as cur:
-        ids = {row[1]: row[0] for row in await cur.fetchall()}
+    async with conn.execute("SELECT id, name, include_subdomains FROM domain") as cur:
+        rows = await cur.fetchall()
+    ids = {row[1]: row[0] for row in rows}
+    subdomains = {row[1]: bool(row[2]) for row in rows}
     added: dict[str, int] = {}
     last: dict[str, str] = {}
     for outcome in refused:
-        domain = queuemessages.owner(outcome.recipient, set(ids))
+        domain = queuemessages.owner(outcome.recipient, subdomains)
         if domain is not None:
             added[domain] = added.get(domain, 0) + 1
             last[domain] = f"{outcome.queue_id} to=<{outcome.recipient}>: {outcome.text}"[:1000]

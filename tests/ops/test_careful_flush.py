@@ -122,6 +122,8 @@ def test_a_primary_returning_with_250_gets_everything_and_the_outage_is_recorded
     assert 0.99 < shown[0]["availability_7d"] < 1.0
     text = mrod.cli("health", "--history", "primary").stdout
     assert "relay primary" in text and "over 30 days" in text
+    bad = mrod.cli("health", "--history", "nosuch", check=False)
+    assert bad.returncode == 1 and bad.stderr == "mrod: error: 'nosuch' is neither a relay nor a domain\n"
 
 
 def test_a_domain_held_by_hand_keeps_its_mail_until_released(

@@ -14,7 +14,7 @@ from mrod.answers import postconfplan, postfixlines
 from mrod.entities import audit, domains, holds, relays
 from mrod.infra import db
 from mrod.infra.errors import ConfigError
-from mrod.operations import deliveries, outages
+from mrod.operations import deliveries, outages, queuemessages
 from mrod.operations.carefulflush import Trial
 from tests.conftest import make_config
 
@@ -120,3 +120,13 @@ async def test_a_hold_is_kept_once_audited_and_released(conn, actor) -> None:
     assert [e.action for e in await audit.entries(conn, entity="domain")][:2] == ["release", "hold"]
     with pytest.raises(Exception, match="does not exist"):
         await holds.hold(conn, actor, "nowhere.example")
+
+
+def test_a_recipient_belongs_to_the_domain_that_relays_it() -> None:
+    ours = {"example.com": True, "own.example.com": False, "plain.example": False}
+    assert queuemessages.owner("a@Example.COM", ours) == "example.com"
+    assert queuemessages.owner("a@deep.sub.example.com", ours) == "example.com"      # subdomains included
+    assert queuemessages.owner("a@own.example.com", ours) == "own.example.com"       # its own row, not its parent's
+    assert queuemessages.owner("a@x.own.example.com", ours) == "example.com"         # own.example.com: no subdomains
+    assert queuemessages.owner("a@sub.plain.example", ours) is None
+    assert queuemessages.owner("postmaster", ours) is None
