@@ -24,8 +24,10 @@ within seconds, and a refused delivery bounces at once — a breaker that reads 
 real deliveries reacts after the damage (and soft_bounce for the trial would need a second
 transport in the routing answers). Holding first closes the race with Postfix's own retries;
 trying RCPT dry judges the primary by the replies that would have bounced the mail. What a dry
-trial cannot see is a refusal at end of DATA (content filtering): those messages bounce as
-they would without mrod, and mrod.operations.deliveries counts them per domain.
+trial cannot see is a refusal at end of DATA (content filtering): for that, after the release
+the first real deliveries are read from Postfix's log ([flush] watch_seconds,
+mrod.operations.releasewatch) and the same verdict puts what is still queued back on hold —
+the messages delivered before it bounce, as many as the pace ([flush] rate_delay) let through.
 
 The window left: between the primary answering again and the monitor's verdict (up_after
 probes, one [health] interval apart) Postfix may retry some of the backlog on its own schedule.
@@ -45,7 +47,7 @@ from mrod.infra import db, enums
 from mrod.infra.config import Config
 from mrod.infra.errors import MrodError
 from mrod.infra.smtp import Dialogue, SmtpClient, converse
-from mrod.operations import holdqueue, queueflush, queuemessages
+from mrod.operations import holdqueue, queueflush, queuemessages, releasewatch
 
 log = logging.getLogger("mrod.flush")
 TRIALS_AT_ONCE = 4
@@ -122,11 +124,33 @@ async def flush_domain(cfg: Config, domain_id: int, name: str, route: dict[str, 
         log.warning("circuit breaker tripped for %s: %s; `mrod domain release %s` when the primary is fixed",
                     name, detail, name)
         return queueflush.FlushResult(name, False, f"breaker tripped: {detail}")
+    start = await asyncio.to_thread(releasewatch.log_end, cfg) if settings.watch_seconds else None
     given = await holdqueue.give_back(cfg, [m.queue_id for m in messages])
     how = (f"trial: {trial.refused} of {trial.tried} refused" if trial.tried
            else f"trial not possible ({trial.detail})")
     log.info("careful flush of %s: %s; %d message(s) released", name, how, given)
+    if start is not None and given:
+        return await _watch(cfg, domain_id, name, start, messages, how, given)
     return queueflush.FlushResult(name, True, f"{how}; {given} message(s) released")
+
+
+async def _watch(cfg: Config, domain_id: int, name: str, start: tuple[Any, int],
+                 messages: list[queuemessages.Message], how: str, given: int) -> queueflush.FlushResult:
+    """The second look (mrod.operations.releasewatch): refused deliveries put the rest back on hold."""
+    settings = cfg.flush
+    known, refused, last = await releasewatch.judge(cfg, start, {m.queue_id for m in messages})
+    if not Trial(known, refused, last).trips(settings.trial_messages, settings.trip_refusals):
+        return queueflush.FlushResult(name, True, f"{how}; {given} message(s) released; "
+                                                  f"{refused} of the first {known} delivered refused")
+    left = [m for m in await queuemessages.of_domains(cfg, {name}) if m.queue_name != "hold"]
+    await holdqueue.hold_messages(cfg, left, {name: domain_id})
+    detail = (f"the primary refused {refused} of the first {known} message(s) delivered after the release "
+              f"({last}); {len(left)} message(s) still queued put back on hold")
+    async with db.opened(cfg.database) as conn:
+        await holds.hold(conn, ACTOR, name, reason=enums.HoldReason.BREAKER, node=cfg.node.name, detail=detail)
+    log.warning("circuit breaker tripped for %s: %s; `mrod domain release %s` when the primary is fixed",
+                name, detail, name)
+    return queueflush.FlushResult(name, False, f"breaker tripped: {detail}")
 
 
 async def flush_rows(cfg: Config, rows: dict[int, str]) -> list[queueflush.FlushResult]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 from typing import Any
 
@@ -168,5 +169,42 @@ def test_mail_the_primary_refuses_after_the_backup_accepted_it_is_counted(
         finally:
             metrics.use_database(None)
         assert 'mrod_primary_refused_total{domain="example.com"} 1.0' in text
+    finally:
+        primary.stop()
+
+
+class RefusesContent(KnownRecipients):
+    """A primary whose content filter refuses every message after DATA (a dry trial passes)."""
+
+    async def handle_DATA(self, server, session, envelope):
+        return "554 5.7.1 Message refused by the content filter"
+
+
+def test_a_primary_refusing_after_data_is_caught_by_the_watch_and_the_rest_held(
+        mrod_factory, postfix_factory) -> None:
+    recipients = [f"user{i}@example.com" for i in range(6)]
+    primary = Primary(RefusesContent(set(recipients)))
+    mrod = mrod_factory(start=False)
+    seed_file_sync(mrod.db_path, relays=[{"name": "primary", "host": "127.0.0.1", "port": primary.port}],
+                   domains=[{"name": "example.com", "relay": "primary"}])
+    mrod.start()
+    # The pace [flush] rate_delay sets (through `mrod postfix-config`): one delivery a second.
+    postfix = postfix_factory(mrod.config, settings={**SLOW_RETRIES, "relay_destination_rate_delay": "1s"})
+    cfg = add_sections(mrod, {"postfix": {"config_dir": str(postfix.etc)}, "health": HEALTH,
+                              "flush": {"trial_messages": 2, "trip_refusals": 2, "watch_seconds": 20}})
+    assert [t.after for t in health_round(cfg)] == ["down"]
+    queue_backlog(postfix, recipients)
+    primary.start()
+    try:
+        monitor = HealthMonitor(cfg)
+        assert [t.after for t in asyncio.run(monitor.run_once())] == ["up"]
+        [result] = monitor.last_flush
+        assert not result.ok and "refused 2 of the first 2 message(s) delivered after the release" in result.detail
+        bounced = len(re.findall(r"to=<user\d@example\.com>.*status=bounced", postfix.log_text()))
+        assert 2 <= bounced <= 3, bounced             # the damage is what the pace let through
+        held = [e for e in postfix.queue() if e["queue_name"] == "hold"]
+        assert len(held) == 6 - bounced
+        holds = json.loads(mrod.cli("domain", "holds", "--json").stdout)
+        assert [(h["domain"], h["reason"]) for h in holds] == [("example.com", "breaker")]
     finally:
         primary.stop()

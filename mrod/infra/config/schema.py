@@ -216,6 +216,10 @@ class FlushConfig:
     trial_messages: int = field(default=10, metadata=check(v.positive))
     # Refusals (5xx) among the trial's messages that trip the breaker (scaled down for a shorter trial).
     trip_refusals: int = field(default=5, metadata=check(v.positive))
+    # After the release, watch Postfix's log this long (s) for the first trial_messages real
+    # deliveries: trip_refusals of them refused with 5xx (after DATA: content filtering, which a
+    # dry trial cannot see) hold what is still queued (0: no watch).
+    watch_seconds: float = field(default=60.0, metadata=check(v.non_negative))
     # <transport>_destination_concurrency_limit and _destination_rate_delay (s); 0 = Postfix's default.
     concurrency: int = field(default=0, metadata=check(v.non_negative))
     rate_delay: int = field(default=0, metadata=check(v.non_negative))
