@@ -14,7 +14,7 @@ from typing import Any
 
 from aiohttp import web
 
-from mrod.entities import holds, relays
+from mrod.entities import domains as domaincore, holds, relays
 from mrod.entities.domains import Domain
 from mrod.entities.users import User
 from mrod.infra.dbapi import Connection
@@ -25,6 +25,7 @@ from mrod.admin import pool
 from mrod.admin.access import DOMAIN_PERMS, RELAY_PERMS, check_domain, check_relay, load_domain
 from mrod.admin.auth import actor, flash, needs
 from mrod.admin.keys import CONFIG, USER
+from mrod.admin.queue import queue_owner
 
 
 async def for_domain(conn: Connection, user: User, domain: Domain, node: str) -> dict[str, Any]:
@@ -39,8 +40,11 @@ async def for_relay(conn: Connection, relay_id: int, node: str) -> dict[str, Any
 
 
 async def _set(request: web.Request, held: bool) -> tuple[Domain, holds.Hold | None, str]:
-    domain = await load_domain(request)
-    check_domain(request[USER], domain)
+    # As the queue's Flush: the queue permission acts on every domain, unless it comes with
+    # domains_own only (then on the user's own domains).
+    domain = await domaincore.get(await pool.conn(request), request.match_info["name"])
+    if queue_owner(request[USER]) is not None:
+        check_domain(request[USER], domain)
     await pool.release(request)         # postqueue/postsuper run next: the connection is not held meanwhile
     found, note = await holdqueue.set_hold(request.app[CONFIG], actor(request), domain.name, held)
     return domain, found, note

@@ -79,6 +79,8 @@ CASES: list[tuple[str, str, dict[str, str], Any, set[str]]] = [
     ("queue", "GET", {}, None, {"queue"}),
     ("queue_refresh", "POST", {}, {}, {"queue"}),          # no Postfix config here: a quick error, flashed
     ("queue_flush", "POST", {}, {"domain": "other.example"}, {"queue"}),
+    ("domain_hold", "POST", {"name": "other.example"}, {}, {"queue"}),       # no Postfix here: stored, said
+    ("domain_release", "POST", {"name": "other.example"}, {}, {"queue"}),
     ("metrics", "GET", {}, None, {"queue"}),
     ("block_lift", "POST", {"id": "block"}, {}, {"blocklist"}),
     ("profile", "GET", {}, None, ANY),
@@ -120,6 +122,12 @@ CASES: list[tuple[str, str, dict[str, str], Any, set[str]]] = [
     ("api_checks", "GET", {}, None, DOM),
     ("api_queue", "GET", {}, None, {"queue"}),
     ("api_queue_flush", "POST", {"name": "other.example"}, None, {"queue"}),
+    ("api_relay_outages", "GET", {"relay": "shared"}, None, {"relay"}),
+    ("api_relay_outages", "GET", {"relay": "mine"}, None, REL),
+    ("api_domain_outages", "GET", {"name": "other.example"}, None, {"domains"}),
+    ("api_domain_outages", "GET", {"name": "mine.example"}, None, DOM),
+    ("api_domain_hold", "POST", {"name": "other.example"}, None, {"queue"}),
+    ("api_domain_release", "POST", {"name": "other.example"}, None, {"queue"}),
     ("api_metrics", "GET", {}, None, {"queue"}),
     ("api_domain", "DELETE", {"name": "gone.example"}, None, {"domains"}),
     ("api_domain", "DELETE", {"name": "mine-gone.example"}, None, DOM),
