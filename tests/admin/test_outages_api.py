@@ -52,6 +52,8 @@ async def test_hold_release_and_outages_through_the_api(admin_panel, new_panel, 
     outcome = deliveries.parse(line)
     assert outcome is not None
     assert await deliveries.record(app_conn, panel_cfg.node.name, [outcome, outcome]) == {"example.com": 2}
+    relay_page = (await admin_panel.get(f"/relays/{relay.id}"))[1]
+    assert "<td data-label=\"Duration\">30 min 0 s</td>" in relay_page
     page = (await admin_panel.get("/"))[1]
     assert "2</span> messages refused by a primary after this backup accepted them; most for example.com" in page
     shown = await (await client.get("/api/v1/domains/example.com/outages", headers=headers)).json()
