@@ -30,14 +30,16 @@ RECIPIENTS = [f"user{i}@example.com" for i in range(4)]
 HEALTH = {"down_after": 1, "up_after": 1, "timeout": 3.0}
 
 
-def setup(mrod_factory: Any, postfix_factory: Any, port: int, **sections: Any) -> tuple[Any, Any, Any]:
+def setup(mrod_factory: Any, postfix_factory: Any, port: int, postfix: dict[str, str] | None = None,
+          **sections: Any) -> tuple[Any, Any, Any]:
     mrod = mrod_factory(start=False)
     seed_file_sync(mrod.db_path, relays=[{"name": "primary", "host": "127.0.0.1", "port": port}],
                    domains=[{"name": "example.com", "relay": "primary"}])
     mrod.start()
-    postfix = postfix_factory(mrod.config, settings=SLOW_RETRIES)
-    cfg = add_sections(mrod, {"postfix": {"config_dir": str(postfix.etc)}, "health": HEALTH, **sections})
-    return mrod, cfg, postfix
+    instance = postfix_factory(mrod.config, settings=SLOW_RETRIES)
+    cfg = add_sections(mrod, {"postfix": {"config_dir": str(instance.etc), **(postfix or {})}, "health": HEALTH,
+                              **sections})
+    return mrod, cfg, instance
 
 
 def queue_backlog(postfix: Any, recipients: list[str] = RECIPIENTS) -> None:
@@ -208,3 +210,17 @@ def test_a_primary_refusing_after_data_is_caught_by_the_watch_and_the_rest_held(
         assert [(h["domain"], h["reason"]) for h in holds] == [("example.com", "breaker")]
     finally:
         primary.stop()
+
+
+def test_without_postsuper_the_careful_flush_flushes_at_once(mrod_factory, postfix_factory, smtp_sink_factory) -> None:
+    sink = smtp_sink_factory("primary", start=False)
+    # postsuper refused, as for a service user without the sudo rule.
+    mrod, cfg, postfix = setup(mrod_factory, postfix_factory, sink.port, postfix={"postsuper": "/bin/false"})
+    assert [t.after for t in health_round(cfg)] == ["down"]
+    queue_backlog(postfix, RECIPIENTS[:2])
+    sink.start()
+    monitor = HealthMonitor(cfg)
+    assert [t.after for t in asyncio.run(monitor.run_once())] == ["up"]
+    [result] = monitor.last_flush
+    assert result.ok and "careful flush not possible" in result.detail and "flushed at once" in result.detail
+    assert sorted(m.rcpt_tos[0] for m in sink.wait_for(2)) == RECIPIENTS[:2]
