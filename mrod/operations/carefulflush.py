@@ -15,9 +15,11 @@ When the health monitor marks a relay up (after [health] up_after good probes in
    when fewer messages are waiting: the same share), the breaker trips — the domain is held
    (mrod.entities.holds, reason ``breaker``), its mail stays on hold, new mail is held too at
    each queue round, and the operator releases it when the primary is fixed (``mrod domain
-   release D``). Otherwise the messages are given back (``postsuper -H``, ``postqueue -i``: delivered now, at the
-   pace of [flush] concurrency / rate_delay that `mrod postfix-config` sets for the relay
-   transport). A trial that cannot reach the primary gives the mail back, as a plain flush would.
+   release D``). Otherwise the messages are given back (``postsuper -H``, ``postqueue -i``:
+   delivered now, at the pace of [flush] concurrency / rate_delay that `mrod postfix-config`
+   sets for the relay transport). A trial that cannot reach the primary gives the mail back,
+   as a plain flush would; where postsuper cannot run ([postfix] postsuper: root's), the
+   domain is flushed at once as before (queueflush), with a warning.
 
 Why dry and held, not "deliver N, look, deliver the rest": Postfix delivers a flushed backlog
 within seconds, and a refused delivery bounces at once — a breaker that reads the outcome of
