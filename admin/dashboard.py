@@ -12,7 +12,7 @@ from aiohttp import web
 from mrod.infra.dbapi import Connection
 from mrod.entities import audit, domains, relays, users
 from mrod.infra.config import Config
-from mrod.operations import nodereports, syncstatus
+from mrod.operations import deliveries, nodereports, syncstatus
 from mrod.infra.enums import Permission
 
 from mrod.admin import pool, why
@@ -33,6 +33,8 @@ async def show(request: web.Request) -> web.StreamResponse:
         context["counts"] = await domains.count(conn, owner_id=domain_owner_filter(user))
     if user.has(Permission.RELAY) or user.has(Permission.RELAY_OWN):
         context["relays"] = await relays.list_all(conn, owner_id=relay_owner_filter(user))
+    # Mail the primaries refused after this backup accepted it (issue 20.3): the lists drifting.
+    context["refused"] = await deliveries.refusals(conn) if user.has(Permission.DOMAINS) else None
     if user.has(Permission.LOGS):
         context["recent"] = await audit.entries(conn, limit=RECENT)
     if user.has(Permission.USERMGR):

@@ -154,6 +154,15 @@ SCHEMAS: Schema = {
         "attempts": {"type": "integer"}, "next_attempt_at": {"type": ["string", "null"]},
         "last_error": {"type": ["string", "null"]}, "delivered_at": {"type": ["string", "null"]},
         "title": {"type": "string"}, "text": {"type": "string"}}},
+    "Outages": {"type": "object", "properties": {
+        "availability_7d": {"type": ["number", "null"]}, "availability_30d": {"type": ["number", "null"]},
+        "node": {"type": "string"}, "hold": {"type": ["object", "null"]},
+        "refused": {"type": "array", "items": {"type": "object"}},
+        "outages": {"type": "array", "items": {"type": "object", "properties": {
+            "started_at": {"type": "string"}, "ended_at": {"type": ["string", "null"]},
+            "duration_s": {"type": "number"}, "ongoing": {"type": "boolean"}, "queued": {"type": "integer"},
+            "flushed_at": {"type": ["string", "null"]}, "flush_s": {"type": ["number", "null"]},
+            "node": {"type": "string"}, "relay": {"type": "string"}}}}}},
     "Probe": {"type": "object", "properties": {
         "verdict": {"enum": ["ok", "warning", "fail"]}, "ok": {"type": "boolean"}, "summary": {"type": "string"},
         "up": {"type": "boolean", "description": "not fail: what the health monitor would record"},
@@ -234,6 +243,20 @@ PATHS: Schema = {
                       "relay or relay_own (own)", params=[RELAY, _query("reassign", "move its domains here")])},
     "/relays/{relay}/test": {"post": _op("Test the connection: banner, EHLO, STARTTLS, latency",
                                          "relay or relay_own (own)", _ref("Probe"), params=[RELAY])},
+    "/relays/{relay}/outages": {"get": _op(
+        "The relay's outages as this node saw them (start, end, duration, mail queued, flush time) and its "
+        "availability over 7 and 30 days", "relay or relay_own (own)", _ref("Outages"), params=[RELAY])},
+    "/domains/{name}/outages": {"get": _op(
+        "The domain's relay's outages and availability, whether the domain is held (by hand or by the circuit "
+        "breaker), and the mail its primary refused after this backup accepted it",
+        "domains or domains_own (own)", _ref("Outages"), params=[DOMAIN])},
+    "/domains/{name}/hold": {"post": _op(
+        "Hold the domain's queued mail (postsuper -h): kept, not delivered, not expired; mail arriving later is "
+        "held at each queue reading", "queue (domains_own without domains: own domains only)",
+        {"type": "object"}, params=[DOMAIN])},
+    "/domains/{name}/release": {"post": _op(
+        "Release a held domain: its mail is given back to Postfix and delivered now",
+        "queue (domains_own without domains: own domains only)", {"type": "object"}, params=[DOMAIN])},
     "/users": {
         "get": _op("List users", "usermgr", {"type": "array", "items": _ref("User")}),
         "post": _op("Add a user", "usermgr (admins only by an admin)", _ref("User"), body=_ref("UserInput"),

@@ -14,7 +14,7 @@ from mrod.entities import relays as core
 from mrod.entities import users as usercore
 from mrod.infra.errors import Conflict, InUse, InvalidInput, NotFound
 
-from mrod.admin import pool
+from mrod.admin import outages, pool
 from mrod.admin.access import RELAY_PERMS, check_relay, relay_owner_filter
 from mrod.admin.auth import actor, flash, needs
 from mrod.admin.keys import CONFIG, USER
@@ -57,6 +57,7 @@ async def _form(request: web.Request, values: dict[str, Any], errors: dict[str, 
     state = (await health_of(request)).get(relay.id) if relay is not None else None
     return await render(request, "relays/form.html", {
         "values": values, "errors": errors, "relay": relay, "owners": owners, "health": state,
+        "outages": await outages.for_relay(conn, relay.id, request.app[CONFIG].node.name) if relay else None,
         "protocols": enums.PROTOCOLS, "tls_levels": enums.TLS_LEVELS}, status=status)
 
 

@@ -23,7 +23,7 @@ import re
 from dataclasses import dataclass
 from typing import Mapping
 
-from mrod.answers.postfixlines import MAP_PARAMETERS
+from mrod.answers.postfixlines import MAP_PARAMETERS, PACE
 
 LIFETIMES = ("maximal_queue_lifetime", "bounce_queue_lifetime")
 UNAUTH = ("reject_unauth_destination", "defer_unauth_destination")
@@ -142,6 +142,9 @@ def plan(wanted: Mapping[str, str], explicit: Mapping[str, str], effective: Mapp
     delimiter = wanted.get("recipient_delimiter")
     if delimiter and not effective.get("recipient_delimiter"):
         change("recipient_delimiter", delimiter, "as [lookupd] recipient_delimiter")
+    for parameter, value in wanted.items():
+        if parameter.endswith(PACE):
+            change(parameter, value, "[flush]: the pace a returning primary gets its backlog at")
     for parameter in LIFETIMES:
         want = wanted.get(parameter)
         have = seconds(effective.get(parameter, "5d"))

@@ -87,7 +87,23 @@ def main_cf(config: Config) -> str:
         "maximal_queue_lifetime = 5d",
         "bounce_queue_lifetime = 5d",
     ]
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines + pace_lines(config)) + "\n"
+
+
+PACE = ("_destination_concurrency_limit", "_destination_rate_delay")
+
+
+def pace_lines(config: Config) -> list[str]:
+    """[flush] concurrency / rate_delay as settings of mrod's relay transport: the pace a
+    returning primary gets its backlog at (Postfix's defaults when they are 0)."""
+    flush, lines = config.flush, []
+    if flush.concurrency or flush.rate_delay:
+        lines.append("# The pace a returning primary gets its backlog at ([flush] in mrod's config).")
+    if flush.concurrency:
+        lines.append(f"{flush.transport}{PACE[0]} = {flush.concurrency}")
+    if flush.rate_delay:
+        lines.append(f"{flush.transport}{PACE[1]} = {flush.rate_delay}s")
+    return lines
 
 
 def master_cf(config: Config) -> str:

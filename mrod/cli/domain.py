@@ -13,7 +13,7 @@ from mrod.answers import routing
 from mrod.entities.audit import Actor
 from mrod.infra.config import Config
 from mrod.answers import oneshot
-from mrod.cli import common, domainbulk
+from mrod.cli import common, domainbulk, holds
 from mrod.infra import enums
 
 
@@ -95,6 +95,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     im.add_argument("--skip-existing", action="store_true", help="skip domains that exist instead of refusing")
     im.set_defaults(func=cmd_import)
     domainbulk.register(ds)
+    holds.register(ds)
 
 
 def _spec(args: argparse.Namespace) -> dict[str, Any]:

@@ -23,7 +23,7 @@ from mrod.infra.config import Config
 from mrod.infra.enums import CHECK_STATUSES
 from mrod.infra.errors import DatabaseNotReady, InvalidInput, NotFound
 from mrod.operations.queueparse import DomainQueue
-from mrod.cli import common
+from mrod.cli import common, outagehistory
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -47,6 +47,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                    help="probe every relay now (as `mrod serve` does: recorded, audited, flushes on up)")
     p.add_argument("--all-nodes", action="store_true",
                    help="every node's view (several nodes, one database); default: this node's ([node] name)")
+    p.add_argument("--history", nargs="?", const="", metavar="RELAY|DOMAIN",
+                   help="outages (start, end, duration, mail queued, flush time) and availability over 7 and 30"
+                        " days: of every relay, one relay, or a domain's relay")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_health)
 
@@ -189,6 +192,8 @@ def cmd_check(args: argparse.Namespace, cfg: Config) -> int:
 
 
 def cmd_health(args: argparse.Namespace, cfg: Config) -> int:
+    if args.history is not None:
+        return outagehistory.show(args, cfg)
     # The JSON on stdout stays the list of relays; every other finding goes to stderr then.
     notes = sys.stderr if args.json else sys.stdout
     live = _lookupd_status(cfg, notes)    # read from a file, before the database: told in an outage too

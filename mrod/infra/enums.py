@@ -101,6 +101,12 @@ class BlockKind(StrEnum):
     USER = "user"
 
 
+class HoldReason(StrEnum):
+    """domain_hold.reason: who held a domain's mail (mrod/entities/holds.py, migration 0015)."""
+    MANUAL = "manual"
+    BREAKER = "breaker"
+
+
 class ChangeEntity(StrEnum):
     """change.entity: what a journal row is about (mrod/infra/journal.py, migration 0005)."""
     DOMAIN = "domain"
@@ -198,6 +204,7 @@ CHECK_STATUSES: tuple[CheckStatus, ...] = tuple(CheckStatus)
 RUN_STATUSES: tuple[RunStatus, ...] = tuple(RunStatus)
 BLOCK_KINDS: tuple[BlockKind, ...] = tuple(BlockKind)
 CHANGE_ENTITIES: tuple[ChangeEntity, ...] = tuple(ChangeEntity)
+HOLD_REASONS: tuple[HoldReason, ...] = tuple(HoldReason)
 MAPS: tuple[PostfixMap, ...] = tuple(PostfixMap)
 TWO_FACTOR_MODES: tuple[TwoFactorMode, ...] = tuple(TwoFactorMode)
 BIND_SOURCES: tuple[BindSource, ...] = tuple(BindSource)

@@ -15,9 +15,12 @@ probe therefore never flips a state. Every transition is audited (actor ``health
 
 On every transition to ``up`` — from ``down`` and also from ``unknown`` (mail may have been
 queued while mrod was not watching: a first start, a relay just added, a restored database) —
-the mail queued for that relay's domains is flushed (``postqueue -s``, through
-mrod.operations.queueflush.flush_rows: only the recipient domains that have mail queued, subdomains
-included).
+the mail queued for that relay's domains is flushed: carefully by default (held, its first
+messages tried dry, then given back — or kept on hold by the circuit breaker when the primary
+refuses them: mrod.operations.carefulflush), or at once with [flush] careful = false
+(``postqueue -s``, through mrod.operations.queueflush.flush_rows: only the recipient domains
+that have mail queued, subdomains included). Each outage (down to up) is written to the outage
+history (mrod.operations.outages).
 Postfix would otherwise wait for its next retry, up to maximal_backoff_time (4000 s).
 
 Per node: every node probes from its own network and flushes its own Postfix, so
@@ -46,7 +49,7 @@ from mrod.answers import snapshot, snapshotfile
 from mrod.entities import audit
 from mrod.infra import certinfo, db
 from mrod.infra.errors import DatabaseUnreachable
-from mrod.operations import certchecks, queueflush
+from mrod.operations import carefulflush, certchecks, outages, queueflush
 from mrod.entities.audit import Actor
 from mrod.infra.config import Config
 from mrod.infra.smtp import Dialogue, converse
@@ -125,7 +128,8 @@ class HealthMonitor:
         self.cfg = cfg
         self.settings = cfg.health
         self.node = cfg.node.name
-        self.flusher = flusher or queueflush.flush_rows
+        # The careful flush (hold, a dry trial, then the rest) unless [flush] careful = false.
+        self.flusher = flusher or (carefulflush.flush_rows if cfg.flush.careful else queueflush.flush_rows)
         self.last_flush: list[queueflush.FlushResult] = []
         self._relays: list[dict[str, Any]] = []     # as of the last round that reached the database
         self._states: dict[int, State] = {}         # this node's, as stored then
@@ -232,6 +236,10 @@ class HealthMonitor:
                     (log.info if new.state == "up" else log.warning)(
                         "relay %s is %s from node %s (was %s): %s", relay["name"], new.state, self.node,
                         stored.state, result.detail)
+                    if new.state == "down":
+                        await outages.started(conn, self.node, relay["id"], now)
+                    elif stored.state == "down":
+                        await outages.ended(conn, self.node, relay["id"], now)
             await conn.execute("DELETE FROM health_probe WHERE at < ?", (cutoff,))
             # States from before migration 0007 (node ''): this node's own now replace them.
             await conn.execute("DELETE FROM relay_health WHERE node = ''")

@@ -126,7 +126,7 @@ def database_families(where: db.Where | None, node: str | None = None) -> list[M
         return [_scrape_error("database", exc)]
     try:
         return (_relays(conn, node) + _queue(conn, node) + _checks(conn, node) + _imports(conn)
-                + _recipient_sources(conn))
+                + _recipient_sources(conn) + _refusals(conn, node))
     except faults as exc:
         return [_scrape_error("database", exc)]
     finally:
@@ -217,6 +217,18 @@ def _recipient_sources(conn: SyncConnection) -> list[Metric]:
             stamp.add_metric([name], _epoch(ok_at))
             count.add_metric([name], addresses or 0)
     return [failing, count, stamp]
+def _refusals(conn: SyncConnection, node: str | None) -> list[Metric]:
+    """Mail the backup accepted that the primary then refused with 5xx (mrod.operations.deliveries)."""
+    if not db.has_table(conn, "primary_refusal"):
+        return []
+    family = CounterMetricFamily("mrod_primary_refused", "messages this backup accepted that the domain's primary"
+                                 " then refused with 5xx (from Postfix's log)", labels=["domain"])
+    for name, refused in conn.execute(
+            "SELECT d.name, sum(p.refused) FROM primary_refusal p JOIN domain d ON d.id = p.domain_id"
+            + (" WHERE p.node = ?" if node is not None else "") + " GROUP BY d.name ORDER BY d.name",
+            (node,) if node is not None else ()):
+        family.add_metric([name], refused)
+    return [family]
 
 
 def _epoch(text: str) -> float:

@@ -15,7 +15,7 @@ from mrod.infra.dbapi import Connection
 from mrod.infra import db
 from mrod.infra.config import Config
 from mrod.infra.errors import MrodError
-from mrod.operations import queueread, queuereading
+from mrod.operations import outages, queueread, queuereading
 from mrod.operations.postqueue import QueueUnavailable
 from mrod.operations.queueread import QueueReport
 from mrod.operations.queuetimes import age, arrived
@@ -52,6 +52,8 @@ async def refresh(cfg: Config) -> QueueReport:
         raise
     async with db.opened(cfg.database) as conn:
         await write_stats(conn, report, cfg.node.name)
+        await outages.note_queue(conn, cfg.node.name, {i: q.messages for i, q in report.rows.items()},
+                                 report.read_at)
     return report
 
 

@@ -13,7 +13,9 @@ import logging
 from typing import Awaitable, Callable
 
 from mrod.infra.engine import Target
-from mrod.operations import checks, flushrequests, nodereports, queuestats, syncstatus
+from mrod.operations import checks, flushrequests, holdqueue, nodereports, queuestats, syncstatus
+from mrod.operations.deliveries import DeliveryWatch
+from mrod.operations.postqueue import QueueUnavailable
 from mrod.infra import db
 from mrod.infra.config import Config
 from mrod.infra.errors import MrodError
@@ -62,8 +64,14 @@ def jobs(cfg: Config) -> list[PeriodicJob]:
         async def refresh() -> None:
             # Flushes other nodes' panels asked of this node first: the reading then shows the result.
             await flushrequests.take(cfg)
+            try:        # held domains' new mail on hold, released ones' given back
+                await holdqueue.apply(cfg)
+            except QueueUnavailable as exc:
+                log.warning("domain holds not applied to the queue: %s", exc)
             await queuestats.refresh(cfg)
         found.append(_quiet_job("queue", cfg.queue.interval, refresh, first_delay=1.0))
+        # Mail the primary refused after this node accepted it, counted from Postfix's log.
+        found.append(_quiet_job("deliveries", cfg.health.interval, DeliveryWatch(cfg).run_once, first_delay=3.0))
     if cfg.checks.enabled:
         async def run_checks() -> None:
             async with db.opened(cfg.database) as conn:

@@ -92,6 +92,8 @@ CASES: list[tuple[str, str, dict[str, str], Any, set[str]]] = [
     ("notifications", "GET", {}, None, {"logs"}),
     ("notification_test", "POST", {}, {"channel": "webhook"}, {"logs"}),   # no webhook set up: flashed
     ("queue_flush", "POST", {}, {"domain": "other.example"}, {"queue"}),
+    ("domain_hold", "POST", {"name": "other.example"}, {}, {"queue"}),       # no Postfix here: stored, said
+    ("domain_release", "POST", {"name": "other.example"}, {}, {"queue"}),
     ("metrics", "GET", {}, None, {"queue"}),
     ("block_lift", "POST", {"id": "block"}, {}, {"blocklist"}),
     ("profile", "GET", {}, None, ANY),
@@ -141,6 +143,12 @@ CASES: list[tuple[str, str, dict[str, str], Any, set[str]]] = [
     ("api_trust_kit", "GET", {}, None, {"relay"}),
     ("api_queue", "GET", {}, None, {"queue"}),
     ("api_queue_flush", "POST", {"name": "other.example"}, None, {"queue"}),
+    ("api_relay_outages", "GET", {"relay": "shared"}, None, {"relay"}),
+    ("api_relay_outages", "GET", {"relay": "mine"}, None, REL),
+    ("api_domain_outages", "GET", {"name": "other.example"}, None, {"domains"}),
+    ("api_domain_outages", "GET", {"name": "mine.example"}, None, DOM),
+    ("api_domain_hold", "POST", {"name": "other.example"}, None, {"queue"}),
+    ("api_domain_release", "POST", {"name": "other.example"}, None, {"queue"}),
     ("api_metrics", "GET", {}, None, {"queue"}),
     ("api_notifications", "GET", {}, None, {"logs"}),
     ("api_notification_test", "POST", {"channel": "webhook"}, None, {"logs"}),   # not set up: 400

@@ -186,8 +186,9 @@ def test_auto_flush_delivers_within_seconds_of_the_primary_returning(
     mrod.start()
     # Postfix would retry only after an hour: a delivery within seconds is the flush's doing.
     postfix = postfix_factory(mrod.config, settings=SLOW_RETRIES)
+    # The plain flush (the careful one: tests/ops/test_careful_flush.py).
     cfg = add_sections(mrod, {"postfix": {"config_dir": str(postfix.etc)},
-                              "health": {"down_after": 1, "up_after": 1, "timeout": 3.0}})
+                              "health": {"down_after": 1, "up_after": 1, "timeout": 3.0}, "flush": {"careful": False}})
     assert [t.after for t in health_round(cfg)] == ["down"]
     first = postfix.smtp(["joe@example.com"], payload("flush-1", "joe@example.com"))
     second = postfix.smtp(["ann@sub.example.com"], payload("flush-2", "ann@sub.example.com"))

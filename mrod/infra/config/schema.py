@@ -203,10 +203,35 @@ class PostfixConfig:
     # Postfix's configuration directory, passed as `-c DIR` ("" = Postfix's default).
     config_dir: str = field(default="", metadata=check(v.absolute_or_empty))
     postqueue: str = "postqueue"
+    # How mrod runs postsuper (hold, release), which only root may: a command line, e.g.
+    # "sudo -n /usr/sbin/postsuper" for mrod's service user with a sudoers rule (docs/operations.md).
+    postsuper: str = "postsuper"
     # At `mrod serve` start-up, lookup failures in Postfix's log that its smtpd may
     # still cache (mrod.operations.postfixcache); "" = Postfix's maillog_file, else /var/log/mail.log.
     maillog: str = field(default="", metadata=check(v.absolute_or_empty))
     reload_after_outage: bool = False      # true: `postfix reload` when there are some
+
+
+@dataclass(frozen=True)
+class FlushConfig:
+    """A primary's return: the careful flush and its circuit breaker (mrod.operations.carefulflush),
+    and the pace Postfix delivers at (`mrod postfix-config`: mrod's relay transport's settings)."""
+
+    # Hold a returning primary's backlog, try its first messages' recipients dry, then deliver
+    # the rest — or keep it all on hold when the primary refuses them (false: flush at once).
+    careful: bool = True
+    trial_messages: int = field(default=10, metadata=check(v.positive))
+    # Refusals (5xx) among the trial's messages that trip the breaker (scaled down for a shorter trial).
+    trip_refusals: int = field(default=5, metadata=check(v.positive))
+    # After the release, watch Postfix's log this long (s) for the first trial_messages real
+    # deliveries: trip_refusals of them refused with 5xx (after DATA: content filtering, which a
+    # dry trial cannot see) hold what is still queued (0: no watch).
+    watch_seconds: float = field(default=60.0, metadata=check(v.non_negative))
+    # <transport>_destination_concurrency_limit and _destination_rate_delay (s); 0 = Postfix's default.
+    concurrency: int = field(default=0, metadata=check(v.non_negative))
+    rate_delay: int = field(default=0, metadata=check(v.non_negative))
+    # The master.cf transport mrod's relay routes use (Postfix's relay_transport, `relay`).
+    transport: str = field(default="relay", metadata=check(v.dns_label))
 
 
 @dataclass(frozen=True)
@@ -321,6 +346,7 @@ class Config:
     health: HealthConfig = field(default_factory=HealthConfig)
     queue: QueueConfig = field(default_factory=QueueConfig)
     postfix: PostfixConfig = field(default_factory=PostfixConfig)
+    flush: FlushConfig = field(default_factory=FlushConfig)
     checks: ChecksConfig = field(default_factory=ChecksConfig)
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
     notify: NotifyConfig = field(default_factory=NotifyConfig)
