@@ -31,7 +31,8 @@ def state(snap: RouteSnapshot) -> dict[str, Any]:
     """Everything, as plain data (copies: safe to serialise in another thread)."""
     found: dict[str, Any] = {
         "position": snap.position, "max_id": snap.max_id, "domains": dict(snap.domains),
-        "shapes": [list(s) for s in snap.shapes], "relays": [[rid, *r] for rid, r in snap.relays.items()]}
+        "shapes": [list(s) for s in snap.shapes], "relays": [[rid, *r] for rid, r in snap.relays.items()],
+        "mta_sts": dict(snap.mta_sts)}
     if snap.listed is not None:
         found["recipients"] = {str(did): sorted(addresses) for did, addresses in snap.listed.items()}
     return found
@@ -46,6 +47,7 @@ def from_state(state: dict[str, Any]) -> RouteSnapshot:
     snap.shapes = [cast(Shape, tuple(s)) for s in state["shapes"]]
     snap.shape_ids = {shape: i for i, shape in enumerate(snap.shapes)}
     snap.set_relays(tuple(r) for r in state["relays"])
+    snap.mta_sts = {str(k): str(v) for k, v in state.get("mta_sts", {}).items()}
     for name, packed in state["domains"].items():
         packed = int(packed)
         relay_id, host, port, protocol, tls = snap.shapes[packed >> ID_BITS][:5]

@@ -16,11 +16,12 @@ from mrod.infra.errors import ConfigError, DatabaseNotReady, InvalidInput, MrodE
 from mrod.cli import common, domain, lookup, recipient, relay, server, install as setup
 from mrod.cli import bind
 from mrod.cli import ops
+from mrod.cli import mtasts
 from mrod.cli import admin, migrate, node, user
 from mrod.cli import helptext, listenerrors, logsetup
 
 # Each area module has register(subparsers); its commands set ``func`` (args, config) -> int.
-AREAS = [setup, server, admin, relay, domain, recipient, lookup, bind, user, ops, node, migrate]
+AREAS = [setup, server, admin, relay, domain, recipient, lookup, bind, user, ops, node, migrate, mtasts]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -12,6 +12,13 @@ from __future__ import annotations
 from enum import StrEnum
 
 
+class StsMode(StrEnum):
+    """mta_sts.mode: an MTA-STS policy's mode (RFC 8461 §3.2)."""
+    ENFORCE = "enforce"
+    TESTING = "testing"
+    NONE = "none"
+
+
 class SmtpProtocol(StrEnum):
     """relay.protocol, domain.protocol: plain/STARTTLS, or implicit TLS."""
     SMTP = "smtp"
@@ -149,6 +156,7 @@ CHECK_STATUSES: tuple[CheckStatus, ...] = tuple(CheckStatus)
 RUN_STATUSES: tuple[RunStatus, ...] = tuple(RunStatus)
 BLOCK_KINDS: tuple[BlockKind, ...] = tuple(BlockKind)
 CHANGE_ENTITIES: tuple[ChangeEntity, ...] = tuple(ChangeEntity)
+STS_MODES: tuple[StsMode, ...] = tuple(StsMode)
 MAPS: tuple[PostfixMap, ...] = tuple(PostfixMap)
 TWO_FACTOR_MODES: tuple[TwoFactorMode, ...] = tuple(TwoFactorMode)
 BIND_SOURCES: tuple[BindSource, ...] = tuple(BindSource)
