@@ -125,6 +125,7 @@ async def test_a_new_id_is_picked_up_by_the_next_refresh_and_the_next_lookup(cfg
         store.close()
 
 
+@pytest.mark.both_engines      # the cache is shared by a cluster: its writes on PostgreSQL too
 async def test_a_policy_that_cannot_be_fetched_stands_until_max_age(cfg, fresh_policies: PolicyHost) -> None:
     await _refresh(cfg, "sts.test")
     fresh_policies.policies["mta-sts.sts.test"] = (500, "down")
@@ -137,6 +138,7 @@ async def test_a_policy_that_cannot_be_fetched_stands_until_max_age(cfg, fresh_p
     assert (gone.answer, gone.mode) == (None, None)
 
 
+@pytest.mark.both_engines
 async def test_findings_say_what_the_backup_lacks(cfg) -> None:
     await _refresh(cfg)
     async with db.opened(cfg.database) as conn:
