@@ -23,7 +23,7 @@ import re
 from dataclasses import dataclass
 from typing import Mapping
 
-from mrod.answers.postfixlines import MAP_PARAMETERS
+from mrod.answers.postfixlines import DNSSEC_PARAMETER, MAP_PARAMETERS
 
 LIFETIMES = ("maximal_queue_lifetime", "bounce_queue_lifetime")
 UNAUTH = ("reject_unauth_destination", "defer_unauth_destination")
@@ -142,6 +142,9 @@ def plan(wanted: Mapping[str, str], explicit: Mapping[str, str], effective: Mapp
     delimiter = wanted.get("recipient_delimiter")
     if delimiter and not effective.get("recipient_delimiter"):
         change("recipient_delimiter", delimiter, "as [lookupd] recipient_delimiter")
+    if wanted.get(DNSSEC_PARAMETER) and effective.get(DNSSEC_PARAMETER) != wanted[DNSSEC_PARAMETER]:
+        change(DNSSEC_PARAMETER, wanted[DNSSEC_PARAMETER], "DANE: DNSSEC-validated lookups (a validating resolver"
+               " must be in /etc/resolv.conf)")
     for parameter in LIFETIMES:
         want = wanted.get(parameter)
         have = seconds(effective.get(parameter, "5d"))
@@ -157,6 +160,10 @@ def warnings(wanted: Mapping[str, str], effective: Mapping[str, str]) -> list[st
     if delimiter and have and have != delimiter:
         found.append(f"recipient_delimiter is {have!r} but mrod's [lookupd] recipient_delimiter is "
                      f"{delimiter!r}: make them equal")
+    if wanted.get(DNSSEC_PARAMETER):
+        found.append(f"{DNSSEC_PARAMETER} = dnssec makes Postfix trust the AD bit of the resolver in "
+                     "/etc/resolv.conf: it must be a validating resolver on this host (unbound, or named with "
+                     "dnssec-validation auto); `mrod mta-sts refresh` says whether mrod's resolver validates")
     return found
 
 

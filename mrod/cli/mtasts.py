@@ -4,12 +4,14 @@ DANE verdicts of the destination domains, and a refresh now (as the job of `mrod
 from __future__ import annotations
 
 import argparse
+import asyncio
+import sys
 
 from mrod.cli.common import print_json, print_table, with_db
 from mrod.infra import names
 from mrod.infra.config import Config
 from mrod.infra.dbapi import Connection
-from mrod.mtasts import cache
+from mrod.mtasts import cache, dane, fetch
 from mrod.mtasts.cache import Cached
 from mrod.mtasts.refresh import Refresher
 
@@ -49,6 +51,11 @@ def cmd_refresh(args: argparse.Namespace, cfg: Config) -> int:
 
     entries = with_db(cfg, work)
     _show(entries, args.json)
+    if cfg.mta_sts.dane and not asyncio.run(dane.resolver_validates(fetch.resolver_for(cfg), ".")):
+        # DANE verdicts rest on the resolver's AD bit: without validation none is ever 'dane'.
+        sys.stderr.write("mrod: note: the resolver mrod asks ([mta_sts] resolver, else [checks] resolver, else "
+                         "/etc/resolv.conf) does not validate DNSSEC (no AD bit for the root zone): no domain "
+                         "gets a DANE answer; Postfix's resolver must validate too (docs/tls.md)\n")
     # One domain asked for: a failed look-up is a runtime error (the row says why, and keeps
     # the cached policy); a refresh of all reports failures in the table only.
     return 1 if domain is not None and entries[0].error else 0

@@ -5,10 +5,10 @@ CREATE TABLE mta_sts (
     policy_id  TEXT,
     mode       TEXT CHECK (mode IN ('enforce', 'testing', 'none')),
     mx         TEXT NOT NULL DEFAULT '',
-    max_age    INTEGER,
+    max_age    BIGINT,
     fetched_at TEXT,
     expires_at TEXT,
-    dane       INTEGER NOT NULL DEFAULT 0 CHECK (dane IN (0, 1)),
+    dane       BIGINT NOT NULL DEFAULT 0 CHECK (dane IN (0, 1)),
     answer     TEXT,
     checked_at TEXT,
     error      TEXT

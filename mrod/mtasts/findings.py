@@ -49,7 +49,8 @@ async def load(conn: Connection) -> Known:
 
 
 async def add(known: Known, resolver: dns.asyncresolver.Resolver, domain: str, relayed_via: str | None,
-              mine: list[str], mx_names: set[str], make: Callable[[str, str, str, str], F], emit: Callable[[F], None]) -> None:
+              mine: list[str], mx_names: set[str], make: Callable[[str, str, str, str], F],
+              emit: Callable[[F], None]) -> None:
     """The findings for one domain. ``mine``: this host's names among the domain's MX hosts;
     ``relayed_via``: the relay (or "its host override") when the domain has an explicit host."""
     cached = known.policies.get(domain)

@@ -39,7 +39,7 @@ def txt_id(texts: list[str]) -> str | None:
         return None
     if len(found) > 1:
         raise PolicyError("several v=STSv1 TXT records (RFC 8461 §3.1: then there is no policy)")
-    fields = {}
+    fields: dict[str, str] = {}
     for part in found[0].split(";"):
         key, sep, value = part.strip().partition("=")
         if sep:

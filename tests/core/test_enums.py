@@ -25,6 +25,7 @@ TABLES: dict[str, dict[str, tuple[str, ...]]] = {
     "import_run": {"status": enums.RUN_STATUSES},
     "login_block": {"kind": enums.BLOCK_KINDS},
     "change": {"entity": enums.CHANGE_ENTITIES},
+    "mta_sts": {"mode": enums.STS_MODES},
 }
 EXPECTED = {(table, column): values for table, columns in TABLES.items() for column, values in columns.items()}
 _IN_LIST = re.compile(r"\b(\w+)\s+IN\s*\(([^)]*)\)", re.IGNORECASE)

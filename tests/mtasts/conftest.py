@@ -73,7 +73,7 @@ def policy_text(mode: str, *mx: str, max_age: int = 86400) -> str:
 def policy_host(test_ca: TestCA, request: pytest.FixtureRequest) -> Iterator[PolicyHost]:
     """The module's HTTPS policy host; its certificate covers mta-sts.<d> for the module's
     ``POLICY_DOMAINS``."""
-    names = [f"mta-sts.{d}" for d in getattr(request.module, "POLICY_DOMAINS")]
+    names = [f"mta-sts.{d}" for d in request.module.POLICY_DOMAINS]
     host = PolicyHost(test_ca, test_ca.issue("policy-host", names)).start()
     try:
         yield host
