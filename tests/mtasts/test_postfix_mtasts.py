@@ -118,6 +118,8 @@ def test_a_primary_whose_certificate_misses_the_policy_is_deferred_then_a_matchi
         postfix.wait_for_log(rf"{reply.queue_id}: .*relay=mail\.pf\.test\[127\.0\.0\.2\].*status=deferred"
                              r".*(certificate|verification)", since=mark, timeout=30)
         assert primary.messages == []
+        # In the deferred queue before the flush (else the flush may scan before qmgr moved it).
+        postfix.wait_for_queue(lambda q: [e["queue_name"] for e in q] == ["deferred"])
 
         primary.stop()
         primary.tls_context = test_ca.server_context(right)
