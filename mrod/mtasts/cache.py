@@ -46,8 +46,16 @@ def _cached(row: Any) -> Cached:
     return Cached(row[0], row[1], row[2], mx, row[4], row[5], row[6], bool(row[7]), row[8], row[9], row[10])
 
 
-async def all_cached(conn: Connection) -> list[Cached]:
-    async with conn.execute(f"SELECT {COLUMNS} FROM mta_sts ORDER BY domain") as cur:
+async def all_cached(conn: Connection, *, owner_id: int | None = None) -> list[Cached]:
+    """Every row, by domain (``owner_id``: only that owner's domains)."""
+    args: tuple[int, ...] = ()
+    if owner_id is None:
+        sql = f"SELECT {COLUMNS} FROM mta_sts ORDER BY domain"
+    else:
+        columns = ", ".join(f"m.{c.strip()}" for c in COLUMNS.split(","))
+        sql, args = (f"SELECT {columns} FROM mta_sts m JOIN domain d ON d.name = m.domain"
+                     " WHERE d.owner_id = ? ORDER BY m.domain", (owner_id,))
+    async with conn.execute(sql, args) as cur:
         return [_cached(r) for r in await cur.fetchall()]
 
 

@@ -76,6 +76,7 @@ CASES: list[tuple[str, str, dict[str, str], Any, set[str]]] = [
     ("bind_import_preview", "POST", {}, {}, {"domains"}),     # [bind] named_conf is absent here: a quick error
     ("bind_import_run", "POST", {}, {}, {"domains"}),
     ("dns_checks", "GET", {}, None, DOM),
+    ("mta_sts", "GET", {}, None, DOM),
     ("queue", "GET", {}, None, {"queue"}),
     ("queue_refresh", "POST", {}, {}, {"queue"}),          # no Postfix config here: a quick error, flashed
     ("queue_flush", "POST", {}, {"domain": "other.example"}, {"queue"}),
@@ -118,6 +119,7 @@ CASES: list[tuple[str, str, dict[str, str], Any, set[str]]] = [
     ("api_user", "PATCH", {"user": "victim"}, {}, {"usermgr"}),
     ("api_audit", "GET", {}, None, {"logs"}),
     ("api_checks", "GET", {}, None, DOM),
+    ("api_mta_sts", "GET", {}, None, DOM),
     ("api_queue", "GET", {}, None, {"queue"}),
     ("api_queue_flush", "POST", {"name": "other.example"}, None, {"queue"}),
     ("api_metrics", "GET", {}, None, {"queue"}),
