@@ -6,6 +6,7 @@ and clients told to trust the CA (``ca_file``).
     leaf = ca.issue("mx1", ["mx1.example.test"], days=30)
     leaf.cert, leaf.key                                # PEM files
     ca.server_context(leaf)                            # an ssl.SSLContext serving it
+    leaf.spki_sha256()                                 # the data of its `TLSA 3 1 1` record
     ca.cert                                            # the PEM file clients trust
 
 ``days`` may be 0 or negative for an expired certificate (its notAfter lies in the past).
@@ -13,6 +14,7 @@ and clients told to trust the CA (``ca_file``).
 
 from __future__ import annotations
 
+import hashlib
 import ssl
 import subprocess
 from dataclasses import dataclass
@@ -27,6 +29,15 @@ class Leaf:
     cert: Path
     key: Path
     names: tuple[str, ...]
+
+    def spki_sha256(self) -> str:
+        """The SHA-256 of the certificate's public key (DER SubjectPublicKeyInfo), hex: the data
+        of a ``TLSA 3 1 1`` record (DANE-EE, SPKI, SHA-256)."""
+        pem = subprocess.run(["openssl", "x509", "-in", str(self.cert), "-noout", "-pubkey"], check=True,
+                             capture_output=True, timeout=30).stdout
+        der = subprocess.run(["openssl", "pkey", "-pubin", "-outform", "DER"], input=pem, check=True,
+                             capture_output=True, timeout=30).stdout
+        return hashlib.sha256(der).hexdigest()
 
 
 class TestCA:

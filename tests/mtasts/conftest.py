@@ -1,10 +1,16 @@
 """Fixtures for the MTA-STS tests: a test CA (tests/harness/testca.py) and an HTTPS policy
 host on loopback (aiohttp with ssl, in its own thread) that serves, per Host header, whatever
-the test put in ``policies``: ``{"mta-sts.example.test": (status, body)}``."""
+the test put in ``policies``: ``{"mta-sts.example.test": (status, body)}``; and a UDP
+``Forwarder`` from port 53 of a loopback address of its own to a test named, for a chrooted
+Postfix whose ``<queue_directory>/etc/resolv.conf`` names that address (resolv.conf has no
+port; named listens only on addresses configured on an interface, while Linux lets a plain
+socket bind any 127/8 address)."""
 
 from __future__ import annotations
 
 import asyncio
+import random
+import socket
 import threading
 from typing import Iterator
 
@@ -58,6 +64,50 @@ class PolicyHost:
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(10)
         self._loop.close()
+
+
+def free_loopback_53() -> str:
+    """A loopback address whose port 53 (UDP and TCP) is free, for a named the chroot's
+    resolv.conf can name."""
+    for _ in range(20):
+        address = f"127.53.{random.randint(1, 254)}.{random.randint(1, 254)}"
+        try:
+            for kind in (socket.SOCK_DGRAM, socket.SOCK_STREAM):
+                with socket.socket(socket.AF_INET, kind) as s:
+                    s.bind((address, 53))
+        except OSError:
+            continue
+        return address
+    raise AssertionError("no free loopback address for port 53")
+
+
+class Forwarder:
+    """UDP on ``address``:53 -> named on 127.0.0.1:``port``, one query at a time."""
+
+    def __init__(self, address: str, port: int) -> None:
+        self.port = port
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind((address, 53))
+        self.sock.settimeout(0.2)
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as upstream:
+            upstream.settimeout(2)
+            while not self.stopping.is_set():
+                try:
+                    query, client = self.sock.recvfrom(4096)
+                    upstream.sendto(query, ("127.0.0.1", self.port))
+                    self.sock.sendto(upstream.recvfrom(65535)[0], client)
+                except OSError:      # a timeout: look at the stop flag again
+                    continue
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.thread.join(5)
+        self.sock.close()
 
 
 @pytest.fixture(scope="module")

@@ -14,9 +14,6 @@ policy's mx patterns.
 
 from __future__ import annotations
 
-import random
-import socket
-import threading
 from typing import Iterator
 
 import pytest
@@ -24,7 +21,7 @@ import pytest
 from tests.harness.named import Named, zone_text
 from tests.harness.smtpsink import SmtpSink
 from tests.harness.testca import TestCA
-from tests.mtasts.conftest import PolicyHost, policy_text
+from tests.mtasts.conftest import Forwarder, PolicyHost, free_loopback_53, policy_text
 from tests.postfix.conftest import payload
 
 pytestmark = [pytest.mark.postfix, pytest.mark.bind]
@@ -32,54 +29,10 @@ POLICY_DOMAINS = ["pf.test"]
 ZONE = ('@ IN MX 10 mail\nmail IN A 127.0.0.2\nmta-sts IN A 127.0.0.1\n_mta-sts IN TXT "v=STSv1; id=1"\n')
 
 
-def _free_loopback_53() -> str:
-    """A loopback address whose port 53 (UDP and TCP) is free, for a named the chroot's
-    resolv.conf can name."""
-    for _ in range(20):
-        address = f"127.53.{random.randint(1, 254)}.{random.randint(1, 254)}"
-        try:
-            for kind in (socket.SOCK_DGRAM, socket.SOCK_STREAM):
-                with socket.socket(socket.AF_INET, kind) as s:
-                    s.bind((address, 53))
-        except OSError:
-            continue
-        return address
-    raise AssertionError("no free loopback address for port 53")
-
-
-class Forwarder:
-    """UDP on ``address``:53 -> named on 127.0.0.1:``port``, one query at a time."""
-
-    def __init__(self, address: str, port: int) -> None:
-        self.port = port
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind((address, 53))
-        self.sock.settimeout(0.2)
-        self.stopping = threading.Event()
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.thread.start()
-
-    def _run(self) -> None:
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as upstream:
-            upstream.settimeout(2)
-            while not self.stopping.is_set():
-                try:
-                    query, client = self.sock.recvfrom(4096)
-                    upstream.sendto(query, ("127.0.0.1", self.port))
-                    self.sock.sendto(upstream.recvfrom(65535)[0], client)
-                except OSError:      # a timeout: look at the stop flag again
-                    continue
-
-    def stop(self) -> None:
-        self.stopping.set()
-        self.thread.join(5)
-        self.sock.close()
-
-
 @pytest.fixture
 def dns53(start_named) -> Iterator[tuple[Named, str]]:
     server = start_named({"pf.test": zone_text("pf.test", ZONE)})
-    address = _free_loopback_53()
+    address = free_loopback_53()
     forwarder = Forwarder(address, server.port)
     try:
         yield server, address
