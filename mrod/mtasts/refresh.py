@@ -101,12 +101,16 @@ class Refresher:
         known = {c.domain: c for c in await cache.all_cached(conn)}
         gate = asyncio.Semaphore(CONCURRENCY)
 
-        async def decide(name: str) -> Cached:
+        async def decide(name: str) -> Cached | None:
             async with gate:
-                return await self.decide(name, known.get(name), force=force)
+                try:
+                    return await self.decide(name, known.get(name), force=force)
+                except Exception:   # one domain's surprise must not stop the others; its row stays
+                    log.exception("MTA-STS refresh of %s failed", name)
+                    return None
 
         # DNS and HTTPS side by side; the writes one after another (one connection).
-        results = await asyncio.gather(*(decide(n) for n in names))
+        results = [r for r in await asyncio.gather(*(decide(n) for n in names)) if r is not None]
         for entry in results:
             await self.store(conn, known.get(entry.domain), entry)
-        return list(results)
+        return results

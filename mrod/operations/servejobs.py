@@ -22,15 +22,6 @@ from mrod.operations.periodic import PeriodicJob
 from mrod.operations.nexthops import NextHopMonitor
 from mrod.mtasts.refresh import Refresher
 
-_refreshers: dict[int, Refresher] = {}
-
-
-async def mtasts_refresh(cfg: Config) -> None:
-    """MTA-STS policies and DANE verdicts of every enabled domain (mrod.mtasts.refresh)."""
-    refresher = _refreshers.setdefault(id(cfg), Refresher(cfg))
-    async with db.opened(cfg.database) as conn:
-        await refresher.run(conn)
-
 log = logging.getLogger("mrod.jobs")
 
 
@@ -82,7 +73,13 @@ def jobs(cfg: Config) -> list[PeriodicJob]:
         # Not at once: a restart should not hit every domain's name servers before anything else.
         found.append(_quiet_job("checks", cfg.checks.interval, run_checks, first_delay=min(60.0, cfg.checks.interval)))
     if cfg.mta_sts.enabled:
-        found.append(_quiet_job("mta-sts", cfg.mta_sts.interval, lambda: mtasts_refresh(cfg), first_delay=5.0))
+        refresher = Refresher(cfg)
+
+        async def refresh_policies() -> None:
+            # MTA-STS policies and DANE verdicts of every enabled domain (mrod.mtasts.refresh).
+            async with db.opened(cfg.database) as conn:
+                await refresher.run(conn)
+        found.append(_quiet_job("mta-sts", cfg.mta_sts.interval, refresh_policies, first_delay=5.0))
     if Target.of(cfg.database).shared:     # several nodes: every node's panel shows this node's lookupd staleness
         found.append(_quiet_job("nodestatus", nodereports.REPORT_EVERY, lambda: nodereports.report(cfg),
                                 first_delay=2.0, said="node status"))
