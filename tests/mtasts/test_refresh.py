@@ -163,3 +163,16 @@ def _wait_for_txt(named: Named, name: str, text: str, timeout: float = 10.0) -> 
             return
         time.sleep(0.1)
     raise AssertionError(f"named did not serve {text} for {name}: {named.log_tail()}")
+
+
+async def test_mrod_serve_runs_the_refresh_as_a_job(cfg) -> None:
+    from mrod.infra import config as configmod
+    from mrod.operations import servejobs
+
+    job = {j.name: j for j in servejobs.jobs(cfg)}["mta-sts"]
+    await job.run()
+    async with db.opened(cfg.database) as conn:
+        found = await cache.cached(conn, "sts.test")
+    assert found is not None and (found.answer or "").startswith("secure match=")
+    off = configmod.from_dict({"mta_sts": {"enabled": False}})
+    assert "mta-sts" not in [j.name for j in servejobs.jobs(off)]
