@@ -160,10 +160,12 @@ def warnings(wanted: Mapping[str, str], effective: Mapping[str, str]) -> list[st
     if delimiter and have and have != delimiter:
         found.append(f"recipient_delimiter is {have!r} but mrod's [lookupd] recipient_delimiter is "
                      f"{delimiter!r}: make them equal")
-    if wanted.get(DNSSEC_PARAMETER):
+    if wanted.get(DNSSEC_PARAMETER) and effective.get(DNSSEC_PARAMETER) != wanted[DNSSEC_PARAMETER]:
+        # Said when it is being set: after that the operator has read it.
         found.append(f"{DNSSEC_PARAMETER} = dnssec makes Postfix trust the AD bit of the resolver in "
                      "/etc/resolv.conf: it must be a validating resolver on this host (unbound, or named with "
-                     "dnssec-validation auto); `mrod mta-sts refresh` says whether mrod's resolver validates")
+                     "dnssec-validation auto), with `options trust-ad` (glibc clears the AD bit without it); "
+                     "`mrod mta-sts refresh` says whether mrod's resolver validates (docs/tls.md)")
     return found
 
 
