@@ -18,7 +18,7 @@ from mrod.entities import domains, relays
 from mrod.infra import db, journal
 from mrod.mtasts import cache
 from mrod.mtasts.refresh import Refresher
-from mrod.operations import checks
+from mrod.operations import checks, metrics
 from tests.conftest import make_config
 from tests.data import ACTOR
 from tests.harness.named import Named, zone_text
@@ -87,6 +87,13 @@ async def test_policies_are_fetched_verified_and_answered(cfg) -> None:
     # No redirects (RFC 8461 §3.3), and a certificate that does not cover mta-sts.<domain> fails.
     assert found["broken.test"].answer is None and "HTTP 301" in (found["broken.test"].error or "")
     assert found["badcert.test"].answer is None and "Certificate" in (found["badcert.test"].error or "")
+    # The figures for Prometheus.
+    figures = {(m.name, tuple(sorted(sample.labels.items()))): sample.value
+               for m in metrics.database_families(cfg.database) for sample in m.samples}
+    assert figures[("mrod_mta_sts_policies", (("mode", "enforce"),))] == 4      # sts, missing, change, relayed
+    assert figures[("mrod_mta_sts_policies", (("mode", "testing"),))] == 1
+    assert figures[("mrod_mta_sts_failing", ())] == 2                            # broken, badcert
+    assert figures[("mrod_mta_sts_dane", ())] == 0
     # What lookupd answers: from the database and from a snapshot alike.
     store = RouteStore.open(cfg.database.path)
     try:
