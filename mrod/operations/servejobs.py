@@ -73,12 +73,12 @@ def jobs(cfg: Config) -> list[PeriodicJob]:
         # Not at once: a restart should not hit every domain's name servers before anything else.
         found.append(_quiet_job("checks", cfg.checks.interval, run_checks, first_delay=min(60.0, cfg.checks.interval)))
     if cfg.mta_sts.enabled:
-        refresher = Refresher(cfg)
-
         async def refresh_policies() -> None:
             # MTA-STS policies and DANE verdicts of every enabled domain (mrod.mtasts.refresh).
+            # Made at each run, as the checks' Checker: a host without resolv.conf fails the
+            # run (logged), not the start of mrod serve.
             async with db.opened(cfg.database) as conn:
-                await refresher.run(conn)
+                await Refresher(cfg).run(conn)
         found.append(_quiet_job("mta-sts", cfg.mta_sts.interval, refresh_policies, first_delay=5.0))
     if Target.of(cfg.database).shared:     # several nodes: every node's panel shows this node's lookupd staleness
         found.append(_quiet_job("nodestatus", nodereports.REPORT_EVERY, lambda: nodereports.report(cfg),
