@@ -14,7 +14,7 @@ from mrod.infra.errors import Conflict, InvalidInput, NotFound
 from mrod.answers import oneshot
 from mrod.infra.enums import Permission
 
-from mrod.admin import atrcpt, outages, pool, why
+from mrod.admin import atrcpt, mtasts, outages, pool, why
 from mrod.admin.access import DOMAIN_PERMS, load_domain as load
 from mrod.admin.auth import actor, flash, needs
 from mrod.admin.keys import CONFIG, USER
@@ -67,6 +67,7 @@ async def _page(request: web.Request, *, status: int = 200, errors: dict[str, st
         "relay_details": request[USER].has(Permission.RELAY) or request[USER].has(Permission.RELAY_OWN),
         "policy_defaults": request.app[CONFIG].policy,
         "outage": await outages.for_domain(conn, request[USER], domain, request.app[CONFIG].node.name),
+        "mta_sts": await mtasts.for_domain(request, domain.name),
     }, status=status)
 
 

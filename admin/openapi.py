@@ -283,6 +283,17 @@ PATHS: Schema = {
                     "level": {"enum": ["error", "warning", "info"]}, "code": {"type": "string"},
                     "message": {"type": "string"}, "fix": {"type": "string"}}}}}}}}},
         params=[_query("status", "error, warning or ok"), _query("q", "name contains"), *PAGE])},
+    "/mta-sts": {"get": _op(
+        "Each domain's cached MTA-STS policy and DANE verdict, and the tls_policy answer given for it"
+        " when it is routed by its MX (docs/tls.md)",
+        "domains or domains_own (own only)",
+        {"type": "array", "items": {"type": "object", "properties": {
+            "domain": {"type": "string"}, "policy_id": {"type": ["string", "null"]},
+            "mode": {"enum": [*enums.STS_MODES, None]}, "mx": {"type": "array", "items": {"type": "string"}},
+            "max_age": {"type": ["integer", "null"]}, "fetched_at": {"type": ["string", "null"]},
+            "expires_at": {"type": ["string", "null"]}, "dane": {"type": "boolean"},
+            "answer": {"type": ["string", "null"]}, "checked_at": {"type": ["string", "null"]},
+            "error": {"type": ["string", "null"]}}}})},
     # Operating the backup MX (admin/queue.py).
     "/queue": {"get": _op(
         "Mail waiting in Postfix's queue per domain, as last read (messages, bytes, oldest arrival, last delay reason);"

@@ -23,7 +23,7 @@ import re
 from dataclasses import dataclass
 from typing import Mapping
 
-from mrod.answers.postfixlines import MAP_PARAMETERS, PACE
+from mrod.answers.postfixlines import DNSSEC_PARAMETER, MAP_PARAMETERS, PACE
 
 LIFETIMES = ("maximal_queue_lifetime", "bounce_queue_lifetime")
 UNAUTH = ("reject_unauth_destination", "defer_unauth_destination")
@@ -145,6 +145,9 @@ def plan(wanted: Mapping[str, str], explicit: Mapping[str, str], effective: Mapp
     for parameter, value in wanted.items():
         if parameter.endswith(PACE):
             change(parameter, value, "[flush]: the pace a returning primary gets its backlog at")
+    if wanted.get(DNSSEC_PARAMETER) and effective.get(DNSSEC_PARAMETER) != wanted[DNSSEC_PARAMETER]:
+        change(DNSSEC_PARAMETER, wanted[DNSSEC_PARAMETER], "DANE: DNSSEC-validated lookups (a validating resolver"
+               " must be in /etc/resolv.conf)")
     for parameter in LIFETIMES:
         want = wanted.get(parameter)
         have = seconds(effective.get(parameter, "5d"))
@@ -160,6 +163,12 @@ def warnings(wanted: Mapping[str, str], effective: Mapping[str, str]) -> list[st
     if delimiter and have and have != delimiter:
         found.append(f"recipient_delimiter is {have!r} but mrod's [lookupd] recipient_delimiter is "
                      f"{delimiter!r}: make them equal")
+    if wanted.get(DNSSEC_PARAMETER) and effective.get(DNSSEC_PARAMETER) != wanted[DNSSEC_PARAMETER]:
+        # Said when it is being set: after that the operator has read it.
+        found.append(f"{DNSSEC_PARAMETER} = dnssec makes Postfix trust the AD bit of the resolver in "
+                     "/etc/resolv.conf: it must be a validating resolver on this host (unbound, or named with "
+                     "dnssec-validation auto), with `options trust-ad` (glibc clears the AD bit without it); "
+                     "`mrod mta-sts refresh` says whether mrod's resolver validates (docs/tls.md)")
     return found
 
 

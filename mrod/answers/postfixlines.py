@@ -22,6 +22,9 @@ MAP_PARAMETERS = (
 )
 
 
+DNSSEC_PARAMETER = "smtp_dns_support_level"
+
+
 def table_reference(config: Config, map_name: str) -> str | None:
     """How Postfix should name one of mrod's maps: the socketmap if configured, else its tcp table."""
     lk = config.lookupd
@@ -87,6 +90,14 @@ def main_cf(config: Config) -> str:
         "maximal_queue_lifetime = 5d",
         "bounce_queue_lifetime = 5d",
     ]
+    if config.mta_sts.enabled and config.mta_sts.dane:
+        lines += [
+            "# DANE (docs/tls.md): mrod answers `dane` for destinations whose MX hosts publish TLSA",
+            "# records under DNSSEC; Postfix checks them itself, with DNSSEC-validated lookups. That",
+            "# needs a validating resolver on this host (unbound, or BIND with dnssec-validation) in",
+            "# /etc/resolv.conf (and the chroot's copy). smtp_tls_security_level stays as it is.",
+            f"{DNSSEC_PARAMETER} = dnssec",
+        ]
     return "\n".join(lines + pace_lines(config)) + "\n"
 
 

@@ -74,6 +74,11 @@ class RouteStore:
                 return candidate
         return None
 
+    def mta_sts_answer(self, domain: str) -> str | None:
+        """The cached MTA-STS/DANE answer for a domain routed by its MX (migration 0017)."""
+        row = self.conn.execute("SELECT answer FROM mta_sts WHERE domain = ?", (domain,)).fetchone()
+        return None if row is None else row[0]
+
     def tls_levels_for(self, host: str, port: int) -> list[tuple[str, str, str]]:
         """(tls level, protocol, who) of every relay and domain override using host:port."""
         return list(

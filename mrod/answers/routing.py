@@ -62,6 +62,7 @@ class Store(Protocol):
     def domains_named(self, candidates: list[str]) -> dict[str, DomainRoute]: ...
     def listed_recipient(self, domain_id: int, candidates: list[str]) -> str | None: ...
     def tls_levels_for(self, host: str, port: int) -> list[tuple[str, str, str]]: ...
+    def mta_sts_answer(self, domain: str) -> str | None: ...
 
 
 DEFAULT_OPTIONS = Options()
@@ -229,9 +230,30 @@ def tls_policy(store: Store, key: str, options: Options) -> Answer:
     if found is None:
         return _no_domain(name)
     row, how = found
+    if row.host is None:
+        published = store.mta_sts_answer(name)
+        if published is not None:
+            level = destination_level(published, row.tls or "may")
+            return Answer(OK, level, f"{name}: {how}; the destination publishes {_published_why(published)}")
     if row.host is not None or TLS_ORDER.get(row.tls or "may", 0) == 0:
         return Answer(NOTFOUND, why=f"{name}: {how} requires no TLS when routed by MX")
     return Answer(OK, row.tls or "may", f"{name}: {how} requires {row.tls} on its MX hosts")
+
+
+def destination_level(published: str, own: str) -> str:
+    """The answer for a domain routed by its MX whose destination publishes DANE or an enforce
+    MTA-STS policy (``published``, from mrod.mtasts), given the domain's own TLS setting: the
+    published one is at least as strict; over a mandatory own level, DANE may not fall back to
+    plain opportunistic TLS (``dane-only``)."""
+    if published == "dane" and TLS_ORDER.get(own, 0) > 0:
+        return "dane-only"
+    return published
+
+
+def _published_why(published: str) -> str:
+    if published == "dane":
+        return "TLSA records under DNSSEC (DANE, RFC 7672)"
+    return "an enforce MTA-STS policy (RFC 8461)"
 
 
 def _effective_tls(level: str | None, protocol: str | None) -> str:

@@ -53,6 +53,8 @@ class RouteSnapshot:
         self.overrides: dict[tuple[str, int], dict[str, tuple[int, str | None, str | None]]] = {}
         # The policy's fields (snapshotpolicy.py); None: not loaded, the policy reads the database.
         self.policy: PolicyIndex | None = None
+        # Destination domain -> its cached MTA-STS/DANE tls_policy answer (mrod.mtasts).
+        self.mta_sts: dict[str, str] = {}
 
     def __len__(self) -> int:
         return len(self.domains)
@@ -166,6 +168,9 @@ class RouteSnapshot:
         if self.sql is None:
             raise RuntimeError("snapshot without a database for recipients")
         return self.sql.listed_recipient(domain_id, candidates)
+
+    def mta_sts_answer(self, domain: str) -> str | None:
+        return self.mta_sts.get(domain)
 
     def tls_levels_for(self, host: str, port: int) -> list[tuple[str, str, str]]:
         """As RouteStore.tls_levels_for: relays first, then domain overrides, each by id."""

@@ -32,7 +32,8 @@ def state(snap: RouteSnapshot) -> dict[str, Any]:
     """Everything, as plain data (copies: safe to serialise in another thread)."""
     found: dict[str, Any] = {
         "position": snap.position, "max_id": snap.max_id, "domains": dict(snap.domains),
-        "shapes": [list(s) for s in snap.shapes], "relays": [[rid, *r] for rid, r in snap.relays.items()]}
+        "shapes": [list(s) for s in snap.shapes], "relays": [[rid, *r] for rid, r in snap.relays.items()],
+        "mta_sts": dict(snap.mta_sts)}
     if snap.listed is not None:
         found["recipients"] = {str(did): sorted(addresses) for did, addresses in snap.listed.items()}
     if snap.policy is not None:
@@ -51,6 +52,7 @@ def from_state(state: dict[str, Any]) -> RouteSnapshot:
     snap.set_relays(tuple(r) for r in state["relays"])
     # A file from before the policy was kept: the policy reads the database until a reload.
     snap.policy = PolicyIndex.from_state(state["policy"]) if "policy" in state else None
+    snap.mta_sts = {str(k): str(v) for k, v in state.get("mta_sts", {}).items()}
     for name, packed in state["domains"].items():
         packed = int(packed)
         relay_id, host, port, protocol, tls = snap.shapes[packed >> ID_BITS][:5]

@@ -14,7 +14,7 @@ from typing import Any, NamedTuple
 
 from mrod.answers import snapshotpolicy
 from mrod.answers.snapshot import ID_MASK, RouteSnapshot
-from mrod.answers.snapshotsql import DOMAIN_COLUMNS, RELAY_COLUMNS
+from mrod.answers.snapshotsql import DOMAIN_COLUMNS, MTA_STS_SQL, RELAY_COLUMNS
 from mrod.infra import journal
 from mrod.infra.dbapi import SyncConnection
 
@@ -30,6 +30,7 @@ class Pending(NamedTuple):
     position: int
     recipients: list[tuple[int, str]] | None = None   # (domain id, address) of the named domains
     policy: snapshotpolicy.Pending | None = None      # the policy's fields of the named domains
+    mta_sts: list[tuple[str, str]] | None = None      # (domain, answer) of the named domains
 
 
 def read_changes(conn: Any, changes: list[journal.Change], position: int | None = None,
@@ -40,11 +41,14 @@ def read_changes(conn: Any, changes: list[journal.Change], position: int | None 
     relay_ids = {int(c.key) for c in changes if c.entity == journal.RELAY and c.key is not None}
     rows: list[tuple[Any, ...]] = []
     listed: list[tuple[int, str]] | None = [] if recipients else None
+    policies: list[tuple[str, str]] = []
     for start in range(0, len(names), _CHUNK):
         part = names[start:start + _CHUNK]
         marks = ", ".join("?" * len(part))
         rows.extend(tuple(r) for r in conn.execute(
             f"SELECT {DOMAIN_COLUMNS} FROM domain WHERE name IN ({marks})", part))
+        # A journal row for a domain name also stands for its MTA-STS answer (migration 0017).
+        policies.extend((r[0], r[1]) for r in conn.execute(f"{MTA_STS_SQL} AND domain IN ({marks})", part))
         if listed is not None:
             listed.extend((int(r[0]), r[1]) for r in conn.execute(
                 f"SELECT r.domain_id, r.address FROM recipient r JOIN domain d ON d.id = r.domain_id"
@@ -52,7 +56,8 @@ def read_changes(conn: Any, changes: list[journal.Change], position: int | None 
     relays = [tuple(r) for r in conn.execute(f"SELECT {RELAY_COLUMNS} FROM relay")] if relay_ids else None
     if position is None:
         position = changes[-1].seq if changes else 0
-    return Pending(names, rows, relays, position, listed, snapshotpolicy.read(conn, names, bool(relay_ids)))
+    return Pending(names, rows, relays, position, listed, snapshotpolicy.read(conn, names, bool(relay_ids)),
+                   policies)
 
 
 def apply(snap: RouteSnapshot, conn: SyncConnection, changes: list[journal.Change]) -> None:
@@ -75,6 +80,10 @@ def install(snap: RouteSnapshot, pending: Pending) -> None:
         snapshotpolicy.install(snap.policy, gone, pending.policy)
     for name in pending.names:
         snap.remove(name)
+        if pending.mta_sts is not None:
+            snap.mta_sts.pop(name, None)
+    if pending.mta_sts:
+        snap.mta_sts.update(pending.mta_sts)
     for row in pending.rows:
         snap.put(row)
     if pending.relays is not None:

@@ -11,6 +11,7 @@ from mrod.infra.dbapi import SyncConnection
 # The columns a snapshot keeps, in the order RouteSnapshot.put / set_relays take them.
 DOMAIN_COLUMNS = "id, name, relay_id, host, port, protocol, tls, enabled, include_subdomains, recipients"
 RELAY_COLUMNS = "id, name, host, port, protocol, tls"
+MTA_STS_SQL = "SELECT domain, answer FROM mta_sts WHERE answer IS NOT NULL"
 
 
 def load(conn: SyncConnection, transaction: bool = True, recipients: bool = False) -> RouteSnapshot:
@@ -26,6 +27,7 @@ def load(conn: SyncConnection, transaction: bool = True, recipients: bool = Fals
         snap.max_id = conn.execute("SELECT coalesce(max(id), 0) FROM domain").fetchone()[0]
         snap.load_domains(conn.execute(f"SELECT {DOMAIN_COLUMNS} FROM domain"))
         snap.policy = snapshotpolicy.load(conn)
+        snap.mta_sts = {r[0]: r[1] for r in conn.execute(MTA_STS_SQL)}
         if snap.listed is not None:
             snap.add_recipients(conn.execute("SELECT domain_id, address FROM recipient"))
     finally:

@@ -16,13 +16,13 @@ from mrod.infra.errors import ConfigError, DatabaseNotReady, InvalidInput, MrodE
 from mrod.cli import common, domain, lookup, recipient, relay, server, install as setup
 from mrod.cli import bind
 from mrod.cli import ops
-from mrod.cli import admin, migrate, node, notify, trustkit, user
+from mrod.cli import admin, migrate, mtasts, node, notify, trustkit, user
 from mrod.cli import recipientsource
 from mrod.cli import helptext, listenerrors, logsetup
 
 # Each area module has register(subparsers); its commands set ``func`` (args, config) -> int.
 AREAS = [setup, server, admin, relay, domain, recipient, recipientsource, lookup, bind, user, ops, node, trustkit,
-         notify, migrate]
+         notify, migrate, mtasts]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -108,8 +108,9 @@ def run(args: argparse.Namespace, cfg: Config, fqdn: str | None = None) -> int:
     fqdn = socket.getfqdn() if fqdn is None else fqdn
     changes, services, fresh = changes_for(cfg, directory, fqdn)
     todo = commands(cfg, directory, changes, services, fresh)
+    asked = ["recipient_delimiter", postfixlines.DNSSEC_PARAMETER]
     notes = postconfplan.warnings(postconfplan.parse_main_cf(postfixlines.main_cf(cfg)),
-                                   _effective(directory, ["recipient_delimiter"]) if not fresh else {})
+                                  _effective(directory, asked) if not fresh else {})
     if fresh and not usable_hostname(fqdn):
         notes.append(f"myhostname is left out: this host's name resolves to {fqdn!r}, which Postfix must not "
                      "greet other mail servers with; set the name your MX records use "

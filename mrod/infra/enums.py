@@ -12,6 +12,13 @@ from __future__ import annotations
 from enum import StrEnum
 
 
+class StsMode(StrEnum):
+    """mta_sts.mode: an MTA-STS policy's mode (RFC 8461 §3.2)."""
+    ENFORCE = "enforce"
+    TESTING = "testing"
+    NONE = "none"
+
+
 class SmtpProtocol(StrEnum):
     """relay.protocol, domain.protocol: plain/STARTTLS, or implicit TLS."""
     SMTP = "smtp"
@@ -205,6 +212,7 @@ RUN_STATUSES: tuple[RunStatus, ...] = tuple(RunStatus)
 BLOCK_KINDS: tuple[BlockKind, ...] = tuple(BlockKind)
 CHANGE_ENTITIES: tuple[ChangeEntity, ...] = tuple(ChangeEntity)
 HOLD_REASONS: tuple[HoldReason, ...] = tuple(HoldReason)
+STS_MODES: tuple[StsMode, ...] = tuple(StsMode)
 MAPS: tuple[PostfixMap, ...] = tuple(PostfixMap)
 TWO_FACTOR_MODES: tuple[TwoFactorMode, ...] = tuple(TwoFactorMode)
 BIND_SOURCES: tuple[BindSource, ...] = tuple(BindSource)

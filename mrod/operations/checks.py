@@ -11,6 +11,8 @@ For a domain, against the resolver of [checks] (the system's by default):
   to one of this host's addresses ([checks] local_addresses; by default the addresses of
   mx_names), or, for a domain routed by its MX records, no MX more preferred than this host
   (Postfix: "mail for X loops back to myself");
+* ``sts-mx-missing`` / ``tlsa-missing`` / ``sts-stricter-than-relay`` — the backup's standing in
+  the domain's MTA-STS and DANE (mrod.mtasts.findings);
 * ``txt-*`` — a ``dns-txt`` domain's TXT record ([bind] txt_prefix) still names an existing relay,
   the one the domain uses.
 
@@ -37,6 +39,7 @@ from mrod.infra.enums import CHECK_STATUSES
 from mrod.infra.resolver import DnsLookupFailed, query, txt_relay_refs
 from mrod.infra.resolver import make_resolver as dns_resolver
 from mrod.operations import certchecks
+from mrod.mtasts import dane, findings as tls_findings
 
 LEVELS = {"error": 2, "warning": 1, "info": 0}
 
@@ -87,6 +90,8 @@ class Checker:
         self.mx_names = set(cfg.checks.mx_names)
         self.resolver = resolver or make_resolver(cfg)
         self._local: set[str] | None = None
+        self.tls_known = tls_findings.Known()      # run() reads it once per run
+        self.dane_resolver = dane.validating(make_resolver(cfg))
 
     # -- DNS ------------------------------------------------------------------------------------
 
@@ -124,6 +129,10 @@ class Checker:
         add = result.findings.append
         try:
             mx = await self._mx_findings(row, add)
+            if mx is not None:
+                via = None if row.host is None else f"relay {row.relay_name}" if row.relay_name else "its host override"
+                await tls_findings.add(self.tls_known, self.dane_resolver, row.name, via,
+                                       [host for _, host, ours in mx if ours], self.mx_names, Finding, add)
             if row.host is not None:
                 await self._nexthop_loop(row, add)
             elif mx is not None:
@@ -265,6 +274,7 @@ async def run(cfg: Config, conn: Connection, domain: str | None = None,
     async with conn.execute("SELECT id, name FROM relay") as cur:
         relays = {r[1].lower(): r[0] for r in await cur.fetchall()}
     checker = checker or Checker(cfg)
+    checker.tls_known = await tls_findings.load(conn)
     gate = asyncio.Semaphore(cfg.checks.concurrency)
 
     async def one(row: DomainRow) -> DomainCheck:

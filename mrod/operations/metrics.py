@@ -31,6 +31,7 @@ from mrod.infra.enums import CHECK_STATUSES, HEALTH_STATES, RUN_STATUSES
 from mrod.infra.engine import Target
 from mrod.infra.errors import DatabaseNotReady
 from mrod.operations.latency import Latency
+from mrod.mtasts.metrics import families as mta_sts_families
 
 __all__ = ["CONTENT_TYPE_LATEST", "histogram", "register", "unregister", "render_async"]
 
@@ -126,7 +127,7 @@ def database_families(where: db.Where | None, node: str | None = None) -> list[M
         return [_scrape_error("database", exc)]
     try:
         return (_relays(conn, node) + _queue(conn, node) + _checks(conn, node) + _imports(conn)
-                + _recipient_sources(conn) + _refusals(conn, node))
+                + _recipient_sources(conn) + _refusals(conn, node) + mta_sts_families(conn))
     except faults as exc:
         return [_scrape_error("database", exc)]
     finally:

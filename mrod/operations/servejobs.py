@@ -24,6 +24,7 @@ from mrod.operations.periodic import PeriodicJob
 from mrod.operations.nexthops import NextHopMonitor
 from mrod.notify import channels as notify_channels, dispatcher as notify_dispatcher
 from mrod.recipientsources import job as sourcejob
+from mrod.mtasts.refresh import Refresher
 
 log = logging.getLogger("mrod.jobs")
 
@@ -84,6 +85,14 @@ def jobs(cfg: Config) -> list[PeriodicJob]:
     if cfg.recipient_sources.enabled:      # recipient lists from the primaries' directories
         found.append(_quiet_job("recipient sources", cfg.recipient_sources.interval,
                                 lambda: sourcejob.sync_all(cfg), first_delay=5.0))
+    if cfg.mta_sts.enabled:
+        async def refresh_policies() -> None:
+            # MTA-STS policies and DANE verdicts of every enabled domain (mrod.mtasts.refresh).
+            # Made at each run, as the checks' Checker: a host without resolv.conf fails the
+            # run (logged), not the start of mrod serve.
+            async with db.opened(cfg.database) as conn:
+                await Refresher(cfg).run(conn)
+        found.append(_quiet_job("mta-sts", cfg.mta_sts.interval, refresh_policies, first_delay=5.0))
     if Target.of(cfg.database).shared:     # several nodes: every node's panel shows this node's lookupd staleness
         found.append(_quiet_job("nodestatus", nodereports.REPORT_EVERY, lambda: nodereports.report(cfg),
                                 first_delay=2.0, said="node status"))

@@ -87,6 +87,7 @@ CASES: list[tuple[str, str, dict[str, str], Any, set[str]]] = [
     ("bind_import_run", "POST", {}, {}, {"domains"}),
     ("dns_checks", "GET", {}, None, DOM),
     ("trust_kit", "GET", {}, None, {"relay"}),
+    ("mta_sts", "GET", {}, None, DOM),
     ("queue", "GET", {}, None, {"queue"}),
     ("queue_refresh", "POST", {}, {}, {"queue"}),          # no Postfix config here: a quick error, flashed
     ("notifications", "GET", {}, None, {"logs"}),
@@ -141,6 +142,7 @@ CASES: list[tuple[str, str, dict[str, str], Any, set[str]]] = [
     ("api_audit", "GET", {}, None, {"logs"}),
     ("api_checks", "GET", {}, None, DOM),
     ("api_trust_kit", "GET", {}, None, {"relay"}),
+    ("api_mta_sts", "GET", {}, None, DOM),
     ("api_queue", "GET", {}, None, {"queue"}),
     ("api_queue_flush", "POST", {"name": "other.example"}, None, {"queue"}),
     ("api_relay_outages", "GET", {"relay": "shared"}, None, {"relay"}),

@@ -30,6 +30,7 @@ TABLES: dict[str, dict[str, tuple[str, ...]]] = {
     "notify_state": {"severity": enums.SEVERITIES},
     "recipient_source": {"kind": enums.SOURCE_KINDS, "format": enums.SOURCE_FORMATS},
     "domain_hold": {"reason": enums.HOLD_REASONS},
+    "mta_sts": {"mode": enums.STS_MODES},
 }
 EXPECTED = {(table, column): values for table, columns in TABLES.items() for column, values in columns.items()}
 _IN_LIST = re.compile(r"\b(\w+)\s+IN\s*\(([^)]*)\)", re.IGNORECASE)

@@ -148,7 +148,7 @@ def test_both_engines_build_the_same_schema(tmp_path: Path, pg_empty_database: t
     assert lite["relay"]["triggers"]["change_relay_update"] == ("AFTER", "UPDATE", "ROW",
                                                                 {"name", "host", "port", "protocol", "tls",
                                                                  "when_primary_up"})
-    assert {t for t in lite if lite[t]["triggers"]} == {"change", "domain", "relay"}
+    assert {t for t in lite if lite[t]["triggers"]} == {"change", "domain", "relay", "mta_sts"}
     assert "totp_secret" in pg["user"]["columns"] and "cleared_at" in pg["login_failure"]["columns"]
     # 0009_node_status, a pair: every node's lookupd sync status.
     assert lite["node_status"]["key"] == ["node"] and lite["node_status"]["checks"] == 1
@@ -215,6 +215,12 @@ JOURNALED = (
     "UPDATE domain SET relay_id = NULL, host = 'mx2.example'",
     "DELETE FROM domain",
     "DELETE FROM relay",
+    # 0017: an MTA-STS answer journals its domain when it changes (not the other columns).
+    "INSERT INTO mta_sts (domain) VALUES ('s.example')",
+    "INSERT INTO mta_sts (domain, answer) VALUES ('t.example', 'dane')",
+    "UPDATE mta_sts SET answer = 'dane'",
+    "UPDATE mta_sts SET error = 'x'",
+    "DELETE FROM mta_sts WHERE domain = 't.example'",
     "INSERT INTO change (entity) VALUES ('all')",
 )
 PRUNED = (
@@ -225,7 +231,8 @@ EXPECTED = [
     (1, "relay", "1"), (2, "domain", "a.example"), (3, "domain", "a.example"), (4, "domain", "a.example"),
     (5, "domain", "a.example"), (6, "domain", "b.example"), (7, "domain", "b.example"),
     (8, "domain", "B.example"), (9, "relay", "1"), (10, "relay", "1"), (11, "domain", "B.example"),
-    (12, "domain", "B.example"), (13, "relay", "1"), (14, "all", None),
+    (12, "domain", "B.example"), (13, "relay", "1"), (14, "domain", "t.example"), (15, "domain", "s.example"),
+    (16, "domain", "t.example"), (17, "all", None),
 ]
 
 

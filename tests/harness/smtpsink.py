@@ -63,8 +63,10 @@ class _Collector:
 
 
 class SmtpSink:
-    def __init__(self, name: str = "sink", host: str = "127.0.0.1", port: int | None = None) -> None:
+    def __init__(self, name: str = "sink", host: str = "127.0.0.1", port: int | None = None,
+                 tls_context: ssl.SSLContext | None = None) -> None:
         self.name = name
+        self.tls_context = tls_context      # offers STARTTLS with it; may be replaced while stopped
         self.host = host
         self.port = port or free_port(host)
         self.messages: list[Received] = []
@@ -79,7 +81,8 @@ class SmtpSink:
         if self._controller is None:
             # A Controller closes its loop when stopped: a fresh one per start.
             controller = Controller(_Collector(self), hostname=self.host, port=self.port,
-                                    server_hostname=f"{self.name}.primary.test", ready_timeout=10)
+                                    server_hostname=f"{self.name}.primary.test", ready_timeout=10,
+                                    tls_context=self.tls_context)
             controller.start()
             self._controller = controller
         return self

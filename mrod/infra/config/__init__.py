@@ -25,6 +25,7 @@ from mrod.infra.config.schema import (
     HealthConfig,
     LookupdConfig,
     MetricsConfig,
+    MtaStsConfig,
     PolicyConfig,
     PostfixConfig,
     QueueConfig,
@@ -34,5 +35,5 @@ __all__ = [
     "CHECKOUT", "LOCAL_CONFIG", "SYSTEM_CONFIG", "describe", "describe_source", "find_config_path", "from_dict", "load",
     "SECTIONS",
     "AdminConfig", "BindConfig", "ChecksConfig", "Config", "DatabaseConfig", "HealthConfig",
-    "LookupdConfig", "MetricsConfig", "PolicyConfig", "PostfixConfig", "QueueConfig",
+    "LookupdConfig", "MetricsConfig", "MtaStsConfig", "PolicyConfig", "PostfixConfig", "QueueConfig",
 ]

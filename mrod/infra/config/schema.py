@@ -265,6 +265,26 @@ class RecipientSourcesConfig:
 
 
 @dataclass(frozen=True)
+class MtaStsConfig:
+    """MTA-STS and DANE of the domains routed by their own MX (mrod.mtasts; `mrod mta-sts`)."""
+
+    enabled: bool = True
+    # How often the job looks for policies due (each is fetched again only when its TXT id
+    # changes or its max_age nears).
+    interval: float = field(default=3600.0, metadata=check(v.positive))
+    # "" = [checks] resolver (and its port). DANE needs a validating resolver (AD bit).
+    resolver: str = field(default="", metadata=check(v.ip_or_empty))
+    resolver_port: int = field(default=53, metadata=check(v.port_number))
+    timeout: float = field(default=10.0, metadata=check(v.positive))
+    # PEM CA certificates to trust for https://mta-sts.<domain>/ ("" = the system's).
+    ca_file: str = field(default="", metadata=check(v.absolute_or_empty))
+    # Answer `dane` for MX hosts with TLSA records under DNSSEC.
+    dane: bool = True
+    # The HTTPS port of the policy host (443; tests use another).
+    https_port: int = field(default=443, metadata=check(v.port_number))
+
+
+@dataclass(frozen=True)
 class MetricsConfig:
     # A standalone Prometheus /metrics endpoint ("host:port"; "" = none; the panel serves
     # /metrics too when it runs).
@@ -348,6 +368,7 @@ class Config:
     postfix: PostfixConfig = field(default_factory=PostfixConfig)
     flush: FlushConfig = field(default_factory=FlushConfig)
     checks: ChecksConfig = field(default_factory=ChecksConfig)
+    mta_sts: MtaStsConfig = field(default_factory=MtaStsConfig)
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
     notify: NotifyConfig = field(default_factory=NotifyConfig)
     recipient_sources: RecipientSourcesConfig = field(default_factory=RecipientSourcesConfig)
