@@ -137,6 +137,24 @@ class BindStrategy(StrEnum):
     DNS_SUB = Route.DNS_SUB.value
 
 
+class QueueName(StrEnum):
+    """Postfix's queues, as ``postqueue -j`` names them (queue_name)."""
+    MAILDROP = "maildrop"
+    INCOMING = "incoming"
+    ACTIVE = "active"
+    DEFERRED = "deferred"
+    HOLD = "hold"
+
+
+class QueueAction(StrEnum):
+    """What mrod asks of ``postsuper`` for chosen messages (mrod.operations.postsuper)."""
+    HOLD = "hold"
+    RELEASE = "release"
+    REQUEUE = "requeue"
+    DELETE = "delete"
+    EXPIRE = "expire"
+
+
 PROTOCOLS: tuple[SmtpProtocol, ...] = tuple(SmtpProtocol)
 TLS_LEVELS: tuple[TlsLevel, ...] = tuple(TlsLevel)
 RECIPIENT_POLICIES: tuple[RecipientPolicy, ...] = tuple(RecipientPolicy)
@@ -154,3 +172,5 @@ TWO_FACTOR_MODES: tuple[TwoFactorMode, ...] = tuple(TwoFactorMode)
 BIND_SOURCES: tuple[BindSource, ...] = tuple(BindSource)
 BIND_ZONE_TYPES: tuple[BindZoneType, ...] = tuple(BindZoneType)
 BIND_STRATEGIES: tuple[BindStrategy, ...] = tuple(BindStrategy)
+QUEUE_NAMES: tuple[QueueName, ...] = tuple(QueueName)
+QUEUE_ACTIONS: tuple[QueueAction, ...] = tuple(QueueAction)
