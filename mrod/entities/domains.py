@@ -16,6 +16,7 @@ from typing import Any, Iterable, Mapping
 
 from mrod.infra.dbapi import Connection, Row
 from mrod.entities import audit, relays
+from mrod.infra import durations
 from mrod.infra import db, enums, journal, names
 from mrod.entities.audit import Actor
 from mrod.infra.enums import RECIPIENT_POLICIES, ROUTES, SOURCES, VERIFY_WHEN_DOWN
@@ -50,6 +51,8 @@ class Domain:
     quota_messages: int | None = None
     quota_bytes: int | None = None
     verify_when_down: str = "accept"
+    # Retention (issue 21.3): seconds a message may wait before mrod expires it; None: Postfix's own.
+    queue_lifetime: int | None = None
 
     @property
     def display_name(self) -> str:
@@ -74,8 +77,8 @@ _FIELDS = tuple(f.name for f in dataclasses.fields(Domain))
 _SELECT = (
     "SELECT d.id, d.name, d.relay_id, r.name AS relay_name, d.host, d.port, d.protocol, d.tls, d.route,"
     " d.enabled, d.include_subdomains, d.recipients, d.source, d.owner_id, d.created_at, d.updated_at,"
-    " d.paused, d.pause_reason, d.quota_messages, d.quota_bytes, d.verify_when_down"
-    " FROM domain d LEFT JOIN relay r ON r.id = d.relay_id"
+    " d.paused, d.pause_reason, d.quota_messages, d.quota_bytes, d.verify_when_down,"
+    " d.queue_lifetime FROM domain d LEFT JOIN relay r ON r.id = d.relay_id"
 )
 
 
@@ -272,7 +275,20 @@ def _flag_fields(spec: Mapping[str, Any]) -> dict[str, Any]:
             out[key] = value
     if spec.get("verify_when_down") is not None:
         out["verify_when_down"] = names.choice(spec["verify_when_down"], VERIFY_WHEN_DOWN, "verify_when_down")
+    if "queue_lifetime" in spec:
+        out["queue_lifetime"] = queue_lifetime(spec["queue_lifetime"])
     return out
+
+
+def queue_lifetime(value: Any) -> int | None:
+    """Seconds, from a number or '3d' / '12h' (Postfix's units); None for '', 'default' or None."""
+    if value is None or (isinstance(value, str) and value.strip().lower() in ("", "default")):
+        return None
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    if not isinstance(value, str):
+        raise InvalidInput("queue_lifetime", "must be a duration such as 3d or 12h, or default")
+    return durations.parse_duration(value, "queue_lifetime")
 
 
 def check_settings(spec: Mapping[str, Any]) -> None:
@@ -284,7 +300,7 @@ def check_settings(spec: Mapping[str, Any]) -> None:
 KNOWN_FIELDS = frozenset(
     {"relay", "host", "port", "protocol", "tls", "mx", "enabled", "include_subdomains", "recipients",
      "source", "route", "owner_id", "paused", "pause_reason", "quota_messages", "quota_bytes",
-     "verify_when_down"}
+     "verify_when_down", "queue_lifetime"}
 )
 
 

@@ -21,7 +21,7 @@ from typing import Any, Iterable
 
 from mrod.entities import audit, domains
 from mrod.entities.audit import Actor
-from mrod.infra import db, names
+from mrod.infra import db, durations, names
 from mrod.infra.config import Config
 from mrod.infra.dbapi import Connection
 from mrod.infra.enums import QUEUE_ACTIONS, QUEUE_NAMES, QueueAction
@@ -74,7 +74,7 @@ async def build_filter(conn: Connection, *, domain: str | None = None, queue: st
         visible = frozenset(d.id for d in page.domains)
     return QueueFilter(domain_id=domain_id, domain_name=domain_name, queue=queue or None,
                        sender=sender or None, recipient=recipient or None,
-                       min_age=queuetimes.parse_duration(older_than, "older than") if older_than else None,
+                       min_age=durations.parse_duration(older_than, "older than") if older_than else None,
                        visible=visible)
 
 

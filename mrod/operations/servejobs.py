@@ -1,6 +1,6 @@
 """The background jobs of operating a backup MX, for ``mrod serve``: primary health (with
 auto-flush; next hops of host-override and MX routes too, nexthops.py), queue refresh (which
-feeds the policy's per-domain quota), DNS checks, and on PostgreSQL this node's lookupd sync
+feeds the policy's per-domain quota), per-domain retention (retention.py), DNS checks, and on PostgreSQL this node's lookupd sync
 status into the shared database (nodereports.py).
 
 An expected trouble — Postfix down or not installed, the database not there yet — is logged
@@ -13,7 +13,7 @@ import logging
 from typing import Awaitable, Callable
 
 from mrod.infra.engine import Target
-from mrod.operations import checks, flushrequests, nodereports, queuestats, syncstatus
+from mrod.operations import checks, flushrequests, nodereports, queuestats, retention, syncstatus
 from mrod.infra import db
 from mrod.infra.config import Config
 from mrod.infra.errors import MrodError
@@ -62,6 +62,8 @@ def jobs(cfg: Config) -> list[PeriodicJob]:
             await flushrequests.take(cfg)
             await queuestats.refresh(cfg)
         found.append(_quiet_job("queue", cfg.queue.interval, refresh, first_delay=1.0))
+        # Per-domain retention (domain queue_lifetime): reads the queue only when a domain has one.
+        found.append(_quiet_job("retention", cfg.queue.interval, lambda: retention.run_once(cfg), first_delay=5.0))
     if cfg.checks.enabled:
         async def run_checks() -> None:
             async with db.opened(cfg.database) as conn:
