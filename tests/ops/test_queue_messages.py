@@ -10,9 +10,11 @@ import json
 
 import pytest
 
-from mrod.entities import audit
+from mrod.admin.app import create_app
+from mrod.entities import audit, domains, tokens, users
 from mrod.infra import db
-from tests.data import seed_file_sync
+from tests.admin.conftest import PASSWORD
+from tests.data import SYSTEM, seed_file_sync
 from tests.harness import free_port
 from tests.ops.test_postfix_ops import SLOW_RETRIES, add_sections
 from tests.postfix.conftest import payload
@@ -132,3 +134,34 @@ def test_all_matching_of_a_domain_leaves_mixed_messages(queued) -> None:
     assert [r["address"] for e in held for r in e["recipients"]] == ["y1@b.example"]
     needs_domain = mrod.cli("queue", "delete", "--all-matching", "--yes", check=False)
     assert needs_domain.returncode == 2 and "domain" in needs_domain.stderr
+
+
+async def test_the_api_for_a_domains_own_user(queued, aiohttp_client) -> None:
+    """A domains_own user's token: only messages wholly in their domains, listed and held; an id
+    of someone else's refused; delete needs "confirm": true."""
+    mrod, cfg, postfix = queued
+    async with db.opened(cfg.database) as conn:
+        owner = await users.add(conn, SYSTEM, "owner", PASSWORD, perms=("domains_own",), rounds=4)
+        await domains.update(conn, SYSTEM, "a.example", owner_id=owner.id)
+        secret, _ = await tokens.create(conn, SYSTEM, owner.id, "t")
+    client = await aiohttp_client(create_app(cfg))
+    auth = {"Authorization": f"Bearer {secret}"}
+    queue = await asyncio.to_thread(by_recipient, postfix)
+
+    listed_ = await (await client.get("/api/v1/queue/messages", headers=auth)).json()
+    mine = {queue[r]["queue_id"] for r in ("x1@a.example", "x2@sub.a.example", "x3@a.example")}
+    assert {m["queue_id"] for m in listed_["messages"]} == mine and listed_["total"] == 3
+    assert (await client.get("/api/v1/queue/messages?domain=b.example", headers=auth)).status == 404
+
+    theirs = queue["y1@b.example"]["queue_id"]
+    refused = await client.post("/api/v1/queue/messages/hold", json={"ids": [theirs]}, headers=auth)
+    assert refused.status == 404 and "not yours" in (await refused.json())["error"]
+    one = queue["x1@a.example"]["queue_id"]
+    unconfirmed = await client.post("/api/v1/queue/messages/delete", json={"ids": [one]}, headers=auth)
+    assert unconfirmed.status == 400 and (await unconfirmed.json())["field"] == "confirm"
+    held = await client.post("/api/v1/queue/messages/hold", json={"ids": [one]}, headers=auth)
+    assert held.status == 200 and (await held.json())["done"] == 1
+    states = {e["queue_id"]: e["queue_name"] for e in await asyncio.to_thread(postfix.queue)}
+    assert states[one] == "hold" and states[theirs] == "deferred"
+    gone = await client.post("/api/v1/queue/messages/delete", json={"ids": [one], "confirm": True}, headers=auth)
+    assert (await gone.json())["done"] == 1
