@@ -198,7 +198,8 @@ def form_values(form: Mapping[str, Any] | None = None, domain: core.Domain | Non
                 "quota_messages": "" if domain.quota_messages is None else domain.quota_messages,
                 "quota_bytes": "" if domain.quota_bytes is None else domain.quota_bytes,
                 "verify_when_down": domain.verify_when_down,
-                "queue_lifetime": "" if domain.queue_lifetime is None else durations.duration_text(domain.queue_lifetime)}
+                "queue_lifetime": "" if domain.queue_lifetime is None
+                else durations.duration_text(domain.queue_lifetime)}
     return {"name": "", "route": "relay", "relay": "", "host": "", "port": 25, "protocol": "smtp", "tls": "may",
             "recipients": "accept_all", "owner": "", "enabled": True, "include_subdomains": False,
             "paused": False, "pause_reason": "", "quota_messages": "", "quota_bytes": "", "verify_when_down": "accept",

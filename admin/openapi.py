@@ -272,7 +272,8 @@ PATHS: Schema = {
     "/queue/messages/{action}": {"post": _op(
         "Hold, release (then delivered now), requeue or delete chosen messages (postsuper), audited with the ids;"
         " done: how many Postfix acted on", "queue, domains or domains_own (own messages only)",
-        {"type": "object", "properties": {"action": {"type": "string"}, "ids": {"type": "array", "items": {"type": "string"}},
+        {"type": "object", "properties": {"action": {"type": "string"},
+                                          "ids": {"type": "array", "items": {"type": "string"}},
                                           "done": {"type": "integer"}, "skipped": {"type": "integer"},
                                           "failures": {"type": "array", "items": {"type": "string"}}}},
         body={"type": "object", "properties": {

@@ -18,7 +18,7 @@ from mrod.infra.config import Config
 from mrod.infra.enums import QUEUE_NAMES, QueueAction
 from mrod.infra.errors import InvalidInput
 from mrod.operations import queueactions
-from mrod.operations.queuelist import QueueFilter
+from mrod.operations.queuelist import Page, QueueFilter
 
 ACTIONS = {QueueAction.HOLD: "put messages on hold (postsuper -h): kept, not delivered, not expired",
            QueueAction.RELEASE: "release held messages (postsuper -H) and deliver them now (postqueue -i)",
@@ -62,7 +62,7 @@ async def _filter(cfg: Config, args: argparse.Namespace) -> QueueFilter:
 
 
 def cmd_list(args: argparse.Namespace, cfg: Config) -> int:
-    async def work() -> queueactions.Page:
+    async def work() -> Page:
         return await queueactions.list_page(cfg, await _filter(cfg, args), limit=args.limit, after=args.after)
 
     page = asyncio.run(work())

@@ -10,7 +10,8 @@ changes one that does — only the values that differ, so a domain the BIND impo
 its route unless the row gives another. The route is ``relay``, else ``host`` (with port,
 protocol, tls), else ``mx`` = yes (with tls); all empty: unchanged (a new domain needs one).
 Yes/no columns take yes/no/true/false/1/0; empty is "unchanged" (for a new domain: the default).
-An empty quota means [policy]'s default, an empty queue_lifetime ('3d', '12h') Postfix's own, an empty pause_reason none, an empty owner nobody.
+An empty quota means [policy]'s default, an empty queue_lifetime ('3d', '12h') Postfix's
+maximal_queue_lifetime, an empty pause_reason none, an empty owner nobody.
 
 ``run`` does the whole import inside one transaction and reports what it did; with
 ``apply=False`` (the preview) it rolls the transaction back, so the preview is exactly what the

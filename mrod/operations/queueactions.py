@@ -26,7 +26,7 @@ from mrod.infra.config import Config
 from mrod.infra.dbapi import Connection
 from mrod.infra.enums import QUEUE_ACTIONS, QUEUE_NAMES, QueueAction
 from mrod.infra.errors import InvalidInput, NotFound
-from mrod.operations import postsuper, queuelist, queueroutes, queuestream, queuetimes
+from mrod.operations import postsuper, queuelist, queueroutes, queuestream
 from mrod.operations.queuelist import Collector, Lister, Matcher, Page, QueueFilter
 
 AUDIT_CHUNK = 1000      # ids per audit row: a delete of 100k messages is 100 rows, not one huge one

@@ -111,7 +111,8 @@ class Matcher:
             return None
         inside = True
         if flt.domain_id is not None or flt.domain_name:
-            hits = [(r is not None and r[0] == flt.domain_id) or d == flt.domain_name for d, r in zip(domains, rows)]
+            hits = [(r is not None and r[0] == flt.domain_id) or d == flt.domain_name
+                    for d, r in zip(domains, rows, strict=True)]
             if not any(hits):
                 return None
             inside = all(hits)

@@ -1,6 +1,7 @@
 """The background jobs of operating a backup MX, for ``mrod serve``: primary health (with
 auto-flush; next hops of host-override and MX routes too, nexthops.py), queue refresh (which
-feeds the policy's per-domain quota), per-domain retention (retention.py), DNS checks, and on PostgreSQL this node's lookupd sync
+feeds the policy's per-domain quota), per-domain retention (retention.py),
+DNS checks, and on PostgreSQL this node's lookupd sync
 status into the shared database (nodereports.py).
 
 An expected trouble — Postfix down or not installed, the database not there yet — is logged

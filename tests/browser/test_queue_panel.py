@@ -106,7 +106,7 @@ def test_a_domains_own_user_sees_only_their_messages_and_sets_retention(setup, c
     # An id that is not theirs, posted by hand, is refused and nothing is held.
     page.goto(server.url + "/domains/mine.example/queue")
     page.locator("input[name=id]").first.evaluate(
-        f"(box, id) => {{ box.value = id; box.checked = true; }}", ids["c@theirs.example"][0])
+        "(box, id) => { box.value = id; box.checked = true; }", ids["c@theirs.example"][0])
     page.get_by_role("button", name="Hold chosen").click()
     assert "not queued, or not yours" in page.get_by_role("alert").inner_text()
     assert queue_of(postfix)["c@theirs.example"][1] == "deferred"

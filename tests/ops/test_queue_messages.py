@@ -122,7 +122,7 @@ def test_hold_release_requeue_delete_by_id(queued) -> None:
         async with db.opened(cfg.database) as conn:
             return await audit.entries(conn, entity="queue")
     entries = asyncio.run(rows())
-    assert {(e.action, tuple(e.after["ids"])) for e in entries} >= {
+    assert {(e.action, tuple((e.after or {})["ids"])) for e in entries} >= {
         ("hold", (one,)), ("release", (one,)), ("requeue", (one,)), ("delete", (two,))}
 
 
