@@ -22,6 +22,7 @@ from mrod.infra import names
 from mrod.infra.enums import QUEUE_NAMES, Permission, QueueAction
 from mrod.infra.errors import InvalidInput, MrodError
 from mrod.operations import queueactions
+from mrod.operations.postqueue import QueueUnavailable
 from mrod.operations.queuelist import Page, QueueFilter
 
 from mrod.admin import pool
@@ -151,9 +152,17 @@ async def api_list(request: web.Request) -> web.StreamResponse:
     _api_domain(request, domain)
     flt = await _filter(request, request.query, domain)
     await pool.release(request)
-    page = await queueactions.list_page(request.app[CONFIG], flt, limit=request.query.get("limit") or None,
-                                        after=request.query.get("after") or None)
+    try:
+        page = await queueactions.list_page(request.app[CONFIG], flt, limit=request.query.get("limit") or None,
+                                            after=request.query.get("after") or None)
+    except QueueUnavailable as exc:
+        return _unavailable(exc)
     return web.json_response(page.as_dict())
+
+
+def _unavailable(exc: QueueUnavailable) -> web.Response:
+    """Postfix not running, postqueue/postsuper missing or too slow: the service is unavailable."""
+    return web.json_response({"error": str(exc), "status": 503}, status=503)
 
 
 @needs(*DOMAIN_PERMS, Permission.QUEUE)
@@ -178,6 +187,9 @@ async def api_action(request: web.Request) -> web.StreamResponse:
     values = {k: str(body[k]) for k in FILTERS if isinstance(body.get(k), (str, int))}
     flt = await _filter(request, values, domain or None)
     await pool.release(request)
-    result = await queueactions.act(request.app[CONFIG], actor(request), action, ids=ids, flt=flt,
-                                    all_matching=body.get("all_matching") is True)
+    try:
+        result = await queueactions.act(request.app[CONFIG], actor(request), action, ids=ids, flt=flt,
+                                        all_matching=body.get("all_matching") is True)
+    except QueueUnavailable as exc:
+        return _unavailable(exc)
     return web.json_response(result.as_dict())

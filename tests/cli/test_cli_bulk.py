@@ -61,7 +61,7 @@ def test_set_many_refusals_change_nothing(many, config_file: Path) -> None:
 
 def test_export_and_import_csv(many, config_file: Path, tmp_path: Path) -> None:
     r = many("domain", "export", "--filter", "q=d1")
-    assert r.code == 0 and r.out.splitlines()[1] == "d1.example,old,,,,,no,yes,no,accept_all,no,,,,accept,,manual"
+    assert r.code == 0 and r.out.splitlines()[1] == "d1.example,old,,,,,no,yes,no,accept_all,no,,,,accept,,manual,"
     everything = many("domain", "export").out
     path = tmp_path / "domains.csv"
     path.write_text(everything)
