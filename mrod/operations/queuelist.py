@@ -89,11 +89,20 @@ class Matcher:
         self.sender = (flt.sender or "").casefold()
         self.recipient = (flt.recipient or "").casefold()
         self._rows: dict[str, tuple[Hashable, str] | None] = {}
+        self._domains: dict[str, str] = {}
 
     def row(self, domain: str) -> tuple[Hashable, str] | None:
         if domain not in self._rows:
             self._rows[domain] = self.classify(domain) if self.classify is not None and domain else None
         return self._rows[domain]
+
+    def domain_of(self, address: str) -> str:
+        """recipient_domain, remembered per spelling of the domain (a queue repeats them a lot)."""
+        raw = address[address.rfind("@") + 1:] if "@" in address else ""
+        found = self._domains.get(raw)
+        if found is None:
+            found = self._domains[raw] = recipient_domain(address)
+        return found
 
     def match(self, m: QueuedMessage) -> Listed | None:
         flt = self.flt
@@ -105,7 +114,9 @@ class Matcher:
             return None
         if self.recipient and not any(self.recipient in a.casefold() for a, _ in m.recipients):
             return None
-        domains = [recipient_domain(a) for a, _ in m.recipients]
+        if flt.visible is None and flt.domain_id is None and not flt.domain_name:
+            return Listed(m, (), True)      # nothing to classify for: names() fills in what is shown
+        domains = [self.domain_of(a) for a, _ in m.recipients]
         rows = [self.row(d) for d in domains]
         if flt.visible is not None and not all(r is not None and r[0] in flt.visible for r in rows):
             return None
@@ -116,8 +127,18 @@ class Matcher:
             if not any(hits):
                 return None
             inside = all(hits)
-        names = tuple(sorted({r[1] for r in rows if r is not None}))
-        return Listed(m, names, inside)
+        return Listed(m, _names(rows), inside)
+
+    def named(self, listed: Listed) -> Listed:
+        """The listed message with the mrod domains it goes to (for one the page keeps)."""
+        if listed.domains:
+            return listed
+        rows = [self.row(self.domain_of(a)) for a, _ in listed.message.recipients]
+        return Listed(listed.message, _names(rows), listed.inside)
+
+
+def _names(rows: list[tuple[Hashable, str] | None]) -> tuple[str, ...]:
+    return tuple(sorted({r[1] for r in rows if r is not None}))
 
 
 class Lister:
@@ -144,7 +165,7 @@ class Lister:
         if len(self._ids) > self.limit and qid >= self._ids[-1]:
             return
         bisect.insort(self._ids, qid)
-        self._kept[qid] = listed
+        self._kept[qid] = self.matcher.named(listed)     # classified only when kept
         if len(self._ids) > self.limit + 1:
             del self._kept[self._ids.pop()]
 
