@@ -96,3 +96,11 @@ def test_bad_durations(text: str) -> None:
 
 def test_duration_text() -> None:
     assert [durations.duration_text(s) for s in (259200, 43200, 604800, 90, 5400)] == ["3d", "12h", "1w", "90s", "90m"]
+
+
+def test_mrod_serve_runs_the_retention_job() -> None:
+    from mrod.infra import config as configmod
+    from mrod.operations import servejobs
+
+    assert "retention" in [j.name for j in servejobs.jobs(configmod.from_dict({}))]
+    assert "retention" not in [j.name for j in servejobs.jobs(configmod.from_dict({"queue": {"enabled": False}}))]
