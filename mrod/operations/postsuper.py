@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import shlex
 from dataclasses import dataclass
 from typing import Iterable
 
@@ -52,8 +53,16 @@ def queue_id(text: str) -> str:
 
 
 def command(cfg: Config, *args: str) -> list[str]:
+    """``[postfix] postsuper`` split as a shell would (``sudo -n /usr/sbin/postsuper`` for an mrod
+    that does not run as root: postsuper refuses anyone else), then ``-c DIR`` and ``args``."""
     pf = cfg.postfix
-    return [pf.postsuper, *(["-c", pf.config_dir] if pf.config_dir else []), *args]
+    return [*shlex.split(pf.postsuper), *(["-c", pf.config_dir] if pf.config_dir else []), *args]
+
+
+def sibling(cfg: Config, program: str) -> str:
+    """A Postfix program installed beside postsuper (postkick, postconf: neither needs root)."""
+    folder = os.path.dirname(shlex.split(cfg.postfix.postsuper)[-1])
+    return os.path.join(folder, program) if folder else program
 
 
 async def act(cfg: Config, action: str, ids: Iterable[str]) -> Result:
@@ -104,8 +113,7 @@ async def kick(cfg: Config, ids: Iterable[str], concurrency: int = 4) -> list[st
 
 async def wake_pickup(cfg: Config) -> str | None:
     """``postkick [-c DIR] public pickup W``: take requeued mail now. The failure's sentence, or None."""
-    folder = os.path.dirname(cfg.postfix.postsuper)
-    argv = [os.path.join(folder, "postkick") if folder else "postkick",
+    argv = [sibling(cfg, "postkick"),
             *(["-c", cfg.postfix.config_dir] if cfg.postfix.config_dir else []), "public", "pickup", "W"]
     try:
         code, stderr = await postqueue.run(argv, cfg.queue.timeout)

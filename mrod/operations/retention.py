@@ -100,8 +100,7 @@ async def run_once(cfg: Config) -> Expiry | None:
 
 async def postfix_lifetime(cfg: Config) -> int:
     """Postfix's maximal_queue_lifetime (``postconf -h``), in seconds; 5d when it cannot be asked."""
-    folder = cfg.postfix.postsuper.rpartition("/")[0]
-    argv = [f"{folder}/postconf" if folder else "postconf",
+    argv = [postsuper.sibling(cfg, "postconf"),
             *(["-c", cfg.postfix.config_dir] if cfg.postfix.config_dir else []), "-h", "maximal_queue_lifetime"]
     try:
         proc = await postqueue.spawn(argv)

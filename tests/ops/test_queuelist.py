@@ -104,3 +104,15 @@ def test_mrod_serve_runs_the_retention_job() -> None:
 
     assert "retention" in [j.name for j in servejobs.jobs(configmod.from_dict({}))]
     assert "retention" not in [j.name for j in servejobs.jobs(configmod.from_dict({"queue": {"enabled": False}}))]
+
+
+def test_postsuper_may_be_a_command_line() -> None:
+    from mrod.infra import config as configmod
+    from mrod.operations import postsuper
+
+    cfg = configmod.from_dict({"postfix": {"postsuper": "sudo -n /usr/sbin/postsuper", "config_dir": "/etc/pf"}})
+    assert postsuper.command(cfg, "-h", "-") == ["sudo", "-n", "/usr/sbin/postsuper", "-c", "/etc/pf", "-h", "-"]
+    assert postsuper.sibling(cfg, "postkick") == "/usr/sbin/postkick"
+    assert postsuper.sibling(configmod.from_dict({}), "postconf") == "postconf"
+    with pytest.raises(InvalidInput, match="queue id"):
+        postsuper.queue_id("ABC-123; rm")

@@ -196,7 +196,8 @@ class PostfixConfig:
     # Postfix's configuration directory, passed as `-c DIR` ("" = Postfix's default).
     config_dir: str = field(default="", metadata=check(v.absolute_or_empty))
     postqueue: str = "postqueue"
-    postsuper: str = "postsuper"     # holds, releases, requeues, deletes and expires chosen messages
+    # Holds, releases, requeues, deletes and expires chosen messages; needs root (e.g. "sudo -n postsuper").
+    postsuper: str = "postsuper"
     # At `mrod serve` start-up, lookup failures in Postfix's log that its smtpd may
     # still cache (mrod.operations.postfixcache); "" = Postfix's maillog_file, else /var/log/mail.log.
     maillog: str = field(default="", metadata=check(v.absolute_or_empty))
