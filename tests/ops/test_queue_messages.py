@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import subprocess
 
 import pytest
 
@@ -165,3 +167,26 @@ async def test_the_api_for_a_domains_own_user(queued, aiohttp_client) -> None:
     assert states[one] == "hold" and states[theirs] == "deferred"
     gone = await client.post("/api/v1/queue/messages/delete", json={"ids": [one], "confirm": True}, headers=auth)
     assert (await gone.json())["done"] == 1
+
+
+def test_delete_asks_on_a_terminal(queued) -> None:
+    """On a terminal `mrod queue delete` asks; "n" deletes nothing, "y" deletes."""
+    mrod, cfg, postfix = queued
+    one = by_recipient(postfix)["y1@b.example"]["queue_id"]
+
+    def answer(text: str) -> subprocess.CompletedProcess[str]:
+        leader, follower = os.openpty()
+        try:
+            os.write(leader, text.encode())
+            return subprocess.run(mrod.command("queue", "delete", one), stdin=follower, capture_output=True,
+                                  text=True, timeout=60, env=mrod._env())
+        finally:
+            os.close(leader)
+            os.close(follower)
+
+    kept = answer("n\n")
+    assert kept.returncode == 1 and "Delete 1 message(s)?" in kept.stdout and "nothing deleted" in kept.stdout
+    assert one in {e["queue_id"] for e in postfix.queue()}
+    gone = answer("y\n")
+    assert gone.returncode == 0 and "Postfix acted on 1 of 1" in gone.stdout
+    postfix.wait_for_queue(lambda q: one not in {e["queue_id"] for e in q})
