@@ -38,6 +38,7 @@ enums.PostfixMap.RELAY_DOMAINS, enums.PostfixMap.TRANSPORT, enums.PostfixMap.REL
 enums.PostfixMap.TLS_POLICY
 enums.TwoFactorMode.NONE
 enums.BindSource.NAMED_CONF, enums.BindSource.ZONE_DIR
+enums.QueueName.MAILDROP, enums.QueueName.INCOMING
 enums.BindZoneType.PRIMARY, enums.BindZoneType.MASTER, enums.BindZoneType.SECONDARY, enums.BindZoneType.SLAVE
 # pytest reads these module names and calls these hooks (with the arguments it names).
 _.pytestmark

@@ -41,7 +41,8 @@ from mrod.admin.relays import health_of
 MAX_LIMIT = 1000
 # A field absent from a PATCH is left as it is (mrod.entities.domains.update changes only what it is given).
 DOMAIN_FIELDS = ("relay", "host", "port", "protocol", "tls", "mx", "enabled", "include_subdomains", "recipients",
-                 "paused", "pause_reason", "quota_messages", "quota_bytes", "verify_when_down", "when_primary_up")
+                 "paused", "pause_reason", "quota_messages", "quota_bytes", "verify_when_down", "when_primary_up",
+                 "queue_lifetime")
 RELAY_FIELDS = ("name", "host", "port", "protocol", "tls", "when_primary_up")
 
 

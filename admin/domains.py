@@ -23,12 +23,12 @@ from mrod.admin.access import load_domain as load
 from mrod.admin.auth import actor, flash, needs
 from mrod.admin.keys import CONFIG, USER
 from mrod.admin.render import checked, field_errors, int_arg, render, text
-from mrod.infra import enums
+from mrod.infra import durations, enums
 from mrod.infra.enums import Permission
 
 PER_PAGE = (25, 50, 100, 200)
 FORM_FIELDS = ("name", "route", "relay", "host", "port", "protocol", "tls", "recipients", "owner",
-               "pause_reason", "quota_messages", "quota_bytes", "verify_when_down", "when_primary_up")
+               "pause_reason", "quota_messages", "quota_bytes", "verify_when_down", "when_primary_up", "queue_lifetime")
 BULK_LIMIT = 100_000
 
 
@@ -152,7 +152,7 @@ async def form_errors(request: web.Request, form: Mapping[str, Any], *, creating
     if not may_set_quota(request[USER]):
         for key in QUOTA_FIELDS:
             spec.pop(key, None)
-    for key in ("recipients", "verify_when_down", "when_primary_up", "pause_reason", *QUOTA_FIELDS):
+    for key in ("recipients", "verify_when_down", "when_primary_up", "pause_reason", *QUOTA_FIELDS, "queue_lifetime"):
         if key in spec:
             try:
                 core.check_settings({key: spec[key]})
@@ -180,6 +180,8 @@ def policy_from_form(form: Mapping[str, Any]) -> dict[str, Any]:
     for key in QUOTA_FIELDS:
         value = text(form, key, 100)
         spec[key] = None if value.lower() in ("", "default") else value
+    if "queue_lifetime" in form:        # empty or "default": Postfix's maximal_queue_lifetime
+        spec["queue_lifetime"] = text(form, "queue_lifetime", 100) or None
     return spec
 
 
@@ -196,11 +198,13 @@ def form_values(form: Mapping[str, Any] | None = None, domain: core.Domain | Non
                 "paused": domain.paused, "pause_reason": domain.pause_reason or "",
                 "quota_messages": "" if domain.quota_messages is None else domain.quota_messages,
                 "quota_bytes": "" if domain.quota_bytes is None else domain.quota_bytes,
-                "verify_when_down": domain.verify_when_down, "when_primary_up": domain.when_primary_up}
+                "verify_when_down": domain.verify_when_down, "when_primary_up": domain.when_primary_up,
+                "queue_lifetime": "" if domain.queue_lifetime is None
+                else durations.duration_text(domain.queue_lifetime)}
     return {"name": "", "route": "relay", "relay": "", "host": "", "port": 25, "protocol": "smtp", "tls": "may",
             "recipients": "accept_all", "owner": "", "enabled": True, "include_subdomains": False,
             "paused": False, "pause_reason": "", "quota_messages": "", "quota_bytes": "", "verify_when_down": "accept",
-            "when_primary_up": "inherit"}
+            "when_primary_up": "inherit", "queue_lifetime": ""}
 
 
 async def _form_page(request: web.Request, values: dict[str, Any], errors: dict[str, str], *,

@@ -47,4 +47,4 @@ async def listing(request: web.Request) -> web.StreamResponse:
     return await render(request, "logs.html", {
         "entries": [(e, changes(e)) for e in entries], "total": total, "page": page, "per_page": PER_PAGE,
         "query": keep, "filters": filters,
-        "entities": ("domain", "relay", "recipient", "user", "api_token", "sign_in", "login_block")})
+        "entities": ("domain", "relay", "recipient", "user", "api_token", "sign_in", "login_block", "queue")})

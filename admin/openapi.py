@@ -80,6 +80,9 @@ POLICY_FIELDS: Schema = {
     "when_primary_up": {"enum": list(enums.WHEN_PRIMARY_UP),
                         "description": "while this node sees the primary up: accept, defer (4xx: senders retry the"
                                        " primary), or inherit the relay's (default)"},
+    "queue_lifetime": {"type": ["integer", "string", "null"],
+                       "description": "retention: seconds (or '3d', '12h') this domain's mail may wait before mrod"
+                                      " returns it to its sender; null: Postfix's maximal_queue_lifetime"},
 }
 _RELAY_MODE = {"enum": list(enums.RELAY_WHEN_PRIMARY_UP),
                "description": "while it is up: accept its domains' mail (default) or defer it"
@@ -365,6 +368,33 @@ PATHS: Schema = {
         "Which recipient source feeds the relay's domains (those without their own choice): a name or none",
         "administrator", body={"type": "object", "required": ["source"], "properties": {"source": {"type": "string"}}},
         params=[RELAY])},
+    "/queue/messages": {"get": _op(
+        "Queued messages one by one, read from Postfix now: queue id, queue, sender, recipients, size, age, last"
+        " delay reason; in queue-id order, a page after the cursor 'after' (next_after: the next page's cursor);"
+        " total counts every match", "queue for the whole queue; domains or domains_own with ?domain= (domains_own:"
+        " only messages whose recipients are all in their own domains)",
+        {"type": "object", "properties": {"messages": {"type": "array", "items": {"type": "object"}},
+                                          "total": {"type": "integer"}, "next_after": {"type": ["string", "null"]}}},
+        params=[_query("domain", "messages with a recipient in this domain (and its subdomains when it includes them)"),
+                _query("queue", ", ".join(enums.QUEUE_NAMES)), _query("sender", "sender contains"),
+                _query("recipient", "a recipient contains"), _query("older_than", "waiting at least, e.g. 1h or 3d"),
+                _query("limit", "messages per page, 1-1000 (default 50)"),
+                _query("after", "the previous page's last queue id")])},
+    "/queue/messages/{action}": {"post": _op(
+        "Hold, release (then delivered now), requeue or delete chosen messages (postsuper), audited with the ids;"
+        " done: how many Postfix acted on", "queue, domains or domains_own (own messages only)",
+        {"type": "object", "properties": {"action": {"type": "string"},
+                                          "ids": {"type": "array", "items": {"type": "string"}},
+                                          "done": {"type": "integer"}, "skipped": {"type": "integer"},
+                                          "failures": {"type": "array", "items": {"type": "string"}}}},
+        body={"type": "object", "properties": {
+            "ids": {"type": "array", "items": {"type": "string"}, "description": "queue ids"},
+            "domain": {"type": "string"}, "all_matching": {"type": "boolean", "description": "with domain: every"
+                                                           " message wholly for it (and the filters below)"},
+            "queue": {"type": "string"}, "sender": {"type": "string"}, "recipient": {"type": "string"},
+            "older_than": {"type": "string"},
+            "confirm": {"type": "boolean", "description": "delete: must be true"}}},
+        params=[_path("action", "hold, release, requeue or delete")])},
     "/metrics": {"get": {**_op("Prometheus metrics (text exposition format)", "queue (no owner restriction)"),
                          "responses": {"200": {"description": "metrics",
                                                "content": {"text/plain": {"schema": {"type": "string"}}}},

@@ -14,7 +14,7 @@ import jinja2
 from aiohttp import web
 from multidict import MultiDictProxy
 
-from mrod.infra import names
+from mrod.infra import durations, names
 from mrod.entities import sessions
 from mrod.infra.enums import Permission
 from mrod.infra.errors import InvalidInput
@@ -49,6 +49,7 @@ def setup(app: web.Application) -> None:
                                undefined=jinja2.StrictUndefined)
     env.filters["unicode"] = names.to_unicode
     env.filters["combine"] = combine
+    env.filters["lifetime"] = durations.duration_text
     env.filters["zip_self"] = lambda items: [(str(i), str(i)) for i in items]
     env.filters["owner_option"] = lambda user: (str(user.id), user.name)
     env.filters["when"] = words.when

@@ -48,6 +48,7 @@ def duration(seconds: Any) -> str:
 LABELS = {
     "relay_name": "relay", "relay_id": "relay", "include_subdomains": "subdomains too", "recipients": "recipients",
     "route": "route decided by", "owner_id": "owner", "pause_reason": "pause reason",
+    "queue_lifetime": "queue lifetime (seconds)",
     "quota_messages": "queue quota (messages)", "quota_bytes": "queue quota (bytes)",
     "verify_when_down": "unknown addresses while the primary is down",
     "when_primary_up": "while the primary is up", "tls": "TLS", "mx": "by MX",

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Mapping
 
 from mrod.answers.postfixlines import DNSSEC_PARAMETER, MAP_PARAMETERS, PACE
+from mrod.infra import durations
 
 LIFETIMES = ("maximal_queue_lifetime", "bounce_queue_lifetime")
 UNAUTH = ("reject_unauth_destination", "defer_unauth_destination")
@@ -154,6 +155,26 @@ def plan(wanted: Mapping[str, str], explicit: Mapping[str, str], effective: Mapp
         if want and (have is None or have < (seconds(want) or 0)):
             change(parameter, want, "a primary may be down for days")
     return changes
+
+
+def with_retention(wanted: Mapping[str, str], longest: tuple[str, int] | None) -> dict[str, str]:
+    """mrod's settings with ``maximal_queue_lifetime`` raised to the longest per-domain queue
+    lifetime (``longest``: (domain, seconds)): Postfix bounces at its own lifetime whatever a
+    domain's says, so the global one must be at least the longest any domain needs."""
+    out = dict(wanted)
+    if longest is not None and longest[1] > (seconds(out.get(LIFETIMES[0], "5d")) or 0):
+        out[LIFETIMES[0]] = durations.duration_text(longest[1])
+    return out
+
+
+def retention_warnings(effective: Mapping[str, str], longest: tuple[str, int] | None) -> list[str]:
+    """Said when Postfix's lifetime in force is shorter than a domain's own."""
+    have = seconds(effective.get(LIFETIMES[0], "5d"))
+    if longest is None or have is None or have >= longest[1]:
+        return []
+    return [f"domain {longest[0]} keeps mail for {durations.duration_text(longest[1])} (queue_lifetime) but Postfix's "
+            f"maximal_queue_lifetime is {effective.get(LIFETIMES[0], '5d')}: Postfix would bounce it first;"
+            " apply the change below"]
 
 
 def warnings(wanted: Mapping[str, str], effective: Mapping[str, str]) -> list[str]:

@@ -14,7 +14,7 @@ from mrod.entities.audit import Actor
 from mrod.infra.config import Config
 from mrod.answers import oneshot
 from mrod.cli import common, domainbulk, holds
-from mrod.infra import enums
+from mrod.infra import durations, enums
 
 
 def _route_options(p: argparse.ArgumentParser) -> None:
@@ -37,6 +37,8 @@ def _route_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quota-messages", metavar="N", help="defer new mail while N messages wait (0: no limit,"
                    " 'default': [policy] default_quota_messages)")
     p.add_argument("--quota-bytes", metavar="N", help="defer new mail while N bytes wait (0, or 'default')")
+    p.add_argument("--queue-lifetime", metavar="DURATION", help="expire (bounce) the domain's mail after it waited"
+                   " this long, e.g. 3d or 12h ('default': Postfix's maximal_queue_lifetime)")
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -106,6 +108,8 @@ def _spec(args: argparse.Namespace) -> dict[str, Any]:
     spec["verify_when_down"] = args.verify_when_down
     spec["when_primary_up"] = args.when_primary_up
     found = {k: v for k, v in spec.items() if v is not None}
+    if args.queue_lifetime is not None:
+        found["queue_lifetime"] = args.queue_lifetime
     for key in ("quota_messages", "quota_bytes"):
         value = getattr(args, key)
         if value is not None:
@@ -259,4 +263,6 @@ def describe(d: domains.Domain) -> str:
     for what, value in (("messages", d.quota_messages), ("bytes", d.quota_bytes)):
         if value is not None:
             flags.append(f"quota {value} {what}" if value else f"no {what} quota")
+    if d.queue_lifetime is not None:
+        flags.append(f"queue lifetime {durations.duration_text(d.queue_lifetime)}")
     return ", ".join(flags)

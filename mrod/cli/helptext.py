@@ -64,7 +64,11 @@ EXAMPLES = {
     "lookup": "mrod lookup relay_domains example.com\nmrod lookup transport 'User+tag@Example.COM'",
     "postfix-config": "mrod postfix-config --main >> /etc/postfix/main.cf   # then review it",
     "check": "mrod check\nmrod check example.com --json",
-    "queue": "mrod queue\nmrod queue --domain example.com --flush",
+    "queue": "mrod queue\nmrod queue --domain example.com --flush\n"
+             "mrod queue list --domain example.com --older-than 1d",
+    "queue list": "mrod queue list --domain example.com --queue deferred --limit 20\n"
+                  "mrod queue list --after 4Y8xKf0q3zz1x   # the next page",
+    "queue delete": "mrod queue delete 4Y8xKf0q3zz1x --yes\nmrod queue delete --domain spam.example --all-matching",
     "health": "mrod health --probe",
     "import-bind": "mrod import-bind --dry-run",
 }

@@ -23,7 +23,7 @@ from mrod.infra.config import Config
 from mrod.infra.enums import CHECK_STATUSES
 from mrod.infra.errors import DatabaseNotReady, InvalidInput, NotFound
 from mrod.operations.queueparse import DomainQueue
-from mrod.cli import common, outagehistory
+from mrod.cli import common, outagehistory, queuecmd
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -36,6 +36,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                         " node's queue read now")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_queue)
+    queuecmd.register(p)
 
     p = sub.add_parser("check", help="check the DNS set-up of every domain (or one): MX, preference, loops")
     p.add_argument("domain", nargs="?")

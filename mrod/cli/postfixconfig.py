@@ -9,6 +9,7 @@ Postfix or starts a stopped one.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import shlex
 import socket
 import subprocess
@@ -17,6 +18,7 @@ import tempfile
 from pathlib import Path
 
 from mrod.answers import postconfplan, postfixlines
+from mrod.infra import db
 from mrod.infra.config import Config
 from mrod.infra.errors import InvalidInput, MrodError
 
@@ -57,7 +59,7 @@ def usable_hostname(name: str) -> bool:
 def changes_for(cfg: Config, directory: str, fqdn: str) -> tuple[list[postconfplan.Change], list[str], bool]:
     """(main.cf changes, master.cf services to add, whether main.cf is missing). ``fqdn`` is this
     host's name (socket.getfqdn()); a fresh main.cf gets it as myhostname when it is usable."""
-    wanted = postconfplan.parse_main_cf(postfixlines.main_cf(cfg))
+    wanted = postconfplan.with_retention(postconfplan.parse_main_cf(postfixlines.main_cf(cfg)), longest_lifetime(cfg))
     names = sorted(set(wanted) | {"smtpd_reject_unlisted_recipient"})
     main_cf = Path(directory) / "main.cf"
     fresh = not main_cf.exists()
@@ -76,6 +78,21 @@ def changes_for(cfg: Config, directory: str, fqdn: str) -> tuple[list[postconfpl
     service = cfg.lookupd.smtps_transport
     services = [] if _has_service(Path(directory) / "master.cf", service) else [service]
     return changes, services, fresh
+
+
+def longest_lifetime(cfg: Config) -> tuple[str, int] | None:
+    """The domain with the longest queue_lifetime of its own (retention), or None — also when
+    the database is not there yet (postfix-config may run before `mrod init`)."""
+    async def read() -> tuple[str, int] | None:
+        async with db.opened(cfg.database) as conn:
+            async with conn.execute("SELECT name, queue_lifetime FROM domain WHERE queue_lifetime IS NOT NULL"
+                                    " ORDER BY queue_lifetime DESC, name LIMIT 1") as cur:
+                row = await cur.fetchone()
+        return (row[0], int(row[1])) if row else None
+    try:
+        return asyncio.run(read())
+    except MrodError:
+        return None
 
 
 def _has_service(master_cf: Path, service: str) -> bool:
@@ -111,6 +128,8 @@ def run(args: argparse.Namespace, cfg: Config, fqdn: str | None = None) -> int:
     asked = ["recipient_delimiter", postfixlines.DNSSEC_PARAMETER]
     notes = postconfplan.warnings(postconfplan.parse_main_cf(postfixlines.main_cf(cfg)),
                                   _effective(directory, asked) if not fresh else {})
+    notes += postconfplan.retention_warnings(
+        _effective(directory, ["maximal_queue_lifetime"]) if not fresh else {}, longest_lifetime(cfg))
     if fresh and not usable_hostname(fqdn):
         notes.append(f"myhostname is left out: this host's name resolves to {fqdn!r}, which Postfix must not "
                      "greet other mail servers with; set the name your MX records use "

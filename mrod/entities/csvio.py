@@ -3,14 +3,15 @@
 Columns (a header row names them; any order; only ``name`` is required)::
 
     name, relay, host, port, protocol, tls, mx, enabled, include_subdomains, recipients,
-    paused, pause_reason, quota_messages, quota_bytes, verify_when_down, when_primary_up, owner, source
+    paused, pause_reason, quota_messages, quota_bytes, verify_when_down, when_primary_up, owner, source, queue_lifetime
 
 An export read back in changes nothing. On import, a row adds a domain that does not exist and
 changes one that does — only the values that differ, so a domain the BIND importer routed keeps
 its route unless the row gives another. The route is ``relay``, else ``host`` (with port,
 protocol, tls), else ``mx`` = yes (with tls); all empty: unchanged (a new domain needs one).
 Yes/no columns take yes/no/true/false/1/0; empty is "unchanged" (for a new domain: the default).
-An empty quota means [policy]'s default, an empty pause_reason none, an empty owner nobody.
+An empty quota means [policy]'s default, an empty queue_lifetime ('3d', '12h') Postfix's
+maximal_queue_lifetime, an empty pause_reason none, an empty owner nobody.
 
 ``run`` does the whole import inside one transaction and reports what it did; with
 ``apply=False`` (the preview) it rolls the transaction back, so the preview is exactly what the
@@ -29,12 +30,12 @@ from mrod.infra.dbapi import Connection
 from mrod.entities import domains, users
 from mrod.entities.audit import Actor
 from mrod.entities.domains import Domain
-from mrod.infra import db, names
+from mrod.infra import db, durations, names
 from mrod.infra.errors import Conflict, InvalidInput, NothingImported, NotFound
 
 COLUMNS = ("name", "relay", "host", "port", "protocol", "tls", "mx", "enabled", "include_subdomains",
            "recipients", "paused", "pause_reason", "quota_messages", "quota_bytes", "verify_when_down",
-           "when_primary_up", "owner", "source")
+           "when_primary_up", "owner", "source", "queue_lifetime")
 MAX_ROWS = 100_000
 MAX_PROBLEMS = 100
 _YES = {"yes": True, "true": True, "1": True, "no": False, "false": False, "0": False}
@@ -70,7 +71,7 @@ def export(rows: Iterable[Domain], owners: dict[int, str]) -> str:
             _yes(d.include_subdomains), d.recipients, _yes(d.paused), d.pause_reason or "",
             "" if d.quota_messages is None else d.quota_messages, "" if d.quota_bytes is None else d.quota_bytes,
             d.verify_when_down, d.when_primary_up, owners.get(d.owner_id, "") if d.owner_id is not None else "",
-            d.source])
+            d.source, "" if d.queue_lifetime is None else durations.duration_text(d.queue_lifetime)])
     return out.getvalue()
 
 
@@ -160,6 +161,10 @@ async def _spec(conn: Connection, row: dict[str, str], current: Domain | None,
             stored = getattr(current, key) if current is not None else None
             if current is None or ("" if stored is None else str(stored)) != row[key]:
                 spec[key] = row[key] or None
+    if "queue_lifetime" in row:
+        wanted_lifetime = domains.queue_lifetime(row["queue_lifetime"])
+        if current is None or current.queue_lifetime != wanted_lifetime:
+            spec["queue_lifetime"] = wanted_lifetime
     if "owner" in row and may_set_owner:
         owner = row["owner"]
         if owner and owner.lower() not in owner_ids:

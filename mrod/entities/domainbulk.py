@@ -25,7 +25,8 @@ from mrod.infra import enums
 # What a bulk change may set: what a single change may, less what only makes sense per domain
 # (its source, what decided its route, its owner — the last only from the domain's own page).
 FIELDS = ("relay", "host", "port", "protocol", "tls", "mx", "enabled", "include_subdomains", "recipients",
-          "paused", "pause_reason", "quota_messages", "quota_bytes", "verify_when_down", "when_primary_up")
+          "paused", "pause_reason", "quota_messages", "quota_bytes", "verify_when_down", "when_primary_up",
+          "queue_lifetime")
 FILTERS = ("q", "enabled", "source", "relay", "recipients")
 MAX_NAMES = 100_000
 
@@ -113,7 +114,7 @@ async def select(conn: Connection, *, domain_names: list[str] | None = None,
 
 def check_change(change: Mapping[str, Any]) -> dict[str, Any]:
     spec = {k: v for k, v in change.items() if v is not None or k in ("pause_reason", "quota_messages",
-                                                                         "quota_bytes")}
+                                                                         "quota_bytes", "queue_lifetime")}
     for key in spec:
         if key not in FIELDS:
             raise InvalidInput(key, f"is not a field a bulk change sets (fields: {', '.join(FIELDS)})")

@@ -16,6 +16,7 @@ from typing import Any, Iterable, Mapping
 
 from mrod.infra.dbapi import Connection, Row
 from mrod.entities import audit, relays
+from mrod.infra import durations
 from mrod.infra import db, enums, journal, names
 from mrod.entities.audit import Actor
 from mrod.infra.enums import RECIPIENT_POLICIES, ROUTES, SOURCES, VERIFY_WHEN_DOWN, WHEN_PRIMARY_UP
@@ -52,6 +53,8 @@ class Domain:
     verify_when_down: str = "accept"
     # While the primary is up (issue 20.1): inherit (the relay's), accept, or defer.
     when_primary_up: str = "inherit"
+    # Retention (issue 21.3): seconds a message may wait before mrod expires it; None: Postfix's own.
+    queue_lifetime: int | None = None
 
     @property
     def display_name(self) -> str:
@@ -77,7 +80,7 @@ _SELECT = (
     "SELECT d.id, d.name, d.relay_id, r.name AS relay_name, d.host, d.port, d.protocol, d.tls, d.route,"
     " d.enabled, d.include_subdomains, d.recipients, d.source, d.owner_id, d.created_at, d.updated_at,"
     " d.paused, d.pause_reason, d.quota_messages, d.quota_bytes, d.verify_when_down,"
-    " d.when_primary_up FROM domain d LEFT JOIN relay r ON r.id = d.relay_id"
+    " d.when_primary_up, d.queue_lifetime FROM domain d LEFT JOIN relay r ON r.id = d.relay_id"
 )
 
 
@@ -276,7 +279,20 @@ def _flag_fields(spec: Mapping[str, Any]) -> dict[str, Any]:
         out["verify_when_down"] = names.choice(spec["verify_when_down"], VERIFY_WHEN_DOWN, "verify_when_down")
     if spec.get("when_primary_up") is not None:
         out["when_primary_up"] = names.choice(spec["when_primary_up"], WHEN_PRIMARY_UP, "when_primary_up")
+    if "queue_lifetime" in spec:
+        out["queue_lifetime"] = queue_lifetime(spec["queue_lifetime"])
     return out
+
+
+def queue_lifetime(value: Any) -> int | None:
+    """Seconds, from a number or '3d' / '12h' (Postfix's units); None for '', 'default' or None."""
+    if value is None or (isinstance(value, str) and value.strip().lower() in ("", "default")):
+        return None
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    if not isinstance(value, str):
+        raise InvalidInput("queue_lifetime", "must be a duration such as 3d or 12h, or default")
+    return durations.parse_duration(value, "queue_lifetime")
 
 
 def check_settings(spec: Mapping[str, Any]) -> None:
@@ -288,7 +304,7 @@ def check_settings(spec: Mapping[str, Any]) -> None:
 KNOWN_FIELDS = frozenset(
     {"relay", "host", "port", "protocol", "tls", "mx", "enabled", "include_subdomains", "recipients",
      "source", "route", "owner_id", "paused", "pause_reason", "quota_messages", "quota_bytes",
-     "verify_when_down", "when_primary_up"}
+     "verify_when_down", "when_primary_up", "queue_lifetime"}
 )
 
 

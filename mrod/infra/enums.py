@@ -165,6 +165,8 @@ class TrustKitFormat(StrEnum):
     POSTSCREEN = "postscreen"
     POSTFIX = "postfix"
     SPF = "spf"
+
+
 class NoticeStatus(StrEnum):
     """notification.status: one message to one recipient through one channel (mrod/notify)."""
     PENDING = "pending"
@@ -184,6 +186,8 @@ class NotifyChannel(StrEnum):
     """The notification channels ([notify.email], [notify.webhook])."""
     EMAIL = "email"
     WEBHOOK = "webhook"
+
+
 class SourceKind(StrEnum):
     """Where a recipient source reads its addresses (mrod.recipientsources)."""
     LDAP = "ldap"
@@ -195,6 +199,24 @@ class SourceFormat(StrEnum):
     """What a URL recipient source returns."""
     JSON = "json"
     CSV = "csv"
+
+
+class QueueName(StrEnum):
+    """Postfix's queues, as ``postqueue -j`` names them (queue_name)."""
+    MAILDROP = "maildrop"
+    INCOMING = "incoming"
+    ACTIVE = "active"
+    DEFERRED = "deferred"
+    HOLD = "hold"
+
+
+class QueueAction(StrEnum):
+    """What mrod asks of ``postsuper`` for chosen messages (mrod.operations.postsuper)."""
+    HOLD = "hold"
+    RELEASE = "release"
+    REQUEUE = "requeue"
+    DELETE = "delete"
+    EXPIRE = "expire"
 
 
 PROTOCOLS: tuple[SmtpProtocol, ...] = tuple(SmtpProtocol)
@@ -224,3 +246,5 @@ SEVERITIES: tuple[Severity, ...] = tuple(Severity)
 NOTIFY_CHANNELS: tuple[NotifyChannel, ...] = tuple(NotifyChannel)
 SOURCE_KINDS: tuple[SourceKind, ...] = tuple(SourceKind)
 SOURCE_FORMATS: tuple[SourceFormat, ...] = tuple(SourceFormat)
+QUEUE_NAMES: tuple[QueueName, ...] = tuple(QueueName)
+QUEUE_ACTIONS: tuple[QueueAction, ...] = tuple(QueueAction)

@@ -26,3 +26,4 @@ def age(oldest: int | None, now: datetime | None = None) -> str:
 def arrived(oldest: int | None) -> str | None:
     """A queue arrival time (epoch seconds, as postqueue -j gives it) as a stored timestamp."""
     return None if oldest is None else db.stamp(datetime.fromtimestamp(oldest, timezone.utc))
+

@@ -1,7 +1,8 @@
 """The background jobs of operating a backup MX, for ``mrod serve``: primary health (with
 auto-flush; next hops of host-override and MX routes too, nexthops.py), queue refresh (which
-feeds the policy's per-domain quota), DNS checks, notifications (mrod/notify), and on
-PostgreSQL this node's lookupd sync status into the shared database (nodereports.py).
+feeds the policy's per-domain quota), per-domain retention (retention.py), DNS checks,
+notifications (mrod/notify), and on PostgreSQL this node's lookupd sync status into the shared
+database (nodereports.py).
 
 An expected trouble — Postfix down or not installed, the database not there yet — is logged
 as one warning when it starts and one line when it ends, not a traceback every interval.
@@ -13,7 +14,7 @@ import logging
 from typing import Awaitable, Callable
 
 from mrod.infra.engine import Target
-from mrod.operations import checks, flushrequests, holdqueue, nodereports, queuestats, syncstatus
+from mrod.operations import checks, flushrequests, holdqueue, nodereports, queuestats, retention, syncstatus
 from mrod.operations.deliveries import DeliveryWatch
 from mrod.operations.postqueue import QueueUnavailable
 from mrod.infra import db
@@ -73,6 +74,8 @@ def jobs(cfg: Config) -> list[PeriodicJob]:
         found.append(_quiet_job("queue", cfg.queue.interval, refresh, first_delay=1.0))
         # Mail the primary refused after this node accepted it, counted from Postfix's log.
         found.append(_quiet_job("deliveries", cfg.health.interval, DeliveryWatch(cfg).run_once, first_delay=3.0))
+        # Per-domain retention (domain queue_lifetime): reads the queue only when a domain has one.
+        found.append(_quiet_job("retention", cfg.queue.interval, lambda: retention.run_once(cfg), first_delay=5.0))
     if cfg.checks.enabled:
         async def run_checks() -> None:
             async with db.opened(cfg.database) as conn:

@@ -76,7 +76,7 @@ async def test_csv_export_preview_and_import(admin_panel, app_conn, make_user) -
     assert response.content_type == "text/csv"
     assert 'filename="domains.csv"' in response.headers["Content-Disposition"]
     text = await response.text()
-    assert text.splitlines()[1:] == ["d1.example,old,,,,,no,yes,no,accept_all,no,,,,accept,inherit,,manual"]
+    assert text.splitlines()[1:] == ["d1.example,old,,,,,no,yes,no,accept_all,no,,,,accept,inherit,,manual,"]
     before = await snapshot(app_conn)
     edited = text.replace("d1.example,old,", "d1.example,new,") + "n1.example,new,,,,,,,,listed,,,,,,,,\n"
     status, page, _ = await admin_panel.post("/domains/import", {"action": "preview", "csv": edited})

@@ -103,7 +103,7 @@ def test_bulk_add_bulk_edit_and_csv_import(panel_server, chromium, tmp_path: Pat
     assert exported.splitlines()[0].startswith("name,relay,host,port")
     assert "b4.example,old,,,,,no,yes,yes,listed,no,,,,accept,inherit,,manual" in exported
     edited = exported.replace("b4.example,old,", "b4.example,new,") + \
-        "c1.example,,mx9.example.net,2526,smtp,encrypt,no,yes,no,verify,no,,,,defer,,,manual\n"
+        "c1.example,,mx9.example.net,2526,smtp,encrypt,no,yes,no,verify,no,,,,defer,,,manual,\n"
     page.get_by_role("link", name="Import CSV").click()
     page.get_by_label("Or a CSV file").set_input_files(
         files=[{"name": "domains.csv", "mimeType": "text/csv", "buffer": edited.encode()}])

@@ -61,7 +61,7 @@ def test_set_many_refusals_change_nothing(many, config_file: Path) -> None:
 
 def test_export_and_import_csv(many, config_file: Path, tmp_path: Path) -> None:
     r = many("domain", "export", "--filter", "q=d1")
-    assert r.code == 0 and r.out.splitlines()[1] == "d1.example,old,,,,,no,yes,no,accept_all,no,,,,accept,inherit,,manual"
+    assert r.code == 0 and r.out.splitlines()[1] == "d1.example,old,,,,,no,yes,no,accept_all,no,,,,accept,inherit,,manual,"
     everything = many("domain", "export").out
     path = tmp_path / "domains.csv"
     path.write_text(everything)
@@ -69,7 +69,7 @@ def test_export_and_import_csv(many, config_file: Path, tmp_path: Path) -> None:
     r = many("domain", "import-csv", str(path))
     assert r.code == 0 and "0 domain(s) were added, 0 changed, 5 unchanged" in r.out
     path.write_text(everything.replace("d3.example,old,", "d3.example,new,")
-                    + "fresh.example,,mx9.example.net,2525,smtps,encrypt,no,no,no,verify,no,,10,,defer,,,manual\n")
+                    + "fresh.example,,mx9.example.net,2525,smtps,encrypt,no,no,no,verify,no,,10,,defer,,,manual,\n")
     r = many("domain", "import-csv", str(path), "--preview")
     assert r.code == 0 and "add fresh.example" in r.out and "change d3.example: relay_id, relay_name" in r.out
     assert "(preview: nothing written)" in r.out

@@ -73,20 +73,21 @@ async def test_one_refusal_changes_nothing(many, actor) -> None:
 async def test_csv_export_reads_back_unchanged_and_preview_writes_nothing(many, actor) -> None:
     await domains.add(many, actor, "own.example", host="mx9.example.net", port=2526, tls="encrypt",
                       quota_messages=50)
-    await domains.add(many, actor, "bymx.example", mx=True, tls="verify")
+    await domains.add(many, actor, "bymx.example", mx=True, tls="verify", queue_lifetime="3d")
     await domains.update(many, actor, "d1.example", paused=True, pause_reason='say "hi", then wait')
     page = await domains.search(many, limit=None)
     owners = {u.id: u.name for u in await users.list_all(many)}
     text = csvio.export(page.domains, owners)
     assert text.splitlines()[0] == ",".join(csvio.COLUMNS)
     assert "own.example,,mx9.example.net,2526,smtp,encrypt,no,yes,no,accept_all,no,,50,,accept,inherit,,manual" in text
-    assert "d0.example,old,,,,,no,yes,no,accept_all,no,,,,accept,inherit,olga,manual" in text
+    assert "d0.example,old,,,,,no,yes,no,accept_all,no,,,,accept,inherit,olga,manual," in text
+    assert "bymx.example,,,,,verify,yes,yes,no,accept_all,no,,,,accept,inherit,,manual,3d" in text     # retention
     before = await snapshot(many)
     report = await csvio.run(many, actor, text, apply=True)
     assert (report.added, report.changed, report.unchanged) == ([], [], 8)
     # Changes and an addition: the preview says what would happen, and writes nothing.
     edited = text.replace("d2.example,old,", "d2.example,new,").replace(",50,", ",75,")
-    edited += "fresh.example,new,,,,,no,no,yes,listed,no,,,,accept,inherit,olga,manual\n"
+    edited += "fresh.example,new,,,,,no,no,yes,listed,no,,,,accept,inherit,olga,manual,12h\n"
     preview = await csvio.run(many, actor, edited, apply=False)
     assert preview.added == ["fresh.example"]
     assert dict(preview.changed) == {"d2.example": ["relay_id", "relay_name"], "own.example": ["quota_messages"]}
@@ -94,8 +95,8 @@ async def test_csv_export_reads_back_unchanged_and_preview_writes_nothing(many, 
     done = await csvio.run(many, actor, edited, apply=True)
     assert done.as_dict() == preview.as_dict()
     fresh = await domains.get(many, "fresh.example")
-    assert (fresh.enabled, fresh.include_subdomains, fresh.recipients, fresh.owner_id) == \
-        (False, True, "listed", (await users.get(many, "olga")).id)
+    assert (fresh.enabled, fresh.include_subdomains, fresh.recipients, fresh.owner_id, fresh.queue_lifetime) == \
+        (False, True, "listed", (await users.get(many, "olga")).id, 12 * 3600)
 
 
 async def test_csv_import_is_all_or_nothing_with_every_problem_named(many, actor) -> None:

@@ -47,3 +47,14 @@ def test_settings_that_already_do_are_left_alone() -> None:
 
 def test_lists_keep_braced_groups_whole() -> None:
     assert pm.split_list("a, { b c }  d,e") == ["a", "{ b c }", "d", "e"]
+
+
+def test_the_longest_domain_lifetime_is_wanted_and_warned() -> None:
+    assert pm.with_retention(WANTED, ("long.example", 14 * 86400))["maximal_queue_lifetime"] == "2w"
+    assert pm.with_retention(WANTED, ("short.example", 86400))["maximal_queue_lifetime"] == "5d"
+    assert pm.with_retention(WANTED, None) == WANTED
+    assert _by_name(pm.plan(pm.with_retention(WANTED, ("long.example", 10 * 86400)), {},
+                            {"maximal_queue_lifetime": "5d"}))["maximal_queue_lifetime"] == "10d"
+    [warning] = pm.retention_warnings({"maximal_queue_lifetime": "5d"}, ("long.example", 10 * 86400))
+    assert "long.example keeps mail for 10d" in warning
+    assert pm.retention_warnings({"maximal_queue_lifetime": "5d"}, ("short.example", 86400)) == []

@@ -15,6 +15,7 @@ from mrod.answers import postconfplan
 from mrod.cli import main
 from mrod.cli import postfixconfig as postconfcli
 from mrod.infra import config as configmod
+from tests.data import seed_file_sync
 from tests.harness import require_tool
 
 MASTER_CF = Path("/usr/share/postfix/master.cf.dist")
@@ -196,3 +197,20 @@ def test_a_qualified_host_name_becomes_myhostname(postconf: str, tmp_path: Path,
     assert not any("left out" in line for line in lines)
     _run_printed(lines)
     assert _settings(postconf, directory)["myhostname"] == "mx2.example.net"
+
+
+def test_the_longest_domain_lifetime_raises_postfix_s(postconf: str, tmp_path: Path,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    """Retention: a domain that keeps mail 3 weeks needs maximal_queue_lifetime of 3 weeks —
+    said as a warning and emitted as a change; a shorter one changes nothing."""
+    config = tmp_path / "mrod.toml"
+    config.write_text(f'[database]\npath = "{tmp_path / "mrod.db"}"\n')
+    seed_file_sync(tmp_path / "mrod.db", relays=[{"name": "p", "host": "127.0.0.1"}],
+                   domains=[{"name": "long.example", "relay": "p", "queue_lifetime": "3w"},
+                            {"name": "short.example", "relay": "p", "queue_lifetime": "1d"}])
+    directory = _postfix_dir(tmp_path, MAIN_CF_DEBIAN.read_text() + INTERNET_SITE)
+    lines = _printed(config, directory, capsys)
+    assert any("long.example keeps mail for 3w" in line for line in lines if line.startswith("# WARNING"))
+    _run_printed(lines)
+    assert _settings(postconf, directory)["maximal_queue_lifetime"] == "3w"
+    assert not any("WARNING" in line for line in _printed(config, directory, capsys))
