@@ -3,9 +3,9 @@ DNS checks in error, stale nodes. Each reads what the other jobs of ``mrod serve
 (relay_health, queue_stat, domain_check, node_status) for this node and registers itself
 (mrod.notify.events) when this module is imported.
 
-How long Postfix keeps a message (``queue_lifetimes``) is a replaceable function: Postfix's
-``maximal_queue_lifetime`` for every domain by default; a per-domain retention sets its own with
-``set_queue_lifetimes``.
+How long a domain's mail is kept (``queue_lifetimes``) is a replaceable function: by default the
+domain's own retention (``domain.queue_lifetime``, enforced by mrod.operations.retention), else
+Postfix's ``maximal_queue_lifetime``; ``set_queue_lifetimes`` replaces it (tests).
 """
 
 from __future__ import annotations
@@ -135,7 +135,20 @@ async def postfix_lifetimes(ctx: SourceContext, domains: list[str]) -> dict[str,
     return {name: lifetime for name in domains}
 
 
-_lifetimes: list[QueueLifetimes] = [postfix_lifetimes]
+async def domain_lifetimes(ctx: SourceContext, domains: list[str]) -> dict[str, float]:
+    """Each domain's own retention (domain.queue_lifetime, which mrod enforces with postsuper -e:
+    mrod.operations.retention), else Postfix's lifetime."""
+    own: dict[str, float] = {}
+    for start in range(0, len(domains), 500):
+        part = domains[start:start + 500]
+        async with ctx.conn.execute(f"SELECT name, queue_lifetime FROM domain WHERE queue_lifetime IS NOT NULL"
+                                    f" AND name IN ({', '.join('?' * len(part))})", part) as cur:
+            own.update((r[0], float(r[1])) for r in await cur.fetchall())
+    rest = [name for name in domains if name not in own]
+    return {**(await postfix_lifetimes(ctx, rest) if rest else {}), **own}
+
+
+_lifetimes: list[QueueLifetimes] = [domain_lifetimes]
 
 
 def set_queue_lifetimes(reader: QueueLifetimes) -> None:

@@ -1,7 +1,8 @@
 """Event sources of the features beside the built-in ones (mrod.notify.conditions): a recipient
-source whose sync fails or is held, and a relay certificate that expires soon, has expired or
-fails verification. Each reads the state its feature stores and registers itself on import
-(mrod.notify.dispatcher imports this module), as the package docstring describes.
+source whose sync fails or is held, a relay certificate that expires soon, has expired or fails
+verification, and a domain whose mail the careful flush's circuit breaker put on hold. Each
+reads the state its feature stores and registers itself on import (mrod.notify.dispatcher
+imports this module), as the package docstring describes.
 """
 
 from __future__ import annotations
@@ -43,5 +44,20 @@ async def relay_certificates(ctx: SourceContext) -> list[Event]:
     return found
 
 
+async def breaker_holds(ctx: SourceContext) -> list[Event]:
+    """A domain whose returning primary refused the careful flush's trial with 5xx: its mail is
+    on hold on this node (mrod.operations.carefulflush) until an operator releases it."""
+    async with ctx.conn.execute(
+            "SELECT d.name, h.held_at, h.detail FROM domain_hold h JOIN domain d ON d.id = h.domain_id"
+            " WHERE h.reason = 'breaker' AND h.node = ? ORDER BY d.name", (ctx.node,)) as cur:
+        rows = list(await cur.fetchall())
+    return [Event("breaker_hold", name, Severity.CRITICAL,
+                  f"{name}: its primary came back but refused the first deliveries"
+                  f"{f' ({detail})' if detail else ''}; its mail is held here, not bounced — check the primary,"
+                  f" then `mrod domain release {name}`", domains=(name,), resolved="is released", since=held_at)
+            for name, held_at, detail in rows]
+
+
 register("recipient_sources", recipient_sources_failing)
+register("breaker_holds", breaker_holds)
 register("relay_certificates", relay_certificates)

@@ -244,7 +244,7 @@ async def test_thresholds_dns_errors_and_mail_about_to_bounce(setting: Any) -> N
     try:
         result = await dispatcher.run_round(cfg, now)
     finally:
-        conditions.set_queue_lifetimes(conditions.postfix_lifetimes)
+        conditions.set_queue_lifetimes(conditions.domain_lifetimes)
     found = {(i.kind, i.subject): i.text for i in result.items}
     assert set(found) == {("queue_long", "d00.example"), ("dns_error", "d00.example"),
                           ("queue_old", "d01.example"), ("queue_expiring", "d01.example")}
@@ -334,3 +334,32 @@ async def test_a_failing_recipient_source_and_an_expiring_relay_certificate_are_
     later = await dispatcher.run_round(cfg, now + timedelta(seconds=1))
     assert {(i.change, i.kind) for i in later.items} == {("resolved", "source_failing"),
                                                         ("resolved", "relay_certificate")}
+
+
+async def test_a_breaker_hold_is_told_and_a_domains_own_retention_judges_expiry(setting: Any) -> None:
+    """The circuit breaker's hold (domain_hold, reason breaker) is a critical notice until the
+    domain is released; mail about to bounce is judged by the domain's own queue_lifetime."""
+    cfg, _inbox, _primary, _hook = setting
+    now = datetime.now(timezone.utc).replace(microsecond=0)
+    async with db.opened(cfg.database) as conn:
+        async with db.transaction(conn):
+            d00 = (await domains.get(conn, "d00.example")).id
+            await conn.execute("INSERT INTO domain_hold (domain_id, reason, held_at, held_by, node, detail)"
+                               " VALUES (?, 'breaker', ?, 'breaker', ?, '550 5.1.1 no such user')",
+                               (d00, db.now(), cfg.node.name))
+            d01 = (await domains.get(conn, "d01.example")).id
+            await conn.execute("UPDATE domain SET queue_lifetime = 7200 WHERE id = ?", (d01,))
+            await conn.execute("INSERT INTO queue_stat (node, domain_id, messages, bytes, oldest, updated_at)"
+                               " VALUES (?, ?, 3, 1, ?, ?)", (cfg.node.name, d01, int(now.timestamp()) - 3600,
+                                                              db.now()))
+    result = await dispatcher.run_round(cfg, now)
+    found = {(i.kind, i.subject): i.text for i in result.items}
+    assert "550 5.1.1 no such user" in found[("breaker_hold", "d00.example")]
+    assert "mrod domain release d00.example" in found[("breaker_hold", "d00.example")]
+    # 1 h of its own 2 h lifetime gone: within [notify] expire_within (a day) by its own retention.
+    assert "of a 7200 s (2h 0m) lifetime" in found[("queue_expiring", "d01.example")]
+    async with db.opened(cfg.database) as conn:
+        async with db.transaction(conn):
+            await conn.execute("DELETE FROM domain_hold")
+    later = await dispatcher.run_round(cfg, now + timedelta(seconds=1))
+    assert ("resolved", "breaker_hold") in {(i.change, i.kind) for i in later.items}
