@@ -78,7 +78,7 @@ async def test_csv_export_preview_and_import(admin_panel, app_conn, make_user) -
     text = await response.text()
     assert text.splitlines()[1:] == ["d1.example,old,,,,,no,yes,no,accept_all,no,,,,accept,inherit,,manual,"]
     before = await snapshot(app_conn)
-    edited = text.replace("d1.example,old,", "d1.example,new,") + "n1.example,new,,,,,,,,listed,,,,,,,,\n"
+    edited = text.replace("d1.example,old,", "d1.example,new,") + "n1.example,new,,,,,,,,listed,,,,,,,,,\n"
     status, page, _ = await admin_panel.post("/domains/import", {"action": "preview", "csv": edited})
     assert status == 200
     assert "Preview" in page
@@ -87,8 +87,8 @@ async def test_csv_export_preview_and_import(admin_panel, app_conn, make_user) -
     assert await snapshot(app_conn) == before
     status, page, _ = await admin_panel.post("/domains/import", {"action": "apply", "csv": edited + "bad,x\n"})
     assert status == 400
-    assert "Nothing was imported: line 4: 2 values for 18 columns" in page
-    status, page, _ = await admin_panel.post("/domains/import", {"action": "apply", "csv": edited + "d9.example" + "," * 17 + "\n"})
+    assert "Nothing was imported: line 4: 2 values for 19 columns" in page
+    status, page, _ = await admin_panel.post("/domains/import", {"action": "apply", "csv": edited + "d9.example" + "," * 18 + "\n"})
     assert status == 400
     assert "1 problem(s); nothing was imported." in page
     assert "d9.example" in page

@@ -74,7 +74,7 @@ def test_export_and_import_csv(many, config_file: Path, tmp_path: Path) -> None:
     assert r.code == 0 and "add fresh.example" in r.out and "change d3.example: relay_id, relay_name" in r.out
     assert "(preview: nothing written)" in r.out
     assert dump(config_file) == before
-    path.write_text(path.read_text() + "bad..example,old,,,,,,,,,,,,,,,,\n")
+    path.write_text(path.read_text() + "bad..example,old,,,,,,,,,,,,,,,,,\n")
     r = many("domain", "import-csv", str(path))
     assert r.code == 1 and f"{path}:8: bad..example" in r.err and "nothing was imported" in r.err
     assert dump(config_file) == before
