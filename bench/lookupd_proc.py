@@ -157,7 +157,7 @@ class Lookupd(ServerProcess):
         self.log_level = log_level
         self.config = workdir / f"mrod-{self.port}.toml"
         lines = ["[database]", f'path = "{Path(db_path).resolve()}"', "[lookupd]",
-                 f'socketmap = "{self.endpoint}"', 'policy = ""']
+                 f'socketmap = "{self.endpoint}"', *([] if "policy" in (extra or {}) else ['policy = ""'])]
         for key, value in (extra or {}).items():
             lines.append(f'{key} = "{value}"' if isinstance(value, str) else f"{key} = {value!r}")
         self.config.write_text("\n".join(lines) + "\n")
