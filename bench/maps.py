@@ -114,10 +114,10 @@ def run(domains: int = 100_000, keys: int = 100_000, clients: int = 16, runs: in
         result["c_floor"] = f"skipped: {C_FLOOR_SOURCE} is absent"
     def used(short: str) -> bool:
         return short in wanted and (short != "c-floor" or bool(c_floor))
-    servers: list[ServerProcess] = [s for s, short in ((lookupd, "lookupd-tcp"), (lookupd_unix, "lookupd-unix"),
-                                                       (floors[0], "floor-tcp"), (floors[1], "floor-unix"),
-                                                       (floors[2], "floor-uvloop"), (cfloor, "c-floor"))
-                                    if used(short)] + (others if used("baseline") else [])
+    candidates: list[tuple[ServerProcess, str]] = [
+        (lookupd, "lookupd-tcp"), (lookupd_unix, "lookupd-unix"), (floors[0], "floor-tcp"), (floors[1], "floor-unix"),
+        (floors[2], "floor-uvloop"), (cfloor, "c-floor"), *((o, "baseline") for o in others)]
+    servers: list[ServerProcess] = [server for server, short in candidates if used(short)]
     try:
         cluster.start()
         cluster.load_domains(dataset.names(domains))

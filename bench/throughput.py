@@ -14,7 +14,8 @@ service (``check_policy_service``, one request per recipient) on a second lookup
 policy listener on — so the policy service's cost per message is the difference to "mrod
 socketmap" (issue 23.3).
 
-    .venv/bin/python -m bench.throughput [--domains 1000] [--messages 2000] [--sessions 10] [--runs 3] [--baseline TREE] [--policy]
+    .venv/bin/python -m bench.throughput [--domains 1000] [--messages 2000] [--sessions 10] [--runs 3]
+        [--baseline TREE] [--policy]
 """
 
 from __future__ import annotations
@@ -165,7 +166,8 @@ def run(domain_count: int, messages: int, sessions: int, runs: int, baseline: Pa
             result["policy_cost_us_per_message"] = {
                 "vs mrod socketmap": round(per[POLICY] - per["mrod socketmap"]),
                 "vs hash:": round(per[POLICY] - per["hash:"])}
-            result["ratio_policy_vs_hash"] = round(result["messages_per_s"][POLICY] / result["messages_per_s"]["hash:"], 2)
+            rates = result["messages_per_s"]
+            result["ratio_policy_vs_hash"] = round(rates[POLICY] / rates["hash:"], 2)
         result["load_average_after"] = env.load_average()
     finally:
         for instance in instances.values():

@@ -14,10 +14,9 @@ from mrod.entities import domains, recipients, relays
 from mrod.infra import db, journal
 from mrod.infra.config import Config
 from mrod.infra.dbapi import Connection
-from mrod.infra.enums import MAPS
 from tests.data import ACTOR
 
-RELAYS = [dict(name="primary", host="mx1.example.net", port=25, tls="encrypt"),
+RELAYS: list[dict[str, Any]] = [dict(name="primary", host="mx1.example.net", port=25, tls="encrypt"),
           dict(name="tls465", host="mx2.example.net", port=465, protocol="smtps"),
           dict(name="v6", host="2001:db8::25", port=2525, tls="verify"),
           dict(name="plain", host="mx3.example.net")]
