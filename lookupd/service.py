@@ -70,6 +70,7 @@ class LookupService:
 
     def close(self) -> None:
         """Close the database (and drop the snapshot); the next lookup opens it again."""
+        self._quick.clear()
         self._stores.close()
 
     def shutdown(self) -> None:
@@ -148,6 +149,10 @@ class LookupService:
                 found = quick.lookup(map_name, key.decode("utf-8"))
                 if found is not None:
                     return found
+            elif self._quick:
+                # The snapshot was dropped (a reload): let go of it, or a 1M-domain snapshot
+                # would stay in memory next to the one loading.
+                self._quick.clear()
         except Exception:  # noqa: BLE001 - decided again below, where every fault is handled
             pass
         result = self._answer_now(map_name, key)

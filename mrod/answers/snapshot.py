@@ -57,7 +57,6 @@ class RouteSnapshot:
         # derived per shape or per nexthop (precomputed.py) must be derived again after.
         self.relays_version = 0
         self.nexthops_version = 0
-        self.quick: Any = None   # lookupd's precomputed.Quick for this snapshot, made on first use
 
     def __len__(self) -> int:
         return len(self.domains)
