@@ -7,7 +7,7 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from mrod.answers import routing, snapshotjournal, snapshotsql
+from mrod.answers import routing, snapshotfile, snapshotjournal, snapshotsql
 from mrod.answers.precomputed import Quick
 from mrod.answers.snapshot import RouteSnapshot
 from mrod.entities import domains, recipients, relays
@@ -170,8 +170,11 @@ async def test_precomputed_replies_equal_routing_for_every_key(cfg: Config, conn
     assert _compare(snap, quick) > 1000
     assert q.lookup("transport", "u@d1.example") == ("OK", ("OK", "relay:[mx7.example.net]:26"))
 
-    # A snapshot loaded afresh agrees with the one kept up to date.
+    # A snapshot loaded afresh agrees with the one kept up to date, and so does the one lookupd
+    # on PostgreSQL reads back from its file.
     fresh = _load(cfg)
+    assert set(fresh.wide) == set(snap.wide) and snap.wide      # (shape indexes differ: compare names)
+    assert snapshotfile.from_state(snapshotfile.state(snap)).wide == snap.wide
     for m, k in _keys(fresh):
         a, b = routing.answer(fresh, m, k), routing.answer(snap, m, k)
         assert (a.status, a.value) == (b.status, b.value), (m, k)
