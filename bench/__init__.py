@@ -8,7 +8,13 @@ server binaries. Each benchmark is also a module of its own with ``--help``:
                         in-process ``sqlite:`` map and its ``pgsql:`` map on a private
                         PostgreSQL cluster: same domains, same keys, sequential (also pinned
                         to one vCPU) and 16 clients; the answers are checked to be identical.
-                        With a no-op socketmap server (``bench.floor``) as the floor.
+                        With a no-op socketmap server (``bench.floor``) as the floor, and
+                        the C floor (``/work/shared/bench/floor.c``, built with gcc into
+                        build/ at bench time; its row is skipped when the file is absent) as
+                        the reference no server here can beat. ``--rows``/``--modes`` pick.
+- ``bench.throughput``  Postfix's own messages/s (smtp-source) with mrod's maps against
+                        ``hash:`` files; ``--policy`` adds the recommended config with the
+                        policy service, to price it per message.
 - ``bench.visibility``  delay from a committed change (a separate writer process,
                         ``bench.writer``) to the first socketmap lookup that sees it; the very
                         next lookup must see it.

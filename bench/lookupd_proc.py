@@ -157,7 +157,7 @@ class Lookupd(ServerProcess):
         self.log_level = log_level
         self.config = workdir / f"mrod-{self.port}.toml"
         lines = ["[database]", f'path = "{Path(db_path).resolve()}"', "[lookupd]",
-                 f'socketmap = "{self.endpoint}"', 'policy = ""']
+                 f'socketmap = "{self.endpoint}"', *([] if "policy" in (extra or {}) else ['policy = ""'])]
         for key, value in (extra or {}).items():
             lines.append(f'{key} = "{value}"' if isinstance(value, str) else f"{key} = {value!r}")
         self.config.write_text("\n".join(lines) + "\n")
@@ -188,3 +188,27 @@ class UvloopFloor(Floor):
     """The floor on uvloop: the ceiling for lookupd, which runs on uvloop when installed."""
 
     uvloop = True
+
+
+C_FLOOR_SOURCE = Path("/work/shared/bench/floor.c")
+
+
+class CFloor(ServerProcess):
+    """The C floor (a reference, not part of mrod): ``floor.c``, a thread per connection that
+    answers ``OK x`` or ``NOTFOUND `` without looking anything up — what no socketmap server
+    on this machine can beat. Built with gcc into build/ at bench time."""
+
+    binary = env.ROOT / "build" / "floor"
+
+    @classmethod
+    def build(cls, source: Path = C_FLOOR_SOURCE) -> bool:
+        """Compile the floor; False when its source is absent (the caller skips its row)."""
+        if not source.exists():
+            return False
+        cls.binary.parent.mkdir(exist_ok=True)
+        subprocess.run(["gcc", "-O2", "-pthread", "-o", str(cls.binary), str(source)], check=True)
+        return True
+
+    @property
+    def command(self) -> list[str]:
+        return [str(self.binary), str(self.port)]

@@ -9,7 +9,13 @@ first delivery attempt of each message meets the closed port and defers it; retr
 off (backoff 300 s) so they do not mix in. Variants are interleaved, medians of ``--runs``.
 (pgsql: maps are not in this benchmark yet.)
 
-    .venv/bin/python -m bench.throughput [--domains 1000] [--messages 2000] [--sessions 10] [--runs 3] [--baseline TREE]
+``--policy`` adds a Postfix with the recommended configuration — mrod's maps and its policy
+service (``check_policy_service``, one request per recipient) on a second lookupd with the
+policy listener on — so the policy service's cost per message is the difference to "mrod
+socketmap" (issue 23.3).
+
+    .venv/bin/python -m bench.throughput [--domains 1000] [--messages 2000] [--sessions 10] [--runs 3]
+        [--baseline TREE] [--policy]
 """
 
 from __future__ import annotations
@@ -86,8 +92,13 @@ def queued(instance: PostfixInstance) -> int:
     return len(instance.queue())
 
 
-def run(domain_count: int, messages: int, sessions: int, runs: int, baseline: Path | None = None) -> dict[str, Any]:
-    """baseline: another source tree whose lookupd serves a third Postfix (before/after)."""
+POLICY = "mrod socketmap + policy service (recommended config)"
+
+
+def run(domain_count: int, messages: int, sessions: int, runs: int, baseline: Path | None = None,
+        policy: bool = False) -> dict[str, Any]:
+    """baseline: another source tree whose lookupd serves a third Postfix (before/after);
+    policy: also the recommended config, maps and policy service on one lookupd."""
     env.require_tools()
     work = env.scratch("throughput")
     dead_port = env.free_port()       # nobody listens: the primary is down
@@ -95,10 +106,12 @@ def run(domain_count: int, messages: int, sessions: int, runs: int, baseline: Pa
     asyncio.run(build(db_path, domain_count, dead_port))
     lookupd = Lookupd(work, db_path)
     before = Lookupd(work, db_path, tree=baseline) if baseline else None
+    with_policy = Lookupd(work, db_path, extra={"policy": f"127.0.0.1:{env.free_port()}"}) if policy else None
     instances: dict[str, PostfixInstance] = {}
     result: dict[str, Any] = {
         "command": f".venv/bin/python -m bench.throughput --domains {domain_count} --messages {messages}"
-                   f" --sessions {sessions} --runs {runs}" + (f" --baseline {baseline}" if baseline else ""),
+                   f" --sessions {sessions} --runs {runs}" + (f" --baseline {baseline}" if baseline else "")
+                   + (" --policy" if policy else ""),
         "load_average_before": env.load_average()}
     try:
         lookupd.start(probe_key=domain(0))
@@ -108,6 +121,9 @@ def run(domain_count: int, messages: int, sessions: int, runs: int, baseline: Pa
             before.start(probe_key=domain(0))
             instances[f"mrod socketmap, lookupd from {baseline}"] = PostfixInstance(
                 configmod.load(before.config, env={}), settings=QUIET_QUEUE)
+        if with_policy is not None:
+            with_policy.start(probe_key=domain(0))
+            instances[POLICY] = PostfixInstance(configmod.load(with_policy.config, env={}), settings=QUIET_QUEUE)
         plain = PostfixInstance(None, settings=QUIET_QUEUE)
         mrod_lines = parse_main_cf(postfixlines.main_cf(cfg))
         settings = hash_settings(plain.directory, mrod_lines, domain_count, dead_port,
@@ -126,6 +142,8 @@ def run(domain_count: int, messages: int, sessions: int, runs: int, baseline: Pa
         servers = {"mrod socketmap": lookupd}
         if before is not None:
             servers[f"mrod socketmap, lookupd from {baseline}"] = before
+        if with_policy is not None:
+            servers[POLICY] = with_policy
         cpu: dict[str, list[float]] = {name: [] for name in servers}
         for _ in range(runs):
             for name, instance in instances.items():      # interleaved
@@ -142,14 +160,23 @@ def run(domain_count: int, messages: int, sessions: int, runs: int, baseline: Pa
         result["ratio_mrod_vs_hash"] = round(result["messages_per_s"]["mrod socketmap"]
                                              / result["messages_per_s"]["hash:"], 2)
         result["lookupd_cpu_us_per_message"] = {name: round(env.median(v) / messages * 1e6) for name, v in cpu.items()}
+        if with_policy is not None:
+            # Wall time per message each way: what the policy service adds to a message.
+            per = {name: env.median(v) / messages * 1e6 for name, v in seconds.items()}
+            result["policy_cost_us_per_message"] = {
+                "vs mrod socketmap": round(per[POLICY] - per["mrod socketmap"]),
+                "vs hash:": round(per[POLICY] - per["hash:"])}
+            rates = result["messages_per_s"]
+            result["ratio_policy_vs_hash"] = round(rates[POLICY] / rates["hash:"], 2)
         result["load_average_after"] = env.load_average()
     finally:
         for instance in instances.values():
             instance.stop()
             instance.remove()
         lookupd.stop()
-        if before is not None:
-            before.stop()
+        for other in (before, with_policy):
+            if other is not None:
+                other.stop()
         shutil.rmtree(work, ignore_errors=True)
     return result
 
@@ -161,9 +188,10 @@ def main() -> None:
     ap.add_argument("--sessions", type=int, default=10)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--baseline", type=Path, metavar="TREE", help="also measure the lookupd of this source tree")
+    ap.add_argument("--policy", action="store_true", help="also the recommended config with the policy service")
     args = ap.parse_args()
     baseline = args.baseline.resolve() if args.baseline else None
-    print(json.dumps(run(args.domains, args.messages, args.sessions, args.runs, baseline), indent=2))
+    print(json.dumps(run(args.domains, args.messages, args.sessions, args.runs, baseline, args.policy), indent=2))
 
 
 if __name__ == "__main__":

@@ -323,8 +323,7 @@ class LookupConnection(RequestConnection):
 
     def handle_now(self, request: bytes) -> bytes | None:
         map_name, key = self.parse(request)
-        result = self.service.answer_now(map_name, key)
-        return None if result is None else self.encode(result)
+        return self.service.reply_now(map_name, key, self.encode_reply)
 
     async def handle_later(self, request: bytes) -> bytes:
         map_name, key = self.parse(request)
@@ -334,6 +333,10 @@ class LookupConnection(RequestConnection):
         raise NotImplementedError
 
     def encode(self, result: Answer) -> bytes:
+        return self.encode_reply(result.status, result.value)
+
+    @staticmethod
+    def encode_reply(status: str, value: str) -> bytes:
         raise NotImplementedError
 
 
@@ -342,11 +345,10 @@ class SocketmapConnection(LookupConnection):
         super().__init__(listener, service)
         self.decoder = socketmap.NetstringDecoder()
 
+    encode_reply = staticmethod(socketmap.encode_reply)
+
     def parse(self, request: bytes) -> tuple[str, bytes]:
         return socketmap.parse_request(request)
-
-    def encode(self, result: Answer) -> bytes:
-        return socketmap.encode_reply(result.status, result.value)
 
 
 class TcpTableConnection(LookupConnection):
@@ -355,11 +357,10 @@ class TcpTableConnection(LookupConnection):
         self.map_name = map_name
         self.decoder = tcptable.LineDecoder()
 
+    encode_reply = staticmethod(tcptable.encode_reply)
+
     def parse(self, request: bytes) -> tuple[str, bytes]:
         return self.map_name, tcptable.parse_request(request)
-
-    def encode(self, result: Answer) -> bytes:
-        return tcptable.encode_reply(result.status, result.value)
 
 
 class PolicyConnection(RequestConnection):

@@ -41,7 +41,10 @@ class NetstringDecoder:
         if colon <= 0 or data[-1] != 0x2C:
             return None
         digits = data[:colon]
-        if not digits.isdigit() or int(digits) != len(data) - colon - 2 or int(digits) > self.max_length:
+        if not digits.isdigit():
+            return None
+        length = int(digits)
+        if length != len(data) - colon - 2 or length > self.max_length:
             return None
         return data[colon + 1:-1]
 

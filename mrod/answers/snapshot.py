@@ -55,6 +55,13 @@ class RouteSnapshot:
         self.policy: PolicyIndex | None = None
         # Destination domain -> its cached MTA-STS/DANE tls_policy answer (mrod.mtasts).
         self.mta_sts: dict[str, str] = {}
+        # The domains that include their subdomains (name -> packed, as in ``domains``): a key
+        # that is no domain looks only here for a deciding parent (precomputed.py).
+        self.wide: dict[str, int] = {}
+        # Bumped when the relays or the nexthops of domain overrides change: what answers
+        # derived per shape or per nexthop (precomputed.py) must be derived again after.
+        self.relays_version = 0
+        self.nexthops_version = 0
 
     def __len__(self) -> int:
         return len(self.domains)
@@ -69,15 +76,19 @@ class RouteSnapshot:
     def load_domains(self, rows: Iterable[tuple[Any, ...]]) -> None:
         """``put`` for every row, inlined: at 1M rows the per-row call is a third of the load."""
         domains, shapes, shape_ids, overrides = self.domains, self.shapes, self.shape_ids, self.overrides
+        wide = self.wide
         for did, name, relay_id, host, port, protocol, tls, enabled, subdomains, recipients in rows:
             shape = (relay_id, host, port, protocol, tls, enabled == 1, subdomains == 1, recipients)
             index = shape_ids.get(shape)
             if index is None:
                 index = shape_ids[shape] = len(shapes)
                 shapes.append(shape)
-            domains[name] = index << ID_BITS | did
+            packed = domains[name] = index << ID_BITS | did
+            if subdomains == 1:
+                wide[name] = packed
             if relay_id is None and host is not None:
                 overrides.setdefault((host, port), {})[name] = (did, tls, protocol)
+        self.nexthops_version += 1
 
     def add_recipients(self, rows: Iterable[tuple[Any, ...]]) -> None:
         assert self.listed is not None
@@ -96,6 +107,7 @@ class RouteSnapshot:
         for rid in sorted(self.relays):
             r = self.relays[rid]
             self.relays_at.setdefault((r[1], r[2]), []).append(rid)
+        self.relays_version += 1
 
     def put(self, row: tuple[Any, ...]) -> None:
         did, name, relay_id, host, port, protocol, tls, enabled, subdomains, recipients = row
@@ -104,20 +116,27 @@ class RouteSnapshot:
         if index is None:
             index = self.shape_ids[shape] = len(self.shapes)
             self.shapes.append(shape)
-        self.domains[name] = index << ID_BITS | did
+        packed = self.domains[name] = index << ID_BITS | did
+        if subdomains == 1:
+            self.wide[name] = packed
+        else:
+            self.wide.pop(name, None)
         if did > self.max_id:
             self.max_id = did
         if relay_id is None and host is not None:
             self.overrides.setdefault((host, port), {})[name] = (did, tls, protocol)
+            self.nexthops_version += 1
 
     def remove(self, name: str) -> None:
         packed = self.domains.pop(name, None)
         if packed is None:
             return
+        self.wide.pop(name, None)
         relay_id, host, port = self.shapes[packed >> ID_BITS][:3]
         if relay_id is None and host is not None and port is not None:
             at = self.overrides.get((host, port))
             if at is not None:
+                self.nexthops_version += 1
                 at.pop(name, None)
                 if not at:
                     del self.overrides[(host, port)]

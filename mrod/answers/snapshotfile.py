@@ -57,6 +57,8 @@ def from_state(state: dict[str, Any]) -> RouteSnapshot:
         packed = int(packed)
         relay_id, host, port, protocol, tls = snap.shapes[packed >> ID_BITS][:5]
         snap.domains[str(name)] = packed
+        if snap.shapes[packed >> ID_BITS][6]:
+            snap.wide[str(name)] = packed
         if relay_id is None and host is not None and port is not None:
             snap.overrides.setdefault((host, port), {})[name] = (packed & ID_MASK, tls, protocol)
     return snap

@@ -5,8 +5,10 @@ replaced and removed files answer TEMP; the fallbacks (no -shm, no inotify, no j
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import sqlite3
+import weakref
 from pathlib import Path
 
 from mrod.entities import domains, relays
@@ -147,3 +149,22 @@ def test_one_inotify_instance_per_directory_serves_every_holder(tmp_path) -> Non
     a.close()
     b.close()
     assert shared.fd == -1 and b.pending()     # closed: every call says "check"
+
+
+async def test_a_reload_lets_go_of_the_old_snapshot_and_its_precomputed_replies(lookupd_factory) -> None:
+    """The precomputed replies (issue 23) hold their snapshot: once lookups are answered from
+    the database during a reload, nothing may keep the old one alive next to the one loading
+    (two 1M-domain snapshots would break the memory bound)."""
+    d = await lookupd_factory()
+    c = await SocketmapClient.connect(d.listener("socketmap").port)
+    await until_snapshot(d, c)
+    assert await c.ask("transport", "u@example.com") == "OK relay:[mx1.example.net]:25"   # precomputed
+    old = weakref.ref(d.service._stores.snapshot)
+    async with db.opened(d.config.database.path) as conn:
+        await domains.add_many(conn, ACTOR, [(f"d{i}.bulk.example", {"relay": "primary"}) for i in range(3000)])
+    assert await c.ask("relay_domains", "d2999.bulk.example") == "OK d2999.bulk.example"   # the database's
+    gc.collect()
+    assert old() is None
+    assert await until_snapshot(d, c) == 3002
+    assert await c.ask("transport", "u@d5.bulk.example") == "OK relay:[mx1.example.net]:25"
+    await c.close()
