@@ -64,7 +64,7 @@ class AcceptingSocket:
                 return
             with conn, open(self.log, "ab") as log:
                 env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8"}
-                self.children.append(subprocess.Popen(self.argv, stdin=conn, stdout=conn, stderr=log, env=env,
+                self.children.append(subprocess.Popen(self.argv, stdin=conn.fileno(), stdout=conn.fileno(), stderr=log, env=env,
                                                       cwd="/", umask=int(self.service.get("UMask", "0022"), 8)))
 
     def close(self) -> None:
