@@ -160,6 +160,16 @@ def test_no_helper_is_one_line_naming_the_socket_and_the_unit(helper) -> None:
     assert queues(postfix)[qid] == "deferred"
 
 
+def test_every_action_runs_under_the_units_capabilities(helper) -> None:
+    # Last in this module: the messages go (expired, deleted; requeued comes back with a new id).
+    _, _, postfix, unit = helper
+    first, second = sorted(queues(postfix))[:2]
+    etc = postfix.etc
+    for action, qid in (("expire", first), ("delete", first), ("requeue", second)):
+        assert ask(unit.path, f"{action} {etc}\n{qid}\n\n".encode()) == b"OK 1\n", (action, unit.log.read_text())
+    assert first not in queues(postfix)
+
+
 def test_siblings_without_a_postsuper_path() -> None:
     cfg = configmod.from_dict({"postfix": {"postsuper": "unix:/run/mrod-postsuper.sock"}})
     assert postsuper.sibling(cfg, "postkick") == "/usr/sbin/postkick"
