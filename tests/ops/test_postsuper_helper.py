@@ -63,7 +63,8 @@ def ask(path: Path, request: bytes) -> bytes:
         conn.connect(str(path))
         conn.sendall(request)
         conn.shutdown(socket.SHUT_WR)
-        return conn.makefile("rb").readline()
+        with conn.makefile("rb") as reply:
+            return reply.readline()
 
 
 def test_hold_and_release_with_the_cli_through_the_helper(helper) -> None:
@@ -168,6 +169,25 @@ def test_every_action_runs_under_the_units_capabilities(helper) -> None:
     for action, qid in (("expire", first), ("delete", first), ("requeue", second)):
         assert ask(unit.path, f"{action} {etc}\n{qid}\n\n".encode()) == b"OK 1\n", (action, unit.log.read_text())
     assert first not in queues(postfix)
+
+
+def test_the_helper_runs_only_as_root() -> None:
+    done = subprocess.run(["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", *HELPER],
+                          input=b"hold\nABCDE\n\n", capture_output=True, timeout=60, cwd="/")
+    assert done.returncode == 1 and done.stdout == b"" and b"must run as root" in done.stderr
+
+
+def test_a_client_that_never_finishes_is_answered_and_left() -> None:
+    require_root("the helper runs only as root")
+    # The read bound shortened from 30 s: stdin stays open, nothing more comes.
+    code = "from mrod.operations import postsuperd as d; d.READ_SECONDS = 1; raise SystemExit(d.main())"
+    with subprocess.Popen([sys.executable, "-I", "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                          stderr=subprocess.DEVNULL, cwd="/") as proc:
+        assert proc.stdin is not None and proc.stdout is not None
+        proc.stdin.write(b"hold\nABCDE\n")
+        proc.stdin.flush()
+        assert proc.stdout.readline() == b"ERR no complete request within 1s\n"
+        assert proc.wait(10) == 1
 
 
 def test_siblings_without_a_postsuper_path() -> None:
