@@ -13,13 +13,17 @@ program beside ``postsuper``).
 ``kick`` asks Postfix to act now on messages it otherwise reaches at its next queue scan (a
 released or expired message waits up to maximal_backoff_time): ``postqueue -i ID``, one run per
 id, a few at a time.
+
+``[postfix] postsuper = "unix:/run/mrod-postsuper.sock"`` (the Debian package's setting): instead
+of running postsuper, ``act`` asks mrod's root-side helper (mrod.operations.postsuperd, started
+per connection by systemd's mrod-postsuper.socket) over that socket, in the line protocol of
+mrod.operations.postsuperwire. postkick and postqueue need no root and still run here.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
-import re
 import shlex
 from dataclasses import dataclass
 from typing import Iterable
@@ -28,13 +32,13 @@ from mrod.infra.config import Config
 from mrod.infra.enums import QueueAction
 from mrod.infra.errors import InvalidInput
 from mrod.operations import postqueue
+from mrod.operations import postsuperwire as wire
 from mrod.operations.postqueue import QueueUnavailable
 
-FLAGS = {QueueAction.HOLD: "-h", QueueAction.RELEASE: "-H", QueueAction.REQUEUE: "-r",
-         QueueAction.DELETE: "-d", QueueAction.EXPIRE: "-e"}
-# Short ids are hex, long ids (enable_long_queue_ids) base-52 letters and digits.
-QUEUE_ID = re.compile(r"[0-9A-Za-z]{5,40}")
-_DONE = re.compile(r"postsuper: [^:]+: (\d+) messages?")
+FLAGS = wire.FLAGS
+QUEUE_ID = wire.QUEUE_ID
+HELPER = "unix:"
+HELPER_UNIT = "mrod-postsuper.socket"
 
 
 @dataclass(frozen=True)
@@ -59,9 +63,22 @@ def command(cfg: Config, *args: str) -> list[str]:
     return [*shlex.split(pf.postsuper), *(["-c", pf.config_dir] if pf.config_dir else []), *args]
 
 
+def helper_socket(cfg: Config) -> str | None:
+    """The helper's socket path when ``[postfix] postsuper`` is ``unix:PATH``, else None."""
+    value = cfg.postfix.postsuper
+    return value[len(HELPER):] if value.startswith(HELPER) else None
+
+
 def sibling(cfg: Config, program: str) -> str:
-    """A Postfix program installed beside postsuper (postkick, postconf: neither needs root)."""
-    folder = os.path.dirname(shlex.split(cfg.postfix.postsuper)[-1])
+    """A Postfix program installed beside postsuper (postkick, postconf: neither needs root).
+    With the helper there is no postsuper path to go by: beside postqueue, else /usr/sbin's
+    (the CLI of an operator whose PATH lacks /usr/sbin), else found on PATH."""
+    if helper_socket(cfg) is None:
+        folder = os.path.dirname(shlex.split(cfg.postfix.postsuper)[-1])
+    else:
+        folder = os.path.dirname(shlex.split(cfg.postfix.postqueue)[-1])
+        if not folder and os.path.exists(os.path.join("/usr/sbin", program)):
+            folder = "/usr/sbin"
     return os.path.join(folder, program) if folder else program
 
 
@@ -72,6 +89,18 @@ async def act(cfg: Config, action: str, ids: Iterable[str]) -> Result:
     wanted = list(dict.fromkeys(queue_id(i) for i in ids))
     if not wanted:
         return Result(action, 0, 0, "no messages")
+    if (path := helper_socket(cfg)) is not None:
+        # In batches the helper accepts (a retention pass may expire more at once).
+        done = 0
+        for start in range(0, len(wanted), wire.MAX_IDS):
+            batch = tuple(wanted[start:start + wire.MAX_IDS])
+            done += await _ask_helper(cfg, path, wire.Request(QueueAction(action), batch, cfg.postfix.config_dir))
+    else:
+        done = await _run(cfg, flag, wanted)
+    return Result(action, len(wanted), done, f"{done} of {len(wanted)} message(s)")
+
+
+async def _run(cfg: Config, flag: str, wanted: list[str]) -> int:
     argv = command(cfg, flag, "-")
     try:
         proc = await asyncio.create_subprocess_exec(
@@ -90,8 +119,34 @@ async def act(cfg: Config, action: str, ids: Iterable[str]) -> Result:
     text = stderr[:postqueue.STDERR_LIMIT]
     if proc.returncode:
         raise QueueUnavailable(postqueue.failure(f"postsuper {flag}", proc.returncode, text))
-    done = sum(int(n) for n in _DONE.findall(text.decode("utf-8", "replace")))
-    return Result(action, len(wanted), done, f"{done} of {len(wanted)} message(s)")
+    return wire.done_count(text.decode("utf-8", "replace"))
+
+
+async def _ask_helper(cfg: Config, path: str, request: wire.Request) -> int:
+    """One request to the root-side helper; its count, or QueueUnavailable with a one-line reason."""
+    try:
+        async with asyncio.timeout(cfg.queue.timeout):
+            reader, writer = await asyncio.open_unix_connection(path)
+            try:
+                writer.write(wire.encode_request(request))
+                await writer.drain()
+                reply = await reader.readline()
+            finally:
+                writer.close()
+    except TimeoutError:
+        raise QueueUnavailable(f"the postsuper helper at {path} did not answer within {cfg.queue.timeout:g}s") from None
+    except (FileNotFoundError, ConnectionRefusedError):
+        raise QueueUnavailable(f"no postsuper helper at {path}: start it "
+                               f"(systemctl enable --now {HELPER_UNIT})") from None
+    except PermissionError:
+        raise QueueUnavailable(f"the postsuper helper at {path} refused mrod's user (permission denied: "
+                               f"its socket is for group mrod, {HELPER_UNIT})") from None
+    except OSError as exc:
+        raise QueueUnavailable(f"the postsuper helper at {path}: {exc.strerror or exc}") from None
+    try:
+        return wire.decode_reply(reply)
+    except wire.ProtocolError as exc:
+        raise QueueUnavailable(f"postsuper helper: {exc}") from None
 
 
 async def kick(cfg: Config, ids: Iterable[str], concurrency: int = 4) -> list[str]:

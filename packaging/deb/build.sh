@@ -55,7 +55,8 @@ echo "== files"
 install -d "$STAGE/usr/bin" "$STAGE/etc/mrod" "$STAGE/lib/systemd/system" "$STAGE/usr/share/doc/mrod" "$STAGE/DEBIAN"
 ln -s "$VENV/bin/mrod" "$STAGE/usr/bin/mrod"
 install -m 0640 "$HERE/mrod.toml" "$STAGE/etc/mrod/mrod.toml"
-# Every unit in postfix-snippets (mrod.service; a mrod.socket when there is one).
+# Every unit in postfix-snippets (mrod.service, mrod.socket, the postsuper helper's
+# mrod-postsuper.socket and mrod-postsuper@.service).
 for unit in "$SRC"/postfix-snippets/mrod*.service "$SRC"/postfix-snippets/mrod*.socket; do
     [ -e "$unit" ] && install -m 0644 "$unit" "$STAGE/lib/systemd/system/"
 done

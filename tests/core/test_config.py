@@ -87,6 +87,8 @@ def test_environment_overrides(tmp_path: Path) -> None:
         ("database = 3\n", "database: must be a table"),
         ("[policy]\nexempt_networks = ['192.0.2.1/24']\n", "policy.exempt_networks: '192.0.2.1/24' has host bits set"),
         ("[policy]\nexempt_networks = ['mail.example']\n", "policy.exempt_networks"),
+        ("[postfix]\npostsuper = 'unix:run/mrod-postsuper.sock'\n", "postfix.postsuper: unix: needs the helper"),
+        ("[postfix]\npostsuper = ' '\n", "postfix.postsuper: must be a command line"),
     ],
 )
 def test_bad_files_name_the_key(tmp_path: Path, text: str, message: str) -> None:

@@ -22,6 +22,7 @@ import pytest
 
 from mrod.infra import config as configmod
 from tests.harness import accepts, free_port
+from tests.harness.socketunit import AcceptingSocket, read_unit
 from tests.package import debian
 
 pytestmark = pytest.mark.package
@@ -29,6 +30,8 @@ pytestmark = pytest.mark.package
 STATE = Path("/var/lib/mrod")
 CONFIG = Path("/etc/mrod/mrod.toml")
 WANTS = Path("/etc/systemd/system/multi-user.target.wants/mrod.service")
+UNITS = Path("/lib/systemd/system")
+HELPER_WANTS = Path("/etc/systemd/system/sockets.target.wants/mrod-postsuper.socket")
 
 
 def _start(tmp_path: Path, name: str) -> subprocess.Popen[bytes]:
@@ -140,6 +143,11 @@ def _lifecycle(v1: Path, v2: Path, tmp_path: Path, maillog: Path, postfix_factor
     assert WANTS.is_symlink()                                                # enabled
     verify = subprocess.run(["systemd-analyze", "verify", str(debian.UNIT)], capture_output=True, text=True)
     assert verify.returncode == 0 and "mrod.service" not in verify.stderr, verify.stderr
+    # The postsuper helper's units: installed, valid, the socket enabled.
+    helper_units = [str(UNITS / "mrod-postsuper.socket"), str(UNITS / "mrod-postsuper@.service")]
+    verify = subprocess.run(["systemd-analyze", "verify", *helper_units], capture_output=True, text=True)
+    assert verify.returncode == 0 and "mrod-postsuper" not in verify.stderr, verify.stderr
+    assert HELPER_WANTS.is_symlink()
 
     # An operator's edit of the conffile (free ports, for this test machine): kept on upgrade.
     text = CONFIG.read_text()
@@ -166,6 +174,7 @@ def _lifecycle(v1: Path, v2: Path, tmp_path: Path, maillog: Path, postfix_factor
         assert postfix.rcpt_reply("joe@example.com").code == 250
         assert postfix.rcpt_reply("joe@elsewhere.example").code == 554          # not relayed
         assert postfix.postmap_q("example.com", f"socketmap:inet:{cfg.lookupd.socketmap}:relay_domains")[0] == 0
+        _hold_through_the_helper(tmp_path, postfix, cfg)
     finally:
         _stop(proc)
     log = (tmp_path / "v1.log").read_text()
@@ -197,3 +206,40 @@ def _lifecycle(v1: Path, v2: Path, tmp_path: Path, maillog: Path, postfix_factor
     for said in (removed, purged):
         assert "warning" not in (said.stdout + said.stderr).lower(), said.stdout + said.stderr
     assert not STATE.exists() and not CONFIG.parent.exists() and not WANTS.exists()
+    assert not HELPER_WANTS.exists() and not HELPER_WANTS.is_symlink()
+
+
+def _hold_through_the_helper(tmp_path: Path, postfix, cfg: configmod.Config) -> None:
+    """`mrod queue hold|release` as user mrod with the package's config: postsuper (root's) run by
+    the helper, started as the installed units say (tests.harness.socketunit: the socket's
+    path, owner, group and mode; the service's ExecStart, NoNewPrivileges, capabilities)."""
+    path = Path(read_unit(UNITS / "mrod-postsuper.socket", "Socket")["ListenStream"])
+    assert cfg.postfix.postsuper == f"unix:{path}"
+    assert debian.as_mrod("relay", "add", "down", "--host", "127.0.0.1", "--port", str(free_port())).returncode == 0
+    assert debian.as_mrod("domain", "add", "down.example", "--relay", "down").returncode == 0
+    postfix.smtp(["joe@down.example"], b"Subject: held\r\n\r\nwaiting for its primary\r\n")
+    [queued] = postfix.wait_for_queue(lambda q: len(q) == 1 and q[0]["queue_name"] == "deferred")
+    qid = queued["queue_id"]
+    # This test's Postfix is not the system's (no /etc/postfix/main.cf here): its directory.
+    env = {"PATH": debian.SYSTEMD_PATH, "LANG": "C.UTF-8", "MROD_POSTFIX_CONFIG_DIR": str(postfix.etc)}
+
+    def as_mrod(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(["runuser", "-u", "mrod", "--", "mrod", *args], capture_output=True, text=True,
+                              timeout=60, cwd="/", env=env)
+
+    missing = as_mrod("queue", "hold", qid)
+    assert missing.returncode == 1 and "mrod-postsuper.socket" in missing.stderr, missing.stderr
+    unit = AcceptingSocket(path, tmp_path / "postsuper.log", group="mrod", snippets=UNITS)
+    try:
+        assert (path.stat().st_mode & 0o777, path.stat().st_gid) == (0o660, grp.getgrnam("mrod").gr_gid)
+        held = as_mrod("queue", "hold", qid)
+        assert held.returncode == 0, held.stderr + (tmp_path / "postsuper.log").read_text()
+        assert "acted on 1 of 1" in held.stdout and [e["queue_name"] for e in postfix.queue()] == ["hold"]
+        # (Its delivery kick, postqueue -i as mrod, may be refused this test's config directory:
+        # postqueue takes -c from others than root only for alternate_config_directories.)
+        released = as_mrod("queue", "release", qid)
+        assert "acted on 1 of 1" in released.stdout, released.stderr
+        assert [e["queue_name"] for e in postfix.queue()] != ["hold"]
+    finally:
+        unit.close()
+    postfix.delete_queue()

@@ -185,6 +185,14 @@ def absolute_or_empty(value: str) -> str:
     return value
 
 
+def postsuper(value: str) -> str:
+    if value.startswith("unix:") and not value[5:].startswith("/"):
+        raise ValueError("unix: needs the helper socket's absolute path, e.g. 'unix:/run/mrod-postsuper.sock'")
+    if not value.strip():
+        raise ValueError("must be a command line (e.g. 'postsuper') or 'unix:/run/mrod-postsuper.sock'")
+    return value
+
+
 def database_url(value: str) -> str:
     # Never echo the value: it may carry a password.
     if value and not value.startswith(("postgresql://", "postgres://")):

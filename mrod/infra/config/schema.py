@@ -203,10 +203,11 @@ class PostfixConfig:
     # Postfix's configuration directory, passed as `-c DIR` ("" = Postfix's default).
     config_dir: str = field(default="", metadata=check(v.absolute_or_empty))
     postqueue: str = "postqueue"
-    # How mrod runs postsuper (hold, release, requeue, delete, expire), which only root may: a
-    # command line, e.g. "sudo -n /usr/sbin/postsuper" for mrod's service user with a sudoers
-    # rule (docs/operations.md).
-    postsuper: str = "postsuper"
+    # How mrod runs postsuper (hold, release, requeue, delete, expire), which only root may:
+    # "unix:/run/mrod-postsuper.sock" asks the root-side helper (mrod-postsuper.socket, the
+    # Debian package's setting), or a command line, e.g. "sudo -n /usr/sbin/postsuper" for
+    # mrod's service user with a sudoers rule (docs/operations.md).
+    postsuper: str = field(default="postsuper", metadata=check(v.postsuper))
     # At `mrod serve` start-up, lookup failures in Postfix's log that its smtpd may
     # still cache (mrod.operations.postfixcache); "" = Postfix's maillog_file, else /var/log/mail.log.
     maillog: str = field(default="", metadata=check(v.absolute_or_empty))
