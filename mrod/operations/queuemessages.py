@@ -8,15 +8,13 @@ they need is kept per message (id, queue, arrival, sender, those recipients), ne
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 from typing import Mapping
 
 from mrod.infra import db
 from mrod.infra.config import Config
-from mrod.operations import postqueue
-from mrod.operations.postqueue import QueueUnavailable
-from mrod.operations.queueparse import QueueParser, QueuedMessage, recipient_domain
+from mrod.operations import queuestream
+from mrod.operations.queueparse import QueuedMessage, recipient_domain
 
 
 @dataclass(frozen=True)
@@ -63,26 +61,11 @@ async def of_domains(cfg: Config, wanted: set[str]) -> list[Message]:
     the domain that relays it (a subdomain with its own row is not its parent's). Raises
     QueueUnavailable, and DatabaseNotReady when the domains cannot be read."""
     domains = await all_domains(cfg)
-    parser = QueueParser(cfg.queue.max_line_bytes)
     out: list[Message] = []
-    proc = await postqueue.spawn(postqueue.command(cfg, "-j"))
-    stderr_task = asyncio.ensure_future(postqueue.read_limited(proc.stderr))
-    try:
-        async with asyncio.timeout(cfg.queue.timeout):
-            assert proc.stdout is not None
-            while chunk := await proc.stdout.read(postqueue.CHUNK):
-                for message in parser.feed(chunk):
-                    out.extend(pick(message, domains, wanted))
-            for message in parser.close():
-                out.extend(pick(message, domains, wanted))
-            stderr = await stderr_task
-            code = await proc.wait()
-    except TimeoutError:
-        raise QueueUnavailable(f"postqueue -j did not finish within {cfg.queue.timeout:g}s") from None
-    finally:
-        stderr_task.cancel()
-        if proc.returncode is None:
-            await postqueue.kill(proc)
-    if code != 0:
-        raise QueueUnavailable(postqueue.failure("postqueue -j", code, stderr))
+
+    def consume(messages: list[QueuedMessage]) -> None:
+        for message in messages:
+            out.extend(pick(message, domains, wanted))
+
+    await queuestream.stream(cfg, consume)      # parsed off the event loop, as the queue lists are
     return sorted(out, key=lambda m: (m.arrival_time, m.queue_id))

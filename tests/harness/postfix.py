@@ -232,7 +232,7 @@ class PostfixInstance:
         if result.returncode != 0:
             raise AssertionError(f"postsuper -d ALL failed ({result.returncode}): {result.stderr.strip()}")
 
-    def wait_for_queue(self, predicate: Callable[[list[dict[str, Any]]], bool], timeout: float = 20.0
+    def wait_for_queue(self, predicate: Callable[[list[dict[str, Any]]], bool], timeout: float = 60.0
                        ) -> list[dict[str, Any]]:
         deadline = time.monotonic() + timeout
         while True:
