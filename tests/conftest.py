@@ -79,6 +79,9 @@ def _pins_engine(definition: pytest.Function) -> bool:
 # xdist's own xdist_group marker cannot reach it under pytest 9.2 (xdist 3.8 renames node ids
 # to carry the group, which pytest 9.2 no longer lets it do), so it must not be relied on.
 XDIST_GROUPS = {"system": ("tests/package/", "tests/cli/test_config_discovery.py")}
+# Package tests that touch nothing machine-wide (README's `make run` in a clone of its own): a
+# unit of their own, so the serial group — the suite's longest path — does not wait for them.
+OUTSIDE_GROUPS = ("tests/package/test_readme.py::test_quick_start",)
 
 
 @pytest.hookimpl(tryfirst=True, optionalhook=True)
@@ -90,6 +93,8 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
         worker, in order); the largest units are handed out first, so a group starts at once."""
 
         def _split_scope(self, nodeid: str) -> str:
+            if nodeid.startswith(OUTSIDE_GROUPS):
+                return nodeid
             for group, paths in XDIST_GROUPS.items():
                 if nodeid.startswith(paths):
                     return group

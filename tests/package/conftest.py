@@ -4,6 +4,7 @@ run one after another, in one worker under pytest-xdist (`--dist loadgroup`), an
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -31,10 +32,13 @@ def upstream(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def debs(upstream: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """The .deb of branch release and of branch next, each built from a fresh clone."""
-    built = []
+    """The .deb of branch release and of branch next, each built from a fresh clone — both at
+    once: a build mostly waits (pip, dpkg-deb), and this fixture is on the suite's longest path."""
+    jobs = []
     for branch in (debian.RELEASE, debian.NEXT):
         clone = tmp_path_factory.mktemp(f"clone-{branch}") / "mrod"
         debian.git(clone.parent, "clone", "--quiet", "--branch", branch, str(upstream), clone.name)
-        built.append(debian.build(clone, tmp_path_factory.mktemp(f"debs-{branch}")))
-    return built[0], built[1]
+        jobs.append((clone, tmp_path_factory.mktemp(f"debs-{branch}")))
+    with ThreadPoolExecutor(len(jobs)) as pool:
+        release, later = pool.map(lambda job: debian.build(*job), jobs)
+    return release, later
