@@ -5,30 +5,25 @@ mrod domain row (mrod.operations.queueroutes: a subdomain counts for the domain 
 A queue of any size is read in bounded memory; bad lines are counted, not fatal.
 
 The event loop only moves bytes: parsing, aggregating and classifying run on one worker thread
-per reading. Classifying asks the route store once per new recipient domain — a busy SQLite
-waits up to lookup_deadline, a PostgreSQL answers over the network — and a queue of many domains
-asks many times; on the loop that would stall every panel request (and lookupd's answers in
-``mrod serve``) for the whole reading. One thread, not a pool: a sqlite3 connection stays on the
-thread that opened it.
+per reading (mrod.operations.queuestream, which the message lists share). Classifying asks the
+route store once per new recipient domain — a busy SQLite waits up to lookup_deadline, a
+PostgreSQL answers over the network — and a queue of many domains asks many times; on the loop
+that would stall every panel request (and lookupd's answers in ``mrod serve``) for the whole
+reading. One thread, not a pool: a sqlite3 connection stays on the thread that opened it.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Callable, TypeVar
+from typing import Any, Callable
 
 from mrod.infra import db
 from mrod.infra.config import Config
-from mrod.operations import postqueue, queueroutes
-from mrod.operations.postqueue import QueueUnavailable
-from mrod.operations.queueparse import Aggregator, DomainQueue, QueueParser
+from mrod.operations import queueroutes, queuestream
+from mrod.operations.queueparse import Aggregator, DomainQueue
 
 log = logging.getLogger("mrod.queue")
-
-T = TypeVar("T")
 
 
 @dataclass
@@ -56,63 +51,15 @@ class QueueReport:
         }
 
 
-class _Reading:
-    """One reading's parser and aggregator, driven on their own worker thread."""
-
-    def __init__(self, cfg: Config) -> None:
-        self.parser = QueueParser(cfg.queue.max_line_bytes)
-        self.aggregator = Aggregator()
-        self._close_store: Callable[[], None] = lambda: None
-        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mrod-queue-read")
-
-    async def run(self, fn: Callable[..., T], *args: Any) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self._worker, fn, *args)
-
-    def open_routes(self, cfg: Config) -> None:           # on the worker
-        self.aggregator.classify, self._close_store = queueroutes.classifier(cfg)
-
-    def feed(self, chunk: bytes) -> None:                 # on the worker
-        self.aggregator.add_all(self.parser.feed(chunk))
-
-    def finish(self) -> None:                             # on the worker
-        self.aggregator.add_all(self.parser.close())
-
-    def close(self) -> None:
-        # Queued behind whatever the worker still runs (a cancelled reading's query): the store
-        # closes on the thread that opened it, and the event loop does not wait for it.
-        self._worker.submit(lambda: self._close_store())
-        self._worker.shutdown(wait=False)
-
-
 async def read(cfg: Config, *, classify_rows: bool = True) -> QueueReport:
     """The queue now. Raises QueueUnavailable."""
-    reading = _Reading(cfg)
-    try:
-        if classify_rows:
-            await reading.run(reading.open_routes, cfg)
-        proc = await postqueue.spawn(postqueue.command(cfg, "-j"))
-        stderr_task = asyncio.ensure_future(postqueue.read_limited(proc.stderr))
-        try:
-            async with asyncio.timeout(cfg.queue.timeout):
-                assert proc.stdout is not None
-                while chunk := await proc.stdout.read(postqueue.CHUNK):
-                    await reading.run(reading.feed, chunk)
-                await reading.run(reading.finish)
-                stderr = await stderr_task
-                code = await proc.wait()
-        except TimeoutError:
-            await postqueue.kill(proc)
-            raise QueueUnavailable(f"postqueue -j did not finish within {cfg.queue.timeout:g}s "
-                                   "([queue] timeout)") from None
-        finally:
-            stderr_task.cancel()
-            if proc.returncode is None:
-                await postqueue.kill(proc)
-    finally:
-        reading.close()
-    if code != 0:
-        raise QueueUnavailable(postqueue.failure("postqueue -j", code, stderr))
-    parser, aggregator = reading.parser, reading.aggregator
+    aggregator = Aggregator()
+
+    def open_routes() -> Callable[[], None]:         # on queuestream's worker thread
+        aggregator.classify, close_store = queueroutes.classifier(cfg)
+        return close_store
+
+    parser = await queuestream.stream(cfg, aggregator.add_all, setup=open_routes if classify_rows else None)
     if parser.bad_lines:
         log.warning("postqueue -j: skipped %d line(s) that were not queue entries", parser.bad_lines)
     return QueueReport(

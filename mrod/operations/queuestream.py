@@ -1,5 +1,6 @@
-"""``postqueue -j`` as a stream of parsed messages handed to a consumer, for the jobs and views
-that look at messages one by one (mrod.operations.queuelist, retention).
+"""``postqueue -j`` as a stream of parsed messages handed to a consumer: the per-domain reading
+(queueread) and the jobs and views that look at messages one by one (queuelist, retention,
+queuemessages).
 
 The event loop only moves bytes; parsing and the consumer run on one worker thread per reading
 (the consumer may ask the route store, which waits on a database — see queueread). Nothing
