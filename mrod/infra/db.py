@@ -20,7 +20,7 @@ from contextlib import asynccontextmanager
 from datetime import datetime, timezone
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING, AsyncIterator, cast
+from typing import TYPE_CHECKING, Any, AsyncIterator, cast
 
 import aiosqlite
 
@@ -153,6 +153,15 @@ def open_sync_writer(where: Where, timeout_s: float, application: str = "mrod") 
         conn.close()
         raise
     return conn
+
+
+def where_equal(*pairs: tuple[str, Any]) -> tuple[str, tuple[Any, ...]]:
+    """``' WHERE a = ? AND b = ?'`` for the (column, value) pairs whose value is not None, and
+    its arguments; ``('', ())`` when every value is None (the optional filters of a listing)."""
+    given = [(column, value) for column, value in pairs if value is not None]
+    if not given:
+        return "", ()
+    return " WHERE " + " AND ".join(f"{column} = ?" for column, _ in given), tuple(v for _, v in given)
 
 
 def has_table(conn: SyncConnection, name: str) -> bool:

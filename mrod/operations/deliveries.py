@@ -27,7 +27,6 @@ import logging
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from mrod.infra import db
 from mrod.infra.config import Config
@@ -150,18 +149,10 @@ async def record(conn: Connection, node: str, outcomes: list[Outcome]) -> dict[s
 async def refusals(conn: Connection, *, domain_id: int | None = None, node: str | None = None
                    ) -> list[dict[str, object]]:
     """Stored counts, most refused first (per node and domain)."""
-    terms: list[str] = []
-    args: list[Any] = []
-    if domain_id is not None:
-        terms.append("p.domain_id = ?")
-        args.append(domain_id)
-    if node is not None:
-        terms.append("p.node = ?")
-        args.append(node)
-    where = (" WHERE " + " AND ".join(terms)) if terms else ""
+    where, args = db.where_equal(("p.domain_id", domain_id), ("p.node", node))
     async with conn.execute("SELECT d.name, p.node, p.refused, p.last_at, p.last_detail FROM primary_refusal p"
                             f" JOIN domain d ON d.id = p.domain_id{where} ORDER BY p.refused DESC, d.name",
-                            tuple(args)) as cur:
+                            args) as cur:
         return [{"domain": r[0], "node": r[1], "refused": r[2], "last_at": r[3], "last_detail": r[4]}
                 for r in await cur.fetchall()]
 

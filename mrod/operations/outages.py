@@ -76,15 +76,7 @@ def _seconds(start: str | None, end: str | None) -> float | None:
 async def history(conn: Connection, *, relay_id: int | None = None, node: str | None = None, limit: int = 100
                   ) -> list[dict[str, Any]]:
     """Outages, newest first: one relay's (or all), one node's (or every node's)."""
-    terms: list[str] = []
-    args: list[Any] = []
-    if relay_id is not None:
-        terms.append("o.relay_id = ?")
-        args.append(relay_id)
-    if node is not None:
-        terms.append("o.node = ?")
-        args.append(node)
-    where = (" WHERE " + " AND ".join(terms)) if terms else ""
+    where, args = db.where_equal(("o.relay_id", relay_id), ("o.node", node))
     async with conn.execute(
             "SELECT o.id, r.name, o.node, o.started_at, o.ended_at, o.queued_max, o.flushed_at FROM relay_outage o"
             f" JOIN relay r ON r.id = o.relay_id{where} ORDER BY o.started_at DESC, o.id DESC LIMIT ?",

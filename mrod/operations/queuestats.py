@@ -73,15 +73,7 @@ async def stats(conn: Connection, *, owner_id: int | None = None, node: str | No
 
 def _filters(owner_id: int | None, node: str | None) -> tuple[str, tuple[Any, ...]]:
     """' WHERE …' for queue_stat q joined with domain d, and its arguments."""
-    terms: list[str] = []
-    args: list[Any] = []
-    if owner_id is not None:
-        terms.append("d.owner_id = ?")
-        args.append(owner_id)
-    if node is not None:
-        terms.append("q.node = ?")
-        args.append(node)
-    return (" WHERE " + " AND ".join(terms) if terms else ""), tuple(args)
+    return db.where_equal(("d.owner_id", owner_id), ("q.node", node))
 
 
 async def stat_for(conn: Connection, domain_id: int, node: str) -> dict[str, Any] | None:
