@@ -43,7 +43,9 @@ async def listing(request: web.Request) -> web.StreamResponse:
 def values_of(user: core.User | None = None, form: Mapping[str, Any] | None = None) -> dict[str, Any]:
     if form is not None:
         return {"name": text(form, "name", 100), "is_admin": checked(form, "is_admin"),
-                "enabled": checked(form, "enabled"), "permissions": [str(p) for p in form.getall("permissions", [])],  # type: ignore[attr-defined]
+                "enabled": checked(form, "enabled"),
+                # A posted form is a MultiDictProxy; the Mapping it is typed as has no getall.
+                "permissions": [str(p) for p in form.getall("permissions", [])],  # type: ignore[attr-defined]
                 "email": text(form, "email", 400)}
     if user is not None:
         return {"name": user.name, "is_admin": user.is_admin, "enabled": user.enabled,

@@ -13,7 +13,7 @@ from urllib.parse import unquote, urlsplit
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)
     import ldap3  # type: ignore[import-untyped]  # ldap3 ships no types
-    from ldap3.core.exceptions import LDAPException  # type: ignore[import-untyped]
+    from ldap3.core.exceptions import LDAPException  # type: ignore[import-untyped]  # no types either
 
 from mrod.infra.errors import MrodError
 from mrod.recipientsources import addresses
